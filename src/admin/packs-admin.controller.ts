@@ -1,0 +1,52 @@
+import { Body, Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
+import { BadRequestError } from '../common/errors.js';
+import { PackRegistry, type PackStatus, type ReloadResult } from '../packs/pack-registry.service.js';
+import { PackTrustService, type TrustSummary } from '../packs/verify/pack-trust.service.js';
+import { AdminGuard } from './admin.guard.js';
+
+interface ReloadBody {
+  tenant?: unknown;
+  pack?: unknown;
+}
+
+function optId(v: unknown, name: string): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(v)) throw new BadRequestError(`'${name}' must be an id`, { field: name });
+  return v;
+}
+
+/** `/admin/packs`: what is loaded, and a reload that reports each pack's outcome. */
+@Controller('admin/packs')
+@UseGuards(AdminGuard)
+export class PacksAdminController {
+  constructor(
+    private readonly packs: PackRegistry,
+    private readonly trust: PackTrustService,
+  ) {}
+
+  @Get('status')
+  status(): { ready: boolean; trust: TrustSummary; watch?: { intervalMs: number; paths: string[] }; packs: PackStatus[] } {
+    return { ready: this.packs.ready, trust: this.trust.summary(), watch: this.packs.watching(), packs: this.packs.status() };
+  }
+
+  /**
+   * Reloads now (all packs, or `{tenant, pack}` from the body or query). 200 when nothing failed,
+   * 422 when a pack was refused; the previous version keeps serving either way.
+   */
+  @Post('reload')
+  @HttpCode(200)
+  async reload(
+    @Body() body: ReloadBody | undefined,
+    @Query('tenant') qTenant: string | undefined,
+    @Query('pack') qPack: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ ok: boolean; results: ReloadResult[] }> {
+    const tenant = optId(body?.tenant ?? qTenant, 'tenant');
+    const pack = optId(body?.pack ?? qPack, 'pack');
+    const results = await this.packs.reload({ tenant, pack });
+    const ok = results.every((r) => r.outcome !== 'failed');
+    if (!ok) res.status(422);
+    return { ok, results };
+  }
+}

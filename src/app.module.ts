@@ -1,0 +1,46 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AdminModule } from './admin/admin.module.js';
+import { GreenticExceptionFilter } from './common/greentic-exception.filter.js';
+import { resolveRunnerConfig, RunnerConfigModule } from './config/config.module.js';
+import { FlowsModule } from './flows/flows.module.js';
+import { HealthModule } from './health/health.module.js';
+import { MessagingModule } from './messaging/messaging.module.js';
+import { PacksModule } from './packs/packs.module.js';
+import { SecretsModule } from './secrets/secrets.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { TelemetryModule } from './telemetry/telemetry.module.js';
+import { TenancyModule } from './tenancy/tenancy.module.js';
+import { WasmModule } from './wasm/wasm.module.js';
+
+export interface AppModuleOptions {
+  /** Config values that win over the environment (tests, CLI). */
+  config?: Record<string, string | number | undefined>;
+  /** Extra modules, e.g. custom messaging providers. */
+  imports?: DynamicModule['imports'];
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(opts: AppModuleOptions = {}): DynamicModule {
+    const config = resolveRunnerConfig(opts.config);
+    return {
+      module: AppModule,
+      imports: [
+        RunnerConfigModule.forRoot(config),
+        TelemetryModule,
+        TenancyModule.forRoot(config.GREENTIC_TENANCY_SCOPE),
+        SecretsModule,
+        SessionsModule,
+        WasmModule,
+        PacksModule,
+        FlowsModule,
+        MessagingModule,
+        HealthModule,
+        AdminModule,
+        ...(opts.imports ?? []),
+      ],
+      providers: [{ provide: APP_FILTER, useClass: GreenticExceptionFilter }],
+    };
+  }
+}

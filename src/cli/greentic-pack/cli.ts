@@ -1,0 +1,252 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { GreenticError } from '../../common/errors.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../../packs/format/constants.js';
+import { packDigest } from '../../packs/format/hash.js';
+import { generateKeyPair, keyFingerprint, keyToJwk, parseSecretKey, publicKeyToPem, secretKeyToPem } from '../../packs/format/keys.js';
+import { buildPackFromDir, signingTime } from '../../packs/format/pack-builder.js';
+import { signPack } from '../../packs/format/pack-writer.js';
+import { OciClient } from '../../packs/resolvers/oci-client.js';
+import { openPack, type VerifiedPack } from '../../packs/verify/pack-verifier.js';
+import { loadTrustedKeys, trustPolicy, type PolicyMode } from '../../packs/verify/trust.js';
+
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 1;
+export const EXIT_INVALID = 2;
+export const EXIT_UNTRUSTED = 3;
+
+const UNTRUSTED = new Set(['pack_signature_untrusted', 'pack_signature_missing']);
+
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const processIO: CliIO = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+class CliExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+function human(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+/** Left-aligned columns, for the human tables of `inspect`. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+async function readPackFile(file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new GreenticError('pack_not_found', `${file}: ${(e as Error).message}`, 404);
+  }
+}
+
+/** Writes via a temp file and rename, so a reader (the runner's watcher) never sees half a pack. */
+async function writeAtomic(file: string, bytes: Uint8Array, mode?: number): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, bytes, mode === undefined ? {} : { mode });
+  await rename(tmp, file);
+}
+
+/**
+ * `greentic-pack`: keys, build, sign, verify, inspect, push, pull. Returns the exit code:
+ * 0 ok, 1 usage or I/O error, 2 invalid pack, 3 valid but untrusted (or unsigned under strict).
+ */
+export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  const progress = (line: string): void => io.err(`… ${line}`);
+  const program = new Command('greentic-pack')
+    .description('Build, sign, verify and publish Greentic .gtpack archives')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  const keys = program.command('keys').description('manage ed25519 signing keys');
+  keys
+    .command('generate')
+    .description('generate an ed25519 key pair: <out>.key (private, mode 0600) and <out>.pub')
+    .requiredOption('-o, --out <prefix>', 'path prefix of the key files')
+    .addOption(new Option('--format <format>', 'key file format').choices(['pem', 'json']).default('pem'))
+    .option('--force', 'overwrite existing key files')
+    .option('--if-missing', 'keep an existing key pair (print its fingerprint) instead of failing')
+    .action(async (o: { out: string; format: 'pem' | 'json'; force?: boolean; ifMissing?: boolean }) => {
+      const ext = o.format === 'json' ? '.json' : '';
+      const priv = `${o.out}.key${ext}`;
+      const pub = `${o.out}.pub${ext}`;
+      if (o.ifMissing && !o.force && existsSync(priv) && existsSync(pub)) {
+        const kp = parseSecretKey(await readFile(priv, 'utf8'), priv);
+        io.out(`keeping existing key pair ${priv} / ${pub}`);
+        io.out(`fingerprint: ${keyFingerprint(kp.publicKey)}`);
+        return;
+      }
+      const kp = generateKeyPair();
+      for (const f of [priv, pub]) {
+        if (existsSync(f) && !o.force) throw new GreenticError('cli_file_exists', `${f}: already exists (use --force to overwrite)`, 400);
+      }
+      const privText = o.format === 'json' ? JSON.stringify(keyToJwk(kp), null, 2) + '\n' : secretKeyToPem(kp);
+      const pubText = o.format === 'json' ? JSON.stringify(keyToJwk({ publicKey: kp.publicKey }), null, 2) + '\n' : publicKeyToPem(kp.publicKey);
+      await writeAtomic(priv, new TextEncoder().encode(privText), 0o600);
+      await writeAtomic(pub, new TextEncoder().encode(pubText), 0o644);
+      io.out(`private key: ${priv} (mode 0600; never commit it)`);
+      io.out(`public key:  ${pub}`);
+      io.out(`fingerprint: ${keyFingerprint(kp.publicKey)}`);
+    });
+
+  program
+    .command('build')
+    .description('build a .gtpack from a pack directory (pack.yaml); flows are validated first')
+    .argument('<dir>', 'pack directory')
+    .requiredOption('-o, --out <file>', 'output .gtpack')
+    .option('--key <file>', 'sign with this private key while building')
+    .action(async (dir: string, o: { out: string; key?: string }) => {
+      const key = o.key ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key) : undefined;
+      progress(`building ${dir}`);
+      const r = await buildPackFromDir(dir, { key, progress });
+      for (const w of r.warnings) io.err(`warning: ${w}`);
+      await writeAtomic(o.out, r.bytes);
+      io.out(
+        `built ${o.out}: ${r.manifest.meta.pack_id}@${r.manifest.meta.version}, ${r.manifest.flows.length} flow(s), ${r.manifest.components.length} component(s), ${human(r.bytes.length)}, ${packDigest(r.bytes)}${key ? `, signed by ${keyFingerprint(key.publicKey)}` : ', unsigned'}`,
+      );
+    });
+
+  program
+    .command('sign')
+    .description('sign (or re-sign) a .gtpack; the archive must match its own SBOM')
+    .argument('<pack>', '.gtpack file')
+    .requiredOption('--key <file>', 'private key (PEM or JWK)')
+    .option('-o, --out <file>', 'write here instead of in place')
+    .action(async (file: string, o: { key: string; out?: string }) => {
+      const key = parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key);
+      const bytes = await readPackFile(file);
+      progress(`checking ${file} against its SBOM`);
+      const signed = await signPack(bytes, key, { label: file, signedAt: signingTime() });
+      await writeAtomic(o.out ?? file, signed);
+      io.out(`signed ${o.out ?? file} with key ${keyFingerprint(key.publicKey)} (${packDigest(signed)})`);
+    });
+
+  program
+    .command('verify')
+    .description('verify a .gtpack: structure, SBOM, signature, manifest (exit 0 ok, 2 invalid, 3 untrusted)')
+    .argument('<pack>', '.gtpack file')
+    .option('--trust <keys...>', 'trusted public keys (files, or inline ed25519:<base64url>)', [])
+    .addOption(new Option('--policy <policy>', 'trust policy').choices(['strict', 'dev']).default('strict'))
+    .option('--json', 'machine-readable result')
+    .action(async (file: string, o: { trust: string[]; policy: PolicyMode; json?: boolean }) => {
+      const policy = trustPolicy(o.policy, loadTrustedKeys(o.trust, process.cwd(), '--trust'));
+      const bytes = await readPackFile(file);
+      try {
+        const v = await openPack(bytes, { label: file, policy, limits: DEFAULT_ARCHIVE_LIMITS });
+        if (o.json) {
+          io.out(JSON.stringify({ ok: true, pack: v.manifest.meta.pack_id, version: v.manifest.meta.version, signer: v.signature.signer ?? null, warnings: v.signature.warnings, digest: packDigest(bytes) }));
+        } else {
+          io.out(`ok: ${file}: ${v.manifest.meta.pack_id}@${v.manifest.meta.version}${v.signature.signer ? `, signed by trusted key ${v.signature.signer}` : ''}`);
+          for (const w of v.signature.warnings) io.err(`warning: ${w}`);
+        }
+      } catch (e) {
+        if (!(e instanceof GreenticError)) throw e;
+        const code = UNTRUSTED.has(e.code) ? EXIT_UNTRUSTED : EXIT_INVALID;
+        if (o.json) io.out(JSON.stringify({ ok: false, code: e.code, error: e.message }));
+        io.err(`${code === EXIT_UNTRUSTED ? 'untrusted' : 'invalid'} [${e.code}]: ${e.message}`);
+        throw new CliExit(code);
+      }
+    });
+
+  program
+    .command('inspect')
+    .description('show manifest, flows, components, SBOM and signer (checks structure and SBOM; no trust)')
+    .argument('<pack>', '.gtpack file')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: { json?: boolean }) => {
+      const bytes = await readPackFile(file);
+      let v: VerifiedPack;
+      try {
+        v = await openPack(bytes, { label: file, policy: trustPolicy('dev', []) });
+      } catch (e) {
+        if (!(e instanceof GreenticError)) throw e;
+        io.err(`invalid [${e.code}]: ${e.message}`);
+        throw new CliExit(EXIT_INVALID);
+      }
+      const env = v.signature.envelope;
+      const signer = env ? { alg: env.alg, key_fingerprint: env.key_fingerprint ?? null, signed_at_utc: env.signed_at_utc, digest: env.digest } : null;
+      if (o.json) {
+        io.out(JSON.stringify({ digest: packDigest(bytes), size: bytes.byteLength, manifest: v.manifest, sbom: v.sbom, signature: signer }, null, 2));
+        return;
+      }
+      const m = v.manifest;
+      io.out(`pack        ${m.meta.pack_id}@${m.meta.version} (${m.meta.name})`);
+      io.out(`digest      ${packDigest(bytes)} (${human(bytes.byteLength)})`);
+      io.out(`created     ${m.meta.created_at_utc}`);
+      io.out(`entry flows ${m.meta.entry_flows.join(', ')}`);
+      io.out(signer ? `signature   ${signer.alg}, key ${signer.key_fingerprint ?? '(unnamed)'}, signed ${signer.signed_at_utc}` : 'signature   none (unsigned)');
+      io.out('');
+      io.out('flows');
+      for (const l of table([['  id', 'kind', 'entry', 'file'], ...m.flows.map((f) => [`  ${f.id}`, f.kind, f.entry, f.file_yaml])])) io.out(l);
+      io.out('');
+      io.out('components');
+      if (m.components.length === 0) io.out('  (none)');
+      else for (const l of table([['  name', 'version', 'file', 'blake3'], ...m.components.map((c) => [`  ${c.name}`, c.version, c.file_wasm, c.hash_blake3.slice(0, 16)])])) io.out(l);
+      io.out('');
+      io.out('sbom');
+      for (const l of table([['  path', 'size', 'media type', 'blake3'], ...v.sbom.map((e) => [`  ${e.path}`, String(e.size), e.media_type, e.hash_blake3.slice(0, 16)])])) io.out(l);
+    });
+
+  program
+    .command('push')
+    .description('push a .gtpack to an OCI registry (oci:<registry>/<repository>:<tag>)')
+    .argument('<pack>', '.gtpack file')
+    .argument('<ref>', 'OCI reference')
+    .action(async (file: string, ref: string) => {
+      const bytes = await readPackFile(file);
+      progress(`checking ${file}`);
+      const v = await openPack(bytes, { label: file, policy: trustPolicy('dev', []) });
+      progress(`uploading ${human(bytes.byteLength)} to ${ref}`);
+      const r = await new OciClient().push(ref, bytes, { id: v.manifest.meta.pack_id, version: v.manifest.meta.version, title: path.basename(file) });
+      io.out(`pushed ${ref}`);
+      io.out(`manifest digest: ${r.manifestDigest}  (pull by digest: oci:${r.ref.registry}/${r.ref.repository}@${r.manifestDigest})`);
+      io.out(`pack digest:     ${r.layerDigest}  (bundle pin: digest: ${r.layerDigest})`);
+    });
+
+  program
+    .command('pull')
+    .description('pull a .gtpack from an OCI registry, by tag or by digest; every digest is checked')
+    .argument('<ref>', 'OCI reference')
+    .requiredOption('-o, --out <file>', 'output .gtpack')
+    .option('--digest <pin>', 'expected sha256 of the .gtpack')
+    .action(async (ref: string, o: { out: string; digest?: string }) => {
+      progress(`pulling ${ref}`);
+      const r = await new OciClient().pull(ref, { pin: o.digest, maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes });
+      await writeAtomic(o.out, r.bytes);
+      io.out(`pulled ${ref} → ${o.out} (${human(r.bytes.byteLength)}, manifest ${r.manifestDigest}, pack ${r.layerDigest})`);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CliExit) return e.code;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof GreenticError) {
+      io.err(`error [${e.code}]: ${e.message}`);
+      return e.code === 'flow_invalid' || e.code.startsWith('pack_') ? (UNTRUSTED.has(e.code) ? EXIT_UNTRUSTED : EXIT_INVALID) : EXIT_USAGE;
+    }
+    io.err(`error: ${(e as Error).message}`);
+    return EXIT_USAGE;
+  }
+}
+
+function notFound(file: string): (e: Error) => never {
+  return (e) => {
+    throw new GreenticError('cli_file_unreadable', `${file}: ${e.message}`, 400);
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Domain errors. Each carries a stable `code` and the HTTP status it maps to, so the one
+ * exception filter (and the NATS error replies) can answer without knowing every class.
+ */
+export class GreenticError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus: number = 500,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export type TenancyPart = 'tenant' | 'env' | 'team' | 'channel' | 'provider';
+
+export class UnknownTenancyError extends GreenticError {
+  constructor(
+    readonly part: TenancyPart,
+    readonly value: string,
+  ) {
+    super('unknown_' + part, `unknown ${part} '${value}'`, 404, { part, value });
+  }
+}
+
+export class TenancyMismatchError extends GreenticError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('tenancy_mismatch', message, 403, details);
+  }
+}
+
+export class BadRequestError extends GreenticError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('bad_request', message, 400, details);
+  }
+}
+
+export class PayloadTooLargeError extends GreenticError {
+  constructor(limitBytes: number) {
+    super('payload_too_large', `request body exceeds ${limitBytes} bytes`, 413, { limitBytes });
+  }
+}
+
+export class ConfigError extends GreenticError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('config_invalid', message, 500, details);
+  }
+}
+
+/** A flow definition that fails loading or validation; `file:line:col` in the message. */
+export class FlowValidationError extends GreenticError {
+  constructor(
+    message: string,
+    readonly issues: ReadonlyArray<{ file: string; line: number; column: number; message: string }> = [],
+  ) {
+    super('flow_invalid', message, 422, { issues });
+  }
+}
+
+export class FlowExecutionError extends GreenticError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, 500, details);
+  }
+}
+
+export class PackError extends GreenticError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, 422, details);
+  }
+}
+
+export class ComponentError extends GreenticError {
+  constructor(code: string, message: string, httpStatus = 502, details: Record<string, unknown> = {}) {
+    super(code, message, httpStatus, details);
+  }
+}
+
+export class ComponentLoadError extends ComponentError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('component_load_failed', message, 422, details);
+  }
+}
+
+export class ComponentTrapError extends ComponentError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('component_trap', message, 502, details);
+  }
+}
+
+export class ComponentTimeoutError extends ComponentError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('component_timeout', message, 504, details);
+  }
+}
+
+export class ComponentMemoryExceededError extends ComponentError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('component_memory_exceeded', message, 502, details);
+  }
+}
+
+export class ComponentBusyError extends ComponentError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('component_busy', message, 429, details);
+  }
+}
+
+export class SecretAccessError extends GreenticError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, 403, details);
+  }
+}
+
+export class SessionConflictError extends GreenticError {
+  constructor(key: string) {
+    super('session_conflict', `session '${key}' was changed concurrently`, 409, {});
+  }
+}

@@ -1,0 +1,183 @@
+import { plainToInstance, Transform, Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { ConfigError } from '../common/errors.js';
+
+/**
+ * Process-level config from the environment. Everything tenant-specific lives in the bundle.
+ * Validated at start-up: a bad value stops the process with a message naming the variable.
+ */
+export class RunnerConfig {
+  @Transform(({ value }) => (value === undefined || value === '' ? 8080 : Number(value)))
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 8080;
+
+  @Transform(({ value }) => (value === undefined || value === '' ? '127.0.0.1' : String(value)))
+  @IsString()
+  HOST = '127.0.0.1';
+
+  /** Bundle YAML: tenants, channels, packs, limits. */
+  @IsString()
+  GREENTIC_BUNDLE = 'examples/demo/greentic.demo.yaml';
+
+  @IsIn(['memory', 'nats'])
+  GREENTIC_BUS: 'memory' | 'nats' = 'memory';
+
+  @IsIn(['memory', 'redis'])
+  GREENTIC_SESSIONS: 'memory' | 'redis' = 'memory';
+
+  @IsString()
+  NATS_URL = 'nats://127.0.0.1:4222';
+
+  @IsString()
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  // JetStream settings (GREENTIC_BUS=nats), applied to the streams at start-up: docs/production-messaging.md.
+  /** Streams are `{prefix}_INGRESS`, `{prefix}_EGRESS`, `{prefix}_DLQ`. */
+  @Matches(/^[A-Za-z0-9_-]+$/)
+  GREENTIC_NATS_STREAM_PREFIX = 'GREENTIC';
+
+  /** Leading subject tokens, so deployments (or test runs) can share one NATS account. */
+  @Matches(/^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$/)
+  GREENTIC_NATS_SUBJECT_PREFIX = '';
+
+  @IsIn(['interest', 'limits', 'workqueue'])
+  GREENTIC_NATS_RETENTION: 'interest' | 'limits' | 'workqueue' = 'interest';
+
+  @IsIn(['file', 'memory'])
+  GREENTIC_NATS_STORAGE: 'file' | 'memory' = 'file';
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_NATS_MAX_AGE_S = 86_400;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_NATS_DLQ_MAX_AGE_S = 1_209_600;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(5)
+  GREENTIC_NATS_REPLICAS = 1;
+
+  /** JetStream de-duplication of `Nats-Msg-Id` (provider message ids, reply ids). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_NATS_DUPLICATE_WINDOW_S = 120;
+
+  /** Per-session ordering partitions: at most this many messages per stream are in flight cluster-wide. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1024)
+  GREENTIC_NATS_PARTITIONS = 16;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  GREENTIC_NATS_ACK_WAIT_MS = 30_000;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_NATS_MAX_DELIVER = 5;
+
+  /** First redelivery delay after a failure; doubles per attempt. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  GREENTIC_NATS_BACKOFF_MS = 500;
+
+  /** Longest SIGTERM waits for in-flight messages before closing anyway (they are then redelivered). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  GREENTIC_DRAIN_TIMEOUT_MS = 25_000;
+
+  /** Redis key prefix (GREENTIC_SESSIONS=redis); keys are `{prefix}:{tenant}/{env}/{team}:...`. */
+  @Matches(/^[A-Za-z0-9_.:-]+$/)
+  GREENTIC_REDIS_PREFIX = 'greentic';
+
+  /** Per-session lease in Redis; renewed while a message runs. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  GREENTIC_SESSION_LEASE_MS = 30_000;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+
+  /** Where transpiled components and built fixtures are cached. */
+  @IsString()
+  GREENTIC_CACHE_DIR = '.cache/greentic';
+
+  /** How long a sync webhook (`?wait=true`) waits for the flow before answering 504. */
+  @Transform(({ value }) => (value === undefined || value === '' ? 10_000 : Number(value)))
+  @IsInt()
+  @Min(1)
+  GREENTIC_SYNC_TIMEOUT_MS = 10_000;
+
+  /**
+   * How TenantCtx is scoped: `durable` (one DI sub-tree per tenant, the default), `request` (a new
+   * sub-tree per request: what plain request scope costs), `singleton` (no per-tenant injection;
+   * handlers use the guard's resolution only). The webhook benchmark compares the three.
+   */
+  @IsIn(['durable', 'request', 'singleton'])
+  GREENTIC_TENANCY_SCOPE: 'durable' | 'request' | 'singleton' = 'durable';
+
+  /**
+   * The WebChat channel served on the plain Direct Line routes (`/v3/directline/...`), as
+   * `tenant/env/team/channel`; empty: only the per-channel `/webchat/{tenant}/{env}/{team}/{channel}/...` routes.
+   */
+  @Matches(/^$|^[A-Za-z0-9_-]+\/[A-Za-z0-9_-]+\/[A-Za-z0-9_-]+\/[A-Za-z0-9_-]+$/, {
+    message: 'expected tenant/env/team/channel',
+  })
+  GREENTIC_WEBCHAT_DEFAULT_CHANNEL = '';
+
+  /** Token for admin routes; without it, only loopback callers may use them. */
+  @IsOptional()
+  @IsString()
+  GREENTIC_ADMIN_TOKEN?: string;
+
+  /** Trusted pack signing keys: comma-separated public key files or inline `ed25519:<base64url>` keys. */
+  @IsString()
+  GREENTIC_TRUSTED_KEYS = '';
+
+  /** How often pack sources are checked for a new version (0: only filesystem events and admin reloads). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  GREENTIC_PACK_WATCH_INTERVAL_MS = 5_000;
+
+  /** Pack versions held per tenant and pack, so sessions parked on an older one can resume on it. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_PACK_KEEP_VERSIONS = 3;
+}
+
+const KEYS = Object.keys(new RunnerConfig()) as (keyof RunnerConfig)[];
+
+/** `@nestjs/config` validate hook: env → typed config, or a ConfigError naming each bad key. */
+export function validateRunnerConfig(env: Record<string, unknown>): RunnerConfig {
+  const picked: Record<string, unknown> = {};
+  for (const k of [...KEYS, 'GREENTIC_ADMIN_TOKEN'])
+    if (env[k] !== undefined && env[k] !== '') picked[k] = env[k];
+  const cfg = plainToInstance(RunnerConfig, picked, { exposeDefaultValues: true });
+  const errors = validateSync(cfg, { skipMissingProperties: false });
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const expected = Object.values(e.constraints ?? {}).join('; ');
+      return `${e.property}=${JSON.stringify(e.value)}: expected ${expected}`;
+    });
+    throw new ConfigError(`invalid configuration (environment):\n  ${lines.join('\n  ')}`, {
+      keys: errors.map((e) => e.property),
+    });
+  }
+  return cfg;
+}

@@ -1,0 +1,598 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Test } from '@nestjs/testing';
+import {
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Span,
+  type SpanContext,
+  type SpanStatus,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ComponentTimeoutError, ComponentTrapError } from '../common/errors.js';
+import type { MessageEnvelope } from '../messaging/message-envelope.js';
+import type { FlowSnapshot } from '../sessions/session-store.js';
+import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import {
+  COMPONENT_RUNTIME,
+  WORLD_V01,
+  WORLD_V06,
+  type ComponentCall,
+  type ComponentRuntime,
+  type ComponentSpec,
+  type PreparedComponent,
+} from '../wasm/component-runtime.js';
+import { DEFAULT_ERROR_REPLY, FlowExecutorService } from './flow-executor.service.js';
+import type { FlowRunInput, FlowRunResult, PackView } from './flow-run.types.js';
+import type { FlowDefinition } from './flow.types.js';
+import { FlowsModule } from './flows.module.js';
+import { parseFlow } from './ygtc-loader.js';
+
+// --- A span recorder: the executor's tracer resolves to it through the global provider ----------
+
+interface RecordedSpan {
+  name: string;
+  attributes: Attributes;
+  status?: SpanStatus;
+  ended: boolean;
+}
+
+const spans: RecordedSpan[] = [];
+
+class FakeSpan implements Span {
+  constructor(private readonly rec: RecordedSpan) {}
+  spanContext(): SpanContext {
+    return {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.SAMPLED,
+    };
+  }
+  setAttribute(key: string, value: Attributes[string]): this {
+    this.rec.attributes[key] = value;
+    return this;
+  }
+  setAttributes(attributes: Attributes): this {
+    Object.assign(this.rec.attributes, attributes);
+    return this;
+  }
+  addEvent(): this {
+    return this;
+  }
+  addLink(): this {
+    return this;
+  }
+  addLinks(): this {
+    return this;
+  }
+  setStatus(status: SpanStatus): this {
+    this.rec.status = status;
+    return this;
+  }
+  updateName(name: string): this {
+    this.rec.name = name;
+    return this;
+  }
+  end(): void {
+    this.rec.ended = true;
+  }
+  isRecording(): boolean {
+    return true;
+  }
+  recordException(): void {}
+}
+
+function startSpan(name: string, opts?: { attributes?: Attributes }): Span {
+  const rec: RecordedSpan = { name, attributes: { ...opts?.attributes }, ended: false };
+  spans.push(rec);
+  return new FakeSpan(rec);
+}
+
+const fakeTracer = {
+  startSpan,
+  startActiveSpan(name: string, ...args: unknown[]): unknown {
+    const fn = args[args.length - 1] as (s: Span) => unknown;
+    const opts = typeof args[0] === 'object' ? (args[0] as { attributes?: Attributes }) : undefined;
+    return fn(startSpan(name, opts));
+  },
+} as unknown as Tracer;
+
+const provider: TracerProvider = { getTracer: () => fakeTracer };
+trace.setGlobalTracerProvider(provider);
+
+// --- A fake component runtime --------------------------------------------------------------------
+
+type Handler = (call: ComponentCall, attempt: number) => unknown;
+
+class FakeRuntime implements ComponentRuntime {
+  readonly kind = 'fake';
+  readonly calls: ComponentCall[] = [];
+  private readonly handlers = new Map<string, Handler>();
+
+  on(component: string, handler: Handler): this {
+    this.handlers.set(component, handler);
+    return this;
+  }
+
+  async prepare(spec: ComponentSpec): Promise<PreparedComponent> {
+    return prepared(spec.name, WORLD_V01, ['execute']);
+  }
+
+  async invoke(_tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
+    this.calls.push(structuredClone(call));
+    const handler = this.handlers.get(call.component.name);
+    if (!handler) throw new Error(`no handler for ${call.component.name}`);
+    const attempts = this.calls.filter((c) => c.component.name === call.component.name).length;
+    return handler(call, attempts);
+  }
+
+  async close(): Promise<void> {}
+}
+
+function prepared(name: string, world: PreparedComponent['world'], operations: string[]): PreparedComponent {
+  return {
+    name,
+    version: '1.0.0',
+    digest: 'f'.repeat(64),
+    world,
+    exports: [],
+    operations: operations.map((o) => ({ name: o })),
+  };
+}
+
+// --- Helpers -------------------------------------------------------------------------------------
+
+const TENANT: TenantCtx = { tenantId: 'acme', envId: 'dev', teamId: 'support' };
+const WEATHER_BOT = fileURLToPath(new URL('../../test/fixtures/flows/weather_bot.ygtc', import.meta.url));
+
+function flowOf(text: string, file = 'test.ygtc'): FlowDefinition {
+  const { flow, issues } = parseFlow(text, file);
+  if (!flow) throw new Error(issues.map((i) => `${i.line}:${i.column} ${i.message}`).join('\n'));
+  return flow;
+}
+
+const y = (...lines: string[]): string => lines.join('\n') + '\n';
+
+function packOf(flows: FlowDefinition[], components: PreparedComponent[] = []): PackView {
+  return {
+    id: 'demo-pack',
+    version: '1.2.3',
+    flows: new Map(flows.map((f) => [f.id, f])),
+    components: new Map(components.map((c) => [c.name, c])),
+  };
+}
+
+let seq = 0;
+function msg(text: string, extra: Partial<MessageEnvelope> = {}): MessageEnvelope {
+  seq++;
+  return {
+    id: `m${seq}`,
+    tenant: 'acme',
+    env: 'dev',
+    team: 'support',
+    channel: 'webchat-main',
+    provider: 'webchat',
+    conversationId: 'c1',
+    userId: 'u1',
+    sessionKey: 'acme:webchat:c1:u1',
+    text,
+    attachments: [],
+    timestamp: '2025-01-01T00:00:00.000Z',
+    ...extra,
+  };
+}
+
+function input(
+  pack: PackView,
+  flowId: string,
+  text: string,
+  snapshot: FlowSnapshot | null = null,
+): FlowRunInput {
+  return {
+    tenant: TENANT,
+    message: msg(text),
+    pack,
+    flowId,
+    snapshot,
+    sessionData: { locale: 'en' },
+    allowedSecrets: ['WEATHER_KEY'],
+    stepLimit: 50,
+    componentDeadlineMs: 2000,
+  };
+}
+
+/** Sends each text in turn, carrying the snapshot like the session store would. */
+async function converse(
+  exec: FlowExecutorService,
+  pack: PackView,
+  flowId: string,
+  texts: string[],
+): Promise<FlowRunResult[]> {
+  const results: FlowRunResult[] = [];
+  let snapshot: FlowSnapshot | null = null;
+  for (const t of texts) {
+    const r = await exec.run(input(pack, flowId, t, snapshot));
+    results.push(r);
+    // What a session store keeps is JSON.
+    snapshot = r.snapshot ? (JSON.parse(JSON.stringify(r.snapshot)) as FlowSnapshot) : null;
+  }
+  return results;
+}
+
+const texts = (r: FlowRunResult): (string | undefined)[] => r.replies.map((x) => x.text);
+
+let runtime: FakeRuntime;
+let exec: FlowExecutorService;
+
+beforeEach(() => {
+  runtime = new FakeRuntime();
+  exec = new FlowExecutorService(runtime);
+  spans.length = 0;
+});
+
+// --- Tests ---------------------------------------------------------------------------------------
+
+describe('FlowExecutorService: weather_bot', () => {
+  const weather = flowOf(readFileSync(WEATHER_BOT, 'utf8'), WEATHER_BOT);
+  const pack = packOf([weather], [prepared('weather_api', WORLD_V06, ['forecast_weather'])]);
+
+  it('asks, parks, then calls the component and replies from the template', async () => {
+    runtime.on('weather_api', (call) => ({
+      location: { name: (call.input as { q: string }).q },
+      summary: 'sunny, 24°C',
+    }));
+
+    const first = await exec.run(input(pack, 'weather_bot', 'hello'));
+    expect(first.status).toBe('parked');
+    expect(texts(first)).toEqual([
+      "Hi there! Let's get your weather forecast.",
+      'What location would you like a forecast for?',
+    ]);
+    expect(first.snapshot).toEqual({
+      packId: 'demo-pack',
+      packVersion: '1.2.3',
+      flowId: 'weather_bot',
+      nodeId: 'in',
+      state: { in: {} },
+      pending: { question: 0 },
+    });
+    expect(runtime.calls).toHaveLength(0);
+
+    const second = await exec.run(input(pack, 'weather_bot', 'Paris', first.snapshot));
+    expect(second.status).toBe('completed');
+    expect(texts(second)).toEqual(['Weather for Paris: sunny, 24°C']);
+    expect(second.snapshot).toBeNull();
+    expect(second.sessionData).toEqual({ locale: 'en' });
+    expect(second.trace.map((t) => [t.nodeId, t.operation, t.ok])).toEqual([
+      ['in', 'qa.process', true],
+      ['forecast_weather', 'mcp.exec', true],
+      ['weather_text', 'templating.handlebars', true],
+    ]);
+
+    expect(runtime.calls).toHaveLength(1);
+    const call = runtime.calls[0]!;
+    expect(call.component.name).toBe('weather_api');
+    expect(call.operation).toBe('forecast_weather');
+    expect(call.input).toEqual({ q: 'Paris', days: 3 });
+    expect(call.deadlineMs).toBe(2000);
+    expect(call.ctx).toMatchObject({
+      flowId: 'weather_bot',
+      nodeId: 'forecast_weather',
+      userId: 'u1',
+      sessionKey: 'acme:webchat:c1:u1',
+      text: 'Paris',
+      attempt: 1,
+      allowedSecrets: ['WEATHER_KEY'],
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+    });
+  });
+
+  it('re-asks when the answer has too many words', async () => {
+    runtime.on('weather_api', () => ({ location: { name: 'New York' }, summary: 'rain' }));
+    const [, tooLong, ok] = await converse(exec, pack, 'weather_bot', [
+      'hi',
+      'the north of New York',
+      'New York',
+    ]);
+    expect(tooLong!.status).toBe('parked');
+    expect(texts(tooLong!)).toEqual([
+      'Please answer in at most 3 words (you used 5).',
+      'What location would you like a forecast for?',
+    ]);
+    expect(tooLong!.snapshot).toMatchObject({ nodeId: 'in', pending: { question: 0 } });
+    expect(ok!.status).toBe('completed');
+    expect(texts(ok!)).toEqual(['Weather for New York: rain']);
+    expect(runtime.calls[0]!.input).toEqual({ q: 'New York', days: 3 });
+  });
+
+  it('emits one span per node with tenant attributes and no message text', async () => {
+    runtime.on('weather_api', () => ({ location: { name: 'Oslo' }, summary: 'snow' }));
+    await converse(exec, pack, 'weather_bot', ['hi', 'Oslo']);
+    expect(spans.map((s) => s.name)).toEqual([
+      'node in',
+      'node in',
+      'node forecast_weather',
+      'node weather_text',
+    ]);
+    expect(spans.every((s) => s.ended)).toBe(true);
+    expect(spans[2]!.attributes).toMatchObject({
+      'greentic.flow': 'weather_bot',
+      'greentic.node': 'forecast_weather',
+      'greentic.operation': 'mcp.exec',
+      'greentic.tenant': 'acme',
+      'greentic.env': 'dev',
+      'greentic.team': 'support',
+      'greentic.channel': 'webchat-main',
+      'greentic.component': 'weather_api',
+    });
+    const values = spans.flatMap((s) => Object.values(s.attributes).map(String));
+    expect(values.some((v) => v.includes('Oslo') || v.includes('snow'))).toBe(false);
+  });
+
+  it('fails with the default error reply when the component traps, and restarts next time', async () => {
+    runtime.on('weather_api', () => {
+      throw new ComponentTrapError('wasm trap: unreachable');
+    });
+    const [, failed, next] = await converse(exec, pack, 'weather_bot', ['hi', 'Paris', 'hello again']);
+    expect(failed!.status).toBe('failed');
+    expect(failed!.error).toEqual({
+      code: 'component_trap',
+      message: "node 'forecast_weather': component 'weather_api' failed: wasm trap: unreachable",
+      nodeId: 'forecast_weather',
+    });
+    expect(texts(failed!)).toEqual([DEFAULT_ERROR_REPLY]);
+    expect(failed!.snapshot).toBeNull();
+    expect(failed!.trace.at(-1)).toMatchObject({
+      nodeId: 'forecast_weather',
+      ok: false,
+      error: 'component_trap',
+    });
+    expect(spans.find((s) => s.attributes['greentic.error.code'] === 'component_trap')?.status?.code).toBe(2);
+    expect(next!.status).toBe('parked');
+    expect(texts(next!)[0]).toBe("Hi there! Let's get your weather forecast.");
+  });
+
+  it('starts afresh when the snapshot names another flow or a node that is gone', async () => {
+    const other: FlowSnapshot = {
+      packId: 'demo-pack',
+      packVersion: '1.0.0',
+      flowId: 'other_flow',
+      nodeId: 'in',
+      state: { in: { q_location: 'Rome' } },
+      pending: { question: 0 },
+    };
+    const r1 = await exec.run(input(pack, 'weather_bot', 'Paris', other));
+    expect(r1.status).toBe('parked');
+    expect(texts(r1)[0]).toBe("Hi there! Let's get your weather forecast.");
+    const r2 = await exec.run(
+      input(pack, 'weather_bot', 'Paris', { ...other, flowId: 'weather_bot', nodeId: 'gone' }),
+    );
+    expect(texts(r2)[0]).toBe("Hi there! Let's get your weather forecast.");
+  });
+});
+
+describe('FlowExecutorService: questions and routing', () => {
+  const survey = flowOf(
+    y(
+      'id: survey',
+      'type: messaging',
+      'meta:',
+      '  error_reply: "Oops, try again later."',
+      'nodes:',
+      '  ask:',
+      '    qa.process:',
+      '      questions:',
+      '        - { id: age, prompt: "How old are you?", answer_type: number }',
+      '        - { id: color, prompt: "Favourite colour?", answer_type: choice, choices: [Red, Green, Blue] }',
+      '    routing:',
+      '      - to: adult',
+      '        condition: in.age >= 18 && message.text != "stop"',
+      '      - to: minor',
+      '  adult:',
+      '    reply: "Adult, {{in.age}}, likes {{in.color}}"',
+      '    routing: out',
+      '  minor:',
+      '    reply:',
+      '      text: "Minor, {{in.age}}"',
+      '      choices: ["{{in.color}}", Other]',
+      '    routing: out',
+    ),
+  );
+  const pack = packOf([survey]);
+
+  it('re-asks an invalid number and an invalid choice, accepts an index, then routes by condition', async () => {
+    const [start, notNumber, age, badChoice, done] = await converse(exec, pack, 'survey', [
+      'hi',
+      'forty',
+      '42',
+      'purple',
+      '2',
+    ]);
+    expect(texts(start!)).toEqual(['How old are you?']);
+    expect(texts(notNumber!)).toEqual(['"forty" is not a number.', 'How old are you?']);
+    expect(notNumber!.snapshot!.pending).toEqual({ question: 0 });
+    expect(age!.replies).toEqual([{ text: 'Favourite colour?', choices: ['Red', 'Green', 'Blue'] }]);
+    expect(age!.snapshot!.state).toEqual({ in: { age: 42 } });
+    expect(age!.snapshot!.pending).toEqual({ question: 1 });
+    expect(texts(badChoice!)).toEqual([
+      '"purple" is not one of the choices: Red, Green, Blue.',
+      'Favourite colour?',
+    ]);
+    expect(done!.status).toBe('completed');
+    expect(texts(done!)).toEqual(['Adult, 42, likes Green']);
+  });
+
+  it('takes the second route when the condition does not hold; choices match case-insensitively', async () => {
+    const results = await converse(exec, pack, 'survey', ['hi', '12', 'blue']);
+    expect(results[2]!.replies).toEqual([{ text: 'Minor, 12', choices: ['Blue', 'Other'] }]);
+  });
+
+  it('uses the flow error_reply from meta when a node fails', async () => {
+    const broken = flowOf(
+      y(
+        'id: broken',
+        'type: messaging',
+        'meta: { error_reply: "Oops, try again later." }',
+        'nodes:',
+        '  hello:',
+        '    reply: hi',
+        '    routing: [{ to: call }]',
+        '  call:',
+        '    component.exec: { component: missing_component, operation: go }',
+      ),
+    );
+    const r = await exec.run(input(packOf([broken]), 'broken', 'x'));
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ code: 'component_not_found', nodeId: 'call' });
+    expect(texts(r)).toEqual(['hi', 'Oops, try again later.']);
+  });
+
+  it('fails flow.call nodes clearly for now', async () => {
+    const f = flowOf(y('id: sub', 'type: messaging', 'nodes:', '  go:', '    flow.call: { flow: other }'));
+    const r = await exec.run(input(packOf([f]), 'sub', 'x'));
+    expect(r.status).toBe('failed');
+    expect(r.error).toEqual({
+      code: 'unsupported_operation',
+      message: "node 'go': flow.call (sub-flows) is not supported by this runner yet",
+      nodeId: 'go',
+    });
+  });
+});
+
+describe('FlowExecutorService: limits, when, retry', () => {
+  it('stops a circular flow at the step limit instead of hanging', async () => {
+    const loop = flowOf(
+      y(
+        'id: loop',
+        'type: messaging',
+        'nodes:',
+        '  ping:',
+        '    templating.handlebars: { text: ping, reply: false }',
+        '    routing: [{ to: pong }]',
+        '  pong:',
+        '    templating.handlebars: { text: pong, reply: false }',
+        '    routing: [{ to: ping }]',
+      ),
+    );
+    const r = await exec.run({ ...input(packOf([loop]), 'loop', 'go'), stepLimit: 25 });
+    expect(r.status).toBe('failed');
+    expect(r.error).toEqual({
+      code: 'flow_step_limit',
+      message:
+        "flow 'loop' exceeded the step limit of 25 node executions for one message (last node 'ping'); does it loop without asking for input?",
+      nodeId: 'ping',
+    });
+    expect(r.trace).toHaveLength(25);
+    expect(texts(r)).toEqual([DEFAULT_ERROR_REPLY]);
+    expect(r.snapshot).toBeNull();
+  });
+
+  it('skips a node whose when is false and follows its routing', async () => {
+    const f = flowOf(
+      y(
+        'id: vip',
+        'type: messaging',
+        'nodes:',
+        '  greet_vip:',
+        '    reply: "Welcome back, VIP!"',
+        '    when: session.tier == "gold"',
+        '    routing: [{ to: help }]',
+        '  help:',
+        '    reply: "How can I help?"',
+      ),
+    );
+    const pack = packOf([f]);
+    const plain = await exec.run(input(pack, 'vip', 'hi'));
+    expect(texts(plain)).toEqual(['How can I help?']);
+    expect(plain.trace.map((t) => t.nodeId)).toEqual(['greet_vip', 'help']);
+    const gold = await exec.run({ ...input(pack, 'vip', 'hi'), sessionData: { tier: 'gold' } });
+    expect(texts(gold)).toEqual(['Welcome back, VIP!', 'How can I help?']);
+  });
+
+  it('retries a failing component with backoff and succeeds on the 3rd attempt', async () => {
+    const f = flowOf(
+      y(
+        'id: flaky',
+        'type: messaging',
+        'nodes:',
+        '  fetch:',
+        '    quotes.random: { topic: message.text, lang: "{{session.locale}}" }',
+        '    retry: { max_attempts: 3, backoff_ms: 5 }',
+        '    timeout: 1500ms',
+        '    routing: [{ to: say }]',
+        '  say:',
+        '    reply: "{{fetch.payload.quote}}"',
+      ),
+    );
+    runtime.on('quotes', (_call, attempt) => {
+      if (attempt < 3) throw new ComponentTrapError(`flaky ${attempt}`);
+      return { quote: 'Simplicity is prerequisite for reliability.' };
+    });
+    const pack = packOf([f], [prepared('quotes', WORLD_V06, ['random', 'daily'])]);
+    const t0 = Date.now();
+    const r = await exec.run(input(pack, 'flaky', 'engineering'));
+    expect(r.status).toBe('completed');
+    expect(texts(r)).toEqual(['Simplicity is prerequisite for reliability.']);
+    expect(runtime.calls.map((c) => c.ctx.attempt)).toEqual([1, 2, 3]);
+    expect(runtime.calls[0]!.operation).toBe('random');
+    expect(runtime.calls[0]!.input).toEqual({ topic: 'engineering', lang: 'en' });
+    expect(runtime.calls[0]!.deadlineMs).toBe(1500);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(5 + 10 - 2);
+  });
+
+  it('does not retry a timeout', async () => {
+    const f = flowOf(
+      y(
+        'id: slow',
+        'type: messaging',
+        'nodes:',
+        '  call:',
+        '    slow.run: {}',
+        '    retry: { max_attempts: 5, backoff_ms: 1 }',
+      ),
+    );
+    runtime.on('slow', () => {
+      throw new ComponentTimeoutError('deadline of 2000 ms exceeded');
+    });
+    const r = await exec.run(input(packOf([f], [prepared('slow', WORLD_V01, ['execute'])]), 'slow', 'x'));
+    expect(r.status).toBe('failed');
+    expect(r.error?.code).toBe('component_timeout');
+    expect(runtime.calls).toHaveLength(1);
+  });
+
+  it('ends with the payload as a reply on `reply: true`', async () => {
+    const f = flowOf(
+      y(
+        'id: echo',
+        'type: messaging',
+        'nodes:',
+        '  call:',
+        '    echo: { said: message.text }',
+        '    routing: [{ reply: true }]',
+      ),
+    );
+    runtime.on('echo', (call) => ({ text: `echo: ${(call.input as { said: string }).said}` }));
+    const r = await exec.run(input(packOf([f], [prepared('echo', WORLD_V01, ['execute'])]), 'echo', 'ping'));
+    expect(r.status).toBe('completed');
+    expect(texts(r)).toEqual(['echo: ping']);
+    expect(runtime.calls[0]!.operation).toBe('execute');
+  });
+});
+
+describe('FlowsModule', () => {
+  it('resolves FlowExecutorService with the COMPONENT_RUNTIME token', async () => {
+    const fake = new FakeRuntime();
+    const moduleRef = await Test.createTestingModule({ imports: [FlowsModule] })
+      .overrideProvider(COMPONENT_RUNTIME)
+      .useValue(fake)
+      .compile();
+    const service = moduleRef.get(FlowExecutorService);
+    expect(service).toBeInstanceOf(FlowExecutorService);
+    const f = flowOf(y('id: hi', 'type: messaging', 'nodes:', '  hi:', '    reply: hello'));
+    expect(texts(await service.run(input(packOf([f]), 'hi', 'x')))).toEqual(['hello']);
+    await moduleRef.close();
+  });
+});

@@ -1,0 +1,321 @@
+import Handlebars from 'handlebars';
+import { compileExpression, ExpressionError, getPath, type Evaluator } from './expression.js';
+import type { FlowDefinition, FlowNode, RouteRule } from './flow.types.js';
+import { readQaSpec, type QaSpec } from './nodes/qa-process.js';
+import {
+  componentArgsOf,
+  isComponentNode,
+  isExecNode,
+  OP_EMIT,
+  OP_FLOW_CALL,
+  OP_QA,
+  OP_REPLY,
+  OP_TEMPLATE,
+  STATE_ROOTS,
+} from './operations.js';
+
+/**
+ * Everything about a flow that does not change between messages: parsed conditions, compiled
+ * templates, arg mappers. Built once per FlowDefinition and shared by all runs.
+ */
+
+export type State = Record<string, unknown>;
+export type Render = (state: State) => string;
+export type Mapper = (state: State) => unknown;
+
+export interface RoutePlan {
+  rule: RouteRule;
+  cond?: Evaluator;
+}
+
+export type NodeExec =
+  | { kind: 'qa'; spec: QaSpec; welcome?: Render; prompts: Render[] }
+  | { kind: 'template'; text: Render; reply: boolean }
+  | { kind: 'reply'; text?: Render; card?: Mapper; choices?: Mapper }
+  | { kind: 'component'; args: Mapper }
+  | { kind: 'flow_call' }
+  | { kind: 'invalid'; message: string };
+
+export interface NodePlan {
+  node: FlowNode;
+  when?: Evaluator;
+  routes: RoutePlan[];
+  exec: NodeExec;
+}
+
+/** A config problem found while compiling; `path` is under `nodes.<nodeId>`. */
+export interface PlanProblem {
+  nodeId: string;
+  path: (string | number)[];
+  code: 'invalid_expression' | 'invalid_template' | 'invalid_config';
+  message: string;
+}
+
+export interface FlowPlan {
+  nodes: Map<string, NodePlan>;
+  problems: PlanProblem[];
+}
+
+/** Isolated so helpers registered elsewhere in the process never reach flow templates. */
+const hb = Handlebars.create();
+
+const PLANS = new WeakMap<FlowDefinition, FlowPlan>();
+
+export function planFor(flow: FlowDefinition): FlowPlan {
+  let plan = PLANS.get(flow);
+  if (!plan) {
+    plan = compileFlowPlan(flow);
+    PLANS.set(flow, plan);
+  }
+  return plan;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+class CompileError extends Error {
+  constructor(
+    readonly code: PlanProblem['code'],
+    readonly path: (string | number)[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function compileTemplate(text: string): Render {
+  let ast: ReturnType<typeof hb.parse>;
+  try {
+    ast = hb.parse(text);
+  } catch (e) {
+    throw new Error(condenseHandlebarsError((e as Error).message), { cause: e });
+  }
+  const tpl = hb.compile(ast, { noEscape: true, strict: false });
+  return (state) => tpl(state);
+}
+
+function condenseHandlebarsError(m: string): string {
+  const lines = m.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length <= 1) return m;
+  return `${lines[0]!.replace(/:$/, '')}: ${lines[lines.length - 1]}`;
+}
+
+function renderOrLiteral(text: string): Render {
+  return text.includes('{{') ? compileTemplate(text) : () => text;
+}
+
+const STATE_PATH = /^[A-Za-z_][\w-]*(?:\.[\w-]+)+$/;
+
+/**
+ * Arg mapping: a dotted path rooted at `in`, `parameters`, `session`, `message` or a node id reads
+ * that value from the state; a string with `{{` is a Handlebars template; anything else is literal.
+ * With `paths: false` only templates are special (cards, where text is text).
+ */
+export function compileMapper(value: unknown, nodeIds: ReadonlySet<string>, paths = true): Mapper {
+  if (typeof value === 'string') {
+    if (value.includes('{{')) return compileTemplate(value);
+    if (paths && STATE_PATH.test(value)) {
+      const segs = value.split('.');
+      const root = segs[0]!;
+      if (STATE_ROOTS.has(root) || nodeIds.has(root)) return (s) => getPath(s, segs);
+    }
+    return () => value;
+  }
+  if (Array.isArray(value)) {
+    const items = value.map((v) => compileMapper(v, nodeIds, paths));
+    return (s) => items.map((m) => m(s));
+  }
+  if (isRecord(value)) {
+    const entries = Object.entries(value).map(([k, v]) => [k, compileMapper(v, nodeIds, paths)] as const);
+    return (s) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, m] of entries) out[k] = m(s);
+      return out;
+    };
+  }
+  return () => value;
+}
+
+function templateOf(nodeId: string, path: (string | number)[], text: string): Render {
+  return guard(nodeId, path, () => compileTemplate(text));
+}
+
+function guard<T>(nodeId: string, path: (string | number)[], fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CompileError) throw e;
+    throw new CompileError(
+      'invalid_template',
+      path,
+      `node '${nodeId}': invalid template: ${(e as Error).message}`,
+    );
+  }
+}
+
+function expressionOf(path: (string | number)[], src: string, what: string): Evaluator {
+  try {
+    return compileExpression(src);
+  } catch (e) {
+    const at = e instanceof ExpressionError ? ` at character ${e.offset + 1}` : '';
+    throw new CompileError(
+      'invalid_expression',
+      path,
+      `invalid ${what} "${src}": ${(e as Error).message}${at}`,
+    );
+  }
+}
+
+function compileExec(node: FlowNode, nodeIds: ReadonlySet<string>): NodeExec {
+  const op = node.operation;
+  const cfg = node.config;
+  switch (op) {
+    case '':
+      return { kind: 'invalid', message: `node '${node.id}' has no single operation` };
+    case OP_QA: {
+      const { spec, problems } = readQaSpec(cfg);
+      const first = problems[0];
+      if (first)
+        throw new CompileError('invalid_config', [op, ...first.path], `node '${node.id}': ${first.message}`);
+      return {
+        kind: 'qa',
+        spec,
+        welcome:
+          spec.welcome !== undefined
+            ? guard(node.id, [op, 'welcome'], () => renderOrLiteral(spec.welcome!))
+            : undefined,
+        prompts: spec.questions.map((q, i) =>
+          guard(node.id, [op, 'questions', i, 'prompt'], () => renderOrLiteral(q.prompt)),
+        ),
+      };
+    }
+    case OP_TEMPLATE: {
+      const text =
+        typeof cfg === 'string' ? cfg : isRecord(cfg) ? (cfg['text'] ?? cfg['template']) : undefined;
+      if (typeof text !== 'string') {
+        throw new CompileError(
+          'invalid_config',
+          [op],
+          `node '${node.id}': templating.handlebars needs 'text'`,
+        );
+      }
+      const path =
+        typeof cfg === 'string' ? [op] : [op, isRecord(cfg) && 'text' in cfg ? 'text' : 'template'];
+      return {
+        kind: 'template',
+        text: templateOf(node.id, path, text),
+        reply: !(isRecord(cfg) && cfg['reply'] === false),
+      };
+    }
+    case OP_REPLY:
+    case OP_EMIT: {
+      if (typeof cfg === 'string') return { kind: 'reply', text: templateOf(node.id, [op], cfg) };
+      if (
+        !isRecord(cfg) ||
+        (cfg['text'] === undefined && cfg['card'] === undefined && cfg['choices'] === undefined)
+      ) {
+        throw new CompileError(
+          'invalid_config',
+          [op],
+          `node '${node.id}': ${op} needs 'text', 'card' or 'choices'`,
+        );
+      }
+      const exec: NodeExec = { kind: 'reply' };
+      if (cfg['text'] !== undefined) {
+        if (typeof cfg['text'] !== 'string') {
+          throw new CompileError(
+            'invalid_config',
+            [op, 'text'],
+            `node '${node.id}': ${op} text must be a string`,
+          );
+        }
+        exec.text = templateOf(node.id, [op, 'text'], cfg['text']);
+      }
+      if (cfg['card'] !== undefined) {
+        if (!isRecord(cfg['card'])) {
+          throw new CompileError(
+            'invalid_config',
+            [op, 'card'],
+            `node '${node.id}': ${op} card must be a mapping`,
+          );
+        }
+        exec.card = guard(node.id, [op, 'card'], () => compileMapper(cfg['card'], nodeIds, false));
+      }
+      if (cfg['choices'] !== undefined) {
+        if (!Array.isArray(cfg['choices']) || !cfg['choices'].every((c) => typeof c === 'string')) {
+          throw new CompileError(
+            'invalid_config',
+            [op, 'choices'],
+            `node '${node.id}': ${op} choices must be a list of strings`,
+          );
+        }
+        exec.choices = guard(node.id, [op, 'choices'], () => compileMapper(cfg['choices'], nodeIds, false));
+      }
+      return exec;
+    }
+    case OP_FLOW_CALL:
+      return { kind: 'flow_call' };
+    default: {
+      if (!isComponentNode(node))
+        return { kind: 'invalid', message: `node '${node.id}': unknown operation '${op}'` };
+      if (isExecNode(node)) {
+        const c = isRecord(cfg) ? cfg['component'] : undefined;
+        if (typeof c !== 'string' || c === '') {
+          throw new CompileError(
+            'invalid_config',
+            [op],
+            `node '${node.id}': ${op} needs 'component: <name>'`,
+          );
+        }
+      }
+      const argsPath = isExecNode(node) ? [op, 'args'] : [op];
+      return {
+        kind: 'component',
+        args: guard(node.id, argsPath, () => compileMapper(componentArgsOf(node), nodeIds)),
+      };
+    }
+  }
+}
+
+function compileNode(node: FlowNode, nodeIds: ReadonlySet<string>, problems: PlanProblem[]): NodePlan {
+  const plan: NodePlan = { node, routes: [], exec: { kind: 'invalid', message: '' } };
+  const fail = (e: unknown): void => {
+    if (!(e instanceof CompileError)) throw e;
+    problems.push({ nodeId: node.id, path: e.path, code: e.code, message: e.message });
+    if (plan.exec.kind !== 'invalid' || plan.exec.message === '')
+      plan.exec = { kind: 'invalid', message: e.message };
+  };
+  try {
+    plan.exec = compileExec(node, nodeIds);
+  } catch (e) {
+    fail(e);
+  }
+  if (node.when !== undefined) {
+    try {
+      plan.when = expressionOf(['when'], node.when, `'when' of node '${node.id}'`);
+    } catch (e) {
+      fail(e);
+    }
+  }
+  node.routing.forEach((rule, i) => {
+    const rp: RoutePlan = { rule };
+    if (rule.condition !== undefined) {
+      try {
+        rp.cond = expressionOf(['routing', i, 'condition'], rule.condition, `condition of node '${node.id}'`);
+      } catch (e) {
+        fail(e);
+      }
+    }
+    plan.routes.push(rp);
+  });
+  return plan;
+}
+
+export function compileFlowPlan(flow: FlowDefinition): FlowPlan {
+  const nodeIds = new Set(flow.nodes.keys());
+  const problems: PlanProblem[] = [];
+  const nodes = new Map<string, NodePlan>();
+  for (const node of flow.nodes.values()) nodes.set(node.id, compileNode(node, nodeIds, problems));
+  return { nodes, problems };
+}

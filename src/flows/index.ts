@@ -1,0 +1,18 @@
+export * from './flow.types.js';
+export * from './flow-run.types.js';
+export { compileExpression, ExpressionError, truthy, type Evaluator } from './expression.js';
+export { DEFAULT_ERROR_REPLY, FlowExecutorService } from './flow-executor.service.js';
+export {
+  assertValid,
+  assertValidSource,
+  checkFlow,
+  FlowValidationError,
+  loadValidFlowFile,
+  throwIfInvalid,
+  validateFlow,
+  type ValidateOptions,
+} from './flow-validator.js';
+export { FlowsModule } from './flows.module.js';
+export { BUILTIN_OPERATIONS, componentTargetOf, resolveOperation } from './operations.js';
+export { loadFlowFile, parseFlow, toMillis, type ParseResult } from './ygtc-loader.js';
+export { YGTC_FLOW_SCHEMA } from './ygtc.schema.js';

@@ -1,0 +1,391 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { isMap, LineCounter, parseDocument } from 'yaml';
+import type { FlowDefinition, FlowIssue, FlowNode, RetryPolicy, RouteRule, SourceLoc } from './flow.types.js';
+import { attachSource, locate, posOf, type FlowSource, type PathSegment } from './flow-source.js';
+import { NODE_NAME_PATTERN, NODE_RESERVED_KEYS, YGTC_FLOW_SCHEMA } from './ygtc.schema.js';
+
+export interface ParseResult {
+  /** Present when the file has no error-level issue. */
+  flow?: FlowDefinition;
+  issues: FlowIssue[];
+}
+
+/** Best-effort IR even when there are errors, so validation can still report everything else. */
+export interface ParseOutcome extends ParseResult {
+  partial?: FlowDefinition;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, backoffMs: 100 };
+
+const RESERVED = new Set(NODE_RESERVED_KEYS);
+const ROUTE_KEYS = new Set(['to', 'out', 'reply', 'status', 'condition']);
+const MAX_ALIASES = 100;
+
+let validator: ValidateFunction | undefined;
+
+function schemaValidator(): ValidateFunction {
+  if (!validator) {
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
+    ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
+    validator = ajv.compile(YGTC_FLOW_SCHEMA);
+  }
+  return validator;
+}
+
+/** Parses one `.ygtc` document into a FlowDefinition; every issue carries its line and column. */
+export function parseFlow(text: string, file: string): ParseResult {
+  const { flow, issues } = parseFlowSource(text, file);
+  return flow ? { flow, issues } : { issues };
+}
+
+export async function loadFlowFile(path: string): Promise<ParseResult> {
+  return parseFlow(await readFile(path, 'utf8'), path);
+}
+
+/** `parseFlow` plus the partial IR; the validator uses it to report everything in one pass. */
+export function parseFlowSource(text: string, file: string): ParseOutcome {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const source: FlowSource = { file, doc, lineCounter };
+  const issues: FlowIssue[] = [];
+  const at = (loc: SourceLoc, severity: FlowIssue['severity'], code: string, message: string): void => {
+    issues.push({ severity, code, message, ...loc });
+  };
+
+  for (const e of doc.errors) {
+    const open = e.code === 'MISSING_CHAR' ? openingQuote(text, e.pos[0], e.message) : undefined;
+    const message =
+      yamlMessage(e.message) + (open !== undefined ? ' (the string that starts here is never closed)' : '');
+    at(posOf(source, open ?? e.pos[0]), 'error', 'yaml_syntax', `YAML syntax error: ${message}`);
+  }
+  for (const w of doc.warnings) {
+    at(posOf(source, w.pos[0]), 'warning', 'yaml_warning', `YAML: ${yamlMessage(w.message)}`);
+  }
+  if (doc.errors.length > 0) return { issues };
+
+  if (doc.contents === null) {
+    at({ file, line: 1, column: 1 }, 'error', 'empty_flow', 'the flow file is empty');
+    return { issues };
+  }
+  if (!isMap(doc.contents)) {
+    at(locate(source, []), 'error', 'invalid_type', 'a flow must be a YAML mapping (id, type, nodes, ...)');
+    return { issues };
+  }
+  let raw: Record<string, unknown>;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES }) as Record<string, unknown>;
+  } catch (e) {
+    at(locate(source, []), 'error', 'yaml_syntax', `YAML error: ${(e as Error).message}`);
+    return { issues };
+  }
+
+  const validate = schemaValidator();
+  if (!validate(raw)) issues.push(...schemaIssues(validate.errors ?? [], source));
+
+  const partial = buildFlow(raw, source, issues);
+  const hasErrors = issues.some((i) => i.severity === 'error');
+  return hasErrors ? { issues, partial } : { flow: partial, issues, partial };
+}
+
+/**
+ * yaml reports an unclosed quoted string at the end of the document; the useful position is the
+ * opening quote: the nearest unescaped quote before the end (an unclosed string holds none).
+ */
+function openingQuote(text: string, end: number, message: string): number | undefined {
+  const q = message.includes('"') ? '"' : message.includes("'") ? "'" : undefined;
+  if (!q) return undefined;
+  for (let i = Math.min(end, text.length) - 1; i >= 0; i--) {
+    if (text[i] !== q) continue;
+    if (q === '"') {
+      let slashes = 0;
+      for (let j = i - 1; j >= 0 && text[j] === '\\'; j--) slashes++;
+      if (slashes % 2 === 0) return i;
+    } else if (text[i - 1] === "'") {
+      i--;
+    } else {
+      return i;
+    }
+  }
+  return undefined;
+}
+
+function yamlMessage(m: string): string {
+  return m.replace(/ at line \d+, column \d+:?[\s\S]*$/, '').trim();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the IR
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function buildFlow(raw: Record<string, unknown>, source: FlowSource, issues: FlowIssue[]): FlowDefinition {
+  const file = source.file;
+  const nodes = new Map<string, FlowNode>();
+  const rawNodes = isRecord(raw['nodes']) ? raw['nodes'] : {};
+  const nodeName = new RegExp(NODE_NAME_PATTERN);
+
+  for (const [id, rawNode] of Object.entries(rawNodes)) {
+    if (!nodeName.test(id)) continue;
+    const loc = locate(source, ['nodes', id]);
+    const cfg = isRecord(rawNode) ? rawNode : {};
+    const opKeys = Object.keys(cfg).filter((k) => !RESERVED.has(k));
+    if (isRecord(rawNode)) {
+      if (opKeys.length === 0) {
+        issues.push({
+          severity: 'error',
+          code: 'node_operation_count',
+          message: `node '${id}' has no operation key: it needs exactly one (e.g. qa.process, templating.handlebars, component.exec, or a component's namespace.op)`,
+          ...loc,
+        });
+      } else if (opKeys.length > 1) {
+        issues.push({
+          severity: 'error',
+          code: 'node_operation_count',
+          message: `node '${id}' has ${opKeys.length} operation keys (${opKeys.join(', ')}): a node has exactly one`,
+          ...locate(source, ['nodes', id, opKeys[1]!]),
+        });
+      }
+    }
+    const operation = opKeys.length === 1 ? opKeys[0]! : '';
+    const node: FlowNode = {
+      id,
+      operation,
+      config: operation ? cfg[operation] : undefined,
+      routing: buildRouting(id, cfg['routing'], source, issues),
+      loc,
+    };
+    const retry = cfg['retry'];
+    if (isRecord(retry)) {
+      node.retry = {
+        maxAttempts: intOr(retry['max_attempts'], DEFAULT_RETRY.maxAttempts),
+        backoffMs: intOr(retry['backoff_ms'], DEFAULT_RETRY.backoffMs),
+      };
+    }
+    const timeoutMs = toMillis(cfg['timeout']);
+    if (timeoutMs !== undefined) node.timeoutMs = timeoutMs;
+    if (typeof cfg['when'] === 'string' || typeof cfg['when'] === 'boolean') node.when = String(cfg['when']);
+    if (cfg['output'] !== undefined) node.output = cfg['output'];
+    if (isRecord(cfg['meta'])) node.meta = cfg['meta'];
+    nodes.set(id, node);
+  }
+
+  const first = nodes.keys().next();
+  const start = typeof raw['start'] === 'string' ? raw['start'] : first.done ? '' : first.value;
+  const flow: FlowDefinition = {
+    id: typeof raw['id'] === 'string' ? raw['id'] : '',
+    type: typeof raw['type'] === 'string' ? raw['type'] : '',
+    start,
+    parameters: isRecord(raw['parameters']) ? raw['parameters'] : {},
+    nodes,
+    file,
+    raw,
+  };
+  if (typeof raw['title'] === 'string') flow.title = raw['title'];
+  if (typeof raw['description'] === 'string') flow.description = raw['description'];
+  if (Array.isArray(raw['tags'])) flow.tags = raw['tags'].filter((t): t is string => typeof t === 'string');
+  const sv = raw['schema_version'];
+  if (typeof sv === 'string' || typeof sv === 'number') flow.schemaVersion = sv;
+  attachSource(flow, source);
+  return flow;
+}
+
+function intOr(v: unknown, dflt: number): number {
+  return typeof v === 'number' && Number.isInteger(v) ? v : dflt;
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `5000` → 5000; `'5s'` → 5000; `'1m30s'` → 90000; anything else → undefined. */
+export function toMillis(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? Math.round(v) : undefined;
+  if (typeof v !== 'string' || !/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(v)) return undefined;
+  let total = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return total > 0 ? Math.round(total) : undefined;
+}
+
+function buildRouting(id: string, routing: unknown, source: FlowSource, issues: FlowIssue[]): RouteRule[] {
+  const path: PathSegment[] = ['nodes', id, 'routing'];
+  if (routing === 'out' || routing === 'reply') {
+    return [{ [routing]: true, loc: locate(source, path, 'value') }];
+  }
+  if (!Array.isArray(routing)) return [];
+  const rules: RouteRule[] = [];
+  routing.forEach((r: unknown, i) => {
+    if (!isRecord(r)) return;
+    const loc = locate(source, [...path, i], 'value');
+    const rule: RouteRule = { loc };
+    if (typeof r['to'] === 'string') rule.to = r['to'];
+    if (typeof r['out'] === 'boolean') rule.out = r['out'];
+    if (typeof r['reply'] === 'boolean') rule.reply = r['reply'];
+    if (typeof r['status'] === 'string') rule.status = r['status'];
+    if (typeof r['condition'] === 'string') rule.condition = r['condition'];
+    const ends = rule.out === true || rule.reply === true;
+    // A rule with unknown keys is already reported by the schema; one message per mistake.
+    if (Object.keys(r).some((k) => !ROUTE_KEYS.has(k))) {
+      rules.push(rule);
+      return;
+    }
+    if (rule.to !== undefined && ends) {
+      issues.push({
+        severity: 'error',
+        code: 'invalid_route',
+        message: `node '${id}': routing rule ${i + 1} has both 'to' and '${rule.out ? 'out' : 'reply'}: true'; a rule either goes to a node or ends the flow`,
+        ...loc,
+      });
+    } else if (rule.to === undefined && !ends && Object.keys(r).length > 0) {
+      issues.push({
+        severity: 'error',
+        code: 'invalid_route',
+        message: `node '${id}': routing rule ${i + 1} has no target: give it 'to: <node>', 'out: true' or 'reply: true'`,
+        ...loc,
+      });
+    }
+    rules.push(rule);
+  });
+  return rules;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema errors → issues at the offending key or value
+
+function decodePath(instancePath: string): string[] {
+  if (instancePath === '') return [];
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** `nodes.a.retry.max_attempts` → `node 'a': retry.max_attempts`; `id` → `'id'`. */
+function describePath(path: readonly string[]): string {
+  if (path.length === 0) return 'the flow';
+  if (path[0] === 'nodes' && path.length >= 2) {
+    const rest = path
+      .slice(2)
+      .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+    return rest ? `node '${path[1]}': ${rest}` : `node '${path[1]}'`;
+  }
+  return `'${path.join('.')}'`;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+function typeWords(t: unknown): string {
+  const types = Array.isArray(t) ? t : [t];
+  return types.map((x) => TYPE_WORDS[String(x)] ?? String(x)).join(' or ');
+}
+
+function schemaIssues(errors: readonly ErrorObject[], source: FlowSource): FlowIssue[] {
+  // A failed oneOf reports every branch; keep the deeper errors of the branch the value was
+  // meant for, or the oneOf's own `x-message` when the value fits no branch at all.
+  const collapsed = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword === 'oneOf' && typeof e.parentSchema?.['x-message'] === 'string')
+      collapsed.add(e.instancePath);
+  }
+  const deeper = (p: string): boolean =>
+    errors.some((e) => e.instancePath.startsWith(p + '/') && e.keyword !== 'oneOf');
+
+  const out: FlowIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword === 'if') continue;
+    const owner = [...collapsed].find((p) => e.instancePath === p);
+    if (owner !== undefined) {
+      if (e.keyword !== 'oneOf' || deeper(owner)) continue;
+    }
+    const issue = schemaIssue(e, source);
+    const key = `${issue.line}:${issue.column}:${issue.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(issue);
+    }
+  }
+  return out;
+}
+
+function schemaIssue(e: ErrorObject, source: FlowSource): FlowIssue {
+  const path = decodePath(e.instancePath);
+  const where = describePath(path);
+  const p = e.params as Record<string, unknown>;
+  let code = 'invalid_value';
+  let message: string;
+  let loc: SourceLoc;
+  switch (e.keyword) {
+    case 'required':
+      code = 'missing_key';
+      message =
+        path.length === 0
+          ? `missing required key '${String(p['missingProperty'])}'`
+          : `${where} is missing required key '${String(p['missingProperty'])}'`;
+      loc = locate(source, path, 'key');
+      break;
+    case 'additionalProperties': {
+      const prop = String(p['additionalProperty']);
+      loc = locate(source, [...path, prop], 'key');
+      if (path.length === 1 && path[0] === 'nodes') {
+        code = 'invalid_node_name';
+        message = `invalid node name '${prop}': node names must match ${NODE_NAME_PATTERN}`;
+      } else if (path.length === 2 && path[0] === 'nodes') {
+        code = 'invalid_operation_key';
+        message = `${where}: '${prop}' is not a valid operation key (expected e.g. qa.process or namespace.op)`;
+      } else {
+        code = 'unknown_key';
+        const allowed = Object.keys(
+          (e.parentSchema?.['properties'] as Record<string, unknown> | undefined) ?? {},
+        );
+        message = `${where}: unknown key '${prop}'${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`;
+      }
+      break;
+    }
+    case 'type':
+      code = 'invalid_type';
+      message = `${where} must be ${typeWords(p['type'])}`;
+      loc = locate(source, path, 'value');
+      break;
+    case 'oneOf':
+      message = `${where} ${String(e.parentSchema?.['x-message'] ?? 'does not match any allowed form')}`;
+      loc = locate(source, path, 'value');
+      break;
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      message = `${where} must be ${String(p['comparison'])} ${String(p['limit'])}`;
+      loc = locate(source, path, 'value');
+      break;
+    case 'minLength':
+      message = `${where} must not be empty`;
+      loc = locate(source, path, 'value');
+      break;
+    case 'minProperties':
+      message =
+        path.join('.') === 'nodes' ? `'nodes' must declare at least one node` : `${where} must not be empty`;
+      loc = locate(source, path, 'value');
+      break;
+    case 'enum':
+      message = `${where} must be one of: ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+      loc = locate(source, path, 'value');
+      break;
+    case 'pattern':
+      message = `${where} must match ${String(p['pattern'])}`;
+      loc = locate(source, path, 'value');
+      break;
+    default:
+      message = `${where} ${e.message ?? 'is invalid'}`;
+      loc = locate(source, path, 'value');
+  }
+  return { severity: 'error', code, message, ...loc };
+}

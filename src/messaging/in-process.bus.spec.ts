@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { InProcessBus } from './in-process.bus.js';
+import { subjectMatches } from './message-bus.js';
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('subjectMatches', () => {
+  it('follows NATS wildcard rules', () => {
+    expect(subjectMatches('a.*.c', 'a.b.c')).toBe(true);
+    expect(subjectMatches('a.*.c', 'a.b.d')).toBe(false);
+    expect(subjectMatches('a.>', 'a.b.c')).toBe(true);
+    expect(subjectMatches('a.>', 'a')).toBe(false);
+    expect(subjectMatches('a.b', 'a.b.c')).toBe(false);
+  });
+});
+
+describe('InProcessBus', () => {
+  it('delivers once per queue group and to every plain subscriber', async () => {
+    const bus = new InProcessBus();
+    const seen: string[] = [];
+    await bus.subscribe('x.>', async () => void seen.push('q1'), { queue: 'q' });
+    await bus.subscribe('x.>', async () => void seen.push('q2'), { queue: 'q' });
+    await bus.subscribe('x.>', async () => void seen.push('plain'));
+    await bus.publish('x.y', {});
+    await bus.publish('x.y', {});
+    await tick();
+    expect(seen.filter((s) => s === 'plain')).toHaveLength(2);
+    expect(seen.filter((s) => s.startsWith('q')).sort()).toEqual(['q1', 'q2']);
+    await bus.close();
+  });
+
+  it('drops a duplicate msgId inside the window', async () => {
+    const bus = new InProcessBus();
+    let n = 0;
+    await bus.subscribe('a', async () => void n++);
+    await bus.publish('a', 1, { msgId: 'm1' });
+    await bus.publish('a', 1, { msgId: 'm1' });
+    await bus.publish('a', 1, { msgId: 'm2' });
+    await tick();
+    expect(n).toBe(2);
+    await bus.close();
+  });
+
+  it('redelivers a failing message, then dead-letters it', async () => {
+    const bus = new InProcessBus();
+    let attempts = 0;
+    const dlq: unknown[] = [];
+    await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.headers['Greentic-Error']));
+    await bus.subscribe(
+      'greentic.messaging.ingress.dev.t.team.c',
+      async () => {
+        attempts++;
+        throw new Error('poison');
+      },
+      { maxDeliver: 3 },
+    );
+    await bus.publish('greentic.messaging.ingress.dev.t.team.c', { x: 1 });
+    for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
+    await bus.close();
+    expect(attempts).toBe(3);
+    expect(dlq).toEqual(['poison']);
+  });
+});

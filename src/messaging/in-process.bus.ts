@@ -1,0 +1,167 @@
+import { Injectable, Logger } from '@nestjs/common';
+import {
+  subjectMatches,
+  type BusHandler,
+  type BusHealth,
+  type BusMessage,
+  type BusSubscription,
+  type MessageBus,
+  type PublishOptions,
+  type SubscribeOptions,
+} from './message-bus.js';
+
+interface Sub {
+  pattern: string;
+  handler: BusHandler;
+  queue?: string;
+  maxDeliver: number;
+  active: boolean;
+}
+
+const DEDUPE_WINDOW_MS = 120_000;
+const DEFAULT_MAX_DELIVER = 5;
+
+/**
+ * The embedded bus: same subjects, queue groups, de-duplication and redelivery semantics as the
+ * JetStream bus, inside one process. Nothing survives a restart; use NATS for that.
+ */
+@Injectable()
+export class InProcessBus implements MessageBus {
+  readonly kind = 'memory';
+  private readonly logger = new Logger(InProcessBus.name);
+  private readonly subs: Sub[] = [];
+  private readonly rr = new Map<string, number>();
+  private readonly seen = new Map<string, number>();
+  private readonly inflight = new Set<Promise<void>>();
+  private closed = false;
+  private published = 0;
+  private delivered = 0;
+
+  async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
+    if (this.closed) throw new Error('bus is closed');
+    if (opts.msgId !== undefined) {
+      const now = Date.now();
+      const key = `${subject}|${opts.msgId}`;
+      const at = this.seen.get(key);
+      if (at !== undefined && now - at < DEDUPE_WINDOW_MS) return;
+      this.seen.set(key, now);
+      if (this.seen.size > 100_000) this.pruneSeen(now);
+    }
+    this.published++;
+    const headers = { ...(opts.headers ?? {}) };
+    if (opts.msgId !== undefined) headers['Nats-Msg-Id'] = opts.msgId;
+    // JSON round trip so subscribers never share mutable objects with the publisher, as on NATS.
+    const payload: unknown = JSON.parse(JSON.stringify(data));
+    for (const target of this.targets(subject))
+      this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1 }));
+  }
+
+  async subscribe<T>(
+    pattern: string,
+    handler: BusHandler<T>,
+    opts: SubscribeOptions = {},
+  ): Promise<BusSubscription> {
+    const sub: Sub = {
+      pattern,
+      handler: handler as BusHandler,
+      queue: opts.queue,
+      maxDeliver: opts.maxDeliver ?? DEFAULT_MAX_DELIVER,
+      active: true,
+    };
+    this.subs.push(sub);
+    return {
+      unsubscribe: async () => {
+        sub.active = false;
+        const i = this.subs.indexOf(sub);
+        if (i >= 0) this.subs.splice(i, 1);
+      },
+    };
+  }
+
+  async health(): Promise<BusHealth> {
+    return {
+      up: !this.closed,
+      details: {
+        kind: this.kind,
+        subscriptions: this.subs.length,
+        inflight: this.inflight.size,
+        published: this.published,
+        delivered: this.delivered,
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    this.subs.length = 0;
+  }
+
+  /** One subscriber per queue group (round robin), every plain subscriber. */
+  private targets(subject: string): Sub[] {
+    const out: Sub[] = [];
+    const groups = new Map<string, Sub[]>();
+    for (const s of this.subs) {
+      if (!s.active || !subjectMatches(s.pattern, subject)) continue;
+      if (s.queue === undefined) out.push(s);
+      else {
+        const g = groups.get(s.queue) ?? [];
+        g.push(s);
+        groups.set(s.queue, g);
+      }
+    }
+    for (const [q, members] of groups) {
+      const n = this.rr.get(q) ?? 0;
+      this.rr.set(q, n + 1);
+      out.push(members[n % members.length]!);
+    }
+    return out;
+  }
+
+  private track(p: Promise<void>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
+  private async deliver(sub: Sub, msg: BusMessage): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.delivered++;
+        await sub.handler({ ...msg, deliveryCount: attempt });
+        return;
+      } catch (err) {
+        if (this.closed || !sub.active) {
+          this.logger.warn({ subject: msg.subject, attempts: attempt }, 'redelivery abandoned: bus closing');
+          return;
+        }
+        if (attempt >= sub.maxDeliver) {
+          this.logger.error(
+            { subject: msg.subject, attempts: attempt, err: (err as Error).message },
+            'message dead-lettered after max deliveries',
+          );
+          const dlq = msg.subject.replace(
+            /^greentic\.messaging\.(ingress|egress)\./,
+            'greentic.messaging.dlq.',
+          );
+          if (dlq !== msg.subject) {
+            for (const t of this.targets(dlq)) {
+              this.track(
+                this.deliver(t, {
+                  ...msg,
+                  subject: dlq,
+                  headers: { ...msg.headers, 'Greentic-Error': (err as Error).message },
+                }),
+              );
+            }
+          }
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private pruneSeen(now: number): void {
+    for (const [k, at] of this.seen) if (now - at >= DEDUPE_WINDOW_MS) this.seen.delete(k);
+  }
+}

@@ -1,0 +1,79 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { RunnerConfig } from '../config/runner-config.js';
+import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
+import { buildSessionKey } from '../tenancy/message-ctx.js';
+import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
+import { ingressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
+import type { InboundMessage } from './providers/messaging-provider.js';
+import { ReplyWaiter } from './reply-waiter.service.js';
+
+/** Largest `raw` provider payload kept on the envelope. */
+const RAW_CAP_BYTES = 16 * 1024;
+
+/** Turns what a provider parsed into envelopes and puts them on the ingress subject. */
+@Injectable()
+export class IngressService {
+  private readonly logger = new Logger(IngressService.name);
+
+  constructor(
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    private readonly waiter: ReplyWaiter,
+    private readonly config: RunnerConfig,
+  ) {}
+
+  envelope(resolved: ResolvedChannel, m: InboundMessage): MessageEnvelope {
+    const { tenant, channel } = resolved;
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    const raw = m.raw === undefined ? undefined : capRaw(m.raw);
+    return {
+      id: m.id,
+      tenant: tenant.tenantId,
+      env: tenant.envId,
+      team: tenant.teamId ?? 'default',
+      channel: channel.id,
+      provider: channel.provider,
+      conversationId: m.conversationId,
+      userId: m.userId,
+      sessionKey: buildSessionKey(tenant.tenantId, channel.provider, m.conversationId, m.userId),
+      text: m.text,
+      attachments: m.attachments ?? [],
+      ...(m.action ? { action: m.action } : {}),
+      ...(m.meta ? { meta: m.meta } : {}),
+      timestamp: m.timestamp ?? new Date().toISOString(),
+      ...(raw !== undefined ? { raw } : {}),
+      ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
+    };
+  }
+
+  /** Publishes and, when `wait`, resolves with the flow's replies (or rejects with 504 after the timeout). */
+  async accept(
+    resolved: ResolvedChannel,
+    messages: InboundMessage[],
+    wait: boolean,
+  ): Promise<EgressMessage[]> {
+    const envs = messages.map((m) => this.envelope(resolved, m));
+    const waits = wait ? envs.map((e) => this.waiter.expect(e.id, this.config.GREENTIC_SYNC_TIMEOUT_MS)) : [];
+    try {
+      for (const e of envs) {
+        const headers: Record<string, string> = { 'greentic-tenant': e.tenant, 'greentic-env': e.env };
+        if (e.traceparent) headers['traceparent'] = e.traceparent;
+        await this.bus.publish(ingressSubject(e.env, e.tenant, e.team, e.channel), e, {
+          msgId: e.id,
+          headers,
+        });
+      }
+    } catch (err) {
+      for (const e of envs) this.waiter.cancel(e.id);
+      throw err;
+    }
+    trace.getActiveSpan()?.setAttribute('greentic.messages', envs.length);
+    return Promise.all(waits);
+  }
+}
+
+function capRaw(raw: unknown): unknown {
+  const s = JSON.stringify(raw);
+  return s !== undefined && s.length > RAW_CAP_BYTES ? { truncated: true, bytes: s.length } : raw;
+}

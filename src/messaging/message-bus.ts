@@ -1,0 +1,65 @@
+/**
+ * The bus seam. The embedded default is in-process; production is NATS JetStream. Both carry
+ * JSON payloads on the subjects of ARCHITECTURE.md §1 and hand each delivery to a handler
+ * that acks by returning and asks for redelivery by throwing.
+ */
+export interface BusMessage<T = unknown> {
+  subject: string;
+  data: T;
+  headers: Record<string, string>;
+  /** 1 on first delivery. */
+  deliveryCount: number;
+}
+
+export interface PublishOptions {
+  /** De-duplication id (JetStream `Nats-Msg-Id`). */
+  msgId?: string;
+  headers?: Record<string, string>;
+}
+
+export interface SubscribeOptions {
+  /** Competing consumers sharing one queue/durable name get each message once. */
+  queue?: string;
+  /** Max deliveries before the message is dead-lettered. */
+  maxDeliver?: number;
+}
+
+export type BusHandler<T = unknown> = (msg: BusMessage<T>) => Promise<void>;
+
+export interface BusSubscription {
+  unsubscribe(): Promise<void>;
+}
+
+export interface BusHealth {
+  up: boolean;
+  details: Record<string, unknown>;
+}
+
+export interface MessageBus {
+  readonly kind: string;
+  publish(subject: string, data: unknown, opts?: PublishOptions): Promise<void>;
+  /** `pattern` uses NATS wildcards: `*` one token, `>` the rest. */
+  subscribe<T = unknown>(
+    pattern: string,
+    handler: BusHandler<T>,
+    opts?: SubscribeOptions,
+  ): Promise<BusSubscription>;
+  health(): Promise<BusHealth>;
+  /** Stop delivering, wait for in-flight handlers, release connections. */
+  close(): Promise<void>;
+}
+
+export const MESSAGE_BUS = Symbol('MESSAGE_BUS');
+
+/** NATS-style subject matching, shared by the in-process bus and tests. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    const t = p[i];
+    if (t === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (t !== '*' && t !== s[i]) return false;
+  }
+  return p.length === s.length;
+}

@@ -1,0 +1,95 @@
+/** One inbound message, as it travels on the bus (JSON), whatever channel it came from. */
+export interface MessageEnvelope {
+  /** Provider message id: the idempotency key. */
+  id: string;
+  tenant: string;
+  env: string;
+  team: string;
+  channel: string;
+  provider: string;
+  conversationId: string;
+  userId: string;
+  /** `{tenant}:{provider}:{conversation}:{user}` */
+  sessionKey: string;
+  text: string;
+  attachments: Attachment[];
+  /** Button/card payload when the user clicked rather than typed. */
+  action?: Record<string, unknown>;
+  /** ISO-8601. */
+  timestamp: string;
+  /** The provider payload, size-capped. */
+  raw?: unknown;
+  traceparent?: string;
+  /** Present when the caller waits for replies (sync webhook): where they are also sent. */
+  replyTo?: string;
+  /** Provider delivery hints (thread, service URL...), copied to the replies' egress `meta`. */
+  meta?: Record<string, unknown>;
+}
+
+export interface Attachment {
+  contentType: string;
+  url?: string;
+  name?: string;
+  content?: unknown;
+}
+
+/** One reply the flow produced. Providers map `card`/`choices` to their own rich formats. */
+export interface OutboundReply {
+  text?: string;
+  card?: Record<string, unknown>;
+  choices?: string[];
+}
+
+/** What goes on the egress subject: the replies for one inbound message. */
+export interface EgressMessage {
+  /** `{inReplyTo}:{index}` style id, stable across retries for idempotent delivery. */
+  id: string;
+  inReplyTo: string;
+  tenant: string;
+  env: string;
+  team: string;
+  channel: string;
+  provider: string;
+  conversationId: string;
+  userId: string;
+  sessionKey: string;
+  replies: OutboundReply[];
+  /** Flow outcome for this message. */
+  status: 'completed' | 'parked' | 'failed';
+  error?: { code: string; message: string };
+  timestamp: string;
+  traceparent?: string;
+  /** Provider-specific delivery hints (thread ts, service url...). */
+  meta?: Record<string, unknown>;
+}
+
+const SUBJECT_TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** NATS subject tokens may not hold `.`, `*`, `>` or spaces; ids from the bundle are checked at load. */
+export function isSubjectToken(s: string): boolean {
+  return SUBJECT_TOKEN.test(s);
+}
+
+export function ingressSubject(env: string, tenant: string, team: string, channel: string): string {
+  return `greentic.messaging.ingress.${env}.${tenant}.${team}.${channel}`;
+}
+
+export function egressSubject(env: string, tenant: string, team: string, channel: string): string {
+  return `greentic.messaging.egress.${env}.${tenant}.${team}.${channel}`;
+}
+
+export interface SubjectParts {
+  direction: 'ingress' | 'egress' | 'dlq';
+  env: string;
+  tenant: string;
+  team: string;
+  channel: string;
+}
+
+export function parseSubject(subject: string): SubjectParts | null {
+  const p = subject.split('.');
+  if (p.length !== 7 || p[0] !== 'greentic' || p[1] !== 'messaging') return null;
+  const direction = p[2];
+  if (direction !== 'ingress' && direction !== 'egress' && direction !== 'dlq') return null;
+  return { direction, env: p[3]!, tenant: p[4]!, team: p[5]!, channel: p[6]! };
+}

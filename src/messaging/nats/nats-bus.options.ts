@@ -1,0 +1,69 @@
+import type { RunnerConfig } from '../../config/runner-config.js';
+
+export type StreamRetention = 'limits' | 'interest' | 'workqueue';
+
+export interface NatsBusOptions {
+  /** One or more server URLs, comma separated. */
+  servers: string;
+  /** Connection name shown by `nats server report connections`. */
+  name: string;
+  /** Streams are `{streamPrefix}_INGRESS`, `_EGRESS`, `_DLQ`. */
+  streamPrefix: string;
+  /** Extra leading subject tokens (empty in production): lets deployments or test runs share an account. */
+  subjectPrefix: string;
+  retention: StreamRetention;
+  storage: 'file' | 'memory';
+  maxAgeSeconds: number;
+  dlqMaxAgeSeconds: number;
+  replicas: number;
+  duplicateWindowSeconds: number;
+  partitions: number;
+  ackWaitMs: number;
+  maxDeliver: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  publishTimeoutMs: number;
+  drainTimeoutMs: number;
+}
+
+export const DEFAULT_NATS_BUS_OPTIONS: NatsBusOptions = {
+  servers: 'nats://127.0.0.1:4222',
+  name: 'greentic-runner',
+  streamPrefix: 'GREENTIC',
+  subjectPrefix: '',
+  retention: 'interest',
+  storage: 'file',
+  maxAgeSeconds: 24 * 3600,
+  dlqMaxAgeSeconds: 14 * 24 * 3600,
+  replicas: 1,
+  duplicateWindowSeconds: 120,
+  partitions: 16,
+  ackWaitMs: 30_000,
+  maxDeliver: 5,
+  backoffBaseMs: 500,
+  backoffMaxMs: 30_000,
+  publishTimeoutMs: 5_000,
+  drainTimeoutMs: 25_000,
+};
+
+export function natsBusOptionsFrom(cfg: RunnerConfig): NatsBusOptions {
+  return {
+    servers: cfg.NATS_URL,
+    name: `greentic-runner-${process.pid}`,
+    streamPrefix: cfg.GREENTIC_NATS_STREAM_PREFIX,
+    subjectPrefix: cfg.GREENTIC_NATS_SUBJECT_PREFIX,
+    retention: cfg.GREENTIC_NATS_RETENTION,
+    storage: cfg.GREENTIC_NATS_STORAGE,
+    maxAgeSeconds: cfg.GREENTIC_NATS_MAX_AGE_S,
+    dlqMaxAgeSeconds: cfg.GREENTIC_NATS_DLQ_MAX_AGE_S,
+    replicas: cfg.GREENTIC_NATS_REPLICAS,
+    duplicateWindowSeconds: cfg.GREENTIC_NATS_DUPLICATE_WINDOW_S,
+    partitions: cfg.GREENTIC_NATS_PARTITIONS,
+    ackWaitMs: cfg.GREENTIC_NATS_ACK_WAIT_MS,
+    maxDeliver: cfg.GREENTIC_NATS_MAX_DELIVER,
+    backoffBaseMs: cfg.GREENTIC_NATS_BACKOFF_MS,
+    backoffMaxMs: DEFAULT_NATS_BUS_OPTIONS.backoffMaxMs,
+    publishTimeoutMs: DEFAULT_NATS_BUS_OPTIONS.publishTimeoutMs,
+    drainTimeoutMs: cfg.GREENTIC_DRAIN_TIMEOUT_MS,
+  };
+}

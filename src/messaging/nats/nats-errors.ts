@@ -1,0 +1,36 @@
+import { GreenticError } from '../../common/errors.js';
+
+/** NATS is unreachable or did not acknowledge a publish in time: the caller should retry (HTTP 503). */
+export class BusUnavailableError extends GreenticError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('bus_unavailable', message, 503, { retryable: true, ...details });
+  }
+}
+
+/** Redelivery cannot fix it (bad input, refused tenancy, 4xx from a platform): dead-letter at once. */
+export function isPermanentError(err: unknown): boolean {
+  if (!(err instanceof GreenticError)) return false;
+  if (err.details['retryable'] === false) return true;
+  if (err.details['retryable'] === true) return false;
+  return err.httpStatus >= 400 && err.httpStatus < 500 && ![408, 409, 423, 425, 429].includes(err.httpStatus);
+}
+
+/** A platform's `Retry-After` (seconds or HTTP date) carried in an error's details, in ms. */
+export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
+  if (!(err instanceof GreenticError)) return undefined;
+  const v = err.details['retryAfter'];
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.max(0, v * 1000);
+  if (typeof v !== 'string' || v.trim() === '') return undefined;
+  const secs = Number(v);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Infrastructure that is down (NATS, Redis, a session held elsewhere): HTTP 503. Such a message is
+ * retried in place, holding its delivery, so an outage never uses up its deliveries and dead-letters it.
+ */
+export function isUnavailableError(err: unknown): boolean {
+  return err instanceof GreenticError && err.httpStatus === 503 && err.details['retryable'] !== false;
+}

@@ -1,0 +1,138 @@
+/**
+ * Logical subjects (what the app publishes and subscribes to, ARCHITECTURE.md §1) versus wire
+ * subjects (what NATS carries). On the wire:
+ *
+ *   [{subjectPrefix}.]greentic.messaging.{ingress|egress}.{env}.{tenant}.{team}.{channel}.p{N}
+ *   [{subjectPrefix}.]greentic.messaging.dlq.{env}.{tenant}.{team}.{channel}
+ *
+ * `p{N}` is the partition of the message's ordering key (its `sessionKey`, else its subject).
+ * Each partition has one durable consumer with `max_ack_pending: 1`, so the messages of one
+ * session are handed out one at a time in publish order, whichever replica pulls them. The
+ * logical subject is always a prefix of the wire subject, so `nats sub 'greentic.messaging.>'`
+ * still shows everything; the prefix lets several deployments (or test runs) share one account.
+ */
+
+export type StreamDirection = 'ingress' | 'egress' | 'dlq';
+
+/** Token count of a logical subject: greentic.messaging.{dir}.{env}.{tenant}.{team}.{channel}. */
+export const LOGICAL_TOKENS = 7;
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export class SubjectMapper {
+  private readonly prefixTokens: string[];
+
+  constructor(
+    subjectPrefix: string,
+    readonly partitions: number,
+  ) {
+    this.prefixTokens = subjectPrefix === '' ? [] : subjectPrefix.split('.');
+    for (const t of this.prefixTokens) {
+      if (!TOKEN.test(t)) throw new Error(`subject prefix '${subjectPrefix}' has an invalid token '${t}'`);
+    }
+    if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`partitions must be a positive integer, got ${partitions}`);
+  }
+
+  /** The stream direction a logical subject or pattern belongs to, if any. */
+  direction(logical: string): StreamDirection | undefined {
+    const t = logical.split('.');
+    if (t[0] !== 'greentic' || t[1] !== 'messaging') return undefined;
+    return t[2] === 'ingress' || t[2] === 'egress' || t[2] === 'dlq' ? t[2] : undefined;
+  }
+
+  /** Ingress and egress keep per-session order through partitions; the dead-letter stream does not. */
+  partitioned(dir: StreamDirection | undefined): boolean {
+    return dir === 'ingress' || dir === 'egress';
+  }
+
+  /** Subjects a stream captures (wire form). */
+  streamSubject(dir: StreamDirection): string {
+    return this.wire(`greentic.messaging.${dir}.>`);
+  }
+
+  partitionOf(orderingKey: string): number {
+    return fnv1a(orderingKey) % this.partitions;
+  }
+
+  /** Wire subject for publishing a logical subject. */
+  toWire(logical: string, orderingKey: string): string {
+    const dir = this.direction(logical);
+    if (this.partitioned(dir) && logical.split('.').length === LOGICAL_TOKENS) {
+      return this.wire(`${logical}.p${this.partitionOf(orderingKey)}`);
+    }
+    return this.wire(logical);
+  }
+
+  /** Logical subject of a delivered wire subject (prefix and partition removed). */
+  fromWire(wire: string): string {
+    const t = wire.split('.');
+    const rest = t.slice(this.prefixTokens.length);
+    if (this.partitioned(this.direction(rest.join('.'))) && rest.length === LOGICAL_TOKENS + 1 && /^p\d+$/.test(rest[LOGICAL_TOKENS]!)) {
+      rest.pop();
+    }
+    return rest.join('.');
+  }
+
+  /**
+   * Consumer filter for one partition of a logical pattern: a trailing `>` becomes `*` tokens up
+   * to the logical length (a `>` would also swallow the partition token), then `.p{N}`.
+   */
+  partitionFilter(pattern: string, partition: number): string {
+    return this.wire(`${expandToLogical(pattern)}.p${partition}`);
+  }
+
+  /** Filter for messages that arrived without a partition token (published straight to NATS). */
+  unpartitionedFilter(pattern: string): string {
+    return this.wire(expandToLogical(pattern));
+  }
+
+  /** Wire pattern for a plain (core NATS) subscription: matches partitioned and unpartitioned subjects. */
+  corePattern(pattern: string): string {
+    const dir = this.direction(pattern);
+    const t = pattern.split('.');
+    if (this.partitioned(dir) && t[t.length - 1] !== '>') {
+      if (t.length !== LOGICAL_TOKENS) throw new Error(`pattern '${pattern}' must have ${LOGICAL_TOKENS} tokens or end with '>'`);
+      return this.wire(`${pattern}.*`);
+    }
+    return this.wire(pattern);
+  }
+
+  /** Stream filter for a non-partitioned direction (dead letters). */
+  plainFilter(pattern: string): string {
+    return this.wire(pattern);
+  }
+
+  private wire(subject: string): string {
+    return this.prefixTokens.length === 0 ? subject : `${this.prefixTokens.join('.')}.${subject}`;
+  }
+}
+
+function expandToLogical(pattern: string): string {
+  const t = pattern.split('.');
+  if (t.slice(0, 3).some((x) => x === '*' || x === '>')) {
+    throw new Error(`pattern '${pattern}' must name its direction (greentic.messaging.{ingress|egress}...) to be consumed from a stream`);
+  }
+  if (t[t.length - 1] === '>') {
+    t.pop();
+    while (t.length < LOGICAL_TOKENS) t.push('*');
+  }
+  if (t.length !== LOGICAL_TOKENS || t.includes('>')) {
+    throw new Error(`pattern '${pattern}' does not fit greentic.messaging.{dir}.{env}.{tenant}.{team}.{channel}`);
+  }
+  return t.join('.');
+}
+
+/** FNV-1a, 32 bit: stable across processes and versions, which partitioning needs (unlike a random seed). */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** A durable consumer name from free text: NATS refuses `.`, `*`, `>`, whitespace and path separators. */
+export function durableName(...parts: string[]): string {
+  return parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('_');
+}

@@ -1,0 +1,686 @@
+import { Logger, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { ConfigError, GreenticError } from '../../common/errors.js';
+import type {
+  BusHandler,
+  BusHealth,
+  BusSubscription,
+  MessageBus,
+  PublishOptions,
+  SubscribeOptions,
+} from '../message-bus.js';
+import { parseSubject } from '../message-envelope.js';
+import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
+import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
+import { durableName, fnv1a, SubjectMapper, type StreamDirection } from './nats-subjects.js';
+
+const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
+const HEALTH_CACHE_MS = 500;
+const HEALTH_TIMEOUT_MS = 2_000;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** One durable pull consumer this process pulls from. */
+interface PullLoop {
+  name: string;
+  filter: string;
+  /** 1 for partitions (per-session order), larger for the unordered dead-letter stream. */
+  maxAckPending: number;
+  /** Repartitioners move messages that arrived without a partition token; they never call the handler. */
+  repartition: boolean;
+  messages?: ConsumerMessages;
+  done?: Promise<void>;
+}
+
+interface StreamSub {
+  pattern: string;
+  queue: string;
+  stream: string;
+  handler: BusHandler;
+  maxDeliver: number;
+  loops: PullLoop[];
+  inflight: Set<Promise<void>>;
+  stopped: boolean;
+}
+
+interface CoreSub {
+  sub: Subscription;
+  inflight: Set<Promise<void>>;
+}
+
+/**
+ * The production bus: JetStream streams for ingress, egress and dead letters, created or updated
+ * at start-up. Publishing to a stream subject waits for the PubAck (so a webhook is answered only
+ * once the message is durable) and de-duplicates on `Nats-Msg-Id`. A subscription with a `queue`
+ * is a set of durable pull consumers shared by every replica, one per partition with one message
+ * in flight, so each message runs once and a session's messages run one at a time in order. The
+ * handler's success acks; a thrown error naks with backoff; a permanent error, or the last
+ * allowed delivery, dead-letters and terms. A subscription without a queue is a plain core NATS
+ * subscription: every replica sees every message (the ReplyWaiter's fan-out).
+ */
+export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdown {
+  readonly kind = 'nats';
+  private readonly logger = new Logger(NatsBus.name);
+  private readonly mapper: SubjectMapper;
+  private readonly streams: Record<StreamDirection, string>;
+  private readonly streamSubs: StreamSub[] = [];
+  private readonly coreSubs = new Set<CoreSub>();
+  private connected = true;
+  private closed = false;
+  private draining?: Promise<void>;
+  private closing?: Promise<void>;
+  private healthCache?: { at: number; value: BusHealth };
+  private reEnsuring?: Promise<void>;
+  private readonly counters = { published: 0, acked: 0, naked: 0, deadLettered: 0, repartitioned: 0 };
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    readonly options: NatsBusOptions,
+  ) {
+    this.mapper = new SubjectMapper(options.subjectPrefix, options.partitions);
+    this.streams = {
+      ingress: `${options.streamPrefix}_INGRESS`,
+      egress: `${options.streamPrefix}_EGRESS`,
+      dlq: `${options.streamPrefix}_DLQ`,
+    };
+    void this.watchConnection();
+  }
+
+  /** Connects, then creates or updates the streams. Fails with a message naming the server when it cannot. */
+  static async connect(partial: Partial<NatsBusOptions> = {}): Promise<NatsBus> {
+    const options: NatsBusOptions = { ...DEFAULT_NATS_BUS_OPTIONS, ...partial };
+    validateOptions(options);
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: options.servers.split(',').map((s) => s.trim()),
+        name: options.name,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        pingInterval: 10_000,
+        timeout: 5_000,
+      });
+    } catch (e) {
+      throw new BusUnavailableError(`cannot connect to NATS at ${options.servers}: ${(e as Error).message}`, { servers: options.servers });
+    }
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: options.publishTimeoutMs });
+      const bus = new NatsBus(nc, jsm, jetstream(nc, { timeout: options.publishTimeoutMs }), options);
+      await bus.ensureStreams();
+      return bus;
+    } catch (e) {
+      await nc.close().catch(() => undefined);
+      if (e instanceof GreenticError) throw e;
+      throw new BusUnavailableError(`NATS at ${options.servers} has no usable JetStream: ${(e as Error).message}`, { servers: options.servers });
+    }
+  }
+
+  streamName(dir: StreamDirection): string {
+    return this.streams[dir];
+  }
+
+  async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
+    if (this.closed) throw new BusUnavailableError('bus is closed');
+    const wire = this.mapper.toWire(subject, orderingKey(subject, data));
+    const payload = encoder.encode(JSON.stringify(data));
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+    if (this.mapper.direction(subject) === undefined) {
+      this.nc.publish(wire, payload, { headers: h });
+      this.counters.published++;
+      return;
+    }
+    try {
+      await this.js.publish(wire, payload, {
+        headers: h,
+        timeout: this.options.publishTimeoutMs,
+        ...(opts.msgId !== undefined ? { msgID: opts.msgId } : {}),
+      });
+      this.counters.published++;
+    } catch (e) {
+      throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, { subject });
+    }
+  }
+
+  async subscribe<T>(pattern: string, handler: BusHandler<T>, opts: SubscribeOptions = {}): Promise<BusSubscription> {
+    if (this.closed) throw new BusUnavailableError('bus is closed');
+    const dir = this.mapper.direction(pattern);
+    if (opts.queue === undefined || dir === undefined) return this.subscribeCore(pattern, handler as BusHandler, opts.queue);
+    const partitioned = this.mapper.partitioned(dir);
+    const tag = fnv1a(pattern).toString(36);
+    const loops: PullLoop[] = partitioned
+      ? [
+          ...Array.from({ length: this.options.partitions }, (_, p) => ({
+            name: durableName(opts.queue!, tag, `p${p}`),
+            filter: this.mapper.partitionFilter(pattern, p),
+            maxAckPending: 1,
+            repartition: false,
+          })),
+          {
+            name: durableName(opts.queue, tag, 'unpartitioned'),
+            filter: this.mapper.unpartitionedFilter(pattern),
+            maxAckPending: 1,
+            repartition: true,
+          },
+        ]
+      : [{ name: durableName(opts.queue, tag, 'all'), filter: this.mapper.plainFilter(pattern), maxAckPending: 256, repartition: false }];
+    const sub: StreamSub = {
+      pattern,
+      queue: opts.queue,
+      stream: this.streams[dir],
+      handler: handler as BusHandler,
+      maxDeliver: opts.maxDeliver ?? this.options.maxDeliver,
+      loops,
+      inflight: new Set(),
+      stopped: false,
+    };
+    await Promise.all(loops.map((l) => this.ensureConsumer(sub.stream, l)));
+    this.streamSubs.push(sub);
+    for (const l of loops) l.done = this.pull(sub, l);
+    return {
+      unsubscribe: async () => {
+        await this.stopPulling(sub);
+        await settle(sub.inflight, this.options.drainTimeoutMs);
+        const i = this.streamSubs.indexOf(sub);
+        if (i >= 0) this.streamSubs.splice(i, 1);
+      },
+    };
+  }
+
+  async health(): Promise<BusHealth> {
+    const now = Date.now();
+    if (this.healthCache && now - this.healthCache.at < HEALTH_CACHE_MS) return this.healthCache.value;
+    const details: Record<string, unknown> = {
+      kind: this.kind,
+      connected: this.connected && !this.closed,
+      server: this.nc.getServer(),
+      partitions: this.options.partitions,
+      ...this.counters,
+    };
+    let up = this.connected && !this.closed && !this.nc.isClosed();
+    if (up) {
+      try {
+        const probe = async () => {
+          const streams: Record<string, unknown> = {};
+          for (const dir of DIRECTIONS) {
+            const s = await this.jsm.streams.info(this.streams[dir]);
+            streams[dir] = { name: s.config.name, messages: s.state.messages, bytes: s.state.bytes, consumers: s.state.consumer_count };
+          }
+          const lag: Record<string, { pending: number; ackPending: number; redelivered: number }> = {};
+          for (const sub of this.streamSubs) {
+            const infos = await Promise.all(sub.loops.map((l) => this.jsm.consumers.info(sub.stream, l.name)));
+            const key = `${sub.queue} ${sub.pattern}`;
+            lag[key] = {
+              pending: infos.reduce((n, i) => n + i.num_pending, 0),
+              ackPending: infos.reduce((n, i) => n + i.num_ack_pending, 0),
+              redelivered: infos.reduce((n, i) => n + i.num_redelivered, 0),
+            };
+          }
+          return { streams, lag };
+        };
+        Object.assign(details, await withTimeout(probe(), HEALTH_TIMEOUT_MS, 'JetStream info'));
+      } catch (e) {
+        up = false;
+        details['error'] = (e as Error).message;
+      }
+    }
+    const value = { up, details };
+    this.healthCache = { at: now, value };
+    return value;
+  }
+
+  /**
+   * First half of a graceful stop: pull nothing more, let in-flight handlers finish and ack (bounded
+   * by the drain timeout; what is left is redelivered elsewhere). The connection stays open for
+   * the replies and acks those handlers still send, and for the ReplyWaiter.
+   */
+  drain(): Promise<void> {
+    this.draining ??= (async () => {
+      const inflight = this.streamSubs.reduce((n, s) => n + s.inflight.size, 0);
+      this.logger.log({ subscriptions: this.streamSubs.length, inflight }, 'draining: stopped pulling, finishing in-flight messages');
+      await Promise.all(this.streamSubs.map((s) => this.stopPulling(s)));
+      const all = new Set(this.streamSubs.flatMap((s) => [...s.inflight]));
+      const finished = await settle(all, this.options.drainTimeoutMs);
+      if (!finished) this.logger.warn({ timeoutMs: this.options.drainTimeoutMs }, 'drain timed out; unfinished messages will be redelivered');
+      if (!this.nc.isClosed()) await withTimeout(this.nc.flush(), 2_000, 'flush').catch(() => undefined);
+    })();
+    return this.draining;
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.drain();
+      this.closed = true;
+      for (const c of this.coreSubs) c.sub.unsubscribe();
+      await settle(new Set([...this.coreSubs].flatMap((c) => [...c.inflight])), 2_000);
+      this.coreSubs.clear();
+      if (!this.nc.isClosed()) {
+        await withTimeout(this.nc.drain(), 5_000, 'connection drain').catch(async () => {
+          await this.nc.close().catch(() => undefined);
+        });
+      }
+      this.logger.log({ ...this.counters }, 'NATS bus closed');
+    })();
+    return this.closing;
+  }
+
+  /** Runs before other modules tear down (MessagingModule is destroyed before what it depends on). */
+  onModuleDestroy(): Promise<void> {
+    return this.drain();
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async subscribeCore(pattern: string, handler: BusHandler, queue?: string): Promise<BusSubscription> {
+    const entry: CoreSub = { sub: undefined as unknown as Subscription, inflight: new Set() };
+    entry.sub = this.nc.subscribe(this.mapper.corePattern(pattern), {
+      ...(queue !== undefined ? { queue } : {}),
+      callback: (err, m) => {
+        if (err) {
+          this.logger.warn({ pattern, err: err.message }, 'subscription error');
+          return;
+        }
+        const subject = this.mapper.fromWire(m.subject);
+        let data: unknown;
+        try {
+          data = m.json();
+        } catch {
+          this.logger.warn({ subject }, 'dropped a message that is not JSON');
+          return;
+        }
+        const p = handler({ subject, data, headers: headerRecord(m.headers), deliveryCount: 1 }).catch((e: unknown) => {
+          this.logger.warn({ subject, tenant: parseSubject(subject)?.tenant, err: (e as Error).message }, 'subscriber failed');
+        });
+        entry.inflight.add(p);
+        void p.finally(() => entry.inflight.delete(p));
+      },
+    });
+    this.coreSubs.add(entry);
+    return {
+      unsubscribe: async () => {
+        if (!entry.sub.isClosed()) entry.sub.unsubscribe();
+        await settle(entry.inflight, 2_000);
+        this.coreSubs.delete(entry);
+      },
+    };
+  }
+
+  /** Pulls one durable consumer until the subscription stops; survives reconnects and lost consumers. */
+  private async pull(sub: StreamSub, loop: PullLoop): Promise<void> {
+    while (!sub.stopped && !this.closed) {
+      try {
+        const consumer = await this.js.consumers.get(sub.stream, loop.name);
+        const messages = await consumer.consume({ max_messages: Math.min(loop.maxAckPending, 64) });
+        loop.messages = messages;
+        void this.watchConsumer(messages, sub, loop);
+        if (sub.stopped) await messages.close();
+        for await (const m of messages) {
+          if (sub.stopped) {
+            // Pulled after the stop: hand it straight back so another replica takes it now, not after ack_wait.
+            m.nak();
+            continue;
+          }
+          const p = loop.repartition ? this.repartition(sub, m) : this.handle(sub, m);
+          sub.inflight.add(p);
+          try {
+            await p;
+          } finally {
+            sub.inflight.delete(p);
+          }
+        }
+      } catch (e) {
+        if (sub.stopped || this.closed) return;
+        this.logger.warn({ consumer: loop.name, err: (e as Error).message }, 'pull consumer interrupted; retrying');
+        await sleep(1_000);
+        await this.ensureConsumer(sub.stream, loop).catch(() => undefined);
+      }
+    }
+  }
+
+  private async handle(sub: StreamSub, m: JsMsg): Promise<void> {
+    const subject = this.mapper.fromWire(m.subject);
+    const headers = headerRecord(m.headers);
+    const deliveryCount = m.info.deliveryCount;
+    let data: unknown;
+    try {
+      data = m.json();
+    } catch (e) {
+      return this.deadLetter(m, subject, headers, decoder.decode(m.data), { code: 'malformed_json', message: (e as Error).message });
+    }
+    if (deliveryCount > sub.maxDeliver) {
+      // The last allowed delivery never finished (its replica stopped mid-flow): no more attempts.
+      return this.deadLetter(m, subject, headers, data, {
+        code: 'max_deliveries',
+        message: `delivered ${deliveryCount} times without success`,
+      });
+    }
+    const beat = setInterval(() => m.working(), Math.max(200, Math.floor(this.options.ackWaitMs / 3)));
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await sub.handler({ subject, data, headers, deliveryCount });
+          break;
+        } catch (err) {
+          if (!isUnavailableError(err) || sub.stopped || this.closed) throw err;
+          const delay = this.backoff(attempt, err);
+          if (attempt === 1 || attempt % 10 === 0) {
+            this.logger.warn(
+              { subject, tenant: parseSubject(subject)?.tenant, attempt, retryInMs: delay, err: (err as Error).message },
+              'dependency unavailable; retrying the message in place',
+            );
+          }
+          await sleep(delay);
+        }
+      }
+      m.ack();
+      this.counters.acked++;
+    } catch (err) {
+      if (isUnavailableError(err)) {
+        // Stopping while a dependency is down: give the message back at once for another replica.
+        m.nak();
+        this.counters.naked++;
+        return;
+      }
+      const permanent = isPermanentError(err);
+      if (permanent || deliveryCount >= sub.maxDeliver) {
+        const code = err instanceof GreenticError ? err.code : 'handler_failed';
+        return this.deadLetter(m, subject, headers, data, { code, message: (err as Error).message ?? String(err) });
+      }
+      const delay = this.backoff(deliveryCount, err);
+      this.logger.warn(
+        { subject, tenant: parseSubject(subject)?.tenant, attempt: deliveryCount, retryInMs: delay, err: (err as Error).message },
+        'message failed; redelivering with backoff',
+      );
+      m.nak(delay);
+      this.counters.naked++;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Moves a message that was published without a partition token onto its partition, keeping its id. */
+  private async repartition(sub: StreamSub, m: JsMsg): Promise<void> {
+    const subject = this.mapper.fromWire(m.subject);
+    let data: unknown;
+    try {
+      data = m.json();
+    } catch (e) {
+      return this.deadLetter(m, subject, headerRecord(m.headers), decoder.decode(m.data), {
+        code: 'malformed_json',
+        message: (e as Error).message,
+      });
+    }
+    const h = natsHeaders();
+    const src = m.headers;
+    if (src) for (const k of src.keys()) if (k !== 'Nats-Msg-Id') h.set(k, src.get(k));
+    // De-duplication is per stream: the copy needs its own id, derived so that a second
+    // repartitioner (another queue group) publishing the same copy is dropped.
+    const msgID = `rp:${src?.get('Nats-Msg-Id') || `${sub.stream}:${m.seq}`}`;
+    try {
+      await this.js.publish(this.mapper.toWire(subject, orderingKey(subject, data)), m.data, {
+        msgID,
+        headers: h,
+        timeout: this.options.publishTimeoutMs,
+      });
+      m.ack();
+      this.counters.repartitioned++;
+    } catch (e) {
+      this.logger.warn({ subject, err: (e as Error).message }, 'repartition publish failed; retrying');
+      m.nak(this.backoff(m.info.deliveryCount, e));
+    }
+  }
+
+  private async deadLetter(
+    m: JsMsg,
+    subject: string,
+    headers: Record<string, string>,
+    data: unknown,
+    error: { code: string; message: string },
+  ): Promise<void> {
+    const parts = parseSubject(subject);
+    const log = { subject, tenant: parts?.tenant, deliveries: m.info.deliveryCount, code: error.code, reason: error.message };
+    if (!parts || parts.direction === 'dlq') {
+      this.logger.error(log, 'message cannot be processed nor dead-lettered; terminated');
+      m.term();
+      return;
+    }
+    const dlq = `greentic.messaging.dlq.${parts.env}.${parts.tenant}.${parts.team}.${parts.channel}`;
+    try {
+      await this.publish(
+        dlq,
+        { subject, error, deliveries: m.info.deliveryCount, data },
+        {
+          msgId: `${m.info.stream}:${m.seq}`,
+          headers: { ...headers, 'greentic-error': error.code, 'greentic-original-subject': subject },
+        },
+      );
+    } catch (e) {
+      this.logger.warn({ ...log, err: (e as Error).message }, 'dead-letter publish failed; will retry');
+      m.nak(this.backoff(m.info.deliveryCount, e));
+      return;
+    }
+    m.term();
+    this.counters.deadLettered++;
+    this.logger.error({ ...log, dlq }, 'message dead-lettered');
+  }
+
+  private backoff(attempt: number, err: unknown): number {
+    const exp = this.options.backoffBaseMs * 2 ** Math.max(0, attempt - 1);
+    return Math.min(this.options.backoffMaxMs, Math.max(exp, retryAfterMs(err) ?? 0));
+  }
+
+  private async stopPulling(sub: StreamSub): Promise<void> {
+    sub.stopped = true;
+    await Promise.all(sub.loops.map((l) => (l.messages ? withTimeout(l.messages.close(), 2_000, 'consumer close').catch(() => undefined) : undefined)));
+  }
+
+  private async ensureStreams(): Promise<void> {
+    const o = this.options;
+    for (const dir of DIRECTIONS) {
+      const name = this.streams[dir];
+      // Dead letters have no consumer by default: interest retention would drop them on arrival.
+      const retention = dir === 'dlq' ? RetentionPolicy.Limits : (o.retention as RetentionPolicy);
+      const want: Partial<StreamConfig> & { name: string } = {
+        name,
+        subjects: [this.mapper.streamSubject(dir)],
+        retention,
+        storage: o.storage === 'memory' ? StorageType.Memory : StorageType.File,
+        max_age: nanos((dir === 'dlq' ? o.dlqMaxAgeSeconds : o.maxAgeSeconds) * 1000),
+        num_replicas: o.replicas,
+        duplicate_window: nanos(o.duplicateWindowSeconds * 1000),
+        discard: DiscardPolicy.Old,
+      };
+      let existing: StreamConfig | undefined;
+      try {
+        existing = (await this.jsm.streams.info(name)).config;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+      if (!existing) {
+        try {
+          await this.jsm.streams.add(want);
+          this.logger.log({ stream: name, subjects: want.subjects, retention }, 'stream created');
+          continue;
+        } catch (e) {
+          // Another replica created it first: fall through to the update with its config.
+          existing = (await this.jsm.streams.info(name).catch(() => {
+            throw e;
+          })).config;
+        }
+      }
+      if (existing.retention !== want.retention || existing.storage !== want.storage) {
+        this.logger.warn(
+          { stream: name, retention: existing.retention, storage: existing.storage, wanted: { retention, storage: want.storage } },
+          'stream retention/storage cannot change in place; keeping the existing stream (recreate it to apply)',
+        );
+      }
+      const changed =
+        existing.max_age !== want.max_age ||
+        existing.num_replicas !== want.num_replicas ||
+        existing.duplicate_window !== want.duplicate_window ||
+        JSON.stringify(existing.subjects) !== JSON.stringify(want.subjects);
+      if (changed) {
+        await this.jsm.streams.update(name, {
+          subjects: want.subjects,
+          max_age: want.max_age,
+          num_replicas: want.num_replicas,
+          duplicate_window: want.duplicate_window,
+        });
+        this.logger.log({ stream: name }, 'stream updated from config');
+      }
+    }
+  }
+
+  private async ensureConsumer(stream: string, loop: PullLoop): Promise<void> {
+    const cfg: Partial<ConsumerConfig> = {
+      durable_name: loop.name,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(this.options.ackWaitMs),
+      // Deliveries are counted here, not by the server: a server-side limit would silently stop
+      // redelivering a message whose last attempt died with its replica, instead of dead-lettering it.
+      max_deliver: -1,
+      max_ack_pending: loop.maxAckPending,
+      filter_subject: loop.filter,
+      deliver_policy: DeliverPolicy.All,
+    };
+    try {
+      await this.jsm.consumers.add(stream, cfg);
+    } catch (e) {
+      const info = await this.jsm.consumers.info(stream, loop.name).catch(() => {
+        throw e;
+      });
+      if (info.config.filter_subject !== loop.filter) {
+        throw new ConfigError(`consumer ${stream}/${loop.name} filters '${info.config.filter_subject}', expected '${loop.filter}'`);
+      }
+      await this.jsm.consumers.update(stream, loop.name, {
+        ack_wait: cfg.ack_wait,
+        max_deliver: cfg.max_deliver,
+        max_ack_pending: cfg.max_ack_pending,
+      });
+    }
+  }
+
+  /** Re-creates streams and consumers after a reconnect, in case the server lost them (memory storage). */
+  private reEnsure(): Promise<void> {
+    this.reEnsuring ??= (async () => {
+      try {
+        await this.ensureStreams();
+        for (const sub of this.streamSubs) for (const l of sub.loops) await this.ensureConsumer(sub.stream, l);
+      } catch (e) {
+        this.logger.warn({ err: (e as Error).message }, 'could not re-create streams/consumers yet');
+      } finally {
+        this.reEnsuring = undefined;
+      }
+    })();
+    return this.reEnsuring;
+  }
+
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect') {
+        this.connected = false;
+        this.healthCache = undefined;
+        this.logger.warn({ server: s.server }, 'NATS disconnected; reconnecting');
+      } else if (s.type === 'reconnect') {
+        this.connected = true;
+        this.healthCache = undefined;
+        this.logger.log({ server: s.server }, 'NATS reconnected');
+        if (!this.closed) void this.reEnsure();
+      } else if (s.type === 'close') {
+        this.connected = false;
+      }
+    }
+  }
+
+  private async watchConsumer(messages: ConsumerMessages, sub: StreamSub, loop: PullLoop): Promise<void> {
+    for await (const s of messages.status()) {
+      if ((s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') && !sub.stopped) {
+        this.logger.warn({ consumer: loop.name, status: s.type }, 'consumer missing; re-creating');
+        await this.reEnsure();
+      }
+    }
+  }
+}
+
+function validateOptions(o: NatsBusOptions): void {
+  if (o.duplicateWindowSeconds > o.maxAgeSeconds) {
+    throw new ConfigError(
+      `GREENTIC_NATS_DUPLICATE_WINDOW_S=${o.duplicateWindowSeconds} must not exceed GREENTIC_NATS_MAX_AGE_S=${o.maxAgeSeconds}`,
+      { keys: ['GREENTIC_NATS_DUPLICATE_WINDOW_S'] },
+    );
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(o.streamPrefix)) {
+    throw new ConfigError(`GREENTIC_NATS_STREAM_PREFIX='${o.streamPrefix}' may hold letters, digits, '_' and '-' only`, {
+      keys: ['GREENTIC_NATS_STREAM_PREFIX'],
+    });
+  }
+}
+
+/** A session's messages share a partition; anything else is ordered per subject. */
+function orderingKey(subject: string, data: unknown): string {
+  if (data && typeof data === 'object' && typeof (data as { sessionKey?: unknown }).sessionKey === 'string') {
+    return (data as { sessionKey: string }).sessionKey;
+  }
+  return subject;
+}
+
+function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const k of h.keys()) out[k] = h.get(k);
+  return out;
+}
+
+function nanos(ms: number): number {
+  return ms * 1_000_000;
+}
+
+function isNotFound(e: unknown): boolean {
+  return /not found/i.test((e as Error)?.message ?? '');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}
+
+/** Waits for promises (including ones added while waiting); false if the deadline passed first. */
+async function settle(set: Set<Promise<void>>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (set.size > 0) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    await withTimeout(Promise.allSettled([...set]), left, 'drain').catch(() => undefined);
+  }
+  return true;
+}

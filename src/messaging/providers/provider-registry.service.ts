@@ -1,0 +1,38 @@
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, Reflector } from '@nestjs/core';
+import { UnknownTenancyError } from '../../common/errors.js';
+import { GREENTIC_PROVIDER, type MessagingProvider } from './messaging-provider.js';
+
+/** Every `@GreenticProvider` in the application, by id. */
+@Injectable()
+export class ProviderRegistry implements OnModuleInit {
+  private readonly logger = new Logger(ProviderRegistry.name);
+  private readonly providers = new Map<string, MessagingProvider>();
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders()) {
+      const { instance, metatype } = wrapper;
+      if (!instance || !metatype) continue;
+      const id = this.reflector.get<string | undefined>(GREENTIC_PROVIDER, metatype);
+      if (!id) continue;
+      if (this.providers.has(id)) throw new Error(`two messaging providers registered as '${id}'`);
+      this.providers.set(id, instance as MessagingProvider);
+    }
+    this.logger.log({ providers: [...this.providers.keys()] }, 'messaging providers registered');
+  }
+
+  get(id: string): MessagingProvider {
+    const p = this.providers.get(id);
+    if (!p) throw new UnknownTenancyError('provider', id);
+    return p;
+  }
+
+  ids(): string[] {
+    return [...this.providers.keys()];
+  }
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { SlackModule } from './slack/slack.module.js';
+import { TeamsModule } from './teams/teams.module.js';
+import { TelegramModule } from './telegram/telegram.module.js';
+import { WebChatModule } from './webchat/webchat.module.js';
+import { WhatsAppModule } from './whatsapp/whatsapp.module.js';
+
+/**
+ * The built-in channels, one module each. Custom channels are modules of the same shape, added
+ * with `AppModule.forRoot({ imports: [...] })` (see examples/custom-provider).
+ */
+@Module({ imports: [SlackModule, TeamsModule, TelegramModule, WhatsAppModule, WebChatModule] })
+export class ProvidersModule {}

@@ -1,0 +1,58 @@
+import type { OutboundReply } from '../../message-envelope.js';
+import { normalizeCard, replyText } from '../provider-support.js';
+
+/** Block Kit limits we must respect, or chat.postMessage answers `invalid_blocks`. */
+const HEADER_MAX = 150;
+const SECTION_MAX = 3000;
+const BUTTON_TEXT_MAX = 75;
+const BUTTON_VALUE_MAX = 2000;
+const ACTIONS_MAX = 25;
+
+export type SlackBlock = Record<string, unknown>;
+
+export interface SlackMessageParts {
+  text: string;
+  blocks?: SlackBlock[];
+}
+
+const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+
+/**
+ * A flow reply as chat.postMessage arguments: plain `text` always (notifications and
+ * accessibility use it), Block Kit `blocks` for cards and choices. A card that already holds
+ * `blocks` is Block Kit and is passed through.
+ */
+export function toSlackMessage(reply: OutboundReply): SlackMessageParts | undefined {
+  const native = reply.card?.['blocks'];
+  if (Array.isArray(native)) {
+    return { text: reply.text ?? (typeof reply.card?.['text'] === 'string' ? reply.card['text'] : ' '), blocks: native as SlackBlock[] };
+  }
+  const text = replyText(reply) || reply.choices?.join(' / ') || '';
+  if (!reply.card && !reply.choices?.length) return text ? { text } : undefined;
+  const blocks: SlackBlock[] = [];
+  const buttons: { title: string; value: string; url?: string }[] = [];
+  if (reply.card) {
+    const c = normalizeCard(reply.card);
+    if (c.title) blocks.push({ type: 'header', text: { type: 'plain_text', text: cut(c.title, HEADER_MAX) } });
+    const body = [reply.text, c.subtitle, c.text].filter(Boolean).join('\n');
+    if (body) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(body, SECTION_MAX) } });
+    if (c.imageUrl) blocks.push({ type: 'image', image_url: c.imageUrl, alt_text: c.title ?? 'image' });
+    buttons.push(...c.buttons);
+  } else if (reply.text) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(reply.text, SECTION_MAX) } });
+  }
+  for (const choice of reply.choices ?? []) buttons.push({ title: choice, value: choice });
+  if (buttons.length > 0) {
+    blocks.push({
+      type: 'actions',
+      block_id: 'greentic_choices',
+      elements: buttons.slice(0, ACTIONS_MAX).map((b, i) => ({
+        type: 'button',
+        action_id: `choice_${i}`,
+        text: { type: 'plain_text', text: cut(b.title, BUTTON_TEXT_MAX) },
+        ...(b.url ? { url: b.url } : { value: cut(b.value, BUTTON_VALUE_MAX) }),
+      })),
+    });
+  }
+  return { text: text || ' ', blocks };
+}

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { SlackProvider } from './slack.provider.js';
+
+@Module({ providers: [SlackProvider] })
+export class SlackModule {}

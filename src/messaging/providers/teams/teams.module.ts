@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { TeamsProvider } from './teams.provider.js';
+
+@Module({ providers: [TeamsProvider] })
+export class TeamsModule {}

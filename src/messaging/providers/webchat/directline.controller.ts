@@ -1,0 +1,107 @@
+import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { UnknownTenancyError } from '../../../common/errors.js';
+import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
+import { RESOLVED_TENANCY, TenantGuard, type TenancyCarrier } from '../../../tenancy/tenant.guard.js';
+import { DirectLineService } from './directline.service.js';
+import type { ActivitySet, ConversationInfo } from './directline.types.js';
+import { WebChatChannels } from './webchat-channels.js';
+
+const one = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
+
+/**
+ * The Direct Line 3.0 REST contract. The same endpoints serve under a channel's own base
+ * (`/webchat/{tenant}/{env}/{team}/{channel}/v3/directline`) and, for the configured default
+ * channel, under the plain `/v3/directline` that clients use when given no domain.
+ */
+abstract class DirectLineEndpoints {
+  constructor(protected readonly dl: DirectLineService) {}
+
+  protected abstract channel(req: Request): ResolvedChannel;
+  protected abstract prefix(req: Request): string;
+
+  @Post('tokens/generate')
+  @HttpCode(200)
+  async generate(@Req() req: Request): Promise<ConversationInfo> {
+    const r = this.channel(req);
+    return this.dl.generateToken(r, await this.dl.authenticate(r, req.headers.authorization), req.body);
+  }
+
+  @Post('tokens/refresh')
+  @HttpCode(200)
+  async refresh(@Req() req: Request): Promise<ConversationInfo> {
+    const r = this.channel(req);
+    return this.dl.refreshToken(r, await this.dl.authenticate(r, req.headers.authorization));
+  }
+
+  @Post('conversations')
+  async start(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ConversationInfo> {
+    const r = this.channel(req);
+    const { created, info } = await this.dl.startConversation(r, await this.dl.authenticate(r, req.headers.authorization), req.body, this.streamBase(req));
+    res.status(created ? 201 : 200);
+    return info;
+  }
+
+  @Get('conversations/:conversationId')
+  async reconnect(@Req() req: Request): Promise<ConversationInfo> {
+    const r = this.channel(req);
+    const auth = await this.dl.authenticate(r, req.headers.authorization);
+    return this.dl.reconnect(r, auth, String(req.params['conversationId']), one(req.query['watermark']), this.streamBase(req));
+  }
+
+  @Post('conversations/:conversationId/activities')
+  @HttpCode(200)
+  async post(@Req() req: Request): Promise<{ id: string }> {
+    const r = this.channel(req);
+    return this.dl.postActivity(r, await this.dl.authenticate(r, req.headers.authorization), String(req.params['conversationId']), req.body);
+  }
+
+  @Get('conversations/:conversationId/activities')
+  async list(@Req() req: Request): Promise<ActivitySet> {
+    const r = this.channel(req);
+    const auth = await this.dl.authenticate(r, req.headers.authorization);
+    return this.dl.activities(r, auth, String(req.params['conversationId']), one(req.query['watermark']));
+  }
+
+  private streamBase(req: Request): string {
+    return `${req.protocol === 'https' ? 'wss' : 'ws'}://${req.get('host') ?? 'localhost'}${this.prefix(req)}`;
+  }
+}
+
+@Controller('webchat/:tenant/:env/:team/:channel/v3/directline')
+@UseGuards(TenantGuard)
+export class ChannelDirectLineController extends DirectLineEndpoints {
+  constructor(dl: DirectLineService) {
+    super(dl);
+  }
+
+  protected channel(req: Request): ResolvedChannel {
+    const r = (req as unknown as TenancyCarrier)[RESOLVED_TENANCY];
+    if (!r || !('channel' in r)) throw new Error('TenantGuard did not resolve a channel');
+    if (r.channel.provider !== 'webchat') throw new UnknownTenancyError('provider', 'webchat');
+    return r;
+  }
+
+  protected prefix(req: Request): string {
+    const p = req.params;
+    return `/webchat/${p['tenant']}/${p['env']}/${p['team']}/${p['channel']}/v3/directline`;
+  }
+}
+
+@Controller('v3/directline')
+export class DefaultDirectLineController extends DirectLineEndpoints {
+  constructor(
+    dl: DirectLineService,
+    private readonly channels: WebChatChannels,
+  ) {
+    super(dl);
+  }
+
+  protected channel(): ResolvedChannel {
+    return this.channels.resolveDefault();
+  }
+
+  protected prefix(): string {
+    return '/v3/directline';
+  }
+}

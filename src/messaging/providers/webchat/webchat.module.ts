@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { ChannelDirectLineController, DefaultDirectLineController } from './directline.controller.js';
+import { DirectLineService } from './directline.service.js';
+import { DirectLineStream } from './directline.stream.js';
+import { WebChatChannels } from './webchat-channels.js';
+import { WebChatPageController } from './webchat-page.controller.js';
+import { WebChatProvider } from './webchat.provider.js';
+
+@Module({
+  controllers: [WebChatPageController, ChannelDirectLineController, DefaultDirectLineController],
+  providers: [DirectLineService, DirectLineStream, WebChatChannels, WebChatProvider],
+  exports: [DirectLineService],
+})
+export class WebChatModule {}

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { BadRequestError, GreenticError } from '../../../common/errors.js';
+import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
+import type { EgressMessage } from '../../message-envelope.js';
+import {
+  GreenticProvider,
+  type InboundMessage,
+  type IngressResult,
+  type MessagingProvider,
+  type ProviderRequest,
+  type ProviderResponse,
+} from '../messaging-provider.js';
+
+const MAX_ID = 256;
+const MAX_TEXT = 64 * 1024;
+
+function field(
+  body: Record<string, unknown>,
+  name: string,
+  required: boolean,
+  max: number,
+): string | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) {
+    if (required) throw new BadRequestError(`field '${name}' is required (string)`, { field: name });
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new BadRequestError(`field '${name}' must be a string`, { field: name });
+  if (required && name !== 'text' && v.length === 0)
+    throw new BadRequestError(`field '${name}' must not be empty`, { field: name });
+  if (v.length > max)
+    throw new BadRequestError(`field '${name}' is longer than ${max} characters`, { field: name });
+  return v;
+}
+
+/**
+ * The generic webhook channel: `{ userId, text, conversationId?, messageId? }` in,
+ * `{ replies, sessionKey }` out when the caller waits.
+ */
+@Injectable()
+@GreenticProvider('webhook')
+export class WebhookProvider implements MessagingProvider {
+  readonly id = 'webhook';
+
+  async ingress(req: ProviderRequest): Promise<IngressResult> {
+    let body: unknown;
+    try {
+      body = JSON.parse(req.rawBody.toString('utf8'));
+    } catch (e) {
+      throw new BadRequestError(`malformed JSON body: ${(e as Error).message}`);
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new BadRequestError('body must be a JSON object');
+    const b = body as Record<string, unknown>;
+    const userId = field(b, 'userId', true, MAX_ID)!;
+    const text = field(b, 'text', true, MAX_TEXT)!;
+    const conversationId = field(b, 'conversationId', false, MAX_ID) ?? userId;
+    const messageId = field(b, 'messageId', false, MAX_ID) ?? randomUUID();
+    const prefer = req.headers['prefer'];
+    const wait =
+      req.query['wait'] === 'true' ||
+      req.query['wait'] === '1' ||
+      (typeof prefer === 'string' && /\bwait\b/i.test(prefer));
+    return { messages: [{ id: messageId, userId, conversationId, text, raw: b }], wait };
+  }
+
+  syncResponse(replies: EgressMessage[], messages: InboundMessage[]): ProviderResponse {
+    const r = replies[0];
+    return {
+      status: 200,
+      body: {
+        messageId: messages[0]?.id,
+        sessionKey: r?.sessionKey,
+        status: r?.status,
+        replies: replies.flatMap((x) => x.replies),
+        ...(r?.error ? { error: r.error } : {}),
+      },
+    };
+  }
+
+  /**
+   * Posts the replies to the channel's `callback_url` setting, when it has one; callers that
+   * wait get them in the webhook response instead.
+   */
+  async send(msg: EgressMessage, channel: ResolvedChannel): Promise<void> {
+    const url = channel.channel.settings['callback_url'];
+    if (typeof url !== 'string' || url.length === 0) return;
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': msg.id },
+      body: JSON.stringify({
+        messageId: msg.inReplyTo,
+        sessionKey: msg.sessionKey,
+        conversationId: msg.conversationId,
+        userId: msg.userId,
+        status: msg.status,
+        replies: msg.replies,
+      }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) {
+      const retryable = res.status >= 500 || res.status === 429;
+      throw new GreenticError('egress_failed', `callback answered ${res.status}`, 502, {
+        retryable,
+        retryAfter: res.headers.get('retry-after') ?? undefined,
+      });
+    }
+  }
+}

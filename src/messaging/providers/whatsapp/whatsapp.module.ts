@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { WhatsAppProvider } from './whatsapp.provider.js';
+
+@Module({ providers: [WhatsAppProvider] })
+export class WhatsAppModule {}

@@ -1,0 +1,77 @@
+import { All, Controller, Inject, Param, Req, Res, UseGuards } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
+import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
+import { CurrentChannel } from '../tenancy/tenancy.decorators.js';
+import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { TenantGuard } from '../tenancy/tenant.guard.js';
+import { IngressService } from './ingress.service.js';
+import type { ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
+import { ProviderRegistry } from './providers/provider-registry.service.js';
+
+/**
+ * `/webhooks/{provider}/{tenant}/{env}/{team}/{channel}`: the one HTTP door for every channel.
+ * The provider verifies and parses; this controller only resolves, publishes and answers.
+ */
+@Controller('webhooks')
+@UseGuards(TenantGuard)
+export class WebhookController {
+  constructor(
+    @Inject(TENANT_CTX) private readonly tenant: TenantCtx,
+    private readonly providers: ProviderRegistry,
+    private readonly ingress: IngressService,
+  ) {}
+
+  @All(':provider/:tenant/:env/:team/:channel')
+  async handle(
+    @Param('provider') providerId: string,
+    @CurrentChannel() channel: ResolvedChannel,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    if (channel.channel.provider !== providerId) throw new UnknownTenancyError('provider', providerId);
+    // The durable TenantCtx and the guard's resolution must agree; a mismatch is a wiring bug.
+    if (this.tenant !== UNSCOPED_TENANT && channel.tenant !== this.tenant)
+      throw new Error('TenantCtx does not match the resolved channel');
+    const provider = this.providers.get(providerId);
+    const preq: ProviderRequest = {
+      method: req.method,
+      path: req.path,
+      headers: req.headers,
+      query: req.query as Record<string, unknown>,
+      rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+    };
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (!provider.challenge) throw new BadRequestError(`provider '${providerId}' accepts POST only`);
+      return send(res, await provider.challenge(preq, channel));
+    }
+    if (req.method !== 'POST') throw new BadRequestError(`method ${req.method} not allowed`);
+    const result = await provider.ingress(preq, channel);
+    const replies =
+      result.messages.length > 0
+        ? await this.ingress.accept(channel, result.messages, result.wait === true)
+        : [];
+    if (result.response) return send(res, result.response);
+    if (result.wait && provider.syncResponse)
+      return send(res, provider.syncResponse(replies, result.messages));
+    send(res, {
+      status: 202,
+      body: {
+        accepted: true,
+        messageId: result.messages[0]?.id,
+        messageIds: result.messages.map((m) => m.id),
+      },
+    });
+  }
+}
+
+function send(res: Response, r: ProviderResponse): void {
+  if (r.headers) for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
+  if (r.body === undefined) {
+    res.status(r.status).end();
+  } else if (typeof r.body === 'string' || Buffer.isBuffer(r.body)) {
+    res.status(r.status).send(r.body);
+  } else {
+    res.status(r.status).json(r.body);
+  }
+}

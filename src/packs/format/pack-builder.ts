@@ -1,0 +1,213 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { FlowValidationError, PackError } from '../../common/errors.js';
+import { checkFlow } from '../../flows/flow-validator.js';
+import { formatIssue, type FlowIssue } from '../../flows/flow.types.js';
+import { PACK_FORMAT_VERSION } from './constants.js';
+import { blake3Hex } from './hash.js';
+import type { Ed25519KeyPair } from './keys.js';
+import type { ComponentEntry, FlowEntry, PackManifest } from './manifest.js';
+import { assemblePack } from './pack-writer.js';
+import type { PackFile } from './zip-writer.js';
+
+export interface BuildOptions {
+  key?: Ed25519KeyPair;
+  /** RFC 3339 build time; default SOURCE_DATE_EPOCH, else the format's fixed 1980-01-01 epoch. */
+  createdAt?: string;
+  signedAt?: string;
+  progress?: (line: string) => void;
+}
+
+export interface BuildResult {
+  bytes: Buffer;
+  manifest: PackManifest;
+  files: PackFile[];
+  warnings: string[];
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const VERSION = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$/;
+
+/** Build time for reproducible builds: SOURCE_DATE_EPOCH when set, else the format's fixed epoch. */
+export function reproducibleTime(): string {
+  const epoch = process.env['SOURCE_DATE_EPOCH'];
+  if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString().replace('.000Z', 'Z');
+  return '1980-01-01T00:00:00Z';
+}
+
+/** Signing time: SOURCE_DATE_EPOCH when set (reproducible signed builds), else now. */
+export function signingTime(): string {
+  return process.env['SOURCE_DATE_EPOCH'] ? reproducibleTime() : new Date().toISOString();
+}
+
+interface RawPackYaml {
+  id?: unknown;
+  version?: unknown;
+  name?: unknown;
+  description?: unknown;
+  authors?: unknown;
+  entry_flows?: unknown;
+  flows?: unknown;
+  components?: unknown;
+  assets?: unknown;
+}
+
+/** Reads a path the pack lists, refusing anything outside the pack directory. */
+async function readInside(dir: string, rel: string, file: string, what: string): Promise<Buffer> {
+  const abs = path.resolve(dir, rel);
+  if (path.isAbsolute(rel) || rel.includes('\\') || !abs.startsWith(dir + path.sep)) {
+    throw new PackError('pack_path_invalid', `${file}: ${what} '${rel}' leaves the pack directory`);
+  }
+  try {
+    return await readFile(abs);
+  } catch (e) {
+    throw new PackError('pack_file_missing', `${file}: ${what} '${rel}': ${(e as Error).message}`);
+  }
+}
+
+function list(v: unknown, what: string, file: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new PackError('pack_manifest_invalid', `${file}: '${what}' must be a list`);
+  return v;
+}
+
+function reqString(v: unknown, what: string, file: string, pattern?: RegExp): string {
+  if (typeof v !== 'string' && typeof v !== 'number') throw new PackError('pack_manifest_invalid', `${file}: '${what}' is required (a string)`);
+  const s = String(v);
+  if (pattern && !pattern.test(s)) throw new PackError('pack_manifest_invalid', `${file}: '${what}' = '${s}' does not match ${pattern.source}`);
+  return s;
+}
+
+/**
+ * Builds a `.gtpack` from a pack directory (`pack.yaml`: id, version, flows, components,
+ * assets). Every flow is validated against the pack's components before anything is written,
+ * and the result is byte-for-byte reproducible.
+ */
+export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}): Promise<BuildResult> {
+  const dir = path.resolve(dirArg);
+  const progress = opts.progress ?? (() => undefined);
+  let file = path.join(dir, 'pack.yaml');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    file = path.join(dir, 'pack.yml');
+    text = await readFile(file, 'utf8').catch(() => {
+      throw new PackError('pack_not_found', `${dir}: no pack.yaml`);
+    });
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) throw new PackError('pack_manifest_invalid', `${file}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  const raw = doc.toJS() as RawPackYaml | null;
+  if (!raw || typeof raw !== 'object') throw new PackError('pack_manifest_invalid', `${file}: expected a mapping`);
+  const id = reqString(raw.id, 'id', file, ID);
+  const version = reqString(raw.version ?? '0.1.0', 'version', file, VERSION);
+
+  const files: PackFile[] = [];
+  const components: ComponentEntry[] = [];
+  const rawComponents = list(raw.components, 'components', file);
+  progress(`reading ${rawComponents.length} component(s)`);
+  for (const [i, c] of rawComponents.entries()) {
+    const o = (c ?? {}) as Record<string, unknown>;
+    const name = reqString(o['name'], `components[${i}].name`, file, ID);
+    const cver = reqString(o['version'] ?? version, `components[${i}].version`, file, VERSION);
+    const rel = reqString(o['path'], `components[${i}].path`, file);
+    if (components.some((x) => x.name === name)) throw new PackError('pack_component_duplicate', `${file}: component '${name}' listed twice`);
+    const wasm = await readInside(dir, rel, file, `components[${i}].path`);
+    const base = `components/${name}@${cver}`;
+    files.push({ path: `${base}/component.wasm`, bytes: wasm });
+    let manifestFile: string | null = null;
+    if (typeof o['manifest'] === 'string') {
+      const m = await readInside(dir, o['manifest'], file, `components[${i}].manifest`);
+      manifestFile = `${base}/manifest.json`;
+      files.push({ path: manifestFile, bytes: m });
+    }
+    components.push({
+      name,
+      version: cver,
+      file_wasm: `${base}/component.wasm`,
+      hash_blake3: blake3Hex(wasm),
+      schema_file: null,
+      manifest_file: manifestFile,
+      world: typeof o['world'] === 'string' ? o['world'] : null,
+      capabilities: null,
+    });
+  }
+
+  const rawFlows = list(raw.flows, 'flows', file);
+  progress(`validating ${rawFlows.length} flow(s)`);
+  const componentNames = new Set(components.map((c) => c.name));
+  const flows: FlowEntry[] = [];
+  const issues: FlowIssue[] = [];
+  const warnings: string[] = [];
+  for (const [i, f] of rawFlows.entries()) {
+    const rel = typeof f === 'string' ? f : reqString((f as { path?: unknown } | null)?.path, `flows[${i}].path`, file);
+    const abs = path.resolve(dir, rel);
+    const src = (await readInside(dir, rel, file, `flows[${i}]`)).toString('utf8').replace(/\r\n/g, '\n');
+    const checked = checkFlow(src, abs, { components: componentNames });
+    issues.push(...checked.issues.filter((x) => x.severity === 'error'));
+    warnings.push(...checked.issues.filter((x) => x.severity === 'warning').map(formatIssue));
+    if (!checked.flow) continue;
+    const flow = checked.flow;
+    const declared = typeof f === 'object' && f ? (f as { id?: unknown }).id : undefined;
+    if (typeof declared === 'string' && declared !== flow.id) {
+      issues.push({ severity: 'error', code: 'flow_id_mismatch', message: `flow id '${flow.id}' does not match pack.yaml's '${declared}'`, file: abs, line: 1, column: 1 });
+      continue;
+    }
+    if (!ID.test(flow.id)) {
+      issues.push({ severity: 'error', code: 'flow_id_invalid', message: `flow id '${flow.id}' cannot name a pack path`, file: abs, line: 1, column: 1 });
+      continue;
+    }
+    if (flows.some((x) => x.id === flow.id)) {
+      issues.push({ severity: 'error', code: 'flow_duplicate', message: `flow '${flow.id}' defined twice in the pack`, file: abs, line: 1, column: 1 });
+      continue;
+    }
+    const yamlBytes = new TextEncoder().encode(src);
+    const jsonBytes = new TextEncoder().encode(JSON.stringify(flow.raw));
+    const base = `flows/${flow.id}`;
+    files.push({ path: `${base}/flow.ygtc`, bytes: yamlBytes }, { path: `${base}/flow.json`, bytes: jsonBytes });
+    flows.push({
+      id: flow.id,
+      kind: flow.type,
+      entry: flow.start,
+      file_yaml: `${base}/flow.ygtc`,
+      file_json: `${base}/flow.json`,
+      hash_blake3: blake3Hex(yamlBytes),
+    });
+  }
+  if (issues.length > 0) {
+    throw new FlowValidationError(`${file}: ${issues.length} flow error(s), nothing written:\n  ${issues.map(formatIssue).join('\n  ')}`, issues);
+  }
+  if (flows.length === 0) throw new PackError('pack_manifest_invalid', `${file}: a pack needs at least one flow`);
+
+  for (const [i, a] of list(raw.assets, 'assets', file).entries()) {
+    const rel = reqString(a, `assets[${i}]`, file);
+    const bytes = await readInside(dir, rel, file, `assets[${i}]`);
+    const inPack = rel.replace(/^\.\//, '').startsWith('assets/') ? rel.replace(/^\.\//, '') : `assets/${rel.replace(/^\.\//, '')}`;
+    files.push({ path: inPack, bytes });
+  }
+
+  const entryFlows = raw.entry_flows === undefined ? flows.map((f) => f.id) : list(raw.entry_flows, 'entry_flows', file).map(String);
+  for (const e of entryFlows) {
+    if (!flows.some((f) => f.id === e)) throw new PackError('pack_manifest_invalid', `${file}: entry flow '${e}' is not one of the pack's flows`);
+  }
+  const manifest: PackManifest = {
+    meta: {
+      packVersion: PACK_FORMAT_VERSION,
+      pack_id: id,
+      version,
+      name: typeof raw.name === 'string' ? raw.name : id,
+      description: typeof raw.description === 'string' ? raw.description : null,
+      authors: list(raw.authors, 'authors', file).map(String),
+      entry_flows: entryFlows,
+      created_at_utc: opts.createdAt ?? reproducibleTime(),
+      annotations: {},
+    },
+    flows: flows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    components: components.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  progress(`writing ${files.length + 3} entries${opts.key ? ' (signed)' : ''}`);
+  const packed = await assemblePack({ manifest, files, key: opts.key, signedAt: opts.signedAt ?? signingTime() });
+  return { bytes: packed.bytes, manifest, files: packed.files, warnings };
+}

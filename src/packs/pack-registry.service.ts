@@ -1,0 +1,439 @@
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { FlowValidationError, GreenticError, PackError } from '../common/errors.js';
+import { RunnerConfig } from '../config/runner-config.js';
+import { parseFlow } from '../flows/ygtc-loader.js';
+import { validateFlow } from '../flows/flow-validator.js';
+import { formatIssue, type FlowDefinition, type FlowIssue } from '../flows/flow.types.js';
+import type { PackView } from '../flows/flow-run.types.js';
+import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import type { PackBinding, TenantBinding } from '../tenancy/bundle.types.js';
+import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import {
+  COMPONENT_RUNTIME,
+  type ComponentRuntime,
+  type PreparedComponent,
+} from '../wasm/component-runtime.js';
+import { PACK_SOURCES, type PackContents, type PackSource } from './pack-source.js';
+import { PackWatcher } from './pack-watcher.js';
+import { PackTrustService } from './verify/pack-trust.service.js';
+
+/** One loaded, verified, validated pack version. */
+export interface LoadedPack extends PackView {
+  digest: string;
+  location: string;
+  signer?: string;
+  warnings: string[];
+  loadedAt: string;
+}
+
+export interface PackLoadError {
+  code: string;
+  message: string;
+  at: string;
+}
+
+export interface PackStatus {
+  tenant: string;
+  pack: string;
+  source?: string;
+  version?: string;
+  digest?: string;
+  location?: string;
+  signer?: string;
+  loadedAt?: string;
+  warnings: string[];
+  /** Message of the last failed load or reload, while the previous version keeps serving. */
+  error?: string;
+  lastError?: PackLoadError;
+  /** Versions held for parked sessions, oldest first (the last one serves new conversations). */
+  held?: { version: string; digest: string }[];
+}
+
+export type ReloadOutcome = 'updated' | 'unchanged' | 'failed';
+
+export interface ReloadResult {
+  tenant: string;
+  pack: string;
+  outcome: ReloadOutcome;
+  version?: string;
+  digest?: string;
+  previous?: { version: string; digest: string };
+  error?: { code: string; message: string };
+}
+
+/**
+ * Loaded pack versions per tenant. A version becomes current only after its source verified it,
+ * every component was prepared and every flow validated; until then, and whenever any of that
+ * fails, the previous version keeps serving. Swapping is one array push: a message takes its
+ * pack once (FlowRouter), so messages in flight finish on the version they started with.
+ */
+@Injectable()
+export class PackRegistry implements OnApplicationShutdown {
+  private readonly logger = new Logger(PackRegistry.name);
+  /** tenantId → packId → versions, newest last. */
+  private readonly packs = new Map<string, Map<string, LoadedPack[]>>();
+  private readonly errors = new Map<string, PackLoadError>();
+  /** Last probe marker per tenant/pack, so the watcher reloads only on change. */
+  private readonly markers = new Map<string, string>();
+  /** One load at a time per tenant/pack (watcher, filesystem events and admin calls race). */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly keepVersions: number;
+  private readonly watchIntervalMs: number;
+  private watcher?: PackWatcher;
+  private loaded = false;
+
+  constructor(
+    private readonly bundles: BundleRegistry,
+    @Inject(PACK_SOURCES) private readonly sources: PackSource[],
+    @Inject(COMPONENT_RUNTIME) private readonly runtime: ComponentRuntime,
+    @Optional() private readonly trust?: PackTrustService,
+    @Optional() config?: RunnerConfig,
+  ) {
+    this.keepVersions = config?.GREENTIC_PACK_KEEP_VERSIONS ?? 3;
+    this.watchIntervalMs = config?.GREENTIC_PACK_WATCH_INTERVAL_MS ?? 0;
+  }
+
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  /** Loads every tenant's packs, checks each channel binding points at a real flow, starts watching. */
+  async loadAll(): Promise<void> {
+    for (const t of this.bundles.tenants()) {
+      for (const binding of t.packs) {
+        const r = await this.refresh(t, binding, { force: true });
+        if (r.outcome === 'failed')
+          throw (
+            this.lastThrown.get(`${t.id}/${binding.id}`) ?? new PackError(r.error!.code, r.error!.message)
+          );
+      }
+      this.checkBindings(t);
+    }
+    this.loaded = true;
+    this.startWatching();
+  }
+
+  private readonly lastThrown = new Map<string, Error>();
+
+  private checkBindings(t: TenantBinding): void {
+    for (const env of t.envs.values())
+      for (const team of env.teams.values())
+        for (const ch of team.channels.values()) {
+          const pack = this.current(t.id, ch.pack);
+          if (!pack?.flows.has(ch.flow)) {
+            throw new PackError(
+              'binding_flow_missing',
+              `${this.bundles.bundle.file}: channel '${t.id}/${env.id}/${team.id}/${ch.id}' is bound to flow '${ch.flow}', which pack '${ch.pack}' does not have (it has: ${[...(pack?.flows.keys() ?? [])].join(', ') || 'nothing'})`,
+            );
+          }
+        }
+  }
+
+  /** Loads one pack for a tenant; throws (and keeps the old version) if anything is wrong. */
+  async load(tenantId: string, binding: PackBinding): Promise<LoadedPack> {
+    const t = this.bundles.tenants().find((x) => x.id === tenantId);
+    if (!t) throw new PackError('unknown_tenant', `unknown tenant '${tenantId}'`);
+    const r = await this.refresh(t, binding, { force: true });
+    if (r.outcome === 'failed')
+      throw (
+        this.lastThrown.get(`${tenantId}/${binding.id}`) ?? new PackError(r.error!.code, r.error!.message)
+      );
+    return this.current(tenantId, binding.id)!;
+  }
+
+  /**
+   * Reloads the packs matching the filter (all by default), re-reading the trust keys first.
+   * Never throws for a pack: each result says updated, unchanged or failed (with the reason).
+   */
+  async reload(filter: { tenant?: string; pack?: string } = {}): Promise<ReloadResult[]> {
+    if (this.trust) {
+      try {
+        this.trust.refresh();
+      } catch (e) {
+        this.logger.error(
+          { err: (e as Error).message },
+          'trusted keys could not be re-read; keeping the previous ones',
+        );
+      }
+    }
+    const out: ReloadResult[] = [];
+    for (const t of this.bundles.tenants()) {
+      if (filter.tenant && filter.tenant !== t.id) continue;
+      for (const b of t.packs) {
+        if (filter.pack && filter.pack !== b.id) continue;
+        out.push(await this.refresh(t, b, { force: true }));
+      }
+    }
+    return out;
+  }
+
+  /** Watcher entry: probe every source, reload the ones whose marker changed. */
+  async check(): Promise<ReloadResult[]> {
+    const out: ReloadResult[] = [];
+    for (const t of this.bundles.tenants())
+      for (const b of t.packs) out.push(await this.refresh(t, b, { force: false }));
+    return out.filter((r) => r.outcome !== 'unchanged');
+  }
+
+  /** Filesystem event on a path: reload the packs whose source watches it. */
+  async changed(tenantId: string, packId: string): Promise<void> {
+    const t = this.bundles.tenants().find((x) => x.id === tenantId);
+    const b = t?.packs.find((p) => p.id === packId);
+    if (t && b) await this.refresh(t, b, { force: false });
+  }
+
+  private refresh(t: TenantBinding, binding: PackBinding, opts: { force: boolean }): Promise<ReloadResult> {
+    const key = `${t.id}/${binding.id}`;
+    const prev = this.queues.get(key) ?? Promise.resolve();
+    const next = prev.then(() => this.doRefresh(t, binding, opts));
+    this.queues.set(
+      key,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  private async doRefresh(
+    t: TenantBinding,
+    binding: PackBinding,
+    opts: { force: boolean },
+  ): Promise<ReloadResult> {
+    const key = `${t.id}/${binding.id}`;
+    const source = this.sourceFor(binding.source);
+    const before = this.current(t.id, binding.id);
+    const base = { tenant: t.id, pack: binding.id };
+    let marker: string | undefined;
+    try {
+      marker = await source.probe?.(binding, this.bundles.bundle.dir);
+    } catch (e) {
+      if (!opts.force) {
+        this.logger.warn(
+          { tenant: t.id, pack: binding.id, err: (e as Error).message },
+          'pack source probe failed; will retry',
+        );
+        return { ...base, outcome: 'unchanged', version: before?.version, digest: before?.digest };
+      }
+    }
+    if (!opts.force && marker !== undefined && this.markers.get(key) === marker) {
+      return { ...base, outcome: 'unchanged', version: before?.version, digest: before?.digest };
+    }
+    try {
+      this.trust?.assertAllowed(t);
+      const contents = await source.load(binding, this.bundles.bundle.dir);
+      if (marker !== undefined) this.markers.set(key, marker);
+      if (before && before.digest === contents.digest) {
+        this.errors.delete(key);
+        return { ...base, outcome: 'unchanged', version: before.version, digest: before.digest };
+      }
+      const pack = await this.build(contents);
+      this.checkChannelFlows(t, binding.id, pack);
+      const versions = this.versionsOf(t.id, binding.id);
+      const same = versions.findIndex((v) => v.digest === pack.digest);
+      if (same >= 0) versions.splice(same, 1);
+      versions.push(pack);
+      if (versions.length > this.keepVersions) versions.splice(0, versions.length - this.keepVersions);
+      this.errors.delete(key);
+      this.lastThrown.delete(key);
+      for (const w of pack.warnings)
+        this.logger.warn({ tenant: t.id, pack: pack.id, version: pack.version }, w);
+      this.logger.log(
+        {
+          tenant: t.id,
+          pack: pack.id,
+          version: pack.version,
+          digest: pack.digest,
+          signer: pack.signer,
+          previous: before?.version,
+        },
+        before ? 'pack version swapped in' : 'pack loaded',
+      );
+      return {
+        ...base,
+        outcome: 'updated',
+        version: pack.version,
+        digest: pack.digest,
+        ...(before ? { previous: { version: before.version, digest: before.digest } } : {}),
+      };
+    } catch (e) {
+      if (marker !== undefined) this.markers.set(key, marker);
+      const err = e as Error;
+      const code = err instanceof GreenticError ? err.code : 'pack_load_failed';
+      this.errors.set(key, { code, message: err.message, at: new Date().toISOString() });
+      this.lastThrown.set(key, err);
+      this.logger.error(
+        { tenant: t.id, pack: binding.id, code, err: err.message, serving: before?.version ?? null },
+        before ? 'pack reload failed; the previous version keeps serving' : 'pack load failed',
+      );
+      return {
+        ...base,
+        outcome: 'failed',
+        version: before?.version,
+        digest: before?.digest,
+        error: { code, message: err.message },
+      };
+    }
+  }
+
+  /** A new version must still have every flow a channel of this tenant is bound to. */
+  private checkChannelFlows(t: TenantBinding, packId: string, pack: LoadedPack): void {
+    if (!this.loaded) return;
+    for (const env of t.envs.values())
+      for (const team of env.teams.values())
+        for (const ch of team.channels.values()) {
+          if (ch.pack === packId && !pack.flows.has(ch.flow)) {
+            throw new PackError(
+              'binding_flow_missing',
+              `pack '${packId}@${pack.version}' has no flow '${ch.flow}', which channel '${t.id}/${env.id}/${team.id}/${ch.id}' is bound to`,
+            );
+          }
+        }
+  }
+
+  current(tenantId: string, packId: string): LoadedPack | undefined {
+    const v = this.packs.get(tenantId)?.get(packId);
+    return v?.[v.length - 1];
+  }
+
+  /** A held version (for sessions parked on it), newest first when a version was republished. */
+  version(tenantId: string, packId: string, version: string): LoadedPack | undefined {
+    return this.packs
+      .get(tenantId)
+      ?.get(packId)
+      ?.findLast((p) => p.version === version);
+  }
+
+  status(): PackStatus[] {
+    const out: PackStatus[] = [];
+    for (const t of this.bundles.tenants()) {
+      for (const b of t.packs) {
+        const p = this.current(t.id, b.id);
+        const err = this.errors.get(`${t.id}/${b.id}`);
+        out.push({
+          tenant: t.id,
+          pack: b.id,
+          source: b.source,
+          version: p?.version,
+          digest: p?.digest,
+          location: p?.location,
+          signer: p?.signer,
+          loadedAt: p?.loadedAt,
+          warnings: p?.warnings ?? [],
+          error: err?.message,
+          ...(err ? { lastError: err } : {}),
+          held: (this.packs.get(t.id)?.get(b.id) ?? []).map((v) => ({
+            version: v.version,
+            digest: v.digest,
+          })),
+        });
+      }
+    }
+    return out;
+  }
+
+  watching(): { intervalMs: number; paths: string[] } | undefined {
+    return this.watcher?.describe();
+  }
+
+  async release(tenant: TenantCtx): Promise<void> {
+    await this.runtime.release?.(tenant);
+    this.logger.log({ tenant: tenantKey(tenant) }, 'component instances released');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.watcher?.stop();
+    await this.runtime.close();
+  }
+
+  private startWatching(): void {
+    if (this.watcher) return;
+    const targets: { tenant: string; pack: string; paths: string[] }[] = [];
+    for (const t of this.bundles.tenants()) {
+      for (const b of t.packs) {
+        const paths = this.sourceFor(b.source).watchPaths?.(b, this.bundles.bundle.dir) ?? [];
+        if (paths.length > 0) targets.push({ tenant: t.id, pack: b.id, paths });
+      }
+    }
+    this.watcher = new PackWatcher(this, this.watchIntervalMs, targets);
+    this.watcher.start();
+  }
+
+  private sourceFor(source: string): PackSource {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(source)?.[1]?.toLowerCase() ?? 'file';
+    const s = this.sources.find((x) => x.schemes.includes(scheme));
+    if (!s)
+      throw new PackError(
+        'pack_source_unsupported',
+        `no pack source handles '${scheme}:' (source '${source}')`,
+      );
+    return s;
+  }
+
+  private versionsOf(tenantId: string, packId: string): LoadedPack[] {
+    let byPack = this.packs.get(tenantId);
+    if (!byPack) this.packs.set(tenantId, (byPack = new Map()));
+    let v = byPack.get(packId);
+    if (!v) byPack.set(packId, (v = []));
+    return v;
+  }
+
+  private async build(contents: PackContents): Promise<LoadedPack> {
+    const components = new Map<string, PreparedComponent>();
+    for (const spec of contents.components) {
+      if (components.has(spec.name))
+        throw new PackError(
+          'pack_component_duplicate',
+          `pack '${contents.id}': component '${spec.name}' listed twice`,
+        );
+      components.set(spec.name, await this.runtime.prepare(spec));
+    }
+    const flows = new Map<string, FlowDefinition>();
+    const issues: FlowIssue[] = [];
+    for (const f of contents.flows) {
+      const parsed = parseFlow(f.text, f.path);
+      issues.push(...parsed.issues.filter((i) => i.severity === 'error'));
+      if (!parsed.flow) continue;
+      if (f.id && f.id !== parsed.flow.id) {
+        issues.push({
+          severity: 'error',
+          code: 'flow_id_mismatch',
+          message: `flow id '${parsed.flow.id}' does not match the manifest's '${f.id}'`,
+          file: f.path,
+          line: 1,
+          column: 1,
+        });
+      }
+      if (flows.has(parsed.flow.id)) {
+        issues.push({
+          severity: 'error',
+          code: 'flow_duplicate',
+          message: `flow '${parsed.flow.id}' defined twice in pack`,
+          file: f.path,
+          line: 1,
+          column: 1,
+        });
+      }
+      const v = validateFlow(parsed.flow, { components });
+      issues.push(...v.filter((i) => i.severity === 'error'));
+      for (const w of v.filter((i) => i.severity === 'warning'))
+        this.logger.warn({ pack: contents.id }, formatIssue(w));
+      flows.set(parsed.flow.id, parsed.flow);
+    }
+    if (issues.length > 0) {
+      throw new FlowValidationError(
+        `pack '${contents.id}@${contents.version}' has invalid flows:\n  ${issues.map(formatIssue).join('\n  ')}`,
+        issues,
+      );
+    }
+    return {
+      id: contents.id,
+      version: contents.version,
+      digest: contents.digest,
+      location: contents.location,
+      signer: contents.signer,
+      warnings: contents.warnings,
+      flows,
+      components,
+      loadedAt: new Date().toISOString(),
+    };
+  }
+}

@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { Global, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { RunnerConfig } from '../config/runner-config.js';
+import { DEFAULT_ARCHIVE_LIMITS } from './format/constants.js';
+import { PACK_SOURCES } from './pack-source.js';
+import { PackRegistry } from './pack-registry.service.js';
+import { PackCache } from './resolvers/pack-cache.js';
+import { PackResolverRegistry } from './resolvers/pack-resolver.registry.js';
+import { GtpackPackSource } from './sources/gtpack.source.js';
+import { PackTrustService } from './verify/pack-trust.service.js';
+
+@Global()
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    PackTrustService,
+    PackResolverRegistry,
+    {
+      provide: PACK_SOURCES,
+      inject: [RunnerConfig, PackTrustService, PackResolverRegistry],
+      useFactory: (config: RunnerConfig, trust: PackTrustService, resolvers: PackResolverRegistry) => [
+        new GtpackPackSource({
+          resolvers: () => resolvers.all(),
+          policy: () => trust.policy(),
+          cache: new PackCache(path.resolve(config.GREENTIC_CACHE_DIR, 'packs')),
+          limits: DEFAULT_ARCHIVE_LIMITS,
+        }),
+      ],
+    },
+    PackRegistry,
+  ],
+  exports: [PackRegistry, PACK_SOURCES, PackTrustService, PackResolverRegistry],
+})
+export class PacksModule {}

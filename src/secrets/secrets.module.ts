@@ -1,0 +1,26 @@
+import { Global, Module } from '@nestjs/common';
+import { awsSecretsFactory } from './backends/aws-secrets.backend.js';
+import { azureSecretsFactory } from './backends/azure-secrets.backend.js';
+import { envSecretsFactory } from './backends/env-secrets.backend.js';
+import { fileSecretsFactory } from './backends/file-secrets.backend.js';
+import { gcpSecretsFactory } from './backends/gcp-secrets.backend.js';
+import { vaultSecretsFactory } from './backends/vault-secrets.backend.js';
+import { SECRETS_BACKEND_FACTORIES } from './secrets-backend.js';
+import { SecretsService } from './secrets.service.js';
+
+/** Backends by the `secrets.backend` name a tenant's bundle entry uses. */
+export const SECRETS_FACTORIES = [
+  envSecretsFactory,
+  fileSecretsFactory,
+  vaultSecretsFactory,
+  awsSecretsFactory,
+  gcpSecretsFactory,
+  azureSecretsFactory,
+];
+
+@Global()
+@Module({
+  providers: [{ provide: SECRETS_BACKEND_FACTORIES, useValue: SECRETS_FACTORIES }, SecretsService],
+  exports: [SecretsService, SECRETS_BACKEND_FACTORIES],
+})
+export class SecretsModule {}

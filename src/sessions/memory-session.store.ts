@@ -1,0 +1,113 @@
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { SessionConflictError } from '../common/errors.js';
+import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { SessionRecord, SessionStore, SessionStoreHealth } from './session-store.js';
+
+interface Entry {
+  record: SessionRecord;
+  expiresAt: number;
+}
+
+/**
+ * The embedded default: sessions in this process. Keys are prefixed by tenant so two tenants
+ * with the same session key never meet. Per-session exclusion is a promise chain per key.
+ */
+@Injectable()
+export class MemorySessionStore implements SessionStore, OnModuleDestroy {
+  readonly kind = 'memory';
+  private readonly entries = new Map<string, Entry>();
+  private readonly processed = new Map<string, number>();
+  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor() {
+    // Expired entries are also dropped on read; the sweep bounds memory for idle sessions.
+    this.sweeper = setInterval(() => this.sweep(), 30_000);
+    this.sweeper.unref();
+  }
+
+  private k(tenant: TenantCtx, key: string): string {
+    return `${tenantKey(tenant)}|${key}`;
+  }
+
+  async load(tenant: TenantCtx, key: string): Promise<SessionRecord | null> {
+    const e = this.entries.get(this.k(tenant, key));
+    if (!e) return null;
+    if (e.expiresAt <= Date.now()) {
+      this.entries.delete(this.k(tenant, key));
+      return null;
+    }
+    return structuredClone(e.record);
+  }
+
+  async commit(
+    tenant: TenantCtx,
+    record: SessionRecord,
+    expectedVersion: number,
+    ttlSeconds: number,
+  ): Promise<number> {
+    const k = this.k(tenant, record.key);
+    const cur = this.entries.get(k);
+    const curVersion = cur && cur.expiresAt > Date.now() ? cur.record.version : 0;
+    if (curVersion !== expectedVersion) throw new SessionConflictError(record.key);
+    const version = expectedVersion + 1;
+    this.entries.set(k, {
+      record: structuredClone({ ...record, version, updatedAt: new Date().toISOString() }),
+      expiresAt: Date.now() + ttlSeconds * 1000,
+    });
+    return version;
+  }
+
+  async delete(tenant: TenantCtx, key: string): Promise<void> {
+    this.entries.delete(this.k(tenant, key));
+  }
+
+  async runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
+    const k = this.k(tenant, key);
+    const prev = this.tails.get(k) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(k, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.tails.get(k) === tail) this.tails.delete(k);
+    }
+  }
+
+  async markProcessed(
+    tenant: TenantCtx,
+    key: string,
+    messageId: string,
+    windowSeconds: number,
+  ): Promise<boolean> {
+    const k = `${this.k(tenant, key)}|${messageId}`;
+    const exp = this.processed.get(k);
+    if (exp !== undefined && exp > Date.now()) return false;
+    this.processed.set(k, Date.now() + windowSeconds * 1000);
+    return true;
+  }
+
+  async isProcessed(tenant: TenantCtx, key: string, messageId: string): Promise<boolean> {
+    const exp = this.processed.get(`${this.k(tenant, key)}|${messageId}`);
+    return exp !== undefined && exp > Date.now();
+  }
+
+  async health(): Promise<SessionStoreHealth> {
+    return { up: true, details: { kind: this.kind, sessions: this.entries.size } };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+  }
+
+  onModuleDestroy(): Promise<void> {
+    return this.close();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
+    for (const [k, exp] of this.processed) if (exp <= now) this.processed.delete(k);
+  }
+}

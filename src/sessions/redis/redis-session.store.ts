@@ -1,0 +1,252 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { SessionConflictError } from '../../common/errors.js';
+import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
+import type { SessionRecord, SessionStore, SessionStoreHealth } from '../session-store.js';
+import { asStoreError, SessionBusyError, SessionLeaseLostError, SessionStoreUnavailableError } from './redis-errors.js';
+import { ACQUIRE_LUA, COMMIT_LUA, RELEASE_LUA, RENEW_LUA } from './redis-scripts.js';
+
+export interface RedisSessionStoreOptions {
+  url: string;
+  /** Every key starts with `{prefix}:{tenant}/{env}/{team}:`. */
+  prefix: string;
+  /** Lease length; renewed every third of it while the holder runs. */
+  leaseMs: number;
+  /** How long to wait for a lease held elsewhere before giving up (the message is then retried). */
+  leaseWaitMs?: number;
+  commandTimeoutMs?: number;
+  connectionName?: string;
+}
+
+interface Lease {
+  id: string;
+  token: string;
+  lost: boolean;
+}
+
+/** The Lua commands defineCommand adds to the client. */
+interface Scripted {
+  gtCommit(session: string, lease: string, expected: number, json: string, ttlMs: number, token: string): Promise<[number, number]>;
+  gtAcquire(lease: string, fence: string, leaseMs: number, fenceTtlMs: number, nonce: string): Promise<[number, number | string]>;
+  gtRenew(lease: string, token: string, leaseMs: number): Promise<number>;
+  gtRelease(lease: string, token: string): Promise<number>;
+}
+
+const FENCE_TTL_MS = 7 * 24 * 3600 * 1000;
+const HEALTH_TIMEOUT_MS = 1_000;
+
+/**
+ * Sessions in Redis (ioredis). A session is one hash (`v` version, `r` record JSON) with the
+ * channel's TTL: loading is one HMGET, committing is one Lua compare-and-set on `v`. Keys are
+ * prefixed per tenant/env/team, so two tenants never share a key; nothing on the message path
+ * lists keys.
+ *
+ * `runExclusive` takes a per-session lease in Redis (SET NX PX through a script that hands out a
+ * fencing token), renews it while the work runs, and binds the token to the async context: the
+ * commit script refuses a write whose token is no longer the lease holder's, so a replica that
+ * stalled past its lease cannot overwrite what the next holder stored.
+ */
+export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
+  readonly kind = 'redis';
+  private readonly logger = new Logger(RedisSessionStore.name);
+  private readonly redis: Redis & Scripted;
+  private readonly leases = new AsyncLocalStorage<ReadonlyMap<string, Lease>>();
+  private readonly localTails = new Map<string, Promise<unknown>>();
+  private readonly leaseWaitMs: number;
+  private closed = false;
+
+  private constructor(
+    private readonly options: RedisSessionStoreOptions,
+    redis: Redis,
+  ) {
+    this.leaseWaitMs = options.leaseWaitMs ?? options.leaseMs * 2;
+    redis.defineCommand('gtCommit', { numberOfKeys: 2, lua: COMMIT_LUA });
+    redis.defineCommand('gtAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
+    redis.defineCommand('gtRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+    redis.defineCommand('gtRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+    this.redis = redis as Redis & Scripted;
+    let down = false;
+    redis.on('error', (e: Error) => {
+      if (!down) this.logger.warn({ err: e.message }, 'Redis connection error; reconnecting');
+      down = true;
+    });
+    redis.on('ready', () => {
+      if (down) this.logger.log({}, 'Redis reconnected');
+      down = false;
+    });
+  }
+
+  /** Connects (failing start-up with a message naming the URL when Redis is unreachable). */
+  static async connect(options: RedisSessionStoreOptions): Promise<RedisSessionStore> {
+    const redis = new Redis(options.url, {
+      lazyConnect: true,
+      connectionName: options.connectionName ?? 'greentic-runner',
+      // Commands wait in the offline queue across short blips; a longer outage fails them fast
+      // and the bus retries the message in place.
+      maxRetriesPerRequest: 2,
+      commandTimeout: options.commandTimeoutMs ?? 3_000,
+      retryStrategy: (times) => Math.min(50 * times, 1_000),
+      connectTimeout: 3_000,
+    });
+    try {
+      await redis.connect();
+      await redis.ping();
+    } catch (e) {
+      redis.disconnect();
+      throw new SessionStoreUnavailableError(`cannot connect to Redis at ${redactUrl(options.url)}: ${(e as Error).message}`);
+    }
+    return new RedisSessionStore(options, redis);
+  }
+
+  /** Key base of one session: tenant prefix plus the session key as hash tag. */
+  private base(tenant: TenantCtx, key: string): string {
+    return `${this.options.prefix}:${tenantKey(tenant)}:{${key}}`;
+  }
+
+  async load(tenant: TenantCtx, key: string): Promise<SessionRecord | null> {
+    const [v, r] = await this.call(() => this.redis.hmget(`${this.base(tenant, key)}:s`, 'v', 'r'));
+    if (r === null || r === undefined) return null;
+    const parsed = JSON.parse(r) as Omit<SessionRecord, 'version' | 'key'>;
+    return { ...parsed, key, version: Number(v ?? 0) };
+  }
+
+  async commit(tenant: TenantCtx, record: SessionRecord, expectedVersion: number, ttlSeconds: number): Promise<number> {
+    const base = this.base(tenant, record.key);
+    const lease = this.leases.getStore()?.get(base);
+    const { key: _key, version: _version, ...rest } = record;
+    const json = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() });
+    const [status, version] = await this.call(() =>
+      this.redis.gtCommit(`${base}:s`, `${base}:lease`, expectedVersion, json, Math.max(1, Math.round(ttlSeconds * 1000)), lease?.token ?? ''),
+    );
+    if (status === 1) return version;
+    if (status === -1) {
+      if (lease) lease.lost = true;
+      throw new SessionLeaseLostError(record.key);
+    }
+    throw new SessionConflictError(record.key);
+  }
+
+  async delete(tenant: TenantCtx, key: string): Promise<void> {
+    await this.call(() => this.redis.del(`${this.base(tenant, key)}:s`));
+  }
+
+  async runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
+    const base = this.base(tenant, key);
+    // Contenders in this process queue here instead of polling Redis for the lease.
+    return this.local(base, async () => {
+      const lease = await this.acquire(base, key);
+      const every = Math.max(100, Math.floor(this.options.leaseMs / 3));
+      const renew = setInterval(() => {
+        this.redis.gtRenew(`${base}:lease`, lease.token, this.options.leaseMs).then(
+          (ok) => {
+            if (ok !== 1 && !lease.lost) {
+              lease.lost = true;
+              this.logger.warn({ tenant: tenant.tenantId, session: key }, 'session lease lost while running; its commit will be refused');
+            }
+          },
+          () => undefined,
+        );
+      }, every);
+      try {
+        const outer = this.leases.getStore();
+        const scope = new Map(outer ?? []);
+        scope.set(base, lease);
+        return await this.leases.run(scope, fn);
+      } finally {
+        clearInterval(renew);
+        await this.redis.gtRelease(`${base}:lease`, lease.token).catch((e: unknown) => {
+          // It expires on its own; the next holder waits at most its remaining TTL.
+          this.logger.warn({ tenant: tenant.tenantId, session: key, err: (e as Error).message }, 'lease release failed');
+        });
+      }
+    });
+  }
+
+  async markProcessed(tenant: TenantCtx, key: string, messageId: string, windowSeconds: number): Promise<boolean> {
+    const r = await this.call(() => this.redis.set(this.idKey(tenant, key, messageId), '1', 'EX', Math.max(1, Math.round(windowSeconds)), 'NX'));
+    return r === 'OK';
+  }
+
+  async isProcessed(tenant: TenantCtx, key: string, messageId: string): Promise<boolean> {
+    return (await this.call(() => this.redis.exists(this.idKey(tenant, key, messageId)))) === 1;
+  }
+
+  async health(): Promise<SessionStoreHealth> {
+    const details: Record<string, unknown> = { kind: this.kind, status: this.redis.status, prefix: this.options.prefix };
+    if (this.closed || this.redis.status !== 'ready') return { up: false, details };
+    const t0 = performance.now();
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const pong = await Promise.race([
+        this.redis.ping(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no PONG within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      details['pingMs'] = Math.round((performance.now() - t0) * 100) / 100;
+      return { up: pong === 'PONG', details };
+    } catch (e) {
+      return { up: false, details: { ...details, error: (e as Error).message } };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await Promise.race([this.redis.quit(), new Promise((r) => setTimeout(r, 2_000))]);
+    } catch {
+      // quit fails when the connection is already gone; disconnect below is enough.
+    }
+    this.redis.disconnect();
+  }
+
+  /** After the bus has drained (in-flight messages still commit), so not on module destroy. */
+  onApplicationShutdown(): Promise<void> {
+    return this.close();
+  }
+
+  private idKey(tenant: TenantCtx, key: string, messageId: string): string {
+    return `${this.base(tenant, key)}:id:${messageId}`;
+  }
+
+  private async acquire(base: string, key: string): Promise<Lease> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const [ok, value] = await this.call(() =>
+        this.redis.gtAcquire(`${base}:lease`, `${base}:fence`, this.options.leaseMs, FENCE_TTL_MS, randomBytes(6).toString('hex')),
+      );
+      if (ok === 1) return { id: base, token: String(value), lost: false };
+      const waited = Date.now() - started;
+      if (waited >= this.leaseWaitMs) throw new SessionBusyError(key, waited);
+      const pttl = Number(value);
+      const backoff = Math.min(200, 5 * 2 ** attempt);
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(backoff, pttl > 0 ? pttl : backoff))));
+    }
+  }
+
+  private local<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.localTails.get(id) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.localTails.set(id, tail);
+    return run.finally(() => {
+      if (this.localTails.get(id) === tail) this.localTails.delete(id);
+    });
+  }
+
+  private async call<T>(op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new SessionStoreUnavailableError('session store is closed');
+    try {
+      return await op();
+    } catch (e) {
+      throw asStoreError(e);
+    }
+  }
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
+}

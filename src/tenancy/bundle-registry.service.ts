@@ -1,0 +1,82 @@
+import { Injectable } from '@nestjs/common';
+import { UnknownTenancyError } from '../common/errors.js';
+import type { Bundle, ChannelBinding, TenantBinding } from './bundle.types.js';
+import type { TenantCtx } from './tenant-ctx.js';
+
+/** What one webhook route or bus subject resolves to. */
+export interface ResolvedChannel {
+  tenant: TenantCtx;
+  tenantBinding: TenantBinding;
+  channel: ChannelBinding;
+}
+
+export interface TenancyCoordinates {
+  tenant: string;
+  env: string;
+  team?: string;
+  channel?: string;
+}
+
+/**
+ * The bundle's tenants, envs, teams and channels, and the one place that decides whether a
+ * tenancy exists. Unknown parts are refused, never defaulted.
+ */
+@Injectable()
+export class BundleRegistry {
+  /** One frozen TenantCtx per tenant/env/team, so durable DI sub-trees can key on identity. */
+  private readonly ctxCache = new Map<string, TenantCtx>();
+
+  constructor(private bundleValue: Bundle) {}
+
+  get bundle(): Bundle {
+    return this.bundleValue;
+  }
+
+  /** Swaps in a reloaded bundle (admin reload); callers holding a TenantCtx keep theirs. */
+  replace(bundle: Bundle): void {
+    this.bundleValue = bundle;
+  }
+
+  tenants(): TenantBinding[] {
+    return [...this.bundleValue.tenants.values()];
+  }
+
+  tenant(id: string): TenantBinding {
+    const t = this.bundleValue.tenants.get(id);
+    if (!t) throw new UnknownTenancyError('tenant', id);
+    return t;
+  }
+
+  /** Resolves tenant/env/team (team optional), throwing for the first unknown part. */
+  resolveTenant(c: TenancyCoordinates): { ctx: TenantCtx; binding: TenantBinding } {
+    const binding = this.tenant(c.tenant);
+    const env = binding.envs.get(c.env);
+    if (!env) throw new UnknownTenancyError('env', c.env);
+    if (c.team !== undefined && !env.teams.has(c.team)) throw new UnknownTenancyError('team', c.team);
+    return { ctx: this.ctxFor(c.tenant, c.env, c.team), binding };
+  }
+
+  resolveChannel(c: Required<TenancyCoordinates>): ResolvedChannel {
+    const { ctx, binding } = this.resolveTenant(c);
+    const channel = binding.envs.get(c.env)?.teams.get(c.team)?.channels.get(c.channel);
+    if (!channel) throw new UnknownTenancyError('channel', c.channel);
+    return { tenant: ctx, tenantBinding: binding, channel };
+  }
+
+  /** Like resolveChannel but answers undefined instead of throwing (hot paths that only peek). */
+  tryResolveTenant(c: TenancyCoordinates): TenantCtx | undefined {
+    const env = this.bundleValue.tenants.get(c.tenant)?.envs.get(c.env);
+    if (!env || (c.team !== undefined && !env.teams.has(c.team))) return undefined;
+    return this.ctxFor(c.tenant, c.env, c.team);
+  }
+
+  private ctxFor(tenantId: string, envId: string, teamId: string | undefined): TenantCtx {
+    const key = `${tenantId}/${envId}/${teamId ?? '-'}`;
+    let ctx = this.ctxCache.get(key);
+    if (!ctx) {
+      ctx = Object.freeze(teamId === undefined ? { tenantId, envId } : { tenantId, envId, teamId });
+      this.ctxCache.set(key, ctx);
+    }
+    return ctx;
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../common/errors.js';
+import { parseBundle } from './bundle.loader.js';
+
+const GOOD = `
+tenants:
+  demo:
+    packs:
+      - { id: demo, source: file:./packs/demo }
+    envs:
+      dev:
+        teams:
+          default:
+            channels:
+              web: { provider: webhook, pack: demo, flow: weather_bot }
+`;
+
+function err(text: string): string {
+  try {
+    parseBundle(text, '/b/bundle.yaml');
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected the bundle to be refused');
+}
+
+describe('bundle loader', () => {
+  it('normalises a valid bundle with defaults', () => {
+    const b = parseBundle(GOOD, '/b/bundle.yaml');
+    const ch = b.tenants.get('demo')?.envs.get('dev')?.teams.get('default')?.channels.get('web');
+    expect(ch).toMatchObject({
+      provider: 'webhook',
+      pack: 'demo',
+      flow: 'weather_bot',
+      sessionTtlSeconds: 3600,
+    });
+    expect(b.trust.policy).toBe('strict');
+    expect(b.limits.maxBodyBytes).toBe(256 * 1024);
+    expect(b.dir).toBe('/b');
+  });
+
+  it('names file, line, key and expectation for a missing required key', () => {
+    const msg = err(GOOD.replace('provider: webhook, ', ''));
+    expect(msg).toContain(
+      "/b/bundle.yaml:11:20: key 'tenants.demo.envs.dev.teams.default.channels.web.provider': expected a value (required)",
+    );
+  });
+
+  it('refuses an unknown key', () => {
+    const msg = err(GOOD.replace('flow: weather_bot', 'flow: weather_bot, colour: red'));
+    expect(msg).toMatch(
+      /key 'tenants\.demo\.envs\.dev\.teams\.default\.channels\.web\.colour': expected no such key/,
+    );
+  });
+
+  it('refuses ids that cannot be subject tokens', () => {
+    expect(err(GOOD.replace('  demo:\n    packs', '  "de.mo":\n    packs'))).toContain(
+      'ids of letters, digits, _ and - only',
+    );
+  });
+
+  it('refuses a wrong type with its line', () => {
+    expect(err(GOOD.replace('flow: weather_bot', 'flow: weather_bot, session_ttl_seconds: soon'))).toMatch(
+      /bundle\.yaml:11:\d+: key '.*session_ttl_seconds': expected integer/,
+    );
+  });
+
+  it('refuses a channel bound to a pack the tenant does not list', () => {
+    expect(err(GOOD.replace('pack: demo', 'pack: other'))).toContain(
+      "expected one of the tenant's packs [\"demo\"], got 'other'",
+    );
+  });
+
+  it('reports YAML syntax errors with a position', () => {
+    expect(err('tenants:\n  demo: [unclosed\n')).toMatch(/\/b\/bundle\.yaml:\d+:\d+: /);
+  });
+});

@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { ConfigError } from '../common/errors.js';
+import { BUNDLE_SCHEMA } from './bundle.schema.js';
+import {
+  DEFAULT_LIMITS,
+  type Bundle,
+  type BundleLimits,
+  type ChannelBinding,
+  type EnvBinding,
+  type TeamBinding,
+  type TenantBinding,
+} from './bundle.types.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateSchema = ajv.compile(BUNDLE_SCHEMA);
+
+/** Loads and validates a bundle file. Every problem names the file, line, key and what was expected. */
+export function loadBundle(file: string): Bundle {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`bundle ${abs}: cannot read: ${(e as Error).message}`, { file: abs });
+  }
+  return parseBundle(text, abs);
+}
+
+export function parseBundle(text: string, file: string): Bundle {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const msgs = doc.errors.map((e) => {
+      const pos = lc.linePos(e.pos[0]);
+      return `${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`;
+    });
+    throw new ConfigError(`invalid bundle:\n  ${msgs.join('\n  ')}`, { file });
+  }
+  const data: unknown = doc.toJS();
+  if (!validateSchema(data)) {
+    const msgs = (validateSchema.errors ?? []).map((e) => describeSchemaError(e, doc, lc, file));
+    throw new ConfigError(`invalid bundle:\n  ${[...new Set(msgs)].join('\n  ')}`, { file });
+  }
+  return normalise(data as RawBundle, file);
+}
+
+function describeSchemaError(e: ErrorObject, doc: Document, lc: LineCounter, file: string): string {
+  const segs = e.instancePath.split('/').slice(1).map(unescapePointer);
+  let key = segs.join('.');
+  let expected = (e.message ?? 'a valid value').replace(/^must be /, '');
+  if (e.keyword === 'required') {
+    key = [...segs, (e.params as { missingProperty: string }).missingProperty].join('.');
+    expected = 'a value (required)';
+  } else if (e.keyword === 'additionalProperties') {
+    key = [...segs, (e.params as { additionalProperty: string }).additionalProperty].join('.');
+    expected = 'no such key (unknown key)';
+    segs.push((e.params as { additionalProperty: string }).additionalProperty);
+  } else if (e.keyword === 'enum') {
+    expected = `one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
+  } else if (e.keyword === 'propertyNames') {
+    expected = 'ids of letters, digits, _ and - only';
+  }
+  const node = doc.getIn(segs, true) as YamlNode | undefined;
+  const offset = node?.range?.[0] ?? findParentOffset(doc, segs);
+  const pos = offset !== undefined ? lc.linePos(offset) : { line: 1, col: 1 };
+  return `${file}:${pos.line}:${pos.col}: key '${key || '(root)'}': expected ${expected}`;
+}
+
+function findParentOffset(doc: Document, segs: string[]): number | undefined {
+  for (let n = segs.length - 1; n >= 0; n--) {
+    const node = doc.getIn(segs.slice(0, n), true) as YamlNode | undefined;
+    if (node?.range) return node.range[0];
+  }
+  return isMap(doc.contents) ? doc.contents.range?.[0] : undefined;
+}
+
+function unescapePointer(s: string): string {
+  return s.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+interface RawLimits {
+  component_deadline_ms?: number;
+  component_memory_mb?: number;
+  flow_step_limit?: number;
+  max_body_bytes?: number;
+}
+interface RawChannel {
+  provider: string;
+  pack: string;
+  flow: string;
+  session_ttl_seconds?: number;
+  settings?: Record<string, unknown>;
+  secrets?: string[];
+  secret_refs?: Record<string, string>;
+}
+interface RawTenant {
+  packs?: { id: string; source: string; digest?: string }[];
+  secrets?: { backend: string; options?: Record<string, unknown> };
+  limits?: RawLimits;
+  envs: Record<string, { teams: Record<string, { channels?: Record<string, RawChannel> }> }>;
+}
+interface RawBundle {
+  trust?: { policy?: 'strict' | 'dev'; keys?: string[] };
+  limits?: RawLimits;
+  tenants: Record<string, RawTenant>;
+}
+
+function mergeLimits(base: BundleLimits, raw: RawLimits | undefined): BundleLimits {
+  return {
+    componentDeadlineMs: raw?.component_deadline_ms ?? base.componentDeadlineMs,
+    componentMemoryMb: raw?.component_memory_mb ?? base.componentMemoryMb,
+    flowStepLimit: raw?.flow_step_limit ?? base.flowStepLimit,
+    maxBodyBytes: raw?.max_body_bytes ?? base.maxBodyBytes,
+  };
+}
+
+function normalise(raw: RawBundle, file: string): Bundle {
+  const limits = mergeLimits(DEFAULT_LIMITS, raw.limits);
+  const tenants = new Map<string, TenantBinding>();
+  for (const [tenantId, t] of Object.entries(raw.tenants)) {
+    const packIds = new Set((t.packs ?? []).map((p) => p.id));
+    const envs = new Map<string, EnvBinding>();
+    for (const [envId, e] of Object.entries(t.envs)) {
+      const teams = new Map<string, TeamBinding>();
+      for (const [teamId, tm] of Object.entries(e.teams)) {
+        const channels = new Map<string, ChannelBinding>();
+        for (const [channelId, c] of Object.entries(tm.channels ?? {})) {
+          if (!packIds.has(c.pack)) {
+            throw new ConfigError(
+              `invalid bundle:\n  ${file}: key 'tenants.${tenantId}.envs.${envId}.teams.${teamId}.channels.${channelId}.pack': expected one of the tenant's packs ${JSON.stringify([...packIds])}, got '${c.pack}'`,
+              { file },
+            );
+          }
+          channels.set(channelId, {
+            id: channelId,
+            provider: c.provider,
+            pack: c.pack,
+            flow: c.flow,
+            sessionTtlSeconds: c.session_ttl_seconds ?? 3600,
+            settings: c.settings ?? {},
+            secrets: c.secrets ?? [],
+            secretRefs: c.secret_refs ?? {},
+          });
+        }
+        teams.set(teamId, { id: teamId, channels });
+      }
+      envs.set(envId, { id: envId, teams });
+    }
+    tenants.set(tenantId, {
+      id: tenantId,
+      envs,
+      packs: t.packs ?? [],
+      secrets: { backend: t.secrets?.backend ?? 'env', options: t.secrets?.options ?? {} },
+      limits: mergeLimits(limits, t.limits),
+    });
+  }
+  return {
+    file,
+    dir: path.dirname(file),
+    tenants,
+    trust: { policy: raw.trust?.policy ?? 'strict', keys: raw.trust?.keys ?? [] },
+    limits,
+  };
+}

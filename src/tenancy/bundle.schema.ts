@@ -1,0 +1,99 @@
+/** JSON Schema of the bundle file. Ids become NATS subject tokens, hence the pattern. */
+const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } as const;
+
+const channel = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['provider', 'pack', 'flow'],
+  properties: {
+    provider: { type: 'string', minLength: 1 },
+    pack: ID,
+    flow: { type: 'string', minLength: 1 },
+    session_ttl_seconds: { type: 'integer', minimum: 1 },
+    settings: { type: 'object' },
+    secrets: { type: 'array', items: { type: 'string', minLength: 1 } },
+    secret_refs: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+} as const;
+
+const limits = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    component_deadline_ms: { type: 'integer', minimum: 1 },
+    component_memory_mb: { type: 'integer', minimum: 1 },
+    flow_step_limit: { type: 'integer', minimum: 1 },
+    max_body_bytes: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const BUNDLE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tenants'],
+  properties: {
+    version: { type: ['string', 'number'] },
+    trust: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        policy: { enum: ['strict', 'dev'] },
+        keys: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    limits,
+    tenants: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: ID,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['envs'],
+        properties: {
+          packs: {
+            type: 'array',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['id', 'source'],
+              properties: { id: ID, source: { type: 'string', minLength: 1 }, digest: { type: 'string' } },
+            },
+          },
+          secrets: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['backend'],
+            properties: { backend: { type: 'string' }, options: { type: 'object' } },
+          },
+          limits,
+          envs: {
+            type: 'object',
+            minProperties: 1,
+            propertyNames: ID,
+            additionalProperties: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['teams'],
+              properties: {
+                teams: {
+                  type: 'object',
+                  minProperties: 1,
+                  propertyNames: ID,
+                  additionalProperties: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['channels'],
+                    properties: {
+                      channels: { type: 'object', propertyNames: ID, additionalProperties: channel },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,83 @@
+/**
+ * The bundle file (`greentic.demo.yaml` for the demo): tenants > envs > teams > channels,
+ * each channel bound to a provider and a pack/flow, plus packs, trust and limits.
+ * Snake_case keys are the file's; these types are the validated, normalised form.
+ */
+export interface BundleLimits {
+  /** Deadline of one component call. */
+  componentDeadlineMs: number;
+  /** Memory cap of one component instance. */
+  componentMemoryMb: number;
+  /** Steps a flow may take for one message before it is stopped (loops that never park). */
+  flowStepLimit: number;
+  /** Largest webhook body accepted. */
+  maxBodyBytes: number;
+}
+
+export interface PackBinding {
+  /** Pack id, as its manifest names it. */
+  id: string;
+  /** Where the pack comes from: `file:` path (relative to the bundle), later `https:`/`oci:`. */
+  source: string;
+  /** Optional digest pin (`sha256:` / `blake3:`), required by remote resolvers. */
+  digest?: string;
+}
+
+export interface ChannelBinding {
+  id: string;
+  provider: string;
+  pack: string;
+  flow: string;
+  sessionTtlSeconds: number;
+  /** Provider settings (API base URL, app id...). Never secret values. */
+  settings: Record<string, unknown>;
+  /** Secret names this channel (and its components) may read. */
+  secrets: string[];
+  /** Logical secret name → name in the backend, for provider secrets (signing secret, token). */
+  secretRefs: Record<string, string>;
+}
+
+export interface TeamBinding {
+  id: string;
+  channels: Map<string, ChannelBinding>;
+}
+
+export interface EnvBinding {
+  id: string;
+  teams: Map<string, TeamBinding>;
+}
+
+export interface SecretsBinding {
+  backend: string;
+  /** Backend options (file path, vault address...). */
+  options: Record<string, unknown>;
+}
+
+export interface TenantBinding {
+  id: string;
+  envs: Map<string, EnvBinding>;
+  packs: PackBinding[];
+  secrets: SecretsBinding;
+  limits: BundleLimits;
+}
+
+export interface TrustConfig {
+  policy: 'strict' | 'dev';
+  keys: string[];
+}
+
+export interface Bundle {
+  /** Absolute path of the bundle file; pack sources resolve against its folder. */
+  file: string;
+  dir: string;
+  tenants: Map<string, TenantBinding>;
+  trust: TrustConfig;
+  limits: BundleLimits;
+}
+
+export const DEFAULT_LIMITS: BundleLimits = {
+  componentDeadlineMs: 2_000,
+  componentMemoryMb: 128,
+  flowStepLimit: 100,
+  maxBodyBytes: 256 * 1024,
+};

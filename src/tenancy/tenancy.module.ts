@@ -1,0 +1,48 @@
+import { Global, Module, Scope, type DynamicModule, type OnModuleInit, type Provider } from '@nestjs/common';
+import { ContextIdFactory, REQUEST } from '@nestjs/core';
+import { RunnerConfig } from '../config/runner-config.js';
+import { loadBundle } from './bundle.loader.js';
+import { BundleRegistry } from './bundle-registry.service.js';
+import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
+import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from './tenant-ctx.js';
+import { TenantGuard } from './tenant.guard.js';
+
+/**
+ * TenantCtx is request-scoped but durable: one instance per tenant/env/team sub-tree
+ * (TenantContextIdStrategy). The other scopes exist to measure what scoping costs.
+ */
+function tenantCtxProvider(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE']): Provider {
+  if (scope === 'singleton') return { provide: TENANT_CTX, useValue: UNSCOPED_TENANT };
+  return {
+    provide: TENANT_CTX,
+    scope: Scope.REQUEST,
+    durable: scope !== 'request',
+    inject: [REQUEST],
+    useFactory: (t: TenantCtx) => t,
+  };
+}
+
+@Global()
+@Module({
+  providers: [
+    {
+      provide: BundleRegistry,
+      inject: [RunnerConfig],
+      useFactory: (c: RunnerConfig) => new BundleRegistry(loadBundle(c.GREENTIC_BUNDLE)),
+    },
+    TenantGuard,
+  ],
+  exports: [BundleRegistry, TenantGuard],
+})
+export class TenancyModule implements OnModuleInit {
+  static forRoot(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE'] = 'durable'): DynamicModule {
+    const provider = tenantCtxProvider(scope);
+    return { module: TenancyModule, providers: [provider], exports: [TENANT_CTX] };
+  }
+
+  constructor(private readonly registry: BundleRegistry) {}
+
+  onModuleInit(): void {
+    ContextIdFactory.apply(new TenantContextIdStrategy(this.registry));
+  }
+}

@@ -1,0 +1,74 @@
+import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+
+export const WORLD_V01 = 'greentic:component@0.1.0';
+export const WORLD_V06 = 'greentic:component@0.6.0';
+export type ComponentWorld = typeof WORLD_V01 | typeof WORLD_V06;
+
+/** A component as a pack carries it. */
+export interface ComponentSpec {
+  name: string;
+  version: string;
+  /** Raw component bytes (`component.wasm`). */
+  bytes: Uint8Array;
+}
+
+/** One operation a component declares (0.6 `describe()`); 0.1 components have only `execute`. */
+export interface ComponentOperation {
+  name: string;
+  inputSchema?: Record<string, unknown>;
+  outputSchema?: Record<string, unknown>;
+}
+
+/** A component after load: transpiled, compiled, its world detected. Shared by all tenants. */
+export interface PreparedComponent {
+  name: string;
+  version: string;
+  /** SHA-256 hex of the component bytes: the cache and instance key. */
+  digest: string;
+  world: ComponentWorld;
+  /** Export names as the component declares them. */
+  exports: string[];
+  operations: ComponentOperation[];
+}
+
+/** Per-call facts handed to the component (0.6 envelope ctx; 0.1 message fields). */
+export interface ComponentCallContext {
+  flowId: string;
+  nodeId: string;
+  messageId: string;
+  userId: string;
+  sessionKey: string;
+  /** Message text, used as the 0.1 `message.content` when no args are mapped. */
+  text: string;
+  traceId?: string;
+  attempt?: number;
+  /** Secret names the channel binding allows this call to read. */
+  allowedSecrets?: string[];
+}
+
+export interface ComponentCall {
+  component: PreparedComponent;
+  operation: string;
+  /** Mapped args (JSON). */
+  input: unknown;
+  ctx: ComponentCallContext;
+  /** Overrides the tenant's default deadline. */
+  deadlineMs?: number;
+}
+
+/**
+ * The component seam. `prepare` does the per-digest work once (transpile, compile, detect world);
+ * `invoke` runs one call in the tenant's own instance, never shared with another tenant.
+ * Errors are the Component*Error classes of common/errors.ts.
+ */
+export interface ComponentRuntime {
+  readonly kind: string;
+  prepare(spec: ComponentSpec): Promise<PreparedComponent>;
+  invoke(tenant: TenantCtx, call: ComponentCall): Promise<unknown>;
+  /** Drops the tenant's instances (pack reload, tenant removal). */
+  release?(tenant: TenantCtx): Promise<void>;
+  stats?(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export const COMPONENT_RUNTIME = Symbol('COMPONENT_RUNTIME');

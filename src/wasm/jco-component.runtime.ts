@@ -1,0 +1,239 @@
+/**
+ * The foundation's ComponentRuntime: jco-transpiled components run in this process.
+ *
+ * prepare(spec)  once per digest: transpile (disk cache) -> compile core modules -> import the
+ *                generated JS -> detect the world -> check imports -> 0.6: describe() in a
+ *                scratch instance to read the operations.
+ * invoke(t, c)   in the instance of (tenantKey(t), digest), created lazily and NEVER shared
+ *                across tenants; a trap drops it, so the next call gets a fresh one.
+ *
+ * Limitation: calls run synchronously on the event loop. A component that loops forever blocks
+ * the process, and a component that grows its memory is bounded only by V8. The next issue's
+ * worker pool runs the same building blocks (transpile-cache, world-detect, component-calls,
+ * wasi-sandbox) inside worker threads that are terminated at the call deadline / memory cap.
+ */
+import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
+import { ComponentLoadError, ComponentTrapError } from '../common/errors.js';
+import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { callComponent, describeOperations, trapError } from './component-calls.js';
+import {
+  WORLD_V01,
+  type ComponentCall,
+  type ComponentOperation,
+  type ComponentRuntime,
+  type ComponentSpec,
+  type ComponentWorld,
+  type PreparedComponent,
+} from './component-runtime.js';
+import {
+  errorText,
+  transpileStats,
+  TranspileCache,
+  type ComponentExports,
+  type ComponentImports,
+  type LoadedArtifact,
+} from './transpile-cache.js';
+import { createWasiSandbox, missingImports } from './wasi-sandbox.js';
+import { detectWorld } from './world-detect.js';
+
+export interface JcoRuntimeOptions {
+  /** Transpile cache directory (default: `$GREENTIC_CACHE_DIR` or `<cwd>/.cache/greentic`). */
+  cacheDir?: string;
+  /** A specific cache (tests use a fresh one to model a new process); default: shared per dir. */
+  transpileCache?: TranspileCache;
+}
+
+export const JCO_RUNTIME_OPTIONS = Symbol('JCO_RUNTIME_OPTIONS');
+
+/** What is known of a digest once prepared (shared by every spec carrying those bytes). */
+interface LoadedComponent {
+  digest: string;
+  world: ComponentWorld;
+  exports: string[];
+  operations: ComponentOperation[];
+  artifact: LoadedArtifact;
+}
+
+interface InstanceSlot {
+  instance: Promise<ComponentExports>;
+}
+
+@Injectable()
+export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
+  readonly kind = 'jco-inprocess';
+  private readonly logger = new Logger(JcoComponentRuntime.name);
+  private readonly cache: TranspileCache;
+  /** Sandboxed WASI imports; stateless, so one set serves every instance. */
+  private readonly wasi: ComponentImports = createWasiSandbox();
+  private readonly components = new Map<string, Promise<LoadedComponent>>();
+  /** tenantKey -> digest -> instance slot. */
+  private readonly instances = new Map<string, Map<string, InstanceSlot>>();
+  private readonly counters = { instantiations: 0, instantiateMs: 0, calls: 0, traps: 0 };
+
+  constructor(@Optional() @Inject(JCO_RUNTIME_OPTIONS) options?: JcoRuntimeOptions) {
+    this.cache = options?.transpileCache ?? TranspileCache.forDir(options?.cacheDir);
+  }
+
+  async prepare(spec: ComponentSpec): Promise<PreparedComponent> {
+    const digest = TranspileCache.digest(spec.bytes);
+    let pending = this.components.get(digest);
+    if (!pending) {
+      pending = this.load(spec, digest);
+      this.components.set(digest, pending);
+      pending.catch(() => this.components.delete(digest));
+    }
+    const loaded = await pending;
+    return {
+      name: spec.name,
+      version: spec.version,
+      digest,
+      world: loaded.world,
+      exports: [...loaded.exports],
+      operations: loaded.operations.map((op) => ({ ...op })),
+    };
+  }
+
+  async invoke(tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
+    const loaded = await this.components.get(call.component.digest);
+    if (!loaded) {
+      throw new ComponentLoadError(
+        `component '${call.component.name}' (${call.component.digest.slice(0, 12)}) was not prepared by this runtime`,
+        { component: call.component.name, digest: call.component.digest },
+      );
+    }
+    const key = tenantKey(tenant);
+    let slot = this.slotFor(key, tenant, loaded, call.component);
+    let instance = await slot.instance;
+    // While this call waited, a concurrent call may have trapped (or release() ran) and dropped
+    // the slot: never enter a dropped instance, take the current one.
+    while (this.instances.get(key)?.get(loaded.digest) !== slot) {
+      slot = this.slotFor(key, tenant, loaded, call.component);
+      instance = await slot.instance;
+    }
+    this.counters.calls++;
+    try {
+      return callComponent(instance, tenant, call);
+    } catch (err) {
+      if (err instanceof ComponentTrapError) {
+        this.counters.traps++;
+        this.dropSlot(key, loaded.digest, slot);
+        this.logger.warn(`${err.message} (instance dropped)`);
+      }
+      throw err;
+    }
+  }
+
+  async release(tenant: TenantCtx): Promise<void> {
+    this.instances.delete(tenantKey(tenant));
+  }
+
+  stats(): Record<string, unknown> {
+    const instancesPerTenant: Record<string, number> = {};
+    for (const [key, slots] of this.instances) instancesPerTenant[key] = slots.size;
+    const { instantiations, instantiateMs, calls, traps } = this.counters;
+    return {
+      kind: this.kind,
+      /** Real transpiles by this runtime's cache (`transpileProcess`: every cache of the process). */
+      transpiles: this.cache.stats().transpiles,
+      transpileProcess: transpileStats(),
+      cache: { dir: this.cache.cacheDir, ...this.cache.stats() },
+      preparedComponents: this.components.size,
+      instancesPerTenant,
+      instantiations,
+      instantiateMsAvg: instantiations ? instantiateMs / instantiations : 0,
+      calls,
+      traps,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.instances.clear();
+    this.components.clear();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.close();
+  }
+
+  private async load(spec: ComponentSpec, digest: string): Promise<LoadedComponent> {
+    const started = performance.now();
+    const artifact = await this.cache.load(spec.bytes, spec.name);
+    const info = detectWorld(spec.name, artifact.exports);
+    const missing = missingImports(artifact.imports, this.wasi);
+    if (missing.length) {
+      throw new ComponentLoadError(
+        `component '${spec.name}' imports interfaces this runner does not provide: ${missing.join(', ')}`,
+        { component: spec.name, digest, missing },
+      );
+    }
+    let operations: ComponentOperation[] = [{ name: 'execute' }];
+    if (info.world !== WORLD_V01) {
+      operations = [];
+      if (info.hasDescriptor) {
+        // A scratch instance, never a tenant's: describe() must not leave state in one.
+        let scratch: ComponentExports;
+        try {
+          scratch = await artifact.instantiate(this.wasi);
+        } catch (err) {
+          throw new ComponentLoadError(`component '${spec.name}' failed to instantiate: ${errorText(err)}`, {
+            component: spec.name,
+            digest,
+          });
+        }
+        operations = describeOperations(scratch, spec.name);
+      }
+    }
+    this.logger.log(
+      `prepared component '${spec.name}@${spec.version}' (${info.world}, ${digest.slice(0, 12)}, ` +
+        `${operations.length} operation(s)) in ${Math.round(performance.now() - started)} ms`,
+    );
+    return { digest, world: info.world, exports: info.exports, operations, artifact };
+  }
+
+  private slotFor(
+    key: string,
+    tenant: TenantCtx,
+    loaded: LoadedComponent,
+    component: PreparedComponent,
+  ): InstanceSlot {
+    let slots = this.instances.get(key);
+    if (!slots) {
+      slots = new Map();
+      this.instances.set(key, slots);
+    }
+    const existing = slots.get(loaded.digest);
+    if (existing) return existing;
+
+    const started = performance.now();
+    const slot: InstanceSlot = {
+      instance: loaded.artifact.instantiate(this.importsFor(tenant)).then(
+        (instance) => {
+          this.counters.instantiations++;
+          this.counters.instantiateMs += performance.now() - started;
+          return instance;
+        },
+        (err: unknown) => {
+          this.dropSlot(key, loaded.digest, slot);
+          throw trapError(err, tenant, component, 'instantiate');
+        },
+      ),
+    };
+    slots.set(loaded.digest, slot);
+    return slot;
+  }
+
+  /**
+   * Imports for a tenant's instance. Today only the sandboxed WASI set (stateless, shared); the
+   * `greentic:host` imports (secrets, state, http...) will be bound to the tenant here.
+   */
+  private importsFor(_tenant: TenantCtx): ComponentImports {
+    return this.wasi;
+  }
+
+  private dropSlot(key: string, digest: string, slot: InstanceSlot): void {
+    const slots = this.instances.get(key);
+    if (slots?.get(digest) !== slot) return;
+    slots.delete(digest);
+    if (slots.size === 0) this.instances.delete(key);
+  }
+}

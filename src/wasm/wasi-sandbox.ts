@@ -1,0 +1,116 @@
+/**
+ * The WASI preview2 imports components get (componentize-js components import wasi:cli, io,
+ * clocks, random, filesystem and http even when their code never touches them).
+ *
+ * Built from @bytecodealliance/preview2-shim, restricted:
+ *   - environment: no variables, no arguments, no initial cwd (the host's would leak);
+ *   - filesystem: an isolated namespace with no preopens (no host directory is reachable);
+ *   - sockets / outgoing HTTP: denied (a later `greentic:host/http` import is the way out);
+ *   - exit: throws instead of ending the host process; stdin: refused;
+ *   - stdout goes to the host's stderr, so the host's stdout stays clean structured logs.
+ * Clocks and random come from the shim unchanged.
+ */
+import * as cli from '@bytecodealliance/preview2-shim/cli';
+import * as clocks from '@bytecodealliance/preview2-shim/clocks';
+import * as filesystem from '@bytecodealliance/preview2-shim/filesystem';
+import * as http from '@bytecodealliance/preview2-shim/http';
+import * as io from '@bytecodealliance/preview2-shim/io';
+import * as random from '@bytecodealliance/preview2-shim/random';
+import * as sockets from '@bytecodealliance/preview2-shim/sockets';
+import type { ComponentImports } from './transpile-cache.js';
+
+/** Thrown into the component when it calls `wasi:cli/exit`; surfaces as a trap. */
+export class ComponentExitError extends Error {
+  constructor(readonly code: number) {
+    super(`component called wasi:cli/exit (code ${code})`);
+    this.name = 'ComponentExitError';
+  }
+}
+
+/** Thrown when a component asks for a capability the sandbox does not grant. */
+export class SandboxDeniedError extends Error {
+  constructor(what: string) {
+    super(`${what} is not available to components`);
+    this.name = 'SandboxDeniedError';
+  }
+}
+
+// The package's `types` condition points at the browser declarations; these factories are Node's.
+const nodeFilesystem = filesystem as unknown as {
+  createFilesystem(config: { preopens: Record<string, string> }): { preopens: object; types: object };
+};
+const nodeSockets = sockets as unknown as {
+  createSockets(config: {
+    enableNetwork?: boolean;
+  }): Record<
+    'instanceNetwork' | 'network' | 'ipNameLookup' | 'tcp' | 'tcpCreateSocket' | 'udp' | 'udpCreateSocket',
+    object
+  >;
+};
+
+/** A fresh set of sandboxed WASI imports (no per-tenant state: one set may serve all instances). */
+export function createWasiSandbox(): ComponentImports {
+  const fs = nodeFilesystem.createFilesystem({ preopens: {} });
+  const net = nodeSockets.createSockets({ enableNetwork: false });
+  const environment = {
+    getEnvironment: (): Array<[string, string]> => [],
+    getArguments: (): string[] => [],
+    initialCwd: (): string | undefined => undefined,
+  };
+  const exit = {
+    exit(status: { tag: 'ok' | 'err' }): never {
+      throw new ComponentExitError(status.tag === 'err' ? 1 : 0);
+    },
+    exitWithCode(code: number): never {
+      throw new ComponentExitError(code);
+    },
+  };
+  const stdin = {
+    getStdin(): never {
+      throw new SandboxDeniedError('stdin');
+    },
+  };
+  const stdout = { getStdout: () => cli.stderr.getStderr() };
+  const outgoingHandler = {
+    handle(): never {
+      // wasi:http/types error-code case; the guest sees a denied request.
+      throw { tag: 'HTTP-request-denied' };
+    },
+  };
+  return {
+    'wasi:cli/environment': environment,
+    'wasi:cli/exit': exit,
+    'wasi:cli/stdin': stdin,
+    'wasi:cli/stdout': stdout,
+    'wasi:cli/stderr': cli.stderr,
+    'wasi:cli/terminal-input': cli.terminalInput,
+    'wasi:cli/terminal-output': cli.terminalOutput,
+    'wasi:cli/terminal-stdin': cli.terminalStdin,
+    'wasi:cli/terminal-stdout': cli.terminalStdout,
+    'wasi:cli/terminal-stderr': cli.terminalStderr,
+    'wasi:clocks/monotonic-clock': clocks.monotonicClock,
+    'wasi:clocks/wall-clock': clocks.wallClock,
+    'wasi:filesystem/preopens': fs.preopens,
+    'wasi:filesystem/types': fs.types,
+    'wasi:io/error': io.error,
+    'wasi:io/poll': io.poll,
+    'wasi:io/streams': io.streams,
+    'wasi:random/random': random.random,
+    'wasi:random/insecure': random.insecure,
+    'wasi:random/insecure-seed': random.insecureSeed,
+    'wasi:sockets/instance-network': net.instanceNetwork,
+    'wasi:sockets/network': net.network,
+    'wasi:sockets/ip-name-lookup': net.ipNameLookup,
+    'wasi:sockets/tcp': net.tcp,
+    'wasi:sockets/tcp-create-socket': net.tcpCreateSocket,
+    'wasi:sockets/udp': net.udp,
+    'wasi:sockets/udp-create-socket': net.udpCreateSocket,
+    'wasi:http/types': http.types,
+    'wasi:http/outgoing-handler': outgoingHandler,
+  };
+}
+
+/** Interfaces a component imports that `provided` does not supply. */
+export function missingImports(required: readonly string[], provided: ComponentImports): string[] {
+  return required.filter((name) => provided[name] === undefined);
+}
