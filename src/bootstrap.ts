@@ -3,11 +3,13 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express from 'express';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
+import { setupOpenApi } from './admin/openapi.js';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { RunnerConfig } from './config/runner-config.js';
 import { BusTransport } from './messaging/bus.transport.js';
 import { MESSAGE_BUS, type MessageBus } from './messaging/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
+import { startTelemetry } from './telemetry/otel.js';
 import { BundleRegistry } from './tenancy/bundle-registry.service.js';
 
 /**
@@ -20,7 +22,9 @@ export async function configureApp(app: NestExpressApplication): Promise<void> {
   app.useLogger(app.get(PinoNestLogger));
   app.use('/webhooks', express.raw({ type: () => true, limit: bundle.limits.maxBodyBytes }));
   app.use(express.json({ limit: bundle.limits.maxBodyBytes }));
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): the entry point installs installGracefulShutdown() (src/health),
+  // which drains before closing and exits 0; tests close the app themselves.
+  setupOpenApi(app);
   await app.get(PackRegistry).loadAll();
   app.connectMicroservice(
     { strategy: new BusTransport(app.get<MessageBus>(MESSAGE_BUS), { queue: 'greentic-runner' }) },
@@ -30,6 +34,8 @@ export async function configureApp(app: NestExpressApplication): Promise<void> {
 }
 
 export async function createApp(opts: AppModuleOptions = {}): Promise<NestExpressApplication> {
+  // Before the container exists: instruments and tracers bind to the SDK's global providers.
+  await startTelemetry({ ...process.env, ...(opts.config ?? {}) });
   // abortOnError: false so a bad bundle surfaces as an error with its message, not a bare exit.
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(opts), {
     bodyParser: false,

@@ -11,19 +11,35 @@ const quick = process.argv.includes('--quick');
 const duration = quick ? 3 : 10;
 const connections = 50;
 
-const wasm = path.join(root, 'examples/demo/packs/demo/components/weather_api/component.wasm');
-if (!existsSync(wasm))
-  execFileSync(process.execPath, [path.join(root, 'scripts/build-demo.mjs')], { stdio: 'inherit' });
+const weatherWasm = path.join(root, 'examples/demo/packs/demo/components/weather_api/component.wasm');
+if (!existsSync(weatherWasm)) execFileSync(process.execPath, [path.join(root, 'scripts/build-demo.mjs')], { stdio: 'inherit' });
+const { assembleWatFile } = await import(path.join(root, 'dist/wasm/component-builder.js'));
+const echoWasm = await assembleWatFile(path.join(root, 'test/fixtures/components/echo.wat'));
 
-function benchBundle() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-bench-'));
-  const pack = path.join(dir, 'packs/bench');
-  mkdirSync(path.join(pack, 'flows'), { recursive: true });
-  mkdirSync(path.join(pack, 'components/weather_api'), { recursive: true });
-  copyFileSync(wasm, path.join(pack, 'components/weather_api/component.wasm'));
-  writeFileSync(
-    path.join(pack, 'flows/bench.ygtc'),
-    `id: bench
+// Two one-component flows: the WAT echo (a component call costs microseconds, so the runner's own
+// overhead shows) and the demo's JavaScript weather component (componentize-js, ~1 ms a call).
+const FLOWS = {
+  echo: {
+    wasm: echoWasm,
+    component: 'echo',
+    flow: `id: bench
+type: messaging
+nodes:
+  forecast:
+    component.exec:
+      component: echo
+      operation: execute
+    routing:
+      - to: answer
+  answer:
+    reply:
+      text: "Weather for {{forecast.payload}}: sunny"
+`,
+  },
+  weather: {
+    wasm: weatherWasm,
+    component: 'weather_api',
+    flow: `id: bench
 type: messaging
 nodes:
   forecast:
@@ -39,14 +55,24 @@ nodes:
     reply:
       text: "Weather for {{forecast.payload.location.name}}: {{forecast.payload.summary}}"
 `,
-  );
+  },
+};
+
+function benchBundle(kind) {
+  const { wasm, component, flow } = FLOWS[kind];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-bench-'));
+  const pack = path.join(dir, 'packs/bench');
+  mkdirSync(path.join(pack, 'flows'), { recursive: true });
+  mkdirSync(path.join(pack, `components/${component}`), { recursive: true });
+  copyFileSync(wasm, path.join(pack, `components/${component}/component.wasm`));
+  writeFileSync(path.join(pack, 'flows/bench.ygtc'), flow);
   writeFileSync(
     path.join(pack, 'pack.yaml'),
     `id: bench
 version: 1.0.0
 flows: [flows/bench.ygtc]
 components:
-  - { name: weather_api, version: 0.1.0, path: components/weather_api/component.wasm }
+  - { name: ${component}, version: 0.1.0, path: components/${component}/component.wasm }
 `,
   );
   const bundle = path.join(dir, 'bundle.yaml');
@@ -77,7 +103,8 @@ const body = (i) =>
     messageId: `m${process.pid}-${Date.now()}-${i}`,
   });
 
-const bundle = benchBundle();
+const echoBundle = benchBundle('echo');
+const weatherBundle = benchBundle('weather');
 const rows = [];
 async function measure(label, script, args, env, pathSuffix) {
   const srv = await spawnServer(script, args, env);
@@ -91,27 +118,11 @@ async function measure(label, script, args, env, pathSuffix) {
 
 const route = '/webhooks/webhook/bench/dev/default/web?wait=true';
 await measure('bare node:http', path.join(root, 'bench/webhook/bare-server.mjs'), [], {}, '/');
-await measure(
-  'runner (TenantCtx durable)',
-  path.join(root, 'bench/webhook/runner-server.mjs'),
-  [bundle],
-  { GREENTIC_TENANCY_SCOPE: 'durable' },
-  route,
-);
-await measure(
-  'runner (TenantCtx request)',
-  path.join(root, 'bench/webhook/runner-server.mjs'),
-  [bundle],
-  { GREENTIC_TENANCY_SCOPE: 'request' },
-  route,
-);
-await measure(
-  'runner (singleton)',
-  path.join(root, 'bench/webhook/runner-server.mjs'),
-  [bundle],
-  { GREENTIC_TENANCY_SCOPE: 'singleton' },
-  route,
-);
+const runner = path.join(root, 'bench/webhook/runner-server.mjs');
+await measure('runner echo (TenantCtx durable)', runner, [echoBundle], { GREENTIC_TENANCY_SCOPE: 'durable' }, route);
+await measure('runner echo (TenantCtx request)', runner, [echoBundle], { GREENTIC_TENANCY_SCOPE: 'request' }, route);
+await measure('runner echo (singleton)', runner, [echoBundle], { GREENTIC_TENANCY_SCOPE: 'singleton' }, route);
+await measure('runner demo weather JS (durable)', runner, [weatherBundle], { GREENTIC_TENANCY_SCOPE: 'durable' }, route);
 
 const bare = rows[0].reqPerSec;
 for (const r of rows) r.ratio = (r.reqPerSec / bare).toFixed(3);

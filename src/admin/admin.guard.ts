@@ -36,11 +36,20 @@ export class AdminGuard implements CanActivate {
       const given = req.headers['x-admin-token'];
       // Compare fixed-length digests so the comparison time says nothing about the token.
       if (typeof given === 'string' && timingSafeEqual(digest(given), digest(token))) return true;
-      this.logger.warn({ remote, path: req.path, presented: typeof given === 'string' }, 'admin request refused: bad or missing token');
+      this.logger.warn(
+        { remote, path: req.path, presented: typeof given === 'string' },
+        'admin request refused: bad or missing token',
+      );
       throw new AdminAccessError('admin routes need a valid x-admin-token header', 401);
     }
     if (LOOPBACK.has(remote)) return true;
-    this.logger.warn({ remote, path: req.path }, 'admin request refused: not loopback and no admin token configured');
-    throw new AdminAccessError('admin routes are open to loopback callers only (set GREENTIC_ADMIN_TOKEN for remote access)', 403);
+    this.logger.warn(
+      { remote, path: req.path },
+      'admin request refused: not loopback and no admin token configured',
+    );
+    throw new AdminAccessError(
+      'admin routes are open to loopback callers only (set GREENTIC_ADMIN_TOKEN for remote access)',
+      403,
+    );
   }
 }

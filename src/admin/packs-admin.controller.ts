@@ -12,7 +12,8 @@ interface ReloadBody {
 
 function optId(v: unknown, name: string): string | undefined {
   if (v === undefined || v === null || v === '') return undefined;
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(v)) throw new BadRequestError(`'${name}' must be an id`, { field: name });
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(v))
+    throw new BadRequestError(`'${name}' must be an id`, { field: name });
   return v;
 }
 
@@ -26,8 +27,18 @@ export class PacksAdminController {
   ) {}
 
   @Get('status')
-  status(): { ready: boolean; trust: TrustSummary; watch?: { intervalMs: number; paths: string[] }; packs: PackStatus[] } {
-    return { ready: this.packs.ready, trust: this.trust.summary(), watch: this.packs.watching(), packs: this.packs.status() };
+  status(): {
+    ready: boolean;
+    trust: TrustSummary;
+    watch?: { intervalMs: number; paths: string[] };
+    packs: PackStatus[];
+  } {
+    return {
+      ready: this.packs.ready,
+      trust: this.trust.summary(),
+      watch: this.packs.watching(),
+      packs: this.packs.status(),
+    };
   }
 
   /**

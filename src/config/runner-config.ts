@@ -116,6 +116,64 @@ export class RunnerConfig {
   @IsString()
   GREENTIC_CACHE_DIR = '.cache/greentic';
 
+  // Component pool (docs/components.md). Tenants override sizes, deadline and memory in the bundle's `limits`.
+
+  /** `pool`: worker threads with deadlines and memory caps; `inprocess`: the foundation's runtime (no host imports). */
+  @IsIn(['pool', 'inprocess'])
+  GREENTIC_COMPONENT_RUNTIME: 'pool' | 'inprocess' = 'pool';
+
+  /** Workers kept per tenant once it has called a component. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  GREENTIC_COMPONENT_POOL_MIN = 1;
+
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_COMPONENT_POOL_MAX = 4;
+
+  /** Calls in flight per worker (pipelined); per-tenant concurrency = POOL_MAX × PIPELINE. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_COMPONENT_PIPELINE = 8;
+
+  /** Calls waiting per tenant once every slot is taken; past it calls fail with component_busy (429). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  GREENTIC_COMPONENT_QUEUE_SIZE = 256;
+
+  /** Default call deadline for tenants outside the bundle (bundle tenants: `limits.component_deadline_ms`). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_COMPONENT_DEADLINE_MS = 2_000;
+
+  /** Default linear-memory cap per instance for tenants outside the bundle (`limits.component_memory_mb`). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_COMPONENT_MEMORY_MB = 128;
+
+  /** Idle time after which workers above the minimum stop. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  GREENTIC_COMPONENT_IDLE_MS = 60_000;
+
+  /** How calls reach workers: SharedArrayBuffer + Atomics (`atomics`) or plain `message` events. */
+  @IsIn(['atomics', 'message'])
+  GREENTIC_COMPONENT_CHANNEL: 'atomics' | 'message' = 'atomics';
+
+  /** Microseconds a worker polls for its next call before sleeping (0: sleep at once). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  GREENTIC_COMPONENT_SPIN_US = 0;
+
   /** How long a sync webhook (`?wait=true`) waits for the flow before answering 504. */
   @Transform(({ value }) => (value === undefined || value === '' ? 10_000 : Number(value)))
   @IsInt()
@@ -159,6 +217,39 @@ export class RunnerConfig {
   @IsInt()
   @Min(1)
   GREENTIC_PACK_KEEP_VERSIONS = 3;
+
+  // Telemetry (docs/operations.md). Read by src/telemetry/otel.ts before Nest starts; listed here
+  // so they are validated and shown by `greentic-runner --config-explain`.
+
+  /** Prometheus `/metrics` on the runner's port. */
+  @IsIn(['true', 'false'])
+  GREENTIC_METRICS: 'true' | 'false' = 'true';
+
+  /** Put the user's message text on the consume span (off: traces carry no message text). */
+  @IsIn(['true', 'false'])
+  GREENTIC_TRACE_MESSAGE_TEXT: 'true' | 'false' = 'false';
+
+  /** OTLP/HTTP base URL (`/v1/traces` is appended); traces are exported only when this or the traces URL is set. */
+  @Matches(/^$|^https?:\/\/\S+$/, { message: 'expected an http(s) URL' })
+  OTEL_EXPORTER_OTLP_ENDPOINT = '';
+
+  /** Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  @Matches(/^$|^https?:\/\/\S+$/, { message: 'expected an http(s) URL' })
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = '';
+
+  @IsString()
+  OTEL_SERVICE_NAME = 'greentic-runner';
+
+  @IsIn(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+  OTEL_TRACES_SAMPLER = 'parentbased_always_on';
+
+  /** Ratio for the `traceidratio` samplers, 0..1. */
+  @Matches(/^$|^(0(\.\d+)?|1(\.0+)?)$/, { message: 'expected a ratio between 0 and 1' })
+  OTEL_TRACES_SAMPLER_ARG = '';
+
+  /** `true` turns the OpenTelemetry SDK off entirely (no traces, no metrics). */
+  @IsIn(['true', 'false'])
+  OTEL_SDK_DISABLED: 'true' | 'false' = 'false';
 }
 
 const KEYS = Object.keys(new RunnerConfig()) as (keyof RunnerConfig)[];

@@ -450,13 +450,13 @@ describe('FlowExecutorService: questions and routing', () => {
     expect(texts(r)).toEqual(['hi', 'Oops, try again later.']);
   });
 
-  it('fails flow.call nodes clearly for now', async () => {
+  it('fails a flow.call to a flow the pack does not have', async () => {
     const f = flowOf(y('id: sub', 'type: messaging', 'nodes:', '  go:', '    flow.call: { flow: other }'));
     const r = await exec.run(input(packOf([f]), 'sub', 'x'));
     expect(r.status).toBe('failed');
     expect(r.error).toEqual({
-      code: 'unsupported_operation',
-      message: "node 'go': flow.call (sub-flows) is not supported by this runner yet",
+      code: 'flow_not_found',
+      message: "node 'go': flow.call names flow 'other', which pack 'demo-pack@1.2.3' does not have",
       nodeId: 'go',
     });
   });
@@ -594,5 +594,317 @@ describe('FlowsModule', () => {
     const f = flowOf(y('id: hi', 'type: messaging', 'nodes:', '  hi:', '    reply: hello'));
     expect(texts(await service.run(input(packOf([f]), 'hi', 'x')))).toEqual(['hello']);
     await moduleRef.close();
+  });
+});
+
+describe('FlowExecutorService: flow.call', () => {
+  const lookup = flowOf(
+    y(
+      'id: lookup',
+      'type: messaging',
+      'parameters: { unit: C }',
+      'nodes:',
+      '  fetch:',
+      '    weather.forecast: { q: in.city, days: in.days }',
+      '    routing: [{ to: summarise }]',
+      '  summarise:',
+      '    templating.handlebars:',
+      '      text: "{{in.city}}: {{fetch.payload.summary}} {{parameters.unit}}"',
+      '      reply: false',
+    ),
+  );
+  const main = flowOf(
+    y(
+      'id: main',
+      'type: messaging',
+      'parameters: { days: 2 }',
+      'nodes:',
+      '  hello:',
+      '    reply: "Looking up {{message.text}}..."',
+      '    routing: [{ to: call }]',
+      '  call:',
+      '    flow.call:',
+      '      flow: lookup',
+      '      input: { city: message.text, days: parameters.days }',
+      '    routing: [{ to: answer }]',
+      '  answer:',
+      '    reply: "Forecast: {{call.payload.text}}"',
+    ),
+  );
+  const weather = prepared('weather', WORLD_V06, ['forecast']);
+
+  it('runs the called flow with the mapped input and returns its output at <node>.payload', async () => {
+    runtime.on('weather', (call) => ({ summary: `sunny for ${(call.input as { days: number }).days} days` }));
+    const r = await exec.run({
+      ...input(packOf([main, lookup], [weather]), 'main', 'Oslo'),
+      traceDetail: true,
+    });
+    expect(r.status).toBe('completed');
+    expect(texts(r)).toEqual(['Looking up Oslo...', 'Forecast: Oslo: sunny for 2 days C']);
+    expect(runtime.calls[0]!.input).toEqual({ q: 'Oslo', days: 2 });
+    expect(runtime.calls[0]!.ctx.flowId).toBe('lookup');
+    expect(r.trace.map((t) => [t.flowId ?? 'main', t.nodeId, t.depth ?? 0])).toEqual([
+      ['main', 'hello', 0],
+      ['lookup', 'fetch', 1],
+      ['lookup', 'summarise', 1],
+      ['main', 'call', 0],
+      ['main', 'answer', 0],
+    ]);
+    const call = r.trace.find((t) => t.nodeId === 'call')!;
+    expect(call.input).toEqual({ city: 'Oslo', days: 2 });
+    expect(call.output).toEqual({ text: 'Oslo: sunny for 2 days C' });
+    expect(r.output).toEqual({ text: 'Forecast: Oslo: sunny for 2 days C' });
+    expect(spans.find((s) => s.name === 'node fetch')?.attributes).toMatchObject({
+      'greentic.flow': 'lookup',
+      'greentic.flow.depth': 1,
+      'greentic.tenant': 'acme',
+    });
+  });
+
+  it('picks the output with `output:` over the sub-flow state', async () => {
+    const picky = flowOf(
+      y(
+        'id: picky',
+        'type: messaging',
+        'nodes:',
+        '  call:',
+        '    flow.call: { flow: lookup, input: { city: message.text, days: 1 }, output: fetch.payload.summary }',
+        '    routing: [{ reply: true }]',
+      ),
+    );
+    runtime.on('weather', () => ({ summary: 'windy' }));
+    const r = await exec.run(input(packOf([picky, lookup], [weather]), 'picky', 'Lima'));
+    expect(texts(r)).toEqual(['windy']);
+  });
+
+  it('parks inside the sub-flow and resumes it on the next message', async () => {
+    const ask = flowOf(
+      y(
+        'id: ask_city',
+        'type: messaging',
+        'nodes:',
+        '  q:',
+        '    qa.process:',
+        '      questions: [{ id: city, prompt: "Which city, {{in.name}}?" }]',
+        '    routing: [{ to: done }]',
+        '  done:',
+        '    templating.handlebars: { text: "{{in.city}}", reply: false }',
+      ),
+    );
+    const outer = flowOf(
+      y(
+        'id: outer',
+        'type: messaging',
+        'nodes:',
+        '  call:',
+        '    flow.call: { flow: ask_city, input: { name: message.userId } }',
+        '    routing: [{ to: bye }]',
+        '  bye:',
+        '    reply: "You chose {{call.payload.text}}"',
+      ),
+    );
+    const pack = packOf([outer, ask]);
+    const [first, second] = await converse(exec, pack, 'outer', ['hi', 'Quito']);
+    expect(first!.status).toBe('parked');
+    expect(texts(first!)).toEqual(['Which city, u1?']);
+    expect(first!.snapshot).toEqual({
+      packId: 'demo-pack',
+      packVersion: '1.2.3',
+      flowId: 'outer',
+      nodeId: 'call',
+      state: { in: {} },
+      pending: {
+        call: { flowId: 'ask_city', nodeId: 'q', state: { in: { name: 'u1' } }, pending: { question: 0 } },
+      },
+    });
+    expect(second!.status).toBe('completed');
+    expect(texts(second!)).toEqual(['You chose Quito']);
+  });
+
+  it('stops at the call depth limit, naming the chain of calls', async () => {
+    const chain = ['a', 'b', 'c', 'd'].map((id, i, all) =>
+      flowOf(
+        y(
+          `id: ${id}`,
+          'type: messaging',
+          'nodes:',
+          '  step:',
+          i + 1 < all.length ? `    flow.call: ${all[i + 1]}` : '    reply: deepest',
+        ),
+      ),
+    );
+    const pack = packOf(chain);
+    const ok = await exec.run({ ...input(pack, 'a', 'x'), callDepthLimit: 3 });
+    expect(texts(ok)).toEqual(['deepest']);
+    const r = await exec.run({ ...input(pack, 'a', 'x'), callDepthLimit: 2 });
+    expect(r.status).toBe('failed');
+    expect(r.error).toEqual({
+      code: 'flow_call_depth',
+      message:
+        "node 'step': flow.call depth limit of 2 exceeded (a -> b -> c -> d) (in sub-flow 'c', called as a -> b -> c)",
+      nodeId: 'step',
+      flowId: 'c',
+    });
+    expect(texts(r)).toEqual([DEFAULT_ERROR_REPLY]);
+  });
+
+  it('ends a self-calling flow at the default depth limit (the validator refuses such packs)', async () => {
+    const again = flowOf(y('id: again', 'type: messaging', 'nodes:', '  call:', '    flow.call: again'));
+    const r = await exec.run(input(packOf([again]), 'again', 'x'));
+    expect(r.error?.code).toBe('flow_call_depth');
+    expect(r.trace).toHaveLength(9);
+  });
+
+  it("reports a sub-flow's failure with the failing node and flow, and the caller's error reply", async () => {
+    const parent = flowOf(
+      y(
+        'id: parent',
+        'type: messaging',
+        'meta: { error_reply: "Parent says sorry." }',
+        'nodes:',
+        '  call:',
+        '    flow.call: { flow: lookup, input: { city: message.text } }',
+      ),
+    );
+    runtime.on('weather', () => {
+      throw new ComponentTrapError('boom');
+    });
+    const r = await exec.run(input(packOf([parent, lookup], [weather]), 'parent', 'Oslo'));
+    expect(r.error).toEqual({
+      code: 'component_trap',
+      message:
+        "node 'fetch': component 'weather' failed: boom (in sub-flow 'lookup', called as parent -> lookup)",
+      nodeId: 'fetch',
+      flowId: 'lookup',
+    });
+    expect(texts(r)).toEqual(['Parent says sorry.']);
+  });
+
+  it('shares the step budget with the sub-flow', async () => {
+    const spin = flowOf(
+      y(
+        'id: spin',
+        'type: messaging',
+        'nodes:',
+        '  a:',
+        '    templating.handlebars: { text: a, reply: false }',
+        '    routing: [{ to: b }]',
+        '  b:',
+        '    templating.handlebars: { text: b, reply: false }',
+        '    routing: [{ to: a }]',
+      ),
+    );
+    const caller = flowOf(y('id: caller', 'type: messaging', 'nodes:', '  call:', '    flow.call: spin'));
+    const r = await exec.run({ ...input(packOf([caller, spin]), 'caller', 'x'), stepLimit: 10 });
+    expect(r.error).toMatchObject({ code: 'flow_step_limit', flowId: 'spin' });
+    // The call node and nine nodes of the callee: ten executions in all.
+    expect(r.trace.filter((t) => t.flowId === 'spin')).toHaveLength(9);
+    expect(r.trace).toHaveLength(10);
+  });
+
+  it('times the sub-flow out at the node timeout and runs none of its later nodes', async () => {
+    const caller = flowOf(
+      y(
+        'id: caller',
+        'type: messaging',
+        'nodes:',
+        '  call:',
+        '    flow.call: { flow: lookup, input: { city: message.text } }',
+        '    timeout: 40ms',
+      ),
+    );
+    let release: (v: unknown) => void = () => undefined;
+    runtime.on('weather', () => new Promise((r) => (release = r)));
+    const r = await exec.run({
+      ...input(packOf([caller, lookup], [weather]), 'caller', 'x'),
+      componentDeadlineMs: 5_000,
+    });
+    expect(r.error).toEqual({
+      code: 'node_timeout',
+      message: "node 'call': sub-flow 'lookup' did not finish within its timeout of 40 ms",
+      nodeId: 'call',
+    });
+    const traced = r.trace.length;
+    release({ summary: 'late' });
+    await new Promise((res) => setTimeout(res, 20));
+    // The abandoned sub-flow finished its component call but took no further step.
+    expect(r.trace.length - traced).toBeLessThanOrEqual(1);
+    expect(r.trace.some((t) => t.nodeId === 'summarise')).toBe(false);
+  });
+});
+
+describe('FlowExecutorService: node timeout and retry policy', () => {
+  const slowFlow = (extra: string[] = []) =>
+    flowOf(
+      y(
+        'id: slow',
+        'type: messaging',
+        'nodes:',
+        '  call:',
+        '    slow.run: {}',
+        ...extra,
+        '    routing: [{ to: done }]',
+        '  done:',
+        '    reply: "done {{call.payload}}"',
+      ),
+    );
+  const slow = prepared('slow', WORLD_V06, ['run']);
+
+  it('fires the node timeout when the component does not answer, and does not retry it', async () => {
+    runtime.on('slow', () => new Promise(() => undefined));
+    const f = slowFlow(['    timeout: 30ms', '    retry: { max_attempts: 3, backoff_ms: 1 }']);
+    const t0 = performance.now();
+    const r = await exec.run({ ...input(packOf([f], [slow]), 'slow', 'x'), componentDeadlineMs: 10_000 });
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(r.status).toBe('failed');
+    expect(r.error).toEqual({
+      code: 'component_timeout',
+      message:
+        "node 'call': component 'slow' failed: component 'slow' did not answer within the node's timeout of 30 ms",
+      nodeId: 'call',
+    });
+    expect(runtime.calls).toHaveLength(1);
+    expect(runtime.calls[0]!.deadlineMs).toBe(30);
+  });
+
+  it('refuses an answer that came back after the deadline (a runtime that blocks the thread)', async () => {
+    runtime.on('slow', () => {
+      const until = performance.now() + 60;
+      while (performance.now() < until) {
+        // busy: a synchronous call cannot be interrupted, only judged late
+      }
+      return 'late';
+    });
+    const r = await exec.run(input(packOf([slowFlow(['    timeout: 20ms'])], [slow]), 'slow', 'x'));
+    expect(r.error?.code).toBe('component_timeout');
+  });
+
+  it('uses the binding retry policy for nodes without their own, and the node policy over it', async () => {
+    runtime.on('slow', (_c, attempt) => {
+      if (attempt % 10 < 3) throw new ComponentTrapError(`fail ${attempt}`);
+      return attempt;
+    });
+    const pack = packOf([slowFlow()], [slow]);
+    const r = await exec.run({ ...input(pack, 'slow', 'x'), defaultRetry: { maxAttempts: 3, backoffMs: 1 } });
+    expect(texts(r)).toEqual(['done 3']);
+    expect(r.trace[0]).toMatchObject({ nodeId: 'call', ok: true, attempts: 3 });
+
+    runtime.calls.length = 0;
+    const own = packOf([slowFlow(['    retry: { max_attempts: 2, backoff_ms: 1 }'])], [slow]);
+    const r2 = await exec.run({ ...input(own, 'slow', 'x'), defaultRetry: { maxAttempts: 5, backoffMs: 1 } });
+    expect(r2.error?.code).toBe('component_trap');
+    expect(runtime.calls).toHaveLength(2);
+  });
+
+  it('records inputs and outputs per node with traceDetail, and not without', async () => {
+    runtime.on('slow', () => ({ ok: true }));
+    const pack = packOf([slowFlow()], [slow]);
+    const plain = await exec.run(input(pack, 'slow', 'x'));
+    expect(plain.trace[0]).not.toHaveProperty('input');
+    const detailed = await exec.run({ ...input(pack, 'slow', 'x'), traceDetail: true });
+    expect(detailed.trace.map((t) => [t.nodeId, t.input, t.output])).toEqual([
+      ['call', {}, { ok: true }],
+      ['done', undefined, { text: 'done [object Object]' }],
+    ]);
   });
 });

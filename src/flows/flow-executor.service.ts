@@ -15,9 +15,21 @@ import {
   type PreparedComponent,
 } from '../wasm/component-runtime.js';
 import { truthy } from './expression.js';
-import type { FlowRunInput, FlowRunResult, NodeTrace } from './flow-run.types.js';
+import {
+  DEFAULT_CALL_DEPTH_LIMIT,
+  type FlowRunInput,
+  type FlowRunResult,
+  type NodeTrace,
+} from './flow-run.types.js';
 import type { FlowDefinition, FlowNode } from './flow.types.js';
-import { planFor, type NodeExec, type NodePlan, type Render, type State } from './flow-plan.js';
+import {
+  planFor,
+  type FlowPlan,
+  type NodeExec,
+  type NodePlan,
+  type Render,
+  type State,
+} from './flow-plan.js';
 import { checkAnswer, type QaQuestion } from './nodes/qa-process.js';
 import { componentTargetOf, resolveOperation, STATE_ROOTS } from './operations.js';
 
@@ -29,15 +41,44 @@ const MAX_BACKOFF_MS = 30_000;
 type Outcome =
   | { kind: 'next'; replied: boolean; payload?: unknown }
   | { kind: 'park'; pending: Record<string, unknown> }
-  | { kind: 'fail'; code: string; message: string };
+  | { kind: 'fail'; code: string; message: string; nodeId?: string; flowId?: string; via?: string[] };
 
+/** One message's run: shared by the root flow and every sub-flow it calls. */
 interface Run {
   input: FlowRunInput;
-  flow: FlowDefinition;
-  state: State;
+  message: Record<string, unknown>;
   replies: OutboundReply[];
   trace: NodeTrace[];
   sessionData: Record<string, unknown>;
+  steps: number;
+  depthLimit: number;
+  /** Span attributes every node of this run carries. */
+  attributes: Attributes;
+}
+
+/** One flow being run: the root, or a sub-flow entered by `flow.call`. */
+interface Frame {
+  flow: FlowDefinition;
+  plan: FlowPlan;
+  state: State;
+  depth: number;
+  /** Flow ids from the root to this frame, for depth-limit messages. */
+  chain: string[];
+  /** Set when the caller gave up on this frame (its `flow.call` timed out): no further steps. */
+  abandoned: boolean;
+}
+
+type FrameResult =
+  | { status: 'completed'; payload: unknown }
+  | { status: 'parked'; nodeId: string; pending: Record<string, unknown> }
+  | { status: 'failed'; code: string; message: string; nodeId?: string; flowId: string; via?: string[] };
+
+/** What a `flow.call` node keeps in its pending data while its sub-flow waits for the user. */
+interface CallPending {
+  flowId: string;
+  nodeId: string;
+  state: Record<string, unknown>;
+  pending?: Record<string, unknown>;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -48,10 +89,26 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
+/** Node kinds that may be parked on: a question waiting for its answer, a sub-flow waiting for one. */
+function canResumeAt(plan: FlowPlan, nodeId: string): boolean {
+  const kind = plan.nodes.get(nodeId)?.exec.kind;
+  return kind === 'qa' || kind === 'flow_call';
+}
+
 /**
  * Runs one inbound message through a flow: from the start node, or from the node a previous
  * message parked on, until the flow ends, parks for input, fails, or hits the step limit.
- * Component and flow errors come back as `status: 'failed'`; only programming errors throw.
+ * `flow.call` runs another flow of the pack inside the same run (same message, session, step
+ * budget); a sub-flow that asks a question parks the whole stack, and the caller's snapshot holds
+ * the sub-flow's position. Component and flow errors come back as `status: 'failed'`; only
+ * programming errors throw.
+ *
+ * Built-in nodes run synchronously (no promise per node), so a flow of templates and conditions
+ * costs little more than the same steps written by hand (bench/flows).
  */
 @Injectable()
 export class FlowExecutorService {
@@ -72,146 +129,244 @@ export class FlowExecutorService {
         trace: [],
       };
     }
+    const { tenant, message } = input;
+    const attributes: Attributes = {
+      'greentic.tenant': tenant.tenantId,
+      'greentic.env': tenant.envId,
+      'greentic.channel': message.channel,
+    };
+    if (tenant.teamId !== undefined) attributes['greentic.team'] = tenant.teamId;
+    const run: Run = {
+      input,
+      message: messageView(message),
+      replies: [],
+      trace: [],
+      sessionData,
+      steps: 0,
+      depthLimit: input.callDepthLimit ?? DEFAULT_CALL_DEPTH_LIMIT,
+      attributes,
+    };
     const plan = planFor(flow);
-    const message = messageView(input.message);
     const snap = input.snapshot;
-    const resumable =
-      snap !== null && snap.flowId === flow.id && plan.nodes.get(snap.nodeId)?.exec.kind === 'qa';
-    const state: State = resumable
-      ? {
-          ...snap.state,
-          in: isRecord(snap.state['in']) ? { ...snap.state['in'] } : {},
-          parameters: flow.parameters,
-          session: sessionData,
-          message,
-        }
-      : { in: {}, parameters: flow.parameters, session: sessionData, message };
-    const run: Run = { input, flow, state, replies: [], trace: [], sessionData };
+    const resumable = snap !== null && snap.flowId === flow.id && canResumeAt(plan, snap.nodeId);
+    const frame = this.frame(run, flow, resumable ? snap.state : undefined, {}, 0, [flow.id]);
+    const result = await this.runFrame(
+      run,
+      frame,
+      resumable ? snap.nodeId : flow.start,
+      resumable ? (snap.pending ?? {}) : undefined,
+    );
+    switch (result.status) {
+      case 'completed':
+        return {
+          status: 'completed',
+          replies: run.replies,
+          snapshot: null,
+          sessionData,
+          ...(result.payload !== undefined ? { output: result.payload } : {}),
+          trace: run.trace,
+        };
+      case 'parked': {
+        const snapshot: FlowSnapshot = {
+          packId: input.pack.id,
+          packVersion: input.pack.version,
+          flowId: flow.id,
+          nodeId: result.nodeId,
+          state: persistable(frame.state),
+          pending: result.pending,
+        };
+        return { status: 'parked', replies: run.replies, snapshot, sessionData, trace: run.trace };
+      }
+      case 'failed': {
+        const inner = result.flowId !== flow.id;
+        const error: NonNullable<FlowRunResult['error']> = {
+          code: result.code,
+          message: inner
+            ? `${result.message} (in sub-flow '${result.flowId}', called as ${(result.via ?? [flow.id, result.flowId]).join(' -> ')})`
+            : result.message,
+        };
+        if (result.nodeId !== undefined) error.nodeId = result.nodeId;
+        if (inner) error.flowId = result.flowId;
+        return this.failed(run, flow, error);
+      }
+    }
+  }
 
-    let current: string | undefined = resumable ? snap.nodeId : flow.start;
-    let pending: Record<string, unknown> | undefined = resumable ? (snap.pending ?? {}) : undefined;
+  /** A frame's state: a saved one (resuming) or a fresh one whose `in` is `input`. */
+  private frame(
+    run: Run,
+    flow: FlowDefinition,
+    saved: Record<string, unknown> | undefined,
+    input: Record<string, unknown>,
+    depth: number,
+    chain: string[],
+  ): Frame {
+    const state: State = saved
+      ? {
+          ...saved,
+          in: isRecord(saved['in']) ? { ...saved['in'] } : {},
+          parameters: flow.parameters,
+          session: run.sessionData,
+          message: run.message,
+        }
+      : { in: input, parameters: flow.parameters, session: run.sessionData, message: run.message };
+    return { flow, plan: planFor(flow), state, depth, chain, abandoned: false };
+  }
+
+  private async runFrame(
+    run: Run,
+    frame: Frame,
+    startNode: string,
+    resumePending: Record<string, unknown> | undefined,
+  ): Promise<FrameResult> {
+    const { flow, plan } = frame;
+    const fail = (code: string, message: string, nodeId?: string): FrameResult => ({
+      status: 'failed',
+      code,
+      message,
+      flowId: flow.id,
+      ...(nodeId !== undefined ? { nodeId } : {}),
+    });
+    let current: string | undefined = startNode;
+    let pending = resumePending;
     let last: string | undefined;
-    let steps = 0;
+    let lastPayload: unknown;
     while (current !== undefined) {
+      if (frame.abandoned) return fail('flow_abandoned', `flow '${flow.id}' was abandoned by its caller`);
       const np = plan.nodes.get(current);
       if (!np) {
         const message =
           last === undefined
             ? `flow '${flow.id}' has no node '${current}' to start from`
             : `node '${last}' of flow '${flow.id}' routes to unknown node '${current}'`;
-        return this.failed(run, { code: 'flow_invalid', message, nodeId: last });
+        return fail('flow_invalid', message, last);
       }
-      if (steps >= input.stepLimit) {
+      if (run.steps >= run.input.stepLimit) {
         const nodeId = last ?? current;
-        return this.failed(run, {
-          code: 'flow_step_limit',
-          message: `flow '${flow.id}' exceeded the step limit of ${input.stepLimit} node executions for one message (last node '${nodeId}'); does it loop without asking for input?`,
+        return fail(
+          'flow_step_limit',
+          `flow '${flow.id}' exceeded the step limit of ${run.input.stepLimit} node executions for one message (last node '${nodeId}'); does it loop without asking for input?`,
           nodeId,
-        });
+        );
       }
-      steps++;
-      const outcome = await this.step(np, run, pending);
+      run.steps++;
+      const stepped = this.step(np, run, frame, pending);
+      const outcome = isPromise(stepped) ? await stepped : stepped;
       pending = undefined;
       last = np.node.id;
-      if (outcome.kind === 'park') return this.parked(run, np.node.id, outcome.pending);
+      if (outcome.kind === 'park') return { status: 'parked', nodeId: np.node.id, pending: outcome.pending };
       if (outcome.kind === 'fail') {
-        return this.failed(run, { code: outcome.code, message: outcome.message, nodeId: np.node.id });
+        return {
+          status: 'failed',
+          code: outcome.code,
+          message: outcome.message,
+          nodeId: outcome.nodeId ?? np.node.id,
+          flowId: outcome.flowId ?? flow.id,
+          ...(outcome.via ? { via: outcome.via } : {}),
+        };
       }
-      current = this.route(np, run, outcome);
+      if (outcome.payload !== undefined) lastPayload = outcome.payload;
+      current = this.route(np, run, frame, outcome);
     }
-    return { status: 'completed', replies: run.replies, snapshot: null, sessionData, trace: run.trace };
+    return { status: 'completed', payload: lastPayload };
   }
 
-  private step(np: NodePlan, run: Run, pending: Record<string, unknown> | undefined): Promise<Outcome> {
+  private step(
+    np: NodePlan,
+    run: Run,
+    frame: Frame,
+    pending: Record<string, unknown> | undefined,
+  ): Outcome | Promise<Outcome> {
     const { node } = np;
-    const { tenant, message } = run.input;
     const attributes: Attributes = {
-      'greentic.flow': run.flow.id,
+      ...run.attributes,
+      'greentic.flow': frame.flow.id,
       'greentic.node': node.id,
       'greentic.operation': node.operation,
-      'greentic.tenant': tenant.tenantId,
-      'greentic.env': tenant.envId,
-      'greentic.channel': message.channel,
     };
-    if (tenant.teamId !== undefined) attributes['greentic.team'] = tenant.teamId;
-    const extra = isRecord(run.flow.raw['nodes']) ? run.flow.raw['nodes'][node.id] : undefined;
-    const telemetry =
-      isRecord(extra) && isRecord(extra['telemetry']) ? extra['telemetry']['attributes'] : undefined;
-    if (isRecord(telemetry)) {
-      for (const [k, v] of Object.entries(telemetry)) if (typeof v === 'string') attributes[k] = v;
-    }
+    if (frame.depth > 0) attributes['greentic.flow.depth'] = frame.depth;
+    const telemetry = nodeTelemetry(frame.flow, node.id);
+    if (telemetry) Object.assign(attributes, telemetry);
 
-    return this.tracer.startActiveSpan(`node ${node.id}`, { attributes }, async (span) => {
+    return this.tracer.startActiveSpan(`node ${node.id}`, { attributes }, (span) => {
       const t0 = performance.now();
-      let outcome: Outcome;
-      try {
-        // A resumed node was entered on an earlier message; its `when` held then.
-        if (pending === undefined && np.when && !truthy(np.when(run.state))) {
-          span.setAttribute('greentic.skipped', true);
-          outcome = { kind: 'next', replied: false };
-        } else {
-          outcome = await this.execute(np, np.exec, run, pending, span);
+      const t: NodeTrace = { nodeId: node.id, operation: node.operation, durationMs: 0, ok: true };
+      if (frame.depth > 0) {
+        t.flowId = frame.flow.id;
+        t.depth = frame.depth;
+      }
+      const finish = (outcome: Outcome): Outcome => {
+        t.durationMs = performance.now() - t0;
+        if (outcome.kind === 'fail') {
+          t.ok = false;
+          t.error = outcome.code;
+          span.setAttribute('greentic.error.code', outcome.code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
+        } else if (run.input.traceDetail) {
+          t.output = outcome.kind === 'park' ? { parked: outcome.pending } : outcome.payload;
         }
-      } catch (e) {
+        run.trace.push(t);
+        span.end();
+        return outcome;
+      };
+      const crash = (e: unknown): Outcome => {
         if (!(e instanceof GreenticError)) {
           span.recordException(e as Error);
           span.setStatus({ code: SpanStatusCode.ERROR });
           span.end();
           throw e;
         }
-        outcome = { kind: 'fail', code: e.code, message: e.message };
-      }
-      const t: NodeTrace = {
-        nodeId: node.id,
-        operation: node.operation,
-        durationMs: performance.now() - t0,
-        ok: outcome.kind !== 'fail',
+        return finish({ kind: 'fail', code: e.code, message: e.message });
       };
-      if (outcome.kind === 'fail') {
-        t.error = outcome.code;
-        span.setAttribute('greentic.error.code', outcome.code);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
+      let result: Outcome | Promise<Outcome>;
+      try {
+        // A resumed node was entered on an earlier message; its `when` held then.
+        if (pending === undefined && np.when && !truthy(np.when(frame.state))) {
+          span.setAttribute('greentic.skipped', true);
+          if (run.input.traceDetail) t.input = { skipped: true };
+          result = { kind: 'next', replied: false };
+        } else {
+          result = this.execute(np, run, frame, pending, span, t);
+        }
+      } catch (e) {
+        return crash(e);
       }
-      run.trace.push(t);
-      span.end();
-      return outcome;
+      return isPromise(result) ? result.then(finish, crash) : finish(result);
     });
   }
 
-  private async execute(
+  private execute(
     np: NodePlan,
-    exec: NodeExec,
     run: Run,
+    frame: Frame,
     pending: Record<string, unknown> | undefined,
     span: Span,
-  ): Promise<Outcome> {
-    const { node } = np;
+    t: NodeTrace,
+  ): Outcome | Promise<Outcome> {
+    const { node, exec } = np;
+    const state = frame.state;
     switch (exec.kind) {
       case 'qa':
-        return this.qa(node, exec, run, pending);
+        return this.qa(node, exec, run, frame, pending, t);
       case 'template': {
-        const text = render(exec.text, run.state, node);
-        setPayload(run, node, { text });
+        const text = render(exec.text, state, node);
+        setPayload(state, node, { text });
         if (exec.reply) run.replies.push({ text });
         return { kind: 'next', replied: exec.reply, payload: { text } };
       }
       case 'reply': {
         const reply: OutboundReply = {};
-        if (exec.text) reply.text = render(exec.text, run.state, node);
-        if (exec.card) reply.card = guarded(() => exec.card!(run.state), node) as Record<string, unknown>;
-        if (exec.choices) reply.choices = guarded(() => exec.choices!(run.state), node) as string[];
-        setPayload(run, node, reply);
+        if (exec.text) reply.text = render(exec.text, state, node);
+        if (exec.card) reply.card = guarded(() => exec.card!(state), node) as Record<string, unknown>;
+        if (exec.choices) reply.choices = guarded(() => exec.choices!(state), node) as string[];
+        setPayload(state, node, reply);
         run.replies.push(reply);
         return { kind: 'next', replied: true, payload: reply };
       }
       case 'component':
-        return this.component(node, exec.args, run, span);
+        return this.component(node, exec.args, run, frame, span, t);
       case 'flow_call':
-        throw new FlowExecutionError(
-          'unsupported_operation',
-          `node '${node.id}': flow.call (sub-flows) is not supported by this runner yet`,
-          { nodeId: node.id },
-        );
+        return this.flowCall(node, exec, run, frame, pending, span, t);
       case 'invalid':
         throw new FlowExecutionError('flow_invalid', exec.message, { nodeId: node.id });
     }
@@ -221,14 +376,17 @@ export class FlowExecutorService {
     node: FlowNode,
     exec: Extract<NodeExec, { kind: 'qa' }>,
     run: Run,
+    frame: Frame,
     pending: Record<string, unknown> | undefined,
+    t: NodeTrace,
   ): Outcome {
     const { questions } = exec.spec;
-    const answers = run.state['in'] as Record<string, unknown>;
+    const state = frame.state;
+    const answers = state['in'] as Record<string, unknown>;
     const ask = (i: number, problem?: string): Outcome => {
       if (problem) run.replies.push({ text: problem });
       const q = questions[i]!;
-      const reply: OutboundReply = { text: render(exec.prompts[i]!, run.state, node) };
+      const reply: OutboundReply = { text: render(exec.prompts[i]!, state, node) };
       if (q.answerType === 'choice') reply.choices = q.choices.map((c) => c.label);
       run.replies.push(reply);
       return { kind: 'park', pending: { question: i } };
@@ -237,15 +395,17 @@ export class FlowExecutorService {
     const index = typeof pending?.['question'] === 'number' ? pending['question'] : -1;
     const q: QaQuestion | undefined = questions[index];
     if (pending === undefined || !q) {
-      if (exec.welcome) run.replies.push({ text: render(exec.welcome, run.state, node) });
+      if (exec.welcome) run.replies.push({ text: render(exec.welcome, state, node) });
       return ask(0);
     }
-    const check = checkAnswer(q, answerText(run.input.message));
+    const answer = answerText(run.input.message);
+    if (run.input.traceDetail) t.input = { [q.id]: answer };
+    const check = checkAnswer(q, answer);
     if (!check.ok) return ask(index, check.problem);
     answers[q.id] = check.value;
     if (index + 1 < questions.length) return ask(index + 1);
     const payload = Object.fromEntries(questions.map((x) => [x.id, answers[x.id] ?? null]));
-    setPayload(run, node, payload);
+    setPayload(state, node, payload);
     return { kind: 'next', replied: false, payload };
   }
 
@@ -253,7 +413,9 @@ export class FlowExecutorService {
     node: FlowNode,
     args: (s: State) => unknown,
     run: Run,
+    frame: Frame,
     span: Span,
+    t: NodeTrace,
   ): Promise<Outcome> {
     const { pack, tenant, message } = run.input;
     const target = componentTargetOf(node, (name) => pack.components.has(name));
@@ -270,37 +432,43 @@ export class FlowExecutorService {
       return { kind: 'fail', code: 'unknown_operation', message: `node '${node.id}': ${op.message}` };
     span.setAttributes({ 'greentic.component': pc.name, 'greentic.component.operation': op.operation });
 
-    const input = guarded(() => args(run.state), node);
-    const policy = node.retry ?? { maxAttempts: 1, backoffMs: 0 };
+    const input = guarded(() => args(frame.state), node);
+    if (run.input.traceDetail) t.input = input;
+    const policy = node.retry ?? run.input.defaultRetry ?? { maxAttempts: 1, backoffMs: 0 };
+    const deadlineMs = node.timeoutMs ?? run.input.componentDeadlineMs;
     const spanCtx = span.spanContext();
     const traceId = isSpanContextValid(spanCtx) ? spanCtx.traceId : traceIdOf(message.traceparent);
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.runtime.invoke(tenant, {
-          component: pc,
-          operation: op.operation,
-          input,
-          ctx: {
-            flowId: run.flow.id,
-            nodeId: node.id,
-            messageId: message.id,
-            userId: message.userId,
-            sessionKey: message.sessionKey,
-            text: message.text,
-            ...(traceId ? { traceId } : {}),
-            attempt,
-            allowedSecrets: run.input.allowedSecrets,
-          },
-          deadlineMs: node.timeoutMs ?? run.input.componentDeadlineMs,
-        });
+        const call = () =>
+          this.runtime.invoke(tenant, {
+            component: pc,
+            operation: op.operation,
+            input,
+            ctx: {
+              flowId: frame.flow.id,
+              nodeId: node.id,
+              messageId: message.id,
+              userId: message.userId,
+              sessionKey: message.sessionKey,
+              text: message.text,
+              ...(traceId ? { traceId } : {}),
+              attempt,
+              allowedSecrets: run.input.allowedSecrets,
+            },
+            deadlineMs,
+          });
+        const result = await withDeadline(call, deadlineMs, () => timeoutError(node, pc, deadlineMs));
         span.setAttribute('greentic.attempts', attempt);
-        setPayload(run, node, result);
+        if (attempt > 1) t.attempts = attempt;
+        setPayload(frame.state, node, result);
         return { kind: 'next', replied: false, payload: result };
       } catch (e) {
         const code = e instanceof GreenticError ? e.code : 'component_failed';
         const msg = e instanceof Error ? e.message : String(e);
         if (attempt >= policy.maxAttempts || !retryable(e)) {
           span.setAttribute('greentic.attempts', attempt);
+          if (attempt > 1) t.attempts = attempt;
           return { kind: 'fail', code, message: `node '${node.id}': component '${pc.name}' failed: ${msg}` };
         }
         span.addEvent('greentic.retry', { attempt, 'error.code': code });
@@ -309,10 +477,116 @@ export class FlowExecutorService {
     }
   }
 
+  /**
+   * Runs the called flow in a frame of its own: `in` is the mapped input, `parameters` its own,
+   * `session` and `message` shared with the caller. Parks with the callee's position in
+   * `pending.call` when the callee waits for the user; resumes it from there.
+   */
+  private async flowCall(
+    node: FlowNode,
+    exec: Extract<NodeExec, { kind: 'flow_call' }>,
+    run: Run,
+    frame: Frame,
+    pending: Record<string, unknown> | undefined,
+    span: Span,
+    t: NodeTrace,
+  ): Promise<Outcome> {
+    const fail = (code: string, message: string): Outcome => ({ kind: 'fail', code, message });
+    const callee = run.input.pack.flows.get(exec.flowId);
+    if (!callee) {
+      return fail(
+        'flow_not_found',
+        `node '${node.id}': flow.call names flow '${exec.flowId}', which pack '${run.input.pack.id}@${run.input.pack.version}' does not have`,
+      );
+    }
+    const depth = frame.depth + 1;
+    const chain = [...frame.chain, callee.id];
+    if (depth > run.depthLimit) {
+      return fail(
+        'flow_call_depth',
+        `node '${node.id}': flow.call depth limit of ${run.depthLimit} exceeded (${chain.join(' -> ')})`,
+      );
+    }
+    span.setAttribute('greentic.flow.callee', callee.id);
+
+    const saved = parseCallPending(pending?.['call']);
+    const resume =
+      saved !== undefined && saved.flowId === callee.id && canResumeAt(planFor(callee), saved.nodeId);
+    let child: Frame;
+    if (resume) {
+      child = this.frame(run, callee, saved.state, {}, depth, chain);
+    } else {
+      const input = guarded(() => exec.input(frame.state), node);
+      if (run.input.traceDetail) t.input = input;
+      child = this.frame(run, callee, undefined, isRecord(input) ? { ...input } : {}, depth, chain);
+    }
+    const running = this.runFrame(
+      run,
+      child,
+      resume ? saved.nodeId : callee.start,
+      resume ? (saved.pending ?? {}) : undefined,
+    );
+    let result: FrameResult;
+    if (node.timeoutMs === undefined) {
+      result = await running;
+    } else {
+      const ms = node.timeoutMs;
+      result = await withDeadline(
+        () => running,
+        ms,
+        () => {
+          child.abandoned = true;
+          return new FlowExecutionError(
+            'node_timeout',
+            `node '${node.id}': sub-flow '${callee.id}' did not finish within its timeout of ${ms} ms`,
+            { nodeId: node.id },
+          );
+        },
+      ).catch((e: unknown) => {
+        if (e instanceof GreenticError)
+          return { status: 'failed' as const, code: e.code, message: e.message, flowId: frame.flow.id };
+        throw e;
+      });
+    }
+    switch (result.status) {
+      case 'parked': {
+        const call: CallPending = {
+          flowId: callee.id,
+          nodeId: result.nodeId,
+          state: persistable(child.state),
+          pending: result.pending,
+        };
+        return { kind: 'park', pending: { call } };
+      }
+      case 'failed':
+        // A failure inside the callee keeps its own node, flow and message; `via` is the call chain.
+        if (result.flowId === frame.flow.id)
+          return { kind: 'fail', code: result.code, message: result.message };
+        return {
+          kind: 'fail',
+          code: result.code,
+          message: result.message,
+          flowId: result.flowId,
+          via: result.via ?? child.chain,
+          ...(result.nodeId !== undefined ? { nodeId: result.nodeId } : {}),
+        };
+      case 'completed': {
+        const output = exec.output ? guarded(() => exec.output!(child.state), node) : result.payload;
+        setPayload(frame.state, node, output);
+        return { kind: 'next', replied: false, payload: output };
+      }
+    }
+  }
+
   /** First rule whose condition holds; `to` continues there, `out`/`reply` (or no rule) ends. */
-  private route(np: NodePlan, run: Run, outcome: Extract<Outcome, { kind: 'next' }>): string | undefined {
+  private route(
+    np: NodePlan,
+    run: Run,
+    frame: Frame,
+    outcome: Extract<Outcome, { kind: 'next' }>,
+  ): string | undefined {
     for (const r of np.routes) {
-      if (r.cond && !truthy(r.cond(run.state))) continue;
+      if (r.cond && !truthy(r.cond(frame.state))) continue;
       if (r.rule.to !== undefined) return r.rule.to;
       if (r.rule.reply && !outcome.replied) {
         const reply = replyFromPayload(outcome.payload);
@@ -323,36 +597,16 @@ export class FlowExecutorService {
     return undefined;
   }
 
-  private parked(run: Run, nodeId: string, pending: Record<string, unknown>): FlowRunResult {
-    const { pack } = run.input;
-    const snapshot: FlowSnapshot = {
-      packId: pack.id,
-      packVersion: pack.version,
-      flowId: run.flow.id,
-      nodeId,
-      state: persistable(run.state),
-      pending,
-    };
-    return {
-      status: 'parked',
-      replies: run.replies,
-      snapshot,
-      sessionData: run.sessionData,
-      trace: run.trace,
-    };
-  }
-
-  private failed(run: Run, error: { code: string; message: string; nodeId?: string }): FlowRunResult {
-    const meta = run.flow.raw['meta'];
+  private failed(run: Run, flow: FlowDefinition, error: NonNullable<FlowRunResult['error']>): FlowRunResult {
+    const meta = flow.raw['meta'];
     const custom = isRecord(meta) ? meta['error_reply'] : undefined;
     const text = typeof custom === 'string' && custom.trim() !== '' ? custom : DEFAULT_ERROR_REPLY;
-    const err = error.nodeId === undefined ? { code: error.code, message: error.message } : error;
     return {
       status: 'failed',
       replies: [...run.replies, { text }],
       snapshot: null,
       sessionData: run.sessionData,
-      error: err,
+      error,
       trace: run.trace,
     };
   }
@@ -365,6 +619,68 @@ function retryable(e: unknown): boolean {
     e instanceof ComponentMemoryExceededError ||
     e instanceof ComponentLoadError
   );
+}
+
+function timeoutError(node: FlowNode, pc: PreparedComponent, ms: number): ComponentTimeoutError {
+  const which = node.timeoutMs !== undefined ? "the node's timeout" : 'the component deadline';
+  return new ComponentTimeoutError(`component '${pc.name}' did not answer within ${which} of ${ms} ms`, {
+    nodeId: node.id,
+    timeoutMs: ms,
+  });
+}
+
+/**
+ * Settles with `p`, or rejects with `onTimeout()` once `ms` have passed. An answer that arrives
+ * after the deadline is refused too: a runtime that runs calls on this thread can only answer
+ * late, never be interrupted, and a late answer must not count as a timely one.
+ */
+function withDeadline<T>(start: () => Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  const started = performance.now();
+  let p: Promise<T>;
+  try {
+    p = start();
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([p, expired])
+    .then((v) => {
+      if (performance.now() - started > ms) throw onTimeout();
+      return v;
+    })
+    .finally(() => clearTimeout(timer));
+}
+
+function parseCallPending(v: unknown): CallPending | undefined {
+  if (!isRecord(v)) return undefined;
+  const { flowId, nodeId, state, pending } = v;
+  if (typeof flowId !== 'string' || typeof nodeId !== 'string' || !isRecord(state)) return undefined;
+  return { flowId, nodeId, state, ...(isRecord(pending) ? { pending } : {}) };
+}
+
+const TELEMETRY = new WeakMap<FlowDefinition, Map<string, Attributes | null>>();
+
+/** A node's `telemetry.attributes` (string values only), read once per flow definition. */
+function nodeTelemetry(flow: FlowDefinition, nodeId: string): Attributes | null {
+  let byNode = TELEMETRY.get(flow);
+  if (!byNode) TELEMETRY.set(flow, (byNode = new Map()));
+  let attrs = byNode.get(nodeId);
+  if (attrs === undefined) {
+    attrs = null;
+    const extra = isRecord(flow.raw['nodes']) ? flow.raw['nodes'][nodeId] : undefined;
+    const telemetry =
+      isRecord(extra) && isRecord(extra['telemetry']) ? extra['telemetry']['attributes'] : undefined;
+    if (isRecord(telemetry)) {
+      const out: Attributes = {};
+      for (const [k, v] of Object.entries(telemetry)) if (typeof v === 'string') out[k] = v;
+      attrs = out;
+    }
+    byNode.set(nodeId, attrs);
+  }
+  return attrs;
 }
 
 function render(fn: Render, state: State, node: FlowNode): string {
@@ -388,8 +704,8 @@ function guarded<T>(fn: () => T, node: FlowNode): T {
 }
 
 /** A node named like a state root (`in`, `message`...) keeps no payload: it would overwrite that root. */
-function setPayload(run: Run, node: FlowNode, payload: unknown): void {
-  if (!STATE_ROOTS.has(node.id)) run.state[node.id] = { payload };
+function setPayload(state: State, node: FlowNode, payload: unknown): void {
+  if (!STATE_ROOTS.has(node.id)) state[node.id] = { payload };
 }
 
 function replyFromPayload(payload: unknown): OutboundReply | undefined {

@@ -33,7 +33,7 @@ export type NodeExec =
   | { kind: 'template'; text: Render; reply: boolean }
   | { kind: 'reply'; text?: Render; card?: Mapper; choices?: Mapper }
   | { kind: 'component'; args: Mapper }
-  | { kind: 'flow_call' }
+  | { kind: 'flow_call'; flowId: string; input: Mapper; output?: Mapper }
   | { kind: 'invalid'; message: string };
 
 export interface NodePlan {
@@ -49,6 +49,8 @@ export interface PlanProblem {
   path: (string | number)[];
   code: 'invalid_expression' | 'invalid_template' | 'invalid_config';
   message: string;
+  /** Point at the key of `path` rather than its value (an unknown key). */
+  atKey?: boolean;
 }
 
 export interface FlowPlan {
@@ -79,6 +81,7 @@ class CompileError extends Error {
     readonly code: PlanProblem['code'],
     readonly path: (string | number)[],
     message: string,
+    readonly atKey = false,
   ) {
     super(message);
   }
@@ -107,12 +110,20 @@ function renderOrLiteral(text: string): Render {
 
 const STATE_PATH = /^[A-Za-z_][\w-]*(?:\.[\w-]+)+$/;
 
+/** Names a mapper may read as state roots besides `in`, `parameters`, `session`, `message`. */
+export interface NodeIdSet {
+  has(id: string): boolean;
+}
+
+/** For mappers over another flow's state (a sub-flow's output), whose node ids are not known here. */
+const ANY_NODE: NodeIdSet = { has: () => true };
+
 /**
  * Arg mapping: a dotted path rooted at `in`, `parameters`, `session`, `message` or a node id reads
  * that value from the state; a string with `{{` is a Handlebars template; anything else is literal.
  * With `paths: false` only templates are special (cards, where text is text).
  */
-export function compileMapper(value: unknown, nodeIds: ReadonlySet<string>, paths = true): Mapper {
+export function compileMapper(value: unknown, nodeIds: NodeIdSet, paths = true): Mapper {
   if (typeof value === 'string') {
     if (value.includes('{{')) return compileTemplate(value);
     if (paths && STATE_PATH.test(value)) {
@@ -167,7 +178,7 @@ function expressionOf(path: (string | number)[], src: string, what: string): Eva
   }
 }
 
-function compileExec(node: FlowNode, nodeIds: ReadonlySet<string>): NodeExec {
+function compileExec(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
   const op = node.operation;
   const cfg = node.config;
   switch (op) {
@@ -255,7 +266,7 @@ function compileExec(node: FlowNode, nodeIds: ReadonlySet<string>): NodeExec {
       return exec;
     }
     case OP_FLOW_CALL:
-      return { kind: 'flow_call' };
+      return compileFlowCall(node, nodeIds);
     default: {
       if (!isComponentNode(node))
         return { kind: 'invalid', message: `node '${node.id}': unknown operation '${op}'` };
@@ -278,11 +289,69 @@ function compileExec(node: FlowNode, nodeIds: ReadonlySet<string>): NodeExec {
   }
 }
 
-function compileNode(node: FlowNode, nodeIds: ReadonlySet<string>, problems: PlanProblem[]): NodePlan {
+/**
+ * `flow.call: <flow id>` or `flow.call: { flow, input, output }`. `input` maps the caller's state
+ * to the sub-flow's `in`; `output` (a path or mapping over the sub-flow's final state) picks what
+ * lands at `<node>.payload`, by default the payload of the node the sub-flow ended on.
+ */
+function compileFlowCall(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
+  const op = OP_FLOW_CALL;
+  const cfg = node.config;
+  if (typeof cfg === 'string' && cfg !== '') return { kind: 'flow_call', flowId: cfg, input: () => ({}) };
+  if (!isRecord(cfg)) {
+    throw new CompileError(
+      'invalid_config',
+      [op],
+      `node '${node.id}': flow.call needs 'flow: <flow id>' (and optionally 'input' and 'output')`,
+    );
+  }
+  const unknown = Object.keys(cfg).filter((k) => k !== 'flow' && k !== 'input' && k !== 'output');
+  if (unknown.length > 0) {
+    throw new CompileError(
+      'invalid_config',
+      [op, unknown[0]!],
+      `node '${node.id}': flow.call has unknown key '${unknown[0]}' (allowed: flow, input, output)`,
+      true,
+    );
+  }
+  const flowId = cfg['flow'];
+  if (typeof flowId !== 'string' || flowId === '') {
+    throw new CompileError(
+      'invalid_config',
+      flowId === undefined ? [op] : [op, 'flow'],
+      `node '${node.id}': flow.call needs 'flow: <flow id>' naming a flow of the same pack`,
+    );
+  }
+  const rawInput = cfg['input'];
+  if (rawInput !== undefined && !isRecord(rawInput)) {
+    throw new CompileError(
+      'invalid_config',
+      [op, 'input'],
+      `node '${node.id}': flow.call input must be a mapping (it becomes the sub-flow's 'in')`,
+    );
+  }
+  const exec: NodeExec = {
+    kind: 'flow_call',
+    flowId,
+    input: guard(node.id, [op, 'input'], () => compileMapper(rawInput ?? {}, nodeIds)),
+  };
+  if (cfg['output'] !== undefined) {
+    exec.output = guard(node.id, [op, 'output'], () => compileMapper(cfg['output'], ANY_NODE));
+  }
+  return exec;
+}
+
+function compileNode(node: FlowNode, nodeIds: NodeIdSet, problems: PlanProblem[]): NodePlan {
   const plan: NodePlan = { node, routes: [], exec: { kind: 'invalid', message: '' } };
   const fail = (e: unknown): void => {
     if (!(e instanceof CompileError)) throw e;
-    problems.push({ nodeId: node.id, path: e.path, code: e.code, message: e.message });
+    problems.push({
+      nodeId: node.id,
+      path: e.path,
+      code: e.code,
+      message: e.message,
+      ...(e.atKey ? { atKey: true } : {}),
+    });
     if (plan.exec.kind !== 'invalid' || plan.exec.message === '')
       plan.exec = { kind: 'invalid', message: e.message };
   };

@@ -2,7 +2,7 @@ import type { MessageEnvelope, OutboundReply } from '../messaging/message-envelo
 import type { FlowSnapshot } from '../sessions/session-store.js';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 import type { PreparedComponent } from '../wasm/component-runtime.js';
-import type { FlowDefinition } from './flow.types.js';
+import type { FlowDefinition, RetryPolicy } from './flow.types.js';
 
 /** The flows and components of one loaded pack version, as the executor sees them. */
 export interface PackView {
@@ -11,6 +11,9 @@ export interface PackView {
   flows: ReadonlyMap<string, FlowDefinition>;
   components: ReadonlyMap<string, PreparedComponent>;
 }
+
+/** How deep `flow.call` may nest when the caller does not say. */
+export const DEFAULT_CALL_DEPTH_LIMIT = 8;
 
 export interface FlowRunInput {
   tenant: TenantCtx;
@@ -23,8 +26,18 @@ export interface FlowRunInput {
   sessionData: Record<string, unknown>;
   /** Secret names the channel binding allows components to read. */
   allowedSecrets: string[];
+  /** Node executions allowed for one message, sub-flows included. */
   stepLimit: number;
   componentDeadlineMs: number;
+  /** Retry policy of component nodes that declare none (the bundle's channel or tenant `retry`). */
+  defaultRetry?: RetryPolicy;
+  /** Deepest `flow.call` nesting; the root flow is depth 0. Default DEFAULT_CALL_DEPTH_LIMIT. */
+  callDepthLimit?: number;
+  /**
+   * Record each node's input and output in the trace (conversation tests, debugging). Off on the
+   * message path: it copies payloads that may hold user data.
+   */
+  traceDetail?: boolean;
 }
 
 export interface NodeTrace {
@@ -33,6 +46,16 @@ export interface NodeTrace {
   durationMs: number;
   ok: boolean;
   error?: string;
+  /** Set for nodes of a sub-flow: the flow the node belongs to. */
+  flowId?: string;
+  /** `flow.call` nesting of the node's flow (absent for the root flow). */
+  depth?: number;
+  /** Component attempts, when a component node was retried. */
+  attempts?: number;
+  /** With `traceDetail`: what the node consumed (mapped args, the answer, the sub-flow input). */
+  input?: unknown;
+  /** With `traceDetail`: what the node produced (its payload), or what it parked on. */
+  output?: unknown;
 }
 
 export interface FlowRunResult {
@@ -41,6 +64,9 @@ export interface FlowRunResult {
   /** Set when parked: what to store so the next message resumes. */
   snapshot: FlowSnapshot | null;
   sessionData: Record<string, unknown>;
-  error?: { code: string; message: string; nodeId?: string };
+  /** When completed: the payload of the node the flow ended on. */
+  output?: unknown;
+  /** `flowId` is set when the failing node belongs to a sub-flow. */
+  error?: { code: string; message: string; nodeId?: string; flowId?: string };
   trace: NodeTrace[];
 }

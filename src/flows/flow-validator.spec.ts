@@ -10,6 +10,8 @@ import {
   checkFlow,
   loadValidFlowFile,
   validateFlow,
+  validateFlowCalls,
+  validatePack,
 } from './flow-validator.js';
 import { loadFlowFile, parseFlow } from './ygtc-loader.js';
 
@@ -603,5 +605,119 @@ describe('assertValid', () => {
     expect(() => assertValid(flow!, { components: new Set() })).toThrow(
       /weather_bot\.ygtc:20:18: error: node 'forecast_weather': component 'weather_api' is not in the pack \(pack components: none\)/,
     );
+  });
+});
+
+describe('flow.call validation', () => {
+  const flow = (text: string, file: string) => {
+    const { flow: f, issues } = parseFlow(text, file);
+    if (!f) throw new Error(issues.map((i) => i.message).join('\n'));
+    return f;
+  };
+
+  it('reports a flow.call without a flow, with a non-mapping input, or with an unknown key', () => {
+    const issues = checkFlow(
+      y(
+        ...HEAD,
+        'nodes:',
+        '  a:',
+        '    flow.call: { input: { x: 1 } }',
+        '    routing: [{ to: b }]',
+        '  b:',
+        '    flow.call: { flow: other, input: [1, 2] }',
+        '    routing: [{ to: c }]',
+        '  c:',
+        '    flow.call: { flow: other, inputs: {} }',
+      ),
+      FILE,
+    ).issues;
+    expect(errors(issues).map((i) => [i.line, i.column, i.message])).toEqual([
+      [5, 16, "node 'a': flow.call needs 'flow: <flow id>' naming a flow of the same pack"],
+      [8, 38, "node 'b': flow.call input must be a mapping (it becomes the sub-flow's 'in')"],
+      [11, 31, "node 'c': flow.call has unknown key 'inputs' (allowed: flow, input, output)"],
+    ]);
+  });
+
+  it('accepts the short form and no longer warns that flow.call is unsupported', () => {
+    const issues = checkFlow(y(...HEAD, 'nodes:', '  a:', '    flow.call: other'), FILE).issues;
+    expect(issues).toEqual([]);
+  });
+
+  it('reports a call to a flow the pack does not have, at the flow name', () => {
+    const a = flow(
+      y('id: a', 'type: messaging', 'nodes:', '  go:', '    flow.call:', '      flow: nope'),
+      'a.ygtc',
+    );
+    const b = flow(y('id: b', 'type: messaging', 'nodes:', '  go:', '    flow.call: a'), 'b.ygtc');
+    expect(validatePack([a, b])).toEqual([
+      {
+        severity: 'error',
+        code: 'unknown_flow',
+        message: "node 'go': flow.call names flow 'nope', which is not in the pack (pack flows: a, b)",
+        file: 'a.ygtc',
+        line: 6,
+        column: 13,
+      },
+    ]);
+  });
+
+  it('refuses a cycle of calls once, at the call that closes it, and a flow calling itself', () => {
+    const a = flow(
+      y('id: a', 'type: messaging', 'nodes:', '  to_b:', '    flow.call: { flow: b }'),
+      'a.ygtc',
+    );
+    const b = flow(
+      y('id: b', 'type: messaging', 'nodes:', '  to_c:', '    flow.call:', '      flow: c'),
+      'b.ygtc',
+    );
+    const c = flow(y('id: c', 'type: messaging', 'nodes:', '  back:', '    flow.call: a'), 'c.ygtc');
+    const self = flow(
+      y('id: self', 'type: messaging', 'nodes:', '  again:', '    flow.call: self'),
+      's.ygtc',
+    );
+    const ok = flow(y('id: ok', 'type: messaging', 'nodes:', '  call:', '    flow.call: c'), 'ok.ygtc');
+    const issues = validateFlowCalls([a, b, c, self, ok]);
+    expect(issues).toEqual([
+      {
+        severity: 'error',
+        code: 'flow_call_cycle',
+        message:
+          "node 'back': flow.call closes a cycle of calls (a -> b -> c -> a); a flow may not call itself, directly or through others",
+        file: 'c.ygtc',
+        line: 5,
+        column: 16,
+      },
+      {
+        severity: 'error',
+        code: 'flow_call_cycle',
+        message:
+          "node 'again': flow 'self' calls itself with flow.call; a flow may not call itself, directly or through others",
+        file: 's.ygtc',
+        line: 5,
+        column: 16,
+      },
+    ]);
+    expect(validateFlowCalls([a, b])).toEqual([
+      expect.objectContaining({ code: 'unknown_flow', file: 'b.ygtc', line: 6, column: 13 }),
+    ]);
+  });
+
+  it('reports duplicate flow ids across files of a pack', () => {
+    const one = flow(y('id: dup', 'type: messaging', 'nodes:', '  a:', '    reply: hi'), 'one.ygtc');
+    const two = flow(y('id: dup', 'type: messaging', 'nodes:', '  a:', '    reply: hi'), 'two.ygtc');
+    expect(validatePack([one, two])).toEqual([
+      expect.objectContaining({ code: 'flow_duplicate', file: 'two.ygtc', line: 1, column: 5 }),
+    ]);
+  });
+
+  it('warns about retry and timeout on nodes that ignore them', () => {
+    const issues = checkFlow(
+      y(...HEAD, 'nodes:', '  a:', '    reply: hi', '    retry: { max_attempts: 2 }', '    timeout: 5s'),
+      FILE,
+    ).issues;
+    expect(issues.map((i) => [i.severity, i.code, i.line, i.column])).toEqual([
+      ['warning', 'retry_ignored', 6, 5],
+      ['warning', 'timeout_ignored', 7, 5],
+    ]);
   });
 });

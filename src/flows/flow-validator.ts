@@ -1,10 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import { FlowValidationError } from '../common/errors.js';
 import type { PreparedComponent } from '../wasm/component-runtime.js';
-import { formatIssue, type FlowDefinition, type FlowIssue, type SourceLoc } from './flow.types.js';
+import {
+  formatIssue,
+  type FlowDefinition,
+  type FlowIssue,
+  type FlowNode,
+  type SourceLoc,
+} from './flow.types.js';
 import { planFor } from './flow-plan.js';
 import { locateInFlow, sourceOf } from './flow-source.js';
-import { componentTargetOf, OP_FLOW_CALL, OP_QA, resolveOperation, STATE_ROOTS } from './operations.js';
+import {
+  componentTargetOf,
+  isComponentNode,
+  OP_FLOW_CALL,
+  OP_QA,
+  resolveOperation,
+  STATE_ROOTS,
+} from './operations.js';
 import { parseFlowSource } from './ygtc-loader.js';
 
 export { FlowValidationError };
@@ -92,16 +105,30 @@ export function validateFlow(flow: FlowDefinition, opts: ValidateOptions = {}): 
   }
 
   for (const p of planFor(flow).problems) {
-    add('error', p.code, p.message, nodeLoc(p.nodeId, p.path, 'value'));
+    add('error', p.code, p.message, nodeLoc(p.nodeId, p.path, p.atKey ? 'key' : 'value'));
   }
 
   for (const node of flow.nodes.values()) {
-    if (node.operation === OP_FLOW_CALL) {
+    const component = isComponentNode(node);
+    if (node.retry !== undefined && !component && node.operation !== '') {
       add(
         'warning',
-        'unsupported_operation',
-        `node '${node.id}': flow.call (sub-flows) is not supported by this runner yet; running it fails the flow`,
-        nodeLoc(node.id, [OP_FLOW_CALL]),
+        'retry_ignored',
+        `node '${node.id}': retry applies to component calls only; '${node.operation}' is not retried`,
+        nodeLoc(node.id, ['retry']),
+      );
+    }
+    if (
+      node.timeoutMs !== undefined &&
+      !component &&
+      node.operation !== OP_FLOW_CALL &&
+      node.operation !== ''
+    ) {
+      add(
+        'warning',
+        'timeout_ignored',
+        `node '${node.id}': timeout applies to component calls and flow.call only; '${node.operation}' has none`,
+        nodeLoc(node.id, ['timeout']),
       );
     }
     if (STATE_ROOTS.has(node.id) && node.operation !== OP_QA && node.operation !== '') {
@@ -324,4 +351,124 @@ export function assertValidSource(text: string, file: string, opts: ValidateOpti
 
 export async function loadValidFlowFile(path: string, opts: ValidateOptions = {}): Promise<FlowDefinition> {
   return assertValidSource(await readFile(path, 'utf8'), path, opts);
+}
+
+/** The flow id a `flow.call` node names (`flow.call: id` or `flow.call: { flow: id }`). */
+export function callTargetOf(node: Pick<FlowNode, 'operation' | 'config'>): string | undefined {
+  if (node.operation !== OP_FLOW_CALL) return undefined;
+  const cfg = node.config;
+  if (typeof cfg === 'string' && cfg !== '') return cfg;
+  if (cfg !== null && typeof cfg === 'object' && !Array.isArray(cfg)) {
+    const f = (cfg as Record<string, unknown>)['flow'];
+    if (typeof f === 'string' && f !== '') return f;
+  }
+  return undefined;
+}
+
+function callTargetLoc(flow: FlowDefinition, nodeId: string): SourceLoc {
+  const node = flow.nodes.get(nodeId);
+  return typeof node?.config === 'string'
+    ? locateInFlow(flow, ['nodes', nodeId, OP_FLOW_CALL], 'value')
+    : locateInFlow(flow, ['nodes', nodeId, OP_FLOW_CALL, 'flow'], 'value');
+}
+
+interface CallEdge {
+  from: string;
+  to: string;
+  nodeId: string;
+}
+
+/**
+ * Pack-level check of `flow.call`: a call must name a flow of the pack, and every cycle of calls
+ * (a flow calling itself, directly or through others) is an error, reported once at the call
+ * that closes it; such a pack would recurse until the depth limit on every message that reaches
+ * the call.
+ */
+export function validateFlowCalls(flows: Iterable<FlowDefinition>): FlowIssue[] {
+  const byId = new Map<string, FlowDefinition>();
+  for (const f of flows) if (!byId.has(f.id)) byId.set(f.id, f);
+  const issues: FlowIssue[] = [];
+  const edges = new Map<string, CallEdge[]>();
+  for (const f of byId.values()) {
+    const out: CallEdge[] = [];
+    for (const node of f.nodes.values()) {
+      const to = callTargetOf(node);
+      if (to === undefined) continue;
+      if (byId.has(to)) {
+        out.push({ from: f.id, to, nodeId: node.id });
+      } else {
+        issues.push({
+          severity: 'error',
+          code: 'unknown_flow',
+          message: `node '${node.id}': flow.call names flow '${to}', which is not in the pack (pack flows: ${[...byId.keys()].join(', ')})`,
+          ...callTargetLoc(f, node.id),
+        });
+      }
+    }
+    edges.set(f.id, out);
+  }
+
+  const reported = new Set<string>();
+  const color = new Map<string, 'grey' | 'black'>();
+  const stack: CallEdge[] = [];
+  const visit = (id: string): void => {
+    color.set(id, 'grey');
+    for (const e of edges.get(id) ?? []) {
+      const c = color.get(e.to);
+      if (c === 'grey') {
+        const start = stack.findIndex((s) => s.from === e.to);
+        const cycle = [...(start >= 0 ? stack.slice(start) : []), e];
+        const key = [...cycle.map((x) => x.from)].sort().join('|');
+        if (!reported.has(key)) {
+          reported.add(key);
+          const path = [...cycle.map((x) => x.from), e.to].join(' -> ');
+          const flow = byId.get(e.from)!;
+          const loc = callTargetLoc(flow, e.nodeId);
+          issues.push({
+            severity: 'error',
+            code: 'flow_call_cycle',
+            message:
+              cycle.length === 1
+                ? `node '${e.nodeId}': flow '${e.from}' calls itself with flow.call; a flow may not call itself, directly or through others`
+                : `node '${e.nodeId}': flow.call closes a cycle of calls (${path}); a flow may not call itself, directly or through others`,
+            file: loc.file,
+            line: loc.line,
+            column: loc.column,
+          });
+        }
+      } else if (c === undefined) {
+        stack.push(e);
+        visit(e.to);
+        stack.pop();
+      }
+    }
+    color.set(id, 'black');
+  };
+  for (const id of byId.keys()) if (!color.has(id)) visit(id);
+  return issues;
+}
+
+/**
+ * Every issue of a pack's flows: each flow on its own (with the pack's components known),
+ * duplicate ids, `flow.call` targets and cycles.
+ */
+export function validatePack(flows: readonly FlowDefinition[], opts: ValidateOptions = {}): FlowIssue[] {
+  const ids = new Map<string, FlowDefinition>();
+  const issues: FlowIssue[] = [];
+  for (const f of flows) {
+    const first = ids.get(f.id);
+    if (first) {
+      issues.push({
+        severity: 'error',
+        code: 'flow_duplicate',
+        message: `flow id '${f.id}' is also defined in ${first.file}`,
+        ...locateInFlow(f, ['id'], 'value'),
+      });
+    } else {
+      ids.set(f.id, f);
+    }
+  }
+  for (const f of flows) issues.push(...validateFlow(f, opts));
+  issues.push(...validateFlowCalls(flows));
+  return issues;
 }

@@ -5,11 +5,14 @@ export { DEFAULT_ERROR_REPLY, FlowExecutorService } from './flow-executor.servic
 export {
   assertValid,
   assertValidSource,
+  callTargetOf,
   checkFlow,
   FlowValidationError,
   loadValidFlowFile,
   throwIfInvalid,
   validateFlow,
+  validateFlowCalls,
+  validatePack,
   type ValidateOptions,
 } from './flow-validator.js';
 export { FlowsModule } from './flows.module.js';

@@ -1,9 +1,11 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
 import { ProviderRegistry } from '../messaging/providers/provider-registry.service.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
+import { LifecycleService } from './lifecycle.service.js';
 
 /** `/health`: one indicator per dependency a message needs (bus, session store, packs). */
 @Controller('health')
@@ -15,6 +17,7 @@ export class HealthController {
     @Inject(SESSION_STORE) private readonly sessions: SessionStore,
     private readonly packs: PackRegistry,
     private readonly providers: ProviderRegistry,
+    private readonly lifecycle: LifecycleService,
   ) {}
 
   @Get()
@@ -45,8 +48,17 @@ export class HealthController {
     ]);
   }
 
+  /** Liveness: the process and its event loop answer. Stays up while draining. */
   @Get('live')
   live(): { status: 'ok' } {
     return { status: 'ok' };
+  }
+
+  /** Readiness: packs loaded, bus and session store reachable, not draining; 503 otherwise. */
+  @Get('ready')
+  async ready(@Res({ passthrough: true }) res: Response): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, unknown> }> {
+    const r = await this.lifecycle.readiness();
+    if (!r.ready) res.status(HttpStatus.SERVICE_UNAVAILABLE);
+    return { status: r.ready ? 'ok' : 'unavailable', checks: r.checks };
   }
 }

@@ -4,17 +4,33 @@ import { MetricService } from 'nestjs-otel';
 import type { Histogram, Counter } from '@opentelemetry/api';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
 import { FlowRouter } from '../flows/flow-router.service.js';
-import { SESSION_STORE, emptySession, type SessionStore } from '../sessions/session-store.js';
+import { SessionConflictError } from '../common/errors.js';
+import {
+  SESSION_STORE,
+  emptySession,
+  type ProcessedMessage,
+  type SessionRecord,
+  type SessionStore,
+} from '../sessions/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 
 /** How long processed message ids are remembered per session (redeliveries inside it are not re-run). */
 const IDEMPOTENCY_WINDOW_S = 24 * 3600;
+/** Most recent processed ids kept per session record; unconfirmed replies are always kept. */
+const PROCESSED_CAP = 64;
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
  * commit the session, publish the replies on egress. Returns null for a duplicate.
+ *
+ * Exactly one reply per message id, whatever step a replica dies at: the processed id and the
+ * replies are committed atomically with the session (one compare-and-set), then published with
+ * `Nats-Msg-Id` = reply id, then the stored replies are dropped (a second commit). A redelivery
+ * finds the id: if the replies are still stored (died between commit and confirm) it re-publishes
+ * them with the same id, which JetStream de-duplicates if the first publish had landed; the flow
+ * never runs twice. Dying before the first commit leaves nothing behind, so the flow runs again.
  */
 @Injectable()
 export class MessageProcessor {
@@ -67,15 +83,25 @@ export class MessageProcessor {
 
   private async run(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
-    if (await this.sessions.isProcessed(tenant, env.sessionKey, env.id)) {
-      this.logger.log(
-        { tenant: env.tenant, messageId: env.id },
-        'duplicate message acknowledged, not run again',
-      );
+    const session = (await this.sessions.load(tenant, env.sessionKey)) ?? emptySession(env.sessionKey);
+    const seen = session.processed?.[env.id];
+    if (seen) {
+      if (seen.egress) {
+        await this.publishEgress(seen.egress as unknown as EgressMessage);
+        await this.confirmPublished(resolved, session, env.id);
+        this.logger.log(
+          { tenant: env.tenant, messageId: env.id },
+          'redelivered message: stored replies re-published, flow not run again',
+        );
+      } else {
+        this.logger.log(
+          { tenant: env.tenant, messageId: env.id },
+          'duplicate message acknowledged, not run again',
+        );
+      }
       return null;
     }
     const started = performance.now();
-    const session = (await this.sessions.load(tenant, env.sessionKey)) ?? emptySession(env.sessionKey);
     const route = this.router.route(resolved, session.snapshot);
     const result = await this.executor.run({
       tenant,
@@ -89,12 +115,6 @@ export class MessageProcessor {
       componentDeadlineMs: tenantBinding.limits.componentDeadlineMs,
     });
     if (route.notice) result.replies.unshift({ text: route.notice });
-    await this.sessions.commit(
-      tenant,
-      { ...session, snapshot: result.snapshot, data: result.sessionData },
-      session.version,
-      channel.sessionTtlSeconds,
-    );
     const egress: EgressMessage = {
       id: `${env.id}:reply`,
       inReplyTo: env.id,
@@ -113,10 +133,23 @@ export class MessageProcessor {
       traceparent: env.traceparent,
       ...(env.meta ? { meta: env.meta } : {}),
     };
-    await this.bus.publish(egressSubject(env.env, env.tenant, env.team, env.channel), egress, {
-      msgId: egress.id,
-    });
-    await this.sessions.markProcessed(tenant, env.sessionKey, env.id, IDEMPOTENCY_WINDOW_S);
+    const now = Date.now();
+    const processed = recentProcessed(session.processed, now);
+    processed[env.id] = { at: now, egress: egress as unknown as Record<string, unknown> };
+    const committed: SessionRecord = {
+      ...session,
+      snapshot: result.snapshot,
+      data: result.sessionData,
+      processed,
+    };
+    committed.version = await this.sessions.commit(
+      tenant,
+      committed,
+      session.version,
+      channel.sessionTtlSeconds,
+    );
+    await this.publishEgress(egress);
+    await this.confirmPublished(resolved, committed, env.id);
     const ms = performance.now() - started;
     const labels = { tenant: env.tenant, channel: env.channel, outcome: result.status };
     this.flowLatency.record(ms, labels);
@@ -136,4 +169,60 @@ export class MessageProcessor {
     }
     return egress;
   }
+
+  private async publishEgress(egress: EgressMessage): Promise<void> {
+    await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
+      msgId: egress.id,
+      headers: {
+        'greentic-tenant': egress.tenant,
+        'greentic-env': egress.env,
+        ...(egress.traceparent ? { traceparent: egress.traceparent } : {}),
+      },
+    });
+  }
+
+  /** Drops the stored replies once published: from then on a redelivery is acked without a re-publish. */
+  private async confirmPublished(
+    resolved: ResolvedChannel,
+    record: SessionRecord,
+    messageId: string,
+  ): Promise<void> {
+    const entry = record.processed?.[messageId];
+    if (!entry) return;
+    const processed = { ...record.processed, [messageId]: { at: entry.at } };
+    try {
+      await this.sessions.commit(
+        resolved.tenant,
+        { ...record, processed },
+        record.version,
+        resolved.channel.sessionTtlSeconds,
+      );
+    } catch (e) {
+      // The session expired or moved on in between: the replies are out, and a later redelivery
+      // re-publishes them under the same id, which JetStream drops inside its duplicate window.
+      if (!(e instanceof SessionConflictError)) throw e;
+      this.logger.warn(
+        { tenant: resolved.tenant.tenantId, messageId },
+        'could not mark replies as published',
+      );
+    }
+  }
+}
+
+/** Processed ids inside the idempotency window, newest first up to the cap; unconfirmed ones always stay. */
+function recentProcessed(
+  processed: Record<string, ProcessedMessage> | undefined,
+  now: number,
+): Record<string, ProcessedMessage> {
+  const entries = Object.entries(processed ?? {}).filter(
+    ([, p]) => p.egress || now - p.at < IDEMPOTENCY_WINDOW_S * 1000,
+  );
+  entries.sort((a, b) => b[1].at - a[1].at);
+  const out: Record<string, ProcessedMessage> = {};
+  let kept = 0;
+  for (const [id, p] of entries) {
+    if (p.egress || kept < PROCESSED_CAP) out[id] = p;
+    if (!p.egress) kept++;
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { RunnerConfig } from '../config/runner-config.js';
 import { FlowRouter } from '../flows/flow-router.service.js';
 import { FlowsModule } from '../flows/flows.module.js';
 import { EgressDispatcher } from './egress-dispatcher.service.js';
@@ -8,6 +9,8 @@ import { IngressController } from './ingress.controller.js';
 import { IngressService } from './ingress.service.js';
 import { MESSAGE_BUS } from './message-bus.js';
 import { MessageProcessor } from './message-processor.service.js';
+import { natsBusOptionsFrom } from './nats/nats-bus.options.js';
+import { NatsBus } from './nats/nats.bus.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 import { ProvidersModule } from './providers/providers.module.js';
 import { WebhookProvider } from './providers/webhook/webhook.provider.js';
@@ -20,7 +23,13 @@ import { WebhookController } from './webhook.controller.js';
   controllers: [WebhookController, IngressController],
   providers: [
     InProcessBus,
-    { provide: MESSAGE_BUS, useExisting: InProcessBus },
+    {
+      // GREENTIC_BUS=nats: JetStream (docs/production-messaging.md); otherwise the embedded bus.
+      provide: MESSAGE_BUS,
+      inject: [RunnerConfig, InProcessBus],
+      useFactory: (cfg: RunnerConfig, memory: InProcessBus) =>
+        cfg.GREENTIC_BUS === 'nats' ? NatsBus.connect(natsBusOptionsFrom(cfg)) : memory,
+    },
     ProviderRegistry,
     WebhookProvider,
     IngressService,

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { FlowValidationError, GreenticError, PackError } from '../common/errors.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { parseFlow } from '../flows/ygtc-loader.js';
-import { validateFlow } from '../flows/flow-validator.js';
+import { validateFlow, validateFlowCalls } from '../flows/flow-validator.js';
 import { formatIssue, type FlowDefinition, type FlowIssue } from '../flows/flow.types.js';
 import type { PackView } from '../flows/flow-run.types.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -24,6 +25,8 @@ export interface LoadedPack extends PackView {
   signer?: string;
   warnings: string[];
   loadedAt: string;
+  /** Overlay packs applied on top of this one (their flows replace same-id flows). */
+  overlays?: { id: string; version: string; digest: string; signer?: string }[];
 }
 
 export interface PackLoadError {
@@ -47,6 +50,7 @@ export interface PackStatus {
   lastError?: PackLoadError;
   /** Versions held for parked sessions, oldest first (the last one serves new conversations). */
   held?: { version: string; digest: string }[];
+  overlays?: LoadedPack['overlays'];
 }
 
 export type ReloadOutcome = 'updated' | 'unchanged' | 'failed';
@@ -204,7 +208,7 @@ export class PackRegistry implements OnApplicationShutdown {
     const base = { tenant: t.id, pack: binding.id };
     let marker: string | undefined;
     try {
-      marker = await source.probe?.(binding, this.bundles.bundle.dir);
+      marker = await this.probe(binding);
     } catch (e) {
       if (!opts.force) {
         this.logger.warn(
@@ -219,13 +223,16 @@ export class PackRegistry implements OnApplicationShutdown {
     }
     try {
       this.trust?.assertAllowed(t);
-      const contents = await source.load(binding, this.bundles.bundle.dir);
+      const main = await source.load(binding, this.bundles.bundle.dir);
+      const overlays: PackContents[] = [];
+      for (const ov of binding.overlays ?? [])
+        overlays.push(await this.sourceFor(ov.source).load(ov, this.bundles.bundle.dir));
       if (marker !== undefined) this.markers.set(key, marker);
-      if (before && before.digest === contents.digest) {
+      if (before && before.digest === composedDigest(main, overlays)) {
         this.errors.delete(key);
         return { ...base, outcome: 'unchanged', version: before.version, digest: before.digest };
       }
-      const pack = await this.build(contents);
+      const pack = await this.build(main, overlays);
       this.checkChannelFlows(t, binding.id, pack);
       const versions = this.versionsOf(t.id, binding.id);
       const same = versions.findIndex((v) => v.digest === pack.digest);
@@ -272,6 +279,17 @@ export class PackRegistry implements OnApplicationShutdown {
         error: { code, message: err.message },
       };
     }
+  }
+
+  /** One marker for the pack and its overlays; undefined when any source cannot say. */
+  private async probe(binding: PackBinding): Promise<string | undefined> {
+    const parts: string[] = [];
+    for (const b of [binding, ...(binding.overlays ?? [])]) {
+      const m = await this.sourceFor(b.source).probe?.(b, this.bundles.bundle.dir);
+      if (m === undefined) return undefined;
+      parts.push(m);
+    }
+    return parts.join('|');
   }
 
   /** A new version must still have every flow a channel of this tenant is bound to. */
@@ -324,6 +342,7 @@ export class PackRegistry implements OnApplicationShutdown {
             version: v.version,
             digest: v.digest,
           })),
+          ...(p?.overlays ? { overlays: p.overlays } : {}),
         });
       }
     }
@@ -349,7 +368,9 @@ export class PackRegistry implements OnApplicationShutdown {
     const targets: { tenant: string; pack: string; paths: string[] }[] = [];
     for (const t of this.bundles.tenants()) {
       for (const b of t.packs) {
-        const paths = this.sourceFor(b.source).watchPaths?.(b, this.bundles.bundle.dir) ?? [];
+        const paths = [b, ...(b.overlays ?? [])].flatMap(
+          (x) => this.sourceFor(x.source).watchPaths?.(x, this.bundles.bundle.dir) ?? [],
+        );
         if (paths.length > 0) targets.push({ tenant: t.id, pack: b.id, paths });
       }
     }
@@ -376,64 +397,108 @@ export class PackRegistry implements OnApplicationShutdown {
     return v;
   }
 
-  private async build(contents: PackContents): Promise<LoadedPack> {
+  /**
+   * Prepares the components and validates the flows of a pack and its overlays as one: overlay
+   * flows replace the pack's flows of the same id, overlay components join (and win by name), and
+   * every flow is validated against the combined components.
+   */
+  private async build(main: PackContents, overlays: PackContents[] = []): Promise<LoadedPack> {
+    const layers = [main, ...overlays];
+    const label = `${main.id}@${main.version}${overlays.map((o) => ` + ${o.id}@${o.version}`).join('')}`;
     const components = new Map<string, PreparedComponent>();
-    for (const spec of contents.components) {
-      if (components.has(spec.name))
-        throw new PackError(
-          'pack_component_duplicate',
-          `pack '${contents.id}': component '${spec.name}' listed twice`,
-        );
-      components.set(spec.name, await this.runtime.prepare(spec));
+    for (const layer of layers) {
+      const own = new Set<string>();
+      for (const spec of layer.components) {
+        if (own.has(spec.name))
+          throw new PackError(
+            'pack_component_duplicate',
+            `pack '${layer.id}': component '${spec.name}' listed twice`,
+          );
+        own.add(spec.name);
+        components.set(spec.name, await this.runtime.prepare(spec));
+      }
     }
     const flows = new Map<string, FlowDefinition>();
     const issues: FlowIssue[] = [];
-    for (const f of contents.flows) {
-      const parsed = parseFlow(f.text, f.path);
-      issues.push(...parsed.issues.filter((i) => i.severity === 'error'));
-      if (!parsed.flow) continue;
-      if (f.id && f.id !== parsed.flow.id) {
-        issues.push({
-          severity: 'error',
-          code: 'flow_id_mismatch',
-          message: `flow id '${parsed.flow.id}' does not match the manifest's '${f.id}'`,
-          file: f.path,
-          line: 1,
-          column: 1,
-        });
+    for (const layer of layers) {
+      const own = new Set<string>();
+      for (const f of layer.flows) {
+        const parsed = parseFlow(f.text, f.path);
+        issues.push(...parsed.issues.filter((i) => i.severity === 'error'));
+        if (!parsed.flow) continue;
+        if (f.id && f.id !== parsed.flow.id) {
+          issues.push({
+            severity: 'error',
+            code: 'flow_id_mismatch',
+            message: `flow id '${parsed.flow.id}' does not match the manifest's '${f.id}'`,
+            file: f.path,
+            line: 1,
+            column: 1,
+          });
+        }
+        if (own.has(parsed.flow.id)) {
+          issues.push({
+            severity: 'error',
+            code: 'flow_duplicate',
+            message: `flow '${parsed.flow.id}' defined twice in pack '${layer.id}'`,
+            file: f.path,
+            line: 1,
+            column: 1,
+          });
+        }
+        own.add(parsed.flow.id);
+        flows.set(parsed.flow.id, parsed.flow);
       }
-      if (flows.has(parsed.flow.id)) {
-        issues.push({
-          severity: 'error',
-          code: 'flow_duplicate',
-          message: `flow '${parsed.flow.id}' defined twice in pack`,
-          file: f.path,
-          line: 1,
-          column: 1,
-        });
-      }
-      const v = validateFlow(parsed.flow, { components });
+    }
+    for (const flow of flows.values()) {
+      const v = validateFlow(flow, { components });
       issues.push(...v.filter((i) => i.severity === 'error'));
       for (const w of v.filter((i) => i.severity === 'warning'))
-        this.logger.warn({ pack: contents.id }, formatIssue(w));
-      flows.set(parsed.flow.id, parsed.flow);
+        this.logger.warn({ pack: main.id }, formatIssue(w));
     }
+    // Pack-level: every `flow.call` names a flow of the (combined) pack, and calls never cycle.
+    issues.push(...validateFlowCalls(flows.values()).filter((x) => x.severity === 'error'));
     if (issues.length > 0) {
       throw new FlowValidationError(
-        `pack '${contents.id}@${contents.version}' has invalid flows:\n  ${issues.map(formatIssue).join('\n  ')}`,
+        `pack '${label}' has invalid flows:\n  ${issues.map(formatIssue).join('\n  ')}`,
         issues,
       );
     }
     return {
-      id: contents.id,
-      version: contents.version,
-      digest: contents.digest,
-      location: contents.location,
-      signer: contents.signer,
-      warnings: contents.warnings,
+      id: main.id,
+      // Overlays are part of the version, so a session parked on one combination resumes on it.
+      version:
+        overlays.length === 0
+          ? main.version
+          : `${main.version}+${overlays.map((o) => `${o.id}.${o.version}`).join('.')}`,
+      digest: composedDigest(main, overlays),
+      location: main.location,
+      signer: main.signer,
+      warnings: [
+        ...main.warnings,
+        ...overlays.flatMap((o) => o.warnings.map((w) => `overlay '${o.id}': ${w}`)),
+      ],
       flows,
       components,
       loadedAt: new Date().toISOString(),
+      ...(overlays.length > 0
+        ? {
+            overlays: overlays.map((o) => ({
+              id: o.id,
+              version: o.version,
+              digest: o.digest,
+              signer: o.signer,
+            })),
+          }
+        : {}),
     };
   }
+}
+
+/** The pack's digest, or with overlays a digest over all of theirs (in order). */
+function composedDigest(main: PackContents, overlays: readonly PackContents[]): string {
+  if (overlays.length === 0) return main.digest;
+  const h = createHash('sha256');
+  for (const c of [main, ...overlays]) h.update(`${c.id}\n${c.digest}\n`);
+  return `sha256:${h.digest('hex')}`;
 }

@@ -1,11 +1,20 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import { OpenTelemetryModule } from 'nestjs-otel';
 import { RunnerConfig } from '../config/runner-config.js';
+import { WebhookController } from '../messaging/webhook.controller.js';
+import { secretRedactor } from '../secrets/secret-redactor.js';
+import { RunnerInstrumentation } from './instrumentation.service.js';
+import { MetricsController } from './metrics.controller.js';
+import { RunnerMetrics } from './runner-metrics.js';
+import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
 
 /**
- * Logs: pino JSON, one line per event, with tenant and trace ids on the line. Traces and metrics:
- * nestjs-otel over the OpenTelemetry API; spans are recorded once an SDK is registered.
+ * Logs: pino JSON, one line per event, with tenant and trace ids on the line and every secret
+ * value the runner has read blanked. Traces and metrics: nestjs-otel over the OpenTelemetry API,
+ * recorded by the SDK that `startTelemetry()` (src/telemetry/otel.ts) starts before Nest; spans
+ * and instruments are no-ops when it is off.
  */
 @Global()
 @Module({
@@ -21,23 +30,28 @@ import { RunnerConfig } from '../config/runner-config.js';
           quietReqLogger: true,
           base: { service: 'greentic-runner' },
           redact: {
-            paths: ['req.headers.authorization', 'req.headers["x-admin-token"]', '*.secret', '*.token'],
+            paths: ['req.headers.authorization', 'req.headers["x-admin-token"]', '*.secret', '*.token', '*.password', '*.client_secret'],
             censor: '[redacted]',
           },
           mixin: traceMixin,
+          // Last line of defence: a secret value that reached a log line by any path is blanked.
+          hooks: { streamWrite: (s: string) => secretRedactor.redact(s) },
         },
       }),
     }),
   ],
+  controllers: [MetricsController],
+  providers: [RunnerMetrics, RunnerInstrumentation],
+  exports: [RunnerMetrics, RunnerInstrumentation],
 })
-export class TelemetryModule {}
-
-import { trace } from '@opentelemetry/api';
+export class TelemetryModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(WebhookSpanMiddleware).forRoutes(WebhookController);
+  }
+}
 
 /** Puts the active trace and span ids on every log line. */
 function traceMixin(): Record<string, string> {
   const sc = trace.getActiveSpan()?.spanContext();
-  return sc && sc.traceId !== '00000000000000000000000000000000'
-    ? { traceId: sc.traceId, spanId: sc.spanId }
-    : {};
+  return sc && sc.traceId !== '00000000000000000000000000000000' ? { traceId: sc.traceId, spanId: sc.spanId } : {};
 }

@@ -86,6 +86,14 @@ interface RawLimits {
   component_memory_mb?: number;
   flow_step_limit?: number;
   max_body_bytes?: number;
+  component_pool_min?: number;
+  component_pool_max?: number;
+  component_queue_size?: number;
+}
+interface RawHttp {
+  allow?: string[];
+  timeout_ms?: number;
+  max_response_bytes?: number;
 }
 interface RawChannel {
   provider: string;
@@ -100,6 +108,7 @@ interface RawTenant {
   packs?: { id: string; source: string; digest?: string }[];
   secrets?: { backend: string; options?: Record<string, unknown> };
   limits?: RawLimits;
+  http?: RawHttp;
   envs: Record<string, { teams: Record<string, { channels?: Record<string, RawChannel> }> }>;
 }
 interface RawBundle {
@@ -114,7 +123,14 @@ function mergeLimits(base: BundleLimits, raw: RawLimits | undefined): BundleLimi
     componentMemoryMb: raw?.component_memory_mb ?? base.componentMemoryMb,
     flowStepLimit: raw?.flow_step_limit ?? base.flowStepLimit,
     maxBodyBytes: raw?.max_body_bytes ?? base.maxBodyBytes,
+    ...optional('componentPoolMin', raw?.component_pool_min ?? base.componentPoolMin),
+    ...optional('componentPoolMax', raw?.component_pool_max ?? base.componentPoolMax),
+    ...optional('componentQueueSize', raw?.component_queue_size ?? base.componentQueueSize),
   };
+}
+
+function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
 }
 
 function normalise(raw: RawBundle, file: string): Bundle {
@@ -155,6 +171,11 @@ function normalise(raw: RawBundle, file: string): Bundle {
       packs: t.packs ?? [],
       secrets: { backend: t.secrets?.backend ?? 'env', options: t.secrets?.options ?? {} },
       limits: mergeLimits(limits, t.limits),
+      http: {
+        allow: t.http?.allow ?? [],
+        timeoutMs: t.http?.timeout_ms ?? 10_000,
+        maxResponseBytes: t.http?.max_response_bytes ?? 1024 * 1024,
+      },
     });
   }
   return {

@@ -24,6 +24,25 @@ const limits = {
     component_memory_mb: { type: 'integer', minimum: 1 },
     flow_step_limit: { type: 'integer', minimum: 1 },
     max_body_bytes: { type: 'integer', minimum: 1 },
+    component_pool_min: { type: 'integer', minimum: 0 },
+    component_pool_max: { type: 'integer', minimum: 1 },
+    component_queue_size: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+const http = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    allow: {
+      type: 'array',
+      items: {
+        type: 'string',
+        pattern: '^(\\*\\.)?[A-Za-z0-9.-]+(:[0-9]+)?$|^\\[[0-9A-Fa-f:.]+\\](:[0-9]+)?$',
+      },
+    },
+    timeout_ms: { type: 'integer', minimum: 1 },
+    max_response_bytes: { type: 'integer', minimum: 1 },
   },
 } as const;
 
@@ -57,7 +76,25 @@ export const BUNDLE_SCHEMA = {
               type: 'object',
               additionalProperties: false,
               required: ['id', 'source'],
-              properties: { id: ID, source: { type: 'string', minLength: 1 }, digest: { type: 'string' } },
+              properties: {
+                id: ID,
+                source: { type: 'string', minLength: 1 },
+                digest: { type: 'string' },
+                // Packs whose flows replace this pack's flows of the same id (see docs/packs.md).
+                overlays: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['id', 'source'],
+                    properties: {
+                      id: ID,
+                      source: { type: 'string', minLength: 1 },
+                      digest: { type: 'string' },
+                    },
+                  },
+                },
+              },
             },
           },
           secrets: {
@@ -67,6 +104,7 @@ export const BUNDLE_SCHEMA = {
             properties: { backend: { type: 'string' }, options: { type: 'object' } },
           },
           limits,
+          http,
           envs: {
             type: 'object',
             minProperties: 1,

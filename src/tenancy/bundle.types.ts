@@ -12,6 +12,18 @@ export interface BundleLimits {
   flowStepLimit: number;
   /** Largest webhook body accepted. */
   maxBodyBytes: number;
+  /** Component pool of the tenant (workers kept, workers at most, queued calls); unset: runner config. */
+  componentPoolMin?: number;
+  componentPoolMax?: number;
+  componentQueueSize?: number;
+}
+
+/** Outgoing HTTP of the tenant's components (`greentic:host/http`); no hosts: no HTTP. */
+export interface TenantHttpPolicy {
+  /** `host`, `host:port` or `*.domain` entries. */
+  allow: string[];
+  timeoutMs: number;
+  maxResponseBytes: number;
 }
 
 export interface PackBinding {
@@ -21,6 +33,8 @@ export interface PackBinding {
   source: string;
   /** Optional digest pin (`sha256:` / `blake3:`), required by remote resolvers. */
   digest?: string;
+  /** Overlay packs, applied in order: their flows replace this pack's flows of the same id. */
+  overlays?: PackBinding[];
 }
 
 export interface ChannelBinding {
@@ -59,6 +73,8 @@ export interface TenantBinding {
   packs: PackBinding[];
   secrets: SecretsBinding;
   limits: BundleLimits;
+  /** Set by the loader (absent in hand-built bindings: no outgoing HTTP). */
+  http?: TenantHttpPolicy;
 }
 
 export interface TrustConfig {

@@ -44,6 +44,11 @@ export interface ComponentCallContext {
   attempt?: number;
   /** Secret names the channel binding allows this call to read. */
   allowedSecrets?: string[];
+  /**
+   * The session data the caller commits after the call (the flow run's `session.*`): the
+   * `greentic:host/state` import reads and writes it. Stays on the main thread.
+   */
+  session?: Record<string, unknown>;
 }
 
 export interface ComponentCall {

@@ -20,8 +20,14 @@ const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server
 const REDIS_SERVER_BIN = process.env['REDIS_SERVER_BIN'] ?? 'redis-server';
 
 /** Stream and subject names no other test file (or run) uses. */
-export function uniqueNatsNamespace(label: string): { GREENTIC_NATS_STREAM_PREFIX: string; GREENTIC_NATS_SUBJECT_PREFIX: string } {
-  const id = `${label}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`.replace(/[^A-Za-z0-9]/g, '');
+export function uniqueNatsNamespace(label: string): {
+  GREENTIC_NATS_STREAM_PREFIX: string;
+  GREENTIC_NATS_SUBJECT_PREFIX: string;
+} {
+  const id = `${label}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`.replace(
+    /[^A-Za-z0-9]/g,
+    '',
+  );
   return { GREENTIC_NATS_STREAM_PREFIX: `T_${id}`.toUpperCase(), GREENTIC_NATS_SUBJECT_PREFIX: `t${id}` };
 }
 
@@ -37,17 +43,26 @@ export async function requireNats(url = SHARED_NATS_URL): Promise<void> {
     await jsm.getAccountInfo();
     await nc.close();
   } catch (e) {
-    throw new Error(`these tests need NATS with JetStream at ${url} (nats-server -js): ${(e as Error).message}`);
+    throw new Error(
+      `these tests need NATS with JetStream at ${url} (nats-server -js): ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
 export async function requireRedis(url = SHARED_REDIS_URL): Promise<void> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2_000,
+  });
+  r.on('error', () => undefined);
   try {
     await r.connect();
     await r.ping();
   } catch (e) {
-    throw new Error(`these tests need Redis at ${url} (redis-server): ${(e as Error).message}`);
+    throw new Error(`these tests need Redis at ${url} (redis-server): ${(e as Error).message}`, { cause: e });
   } finally {
     r.disconnect();
   }
@@ -59,7 +74,8 @@ export async function deleteStreams(url: string, streamPrefix: string): Promise<
   if (!nc) return;
   try {
     const jsm = await jetstreamManager(nc);
-    for (const s of ['INGRESS', 'EGRESS', 'DLQ']) await jsm.streams.delete(`${streamPrefix}_${s}`).catch(() => undefined);
+    for (const s of ['INGRESS', 'EGRESS', 'DLQ'])
+      await jsm.streams.delete(`${streamPrefix}_${s}`).catch(() => undefined);
   } finally {
     await nc.close();
   }
@@ -103,7 +119,9 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 
 }
 
 function exited(p: ChildProcess): Promise<void> {
-  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', () => r()));
+  return p.exitCode !== null || p.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => p.once('exit', () => r()));
 }
 
 /** A private `nats-server -js` on a spare port, with its own store so it survives its own restarts. */
@@ -121,16 +139,21 @@ export class TestNatsServer {
   }
 
   static async start(): Promise<TestNatsServer> {
-    if (!existsSync(NATS_SERVER_BIN)) throw new Error(`nats-server not found at ${NATS_SERVER_BIN} (set NATS_SERVER_BIN)`);
+    if (!existsSync(NATS_SERVER_BIN))
+      throw new Error(`nats-server not found at ${NATS_SERVER_BIN} (set NATS_SERVER_BIN)`);
     const s = new TestNatsServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'greentic-nats-')));
     await s.up();
     return s;
   }
 
   async up(): Promise<void> {
-    this.proc = spawn(NATS_SERVER_BIN, ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.proc = spawn(
+      NATS_SERVER_BIN,
+      ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const keep = (d: Buffer) => {
       this.log = (this.log + d.toString()).slice(-4000);
     };
@@ -184,12 +207,31 @@ export class TestRedisServer {
   async up(): Promise<void> {
     this.proc = spawn(
       REDIS_SERVER_BIN,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        this.dir,
+      ],
       { stdio: 'ignore' },
     );
     this.proc.once('error', () => undefined);
     await waitFor(`redis-server on ${this.port}`, async () => {
-      const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 500 });
+      const r = new Redis(this.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 500,
+      });
+      r.on('error', () => undefined);
       try {
         await r.connect();
         return (await r.ping()) === 'PONG';

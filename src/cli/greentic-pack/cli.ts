@@ -5,7 +5,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { GreenticError } from '../../common/errors.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../packs/format/constants.js';
 import { packDigest } from '../../packs/format/hash.js';
-import { generateKeyPair, keyFingerprint, keyToJwk, parseSecretKey, publicKeyToPem, secretKeyToPem } from '../../packs/format/keys.js';
+import {
+  generateKeyPair,
+  keyFingerprint,
+  keyToJwk,
+  parseSecretKey,
+  publicKeyToPem,
+  secretKeyToPem,
+} from '../../packs/format/keys.js';
 import { buildPackFromDir, signingTime } from '../../packs/format/pack-builder.js';
 import { signPack } from '../../packs/format/pack-writer.js';
 import { OciClient } from '../../packs/resolvers/oci-client.js';
@@ -36,7 +43,11 @@ class CliExit extends Error {
 }
 
 function human(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(2)} MiB`;
+  return n < 1024
+    ? `${n} B`
+    : n < 1024 * 1024
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
 
 /** Left-aligned columns, for the human tables of `inspect`. */
@@ -92,10 +103,15 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       }
       const kp = generateKeyPair();
       for (const f of [priv, pub]) {
-        if (existsSync(f) && !o.force) throw new GreenticError('cli_file_exists', `${f}: already exists (use --force to overwrite)`, 400);
+        if (existsSync(f) && !o.force)
+          throw new GreenticError('cli_file_exists', `${f}: already exists (use --force to overwrite)`, 400);
       }
-      const privText = o.format === 'json' ? JSON.stringify(keyToJwk(kp), null, 2) + '\n' : secretKeyToPem(kp);
-      const pubText = o.format === 'json' ? JSON.stringify(keyToJwk({ publicKey: kp.publicKey }), null, 2) + '\n' : publicKeyToPem(kp.publicKey);
+      const privText =
+        o.format === 'json' ? JSON.stringify(keyToJwk(kp), null, 2) + '\n' : secretKeyToPem(kp);
+      const pubText =
+        o.format === 'json'
+          ? JSON.stringify(keyToJwk({ publicKey: kp.publicKey }), null, 2) + '\n'
+          : publicKeyToPem(kp.publicKey);
       await writeAtomic(priv, new TextEncoder().encode(privText), 0o600);
       await writeAtomic(pub, new TextEncoder().encode(pubText), 0o644);
       io.out(`private key: ${priv} (mode 0600; never commit it)`);
@@ -110,7 +126,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .requiredOption('-o, --out <file>', 'output .gtpack')
     .option('--key <file>', 'sign with this private key while building')
     .action(async (dir: string, o: { out: string; key?: string }) => {
-      const key = o.key ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key) : undefined;
+      const key = o.key
+        ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key)
+        : undefined;
       progress(`building ${dir}`);
       const r = await buildPackFromDir(dir, { key, progress });
       for (const w of r.warnings) io.err(`warning: ${w}`);
@@ -148,9 +166,20 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       try {
         const v = await openPack(bytes, { label: file, policy, limits: DEFAULT_ARCHIVE_LIMITS });
         if (o.json) {
-          io.out(JSON.stringify({ ok: true, pack: v.manifest.meta.pack_id, version: v.manifest.meta.version, signer: v.signature.signer ?? null, warnings: v.signature.warnings, digest: packDigest(bytes) }));
+          io.out(
+            JSON.stringify({
+              ok: true,
+              pack: v.manifest.meta.pack_id,
+              version: v.manifest.meta.version,
+              signer: v.signature.signer ?? null,
+              warnings: v.signature.warnings,
+              digest: packDigest(bytes),
+            }),
+          );
         } else {
-          io.out(`ok: ${file}: ${v.manifest.meta.pack_id}@${v.manifest.meta.version}${v.signature.signer ? `, signed by trusted key ${v.signature.signer}` : ''}`);
+          io.out(
+            `ok: ${file}: ${v.manifest.meta.pack_id}@${v.manifest.meta.version}${v.signature.signer ? `, signed by trusted key ${v.signature.signer}` : ''}`,
+          );
           for (const w of v.signature.warnings) io.err(`warning: ${w}`);
         }
       } catch (e) {
@@ -178,9 +207,28 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         throw new CliExit(EXIT_INVALID);
       }
       const env = v.signature.envelope;
-      const signer = env ? { alg: env.alg, key_fingerprint: env.key_fingerprint ?? null, signed_at_utc: env.signed_at_utc, digest: env.digest } : null;
+      const signer = env
+        ? {
+            alg: env.alg,
+            key_fingerprint: env.key_fingerprint ?? null,
+            signed_at_utc: env.signed_at_utc,
+            digest: env.digest,
+          }
+        : null;
       if (o.json) {
-        io.out(JSON.stringify({ digest: packDigest(bytes), size: bytes.byteLength, manifest: v.manifest, sbom: v.sbom, signature: signer }, null, 2));
+        io.out(
+          JSON.stringify(
+            {
+              digest: packDigest(bytes),
+              size: bytes.byteLength,
+              manifest: v.manifest,
+              sbom: v.sbom,
+              signature: signer,
+            },
+            null,
+            2,
+          ),
+        );
         return;
       }
       const m = v.manifest;
@@ -188,17 +236,34 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       io.out(`digest      ${packDigest(bytes)} (${human(bytes.byteLength)})`);
       io.out(`created     ${m.meta.created_at_utc}`);
       io.out(`entry flows ${m.meta.entry_flows.join(', ')}`);
-      io.out(signer ? `signature   ${signer.alg}, key ${signer.key_fingerprint ?? '(unnamed)'}, signed ${signer.signed_at_utc}` : 'signature   none (unsigned)');
+      io.out(
+        signer
+          ? `signature   ${signer.alg}, key ${signer.key_fingerprint ?? '(unnamed)'}, signed ${signer.signed_at_utc}`
+          : 'signature   none (unsigned)',
+      );
       io.out('');
       io.out('flows');
-      for (const l of table([['  id', 'kind', 'entry', 'file'], ...m.flows.map((f) => [`  ${f.id}`, f.kind, f.entry, f.file_yaml])])) io.out(l);
+      for (const l of table([
+        ['  id', 'kind', 'entry', 'file'],
+        ...m.flows.map((f) => [`  ${f.id}`, f.kind, f.entry, f.file_yaml]),
+      ]))
+        io.out(l);
       io.out('');
       io.out('components');
       if (m.components.length === 0) io.out('  (none)');
-      else for (const l of table([['  name', 'version', 'file', 'blake3'], ...m.components.map((c) => [`  ${c.name}`, c.version, c.file_wasm, c.hash_blake3.slice(0, 16)])])) io.out(l);
+      else
+        for (const l of table([
+          ['  name', 'version', 'file', 'blake3'],
+          ...m.components.map((c) => [`  ${c.name}`, c.version, c.file_wasm, c.hash_blake3.slice(0, 16)]),
+        ]))
+          io.out(l);
       io.out('');
       io.out('sbom');
-      for (const l of table([['  path', 'size', 'media type', 'blake3'], ...v.sbom.map((e) => [`  ${e.path}`, String(e.size), e.media_type, e.hash_blake3.slice(0, 16)])])) io.out(l);
+      for (const l of table([
+        ['  path', 'size', 'media type', 'blake3'],
+        ...v.sbom.map((e) => [`  ${e.path}`, String(e.size), e.media_type, e.hash_blake3.slice(0, 16)]),
+      ]))
+        io.out(l);
     });
 
   program
@@ -211,9 +276,15 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       progress(`checking ${file}`);
       const v = await openPack(bytes, { label: file, policy: trustPolicy('dev', []) });
       progress(`uploading ${human(bytes.byteLength)} to ${ref}`);
-      const r = await new OciClient().push(ref, bytes, { id: v.manifest.meta.pack_id, version: v.manifest.meta.version, title: path.basename(file) });
+      const r = await new OciClient().push(ref, bytes, {
+        id: v.manifest.meta.pack_id,
+        version: v.manifest.meta.version,
+        title: path.basename(file),
+      });
       io.out(`pushed ${ref}`);
-      io.out(`manifest digest: ${r.manifestDigest}  (pull by digest: oci:${r.ref.registry}/${r.ref.repository}@${r.manifestDigest})`);
+      io.out(
+        `manifest digest: ${r.manifestDigest}  (pull by digest: oci:${r.ref.registry}/${r.ref.repository}@${r.manifestDigest})`,
+      );
       io.out(`pack digest:     ${r.layerDigest}  (bundle pin: digest: ${r.layerDigest})`);
     });
 
@@ -225,9 +296,14 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .option('--digest <pin>', 'expected sha256 of the .gtpack')
     .action(async (ref: string, o: { out: string; digest?: string }) => {
       progress(`pulling ${ref}`);
-      const r = await new OciClient().pull(ref, { pin: o.digest, maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes });
+      const r = await new OciClient().pull(ref, {
+        pin: o.digest,
+        maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes,
+      });
       await writeAtomic(o.out, r.bytes);
-      io.out(`pulled ${ref} → ${o.out} (${human(r.bytes.byteLength)}, manifest ${r.manifestDigest}, pack ${r.layerDigest})`);
+      io.out(
+        `pulled ${ref} → ${o.out} (${human(r.bytes.byteLength)}, manifest ${r.manifestDigest}, pack ${r.layerDigest})`,
+      );
     });
 
   try {
@@ -238,7 +314,11 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     if (e instanceof GreenticError) {
       io.err(`error [${e.code}]: ${e.message}`);
-      return e.code === 'flow_invalid' || e.code.startsWith('pack_') ? (UNTRUSTED.has(e.code) ? EXIT_UNTRUSTED : EXIT_INVALID) : EXIT_USAGE;
+      return e.code === 'flow_invalid' || e.code.startsWith('pack_')
+        ? UNTRUSTED.has(e.code)
+          ? EXIT_UNTRUSTED
+          : EXIT_INVALID
+        : EXIT_USAGE;
     }
     io.err(`error: ${(e as Error).message}`);
     return EXIT_USAGE;

@@ -14,7 +14,13 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  connect,
+  headers as natsHeaders,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { ConfigError, GreenticError } from '../../common/errors.js';
 import type {
   BusHandler,
@@ -118,7 +124,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         timeout: 5_000,
       });
     } catch (e) {
-      throw new BusUnavailableError(`cannot connect to NATS at ${options.servers}: ${(e as Error).message}`, { servers: options.servers });
+      throw new BusUnavailableError(`cannot connect to NATS at ${options.servers}: ${(e as Error).message}`, {
+        servers: options.servers,
+      });
     }
     try {
       const jsm = await jetstreamManager(nc, { timeout: options.publishTimeoutMs });
@@ -128,7 +136,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     } catch (e) {
       await nc.close().catch(() => undefined);
       if (e instanceof GreenticError) throw e;
-      throw new BusUnavailableError(`NATS at ${options.servers} has no usable JetStream: ${(e as Error).message}`, { servers: options.servers });
+      throw new BusUnavailableError(
+        `NATS at ${options.servers} has no usable JetStream: ${(e as Error).message}`,
+        { servers: options.servers },
+      );
     }
   }
 
@@ -155,14 +166,21 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       });
       this.counters.published++;
     } catch (e) {
-      throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, { subject });
+      throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, {
+        subject,
+      });
     }
   }
 
-  async subscribe<T>(pattern: string, handler: BusHandler<T>, opts: SubscribeOptions = {}): Promise<BusSubscription> {
+  async subscribe<T>(
+    pattern: string,
+    handler: BusHandler<T>,
+    opts: SubscribeOptions = {},
+  ): Promise<BusSubscription> {
     if (this.closed) throw new BusUnavailableError('bus is closed');
     const dir = this.mapper.direction(pattern);
-    if (opts.queue === undefined || dir === undefined) return this.subscribeCore(pattern, handler as BusHandler, opts.queue);
+    if (opts.queue === undefined || dir === undefined)
+      return this.subscribeCore(pattern, handler as BusHandler, opts.queue);
     const partitioned = this.mapper.partitioned(dir);
     const tag = fnv1a(pattern).toString(36);
     const loops: PullLoop[] = partitioned
@@ -180,7 +198,14 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
             repartition: true,
           },
         ]
-      : [{ name: durableName(opts.queue, tag, 'all'), filter: this.mapper.plainFilter(pattern), maxAckPending: 256, repartition: false }];
+      : [
+          {
+            name: durableName(opts.queue, tag, 'all'),
+            filter: this.mapper.plainFilter(pattern),
+            maxAckPending: 256,
+            repartition: false,
+          },
+        ];
     const sub: StreamSub = {
       pattern,
       queue: opts.queue,
@@ -221,11 +246,18 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           const streams: Record<string, unknown> = {};
           for (const dir of DIRECTIONS) {
             const s = await this.jsm.streams.info(this.streams[dir]);
-            streams[dir] = { name: s.config.name, messages: s.state.messages, bytes: s.state.bytes, consumers: s.state.consumer_count };
+            streams[dir] = {
+              name: s.config.name,
+              messages: s.state.messages,
+              bytes: s.state.bytes,
+              consumers: s.state.consumer_count,
+            };
           }
           const lag: Record<string, { pending: number; ackPending: number; redelivered: number }> = {};
           for (const sub of this.streamSubs) {
-            const infos = await Promise.all(sub.loops.map((l) => this.jsm.consumers.info(sub.stream, l.name)));
+            const infos = await Promise.all(
+              sub.loops.map((l) => this.jsm.consumers.info(sub.stream, l.name)),
+            );
             const key = `${sub.queue} ${sub.pattern}`;
             lag[key] = {
               pending: infos.reduce((n, i) => n + i.num_pending, 0),
@@ -254,11 +286,24 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   drain(): Promise<void> {
     this.draining ??= (async () => {
       const inflight = this.streamSubs.reduce((n, s) => n + s.inflight.size, 0);
-      this.logger.log({ subscriptions: this.streamSubs.length, inflight }, 'draining: stopped pulling, finishing in-flight messages');
+      this.logger.log(
+        { subscriptions: this.streamSubs.length, inflight },
+        'draining: stopped pulling, finishing in-flight messages',
+      );
       await Promise.all(this.streamSubs.map((s) => this.stopPulling(s)));
       const all = new Set(this.streamSubs.flatMap((s) => [...s.inflight]));
+      const t0 = Date.now();
       const finished = await settle(all, this.options.drainTimeoutMs);
-      if (!finished) this.logger.warn({ timeoutMs: this.options.drainTimeoutMs }, 'drain timed out; unfinished messages will be redelivered');
+      if (finished)
+        this.logger.log(
+          { inflight, ms: Date.now() - t0, acked: this.counters.acked },
+          'drained: in-flight messages finished and acked',
+        );
+      else
+        this.logger.warn(
+          { timeoutMs: this.options.drainTimeoutMs },
+          'drain timed out; unfinished messages will be redelivered',
+        );
       if (!this.nc.isClosed()) await withTimeout(this.nc.flush(), 2_000, 'flush').catch(() => undefined);
     })();
     return this.draining;
@@ -292,7 +337,11 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
 
   // ---------------------------------------------------------------------------------------------
 
-  private async subscribeCore(pattern: string, handler: BusHandler, queue?: string): Promise<BusSubscription> {
+  private async subscribeCore(
+    pattern: string,
+    handler: BusHandler,
+    queue?: string,
+  ): Promise<BusSubscription> {
     const entry: CoreSub = { sub: undefined as unknown as Subscription, inflight: new Set() };
     entry.sub = this.nc.subscribe(this.mapper.corePattern(pattern), {
       ...(queue !== undefined ? { queue } : {}),
@@ -309,9 +358,14 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           this.logger.warn({ subject }, 'dropped a message that is not JSON');
           return;
         }
-        const p = handler({ subject, data, headers: headerRecord(m.headers), deliveryCount: 1 }).catch((e: unknown) => {
-          this.logger.warn({ subject, tenant: parseSubject(subject)?.tenant, err: (e as Error).message }, 'subscriber failed');
-        });
+        const p = handler({ subject, data, headers: headerRecord(m.headers), deliveryCount: 1 }).catch(
+          (e: unknown) => {
+            this.logger.warn(
+              { subject, tenant: parseSubject(subject)?.tenant, err: (e as Error).message },
+              'subscriber failed',
+            );
+          },
+        );
         entry.inflight.add(p);
         void p.finally(() => entry.inflight.delete(p));
       },
@@ -351,7 +405,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         }
       } catch (e) {
         if (sub.stopped || this.closed) return;
-        this.logger.warn({ consumer: loop.name, err: (e as Error).message }, 'pull consumer interrupted; retrying');
+        this.logger.warn(
+          { consumer: loop.name, err: (e as Error).message },
+          'pull consumer interrupted; retrying',
+        );
         await sleep(1_000);
         await this.ensureConsumer(sub.stream, loop).catch(() => undefined);
       }
@@ -366,7 +423,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     try {
       data = m.json();
     } catch (e) {
-      return this.deadLetter(m, subject, headers, decoder.decode(m.data), { code: 'malformed_json', message: (e as Error).message });
+      return this.deadLetter(m, subject, headers, decoder.decode(m.data), {
+        code: 'malformed_json',
+        message: (e as Error).message,
+      });
     }
     if (deliveryCount > sub.maxDeliver) {
       // The last allowed delivery never finished (its replica stopped mid-flow): no more attempts.
@@ -386,7 +446,13 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           const delay = this.backoff(attempt, err);
           if (attempt === 1 || attempt % 10 === 0) {
             this.logger.warn(
-              { subject, tenant: parseSubject(subject)?.tenant, attempt, retryInMs: delay, err: (err as Error).message },
+              {
+                subject,
+                tenant: parseSubject(subject)?.tenant,
+                attempt,
+                retryInMs: delay,
+                err: (err as Error).message,
+              },
               'dependency unavailable; retrying the message in place',
             );
           }
@@ -405,11 +471,20 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       const permanent = isPermanentError(err);
       if (permanent || deliveryCount >= sub.maxDeliver) {
         const code = err instanceof GreenticError ? err.code : 'handler_failed';
-        return this.deadLetter(m, subject, headers, data, { code, message: (err as Error).message ?? String(err) });
+        return this.deadLetter(m, subject, headers, data, {
+          code,
+          message: (err as Error).message ?? String(err),
+        });
       }
       const delay = this.backoff(deliveryCount, err);
       this.logger.warn(
-        { subject, tenant: parseSubject(subject)?.tenant, attempt: deliveryCount, retryInMs: delay, err: (err as Error).message },
+        {
+          subject,
+          tenant: parseSubject(subject)?.tenant,
+          attempt: deliveryCount,
+          retryInMs: delay,
+          err: (err as Error).message,
+        },
         'message failed; redelivering with backoff',
       );
       m.nak(delay);
@@ -459,7 +534,13 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     error: { code: string; message: string },
   ): Promise<void> {
     const parts = parseSubject(subject);
-    const log = { subject, tenant: parts?.tenant, deliveries: m.info.deliveryCount, code: error.code, reason: error.message };
+    const log = {
+      subject,
+      tenant: parts?.tenant,
+      deliveries: m.info.deliveryCount,
+      code: error.code,
+      reason: error.message,
+    };
     if (!parts || parts.direction === 'dlq') {
       this.logger.error(log, 'message cannot be processed nor dead-lettered; terminated');
       m.term();
@@ -492,7 +573,13 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
 
   private async stopPulling(sub: StreamSub): Promise<void> {
     sub.stopped = true;
-    await Promise.all(sub.loops.map((l) => (l.messages ? withTimeout(l.messages.close(), 2_000, 'consumer close').catch(() => undefined) : undefined)));
+    await Promise.all(
+      sub.loops.map((l) =>
+        l.messages
+          ? withTimeout(l.messages.close(), 2_000, 'consumer close').catch(() => undefined)
+          : undefined,
+      ),
+    );
   }
 
   private async ensureStreams(): Promise<void> {
@@ -524,14 +611,21 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           continue;
         } catch (e) {
           // Another replica created it first: fall through to the update with its config.
-          existing = (await this.jsm.streams.info(name).catch(() => {
-            throw e;
-          })).config;
+          existing = (
+            await this.jsm.streams.info(name).catch(() => {
+              throw e;
+            })
+          ).config;
         }
       }
       if (existing.retention !== want.retention || existing.storage !== want.storage) {
         this.logger.warn(
-          { stream: name, retention: existing.retention, storage: existing.storage, wanted: { retention, storage: want.storage } },
+          {
+            stream: name,
+            retention: existing.retention,
+            storage: existing.storage,
+            wanted: { retention, storage: want.storage },
+          },
           'stream retention/storage cannot change in place; keeping the existing stream (recreate it to apply)',
         );
       }
@@ -571,7 +665,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         throw e;
       });
       if (info.config.filter_subject !== loop.filter) {
-        throw new ConfigError(`consumer ${stream}/${loop.name} filters '${info.config.filter_subject}', expected '${loop.filter}'`);
+        throw new ConfigError(
+          `consumer ${stream}/${loop.name} filters '${info.config.filter_subject}', expected '${loop.filter}'`,
+        );
       }
       await this.jsm.consumers.update(stream, loop.name, {
         ack_wait: cfg.ack_wait,
@@ -586,7 +682,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     this.reEnsuring ??= (async () => {
       try {
         await this.ensureStreams();
-        for (const sub of this.streamSubs) for (const l of sub.loops) await this.ensureConsumer(sub.stream, l);
+        for (const sub of this.streamSubs)
+          for (const l of sub.loops) await this.ensureConsumer(sub.stream, l);
       } catch (e) {
         this.logger.warn({ err: (e as Error).message }, 'could not re-create streams/consumers yet');
       } finally {
@@ -615,7 +712,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
 
   private async watchConsumer(messages: ConsumerMessages, sub: StreamSub, loop: PullLoop): Promise<void> {
     for await (const s of messages.status()) {
-      if ((s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') && !sub.stopped) {
+      if (
+        (s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') &&
+        !sub.stopped
+      ) {
         this.logger.warn({ consumer: loop.name, status: s.type }, 'consumer missing; re-creating');
         await this.reEnsure();
       }
@@ -631,9 +731,12 @@ function validateOptions(o: NatsBusOptions): void {
     );
   }
   if (!/^[A-Za-z0-9_-]+$/.test(o.streamPrefix)) {
-    throw new ConfigError(`GREENTIC_NATS_STREAM_PREFIX='${o.streamPrefix}' may hold letters, digits, '_' and '-' only`, {
-      keys: ['GREENTIC_NATS_STREAM_PREFIX'],
-    });
+    throw new ConfigError(
+      `GREENTIC_NATS_STREAM_PREFIX='${o.streamPrefix}' may hold letters, digits, '_' and '-' only`,
+      {
+        keys: ['GREENTIC_NATS_STREAM_PREFIX'],
+      },
+    );
   }
 }
 

@@ -52,7 +52,11 @@ export function parseJsonObject(raw: Buffer | string, what: string): Record<stri
  * (default: the logical name itself). A missing secret is a configuration error (500), never a
  * reason to accept an unverified request.
  */
-export async function channelSecret(secrets: SecretsService, resolved: ResolvedChannel, logical: string): Promise<string> {
+export async function channelSecret(
+  secrets: SecretsService,
+  resolved: ResolvedChannel,
+  logical: string,
+): Promise<string> {
   const name = resolved.channel.secretRefs[logical] ?? logical;
   const v = await secrets.get(resolved.tenant, name);
   if (v === undefined || v === '') {
@@ -72,11 +76,14 @@ export function setting(resolved: ResolvedChannel, key: string): string | undefi
 export function requireSetting(resolved: ResolvedChannel, key: string): string {
   const v = setting(resolved, key);
   if (v === undefined) {
-    throw new ConfigError(`channel '${resolved.channel.id}' of tenant '${resolved.tenant.tenantId}': setting '${key}' is required`, {
-      tenant: resolved.tenant.tenantId,
-      channel: resolved.channel.id,
-      setting: key,
-    });
+    throw new ConfigError(
+      `channel '${resolved.channel.id}' of tenant '${resolved.tenant.tenantId}': setting '${key}' is required`,
+      {
+        tenant: resolved.tenant.tenantId,
+        channel: resolved.channel.id,
+        setting: key,
+      },
+    );
   }
   return v;
 }
@@ -123,7 +130,10 @@ const PROGRESS_TTL_MS = 3_600_000;
 export class DeliveryProgress {
   private readonly done = new Map<string, { n: number; at: number }>();
 
-  async deliver(msg: EgressMessage, sendOne: (reply: OutboundReply, index: number) => Promise<void>): Promise<void> {
+  async deliver(
+    msg: EgressMessage,
+    sendOne: (reply: OutboundReply, index: number) => Promise<void>,
+  ): Promise<void> {
     const from = this.done.get(msg.id)?.n ?? 0;
     for (let i = from; i < msg.replies.length; i++) {
       await sendOne(msg.replies[i]!, i);
@@ -162,7 +172,11 @@ export function normalizeCard(card: Record<string, unknown>): NormalCard {
   if (subtitle) out.subtitle = subtitle;
   if (text) out.text = text;
   if (image) out.imageUrl = image;
-  const buttons = Array.isArray(card['buttons']) ? card['buttons'] : Array.isArray(card['actions']) ? card['actions'] : [];
+  const buttons = Array.isArray(card['buttons'])
+    ? card['buttons']
+    : Array.isArray(card['actions'])
+      ? card['actions']
+      : [];
   for (const b of buttons) {
     if (typeof b === 'string') out.buttons.push({ title: b, value: b });
     else if (isRecord(b)) {

@@ -29,7 +29,8 @@ function compareKeys(a: string, b: string): number {
 function canonicalize(v: unknown, at: string): unknown {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new CanonicalCborError(`${at}: only safe integers are allowed, got ${v}`);
+    if (!Number.isSafeInteger(v))
+      throw new CanonicalCborError(`${at}: only safe integers are allowed, got ${v}`);
     return v;
   }
   if (v instanceof Uint8Array) return v;
@@ -48,7 +49,8 @@ function canonicalize(v: unknown, at: string): unknown {
   }
   if (typeof v === 'object') {
     const proto = Object.getPrototypeOf(v) as unknown;
-    if (proto !== Object.prototype && proto !== null) throw new CanonicalCborError(`${at}: unsupported value of type ${v.constructor.name}`);
+    if (proto !== Object.prototype && proto !== null)
+      throw new CanonicalCborError(`${at}: unsupported value of type ${v.constructor.name}`);
     const out = new Map<string, unknown>();
     const rec = v as Record<string, unknown>;
     for (const k of Object.keys(rec).sort(compareKeys)) {
@@ -82,7 +84,9 @@ export function decodeCanonical(bytes: Uint8Array): unknown {
     throw new CanonicalCborError(`not canonical CBOR: ${(e as Error).message}`);
   }
   if (Buffer.compare(Buffer.from(again), Buffer.from(bytes)) !== 0) {
-    throw new CanonicalCborError('not canonical CBOR (keys out of order, non-minimal lengths, tags or trailing bytes)');
+    throw new CanonicalCborError(
+      'not canonical CBOR (keys out of order, non-minimal lengths, tags or trailing bytes)',
+    );
   }
   return value;
 }

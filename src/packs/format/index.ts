@@ -7,4 +7,10 @@ export * from './signature.js';
 export { readArchive, checkEntryName } from './zip-reader.js';
 export { writeDeterministicZip, type PackFile } from './zip-writer.js';
 export { assemblePack, signPack, type AssembleInput } from './pack-writer.js';
-export { buildPackFromDir, reproducibleTime, signingTime, type BuildOptions, type BuildResult } from './pack-builder.js';
+export {
+  buildPackFromDir,
+  reproducibleTime,
+  signingTime,
+  type BuildOptions,
+  type BuildResult,
+} from './pack-builder.js';

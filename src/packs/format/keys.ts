@@ -41,15 +41,20 @@ export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Ui
 const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 
 function fromB64u(s: string, what: string, label: string): Uint8Array {
-  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(s)) throw new PackError('pack_key_invalid', `${label}: ${what} is not URL-safe base64`);
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(s))
+    throw new PackError('pack_key_invalid', `${label}: ${what} is not URL-safe base64`);
   const b = new Uint8Array(Buffer.from(s, 'base64url'));
-  if (b.length !== 32) throw new PackError('pack_key_invalid', `${label}: ${what} must be 32 bytes, got ${b.length}`);
+  if (b.length !== 32)
+    throw new PackError('pack_key_invalid', `${label}: ${what} must be 32 bytes, got ${b.length}`);
   return b;
 }
 
 /** PKCS#8 / SPKI PEM through Node's crypto (JWK as the bridge to raw ed25519 bytes). */
 export function secretKeyToPem(kp: Ed25519KeyPair): string {
-  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64u(kp.secretKey), x: b64u(kp.publicKey) }, format: 'jwk' });
+  const key = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: b64u(kp.secretKey), x: b64u(kp.publicKey) },
+    format: 'jwk',
+  });
   return key.export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
@@ -84,7 +89,10 @@ function parseJwk(text: string, label: string): Jwk {
   }
   const jwk = j as Jwk;
   if (!jwk || typeof jwk !== 'object' || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') {
-    throw new PackError('pack_key_invalid', `${label}: expected an Ed25519 JWK ({"kty":"OKP","crv":"Ed25519",...})`);
+    throw new PackError(
+      'pack_key_invalid',
+      `${label}: expected an Ed25519 JWK ({"kty":"OKP","crv":"Ed25519",...})`,
+    );
   }
   return jwk;
 }
@@ -98,7 +106,8 @@ export function parsePublicKey(text: string, label: string): Uint8Array {
   if (t.startsWith('-----BEGIN PUBLIC KEY-----')) {
     try {
       const jwk = createPublicKey(t).export({ format: 'jwk' }) as Jwk;
-      if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string') throw new Error(`not an Ed25519 key (${String(jwk.crv ?? jwk.kty)})`);
+      if (jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string')
+        throw new Error(`not an Ed25519 key (${String(jwk.crv ?? jwk.kty)})`);
       return fromB64u(jwk.x, 'public key', label);
     } catch (e) {
       if (e instanceof PackError) throw e;
@@ -106,17 +115,24 @@ export function parsePublicKey(text: string, label: string): Uint8Array {
     }
   }
   if (t.startsWith('-----BEGIN')) {
-    throw new PackError('pack_key_invalid', `${label}: expected a PUBLIC KEY PEM (never trust a private key file)`);
+    throw new PackError(
+      'pack_key_invalid',
+      `${label}: expected a PUBLIC KEY PEM (never trust a private key file)`,
+    );
   }
   if (t.startsWith('{')) {
     const jwk = parseJwk(t, label);
-    if (jwk.d !== undefined) throw new PackError('pack_key_invalid', `${label}: this JWK holds a private key; trust the public one`);
+    if (jwk.d !== undefined)
+      throw new PackError('pack_key_invalid', `${label}: this JWK holds a private key; trust the public one`);
     if (typeof jwk.x !== 'string') throw new PackError('pack_key_invalid', `${label}: JWK has no 'x'`);
     return fromB64u(jwk.x, 'public key', label);
   }
   const inline = /^(?:ed25519:)?([A-Za-z0-9_-]{43}=?)$/.exec(t);
   if (inline) return fromB64u(inline[1]!, 'public key', label);
-  throw new PackError('pack_key_invalid', `${label}: not a public key (PEM, Ed25519 JWK, or ed25519:<base64url>)`);
+  throw new PackError(
+    'pack_key_invalid',
+    `${label}: not a public key (PEM, Ed25519 JWK, or ed25519:<base64url>)`,
+  );
 }
 
 export function parseSecretKey(text: string, label: string): Ed25519KeyPair {
@@ -125,18 +141,26 @@ export function parseSecretKey(text: string, label: string): Ed25519KeyPair {
   if (t.startsWith('-----BEGIN PRIVATE KEY-----')) {
     try {
       const jwk = createPrivateKey(t).export({ format: 'jwk' }) as Jwk;
-      if (jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string') throw new Error(`not an Ed25519 key (${String(jwk.crv ?? jwk.kty)})`);
+      if (jwk.crv !== 'Ed25519' || typeof jwk.d !== 'string')
+        throw new Error(`not an Ed25519 key (${String(jwk.crv ?? jwk.kty)})`);
       d = fromB64u(jwk.d, 'private key', label);
     } catch (e) {
       if (e instanceof PackError) throw e;
-      throw new PackError('pack_key_invalid', `${label}: unreadable private key PEM: ${(e as Error).message}`);
+      throw new PackError(
+        'pack_key_invalid',
+        `${label}: unreadable private key PEM: ${(e as Error).message}`,
+      );
     }
   } else if (t.startsWith('{')) {
     const jwk = parseJwk(t, label);
-    if (typeof jwk.d !== 'string') throw new PackError('pack_key_invalid', `${label}: JWK has no private part 'd'`);
+    if (typeof jwk.d !== 'string')
+      throw new PackError('pack_key_invalid', `${label}: JWK has no private part 'd'`);
     d = fromB64u(jwk.d, 'private key', label);
   } else {
-    throw new PackError('pack_key_invalid', `${label}: expected a PRIVATE KEY PEM or an Ed25519 JWK with 'd'`);
+    throw new PackError(
+      'pack_key_invalid',
+      `${label}: expected a PRIVATE KEY PEM or an Ed25519 JWK with 'd'`,
+    );
   }
   return { secretKey: d, publicKey: ed.getPublicKey(d) };
 }

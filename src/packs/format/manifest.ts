@@ -105,7 +105,8 @@ const validate = new Ajv({ allErrors: true, strict: false }).compile(SCHEMA);
 
 function describe(e: ErrorObject): string {
   const at = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-  if (e.keyword === 'required') return `${at}: missing '${(e.params as { missingProperty: string }).missingProperty}'`;
+  if (e.keyword === 'required')
+    return `${at}: missing '${(e.params as { missingProperty: string }).missingProperty}'`;
   return `${at}: ${e.message ?? 'invalid'}`;
 }
 
@@ -122,12 +123,15 @@ export function decodeManifest(bytes: Uint8Array, label: string): PackManifest {
   try {
     value = decodeCanonical(bytes);
   } catch (e) {
-    if (e instanceof CanonicalCborError) throw new PackError('pack_manifest_invalid', `${label}: manifest.cbor is ${e.message}`);
+    if (e instanceof CanonicalCborError)
+      throw new PackError('pack_manifest_invalid', `${label}: manifest.cbor is ${e.message}`);
     throw e;
   }
   if (!validate(value)) {
     const msgs = [...new Set((validate.errors ?? []).map(describe))];
-    throw new PackError('pack_manifest_invalid', `${label}: manifest.cbor: ${msgs.join('; ')}`, { issues: msgs });
+    throw new PackError('pack_manifest_invalid', `${label}: manifest.cbor: ${msgs.join('; ')}`, {
+      issues: msgs,
+    });
   }
   return value as unknown as PackManifest;
 }
@@ -137,47 +141,85 @@ export function decodeManifest(bytes: Uint8Array, label: string): PackManifest {
  * names is present with the digest it states, ids are unique, entry flows exist, and the JSON
  * twin says the same as the CBOR.
  */
-export function checkManifestAgainstFiles(m: PackManifest, files: ReadonlyMap<string, Uint8Array>, label: string): void {
+export function checkManifestAgainstFiles(
+  m: PackManifest,
+  files: ReadonlyMap<string, Uint8Array>,
+  label: string,
+  /** BLAKE3 per path already checked against the bytes (the SBOM), so nothing is hashed twice. */
+  verified?: ReadonlyMap<string, string>,
+): void {
+  const hashOf = (p: string): string => verified?.get(p) ?? blake3Hex(files.get(p)!);
   const flowIds = new Set<string>();
   for (const f of m.flows) {
-    if (flowIds.has(f.id)) throw new PackError('pack_manifest_invalid', `${label}: manifest lists flow '${f.id}' twice`);
+    if (flowIds.has(f.id))
+      throw new PackError('pack_manifest_invalid', `${label}: manifest lists flow '${f.id}' twice`);
     flowIds.add(f.id);
     for (const p of [f.file_yaml, f.file_json]) {
-      if (!p.startsWith('flows/')) throw new PackError('pack_manifest_invalid', `${label}: flow '${f.id}': '${p}' is not under flows/`);
+      if (!p.startsWith('flows/'))
+        throw new PackError('pack_manifest_invalid', `${label}: flow '${f.id}': '${p}' is not under flows/`);
       if (!files.has(p)) {
-        throw new PackError('pack_manifest_flow_missing', `${label}: manifest names flow '${f.id}' at '${p}', which the archive does not have`, {
-          flow: f.id,
-          entry: p,
-        });
+        throw new PackError(
+          'pack_manifest_flow_missing',
+          `${label}: manifest names flow '${f.id}' at '${p}', which the archive does not have`,
+          {
+            flow: f.id,
+            entry: p,
+          },
+        );
       }
     }
-    if (blake3Hex(files.get(f.file_yaml)!) !== f.hash_blake3) {
-      throw new PackError('pack_manifest_hash_mismatch', `${label}: flow '${f.id}': '${f.file_yaml}' does not have the manifest's BLAKE3`, { flow: f.id });
+    if (hashOf(f.file_yaml) !== f.hash_blake3) {
+      throw new PackError(
+        'pack_manifest_hash_mismatch',
+        `${label}: flow '${f.id}': '${f.file_yaml}' does not have the manifest's BLAKE3`,
+        { flow: f.id },
+      );
     }
   }
   for (const e of m.meta.entry_flows) {
-    if (!flowIds.has(e)) throw new PackError('pack_manifest_flow_missing', `${label}: entry flow '${e}' is not among the manifest's flows`, { flow: e });
+    if (!flowIds.has(e))
+      throw new PackError(
+        'pack_manifest_flow_missing',
+        `${label}: entry flow '${e}' is not among the manifest's flows`,
+        { flow: e },
+      );
   }
   const names = new Set<string>();
   for (const c of m.components) {
-    if (names.has(c.name)) throw new PackError('pack_manifest_invalid', `${label}: manifest lists component '${c.name}' twice`);
+    if (names.has(c.name))
+      throw new PackError('pack_manifest_invalid', `${label}: manifest lists component '${c.name}' twice`);
     names.add(c.name);
     if (!c.file_wasm.startsWith('components/')) {
-      throw new PackError('pack_manifest_invalid', `${label}: component '${c.name}': '${c.file_wasm}' is not under components/`);
+      throw new PackError(
+        'pack_manifest_invalid',
+        `${label}: component '${c.name}': '${c.file_wasm}' is not under components/`,
+      );
     }
     const wasm = files.get(c.file_wasm);
     if (!wasm) {
-      throw new PackError('pack_manifest_component_missing', `${label}: manifest names component '${c.name}' at '${c.file_wasm}', which the archive does not have`, {
-        component: c.name,
-      });
+      throw new PackError(
+        'pack_manifest_component_missing',
+        `${label}: manifest names component '${c.name}' at '${c.file_wasm}', which the archive does not have`,
+        {
+          component: c.name,
+        },
+      );
     }
-    if (blake3Hex(wasm) !== c.hash_blake3) {
-      throw new PackError('pack_manifest_hash_mismatch', `${label}: component '${c.name}': '${c.file_wasm}' does not have the manifest's BLAKE3`, {
-        component: c.name,
-      });
+    if (hashOf(c.file_wasm) !== c.hash_blake3) {
+      throw new PackError(
+        'pack_manifest_hash_mismatch',
+        `${label}: component '${c.name}': '${c.file_wasm}' does not have the manifest's BLAKE3`,
+        {
+          component: c.name,
+        },
+      );
     }
     for (const p of [c.manifest_file, c.schema_file]) {
-      if (p && !files.has(p)) throw new PackError('pack_manifest_component_missing', `${label}: component '${c.name}': '${p}' is missing`);
+      if (p && !files.has(p))
+        throw new PackError(
+          'pack_manifest_component_missing',
+          `${label}: component '${c.name}': '${p}' is missing`,
+        );
     }
   }
   const json = files.get('manifest.json');
@@ -186,16 +228,22 @@ export function checkManifestAgainstFiles(m: PackManifest, files: ReadonlyMap<st
     try {
       parsed = JSON.parse(new TextDecoder().decode(json));
     } catch (e) {
-      throw new PackError('pack_manifest_invalid', `${label}: manifest.json is not valid JSON: ${(e as Error).message}`);
+      throw new PackError(
+        'pack_manifest_invalid',
+        `${label}: manifest.json is not valid JSON: ${(e as Error).message}`,
+      );
     }
-    let same = false;
+    let same: boolean;
     try {
       same = Buffer.compare(Buffer.from(encodeCanonical(parsed)), Buffer.from(encodeCanonical(m))) === 0;
     } catch {
       same = false;
     }
     if (!same) {
-      throw new PackError('pack_manifest_invalid', `${label}: manifest.json does not say the same as manifest.cbor`);
+      throw new PackError(
+        'pack_manifest_invalid',
+        `${label}: manifest.json does not say the same as manifest.cbor`,
+      );
     }
   }
 }

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { FlowValidationError, PackError } from '../../common/errors.js';
-import { checkFlow } from '../../flows/flow-validator.js';
-import { formatIssue, type FlowIssue } from '../../flows/flow.types.js';
+import { checkFlow, validateFlowCalls } from '../../flows/flow-validator.js';
+import { formatIssue, type FlowDefinition, type FlowIssue } from '../../flows/flow.types.js';
 import { PACK_FORMAT_VERSION } from './constants.js';
 import { blake3Hex } from './hash.js';
 import type { Ed25519KeyPair } from './keys.js';
@@ -73,9 +73,14 @@ function list(v: unknown, what: string, file: string): unknown[] {
 }
 
 function reqString(v: unknown, what: string, file: string, pattern?: RegExp): string {
-  if (typeof v !== 'string' && typeof v !== 'number') throw new PackError('pack_manifest_invalid', `${file}: '${what}' is required (a string)`);
+  if (typeof v !== 'string' && typeof v !== 'number')
+    throw new PackError('pack_manifest_invalid', `${file}: '${what}' is required (a string)`);
   const s = String(v);
-  if (pattern && !pattern.test(s)) throw new PackError('pack_manifest_invalid', `${file}: '${what}' = '${s}' does not match ${pattern.source}`);
+  if (pattern && !pattern.test(s))
+    throw new PackError(
+      'pack_manifest_invalid',
+      `${file}: '${what}' = '${s}' does not match ${pattern.source}`,
+    );
   return s;
 }
 
@@ -98,9 +103,11 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
     });
   }
   const doc = parseDocument(text, { prettyErrors: false });
-  if (doc.errors.length > 0) throw new PackError('pack_manifest_invalid', `${file}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  if (doc.errors.length > 0)
+    throw new PackError('pack_manifest_invalid', `${file}: ${doc.errors[0]!.message.split('\n')[0]}`);
   const raw = doc.toJS() as RawPackYaml | null;
-  if (!raw || typeof raw !== 'object') throw new PackError('pack_manifest_invalid', `${file}: expected a mapping`);
+  if (!raw || typeof raw !== 'object')
+    throw new PackError('pack_manifest_invalid', `${file}: expected a mapping`);
   const id = reqString(raw.id, 'id', file, ID);
   const version = reqString(raw.version ?? '0.1.0', 'version', file, VERSION);
 
@@ -113,7 +120,8 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
     const name = reqString(o['name'], `components[${i}].name`, file, ID);
     const cver = reqString(o['version'] ?? version, `components[${i}].version`, file, VERSION);
     const rel = reqString(o['path'], `components[${i}].path`, file);
-    if (components.some((x) => x.name === name)) throw new PackError('pack_component_duplicate', `${file}: component '${name}' listed twice`);
+    if (components.some((x) => x.name === name))
+      throw new PackError('pack_component_duplicate', `${file}: component '${name}' listed twice`);
     const wasm = await readInside(dir, rel, file, `components[${i}].path`);
     const base = `components/${name}@${cver}`;
     files.push({ path: `${base}/component.wasm`, bytes: wasm });
@@ -139,10 +147,12 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
   progress(`validating ${rawFlows.length} flow(s)`);
   const componentNames = new Set(components.map((c) => c.name));
   const flows: FlowEntry[] = [];
+  const parsed: FlowDefinition[] = [];
   const issues: FlowIssue[] = [];
   const warnings: string[] = [];
   for (const [i, f] of rawFlows.entries()) {
-    const rel = typeof f === 'string' ? f : reqString((f as { path?: unknown } | null)?.path, `flows[${i}].path`, file);
+    const rel =
+      typeof f === 'string' ? f : reqString((f as { path?: unknown } | null)?.path, `flows[${i}].path`, file);
     const abs = path.resolve(dir, rel);
     const src = (await readInside(dir, rel, file, `flows[${i}]`)).toString('utf8').replace(/\r\n/g, '\n');
     const checked = checkFlow(src, abs, { components: componentNames });
@@ -150,23 +160,48 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
     warnings.push(...checked.issues.filter((x) => x.severity === 'warning').map(formatIssue));
     if (!checked.flow) continue;
     const flow = checked.flow;
+    parsed.push(flow);
     const declared = typeof f === 'object' && f ? (f as { id?: unknown }).id : undefined;
     if (typeof declared === 'string' && declared !== flow.id) {
-      issues.push({ severity: 'error', code: 'flow_id_mismatch', message: `flow id '${flow.id}' does not match pack.yaml's '${declared}'`, file: abs, line: 1, column: 1 });
+      issues.push({
+        severity: 'error',
+        code: 'flow_id_mismatch',
+        message: `flow id '${flow.id}' does not match pack.yaml's '${declared}'`,
+        file: abs,
+        line: 1,
+        column: 1,
+      });
       continue;
     }
     if (!ID.test(flow.id)) {
-      issues.push({ severity: 'error', code: 'flow_id_invalid', message: `flow id '${flow.id}' cannot name a pack path`, file: abs, line: 1, column: 1 });
+      issues.push({
+        severity: 'error',
+        code: 'flow_id_invalid',
+        message: `flow id '${flow.id}' cannot name a pack path`,
+        file: abs,
+        line: 1,
+        column: 1,
+      });
       continue;
     }
     if (flows.some((x) => x.id === flow.id)) {
-      issues.push({ severity: 'error', code: 'flow_duplicate', message: `flow '${flow.id}' defined twice in the pack`, file: abs, line: 1, column: 1 });
+      issues.push({
+        severity: 'error',
+        code: 'flow_duplicate',
+        message: `flow '${flow.id}' defined twice in the pack`,
+        file: abs,
+        line: 1,
+        column: 1,
+      });
       continue;
     }
     const yamlBytes = new TextEncoder().encode(src);
     const jsonBytes = new TextEncoder().encode(JSON.stringify(flow.raw));
     const base = `flows/${flow.id}`;
-    files.push({ path: `${base}/flow.ygtc`, bytes: yamlBytes }, { path: `${base}/flow.json`, bytes: jsonBytes });
+    files.push(
+      { path: `${base}/flow.ygtc`, bytes: yamlBytes },
+      { path: `${base}/flow.json`, bytes: jsonBytes },
+    );
     flows.push({
       id: flow.id,
       kind: flow.type,
@@ -176,21 +211,36 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
       hash_blake3: blake3Hex(yamlBytes),
     });
   }
+  // Pack-level: `flow.call` targets exist among these flows, and calls never cycle.
+  issues.push(...validateFlowCalls(parsed).filter((x) => x.severity === 'error'));
   if (issues.length > 0) {
-    throw new FlowValidationError(`${file}: ${issues.length} flow error(s), nothing written:\n  ${issues.map(formatIssue).join('\n  ')}`, issues);
+    throw new FlowValidationError(
+      `${file}: ${issues.length} flow error(s), nothing written:\n  ${issues.map(formatIssue).join('\n  ')}`,
+      issues,
+    );
   }
-  if (flows.length === 0) throw new PackError('pack_manifest_invalid', `${file}: a pack needs at least one flow`);
+  if (flows.length === 0)
+    throw new PackError('pack_manifest_invalid', `${file}: a pack needs at least one flow`);
 
   for (const [i, a] of list(raw.assets, 'assets', file).entries()) {
     const rel = reqString(a, `assets[${i}]`, file);
     const bytes = await readInside(dir, rel, file, `assets[${i}]`);
-    const inPack = rel.replace(/^\.\//, '').startsWith('assets/') ? rel.replace(/^\.\//, '') : `assets/${rel.replace(/^\.\//, '')}`;
+    const inPack = rel.replace(/^\.\//, '').startsWith('assets/')
+      ? rel.replace(/^\.\//, '')
+      : `assets/${rel.replace(/^\.\//, '')}`;
     files.push({ path: inPack, bytes });
   }
 
-  const entryFlows = raw.entry_flows === undefined ? flows.map((f) => f.id) : list(raw.entry_flows, 'entry_flows', file).map(String);
+  const entryFlows =
+    raw.entry_flows === undefined
+      ? flows.map((f) => f.id)
+      : list(raw.entry_flows, 'entry_flows', file).map(String);
   for (const e of entryFlows) {
-    if (!flows.some((f) => f.id === e)) throw new PackError('pack_manifest_invalid', `${file}: entry flow '${e}' is not one of the pack's flows`);
+    if (!flows.some((f) => f.id === e))
+      throw new PackError(
+        'pack_manifest_invalid',
+        `${file}: entry flow '${e}' is not one of the pack's flows`,
+      );
   }
   const manifest: PackManifest = {
     meta: {
@@ -208,6 +258,11 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
     components: components.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
   progress(`writing ${files.length + 3} entries${opts.key ? ' (signed)' : ''}`);
-  const packed = await assemblePack({ manifest, files, key: opts.key, signedAt: opts.signedAt ?? signingTime() });
+  const packed = await assemblePack({
+    manifest,
+    files,
+    key: opts.key,
+    signedAt: opts.signedAt ?? signingTime(),
+  });
   return { bytes: packed.bytes, manifest, files: packed.files, warnings };
 }

@@ -1,5 +1,13 @@
 import { PackError } from '../../common/errors.js';
-import { CHAIN_PATH, MANIFEST_CBOR, MANIFEST_JSON, SBOM_JSON, SIGNATURE_PATH, type ArchiveLimits } from './constants.js';
+import {
+  CHAIN_PATH,
+  MANIFEST_CBOR,
+  MANIFEST_JSON,
+  SBOM_JSON,
+  SIGNATURE_PATH,
+  type ArchiveLimits,
+} from './constants.js';
+import { selfSignedCertificatePem } from './certificate.js';
 import type { Ed25519KeyPair } from './keys.js';
 import { encodeManifest, type PackManifest } from './manifest.js';
 import { buildSbom, checkSbom, parseSbom } from './sbom.js';
@@ -21,16 +29,31 @@ export interface AssembledPack {
   files: PackFile[];
 }
 
+/** `signatures/chain.pem`: a self-signed certificate of the signing key (readers of the public format expect one). */
+function chainFile(key: Ed25519KeyPair, signedAt: string): PackFile {
+  const t = new Date(signedAt);
+  return {
+    path: CHAIN_PATH,
+    bytes: new TextEncoder().encode(
+      selfSignedCertificatePem(key, Number.isNaN(t.getTime()) ? new Date(0) : t),
+    ),
+  };
+}
+
 /** Manifest → SBOM → signature → deterministic ZIP. */
 export async function assemblePack(input: AssembleInput): Promise<AssembledPack> {
   const { cbor, json } = encodeManifest(input.manifest);
-  const payload: PackFile[] = [...input.files, { path: MANIFEST_CBOR, bytes: cbor }, { path: MANIFEST_JSON, bytes: json }];
+  const payload: PackFile[] = [
+    ...input.files,
+    { path: MANIFEST_CBOR, bytes: cbor },
+    { path: MANIFEST_JSON, bytes: json },
+  ];
   const sbom = buildSbom(payload);
   const files: PackFile[] = [...payload, { path: SBOM_JSON, bytes: sbom.bytes }];
   if (input.key) {
     const digest = signatureDigest(cbor, sbom.bytes, sbom.entries);
     const env = createEnvelope(digest, input.key, input.signedAt ?? new Date().toISOString());
-    files.push({ path: SIGNATURE_PATH, bytes: encodeEnvelope(env) });
+    files.push({ path: SIGNATURE_PATH, bytes: encodeEnvelope(env) }, chainFile(input.key, env.signed_at_utc));
   }
   return { bytes: await writeDeterministicZip(files), files };
 }
@@ -51,9 +74,14 @@ export async function signPack(
   checkSbom(files, entries, opts.label);
   const manifest = files.get(MANIFEST_CBOR);
   if (!manifest) throw new PackError('pack_manifest_missing', `${opts.label}: no manifest.cbor`);
-  const env = createEnvelope(signatureDigest(manifest, sbomBytes, entries), key, opts.signedAt ?? new Date().toISOString());
+  const env = createEnvelope(
+    signatureDigest(manifest, sbomBytes, entries),
+    key,
+    opts.signedAt ?? new Date().toISOString(),
+  );
   const out: PackFile[] = [];
-  for (const [path, bytes] of files) if (path !== SIGNATURE_PATH && path !== CHAIN_PATH) out.push({ path, bytes });
-  out.push({ path: SIGNATURE_PATH, bytes: encodeEnvelope(env) });
+  for (const [path, bytes] of files)
+    if (path !== SIGNATURE_PATH && path !== CHAIN_PATH) out.push({ path, bytes });
+  out.push({ path: SIGNATURE_PATH, bytes: encodeEnvelope(env) }, chainFile(key, env.signed_at_utc));
   return writeDeterministicZip(out);
 }

@@ -21,7 +21,11 @@ export interface SignatureEnvelope {
  * `path + "\n" + blake3` in lexical order. Covering the SBOM bytes and the entry list means no
  * payload file can change without changing what was signed.
  */
-export function signatureDigest(manifestCbor: Uint8Array, sbomBytes: Uint8Array, entries: readonly SbomEntry[]): Uint8Array {
+export function signatureDigest(
+  manifestCbor: Uint8Array,
+  sbomBytes: Uint8Array,
+  entries: readonly SbomEntry[],
+): Uint8Array {
   const h = blake3.create();
   h.update(manifestCbor);
   h.update(sbomBytes);
@@ -66,14 +70,22 @@ export function parseEnvelope(bytes: Uint8Array, label: string): ParsedEnvelope 
   if (!e || typeof e !== 'object' || Array.isArray(e)) return bad('not a JSON object');
   if (typeof e.alg !== 'string') return bad("'alg' missing");
   if (e.alg.toLowerCase() !== 'ed25519') {
-    throw new PackError('pack_signature_unsupported', `${label}: signature algorithm '${e.alg}' is not supported (ed25519 only)`);
+    throw new PackError(
+      'pack_signature_unsupported',
+      `${label}: signature algorithm '${e.alg}' is not supported (ed25519 only)`,
+    );
   }
-  if (typeof e.sig !== 'string' || !/^[A-Za-z0-9_-]+$/.test(e.sig)) return bad("'sig' must be URL-safe base64 without padding");
+  if (typeof e.sig !== 'string' || !/^[A-Za-z0-9_-]+$/.test(e.sig))
+    return bad("'sig' must be URL-safe base64 without padding");
   const signature = new Uint8Array(Buffer.from(e.sig, 'base64url'));
   if (signature.length !== 64) return bad(`'sig' must decode to 64 bytes, got ${signature.length}`);
-  if (typeof e.digest !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.digest)) return bad("'digest' must be 64 hex characters");
+  if (typeof e.digest !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.digest))
+    return bad("'digest' must be 64 hex characters");
   if (typeof e.signed_at_utc !== 'string') return bad("'signed_at_utc' missing");
-  if (e.key_fingerprint !== undefined && (typeof e.key_fingerprint !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.key_fingerprint))) {
+  if (
+    e.key_fingerprint !== undefined &&
+    (typeof e.key_fingerprint !== 'string' || !/^[0-9a-fA-F]{64}$/.test(e.key_fingerprint))
+  ) {
     return bad("'key_fingerprint' must be 64 hex characters");
   }
   return {

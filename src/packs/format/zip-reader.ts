@@ -22,24 +22,44 @@ function fail(code: string, label: string, message: string, details: Record<stri
  */
 export function checkEntryName(name: string, label: string): void {
   if (name.length === 0) fail('pack_entry_path_invalid', label, 'entry with an empty name');
-  if (name.includes('\0')) fail('pack_entry_path_invalid', label, `entry '${name}' has a NUL byte in its name`);
-  if (name.includes('\\')) fail('pack_entry_path_backslash', label, `entry '${name}' uses a backslash in its path`, { entry: name });
+  if (name.includes('\0'))
+    fail('pack_entry_path_invalid', label, `entry '${name}' has a NUL byte in its name`);
+  if (name.includes('\\'))
+    fail('pack_entry_path_backslash', label, `entry '${name}' uses a backslash in its path`, { entry: name });
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) {
     fail('pack_entry_path_absolute', label, `entry '${name}' has an absolute path`, { entry: name });
   }
   const segs = name.split('/');
-  if (segs.includes('..')) fail('pack_entry_path_traversal', label, `entry '${name}' leaves the pack ('..' in its path)`, { entry: name });
-  if (name.endsWith('/')) fail('pack_entry_special', label, `entry '${name}' is a directory; only regular files are allowed`, { entry: name });
-  if (segs.some((s) => s === '' || s === '.')) fail('pack_entry_path_invalid', label, `entry '${name}' has an empty or '.' path segment`, { entry: name });
+  if (segs.includes('..'))
+    fail('pack_entry_path_traversal', label, `entry '${name}' leaves the pack ('..' in its path)`, {
+      entry: name,
+    });
+  if (name.endsWith('/'))
+    fail('pack_entry_special', label, `entry '${name}' is a directory; only regular files are allowed`, {
+      entry: name,
+    });
+  if (segs.some((s) => s === '' || s === '.'))
+    fail('pack_entry_path_invalid', label, `entry '${name}' has an empty or '.' path segment`, {
+      entry: name,
+    });
 }
 
 function openZip(buf: Buffer, label: string): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(buf, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
-      if (err || !zip) {
-        reject(new PackError('pack_archive_invalid', `${label}: not a readable ZIP archive (truncated or corrupt): ${err?.message ?? 'no archive'}`));
-      } else resolve(zip);
-    });
+    yauzl.fromBuffer(
+      buf,
+      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true },
+      (err, zip) => {
+        if (err || !zip) {
+          reject(
+            new PackError(
+              'pack_archive_invalid',
+              `${label}: not a readable ZIP archive (truncated or corrupt): ${err?.message ?? 'no archive'}`,
+            ),
+          );
+        } else resolve(zip);
+      },
+    );
   });
 }
 
@@ -58,11 +78,22 @@ function centralDirectory(zip: ZipFile, label: string): Promise<Entry[]> {
   });
 }
 
-function readEntry(zip: ZipFile, entry: Entry, name: string, cap: number, label: string): Promise<Uint8Array> {
+function readEntry(
+  zip: ZipFile,
+  entry: Entry,
+  name: string,
+  cap: number,
+  label: string,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {
       if (err || !stream) {
-        reject(new PackError('pack_archive_invalid', `${label}: cannot read entry '${name}': ${err?.message ?? 'no stream'}`));
+        reject(
+          new PackError(
+            'pack_archive_invalid',
+            `${label}: cannot read entry '${name}': ${err?.message ?? 'no stream'}`,
+          ),
+        );
         return;
       }
       const chunks: Buffer[] = [];
@@ -72,7 +103,11 @@ function readEntry(zip: ZipFile, entry: Entry, name: string, cap: number, label:
         // Headers can lie about sizes; count what actually inflates and stop at the cap.
         if (n > cap) {
           stream.destroy();
-          reject(new PackError('pack_entry_too_large', `${label}: entry '${name}' inflates past ${cap} bytes`, { entry: name }));
+          reject(
+            new PackError('pack_entry_too_large', `${label}: entry '${name}' inflates past ${cap} bytes`, {
+              entry: name,
+            }),
+          );
           return;
         }
         chunks.push(c);
@@ -104,12 +139,20 @@ export async function readArchive(
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
 ): Promise<Map<string, Uint8Array>> {
   if (bytes.byteLength > limits.maxArchiveBytes) {
-    fail('pack_archive_too_large', label, `archive is ${bytes.byteLength} bytes, over the ${limits.maxArchiveBytes}-byte cap`);
+    fail(
+      'pack_archive_too_large',
+      label,
+      `archive is ${bytes.byteLength} bytes, over the ${limits.maxArchiveBytes}-byte cap`,
+    );
   }
   const zip = await openZip(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), label);
   try {
     if (zip.entryCount > limits.maxEntries) {
-      fail('pack_too_many_entries', label, `archive has ${zip.entryCount} entries, over the cap of ${limits.maxEntries}`);
+      fail(
+        'pack_too_many_entries',
+        label,
+        `archive has ${zip.entryCount} entries, over the cap of ${limits.maxEntries}`,
+      );
     }
     const entries = await centralDirectory(zip, label);
     const names = new Map<Entry, string>();
@@ -124,33 +167,59 @@ export async function readArchive(
       }
       checkEntryName(name, label);
       if (e.extraFields.some((f) => f.id === UNICODE_PATH_FIELD)) {
-        fail('pack_entry_path_invalid', label, `entry '${name}' carries a second (Unicode Path) name`, { entry: name });
+        fail('pack_entry_path_invalid', label, `entry '${name}' carries a second (Unicode Path) name`, {
+          entry: name,
+        });
       }
       const mode = (e.externalFileAttributes >>> 16) & 0xffff;
       if (e.versionMadeBy >> 8 === UNIX_HOST && mode !== 0) {
         const type = mode & S_IFMT;
-        if (type === S_IFLNK) fail('pack_entry_link', label, `entry '${name}' is a symbolic link`, { entry: name });
+        if (type === S_IFLNK)
+          fail('pack_entry_link', label, `entry '${name}' is a symbolic link`, { entry: name });
         if (type !== S_IFREG && type !== 0) {
-          fail('pack_entry_special', label, `entry '${name}' is not a regular file (mode ${mode.toString(8)})`, { entry: name });
+          fail(
+            'pack_entry_special',
+            label,
+            `entry '${name}' is not a regular file (mode ${mode.toString(8)})`,
+            { entry: name },
+          );
         }
       }
       if ((e.externalFileAttributes & DOS_DIRECTORY) !== 0) {
-        fail('pack_entry_special', label, `entry '${name}' is a directory; only regular files are allowed`, { entry: name });
-      }
-      if (seen.has(name)) fail('pack_entry_duplicate', label, `entry '${name}' appears more than once`, { entry: name });
-      seen.add(name);
-      if ((e.generalPurposeBitFlag & 0x1) !== 0) fail('pack_entry_encrypted', label, `entry '${name}' is encrypted`, { entry: name });
-      if (e.compressionMethod !== 0 && e.compressionMethod !== 8) {
-        fail('pack_entry_compression', label, `entry '${name}' uses compression method ${e.compressionMethod}; only stored or deflate`, { entry: name });
-      }
-      if (e.uncompressedSize > limits.maxFileBytes) {
-        fail('pack_entry_too_large', label, `entry '${name}' is ${e.uncompressedSize} bytes uncompressed, over the ${limits.maxFileBytes}-byte cap`, {
+        fail('pack_entry_special', label, `entry '${name}' is a directory; only regular files are allowed`, {
           entry: name,
         });
       }
+      if (seen.has(name))
+        fail('pack_entry_duplicate', label, `entry '${name}' appears more than once`, { entry: name });
+      seen.add(name);
+      if ((e.generalPurposeBitFlag & 0x1) !== 0)
+        fail('pack_entry_encrypted', label, `entry '${name}' is encrypted`, { entry: name });
+      if (e.compressionMethod !== 0 && e.compressionMethod !== 8) {
+        fail(
+          'pack_entry_compression',
+          label,
+          `entry '${name}' uses compression method ${e.compressionMethod}; only stored or deflate`,
+          { entry: name },
+        );
+      }
+      if (e.uncompressedSize > limits.maxFileBytes) {
+        fail(
+          'pack_entry_too_large',
+          label,
+          `entry '${name}' is ${e.uncompressedSize} bytes uncompressed, over the ${limits.maxFileBytes}-byte cap`,
+          {
+            entry: name,
+          },
+        );
+      }
       total += e.uncompressedSize;
       if (total > limits.maxTotalBytes) {
-        fail('pack_total_too_large', label, `entries expand to more than the ${limits.maxTotalBytes}-byte total cap (zip bomb?)`);
+        fail(
+          'pack_total_too_large',
+          label,
+          `entries expand to more than the ${limits.maxTotalBytes}-byte total cap (zip bomb?)`,
+        );
       }
       names.set(e, name);
     }
@@ -159,7 +228,8 @@ export async function readArchive(
     for (const [e, name] of names) {
       const data = await readEntry(zip, e, name, Math.min(limits.maxFileBytes, e.uncompressedSize), label);
       inflated += data.byteLength;
-      if (inflated > limits.maxTotalBytes) fail('pack_total_too_large', label, `entries expand past the ${limits.maxTotalBytes}-byte total cap`);
+      if (inflated > limits.maxTotalBytes)
+        fail('pack_total_too_large', label, `entries expand past the ${limits.maxTotalBytes}-byte total cap`);
       files.set(name, data);
     }
     return files;

@@ -6,7 +6,11 @@ import type { PackRef, PackResolver, ResolveContext, ResolvedPack } from './pack
 
 /** `file:` path relative to the bundle's folder (or absolute). */
 export function filePathOf(source: string, bundleDir: string): string {
-  const p = source.startsWith('file://') ? source.slice(7) : source.startsWith('file:') ? source.slice(5) : source;
+  const p = source.startsWith('file://')
+    ? source.slice(7)
+    : source.startsWith('file:')
+      ? source.slice(5)
+      : source;
   return path.resolve(bundleDir, p);
 }
 
@@ -40,11 +44,17 @@ export class FileResolver implements PackResolver {
     if (s.isDirectory()) return { kind: 'directory', dir: p, location: p };
     if (!s.isFile()) throw new PackError('pack_not_found', `${p}: not a file or directory`);
     if (s.size > ctx.limits.maxArchiveBytes) {
-      throw new PackError('pack_archive_too_large', `${p}: ${s.size} bytes, over the ${ctx.limits.maxArchiveBytes}-byte cap`);
+      throw new PackError(
+        'pack_archive_too_large',
+        `${p}: ${s.size} bytes, over the ${ctx.limits.maxArchiveBytes}-byte cap`,
+      );
     }
     const bytes = new Uint8Array(await readFile(p));
     if (ref.digest && digestFor(ref.digest, bytes) !== ref.digest.toLowerCase()) {
-      throw new PackError('pack_digest_mismatch', `${p}: content is ${digestFor(ref.digest, bytes)}, the bundle pins ${ref.digest}`);
+      throw new PackError(
+        'pack_digest_mismatch',
+        `${p}: content is ${digestFor(ref.digest, bytes)}, the bundle pins ${ref.digest}`,
+      );
     }
     return { kind: 'archive', bytes, digest: packDigest(bytes), location: p, fromCache: false };
   }

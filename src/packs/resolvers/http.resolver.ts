@@ -1,6 +1,12 @@
 import { PackError } from '../../common/errors.js';
 import { DIGEST_PIN, digestFor, packDigest } from '../format/hash.js';
-import { readCapped, type PackRef, type PackResolver, type ResolveContext, type ResolvedPack } from './pack-resolver.js';
+import {
+  readCapped,
+  type PackRef,
+  type PackResolver,
+  type ResolveContext,
+  type ResolvedPack,
+} from './pack-resolver.js';
 
 /**
  * `https:` / `http:` — a `.gtpack` at a URL, pinned by digest in the bundle. The pin makes the
@@ -20,7 +26,14 @@ export class HttpResolver implements PackResolver {
       );
     }
     const cached = await ctx.cache.get(pin);
-    if (cached) return { kind: 'archive', bytes: cached, digest: packDigest(cached), location: ref.source, fromCache: true };
+    if (cached)
+      return {
+        kind: 'archive',
+        bytes: cached,
+        digest: packDigest(cached),
+        location: ref.source,
+        fromCache: true,
+      };
     let res: Response;
     try {
       res = await fetch(ref.source, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow' });
@@ -31,10 +44,19 @@ export class HttpResolver implements PackResolver {
       await res.body?.cancel();
       throw new PackError('pack_fetch_failed', `${ref.source}: HTTP ${res.status}`);
     }
-    const bytes = await readCapped(res, ctx.limits.maxArchiveBytes, ref.source, (m) => new PackError('pack_archive_too_large', m));
+    const bytes = await readCapped(
+      res,
+      ctx.limits.maxArchiveBytes,
+      ref.source,
+      (m) => new PackError('pack_archive_too_large', m),
+    );
     const actual = digestFor(pin, bytes);
     if (actual !== pin) {
-      throw new PackError('pack_digest_mismatch', `${ref.source}: content is ${actual}, the bundle pins ${pin}`, { expected: pin, actual });
+      throw new PackError(
+        'pack_digest_mismatch',
+        `${ref.source}: content is ${actual}, the bundle pins ${pin}`,
+        { expected: pin, actual },
+      );
     }
     await ctx.cache.put(pin, bytes);
     return { kind: 'archive', bytes, digest: packDigest(bytes), location: ref.source, fromCache: false };

@@ -43,7 +43,11 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/;
 export function parseOciRef(ref: string): OciRef {
   const rest = ref.replace(/^oci:(\/\/)?/, '');
   const slash = rest.indexOf('/');
-  if (slash <= 0) throw new PackError('pack_oci_ref_invalid', `'${ref}': expected oci:<registry>/<repository>[:tag][@sha256:<hex>]`);
+  if (slash <= 0)
+    throw new PackError(
+      'pack_oci_ref_invalid',
+      `'${ref}': expected oci:<registry>/<repository>[:tag][@sha256:<hex>]`,
+    );
   const registry = rest.slice(0, slash);
   let name = rest.slice(slash + 1);
   let digest: string | undefined;
@@ -51,7 +55,8 @@ export function parseOciRef(ref: string): OciRef {
   if (at >= 0) {
     digest = name.slice(at + 1).toLowerCase();
     name = name.slice(0, at);
-    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new PackError('pack_oci_ref_invalid', `'${ref}': digest must be sha256:<64 hex>`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+      throw new PackError('pack_oci_ref_invalid', `'${ref}': digest must be sha256:<64 hex>`);
   }
   let tag: string | undefined;
   const lastSeg = name.slice(name.lastIndexOf('/') + 1);
@@ -61,9 +66,13 @@ export function parseOciRef(ref: string): OciRef {
     name = name.slice(0, name.length - lastSeg.length + colon);
   }
   if (!/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(name)) {
-    throw new PackError('pack_oci_ref_invalid', `'${ref}': repository '${name}' is not a valid OCI name (lowercase, digits, . _ - /)`);
+    throw new PackError(
+      'pack_oci_ref_invalid',
+      `'${ref}': repository '${name}' is not a valid OCI name (lowercase, digits, . _ - /)`,
+    );
   }
-  if (tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag)) throw new PackError('pack_oci_ref_invalid', `'${ref}': invalid tag '${tag}'`);
+  if (tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag))
+    throw new PackError('pack_oci_ref_invalid', `'${ref}': invalid tag '${tag}'`);
   if (!tag && !digest) tag = 'latest';
   const baseUrl = `${LOOPBACK.test(registry) ? 'http' : 'https'}://${registry}`;
   return { registry, repository: name, tag, digest, baseUrl };
@@ -98,13 +107,25 @@ export class OciClient {
   private async expect(res: Response, ok: number[], what: string): Promise<void> {
     if (ok.includes(res.status)) return;
     const body = (await res.text().catch(() => '')).slice(0, 300);
-    throw new PackError('pack_fetch_failed', `${what}: registry answered ${res.status}${body ? `: ${body}` : ''}`, { status: res.status });
+    throw new PackError(
+      'pack_fetch_failed',
+      `${what}: registry answered ${res.status}${body ? `: ${body}` : ''}`,
+      { status: res.status },
+    );
   }
 
   private async pushBlob(r: OciRef, bytes: Uint8Array, digest: string): Promise<void> {
-    const head = await this.call(`${r.baseUrl}/v2/${r.repository}/blobs/${digest}`, { method: 'HEAD' }, 'blob check');
+    const head = await this.call(
+      `${r.baseUrl}/v2/${r.repository}/blobs/${digest}`,
+      { method: 'HEAD' },
+      'blob check',
+    );
     if (head.status === 200) return;
-    const start = await this.call(`${r.baseUrl}/v2/${r.repository}/blobs/uploads/`, { method: 'POST' }, 'blob upload start');
+    const start = await this.call(
+      `${r.baseUrl}/v2/${r.repository}/blobs/uploads/`,
+      { method: 'POST' },
+      'blob upload start',
+    );
     await this.expect(start, [202], 'blob upload start');
     const loc = start.headers.get('location');
     if (!loc) throw new PackError('pack_fetch_failed', 'blob upload start: registry gave no Location');
@@ -112,14 +133,22 @@ export class OciClient {
     url.searchParams.set('digest', digest);
     const put = await this.call(
       url.toString(),
-      { method: 'PUT', body: Buffer.from(bytes), headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) } },
+      {
+        method: 'PUT',
+        body: Buffer.from(bytes),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) },
+      },
       'blob upload',
     );
     await this.expect(put, [201], `blob upload ${digest}`);
   }
 
   /** Pushes a pack as an OCI artifact; returns the digests (the manifest one is what `@digest` pulls). */
-  async push(ref: string, bytes: Uint8Array, meta: { id: string; version: string; title?: string }): Promise<{ ref: OciRef; manifestDigest: string; layerDigest: string }> {
+  async push(
+    ref: string,
+    bytes: Uint8Array,
+    meta: { id: string; version: string; title?: string },
+  ): Promise<{ ref: OciRef; manifestDigest: string; layerDigest: string }> {
     const r = parseOciRef(ref);
     if (!r.tag) throw new PackError('pack_oci_ref_invalid', `'${ref}': push needs a tag`);
     const layerDigest = packDigest(bytes);
@@ -153,28 +182,47 @@ export class OciClient {
 
   private async fetchManifest(r: OciRef, label: string): Promise<{ manifest: OciManifest; digest: string }> {
     const reference = r.digest ?? r.tag!;
-    const res = await this.call(`${r.baseUrl}/v2/${r.repository}/manifests/${reference}`, { headers: { accept: OCI_MANIFEST } }, label);
+    const res = await this.call(
+      `${r.baseUrl}/v2/${r.repository}/manifests/${reference}`,
+      { headers: { accept: OCI_MANIFEST } },
+      label,
+    );
     if (res.status === 404) {
       await res.body?.cancel();
       throw new PackError('pack_not_found', `${label}: no such manifest in the registry`);
     }
     await this.expect(res, [200], `${label}: manifest`);
-    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, label, (m) => new PackError('pack_oci_manifest_invalid', m));
+    const bytes = await readCapped(
+      res,
+      MAX_MANIFEST_BYTES,
+      label,
+      (m) => new PackError('pack_oci_manifest_invalid', m),
+    );
     const digest = `sha256:${sha256Hex(bytes)}`;
     if (r.digest && digest !== r.digest) {
-      throw new PackError('pack_digest_mismatch', `${label}: the registry's manifest is ${digest}, not the requested ${r.digest}`, {
-        expected: r.digest,
-        actual: digest,
-      });
+      throw new PackError(
+        'pack_digest_mismatch',
+        `${label}: the registry's manifest is ${digest}, not the requested ${r.digest}`,
+        {
+          expected: r.digest,
+          actual: digest,
+        },
+      );
     }
     let manifest: OciManifest;
     try {
       manifest = JSON.parse(new TextDecoder().decode(bytes)) as OciManifest;
     } catch (e) {
-      throw new PackError('pack_oci_manifest_invalid', `${label}: manifest is not JSON: ${(e as Error).message}`);
+      throw new PackError(
+        'pack_oci_manifest_invalid',
+        `${label}: manifest is not JSON: ${(e as Error).message}`,
+      );
     }
     if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers)) {
-      throw new PackError('pack_oci_manifest_invalid', `${label}: not an OCI image manifest (schemaVersion 2 with layers)`);
+      throw new PackError(
+        'pack_oci_manifest_invalid',
+        `${label}: not an OCI image manifest (schemaVersion 2 with layers)`,
+      );
     }
     return { manifest, digest };
   }
@@ -195,28 +243,56 @@ export class OciClient {
     const { manifest, digest: manifestDigest } = await this.fetchManifest(r, ref);
     const layers = manifest.layers.filter((l) => l.mediaType === PACK_LAYER_MEDIA_TYPE);
     if (layers.length !== 1) {
-      throw new PackError('pack_oci_not_a_pack', `${ref}: expected exactly one '${PACK_LAYER_MEDIA_TYPE}' layer, found ${layers.length}`);
+      throw new PackError(
+        'pack_oci_not_a_pack',
+        `${ref}: expected exactly one '${PACK_LAYER_MEDIA_TYPE}' layer, found ${layers.length}`,
+      );
     }
     const layer = layers[0]!;
-    if (!/^sha256:[0-9a-f]{64}$/.test(layer.digest)) throw new PackError('pack_oci_manifest_invalid', `${ref}: layer digest '${layer.digest}' is not sha256`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(layer.digest))
+      throw new PackError(
+        'pack_oci_manifest_invalid',
+        `${ref}: layer digest '${layer.digest}' is not sha256`,
+      );
     if (opts.pin && opts.pin.toLowerCase() !== layer.digest) {
-      throw new PackError('pack_digest_mismatch', `${ref}: the pack layer is ${layer.digest}, the bundle pins ${opts.pin}`, {
-        expected: opts.pin,
-        actual: layer.digest,
-      });
+      throw new PackError(
+        'pack_digest_mismatch',
+        `${ref}: the pack layer is ${layer.digest}, the bundle pins ${opts.pin}`,
+        {
+          expected: opts.pin,
+          actual: layer.digest,
+        },
+      );
     }
-    if (layer.size > opts.maxBytes) throw new PackError('pack_archive_too_large', `${ref}: layer is ${layer.size} bytes, over the ${opts.maxBytes}-byte cap`);
+    if (layer.size > opts.maxBytes)
+      throw new PackError(
+        'pack_archive_too_large',
+        `${ref}: layer is ${layer.size} bytes, over the ${opts.maxBytes}-byte cap`,
+      );
     const cached = await opts.cache?.get(layer.digest);
     if (cached) return { bytes: cached, manifestDigest, layerDigest: layer.digest, fromCache: true };
-    const res = await this.call(`${r.baseUrl}/v2/${r.repository}/blobs/${layer.digest}`, { redirect: 'follow' }, `${ref}: blob`);
+    const res = await this.call(
+      `${r.baseUrl}/v2/${r.repository}/blobs/${layer.digest}`,
+      { redirect: 'follow' },
+      `${ref}: blob`,
+    );
     await this.expect(res, [200], `${ref}: blob ${layer.digest}`);
-    const bytes = await readCapped(res, opts.maxBytes, ref, (m) => new PackError('pack_archive_too_large', m));
+    const bytes = await readCapped(
+      res,
+      opts.maxBytes,
+      ref,
+      (m) => new PackError('pack_archive_too_large', m),
+    );
     const actual = packDigest(bytes);
     if (actual !== layer.digest || bytes.byteLength !== layer.size) {
-      throw new PackError('pack_digest_mismatch', `${ref}: blob content is ${actual} (${bytes.byteLength} bytes), the manifest says ${layer.digest} (${layer.size} bytes)`, {
-        expected: layer.digest,
-        actual,
-      });
+      throw new PackError(
+        'pack_digest_mismatch',
+        `${ref}: blob content is ${actual} (${bytes.byteLength} bytes), the manifest says ${layer.digest} (${layer.size} bytes)`,
+        {
+          expected: layer.digest,
+          actual,
+        },
+      );
     }
     await opts.cache?.put(layer.digest, bytes);
     return { bytes, manifestDigest, layerDigest: layer.digest, fromCache: false };

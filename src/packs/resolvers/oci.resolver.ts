@@ -8,8 +8,18 @@ export class OciResolver implements PackResolver {
   constructor(private readonly client = new OciClient()) {}
 
   async resolve(ref: PackRef, ctx: ResolveContext): Promise<ResolvedPack> {
-    const pulled = await this.client.pull(ref.source, { pin: ref.digest, cache: ctx.cache, maxBytes: ctx.limits.maxArchiveBytes });
-    return { kind: 'archive', bytes: pulled.bytes, digest: pulled.layerDigest, location: `${ref.source} (${pulled.manifestDigest})`, fromCache: pulled.fromCache };
+    const pulled = await this.client.pull(ref.source, {
+      pin: ref.digest,
+      cache: ctx.cache,
+      maxBytes: ctx.limits.maxArchiveBytes,
+    });
+    return {
+      kind: 'archive',
+      bytes: pulled.bytes,
+      digest: pulled.layerDigest,
+      location: `${ref.source} (${pulled.manifestDigest})`,
+      fromCache: pulled.fromCache,
+    };
   }
 
   /** A tag may move: its manifest digest is the change marker. */

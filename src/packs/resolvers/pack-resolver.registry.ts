@@ -13,6 +13,7 @@ import { GREENTIC_PACK_RESOLVER, type PackResolver } from './pack-resolver.js';
 export class PackResolverRegistry implements OnModuleInit {
   private readonly logger = new Logger(PackResolverRegistry.name);
   private resolvers: PackResolver[] = [new FileResolver(), new HttpResolver(), new OciResolver()];
+  private discovered = false;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -20,10 +21,18 @@ export class PackResolverRegistry implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
+    this.discover();
+  }
+
+  /** Runs on first use too: packs load (configureApp) before Nest's init hooks have run. */
+  private discover(): void {
+    if (this.discovered) return;
+    this.discovered = true;
     const found: PackResolver[] = [];
     for (const w of this.discovery.getProviders()) {
       if (!w.instance || !w.metatype) continue;
-      if (this.reflector.get<boolean | undefined>(GREENTIC_PACK_RESOLVER, w.metatype)) found.push(w.instance as PackResolver);
+      if (this.reflector.get<boolean | undefined>(GREENTIC_PACK_RESOLVER, w.metatype))
+        found.push(w.instance as PackResolver);
     }
     if (found.length > 0) {
       const custom = new Set(found.flatMap((r) => r.schemes));
@@ -33,6 +42,7 @@ export class PackResolverRegistry implements OnModuleInit {
   }
 
   all(): readonly PackResolver[] {
+    this.discover();
     return this.resolvers;
   }
 }

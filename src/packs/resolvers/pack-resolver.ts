@@ -52,9 +52,15 @@ export function schemeOf(source: string): string {
 }
 
 /** Reads a response body with a byte cap (a server can lie in or omit Content-Length). */
-export async function readCapped(res: Response, cap: number, label: string, onTooBig: (msg: string) => Error): Promise<Uint8Array> {
+export async function readCapped(
+  res: Response,
+  cap: number,
+  label: string,
+  onTooBig: (msg: string) => Error,
+): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > cap) throw onTooBig(`${label}: ${declared} bytes, over the ${cap}-byte cap`);
+  if (Number.isFinite(declared) && declared > cap)
+    throw onTooBig(`${label}: ${declared} bytes, over the ${cap}-byte cap`);
   if (!res.body) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let n = 0;

@@ -37,7 +37,11 @@ export class PackTrustService {
   private read(): TrustPolicy {
     const b = this.bundles.bundle;
     const keys = [
-      ...loadTrustedKeys(splitKeyList(this.config.GREENTIC_TRUSTED_KEYS), process.cwd(), 'GREENTIC_TRUSTED_KEYS'),
+      ...loadTrustedKeys(
+        splitKeyList(this.config.GREENTIC_TRUSTED_KEYS),
+        process.cwd(),
+        'GREENTIC_TRUSTED_KEYS',
+      ),
       ...loadTrustedKeys(b.trust.keys, b.dir, `${b.file}: trust.keys`),
     ];
     const p = trustPolicy(b.trust.policy, keys);
@@ -58,6 +62,9 @@ export class PackTrustService {
 
   summary(): TrustSummary {
     const p = this.policy();
-    return { policy: p.mode, keys: [...p.keys.values()].map((k) => ({ fingerprint: k.fingerprint, source: k.source })) };
+    return {
+      policy: p.mode,
+      keys: [...p.keys.values()].map((k) => ({ fingerprint: k.fingerprint, source: k.source })),
+    };
   }
 }

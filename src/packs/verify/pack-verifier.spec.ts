@@ -33,7 +33,9 @@ async function refusal(p: Promise<unknown>): Promise<PackError> {
 beforeAll(async () => {
   trusted = generateKeyPair();
   untrusted = generateKeyPair();
-  strict = trustPolicy('strict', [{ fingerprint: keyFingerprint(trusted.publicKey), publicKey: trusted.publicKey, source: 'test' }]);
+  strict = trustPolicy('strict', [
+    { fingerprint: keyFingerprint(trusted.publicKey), publicKey: trusted.publicKey, source: 'test' },
+  ]);
   dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-pack-spec-'));
   writePackDir(path.join(dir, 'p'), {
     id: 'hello',
@@ -50,8 +52,14 @@ describe('pack format', () => {
     const a = await buildPackFromDir(path.join(dir, 'p'));
     const b = await buildPackFromDir(path.join(dir, 'p'));
     expect(sha256(a.bytes)).toBe(sha256(b.bytes));
-    const sa = await buildPackFromDir(path.join(dir, 'p'), { key: trusted, signedAt: '2026-01-01T00:00:00Z' });
-    const sb = await buildPackFromDir(path.join(dir, 'p'), { key: trusted, signedAt: '2026-01-01T00:00:00Z' });
+    const sa = await buildPackFromDir(path.join(dir, 'p'), {
+      key: trusted,
+      signedAt: '2026-01-01T00:00:00Z',
+    });
+    const sb = await buildPackFromDir(path.join(dir, 'p'), {
+      key: trusted,
+      signedAt: '2026-01-01T00:00:00Z',
+    });
     expect(sha256(sa.bytes)).toBe(sha256(sb.bytes));
     // Entries in lexical order, stored, with the fixed layout of the format.
     expect(sa.files.map((f) => f.path).sort()).toEqual([
@@ -62,6 +70,7 @@ describe('pack format', () => {
       'manifest.cbor',
       'manifest.json',
       'sbom.json',
+      'signatures/chain.pem',
       'signatures/pack.sig',
     ]);
   });
@@ -77,7 +86,9 @@ describe('pack format', () => {
 
   it('signs an unsigned pack afterwards, and the result verifies', async () => {
     const unsigned = await buildPackFromDir(path.join(dir, 'p'));
-    await expect(openPack(unsigned.bytes, { label: 'x', policy: strict })).rejects.toMatchObject({ code: 'pack_signature_missing' });
+    await expect(openPack(unsigned.bytes, { label: 'x', policy: strict })).rejects.toMatchObject({
+      code: 'pack_signature_missing',
+    });
     const signed = await signPack(unsigned.bytes, trusted, { label: 'x' });
     const v = await openPack(signed, { label: 'x', policy: strict });
     expect(v.signature.signer).toBe(keyFingerprint(trusted.publicKey));
@@ -93,17 +104,68 @@ describe('pack format', () => {
     const w = (await openPack(other.bytes, { label: 'x', policy: dev })).signature.warnings;
     expect(w[0]).toMatch(/^signed by untrusted key [0-9a-f]{64}/);
     const tampered = cases.find((c) => c.code === 'pack_sbom_digest_mismatch')!;
-    await expect(openPack(tampered.bytes, { label: 'x', policy: dev })).rejects.toMatchObject({ code: 'pack_sbom_digest_mismatch' });
+    await expect(openPack(tampered.bytes, { label: 'x', policy: dev })).rejects.toMatchObject({
+      code: 'pack_sbom_digest_mismatch',
+    });
   });
 
   it('refuses a lying header that inflates past its declared size, and a total past the cap', async () => {
-    const liar = rawZip([{ name: 'a.bin', data: new Uint8Array(1024 * 1024), deflate: true, declaredSize: 100 }]);
-    expect((await refusal(openPack(liar, { label: 'liar', policy: strict }))).code).toBe('pack_entry_too_large');
-    const many = rawZip(Array.from({ length: 5 }, (_, i) => ({ name: `b${i}.bin`, data: new Uint8Array(1024 * 1024), deflate: true })));
+    const liar = rawZip([
+      { name: 'a.bin', data: new Uint8Array(1024 * 1024), deflate: true, declaredSize: 100 },
+    ]);
+    expect((await refusal(openPack(liar, { label: 'liar', policy: strict }))).code).toBe(
+      'pack_entry_too_large',
+    );
+    const many = rawZip(
+      Array.from({ length: 5 }, (_, i) => ({
+        name: `b${i}.bin`,
+        data: new Uint8Array(1024 * 1024),
+        deflate: true,
+      })),
+    );
     const err = await refusal(
-      openPack(many, { label: 'many', policy: strict, limits: { maxArchiveBytes: 1e9, maxEntries: 100, maxFileBytes: 2 * 1024 * 1024, maxTotalBytes: 4 * 1024 * 1024 } }),
+      openPack(many, {
+        label: 'many',
+        policy: strict,
+        limits: {
+          maxArchiveBytes: 1e9,
+          maxEntries: 100,
+          maxFileBytes: 2 * 1024 * 1024,
+          maxTotalBytes: 4 * 1024 * 1024,
+        },
+      }),
     );
     expect(err.code).toBe('pack_total_too_large');
+  });
+});
+
+describe('signature edge cases', () => {
+  it('refuses a signature that names a trusted key but was made by another, and a chain.pem of another key', async () => {
+    const { CHAIN_PATH, SIGNATURE_PATH } = await import('../format/constants.js');
+    const { parseEnvelope, encodeEnvelope } = await import('../format/signature.js');
+    const { selfSignedCertificatePem } = await import('../format/certificate.js');
+    const good = await buildPackFromDir(path.join(dir, 'p'), { key: trusted });
+    const forged = await buildPackFromDir(path.join(dir, 'p'), { key: untrusted });
+    const env = parseEnvelope(forged.files.find((f) => f.path === SIGNATURE_PATH)!.bytes, 'x');
+    const { signature: _sig, ...plain } = env;
+    const claimed = encodeEnvelope({ ...plain, key_fingerprint: keyFingerprint(trusted.publicKey) });
+    const files = good.files
+      .filter((f) => f.path !== CHAIN_PATH)
+      .map((f) =>
+        f.path === SIGNATURE_PATH ? { name: f.path, data: claimed } : { name: f.path, data: f.bytes },
+      );
+    expect((await refusal(openPack(rawZip(files), { label: 'forged', policy: strict }))).code).toBe(
+      'pack_signature_invalid',
+    );
+
+    const otherChain = new TextEncoder().encode(selfSignedCertificatePem(untrusted, new Date()));
+    const swapped = good.files.map((f) => ({
+      name: f.path,
+      data: f.path === CHAIN_PATH ? otherChain : f.bytes,
+    }));
+    expect((await refusal(openPack(rawZip(swapped), { label: 'chain', policy: strict }))).code).toBe(
+      'pack_signature_chain_mismatch',
+    );
   });
 });
 
@@ -128,7 +190,9 @@ describe('hostile packs, refused by the verifier with their own error', () => {
   it.each(expected.map((code, i) => [i, code] as const))('case %i: %s', async (i, code) => {
     const c = cases[i]!;
     expect(c.code).toBe(code);
-    const err = await refusal(openPack(c.bytes, { label: 'hostile.gtpack', policy: strict, expectedId: 'hello' }));
+    const err = await refusal(
+      openPack(c.bytes, { label: 'hostile.gtpack', policy: strict, expectedId: 'hello' }),
+    );
     expect(err.code).toBe(c.code);
     expect(err.message).toMatch(/^hostile\.gtpack: /);
     expect(err.message).toMatch(c.message);

@@ -45,7 +45,10 @@ function chainKey(pem: Uint8Array, label: string): Uint8Array {
     const spki = cert.publicKey.export({ type: 'spki', format: 'pem' }) as string;
     return parsePublicKey(spki, `${label}: ${CHAIN_PATH}`);
   } catch (e) {
-    throw new PackError('pack_signature_malformed', `${label}: ${CHAIN_PATH} is not a readable Ed25519 certificate: ${(e as Error).message}`);
+    throw new PackError(
+      'pack_signature_malformed',
+      `${label}: ${CHAIN_PATH} is not a readable Ed25519 certificate: ${(e as Error).message}`,
+    );
   }
 }
 
@@ -64,7 +67,10 @@ export function verifyPackSignature(
   const sigBytes = files.get(SIGNATURE_PATH);
   if (!sigBytes) {
     if (policy.mode === 'strict') {
-      throw new PackError('pack_signature_missing', `${label}: the pack is unsigned and the trust policy is strict`);
+      throw new PackError(
+        'pack_signature_missing',
+        `${label}: the pack is unsigned and the trust policy is strict`,
+      );
     }
     warnings.push('pack is unsigned (allowed by the dev trust policy)');
     return { warnings };
@@ -80,7 +86,10 @@ export function verifyPackSignature(
   const chain = files.get(CHAIN_PATH);
   const chainPub = chain ? chainKey(chain, label) : undefined;
   if (chainPub && env.key_fingerprint && keyFingerprint(chainPub) !== env.key_fingerprint) {
-    throw new PackError('pack_signature_chain_mismatch', `${label}: ${CHAIN_PATH} holds a different key than the signature names`);
+    throw new PackError(
+      'pack_signature_chain_mismatch',
+      `${label}: ${CHAIN_PATH} holds a different key than the signature names`,
+    );
   }
   const candidates = env.key_fingerprint
     ? [policy.keys.get(env.key_fingerprint)].filter((k) => k !== undefined)
@@ -89,17 +98,27 @@ export function verifyPackSignature(
     if (verify(env.signature, digest, k.publicKey)) return { signer: k.fingerprint, envelope: env, warnings };
   }
   if (env.key_fingerprint && candidates.length > 0) {
-    throw new PackError('pack_signature_invalid', `${label}: the signature does not verify with trusted key ${env.key_fingerprint}`);
+    throw new PackError(
+      'pack_signature_invalid',
+      `${label}: the signature does not verify with trusted key ${env.key_fingerprint}`,
+    );
   }
   const who = env.key_fingerprint ? `key ${env.key_fingerprint}` : 'a key that names no fingerprint';
   if (policy.mode === 'strict') {
-    throw new PackError('pack_signature_untrusted', `${label}: signed by ${who}, which is not a trusted key`, {
-      fingerprint: env.key_fingerprint,
-    });
+    throw new PackError(
+      'pack_signature_untrusted',
+      `${label}: signed by ${who}, which is not a trusted key`,
+      {
+        fingerprint: env.key_fingerprint,
+      },
+    );
   }
   if (chainPub) {
     if (!verify(env.signature, digest, chainPub)) {
-      throw new PackError('pack_signature_invalid', `${label}: the signature does not verify with the key of ${CHAIN_PATH}`);
+      throw new PackError(
+        'pack_signature_invalid',
+        `${label}: the signature does not verify with the key of ${CHAIN_PATH}`,
+      );
     }
     warnings.push(`signed by untrusted ${who} (signature valid; allowed by the dev trust policy)`);
   } else {
@@ -120,12 +139,16 @@ export async function openPack(bytes: Uint8Array, opts: OpenPackOptions): Promis
   if (!sbomBytes) throw new PackError('pack_sbom_missing', `${label}: the archive has no sbom.json`);
   const sbom = parseSbom(sbomBytes, label);
   checkSbom(files, sbom, label);
-  if (!files.has(MANIFEST_CBOR)) throw new PackError('pack_manifest_missing', `${label}: the archive has no manifest.cbor`);
+  if (!files.has(MANIFEST_CBOR))
+    throw new PackError('pack_manifest_missing', `${label}: the archive has no manifest.cbor`);
   const signature = verifyPackSignature(files, sbom, opts.policy, label);
   const manifest = decodeManifest(files.get(MANIFEST_CBOR)!, label);
-  checkManifestAgainstFiles(manifest, files, label);
+  checkManifestAgainstFiles(manifest, files, label, new Map(sbom.map((e) => [e.path, e.hash_blake3])));
   if (opts.expectedId !== undefined && manifest.meta.pack_id !== opts.expectedId) {
-    throw new PackError('pack_id_mismatch', `${label}: pack id '${manifest.meta.pack_id}' does not match the bundle's pack '${opts.expectedId}'`);
+    throw new PackError(
+      'pack_id_mismatch',
+      `${label}: pack id '${manifest.meta.pack_id}' does not match the bundle's pack '${opts.expectedId}'`,
+    );
   }
   return { manifest, files, sbom, signature };
 }

@@ -44,7 +44,11 @@ export function loadTrustedKeys(specs: readonly string[], baseDir: string, origi
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      throw new PackError('pack_trust_key_unreadable', `${origin}: trusted key file ${file}: ${(e as Error).message}`, { file });
+      throw new PackError(
+        'pack_trust_key_unreadable',
+        `${origin}: trusted key file ${file}: ${(e as Error).message}`,
+        { file },
+      );
     }
     const publicKey = parsePublicKey(text, `${origin}: ${file}`);
     return { fingerprint: keyFingerprint(publicKey), publicKey, source: file };

@@ -13,7 +13,9 @@ export class SessionStoreUnavailableError extends GreenticError {
 /** Another replica held the session's lease for longer than we wait; the message is retried later. */
 export class SessionBusyError extends GreenticError {
   constructor(key: string, waitedMs: number) {
-    super('session_busy', `session '${key}' is being processed elsewhere (waited ${waitedMs} ms)`, 503, { retryable: true });
+    super('session_busy', `session '${key}' is being processed elsewhere (waited ${waitedMs} ms)`, 503, {
+      retryable: true,
+    });
   }
 }
 
@@ -23,7 +25,12 @@ export class SessionBusyError extends GreenticError {
  */
 export class SessionLeaseLostError extends GreenticError {
   constructor(key: string) {
-    super('session_lease_lost', `lost the lease on session '${key}' before committing; nothing was stored`, 503, { retryable: true });
+    super(
+      'session_lease_lost',
+      `lost the lease on session '${key}' before committing; nothing was stored`,
+      503,
+      { retryable: true },
+    );
   }
 }
 

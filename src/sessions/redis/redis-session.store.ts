@@ -5,7 +5,12 @@ import { Redis } from 'ioredis';
 import { SessionConflictError } from '../../common/errors.js';
 import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
 import type { SessionRecord, SessionStore, SessionStoreHealth } from '../session-store.js';
-import { asStoreError, SessionBusyError, SessionLeaseLostError, SessionStoreUnavailableError } from './redis-errors.js';
+import {
+  asStoreError,
+  SessionBusyError,
+  SessionLeaseLostError,
+  SessionStoreUnavailableError,
+} from './redis-errors.js';
 import { ACQUIRE_LUA, COMMIT_LUA, RELEASE_LUA, RENEW_LUA } from './redis-scripts.js';
 
 export interface RedisSessionStoreOptions {
@@ -28,8 +33,21 @@ interface Lease {
 
 /** The Lua commands defineCommand adds to the client. */
 interface Scripted {
-  gtCommit(session: string, lease: string, expected: number, json: string, ttlMs: number, token: string): Promise<[number, number]>;
-  gtAcquire(lease: string, fence: string, leaseMs: number, fenceTtlMs: number, nonce: string): Promise<[number, number | string]>;
+  gtCommit(
+    session: string,
+    lease: string,
+    expected: number,
+    json: string,
+    ttlMs: number,
+    token: string,
+  ): Promise<[number, number]>;
+  gtAcquire(
+    lease: string,
+    fence: string,
+    leaseMs: number,
+    fenceTtlMs: number,
+    nonce: string,
+  ): Promise<[number, number | string]>;
   gtRenew(lease: string, token: string, leaseMs: number): Promise<number>;
   gtRelease(lease: string, token: string): Promise<number>;
 }
@@ -95,7 +113,9 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
       await redis.ping();
     } catch (e) {
       redis.disconnect();
-      throw new SessionStoreUnavailableError(`cannot connect to Redis at ${redactUrl(options.url)}: ${(e as Error).message}`);
+      throw new SessionStoreUnavailableError(
+        `cannot connect to Redis at ${redactUrl(options.url)}: ${(e as Error).message}`,
+      );
     }
     return new RedisSessionStore(options, redis);
   }
@@ -112,13 +132,25 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     return { ...parsed, key, version: Number(v ?? 0) };
   }
 
-  async commit(tenant: TenantCtx, record: SessionRecord, expectedVersion: number, ttlSeconds: number): Promise<number> {
+  async commit(
+    tenant: TenantCtx,
+    record: SessionRecord,
+    expectedVersion: number,
+    ttlSeconds: number,
+  ): Promise<number> {
     const base = this.base(tenant, record.key);
     const lease = this.leases.getStore()?.get(base);
     const { key: _key, version: _version, ...rest } = record;
     const json = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() });
     const [status, version] = await this.call(() =>
-      this.redis.gtCommit(`${base}:s`, `${base}:lease`, expectedVersion, json, Math.max(1, Math.round(ttlSeconds * 1000)), lease?.token ?? ''),
+      this.redis.gtCommit(
+        `${base}:s`,
+        `${base}:lease`,
+        expectedVersion,
+        json,
+        Math.max(1, Math.round(ttlSeconds * 1000)),
+        lease?.token ?? '',
+      ),
     );
     if (status === 1) return version;
     if (status === -1) {
@@ -143,7 +175,10 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
           (ok) => {
             if (ok !== 1 && !lease.lost) {
               lease.lost = true;
-              this.logger.warn({ tenant: tenant.tenantId, session: key }, 'session lease lost while running; its commit will be refused');
+              this.logger.warn(
+                { tenant: tenant.tenantId, session: key },
+                'session lease lost while running; its commit will be refused',
+              );
             }
           },
           () => undefined,
@@ -158,14 +193,30 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
         clearInterval(renew);
         await this.redis.gtRelease(`${base}:lease`, lease.token).catch((e: unknown) => {
           // It expires on its own; the next holder waits at most its remaining TTL.
-          this.logger.warn({ tenant: tenant.tenantId, session: key, err: (e as Error).message }, 'lease release failed');
+          this.logger.warn(
+            { tenant: tenant.tenantId, session: key, err: (e as Error).message },
+            'lease release failed',
+          );
         });
       }
     });
   }
 
-  async markProcessed(tenant: TenantCtx, key: string, messageId: string, windowSeconds: number): Promise<boolean> {
-    const r = await this.call(() => this.redis.set(this.idKey(tenant, key, messageId), '1', 'EX', Math.max(1, Math.round(windowSeconds)), 'NX'));
+  async markProcessed(
+    tenant: TenantCtx,
+    key: string,
+    messageId: string,
+    windowSeconds: number,
+  ): Promise<boolean> {
+    const r = await this.call(() =>
+      this.redis.set(
+        this.idKey(tenant, key, messageId),
+        '1',
+        'EX',
+        Math.max(1, Math.round(windowSeconds)),
+        'NX',
+      ),
+    );
     return r === 'OK';
   }
 
@@ -174,7 +225,11 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   }
 
   async health(): Promise<SessionStoreHealth> {
-    const details: Record<string, unknown> = { kind: this.kind, status: this.redis.status, prefix: this.options.prefix };
+    const details: Record<string, unknown> = {
+      kind: this.kind,
+      connection: this.redis.status,
+      prefix: this.options.prefix,
+    };
     if (this.closed || this.redis.status !== 'ready') return { up: false, details };
     const t0 = performance.now();
     try {
@@ -182,7 +237,10 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
       const pong = await Promise.race([
         this.redis.ping(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no PONG within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+          timer = setTimeout(
+            () => reject(new Error(`no PONG within ${HEALTH_TIMEOUT_MS} ms`)),
+            HEALTH_TIMEOUT_MS,
+          );
         }),
       ]).finally(() => clearTimeout(timer));
       details['pingMs'] = Math.round((performance.now() - t0) * 100) / 100;
@@ -216,7 +274,13 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       const [ok, value] = await this.call(() =>
-        this.redis.gtAcquire(`${base}:lease`, `${base}:fence`, this.options.leaseMs, FENCE_TTL_MS, randomBytes(6).toString('hex')),
+        this.redis.gtAcquire(
+          `${base}:lease`,
+          `${base}:fence`,
+          this.options.leaseMs,
+          FENCE_TTL_MS,
+          randomBytes(6).toString('hex'),
+        ),
       );
       if (ok === 1) return { id: base, token: String(value), lost: false };
       const waited = Date.now() - started;

@@ -25,7 +25,10 @@ const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' 
 export function toSlackMessage(reply: OutboundReply): SlackMessageParts | undefined {
   const native = reply.card?.['blocks'];
   if (Array.isArray(native)) {
-    return { text: reply.text ?? (typeof reply.card?.['text'] === 'string' ? reply.card['text'] : ' '), blocks: native as SlackBlock[] };
+    return {
+      text: reply.text ?? (typeof reply.card?.['text'] === 'string' ? reply.card['text'] : ' '),
+      blocks: native as SlackBlock[],
+    };
   }
   const text = replyText(reply) || reply.choices?.join(' / ') || '';
   if (!reply.card && !reply.choices?.length) return text ? { text } : undefined;
@@ -33,7 +36,8 @@ export function toSlackMessage(reply: OutboundReply): SlackMessageParts | undefi
   const buttons: { title: string; value: string; url?: string }[] = [];
   if (reply.card) {
     const c = normalizeCard(reply.card);
-    if (c.title) blocks.push({ type: 'header', text: { type: 'plain_text', text: cut(c.title, HEADER_MAX) } });
+    if (c.title)
+      blocks.push({ type: 'header', text: { type: 'plain_text', text: cut(c.title, HEADER_MAX) } });
     const body = [reply.text, c.subtitle, c.text].filter(Boolean).join('\n');
     if (body) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(body, SECTION_MAX) } });
     if (c.imageUrl) blocks.push({ type: 'image', image_url: c.imageUrl, alt_text: c.title ?? 'image' });

@@ -13,14 +13,23 @@ export function slackSignature(secret: string, timestamp: string, rawBody: Buffe
  * Slack's request signing (v0): `X-Slack-Signature` is `v0=` + hex HMAC-SHA256 of
  * `v0:{X-Slack-Request-Timestamp}:{raw body}` under the app's signing secret.
  */
-export function verifySlackRequest(req: Pick<ProviderRequest, 'headers' | 'rawBody'>, secret: string, nowS = Date.now() / 1000): void {
+export function verifySlackRequest(
+  req: Pick<ProviderRequest, 'headers' | 'rawBody'>,
+  secret: string,
+  nowS = Date.now() / 1000,
+): void {
   const ts = header(req, 'x-slack-request-timestamp');
   const sig = header(req, 'x-slack-signature');
-  if (!ts || !sig) throw new ProviderAuthError('slack', 'missing X-Slack-Signature or X-Slack-Request-Timestamp header');
+  if (!ts || !sig)
+    throw new ProviderAuthError('slack', 'missing X-Slack-Signature or X-Slack-Request-Timestamp header');
   if (!/^\d{1,12}$/.test(ts)) throw new ProviderAuthError('slack', 'malformed X-Slack-Request-Timestamp');
   const skew = Math.abs(nowS - Number(ts));
   if (skew > SLACK_MAX_SKEW_S) {
-    throw new ProviderAuthError('slack', `stale request: timestamp is ${Math.round(skew)} s away from now (limit ${SLACK_MAX_SKEW_S} s)`);
+    throw new ProviderAuthError(
+      'slack',
+      `stale request: timestamp is ${Math.round(skew)} s away from now (limit ${SLACK_MAX_SKEW_S} s)`,
+    );
   }
-  if (!safeEqual(slackSignature(secret, ts, req.rawBody), sig)) throw new ProviderAuthError('slack', 'signature mismatch');
+  if (!safeEqual(slackSignature(secret, ts, req.rawBody), sig))
+    throw new ProviderAuthError('slack', 'signature mismatch');
 }

@@ -21,13 +21,27 @@ import {
   type MessagingProvider,
   type ProviderRequest,
 } from '../messaging-provider.js';
-import { baseUrl, channelSecret, DeliveryProgress, header, isRecord, parseJsonObject, str } from '../provider-support.js';
+import {
+  baseUrl,
+  channelSecret,
+  DeliveryProgress,
+  header,
+  isRecord,
+  parseJsonObject,
+  str,
+} from '../provider-support.js';
 import { toSlackMessage } from './slack-blocks.js';
 import { verifySlackRequest } from './slack-signature.js';
 
 const SLACK_API = 'https://slack.com/api/';
 /** Platform errors that are Slack's trouble, not ours: worth another try. */
-const RETRYABLE_PLATFORM_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+const RETRYABLE_PLATFORM_ERRORS = new Set([
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+  'ratelimited',
+]);
 /** Message subtypes that are a person writing; everything else (edits, joins, bots) is not for a flow. */
 const USER_SUBTYPES = new Set([undefined, 'file_share', 'thread_broadcast']);
 
@@ -58,7 +72,10 @@ export class SlackProvider implements MessagingProvider {
     const retryNum = header(req, 'x-slack-retry-num');
     if (retryNum) {
       // The envelope id is the event id, so the bus and the session store answer a retry once.
-      this.logger.log({ tenant, channel: resolved.channel.id, retryNum, reason: header(req, 'x-slack-retry-reason') }, 'slack retry received');
+      this.logger.log(
+        { tenant, channel: resolved.channel.id, retryNum, reason: header(req, 'x-slack-retry-reason') },
+        'slack retry received',
+      );
     }
     const contentType = header(req, 'content-type') ?? '';
     if (contentType.startsWith('application/x-www-form-urlencoded')) return this.interactive(req, resolved);
@@ -67,7 +84,10 @@ export class SlackProvider implements MessagingProvider {
       case 'url_verification': {
         const challenge = str(body['challenge']);
         if (!challenge) throw new BadRequestError('slack: url_verification without challenge');
-        return { messages: [], response: { status: 200, headers: { 'content-type': 'text/plain' }, body: challenge } };
+        return {
+          messages: [],
+          response: { status: 200, headers: { 'content-type': 'text/plain' }, body: challenge },
+        };
       }
       case 'event_callback':
         return this.event(body, resolved);
@@ -81,15 +101,24 @@ export class SlackProvider implements MessagingProvider {
     const tenant = resolved.tenant.tenantId;
     const ev = body['event'];
     const eventId = str(body['event_id']);
-    if (!isRecord(ev) || !eventId) throw new BadRequestError('slack: event_callback without event or event_id');
+    if (!isRecord(ev) || !eventId)
+      throw new BadRequestError('slack: event_callback without event or event_id');
     const type = ev['type'];
     if (type !== 'message' && type !== 'app_mention') {
       this.logger.debug({ tenant, eventId, type }, 'slack event type ignored');
       return { messages: [], response: ACK };
     }
     const subtype = str(ev['subtype']);
-    if (ev['bot_id'] !== undefined || subtype === 'bot_message' || !USER_SUBTYPES.has(subtype) || typeof ev['user'] !== 'string') {
-      this.logger.debug({ tenant, eventId, subtype, botId: ev['bot_id'] }, 'slack bot or system message ignored');
+    if (
+      ev['bot_id'] !== undefined ||
+      subtype === 'bot_message' ||
+      !USER_SUBTYPES.has(subtype) ||
+      typeof ev['user'] !== 'string'
+    ) {
+      this.logger.debug(
+        { tenant, eventId, subtype, botId: ev['bot_id'] },
+        'slack bot or system message ignored',
+      );
       return { messages: [], response: ACK };
     }
     const channel = str(ev['channel']);
@@ -98,7 +127,9 @@ export class SlackProvider implements MessagingProvider {
     let text = str(ev['text']) ?? '';
     // "<@U0LAN0Z89> what's up" → "what's up": the mention is how the user got our attention, not content.
     if (type === 'app_mention') text = text.replace(/^\s*<@[A-Z0-9]+>\s*/, '');
-    const threadTs = str(ev['thread_ts']) ?? (resolved.channel.settings['reply_in_thread'] === true && ev['channel_type'] !== 'im' ? ts : undefined);
+    const threadTs =
+      str(ev['thread_ts']) ??
+      (resolved.channel.settings['reply_in_thread'] === true && ev['channel_type'] !== 'im' ? ts : undefined);
     const msg: InboundMessage = {
       id: eventId,
       conversationId: channel,
@@ -106,7 +137,11 @@ export class SlackProvider implements MessagingProvider {
       text,
       timestamp: new Date(Number(ts) * 1000).toISOString(),
       raw: body,
-      meta: { channel, ...(threadTs ? { thread_ts: threadTs } : {}), ...(str(body['team_id']) ? { team: str(body['team_id']) } : {}) },
+      meta: {
+        channel,
+        ...(threadTs ? { thread_ts: threadTs } : {}),
+        ...(str(body['team_id']) ? { team: str(body['team_id']) } : {}),
+      },
     };
     return { messages: [msg], response: ACK };
   }
@@ -118,15 +153,22 @@ export class SlackProvider implements MessagingProvider {
     if (!raw) throw new BadRequestError('slack: interactive request without payload');
     const p = parseJsonObject(raw, 'slack interactive payload');
     if (p['type'] !== 'block_actions') {
-      this.logger.debug({ tenant: resolved.tenant.tenantId, type: p['type'] }, 'slack interaction type ignored');
+      this.logger.debug(
+        { tenant: resolved.tenant.tenantId, type: p['type'] },
+        'slack interaction type ignored',
+      );
       return { messages: [], response: ACK };
     }
     const user = isRecord(p['user']) ? str(p['user']['id']) : undefined;
     const container = isRecord(p['container']) ? p['container'] : {};
-    const channel = (isRecord(p['channel']) ? str(p['channel']['id']) : undefined) ?? str(container['channel_id']);
+    const channel =
+      (isRecord(p['channel']) ? str(p['channel']['id']) : undefined) ?? str(container['channel_id']);
     const action = Array.isArray(p['actions']) && isRecord(p['actions'][0]) ? p['actions'][0] : undefined;
-    if (!user || !channel || !action) throw new BadRequestError('slack: block_actions without user, channel or action');
-    const selected = isRecord(action['selected_option']) ? str(action['selected_option']['value']) : undefined;
+    if (!user || !channel || !action)
+      throw new BadRequestError('slack: block_actions without user, channel or action');
+    const selected = isRecord(action['selected_option'])
+      ? str(action['selected_option']['value'])
+      : undefined;
     const label = isRecord(action['text']) ? str(action['text']['text']) : undefined;
     const value = str(action['value']) ?? selected ?? label ?? '';
     const message = isRecord(p['message']) ? p['message'] : {};
@@ -139,7 +181,13 @@ export class SlackProvider implements MessagingProvider {
           conversationId: channel,
           userId: user,
           text: value,
-          action: { type: 'block_actions', action_id: action['action_id'], block_id: action['block_id'], value, ...(label ? { label } : {}) },
+          action: {
+            type: 'block_actions',
+            action_id: action['action_id'],
+            block_id: action['block_id'],
+            value,
+            ...(label ? { label } : {}),
+          },
           raw: p,
           meta: { channel, ...(threadTs ? { thread_ts: threadTs } : {}) },
         },
@@ -185,10 +233,22 @@ export class SlackProvider implements MessagingProvider {
 }
 
 function slackEgressError(e: unknown): EgressError {
-  if (e instanceof WebAPIRateLimitedError) return new EgressError('slack', 'chat.postMessage rate limited', true, e.retryAfter * 1000, 429);
-  if (e instanceof WebAPIHTTPError) return new EgressError('slack', `chat.postMessage answered ${e.statusCode}`, e.statusCode >= 500, undefined, e.statusCode);
+  if (e instanceof WebAPIRateLimitedError)
+    return new EgressError('slack', 'chat.postMessage rate limited', true, e.retryAfter * 1000, 429);
+  if (e instanceof WebAPIHTTPError)
+    return new EgressError(
+      'slack',
+      `chat.postMessage answered ${e.statusCode}`,
+      e.statusCode >= 500,
+      undefined,
+      e.statusCode,
+    );
   if (e instanceof WebAPIPlatformError) {
-    return new EgressError('slack', `chat.postMessage failed: ${e.data.error}`, RETRYABLE_PLATFORM_ERRORS.has(e.data.error));
+    return new EgressError(
+      'slack',
+      `chat.postMessage failed: ${e.data.error}`,
+      RETRYABLE_PLATFORM_ERRORS.has(e.data.error),
+    );
   }
   return new EgressError('slack', `chat.postMessage failed: ${(e as Error).message}`, true);
 }

@@ -1,11 +1,18 @@
 import { Logger } from '@nestjs/common';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type RemoteJWKSet } from 'jose';
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type RemoteJWKSet,
+} from 'jose';
 import { GreenticError } from '../../../common/errors.js';
 import { ProviderAuthError } from '../messaging-provider.js';
 import { isRecord, str } from '../provider-support.js';
 
 /** Bot Framework's channel → bot OpenID metadata; the issuer its tokens carry. */
-export const BOT_FRAMEWORK_OPENID_METADATA = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
+export const BOT_FRAMEWORK_OPENID_METADATA =
+  'https://login.botframework.com/v1/.well-known/openidconfiguration';
 export const BOT_FRAMEWORK_ISSUER = 'https://api.botframework.com';
 /** The Bot Framework docs allow five minutes of clock skew. */
 const CLOCK_TOLERANCE_S = 300;
@@ -37,7 +44,8 @@ export class BotFrameworkAuth {
     authorization: string | undefined,
     opts: { metadataUrl: string; appId: string; issuer?: string; channelId?: string; serviceUrl?: string },
   ): Promise<VerifiedBotToken> {
-    if (!authorization || !/^Bearer\s+\S+$/i.test(authorization)) throw new ProviderAuthError('teams', 'missing Authorization: Bearer token');
+    if (!authorization || !/^Bearer\s+\S+$/i.test(authorization))
+      throw new ProviderAuthError('teams', 'missing Authorization: Bearer token');
     const token = authorization.replace(/^Bearer\s+/i, '');
     const cfg = await this.config(opts.metadataUrl);
     let payload: JWTPayload;
@@ -62,7 +70,11 @@ export class BotFrameworkAuth {
     const key = cfg.jwks.jwks()?.keys.find((k) => k.kid === kid) as Record<string, unknown> | undefined;
     const endorsements = key?.['endorsements'];
     if (opts.channelId && Array.isArray(endorsements) && !endorsements.includes(opts.channelId)) {
-      throw new ProviderAuthError('teams', `signing key is not endorsed for channel '${opts.channelId}'`, 403);
+      throw new ProviderAuthError(
+        'teams',
+        `signing key is not endorsed for channel '${opts.channelId}'`,
+        403,
+      );
     }
     const claimed = str(payload['serviceurl']) ?? str(payload['serviceUrl']);
     if (!claimed) throw new ProviderAuthError('teams', 'token has no serviceurl claim');
@@ -91,17 +103,29 @@ export class BotFrameworkAuth {
   private async load(url: string): Promise<OpenIdConfig> {
     let doc: unknown;
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5_000), headers: { accept: 'application/json' } });
+      const res = await fetch(url, {
+        signal: AbortSignal.timeout(5_000),
+        headers: { accept: 'application/json' },
+      });
       if (!res.ok) throw new Error(`answered ${res.status}`);
       doc = await res.json();
     } catch (e) {
       this.logger.error({ url, err: (e as Error).message }, 'Bot Framework OpenID metadata unavailable');
-      throw new GreenticError('openid_unavailable', `OpenID metadata ${url} unavailable: ${(e as Error).message}`, 503);
+      throw new GreenticError(
+        'openid_unavailable',
+        `OpenID metadata ${url} unavailable: ${(e as Error).message}`,
+        503,
+      );
     }
     const jwksUri = isRecord(doc) ? str(doc['jwks_uri']) : undefined;
-    if (!jwksUri) throw new GreenticError('openid_unavailable', `OpenID metadata ${url} has no jwks_uri`, 503);
+    if (!jwksUri)
+      throw new GreenticError('openid_unavailable', `OpenID metadata ${url} has no jwks_uri`, 503);
     const issuer = (isRecord(doc) ? str(doc['issuer']) : undefined) ?? BOT_FRAMEWORK_ISSUER;
-    return { issuer, jwks: createRemoteJWKSet(new URL(jwksUri), { cacheMaxAge: METADATA_TTL_MS }), at: Date.now() };
+    return {
+      issuer,
+      jwks: createRemoteJWKSet(new URL(jwksUri), { cacheMaxAge: METADATA_TTL_MS }),
+      at: Date.now(),
+    };
   }
 }
 

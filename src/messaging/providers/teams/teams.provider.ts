@@ -84,11 +84,21 @@ export class TeamsProvider implements MessagingProvider {
 
     if (type === 'conversationUpdate') {
       const botId = str(recipient?.['id']);
-      const ids = (k: string) => (Array.isArray(activity[k]) ? activity[k] : []).map((m) => (isRecord(m) ? str(m['id']) : undefined)).filter(Boolean);
+      const ids = (k: string) =>
+        (Array.isArray(activity[k]) ? activity[k] : [])
+          .map((m) => (isRecord(m) ? str(m['id']) : undefined))
+          .filter(Boolean);
       const added = ids('membersAdded');
       const removed = ids('membersRemoved');
       this.logger.log(
-        { tenant, channel: resolved.channel.id, conversation: conversation?.['id'], added: added.length, removed: removed.length, botAdded: added.includes(botId) },
+        {
+          tenant,
+          channel: resolved.channel.id,
+          conversation: conversation?.['id'],
+          added: added.length,
+          removed: removed.length,
+          botAdded: added.includes(botId),
+        },
         'teams conversationUpdate',
       );
       return { messages: [], response: { status: 200 } };
@@ -100,7 +110,8 @@ export class TeamsProvider implements MessagingProvider {
     const id = str(activity['id']);
     const conversationId = str(conversation?.['id']);
     const userId = str(from?.['id']);
-    if (!id || !conversationId || !userId || !serviceUrl) throw new BadRequestError('teams: message activity without id, conversation.id, from.id or serviceUrl');
+    if (!id || !conversationId || !userId || !serviceUrl)
+      throw new BadRequestError('teams: message activity without id, conversation.id, from.id or serviceUrl');
     const value = isRecord(activity['value']) ? activity['value'] : undefined;
     // "<at>Bot</at> hello" in channels → "hello".
     const typed = (str(activity['text']) ?? '').replace(/<at>[^<]*<\/at>/g, '').trim();
@@ -205,26 +216,42 @@ export class TeamsProvider implements MessagingProvider {
     }
     if (!res.ok) throw httpEgressError('teams', 'token endpoint', res, await res.text().catch(() => ''));
     const body = (await res.json()) as { access_token?: string; expires_in?: number };
-    if (!body.access_token) throw new EgressError('teams', 'token endpoint answered without access_token', true);
-    return { token: body.access_token, expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000 - TOKEN_MARGIN_MS };
+    if (!body.access_token)
+      throw new EgressError('teams', 'token endpoint answered without access_token', true);
+    return {
+      token: body.access_token,
+      expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000 - TOKEN_MARGIN_MS,
+    };
   }
 }
 
 /** A reply as Bot Framework activity content: text, or an Adaptive Card for cards and choices. */
 export function toTeamsActivity(reply: OutboundReply): Record<string, unknown> | undefined {
   if (reply.card?.['type'] === 'AdaptiveCard') {
-    return { ...(reply.text ? { text: reply.text } : {}), attachments: [{ contentType: ADAPTIVE_CARD, content: reply.card }] };
+    return {
+      ...(reply.text ? { text: reply.text } : {}),
+      attachments: [{ contentType: ADAPTIVE_CARD, content: reply.card }],
+    };
   }
-  if (!reply.card && !reply.choices?.length) return reply.text ? { text: reply.text, textFormat: 'plain' } : undefined;
-  const c = reply.card ? normalizeCard(reply.card) : { buttons: [] as { title: string; value: string; url?: string }[] };
+  if (!reply.card && !reply.choices?.length)
+    return reply.text ? { text: reply.text, textFormat: 'plain' } : undefined;
+  const c = reply.card
+    ? normalizeCard(reply.card)
+    : { buttons: [] as { title: string; value: string; url?: string }[] };
   const body: Record<string, unknown>[] = [];
-  if ('title' in c && c.title) body.push({ type: 'TextBlock', text: c.title, size: 'Medium', weight: 'Bolder', wrap: true });
-  if ('subtitle' in c && c.subtitle) body.push({ type: 'TextBlock', text: c.subtitle, isSubtle: true, wrap: true });
+  if ('title' in c && c.title)
+    body.push({ type: 'TextBlock', text: c.title, size: 'Medium', weight: 'Bolder', wrap: true });
+  if ('subtitle' in c && c.subtitle)
+    body.push({ type: 'TextBlock', text: c.subtitle, isSubtle: true, wrap: true });
   if (reply.text) body.push({ type: 'TextBlock', text: reply.text, wrap: true });
   if ('text' in c && c.text) body.push({ type: 'TextBlock', text: c.text, wrap: true });
   if ('imageUrl' in c && c.imageUrl) body.push({ type: 'Image', url: c.imageUrl, size: 'Stretch' });
   const actions = [
-    ...c.buttons.map((b) => (b.url ? { type: 'Action.OpenUrl', title: b.title, url: b.url } : { type: 'Action.Submit', title: b.title, data: { choice: b.value } })),
+    ...c.buttons.map((b) =>
+      b.url
+        ? { type: 'Action.OpenUrl', title: b.title, url: b.url }
+        : { type: 'Action.Submit', title: b.title, data: { choice: b.value } },
+    ),
     ...(reply.choices ?? []).map((choice) => ({ type: 'Action.Submit', title: choice, data: { choice } })),
   ];
   return {

@@ -64,7 +64,8 @@ export class TelegramProvider implements MessagingProvider {
 
     const update = parseJsonObject(req.rawBody, 'telegram');
     const updateId = update['update_id'];
-    if (typeof updateId !== 'number' || !Number.isInteger(updateId)) throw new BadRequestError('telegram: Update without integer update_id');
+    if (typeof updateId !== 'number' || !Number.isInteger(updateId))
+      throw new BadRequestError('telegram: Update without integer update_id');
     const tenant = resolved.tenant.tenantId;
     const id = String(updateId);
 
@@ -78,7 +79,8 @@ export class TelegramProvider implements MessagingProvider {
         return { messages: [], response: { status: 200 } };
       }
       const text = str(message['text']) ?? str(message['caption']) ?? '';
-      const date = typeof message['date'] === 'number' ? new Date(message['date'] * 1000).toISOString() : undefined;
+      const date =
+        typeof message['date'] === 'number' ? new Date(message['date'] * 1000).toISOString() : undefined;
       return {
         messages: [
           {
@@ -122,7 +124,10 @@ export class TelegramProvider implements MessagingProvider {
       };
     }
 
-    this.logger.debug({ tenant, updateId, kinds: Object.keys(update).filter((k) => k !== 'update_id') }, 'telegram update kind ignored');
+    this.logger.debug(
+      { tenant, updateId, kinds: Object.keys(update).filter((k) => k !== 'update_id') },
+      'telegram update kind ignored',
+    );
     return { messages: [], response: { status: 200 } };
   }
 
@@ -145,9 +150,15 @@ export class TelegramProvider implements MessagingProvider {
         throw networkEgressError('telegram', 'sendMessage', e);
       }
       if (res.ok) return;
-      const err = (await res.json().catch(() => ({}))) as { description?: string; parameters?: { retry_after?: number } };
+      const err = (await res.json().catch(() => ({}))) as {
+        description?: string;
+        parameters?: { retry_after?: number };
+      };
       const retryAfterS = err.parameters?.retry_after;
-      const retryAfterMs = typeof retryAfterS === 'number' ? retryAfterS * 1000 : parseRetryAfter(res.headers.get('retry-after'));
+      const retryAfterMs =
+        typeof retryAfterS === 'number'
+          ? retryAfterS * 1000
+          : parseRetryAfter(res.headers.get('retry-after'));
       throw new EgressError(
         'telegram',
         `sendMessage answered ${res.status}${err.description ? `: ${err.description}` : ''}`,
@@ -165,7 +176,8 @@ function buttonText(message: Record<string, unknown> | undefined, data: string):
   const rows = markup && Array.isArray(markup['inline_keyboard']) ? markup['inline_keyboard'] : [];
   for (const row of rows) {
     if (!Array.isArray(row)) continue;
-    for (const b of row) if (isRecord(b) && b['callback_data'] === data) return data.startsWith('#') ? str(b['text']) : data;
+    for (const b of row)
+      if (isRecord(b) && b['callback_data'] === data) return data.startsWith('#') ? str(b['text']) : data;
   }
   return undefined;
 }
@@ -190,13 +202,16 @@ export function toSendMessage(chatId: unknown, reply: OutboundReply): Record<str
     ]
       .filter(Boolean)
       .join('\n');
-    for (const b of c.buttons) buttons.push(b.url ? { text: b.title, url: b.url } : { text: b.title, callback_data: b.value });
+    for (const b of c.buttons)
+      buttons.push(b.url ? { text: b.title, url: b.url } : { text: b.title, callback_data: b.value });
   }
   for (const choice of reply.choices ?? []) buttons.push({ text: choice, callback_data: choice });
   if (!text && buttons.length === 0) return undefined;
   if (!text) text = '…';
   if (text.length > TEXT_MAX) text = text.slice(0, TEXT_MAX - 1) + '…';
-  const keyboard = buttons.map((b, i) => [b.callback_data !== undefined ? { text: b.text, callback_data: callbackData(b.callback_data, i) } : b]);
+  const keyboard = buttons.map((b, i) => [
+    b.callback_data !== undefined ? { text: b.text, callback_data: callbackData(b.callback_data, i) } : b,
+  ]);
   return {
     chat_id: chatId,
     text,

@@ -7,7 +7,8 @@ import { DirectLineService } from './directline.service.js';
 import type { ActivitySet, ConversationInfo } from './directline.types.js';
 import { WebChatChannels } from './webchat-channels.js';
 
-const one = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
+const one = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
 
 /**
  * The Direct Line 3.0 REST contract. The same endpoints serve under a channel's own base
@@ -37,7 +38,12 @@ abstract class DirectLineEndpoints {
   @Post('conversations')
   async start(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ConversationInfo> {
     const r = this.channel(req);
-    const { created, info } = await this.dl.startConversation(r, await this.dl.authenticate(r, req.headers.authorization), req.body, this.streamBase(req));
+    const { created, info } = await this.dl.startConversation(
+      r,
+      await this.dl.authenticate(r, req.headers.authorization),
+      req.body,
+      this.streamBase(req),
+    );
     res.status(created ? 201 : 200);
     return info;
   }
@@ -46,14 +52,25 @@ abstract class DirectLineEndpoints {
   async reconnect(@Req() req: Request): Promise<ConversationInfo> {
     const r = this.channel(req);
     const auth = await this.dl.authenticate(r, req.headers.authorization);
-    return this.dl.reconnect(r, auth, String(req.params['conversationId']), one(req.query['watermark']), this.streamBase(req));
+    return this.dl.reconnect(
+      r,
+      auth,
+      String(req.params['conversationId']),
+      one(req.query['watermark']),
+      this.streamBase(req),
+    );
   }
 
   @Post('conversations/:conversationId/activities')
   @HttpCode(200)
   async post(@Req() req: Request): Promise<{ id: string }> {
     const r = this.channel(req);
-    return this.dl.postActivity(r, await this.dl.authenticate(r, req.headers.authorization), String(req.params['conversationId']), req.body);
+    return this.dl.postActivity(
+      r,
+      await this.dl.authenticate(r, req.headers.authorization),
+      String(req.params['conversationId']),
+      req.body,
+    );
   }
 
   @Get('conversations/:conversationId/activities')
@@ -97,8 +114,16 @@ export class DefaultDirectLineController extends DirectLineEndpoints {
     super(dl);
   }
 
-  protected channel(): ResolvedChannel {
-    return this.channels.resolveDefault();
+  protected channel(req: Request): ResolvedChannel {
+    const r = this.channels.resolveDefault();
+    // The exception filter logs refusals with the route's tenancy params; this route has none of its own.
+    Object.assign(req.params, {
+      tenant: r.tenant.tenantId,
+      env: r.tenant.envId,
+      team: r.tenant.teamId ?? 'default',
+      channel: r.channel.id,
+    });
+    return r;
   }
 
   protected prefix(): string {

@@ -18,7 +18,16 @@ const STREAM_TOKEN_TTL_S = 120;
 const ID_MAX = 256;
 const TEXT_MAX = 64 * 1024;
 /** Fields of an activity the service owns; a client cannot set them. */
-const SERVER_FIELDS = ['id', 'timestamp', 'localTimestamp', 'channelId', 'conversation', 'serviceUrl', 'recipient', 'replyToId'];
+const SERVER_FIELDS = [
+  'id',
+  'timestamp',
+  'localTimestamp',
+  'channelId',
+  'conversation',
+  'serviceUrl',
+  'recipient',
+  'replyToId',
+];
 
 export type DirectLineAuth = { kind: 'secret' } | { kind: 'token'; claims: DirectLineClaims };
 
@@ -53,15 +62,34 @@ export class DirectLineService implements OnModuleDestroy {
 
   async authenticate(resolved: ResolvedChannel, authorization: string | undefined): Promise<DirectLineAuth> {
     const m = authorization ? /^Bearer\s+(\S+)$/i.exec(authorization) : null;
-    if (!m) throw new ProviderAuthError('webchat', 'missing Authorization: Bearer secret or token', 401, 'MissingAuth');
+    if (!m)
+      throw new ProviderAuthError(
+        'webchat',
+        'missing Authorization: Bearer secret or token',
+        401,
+        'MissingAuth',
+      );
     const bearer = m[1]!;
     const secret = await this.secret(resolved);
     if (safeEqual(bearer, secret)) return { kind: 'secret' };
-    return { kind: 'token', claims: await this.tokens.verify(secret, audience(resolved), bearer, 'conversation') };
+    return {
+      kind: 'token',
+      claims: await this.tokens.verify(secret, audience(resolved), bearer, 'conversation'),
+    };
   }
 
-  async generateToken(resolved: ResolvedChannel, auth: DirectLineAuth, body: unknown): Promise<ConversationInfo> {
-    if (auth.kind !== 'secret') throw new ProviderAuthError('webchat', 'tokens/generate needs the Direct Line secret', 403, 'Forbidden');
+  async generateToken(
+    resolved: ResolvedChannel,
+    auth: DirectLineAuth,
+    body: unknown,
+  ): Promise<ConversationInfo> {
+    if (auth.kind !== 'secret')
+      throw new ProviderAuthError(
+        'webchat',
+        'tokens/generate needs the Direct Line secret',
+        403,
+        'Forbidden',
+      );
     return this.issue(resolved, newConversationId(), userOf(body));
   }
 
@@ -75,7 +103,12 @@ export class DirectLineService implements OnModuleDestroy {
     return this.issue(resolved, newConversationId(), undefined);
   }
 
-  async startConversation(resolved: ResolvedChannel, auth: DirectLineAuth, body: unknown, streamBase: string): Promise<{ created: boolean; info: ConversationInfo }> {
+  async startConversation(
+    resolved: ResolvedChannel,
+    auth: DirectLineAuth,
+    body: unknown,
+    streamBase: string,
+  ): Promise<{ created: boolean; info: ConversationInfo }> {
     const key = channelKey(resolved);
     let info: ConversationInfo;
     if (auth.kind === 'secret') {
@@ -85,31 +118,60 @@ export class DirectLineService implements OnModuleDestroy {
     }
     const created = !(await this.store.exists(key, info.conversationId));
     if (created) await this.store.create(key, info.conversationId);
-    return { created, info: { ...info, streamUrl: await this.streamUrl(resolved, streamBase, info.conversationId) } };
+    return {
+      created,
+      info: { ...info, streamUrl: await this.streamUrl(resolved, streamBase, info.conversationId) },
+    };
   }
 
-  async reconnect(resolved: ResolvedChannel, auth: DirectLineAuth, conversationId: string, watermark: string | undefined, streamBase: string): Promise<ConversationInfo> {
-    this.assertConversation(resolved, auth, conversationId);
+  async reconnect(
+    resolved: ResolvedChannel,
+    auth: DirectLineAuth,
+    conversationId: string,
+    watermark: string | undefined,
+    streamBase: string,
+  ): Promise<ConversationInfo> {
+    this.assertConversation(auth, conversationId);
     await this.requireConversation(resolved, conversationId);
-    const info = await this.issue(resolved, conversationId, auth.kind === 'token' ? auth.claims.userId : undefined);
-    return { ...info, streamUrl: await this.streamUrl(resolved, streamBase, conversationId, parseWatermark(watermark)) };
+    const info = await this.issue(
+      resolved,
+      conversationId,
+      auth.kind === 'token' ? auth.claims.userId : undefined,
+    );
+    return {
+      ...info,
+      streamUrl: await this.streamUrl(resolved, streamBase, conversationId, parseWatermark(watermark)),
+    };
   }
 
-  async postActivity(resolved: ResolvedChannel, auth: DirectLineAuth, conversationId: string, body: unknown): Promise<{ id: string }> {
-    this.assertConversation(resolved, auth, conversationId);
+  async postActivity(
+    resolved: ResolvedChannel,
+    auth: DirectLineAuth,
+    conversationId: string,
+    body: unknown,
+  ): Promise<{ id: string }> {
+    this.assertConversation(auth, conversationId);
     await this.requireConversation(resolved, conversationId);
     if (!isRecord(body)) throw new BadRequestError('activity must be a JSON object', { code: 'BadArgument' });
     const type = str(body['type']);
     if (!type) throw new BadRequestError("activity needs a 'type'", { code: 'BadArgument' });
     const from = isRecord(body['from']) ? body['from'] : undefined;
     const fromId = str(from?.['id']) ?? (auth.kind === 'token' ? auth.claims.userId : undefined);
-    if (!fromId || fromId.length > ID_MAX) throw new BadRequestError("activity needs 'from.id' (at most 256 characters)", { code: 'BadArgument' });
+    if (!fromId || fromId.length > ID_MAX)
+      throw new BadRequestError("activity needs 'from.id' (at most 256 characters)", { code: 'BadArgument' });
     if (auth.kind === 'token' && auth.claims.userId && fromId !== auth.claims.userId) {
-      throw new ProviderAuthError('webchat', 'from.id differs from the user the token was issued to', 403, 'Forbidden');
+      throw new ProviderAuthError(
+        'webchat',
+        'from.id differs from the user the token was issued to',
+        403,
+        'Forbidden',
+      );
     }
     const text = body['text'];
     if (text !== undefined && (typeof text !== 'string' || text.length > TEXT_MAX)) {
-      throw new BadRequestError(`'text' must be a string of at most ${TEXT_MAX} characters`, { code: 'BadArgument' });
+      throw new BadRequestError(`'text' must be a string of at most ${TEXT_MAX} characters`, {
+        code: 'BadArgument',
+      });
     }
     const activity: Activity = { ...(body as Activity) };
     for (const f of SERVER_FIELDS) delete activity[f];
@@ -119,9 +181,22 @@ export class DirectLineService implements OnModuleDestroy {
     activity.channelId = 'directline';
     activity.conversation = { id: conversationId };
     const clientId = isRecord(body['channelData']) ? str(body['channelData']['clientActivityID']) : undefined;
-    const { activity: stored, duplicate } = await this.store.append(channelKey(resolved), conversationId, activity, clientId ? `client:${clientId}` : undefined);
+    const { activity: stored, duplicate } = await this.store.append(
+      channelKey(resolved),
+      conversationId,
+      activity,
+      clientId ? `client:${clientId}` : undefined,
+    );
     if (duplicate) {
-      this.logger.log({ tenant: resolved.tenant.tenantId, channel: resolved.channel.id, conversationId, activityId: stored.id }, 'webchat activity re-posted, answered once');
+      this.logger.log(
+        {
+          tenant: resolved.tenant.tenantId,
+          channel: resolved.channel.id,
+          conversationId,
+          activityId: stored.id,
+        },
+        'webchat activity re-posted, answered once',
+      );
       return { id: stored.id! };
     }
     if (type === 'message') {
@@ -145,19 +220,35 @@ export class DirectLineService implements OnModuleDestroy {
     return { id: stored.id! };
   }
 
-  async activities(resolved: ResolvedChannel, auth: DirectLineAuth, conversationId: string, watermark: string | undefined): Promise<ActivitySet> {
-    this.assertConversation(resolved, auth, conversationId);
+  async activities(
+    resolved: ResolvedChannel,
+    auth: DirectLineAuth,
+    conversationId: string,
+    watermark: string | undefined,
+  ): Promise<ActivitySet> {
+    this.assertConversation(auth, conversationId);
     await this.requireConversation(resolved, conversationId);
     return this.store.since(channelKey(resolved), conversationId, parseWatermark(watermark));
   }
 
   /** The stream's `t` query token (or a conversation token / the secret in the Authorization header). */
-  async authorizeStream(resolved: ResolvedChannel, conversationId: string, streamToken: string | undefined, authorization: string | undefined): Promise<void> {
+  async authorizeStream(
+    resolved: ResolvedChannel,
+    conversationId: string,
+    streamToken: string | undefined,
+    authorization: string | undefined,
+  ): Promise<void> {
     if (streamToken) {
-      const claims = await this.tokens.verify(await this.secret(resolved), audience(resolved), streamToken, 'stream');
-      if (claims.conversationId !== conversationId) throw new ProviderAuthError('webchat', 'stream token is for another conversation', 403, 'Forbidden');
+      const claims = await this.tokens.verify(
+        await this.secret(resolved),
+        audience(resolved),
+        streamToken,
+        'stream',
+      );
+      if (claims.conversationId !== conversationId)
+        throw new ProviderAuthError('webchat', 'stream token is for another conversation', 403, 'Forbidden');
     } else {
-      this.assertConversation(resolved, await this.authenticate(resolved, authorization), conversationId);
+      this.assertConversation(await this.authenticate(resolved, authorization), conversationId);
     }
     await this.requireConversation(resolved, conversationId);
   }
@@ -166,9 +257,17 @@ export class DirectLineService implements OnModuleDestroy {
   async deliver(resolved: ResolvedChannel, msg: EgressMessage): Promise<void> {
     const key = channelKey(resolved);
     if (!(await this.store.exists(key, msg.conversationId))) {
-      throw new EgressError('webchat', `conversation '${msg.conversationId}' is gone (expired or the runner restarted)`, false);
+      throw new EgressError(
+        'webchat',
+        `conversation '${msg.conversationId}' is gone (expired or the runner restarted)`,
+        false,
+      );
     }
-    const bot: ChannelAccount = { id: setting(resolved, 'bot_id') ?? 'greentic-bot', name: setting(resolved, 'bot_name') ?? 'Greentic', role: 'bot' };
+    const bot: ChannelAccount = {
+      id: setting(resolved, 'bot_id') ?? 'greentic-bot',
+      name: setting(resolved, 'bot_name') ?? 'Greentic',
+      role: 'bot',
+    };
     const replyToId = str(msg.meta?.['replyToId']);
     for (const [i, reply] of msg.replies.entries()) {
       const content = toDirectLineContent(reply);
@@ -186,9 +285,8 @@ export class DirectLineService implements OnModuleDestroy {
     }
   }
 
-  private assertConversation(resolved: ResolvedChannel, auth: DirectLineAuth, conversationId: string): void {
+  private assertConversation(auth: DirectLineAuth, conversationId: string): void {
     if (auth.kind === 'token' && auth.claims.conversationId !== conversationId) {
-      this.logger.warn({ tenant: resolved.tenant.tenantId, channel: resolved.channel.id, conversationId, reason: 'token is for another conversation' }, 'webchat request refused');
       throw new ProviderAuthError('webchat', 'token is not valid for this conversation', 403, 'Forbidden');
     }
   }
@@ -199,15 +297,37 @@ export class DirectLineService implements OnModuleDestroy {
     }
   }
 
-  private async issue(resolved: ResolvedChannel, conversationId: string, userId: string | undefined): Promise<ConversationInfo> {
+  private async issue(
+    resolved: ResolvedChannel,
+    conversationId: string,
+    userId: string | undefined,
+  ): Promise<ConversationInfo> {
     const ttl = tokenTtl(resolved);
-    const token = await this.tokens.sign(await this.secret(resolved), audience(resolved), { conversationId, scope: 'conversation', ...(userId ? { userId } : {}) }, ttl);
+    const token = await this.tokens.sign(
+      await this.secret(resolved),
+      audience(resolved),
+      { conversationId, scope: 'conversation', ...(userId ? { userId } : {}) },
+      ttl,
+    );
     return { conversationId, token, expires_in: ttl };
   }
 
-  private async streamUrl(resolved: ResolvedChannel, streamBase: string, conversationId: string, watermark?: number): Promise<string> {
-    const t = await this.tokens.sign(await this.secret(resolved), audience(resolved), { conversationId, scope: 'stream' }, STREAM_TOKEN_TTL_S);
-    const q = new URLSearchParams({ t, ...(watermark !== undefined ? { watermark: String(watermark) } : {}) });
+  private async streamUrl(
+    resolved: ResolvedChannel,
+    streamBase: string,
+    conversationId: string,
+    watermark?: number,
+  ): Promise<string> {
+    const t = await this.tokens.sign(
+      await this.secret(resolved),
+      audience(resolved),
+      { conversationId, scope: 'stream' },
+      STREAM_TOKEN_TTL_S,
+    );
+    const q = new URLSearchParams({
+      t,
+      ...(watermark !== undefined ? { watermark: String(watermark) } : {}),
+    });
     return `${streamBase}/conversations/${encodeURIComponent(conversationId)}/stream?${q.toString()}`;
   }
 
@@ -233,7 +353,8 @@ function tokenTtl(resolved: ResolvedChannel): number {
 
 function userOf(body: unknown): string | undefined {
   const user = isRecord(body) && isRecord(body['user']) ? str(body['user']['id']) : undefined;
-  if (user !== undefined && (user.length === 0 || user.length > ID_MAX)) throw new BadRequestError('user.id must be 1 to 256 characters', { code: 'BadArgument' });
+  if (user !== undefined && (user.length === 0 || user.length > ID_MAX))
+    throw new BadRequestError('user.id must be 1 to 256 characters', { code: 'BadArgument' });
   return user;
 }
 
@@ -260,12 +381,17 @@ export function toDirectLineContent(reply: OutboundReply): Partial<Activity> | u
             ...(c.subtitle ? { subtitle: c.subtitle } : {}),
             ...(c.text ? { text: c.text } : {}),
             ...(c.imageUrl ? { images: [{ url: c.imageUrl }] } : {}),
-            buttons: c.buttons.map((b) => (b.url ? { type: 'openUrl', title: b.title, value: b.url } : { type: 'imBack', title: b.title, value: b.value })),
+            buttons: c.buttons.map((b) =>
+              b.url
+                ? { type: 'openUrl', title: b.title, value: b.url }
+                : { type: 'imBack', title: b.title, value: b.value },
+            ),
           },
         },
       ];
     }
   }
-  if (reply.choices?.length) out.suggestedActions = { actions: reply.choices.map((c) => ({ type: 'imBack', title: c, value: c })) };
+  if (reply.choices?.length)
+    out.suggestedActions = { actions: reply.choices.map((c) => ({ type: 'imBack', title: c, value: c })) };
   return Object.keys(out).length > 0 ? out : undefined;
 }

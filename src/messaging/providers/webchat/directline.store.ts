@@ -13,7 +13,12 @@ export interface DirectLineStore {
    * Appends with the next id and watermark. With `dedupeKey`, an activity already appended under
    * the same key is not appended again; its id is returned instead.
    */
-  append(channelKey: string, conversationId: string, activity: Activity, dedupeKey?: string): Promise<{ activity: Activity; duplicate: boolean }>;
+  append(
+    channelKey: string,
+    conversationId: string,
+    activity: Activity,
+    dedupeKey?: string,
+  ): Promise<{ activity: Activity; duplicate: boolean }>;
   /** Activities after `watermark` (all when absent), with the watermark to ask from next. */
   since(channelKey: string, conversationId: string, watermark?: number): Promise<ActivitySet>;
   /** Live activities of one conversation (the WebSocket stream). */
@@ -66,7 +71,13 @@ export class MemoryDirectLineStore implements DirectLineStore {
     const key = `${channelKey}|${conversationId}`;
     if (this.conversations.has(key)) return;
     if (this.conversations.size >= this.opts.maxConversations) this.evictOldest();
-    this.conversations.set(key, { activities: [], seq: 0, lastActive: Date.now(), dedupe: new Map(), listeners: new Set() });
+    this.conversations.set(key, {
+      activities: [],
+      seq: 0,
+      lastActive: Date.now(),
+      dedupe: new Map(),
+      listeners: new Set(),
+    });
   }
 
   async exists(channelKey: string, conversationId: string): Promise<boolean> {
@@ -87,7 +98,8 @@ export class MemoryDirectLineStore implements DirectLineStore {
     c.seq += 1;
     const stored: Activity = { ...activity, id: `${conversationId}|${String(c.seq).padStart(7, '0')}` };
     c.activities.push(stored);
-    if (c.activities.length > this.opts.historyLimit) c.activities.splice(0, c.activities.length - this.opts.historyLimit);
+    if (c.activities.length > this.opts.historyLimit)
+      c.activities.splice(0, c.activities.length - this.opts.historyLimit);
     if (dedupeKey !== undefined) {
       c.dedupe.set(dedupeKey, stored);
       if (c.dedupe.size > this.opts.historyLimit) c.dedupe.delete(c.dedupe.keys().next().value as string);
@@ -120,7 +132,8 @@ export class MemoryDirectLineStore implements DirectLineStore {
 
   private sweep(): void {
     const cut = Date.now() - this.opts.idleTtlMs;
-    for (const [k, c] of this.conversations) if (c.lastActive < cut && c.listeners.size === 0) this.conversations.delete(k);
+    for (const [k, c] of this.conversations)
+      if (c.lastActive < cut && c.listeners.size === 0) this.conversations.delete(k);
   }
 
   private evictOldest(): void {

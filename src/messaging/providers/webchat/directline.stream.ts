@@ -9,7 +9,8 @@ import { channelKey, DirectLineService, parseWatermark } from './directline.serv
 import type { ActivitySet } from './directline.types.js';
 import { WebChatChannels } from './webchat-channels.js';
 
-const CHANNEL_STREAM = /^\/webchat\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/v3\/directline\/conversations\/([^/]+)\/stream$/;
+const CHANNEL_STREAM =
+  /^\/webchat\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/v3\/directline\/conversations\/([^/]+)\/stream$/;
 const DEFAULT_STREAM = /^\/v3\/directline\/conversations\/([^/]+)\/stream$/;
 const HEARTBEAT_MS = 25_000;
 
@@ -69,23 +70,58 @@ export class DirectLineStream implements OnApplicationBootstrap, OnApplicationSh
     void this.accept(req, socket, head, url, m, d);
   };
 
-  private async accept(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, m: RegExpExecArray | null, d: RegExpExecArray | null | undefined): Promise<void> {
+  private async accept(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+    m: RegExpExecArray | null,
+    d: RegExpExecArray | null | undefined,
+  ): Promise<void> {
     let resolved: ResolvedChannel | undefined;
     const conversationId = decodeURIComponent((m ? m[5] : d![1])!);
     try {
-      resolved = m ? this.channels.resolve({ tenant: m[1]!, env: m[2]!, team: m[3]!, channel: m[4]! }) : this.channels.resolveDefault();
+      resolved = m
+        ? this.channels.resolve({ tenant: m[1]!, env: m[2]!, team: m[3]!, channel: m[4]! })
+        : this.channels.resolveDefault();
       const watermark = parseWatermark(url.searchParams.get('watermark') ?? undefined);
-      await this.dl.authorizeStream(resolved, conversationId, url.searchParams.get('t') ?? undefined, req.headers.authorization);
-      this.wss.handleUpgrade(req, socket, head, (ws) => void this.serve(ws, resolved!, conversationId, watermark));
+      await this.dl.authorizeStream(
+        resolved,
+        conversationId,
+        url.searchParams.get('t') ?? undefined,
+        req.headers.authorization,
+      );
+      this.wss.handleUpgrade(
+        req,
+        socket,
+        head,
+        (ws) => void this.serve(ws, resolved!, conversationId, watermark),
+      );
     } catch (e) {
       const status = e instanceof GreenticError ? e.httpStatus : 500;
       const reason = (e as Error).message;
-      this.logger.warn({ tenant: resolved?.tenant.tenantId ?? m?.[1], channel: resolved?.channel.id ?? m?.[4], conversationId, status, reason }, 'webchat stream refused');
-      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      this.logger.warn(
+        {
+          tenant: resolved?.tenant.tenantId ?? m?.[1],
+          channel: resolved?.channel.id ?? m?.[4],
+          conversationId,
+          status,
+          reason,
+        },
+        'webchat stream refused',
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
     }
   }
 
-  private async serve(ws: WebSocket, resolved: ResolvedChannel, conversationId: string, watermark: number | undefined): Promise<void> {
+  private async serve(
+    ws: WebSocket,
+    resolved: ResolvedChannel,
+    conversationId: string,
+    watermark: number | undefined,
+  ): Promise<void> {
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     const send = (set: ActivitySet) => {
@@ -104,7 +140,10 @@ export class DirectLineStream implements OnApplicationBootstrap, OnApplicationSh
       for (const set of pending) if (Number(set.watermark) > Number(backlog.watermark)) send(set);
       live = true;
     } catch (e) {
-      this.logger.warn({ tenant: resolved.tenant.tenantId, conversationId, err: (e as Error).message }, 'webchat stream closed: conversation gone');
+      this.logger.warn(
+        { tenant: resolved.tenant.tenantId, conversationId, err: (e as Error).message },
+        'webchat stream closed: conversation gone',
+      );
       ws.close(1011, 'conversation gone');
     }
   }

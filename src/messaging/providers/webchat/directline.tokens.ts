@@ -22,8 +22,17 @@ export interface DirectLineClaims {
  * Claim `user` is what botframework-directlinejs reads to learn a token's user id.
  */
 export class DirectLineTokens {
-  async sign(secret: string, audience: string, claims: Omit<DirectLineClaims, 'expiresAt'>, ttlS: number): Promise<string> {
-    return new SignJWT({ conv: claims.conversationId, scope: claims.scope, ...(claims.userId ? { user: claims.userId } : {}) })
+  async sign(
+    secret: string,
+    audience: string,
+    claims: Omit<DirectLineClaims, 'expiresAt'>,
+    ttlS: number,
+  ): Promise<string> {
+    return new SignJWT({
+      conv: claims.conversationId,
+      scope: claims.scope,
+      ...(claims.userId ? { user: claims.userId } : {}),
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(audience)
@@ -32,12 +41,23 @@ export class DirectLineTokens {
       .sign(signingKey(secret));
   }
 
-  async verify(secret: string, audience: string, token: string, scope: TokenScope): Promise<DirectLineClaims> {
+  async verify(
+    secret: string,
+    audience: string,
+    token: string,
+    scope: TokenScope,
+  ): Promise<DirectLineClaims> {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, signingKey(secret), { issuer: ISSUER, audience, algorithms: ['HS256'], requiredClaims: ['exp'] }));
+      ({ payload } = await jwtVerify(token, signingKey(secret), {
+        issuer: ISSUER,
+        audience,
+        algorithms: ['HS256'],
+        requiredClaims: ['exp'],
+      }));
     } catch (e) {
-      if (e instanceof joseErrors.JWTExpired) throw new ProviderAuthError('webchat', 'token expired', 403, 'TokenExpired');
+      if (e instanceof joseErrors.JWTExpired)
+        throw new ProviderAuthError('webchat', 'token expired', 403, 'TokenExpired');
       throw new ProviderAuthError('webchat', 'token invalid', 403, 'BadToken');
     }
     if (payload['scope'] !== scope || typeof payload['conv'] !== 'string') {

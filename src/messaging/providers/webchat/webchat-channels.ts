@@ -28,7 +28,11 @@ export class WebChatChannels {
   resolveDefault(): ResolvedChannel {
     const parts = this.config.GREENTIC_WEBCHAT_DEFAULT_CHANNEL.split('/');
     if (parts.length !== 4) {
-      throw new GreenticError('NotFound', 'no default WebChat channel configured (GREENTIC_WEBCHAT_DEFAULT_CHANNEL)', 404);
+      throw new GreenticError(
+        'NotFound',
+        'no default WebChat channel configured (GREENTIC_WEBCHAT_DEFAULT_CHANNEL)',
+        404,
+      );
     }
     const [tenant, env, team, channel] = parts as [string, string, string, string];
     return this.resolve({ tenant, env, team, channel });

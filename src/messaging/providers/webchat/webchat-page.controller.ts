@@ -13,7 +13,8 @@ import { renderPage, webchatBundlePath } from './webchat-page.js';
 function webchatChannel(resolved: ResolvedChannel): ResolvedChannel {
   if (resolved.channel.provider !== 'webchat') throw new UnknownTenancyError('provider', 'webchat');
   // `page: false` keeps the channel for embedders with their own token server.
-  if (resolved.channel.settings['page'] === false) throw new GreenticError('NotFound', 'this channel has no chat page', 404);
+  if (resolved.channel.settings['page'] === false)
+    throw new GreenticError('NotFound', 'this channel has no chat page', 404);
   return resolved;
 }
 

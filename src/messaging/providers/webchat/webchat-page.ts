@@ -12,7 +12,10 @@ export function webchatBundlePath(): string {
   let dir = path.dirname(require.resolve('botframework-webchat'));
   for (let i = 0; i < 6; i++) {
     const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'botframework-webchat') {
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'botframework-webchat'
+    ) {
       return path.join(dir, 'dist', 'webchat.js');
     }
     dir = path.dirname(dir);
@@ -45,6 +48,7 @@ export function renderPage(o: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta name="theme-color" content="${accent}">
+<link rel="icon" href="data:,">
 <title>${title}</title>
 <style>
   html, body { height: 100%; margin: 0; }

@@ -76,9 +76,11 @@ export class WhatsAppProvider implements MessagingProvider {
     const mode = queryParam(req.query, 'mode');
     const token = queryParam(req.query, 'verify_token');
     const challenge = queryParam(req.query, 'challenge');
-    if (mode !== 'subscribe' || !challenge) throw new BadRequestError('whatsapp: verification needs hub.mode=subscribe and hub.challenge');
+    if (mode !== 'subscribe' || !challenge)
+      throw new BadRequestError('whatsapp: verification needs hub.mode=subscribe and hub.challenge');
     const expected = await channelSecret(this.secrets, resolved, 'verify_token');
-    if (!token || !safeEqual(token, expected)) throw new ProviderAuthError('whatsapp', 'hub.verify_token mismatch', 403);
+    if (!token || !safeEqual(token, expected))
+      throw new ProviderAuthError('whatsapp', 'hub.verify_token mismatch', 403);
     return { status: 200, headers: { 'content-type': 'text/plain' }, body: challenge };
   }
 
@@ -102,7 +104,13 @@ export class WhatsAppProvider implements MessagingProvider {
         const phoneNumberId = str(metadata['phone_number_id']);
         for (const s of Array.isArray(value['statuses']) ? value['statuses'] : []) {
           if (!isRecord(s)) continue;
-          const status = { tenant, channel: resolved.channel.id, messageId: s['id'], status: s['status'], errors: s['errors'] };
+          const status = {
+            tenant,
+            channel: resolved.channel.id,
+            messageId: s['id'],
+            status: s['status'],
+            errors: s['errors'],
+          };
           if (s['status'] === 'failed') this.logger.warn(status, 'whatsapp delivery failed');
           else this.logger.debug(status, 'whatsapp status');
         }
@@ -135,7 +143,10 @@ export class WhatsAppProvider implements MessagingProvider {
 
   async send(msg: EgressMessage, resolved: ResolvedChannel): Promise<void> {
     const token = await channelSecret(this.secrets, resolved, 'access_token');
-    const phoneNumberId = setting(resolved, 'phone_number_id') ?? str(msg.meta?.['phone_number_id']) ?? requireSetting(resolved, 'phone_number_id');
+    const phoneNumberId =
+      setting(resolved, 'phone_number_id') ??
+      str(msg.meta?.['phone_number_id']) ??
+      requireSetting(resolved, 'phone_number_id');
     const url = `${baseUrl(resolved, 'api_base_url', GRAPH_API)}/${setting(resolved, 'api_version') ?? GRAPH_VERSION}/${encodeURIComponent(phoneNumberId)}/messages`;
     await this.progress.deliver(msg, async (reply) => {
       const body = toWhatsAppMessage(msg.userId, reply);
@@ -165,25 +176,39 @@ export class WhatsAppProvider implements MessagingProvider {
   }
 }
 
-function parseMessage(m: Record<string, unknown>): { text: string; action?: Record<string, unknown> } | undefined {
+function parseMessage(
+  m: Record<string, unknown>,
+): { text: string; action?: Record<string, unknown> } | undefined {
   switch (m['type']) {
     case 'text':
       return { text: isRecord(m['text']) ? (str(m['text']['body']) ?? '') : '' };
     case 'interactive': {
       const i = isRecord(m['interactive']) ? m['interactive'] : {};
-      const reply = isRecord(i['button_reply']) ? i['button_reply'] : isRecord(i['list_reply']) ? i['list_reply'] : undefined;
+      const reply = isRecord(i['button_reply'])
+        ? i['button_reply']
+        : isRecord(i['list_reply'])
+          ? i['list_reply']
+          : undefined;
       if (!reply) return undefined;
       const id = str(reply['id']) ?? '';
-      return { text: id || (str(reply['title']) ?? ''), action: { type: String(i['type']), id, title: reply['title'] } };
+      return {
+        text: id || (str(reply['title']) ?? ''),
+        action: { type: String(i['type']), id, title: reply['title'] },
+      };
     }
     case 'button': {
       const b = isRecord(m['button']) ? m['button'] : {};
-      return { text: str(b['payload']) ?? str(b['text']) ?? '', action: { type: 'button', payload: b['payload'], text: b['text'] } };
+      return {
+        text: str(b['payload']) ?? str(b['text']) ?? '',
+        action: { type: 'button', payload: b['payload'], text: b['text'] },
+      };
     }
     case 'image':
     case 'video':
     case 'document': {
-      const media = isRecord(m[m['type'] as string]) ? (m[m['type'] as string] as Record<string, unknown>) : {};
+      const media = isRecord(m[m['type'] as string])
+        ? (m[m['type'] as string] as Record<string, unknown>)
+        : {};
       return { text: str(media['caption']) ?? '' };
     }
     default:
@@ -200,8 +225,16 @@ export function toWhatsAppMessage(to: string, reply: OutboundReply): Record<stri
   ];
   const bodyText = [reply.text, card?.subtitle, card?.text].filter(Boolean).join('\n') || card?.title || '';
   if (options.length === 0) {
-    const text = [card?.title && card.title !== bodyText ? `*${card.title}*` : undefined, bodyText, card?.imageUrl].filter(Boolean).join('\n');
-    return text ? { ...base, type: 'text', text: { preview_url: Boolean(card?.imageUrl), body: cut(text, TEXT_MAX) } } : undefined;
+    const text = [
+      card?.title && card.title !== bodyText ? `*${card.title}*` : undefined,
+      bodyText,
+      card?.imageUrl,
+    ]
+      .filter(Boolean)
+      .join('\n');
+    return text
+      ? { ...base, type: 'text', text: { preview_url: Boolean(card?.imageUrl), body: cut(text, TEXT_MAX) } }
+      : undefined;
   }
   const header = card?.imageUrl
     ? { type: 'image', image: { link: card.imageUrl } }
@@ -217,7 +250,9 @@ export function toWhatsAppMessage(to: string, reply: OutboundReply): Record<stri
         type: 'button',
         ...(header ? { header } : {}),
         body,
-        action: { buttons: options.map((o) => ({ type: 'reply', reply: { id: cut(o.id, 256), title: o.title } })) },
+        action: {
+          buttons: options.map((o) => ({ type: 'reply', reply: { id: cut(o.id, 256), title: o.title } })),
+        },
       },
     };
   }
@@ -230,7 +265,14 @@ export function toWhatsAppMessage(to: string, reply: OutboundReply): Record<stri
       body,
       action: {
         button: 'Choose',
-        sections: [{ title: 'Options', rows: options.slice(0, ROWS_MAX).map((o) => ({ id: cut(o.id, 200), title: cut(o.title, ROW_TITLE_MAX) })) }],
+        sections: [
+          {
+            title: 'Options',
+            rows: options
+              .slice(0, ROWS_MAX)
+              .map((o) => ({ id: cut(o.id, 200), title: cut(o.title, ROW_TITLE_MAX) })),
+          },
+        ],
       },
     },
   };

@@ -1,0 +1,255 @@
+// bench/distributed: end-to-end messages/s and latency (webhook accepted → reply published on
+// egress and back to the waiting caller) for the runner on NATS JetStream + Redis with 1 and 2
+// replicas, against, in the same run and on the same machine:
+//   (a) the same runner on its embedded in-memory bus and sessions, and
+//   (b) a bare loop: JetStream publish → pull consume → Redis GET + SET → JetStream publish.
+// Every request is a new conversation (its own session). Needs NATS (JetStream) on
+// 127.0.0.1:4222 and Redis on 127.0.0.1:6379 (NATS_URL / REDIS_URL override).
+import http from 'node:http';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import { root, spawnServer, table, writeResults } from '../lib/harness.mjs';
+
+const quick = process.argv.includes('--quick');
+const durationMs = (quick ? 3 : 10) * 1000;
+const warmupMs = 2000;
+const concurrency = 64;
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const runId = `bench${Date.now().toString(36)}`;
+const STREAM_PREFIX = `B_${runId}`.toUpperCase();
+const SUBJECT_PREFIX = runId;
+const REDIS_PREFIX = `bench:${runId}`;
+
+const nc = await connect({ servers: NATS_URL, timeout: 2000 }).catch((e) => {
+  process.stderr.write(`bench/distributed needs NATS with JetStream at ${NATS_URL}: ${e.message}\n`);
+  process.exit(2);
+});
+const redisCheck = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+redisCheck.on('error', () => undefined);
+await redisCheck.connect().catch((e) => {
+  process.stderr.write(`bench/distributed needs Redis at ${REDIS_URL}: ${e.message}\n`);
+  process.exit(2);
+});
+const jsm = await jetstreamManager(nc);
+
+const { assembleWatFile } = await import(path.join(root, 'dist/wasm/component-builder.js'));
+const echoWasm = await assembleWatFile(path.join(root, 'test/fixtures/components/echo.wat'));
+
+// One component call, one reply: the runner's messaging path dominates, not the component.
+function benchBundle() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-bench-dist-'));
+  const pack = path.join(dir, 'packs/bench');
+  mkdirSync(path.join(pack, 'flows'), { recursive: true });
+  mkdirSync(path.join(pack, 'components/echo'), { recursive: true });
+  copyFileSync(echoWasm, path.join(pack, 'components/echo/component.wasm'));
+  writeFileSync(
+    path.join(pack, 'flows/bench.ygtc'),
+    `id: bench
+type: messaging
+nodes:
+  call:
+    component.exec:
+      component: echo
+      operation: execute
+    routing:
+      - to: answer
+  answer:
+    reply:
+      text: "echo {{call.payload}}"
+`,
+  );
+  writeFileSync(
+    path.join(pack, 'pack.yaml'),
+    `id: bench
+version: 1.0.0
+flows: [flows/bench.ygtc]
+components:
+  - { name: echo, version: 0.1.0, path: components/echo/component.wasm }
+`,
+  );
+  const bundle = path.join(dir, 'bundle.yaml');
+  writeFileSync(
+    bundle,
+    `trust: { policy: dev }
+tenants:
+  bench:
+    packs: [{ id: bench, source: file:./packs/bench }]
+    envs:
+      dev:
+        teams:
+          default:
+            channels:
+              web: { provider: webhook, pack: bench, flow: bench, session_ttl_seconds: 600 }
+`,
+  );
+  return bundle;
+}
+
+/** Closed-loop load: `concurrency` workers, each sending its next request when the last is answered. */
+async function closedLoop(send) {
+  const latencies = [];
+  let errors = 0;
+  let seq = 0;
+  let recording = false;
+  const worker = async (deadline) => {
+    while (Date.now() < deadline) {
+      const i = seq++;
+      const t0 = performance.now();
+      try {
+        await send(i);
+        if (recording) latencies.push(performance.now() - t0);
+      } catch {
+        if (recording) errors++;
+      }
+    }
+  };
+  const run = (ms) => {
+    const deadline = Date.now() + ms;
+    return Promise.all(Array.from({ length: concurrency }, () => worker(deadline)));
+  };
+  await run(warmupMs);
+  recording = true;
+  const t0 = performance.now();
+  await run(durationMs);
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100) / 100 : NaN);
+  return { msgPerSec: Math.round(latencies.length / seconds), p50Ms: pct(50), p99Ms: pct(99), errors, total: latencies.length };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+function postJson(url, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const ROUTE = '/webhooks/webhook/bench/dev/default/web?wait=true';
+const bundle = benchBundle();
+const runnerScript = path.join(root, 'bench/distributed/runner-server.mjs');
+
+async function runnerScenario(label, replicas, env) {
+  const servers = [];
+  try {
+    // Replicas start one after the other: the first creates the streams and consumers.
+    for (let r = 0; r < replicas; r++) servers.push(await spawnServer(runnerScript, [bundle], env));
+    const result = await closedLoop((i) =>
+      postJson(servers[i % servers.length].url + ROUTE, { userId: `${label}-u${i}`, text: `m${i}`, messageId: `${label}-${i}` }),
+    );
+    return { target: label, replicas, ...result };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+const natsEnv = {
+  GREENTIC_BUS: 'nats',
+  GREENTIC_SESSIONS: 'redis',
+  NATS_URL,
+  REDIS_URL,
+  GREENTIC_NATS_STREAM_PREFIX: STREAM_PREFIX,
+  GREENTIC_NATS_SUBJECT_PREFIX: SUBJECT_PREFIX,
+  GREENTIC_REDIS_PREFIX: REDIS_PREFIX,
+};
+
+async function bareScenario() {
+  const sp = SUBJECT_PREFIX;
+  await jsm.streams.add({ name: `${STREAM_PREFIX}_BARE_IN`, subjects: [`${sp}.bare.in`], retention: 'interest', duplicate_window: 120e9 });
+  await jsm.streams.add({ name: `${STREAM_PREFIX}_BARE_OUT`, subjects: [`${sp}.bare.out`], max_age: 600e9, duplicate_window: 120e9 });
+  const worker = await spawnServer(path.join(root, 'bench/distributed/bare-loop.mjs'), [NATS_URL, REDIS_URL, STREAM_PREFIX, sp]);
+  const js = jetstream(nc);
+  const waiting = new Map();
+  const sub = nc.subscribe(`${sp}.bare.out`, {
+    callback: (_err, m) => {
+      const { inReplyTo } = m.json();
+      const w = waiting.get(inReplyTo);
+      if (w) {
+        waiting.delete(inReplyTo);
+        w();
+      }
+    },
+  });
+  try {
+    const result = await closedLoop(async (i) => {
+      const id = `bare-${i}`;
+      const replied = new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error('timeout'));
+        }, 10_000);
+        waiting.set(id, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      await js.publish(`${sp}.bare.in`, JSON.stringify({ id, sessionKey: `bench:webhook:u${i}:u${i}`, text: `m${i}` }), { msgID: id });
+      await replied;
+    });
+    return { target: 'bare NATS→Redis→NATS loop', replicas: 1, ...result };
+  } finally {
+    sub.unsubscribe();
+    await worker.stop();
+  }
+}
+
+const rows = [];
+try {
+  rows.push(await bareScenario());
+  rows.push(await runnerScenario('runner, embedded memory bus', 1, { GREENTIC_BUS: 'memory', GREENTIC_SESSIONS: 'memory' }));
+  rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv));
+  rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv));
+} finally {
+  for (const s of ['INGRESS', 'EGRESS', 'DLQ', 'BARE_IN', 'BARE_OUT']) await jsm.streams.delete(`${STREAM_PREFIX}_${s}`).catch(() => undefined);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redisCheck.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redisCheck.del(...keys);
+  } while (cursor !== '0');
+  for (const p of [`${SUBJECT_PREFIX}:bare:*`]) {
+    let c = '0';
+    do {
+      const [next, keys] = await redisCheck.scan(c, 'MATCH', p, 'COUNT', 1000);
+      c = next;
+      if (keys.length) await redisCheck.del(...keys);
+    } while (c !== '0');
+  }
+  redisCheck.disconnect();
+  await nc.close();
+  agent.destroy();
+}
+
+const [bare, memory, one, two] = rows;
+for (const r of rows) r.vsBare = (r.msgPerSec / bare.msgPerSec).toFixed(2);
+const ratios = {
+  twoReplicasVsOne: Number((two.msgPerSec / one.msgPerSec).toFixed(2)),
+  runnerVsBare: Number((one.msgPerSec / bare.msgPerSec).toFixed(2)),
+  twoReplicasVsBare: Number((two.msgPerSec / bare.msgPerSec).toFixed(2)),
+  natsRedisVsMemory: Number((one.msgPerSec / memory.msgPerSec).toFixed(2)),
+};
+const target = { twoReplicasVsOneAtLeast: 1.6, runnerVsBareAtLeast: 0.5 };
+const met = {
+  twoReplicasVsOne: ratios.twoReplicasVsOne >= target.twoReplicasVsOneAtLeast,
+  runnerVsBare: ratios.runnerVsBare >= target.runnerVsBareAtLeast,
+};
+process.stdout.write(
+  `\nend to end (accept → reply on egress), ${concurrency} concurrent conversations, ${durationMs / 1000}s each (+${warmupMs / 1000}s warm-up), ${os.cpus().length} CPUs shared by everything\n`,
+);
+process.stdout.write(table(rows, ['target', 'replicas', 'msgPerSec', 'p50Ms', 'p99Ms', 'vsBare', 'errors', 'total']) + '\n');
+process.stdout.write(
+  `2 replicas vs 1: ${ratios.twoReplicasVsOne}× (target ≥ ${target.twoReplicasVsOneAtLeast}×: ${met.twoReplicasVsOne ? 'met' : 'NOT met'}); ` +
+    `runner vs bare loop: ${ratios.runnerVsBare}× (target ≥ ${target.runnerVsBareAtLeast}×: ${met.runnerVsBare ? 'met' : 'NOT met'})\n`,
+);
+const file = writeResults('distributed', { concurrency, durationS: durationMs / 1000, cpus: os.cpus().length, rows, ratios, target, met });
+process.stdout.write(`wrote ${path.relative(root, file)}\n`);

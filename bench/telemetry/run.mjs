@@ -1,0 +1,84 @@
+// bench/telemetry: what telemetry costs on the webhook path. The foundation's webhook benchmark
+// (sync webhook → flow → one WAT component call → reply, 50 connections) against the runner with
+// telemetry off, metrics only (Prometheus reader), traces sampled at 100% to a local OTLP/HTTP
+// receiver, and both; modes interleaved over several rounds in the same run, medians compared
+// with "off" as the baseline.
+import path from 'node:path';
+import { benchBundle, webhookBody, WEBHOOK_ROUTE } from '../lib/webhook-bundle.mjs';
+import { load, root, spawnServer, table, writeResults } from '../lib/harness.mjs';
+
+const quick = process.argv.includes('--quick');
+const rounds = quick ? 1 : 3;
+const duration = quick ? 3 : 8;
+const connections = 50;
+
+const bundle = await benchBundle('echo');
+const receiver = await spawnServer(path.join(root, 'bench/telemetry/otlp-receiver.mjs'));
+const runner = path.join(root, 'bench/webhook/runner-server.mjs');
+// Queue and batch sized for this load, so spans are exported rather than dropped (a dropped span
+// costs less than an exported one and would flatter the numbers); drops would show below.
+const bsp = { OTEL_BSP_MAX_QUEUE_SIZE: '200000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4096', OTEL_BSP_SCHEDULE_DELAY: '500' };
+const modes = [
+  { mode: 'off', env: { OTEL_SDK_DISABLED: 'true', GREENTIC_METRICS: 'false' } },
+  { mode: 'metrics only', env: { GREENTIC_METRICS: 'true' } },
+  { mode: 'traces 100%', env: { GREENTIC_METRICS: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'always_on', ...bsp } },
+  { mode: 'traces + metrics', env: { GREENTIC_METRICS: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'always_on', ...bsp } },
+];
+
+async function receiverStats() {
+  return (await fetch(`${receiver.url}/stats`)).json();
+}
+
+const samples = new Map(modes.map((m) => [m.mode, []]));
+try {
+  for (let round = 0; round < rounds; round++) {
+    for (const m of modes) {
+      const before = await receiverStats();
+      const srv = await spawnServer(runner, [bundle], { GREENTIC_TENANCY_SCOPE: 'durable', ...m.env });
+      let r;
+      try {
+        r = await load({ url: srv.url + WEBHOOK_ROUTE, connections, duration, body: webhookBody });
+        if (m.mode.includes('metrics')) {
+          const res = await fetch(`${srv.url}/metrics`);
+          if (res.status !== 200) throw new Error(`/metrics answered ${res.status} in mode '${m.mode}'`);
+        }
+      } finally {
+        await srv.stop(); // SIGTERM: the runner flushes its span queue before exiting
+      }
+      const after = await receiverStats();
+      samples.get(m.mode).push({ ...r, spans: after.spans - before.spans });
+      process.stdout.write(`round ${round + 1} ${m.mode}: ${r.reqPerSec} req/s, p99 ${r.p99Ms} ms, ${after.spans - before.spans} spans\n`);
+    }
+  }
+} finally {
+  await receiver.stop();
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const rows = modes.map(({ mode }) => {
+  const xs = samples.get(mode);
+  const requests = xs.reduce((n, x) => n + x.total, 0);
+  const spans = xs.reduce((n, x) => n + x.spans, 0);
+  return {
+    mode,
+    reqPerSec: median(xs.map((x) => x.reqPerSec)),
+    p50Ms: median(xs.map((x) => x.p50Ms)),
+    p99Ms: median(xs.map((x) => x.p99Ms)),
+    errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0),
+    spansPerRequest: requests > 0 ? (spans / requests).toFixed(1) : '0',
+  };
+});
+const off = rows[0].reqPerSec;
+for (const r of rows) r.costPct = (((off - r.reqPerSec) / off) * 100).toFixed(1);
+
+process.stdout.write(`\nsync webhook (echo component), ${connections} connections, ${rounds} round(s) × ${duration}s per mode (+2s warm-up), medians\n`);
+process.stdout.write(table(rows, ['mode', 'reqPerSec', 'p50Ms', 'p99Ms', 'costPct', 'spansPerRequest', 'errors']) + '\n');
+const target = { metricsCostPctBelow: 5, tracesCostPctBelow: 20 };
+const metricsMet = Number(rows[1].costPct) < target.metricsCostPctBelow;
+const tracesMet = Number(rows[2].costPct) < target.tracesCostPctBelow;
+process.stdout.write(`target metrics < ${target.metricsCostPctBelow}%: ${metricsMet ? 'met' : 'NOT met'}; full tracing < ${target.tracesCostPctBelow}%: ${tracesMet ? 'met' : 'NOT met'}\n`);
+const file = writeResults('telemetry', { connections, durationS: duration, rounds, rows, samples: Object.fromEntries(samples), target, met: { metrics: metricsMet, traces: tracesMet } });
+process.stdout.write(`wrote ${path.relative(root, file)}\n`);

@@ -1,0 +1,110 @@
+import { Controller, Delete, Get, HttpCode, Inject, Logger, Param, UseGuards } from '@nestjs/common';
+import { ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { GreenticError } from '../common/errors.js';
+import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
+import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import { AdminGuard } from './admin.guard.js';
+import { redactForAdmin } from './admin-redaction.js';
+
+export class SessionNotFoundError extends GreenticError {
+  constructor(tenant: string, key: string) {
+    super('session_not_found', `no session '${key}' for tenant '${tenant}'`, 404, { tenant, key });
+  }
+}
+
+export interface SessionView {
+  tenant: string;
+  env: string;
+  team: string;
+  key: string;
+  version: number;
+  updatedAt: string;
+  /** Where the flow waits, when it is parked. */
+  parked: {
+    pack: string;
+    packVersion: string;
+    flow: string;
+    node: string;
+    pending?: Record<string, unknown>;
+  } | null;
+  state: Record<string, unknown> | null;
+  data: Record<string, unknown>;
+  recentMessages: string[];
+}
+
+/**
+ * `/admin/tenants/{tenant}/{env}/{team}/sessions/{key}`: look a session up, or end it (the next
+ * message starts its flow afresh). The session key is `{tenant}:{provider}:{conversation}:{user}`;
+ * a key of another tenant is not found, whatever the store holds.
+ */
+@ApiTags('admin')
+@ApiSecurity('admin-token')
+@Controller('admin/tenants/:tenant/:env/:team/sessions')
+@UseGuards(AdminGuard)
+export class SessionsAdminController {
+  private readonly logger = new Logger(SessionsAdminController.name);
+
+  constructor(
+    private readonly registry: BundleRegistry,
+    @Inject(SESSION_STORE) private readonly sessions: SessionStore,
+  ) {}
+
+  @Get(':key')
+  @ApiOperation({ summary: 'Look up a session: where its flow is parked, its state and data' })
+  @ApiParam({ name: 'key', description: '{tenant}:{provider}:{conversation}:{user}' })
+  async get(
+    @Param('tenant') tenant: string,
+    @Param('env') env: string,
+    @Param('team') team: string,
+    @Param('key') key: string,
+  ): Promise<SessionView> {
+    const ctx = this.ctx(tenant, env, team, key);
+    const s = await this.sessions.load(ctx, key);
+    if (!s || s.version === 0) throw new SessionNotFoundError(tenant, key);
+    return redactForAdmin({
+      tenant,
+      env,
+      team,
+      key: s.key,
+      version: s.version,
+      updatedAt: s.updatedAt,
+      parked: s.snapshot
+        ? {
+            pack: s.snapshot.packId,
+            packVersion: s.snapshot.packVersion,
+            flow: s.snapshot.flowId,
+            node: s.snapshot.nodeId,
+            ...(s.snapshot.pending ? { pending: s.snapshot.pending } : {}),
+          }
+        : null,
+      state: s.snapshot?.state ?? null,
+      data: s.data,
+      recentMessages: Object.keys(s.processed ?? {}),
+    });
+  }
+
+  @Delete(':key')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'End a session: its parked flow and data are dropped' })
+  @ApiParam({ name: 'key', description: '{tenant}:{provider}:{conversation}:{user}' })
+  async end(
+    @Param('tenant') tenant: string,
+    @Param('env') env: string,
+    @Param('team') team: string,
+    @Param('key') key: string,
+  ): Promise<void> {
+    const ctx = this.ctx(tenant, env, team, key);
+    const s = await this.sessions.load(ctx, key);
+    if (!s || s.version === 0) throw new SessionNotFoundError(tenant, key);
+    await this.sessions.delete(ctx, key);
+    this.logger.log({ tenant, env, team, session: key }, 'session ended by an operator');
+  }
+
+  private ctx(tenant: string, env: string, team: string, key: string): TenantCtx {
+    const { ctx } = this.registry.resolveTenant({ tenant, env, team });
+    // Keys start with their tenant; anything else is not this tenant's, even if a store has it.
+    if (!key.startsWith(`${tenant}:`)) throw new SessionNotFoundError(tenant, key);
+    return ctx;
+  }
+}

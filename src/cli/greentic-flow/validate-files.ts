@@ -1,0 +1,202 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { validateFlow, validateFlowCalls } from '../../flows/flow-validator.js';
+import type { FlowDefinition, FlowIssue } from '../../flows/flow.types.js';
+import { parseFlowSource } from '../../flows/ygtc-loader.js';
+
+/** One file's outcome. */
+export interface FileReport {
+  file: string;
+  flow?: string;
+  errors: number;
+  warnings: number;
+}
+
+export interface ValidationReport {
+  ok: boolean;
+  files: FileReport[];
+  issues: FlowIssue[];
+  errors: number;
+  warnings: number;
+}
+
+/** A set of flows checked together: a pack directory, a plain directory, or the loose files given. */
+interface FlowSet {
+  files: string[];
+  /** Component names of the pack (pack directories only): component nodes must name one. */
+  components?: Set<string>;
+  /** Loose files: calls to flows outside the set are warnings, not errors. */
+  loose: boolean;
+}
+
+const MANIFESTS = ['pack.yaml', 'pack.yml', 'manifest.json'];
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+async function walkFlows(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walkFlows(p)));
+    else if (e.isFile() && e.name.endsWith('.ygtc')) out.push(p);
+  }
+  return out;
+}
+
+/** The flows and component names a pack directory's manifest lists (nothing else is read). */
+async function packSet(dir: string, manifest: string): Promise<FlowSet | FlowIssue> {
+  const file = path.join(dir, manifest);
+  let m: unknown;
+  try {
+    const text = await readFile(file, 'utf8');
+    m = manifest.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    return issueAt(file, 'pack_manifest_invalid', `cannot read the pack manifest: ${(e as Error).message}`);
+  }
+  if (!isRecord(m)) return issueAt(file, 'pack_manifest_invalid', 'the pack manifest must be a mapping');
+  const flows = Array.isArray(m['flows']) ? m['flows'] : [];
+  const files = flows
+    .map((f: unknown) =>
+      typeof f === 'string' ? f : isRecord(f) && typeof f['path'] === 'string' ? f['path'] : '',
+    )
+    .filter((f: string) => f !== '')
+    .map((f: string) => path.resolve(dir, f));
+  const components = new Set<string>();
+  for (const c of Array.isArray(m['components']) ? m['components'] : []) {
+    if (isRecord(c) && typeof c['name'] === 'string') components.add(c['name']);
+  }
+  return { files, components, loose: false };
+}
+
+function issueAt(file: string, code: string, message: string): FlowIssue {
+  return { severity: 'error', code, message, file, line: 1, column: 1 };
+}
+
+/**
+ * Validates `.ygtc` files and directories. A directory holding a pack manifest is checked as a
+ * pack (its listed flows, its components, calls between its flows); another directory as the
+ * `.ygtc` files under it; loose files as one set. Unreadable paths are issues, not exceptions.
+ */
+export async function validatePaths(
+  paths: readonly string[],
+  cwd = process.cwd(),
+): Promise<ValidationReport> {
+  const sets: FlowSet[] = [];
+  const issues: FlowIssue[] = [];
+  const loose: string[] = [];
+  for (const p of paths) {
+    const abs = path.resolve(cwd, p);
+    let st;
+    try {
+      st = await stat(abs);
+    } catch {
+      issues.push(issueAt(abs, 'file_not_found', `no such file or directory`));
+      continue;
+    }
+    if (st.isDirectory()) {
+      const manifest = MANIFESTS.find((m) => existsSync(path.join(abs, m)));
+      if (manifest) {
+        const set = await packSet(abs, manifest);
+        if ('severity' in set) issues.push(set);
+        else sets.push(set);
+      } else {
+        const files = await walkFlows(abs);
+        if (files.length === 0) issues.push(issueAt(abs, 'no_flows', 'no .ygtc files in this directory'));
+        else sets.push({ files, loose: false });
+      }
+    } else {
+      loose.push(abs);
+    }
+  }
+  if (loose.length > 0) sets.push({ files: loose, loose: true });
+
+  const files: FileReport[] = [];
+  const flowIds = new Map<string, string>();
+  for (const set of sets) {
+    const parsed: FlowDefinition[] = [];
+    for (const file of set.files) {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        const gone = (e as NodeJS.ErrnoException).code === 'ENOENT';
+        issues.push(
+          issueAt(
+            file,
+            gone ? 'file_not_found' : 'file_unreadable',
+            gone ? 'no such file' : (e as Error).message,
+          ),
+        );
+        continue;
+      }
+      const out = parseFlowSource(text, file);
+      issues.push(...out.issues);
+      if (out.partial) {
+        issues.push(...validateFlow(out.partial, set.components ? { components: set.components } : {}));
+        parsed.push(out.partial);
+      }
+    }
+    const ids = new Map<string, string>();
+    for (const f of parsed) {
+      const other = ids.get(f.id);
+      if (other !== undefined && f.id !== '') {
+        issues.push(
+          issueAt(f.file, 'flow_duplicate', `flow id '${f.id}' is also defined in ${rel(other, cwd)}`),
+        );
+      } else {
+        ids.set(f.id, f.file);
+      }
+    }
+    for (const i of validateFlowCalls(parsed)) {
+      // A loose file may call a flow that simply was not passed in; say so without failing.
+      if (set.loose && i.code === 'unknown_flow') {
+        issues.push({
+          ...i,
+          severity: 'warning',
+          message: `${i.message.replace(/ \(pack flows: [^)]*\)$/, '')}; pass the pack directory to check calls between flows`,
+        });
+      } else {
+        issues.push(i);
+      }
+    }
+    for (const f of parsed) if (f.id !== '') flowIds.set(f.file, f.id);
+  }
+
+  const byFile = new Map<string, FileReport>();
+  for (const set of sets) {
+    for (const f of set.files) {
+      const id = flowIds.get(f);
+      byFile.set(f, { file: f, ...(id !== undefined ? { flow: id } : {}), errors: 0, warnings: 0 });
+    }
+  }
+  for (const i of issues) {
+    const r = byFile.get(i.file) ?? { file: i.file, errors: 0, warnings: 0 };
+    if (i.severity === 'error') r.errors++;
+    else r.warnings++;
+    byFile.set(i.file, r);
+  }
+  for (const r of byFile.values()) files.push(r);
+  const sorted = issues
+    .map((i) => ({ ...i, file: rel(i.file, cwd) }))
+    .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
+  const errors = sorted.filter((i) => i.severity === 'error').length;
+  return {
+    ok: errors === 0,
+    files: files.map((f) => ({ ...f, file: rel(f.file, cwd) })),
+    issues: sorted,
+    errors,
+    warnings: sorted.length - errors,
+  };
+}
+
+/** Paths under the working directory are shown relative to it, as editors and CI logs expect. */
+export function rel(file: string, cwd: string): string {
+  const r = path.relative(cwd, file);
+  return r !== '' && !r.startsWith('..') && !path.isAbsolute(r) ? r : file;
+}

@@ -1,0 +1,138 @@
+import 'reflect-metadata';
+import { Command, CommanderError, Option } from 'commander';
+import { explainConfig, formatExplanation } from './config-explain.js';
+import { registerTestCommand } from './test/test.command.js';
+import { validateBundle } from './validate.js';
+
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const processIO: CliIO = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+/** Flags that map to config keys; they win over the environment. */
+interface StartFlags {
+  port?: string;
+  host?: string;
+  bundle?: string;
+  bus?: string;
+  sessions?: string;
+  logLevel?: string;
+  configExplain?: boolean;
+  json?: boolean;
+}
+
+function flagsToConfig(f: StartFlags): Record<string, string | undefined> {
+  return {
+    PORT: f.port,
+    HOST: f.host,
+    GREENTIC_BUNDLE: f.bundle,
+    GREENTIC_BUS: f.bus,
+    GREENTIC_SESSIONS: f.sessions,
+    LOG_LEVEL: f.logLevel,
+  };
+}
+
+function addStartOptions(cmd: Command): Command {
+  return cmd
+    .option('--port <port>', 'HTTP port (PORT)')
+    .option('--host <host>', 'listen address (HOST)')
+    .option('--bundle <file>', 'bundle YAML (GREENTIC_BUNDLE)')
+    .addOption(new Option('--bus <kind>', 'message bus (GREENTIC_BUS)').choices(['memory', 'nats']))
+    .addOption(new Option('--sessions <kind>', 'session store (GREENTIC_SESSIONS)').choices(['memory', 'redis']))
+    .addOption(new Option('--log-level <level>', 'LOG_LEVEL').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .option('--config-explain', 'print the effective configuration with the source of each value (credentials masked) and exit')
+    .option('--json', 'with --config-explain: JSON instead of a table');
+}
+
+export interface RunCliOptions {
+  io?: CliIO;
+  env?: NodeJS.ProcessEnv;
+  /** Starts the runner; injected so tests can run everything but the server. */
+  start?: (config: Record<string, string | undefined>) => Promise<void>;
+}
+
+/**
+ * `greentic-runner start | validate <bundle> | --config-explain`. Answers the exit code; `start`
+ * answers once the server listens (the process then lives until SIGTERM).
+ */
+export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<number> {
+  const io = opts.io ?? processIO;
+  const env = opts.env ?? process.env;
+  let code = 0;
+
+  const explain = (flags: StartFlags): number => {
+    try {
+      const x = explainConfig(env, flagsToConfig(flags));
+      if (flags.json) io.out(JSON.stringify(x, null, 2));
+      else for (const l of formatExplanation(x)) io.out(l);
+      return x.bundleError ? 2 : 0;
+    } catch (e) {
+      io.err(`greentic-runner: ${(e as Error).message}`);
+      return 2;
+    }
+  };
+
+  const program = addStartOptions(
+    new Command('greentic-runner')
+      .description('Greentic runner: hosts flows whose steps are WebAssembly components')
+      .exitOverride()
+      // Options after a subcommand belong to it (start and the program share their option names).
+      .enablePositionalOptions()
+      .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) }),
+  );
+  program.action((flags: StartFlags) => {
+    if (flags.configExplain) code = explain(flags);
+    else {
+      program.outputHelp();
+      code = 1;
+    }
+  });
+
+  addStartOptions(program.command('start').description('start the runner (HTTP + bus consumers) until SIGTERM')).action(async (flags: StartFlags) => {
+    if (flags.configExplain) {
+      code = explain(flags);
+      return;
+    }
+    const start = opts.start ?? (await import('./start.js')).startRunner;
+    await start(flagsToConfig(flags));
+  });
+
+  program
+    .command('validate')
+    .description('check a bundle, its packs and flows without starting')
+    .argument('<bundle>', 'bundle YAML file')
+    .option('--json', 'JSON report')
+    .action(async (bundle: string, o: { json?: boolean }) => {
+      const r = await validateBundle(bundle);
+      if (o.json) io.out(JSON.stringify(r, null, 2));
+      else {
+        io.out(`bundle ${r.bundle}: ${r.ok ? 'valid' : 'INVALID'}`);
+        for (const t of r.tenants) {
+          io.out(`  tenant ${t.id} (secrets: ${t.secretsBackend})`);
+          for (const c of t.channels) io.out(`    channel ${c}`);
+        }
+        for (const p of r.packs) {
+          io.out(`  pack ${p.tenant}/${p.pack}: ${p.version ? `${p.version} ${p.digest ?? ''}`.trim() : 'not loaded'}${p.error ? ` — ${p.error}` : ''}`);
+          for (const w of p.warnings) io.out(`    warning: ${w}`);
+        }
+        if (r.error) io.err(`error: ${r.error}`);
+      }
+      code = r.ok ? 0 : 2;
+    });
+
+  registerTestCommand(program, io, (c) => (code = c));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    io.err(`greentic-runner: ${(e as Error).message}`);
+    return 1;
+  }
+  return code;
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BadRequestError,
+  GreenticError,
+  SessionConflictError,
+  TenancyMismatchError,
+} from '../../common/errors.js';
+import { SessionStoreUnavailableError } from '../../sessions/redis/redis-errors.js';
+import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
+
+describe('bus error classification', () => {
+  it('dead-letters client errors at once, retries conflicts, rate limits and server errors', () => {
+    expect(isPermanentError(new BadRequestError('x'))).toBe(true);
+    expect(isPermanentError(new TenancyMismatchError('x'))).toBe(true);
+    expect(isPermanentError(new SessionConflictError('k'))).toBe(false);
+    expect(isPermanentError(new GreenticError('rate', 'x', 429))).toBe(false);
+    expect(isPermanentError(new GreenticError('egress_failed', 'x', 502, { retryable: false }))).toBe(true);
+    expect(isPermanentError(new GreenticError('egress_failed', 'x', 502, { retryable: true }))).toBe(false);
+    expect(isPermanentError(new Error('boom'))).toBe(false);
+  });
+
+  it('retries outages in place', () => {
+    expect(isUnavailableError(new BusUnavailableError('down'))).toBe(true);
+    expect(isUnavailableError(new SessionStoreUnavailableError('down'))).toBe(true);
+    expect(isUnavailableError(new GreenticError('egress_failed', 'x', 502, { retryable: true }))).toBe(false);
+    expect(isUnavailableError(new Error('down'))).toBe(false);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs(new GreenticError('e', 'x', 502, { retryAfter: '3' }), now)).toBe(3000);
+    expect(
+      retryAfterMs(new GreenticError('e', 'x', 502, { retryAfter: 'Thu, 01 Jan 2026 00:00:05 GMT' }), now),
+    ).toBe(5000);
+    expect(retryAfterMs(new GreenticError('e', 'x', 502, {}), now)).toBeUndefined();
+    expect(retryAfterMs(new GreenticError('e', 'x', 502, { retryAfter: 'soon' }), now)).toBeUndefined();
+  });
+});

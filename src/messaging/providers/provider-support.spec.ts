@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { retryHints } from '../egress-dispatcher.service.js';
+import type { EgressMessage } from '../message-envelope.js';
+import { EgressError } from './messaging-provider.js';
+import { DeliveryProgress, normalizeCard, parseRetryAfter, safeEqual } from './provider-support.js';
+
+const egress = (replies: EgressMessage['replies']): EgressMessage => ({
+  id: 'm1:reply',
+  inReplyTo: 'm1',
+  tenant: 't',
+  env: 'dev',
+  team: 'default',
+  channel: 'c',
+  provider: 'x',
+  conversationId: 'conv',
+  userId: 'u',
+  sessionKey: 'k',
+  replies,
+  status: 'completed',
+  timestamp: new Date().toISOString(),
+});
+
+describe('provider support', () => {
+  it('compares secrets of any length in constant time', () => {
+    expect(safeEqual('abc', 'abc')).toBe(true);
+    expect(safeEqual('abc', 'abcd')).toBe(false);
+    expect(safeEqual(Buffer.from('x'), 'x')).toBe(true);
+  });
+
+  it('resumes a redelivered egress message after the last reply that went out', async () => {
+    const progress = new DeliveryProgress();
+    const sent: string[] = [];
+    let failOnce = true;
+    const msg = egress([{ text: 'one' }, { text: 'two' }, { text: 'three' }]);
+    const send = async (r: { text?: string }) => {
+      if (r.text === 'two' && failOnce) {
+        failOnce = false;
+        throw new EgressError('x', 'boom', true);
+      }
+      sent.push(r.text!);
+    };
+    await expect(progress.deliver(msg, send)).rejects.toThrow('boom');
+    await progress.deliver(msg, send);
+    expect(sent).toEqual(['one', 'two', 'three']);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    expect(parseRetryAfter(null)).toBeUndefined();
+    const inTwo = new Date(Date.now() + 2000).toUTCString();
+    expect(parseRetryAfter(inTwo)).toBeGreaterThan(0);
+  });
+
+  it('gives the dispatcher retry hints: 4xx never, 429 after Retry-After, unknown errors yes', () => {
+    expect(retryHints(new EgressError('x', '400', false))).toEqual({ retryable: false });
+    expect(retryHints(new EgressError('x', '429', true, 1500))).toEqual({
+      retryable: true,
+      retryAfterMs: 1500,
+    });
+    expect(retryHints(new Error('socket hang up'))).toEqual({ retryable: true });
+  });
+
+  it('normalises flow cards', () => {
+    expect(
+      normalizeCard({ title: 'T', body: 'B', image_url: 'u', actions: [{ label: 'L', data: 'd' }, 'S'] }),
+    ).toEqual({
+      title: 'T',
+      text: 'B',
+      imageUrl: 'u',
+      buttons: [
+        { title: 'L', value: 'd' },
+        { title: 'S', value: 'S' },
+      ],
+    });
+  });
+});

@@ -1,0 +1,359 @@
+import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { ComponentMemoryExceededError, ComponentTimeoutError } from '../common/errors.js';
+import type { FlowRunInput, FlowRunResult } from '../flows/flow-run.types.js';
+import { FlowExecutorService } from '../flows/flow-executor.service.js';
+import { MESSAGE_BUS, type BusHandler, type MessageBus, type PublishOptions, type SubscribeOptions } from '../messaging/message-bus.js';
+import { parseSubject, type EgressMessage, type MessageEnvelope } from '../messaging/message-envelope.js';
+import { MessageProcessor } from '../messaging/message-processor.service.js';
+import { PackRegistry, type ReloadResult } from '../packs/pack-registry.service.js';
+import { SecretsService } from '../secrets/secrets.service.js';
+import { SESSION_STORE, type SessionRecord, type SessionStore } from '../sessions/session-store.js';
+import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
+import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
+import { telemetry } from './otel.js';
+import { RunnerMetrics } from './runner-metrics.js';
+
+/** Header carrying the publish time, for the bus-lag histogram. */
+export const PUBLISHED_AT_HEADER = 'greentic-published-at';
+const MAX_TRACED_TEXT = 256;
+
+/** Counts of work in progress, for graceful shutdown and `/health`. */
+export class InflightWork {
+  /** Inbound messages between the bus handing them over and their egress being published. */
+  processing = 0;
+  /** Bus handlers running (ingress, egress delivery, reply waiters). */
+  busHandlers = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  get total(): number {
+    return this.processing + this.busHandlers;
+  }
+
+  enter(kind: 'processing' | 'busHandlers'): void {
+    this[kind]++;
+  }
+
+  leave(kind: 'processing' | 'busHandlers'): void {
+    this[kind]--;
+    if (this.total === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves once nothing is in flight (a moment of zero; new work may start after). */
+  idle(): Promise<void> {
+    return this.total === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
+  }
+}
+
+/**
+ * Puts spans and metrics around the runner's I/O seams without those modules knowing: the bus
+ * (publish/consume spans linked by W3C `traceparent` headers, bus lag), the session store (commit
+ * span, latency), the component runtime (call span, latency, timeouts, memory kills), the flow
+ * executor (node latency from its node trace), the message processor (messages in by outcome)
+ * and pack reloads. It wraps the methods of the live instances at module init, as OpenTelemetry's
+ * own instrumentations do, so every implementation behind a seam (memory or NATS bus, memory or
+ * Redis store) is covered the same way. With the SDK off, spans and instruments are no-ops and
+ * only the in-flight counts remain.
+ */
+@Injectable()
+export class RunnerInstrumentation implements OnModuleInit {
+  private readonly logger = new Logger(RunnerInstrumentation.name);
+  private readonly tracer = trace.getTracer('greentic-runner');
+  readonly inflight = new InflightWork();
+  private wrapped = false;
+
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    private readonly m: RunnerMetrics,
+    @Optional() @Inject(MESSAGE_BUS) bus?: MessageBus,
+  ) {
+    // The bus is wrapped here, not in onModuleInit: bootstrap subscribes the ingress consumers
+    // (BusTransport) before the application's init hooks run.
+    if (bus) this.wrapBus(bus);
+  }
+
+  onModuleInit(): void {
+    if (this.wrapped) return;
+    this.wrapped = true;
+    const store = this.find<SessionStore>(SESSION_STORE);
+    if (store) this.wrapSessionStore(store);
+    const runtime = this.find<ComponentRuntime>(COMPONENT_RUNTIME);
+    if (runtime) this.wrapRuntime(runtime);
+    const executor = this.find(FlowExecutorService);
+    if (executor) this.wrapExecutor(executor);
+    const processor = this.find(MessageProcessor);
+    if (processor) this.wrapProcessor(processor);
+    const packs = this.find(PackRegistry);
+    if (packs) this.wrapPacks(packs);
+    const secrets = this.find(SecretsService);
+    if (secrets) this.observeSecrets(secrets);
+    this.m.gauge('greentic_inflight_messages', 'Inbound messages being processed now').addCallback((r) => r.observe(this.inflight.processing));
+  }
+
+  private find<T>(token: string | symbol | (abstract new (...args: never[]) => T)): T | undefined {
+    try {
+      return this.moduleRef.get<T>(token as never, { strict: false });
+    } catch {
+      this.logger.debug({ token: String(typeof token === 'function' ? token.name : token) }, 'not instrumented: provider absent');
+      return undefined;
+    }
+  }
+
+  private wrapBus(bus: MessageBus): void {
+    const publish = bus.publish.bind(bus);
+    const subscribe = bus.subscribe.bind(bus);
+    const tracer = this.tracer;
+    const m = this.m;
+    const inflight = this.inflight;
+    const system = bus.kind;
+    const traceText = telemetry()?.settings.traceMessageText ?? false;
+
+    bus.publish = (subject: string, data: unknown, opts: PublishOptions = {}) => {
+      const parts = parseSubject(subject);
+      const span = tracer.startSpan(`publish ${parts?.direction ?? subject}`, {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': system,
+          'messaging.destination.name': subject,
+          ...(opts.msgId !== undefined ? { 'messaging.message.id': opts.msgId } : {}),
+          ...tenancyAttrs(parts),
+        },
+      });
+      const headers: Record<string, string> = { ...(opts.headers ?? {}), [PUBLISHED_AT_HEADER]: String(Date.now()) };
+      const ctx = trace.setSpan(context.active(), span);
+      propagation.inject(ctx, headers);
+      return context.with(ctx, () => publish(subject, data, { ...opts, headers })).then(
+        () => span.end(),
+        (e: unknown) => {
+          failSpan(span, e);
+          span.end();
+          throw e;
+        },
+      );
+    };
+
+    bus.subscribe = <T>(pattern: string, handler: BusHandler<T>, opts?: SubscribeOptions) =>
+      subscribe<T>(
+        pattern,
+        async (msg) => {
+          inflight.enter('busHandlers');
+          const parts = parseSubject(msg.subject);
+          const data = msg.data as unknown as Partial<MessageEnvelope> | undefined;
+          const carrier = msg.headers['traceparent'] ? msg.headers : { traceparent: typeof data?.traceparent === 'string' ? data.traceparent : '' };
+          const parent = propagation.extract(context.active(), carrier);
+          const span = tracer.startSpan(
+            `${parts?.direction === 'egress' && opts?.queue ? 'egress' : 'consume'} ${parts?.direction ?? msg.subject}`,
+            {
+              kind: SpanKind.CONSUMER,
+              attributes: {
+                'messaging.system': system,
+                'messaging.destination.name': msg.subject,
+                'messaging.consumer.group.name': opts?.queue ?? '',
+                'messaging.message.delivery_count': msg.deliveryCount,
+                ...(typeof data?.id === 'string' ? { 'messaging.message.id': data.id } : {}),
+                ...tenancyAttrs(parts),
+              },
+            },
+            parent,
+          );
+          if (traceText && parts?.direction === 'ingress' && typeof data?.text === 'string') {
+            span.setAttribute('greentic.message.text', data.text.slice(0, MAX_TRACED_TEXT));
+          }
+          const publishedAt = Number(msg.headers[PUBLISHED_AT_HEADER]);
+          if (Number.isFinite(publishedAt) && publishedAt > 0) m.busLag.record(Math.max(0, Date.now() - publishedAt), { direction: parts?.direction ?? 'other' });
+          const ctx = trace.setSpan(parent, span);
+          // The processor parents its `message` span on the envelope's traceparent: point it at
+          // this consume span, on a copy, so other subscribers of the same delivery see the original.
+          let delivered = msg;
+          if (parts?.direction === 'ingress' && data && typeof data === 'object' && span.isRecording()) {
+            const c: Record<string, string> = {};
+            propagation.inject(ctx, c);
+            if (c['traceparent']) delivered = { ...msg, data: { ...data, traceparent: c['traceparent'] } as unknown as T };
+          }
+          const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
+          try {
+            await context.with(ctx, () => handler(delivered));
+            if (countOut) m.messagesOut.add(1, m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'delivered' }));
+          } catch (e) {
+            failSpan(span, e);
+            if (countOut) m.messagesOut.add(1, m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'failed' }));
+            throw e;
+          } finally {
+            span.end();
+            inflight.leave('busHandlers');
+          }
+        },
+        opts,
+      );
+  }
+
+  private wrapProcessor(processor: MessageProcessor): void {
+    const process = processor.process.bind(processor);
+    const m = this.m;
+    const inflight = this.inflight;
+    processor.process = async (env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> => {
+      inflight.enter('processing');
+      const labels = { tenant: resolved.tenant.tenantId, channel: resolved.channel.id };
+      try {
+        const out = await process(env, resolved);
+        m.messagesIn.add(1, m.labels.bound({ ...labels, outcome: out?.status ?? 'duplicate' }));
+        return out;
+      } catch (e) {
+        m.messagesIn.add(1, m.labels.bound({ ...labels, outcome: 'error' }));
+        throw e;
+      } finally {
+        inflight.leave('processing');
+      }
+    };
+  }
+
+  private wrapExecutor(executor: FlowExecutorService): void {
+    const run = executor.run.bind(executor);
+    const m = this.m;
+    executor.run = async (input: FlowRunInput): Promise<FlowRunResult> => {
+      const result = await run(input);
+      for (const n of result.trace) {
+        m.nodeDuration.record(
+          n.durationMs,
+          m.labels.bound({ tenant: input.tenant.tenantId, flow: input.flowId, node: n.nodeId, operation: n.operation, outcome: n.ok ? 'ok' : 'error' }),
+        );
+      }
+      return result;
+    };
+  }
+
+  private wrapSessionStore(store: SessionStore): void {
+    const load = store.load.bind(store);
+    const commit = store.commit.bind(store);
+    const tracer = this.tracer;
+    const m = this.m;
+    const kind = store.kind;
+    const timed = async <R>(operation: string, fn: () => Promise<R>): Promise<R> => {
+      const t0 = performance.now();
+      let outcome = 'ok';
+      try {
+        return await fn();
+      } catch (e) {
+        outcome = (e as { code?: string }).code === 'session_conflict' ? 'conflict' : 'error';
+        throw e;
+      } finally {
+        m.sessionStoreDuration.record(performance.now() - t0, { store: kind, operation, outcome });
+      }
+    };
+    store.load = (tenant: TenantCtx, key: string) => timed('load', () => load(tenant, key));
+    store.commit = (tenant: TenantCtx, record: SessionRecord, expectedVersion: number, ttlSeconds: number) =>
+      tracer.startActiveSpan(
+        'session commit',
+        { attributes: { 'greentic.tenant': tenant.tenantId, 'greentic.env': tenant.envId, 'greentic.session.store': kind, 'greentic.session.version': expectedVersion + 1 } },
+        async (span) => {
+          try {
+            return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
+          } catch (e) {
+            failSpan(span, e);
+            throw e;
+          } finally {
+            span.end();
+          }
+        },
+      );
+  }
+
+  private wrapRuntime(runtime: ComponentRuntime): void {
+    const invoke = runtime.invoke.bind(runtime);
+    const tracer = this.tracer;
+    const m = this.m;
+    runtime.invoke = (tenant: TenantCtx, call: ComponentCall) =>
+      tracer.startActiveSpan(
+        `component ${call.component.name}`,
+        {
+          attributes: {
+            'greentic.tenant': tenant.tenantId,
+            'greentic.env': tenant.envId,
+            ...(tenant.teamId !== undefined ? { 'greentic.team': tenant.teamId } : {}),
+            'greentic.flow': call.ctx.flowId,
+            'greentic.node': call.ctx.nodeId,
+            'greentic.component': call.component.name,
+            'greentic.component.version': call.component.version,
+            'greentic.operation': call.operation,
+          },
+        },
+        async (span) => {
+          const t0 = performance.now();
+          let outcome = 'ok';
+          const labels = { tenant: tenant.tenantId, component: call.component.name };
+          try {
+            return await invoke(tenant, call);
+          } catch (e) {
+            outcome = 'error';
+            if (e instanceof ComponentTimeoutError) {
+              outcome = 'timeout';
+              m.componentTimeouts.add(1, m.labels.bound(labels));
+            } else if (e instanceof ComponentMemoryExceededError) {
+              outcome = 'memory';
+              m.componentMemoryKills.add(1, m.labels.bound(labels));
+            }
+            failSpan(span, e);
+            throw e;
+          } finally {
+            m.componentDuration.record(performance.now() - t0, m.labels.bound({ ...labels, outcome }));
+            span.end();
+          }
+        },
+      );
+    if (runtime.stats) {
+      const stats = (): Record<string, unknown> => runtime.stats?.() ?? {};
+      this.m.gauge('greentic_component_instances', 'Live component instances, by tenant').addCallback((r) => {
+        const s = stats();
+        const per = s['instancesPerTenant'];
+        if (per && typeof per === 'object') {
+          for (const [key, n] of Object.entries(per as Record<string, unknown>)) {
+            if (typeof n === 'number') r.observe(n, this.m.labels.bound({ tenant: key.split('/')[0] ?? key }));
+          }
+        } else if (typeof s['poolSize'] === 'number') r.observe(s['poolSize']);
+      });
+      this.m.gauge('greentic_component_queue_depth', 'Component calls waiting for a free instance').addCallback((r) => {
+        const s = stats();
+        const q = s['queueDepth'] ?? s['queued'] ?? s['pending'];
+        r.observe(typeof q === 'number' ? q : 0);
+      });
+    }
+  }
+
+  private wrapPacks(packs: PackRegistry): void {
+    if (typeof packs.reload !== 'function') return;
+    const reload = packs.reload.bind(packs);
+    const m = this.m;
+    packs.reload = async (...args: Parameters<PackRegistry['reload']>): Promise<ReloadResult[]> => {
+      const results = await reload(...args);
+      for (const r of results) m.packReloads.add(1, m.labels.bound({ tenant: r.tenant, pack: r.pack, outcome: r.outcome }));
+      return results;
+    };
+  }
+
+  private observeSecrets(secrets: SecretsService): void {
+    const counter = this.m.metrics.getObservableCounter('greentic_secrets_reads', {
+      description: 'Secret reads by tenant, backend and result (hit, fetch, stale, error)',
+    });
+    counter.addCallback((r) => {
+      for (const s of secrets.status()) {
+        const base = { tenant: s.tenant, backend: s.backend };
+        r.observe(s.cache.hits, this.m.labels.bound({ ...base, result: 'hit' }));
+        r.observe(s.cache.fetches, this.m.labels.bound({ ...base, result: 'fetch' }));
+        r.observe(s.cache.staleServed, this.m.labels.bound({ ...base, result: 'stale' }));
+        r.observe(s.cache.errors, this.m.labels.bound({ ...base, result: 'error' }));
+      }
+    });
+  }
+}
+
+function tenancyAttrs(parts: ReturnType<typeof parseSubject>): Record<string, string> {
+  if (!parts) return {};
+  return { 'greentic.tenant': parts.tenant, 'greentic.env': parts.env, 'greentic.team': parts.team, 'greentic.channel': parts.channel };
+}
+
+function failSpan(span: Span, e: unknown): void {
+  span.recordException(e instanceof Error ? e : new Error(String(e)));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
+}

@@ -1,0 +1,212 @@
+import { diag, DiagLogLevel, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
+import type { ExportResult } from '@opentelemetry/core';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import { secretRedactor } from '../secrets/secret-redactor.js';
+
+/**
+ * The OpenTelemetry Node SDK for the whole process, started before Nest builds its container:
+ * nestjs-otel's MetricService and every tracer read the global providers when they are created,
+ * and the metrics API (unlike tracing) has no proxy that would pick up a provider registered later.
+ *
+ * - Traces: OTLP/HTTP (JSON) to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or
+ *   `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; no endpoint, no tracer provider (spans stay
+ *   no-ops). Sampling from `OTEL_TRACES_SAMPLER`/`_ARG` (default parent-based always-on).
+ *   Propagation is W3C `traceparent` (and baggage).
+ * - Metrics: a Prometheus reader served by the runner's own HTTP port at `/metrics`
+ *   (`GREENTIC_METRICS=false` turns it off).
+ * - `OTEL_SDK_DISABLED=true` turns both off.
+ */
+export interface TelemetrySettings {
+  disabled: boolean;
+  serviceName: string;
+  /** Full URL of the OTLP/HTTP traces endpoint, when tracing is on. */
+  tracesUrl?: string;
+  metrics: boolean;
+  sampler: string;
+  samplerArg?: string;
+  /** Put the message text on the consume span (off by default: traces must not carry user text). */
+  traceMessageText: boolean;
+}
+
+export interface TelemetryHandle {
+  settings: TelemetrySettings;
+  /** Present when metrics are on: serves the Prometheus text format. */
+  prometheus?: PrometheusExporter;
+  shutdown(): Promise<void>;
+  forceFlush(): Promise<void>;
+}
+
+type Env = Record<string, string | number | undefined>;
+
+function flag(v: string | number | undefined, fallback: boolean): boolean {
+  if (v === undefined || v === '') return fallback;
+  return /^(1|true|yes|on)$/i.test(String(v));
+}
+
+export function telemetrySettingsFrom(env: Env): TelemetrySettings {
+  const str = (k: string): string | undefined => {
+    const v = env[k];
+    return v === undefined || v === '' ? undefined : String(v);
+  };
+  const base = str('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const explicit = str('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const exporterOff = str('OTEL_TRACES_EXPORTER') === 'none';
+  const tracesUrl = exporterOff ? undefined : (explicit ?? (base ? base.replace(/\/+$/, '') + '/v1/traces' : undefined));
+  return {
+    disabled: flag(env['OTEL_SDK_DISABLED'], false),
+    serviceName: str('OTEL_SERVICE_NAME') ?? 'greentic-runner',
+    ...(tracesUrl ? { tracesUrl } : {}),
+    metrics: flag(env['GREENTIC_METRICS'], true),
+    sampler: str('OTEL_TRACES_SAMPLER') ?? 'parentbased_always_on',
+    ...(str('OTEL_TRACES_SAMPLER_ARG') ? { samplerArg: str('OTEL_TRACES_SAMPLER_ARG') } : {}),
+    traceMessageText: flag(env['GREENTIC_TRACE_MESSAGE_TEXT'], false),
+  };
+}
+
+let current: TelemetryHandle | undefined;
+let starting: Promise<TelemetryHandle> | undefined;
+
+/** The running telemetry of this process, if started. */
+export function telemetry(): TelemetryHandle | undefined {
+  return current;
+}
+
+/**
+ * Starts the SDK once per process; later calls answer the running handle (tests start several
+ * apps in one process: the first one's settings hold, as they would for one deployment).
+ */
+export function startTelemetry(env: Env = process.env): Promise<TelemetryHandle> {
+  starting ??= Promise.resolve().then(() => {
+    current = start(telemetrySettingsFrom(env));
+    return current;
+  });
+  return starting;
+}
+
+/** Flushes spans and metrics and stops the SDK (graceful shutdown). */
+export async function shutdownTelemetry(): Promise<void> {
+  const h = current;
+  current = undefined;
+  starting = undefined;
+  await h?.shutdown();
+}
+
+function start(settings: TelemetrySettings): TelemetryHandle {
+  if (settings.disabled || (!settings.tracesUrl && !settings.metrics)) {
+    return { settings, shutdown: async () => {}, forceFlush: async () => {} };
+  }
+  // OTel's own diagnostics (export failures) go to stderr at warn; never span contents.
+  diag.setLogger(
+    {
+      error: (m, ...a) => process.stderr.write(`otel: ${m} ${a.map(String).join(' ')}\n`),
+      warn: (m, ...a) => process.stderr.write(`otel: ${m} ${a.map(String).join(' ')}\n`),
+      info: () => {},
+      debug: () => {},
+      verbose: () => {},
+    },
+    DiagLogLevel.WARN,
+  );
+  const prometheus = settings.metrics ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true }) : undefined;
+  const spanProcessors = settings.tracesUrl
+    ? [new tracing.BatchSpanProcessor(new RedactingSpanExporter(new OTLPTraceExporter({ url: settings.tracesUrl })))]
+    : [];
+  const sdk = new NodeSDK({
+    serviceName: settings.serviceName,
+    ...(prometheus ? { metricReaders: [prometheus] } : {}),
+    spanProcessors,
+    ...(settings.tracesUrl ? { sampler: samplerFor(settings) } : {}),
+    // Logs go through pino; no OTel log pipeline (and no default OTLP log exporter).
+    logRecordProcessors: [],
+    instrumentations: [],
+  });
+  sdk.start();
+  return {
+    settings,
+    ...(prometheus ? { prometheus } : {}),
+    shutdown: () => sdk.shutdown(),
+    forceFlush: async () => {
+      await Promise.all(spanProcessors.map((p) => p.forceFlush()));
+      await prometheus?.forceFlush();
+    },
+  };
+}
+
+function samplerFor(s: TelemetrySettings): tracing.Sampler {
+  const ratio = (): number => {
+    const r = Number(s.samplerArg ?? '1');
+    return Number.isFinite(r) && r >= 0 && r <= 1 ? r : 1;
+  };
+  switch (s.sampler) {
+    case 'always_on':
+      return new tracing.AlwaysOnSampler();
+    case 'always_off':
+      return new tracing.AlwaysOffSampler();
+    case 'traceidratio':
+      return new tracing.TraceIdRatioBasedSampler(ratio());
+    case 'parentbased_always_off':
+      return new tracing.ParentBasedSampler({ root: new tracing.AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new tracing.ParentBasedSampler({ root: new tracing.TraceIdRatioBasedSampler(ratio()) });
+    default:
+      return new tracing.ParentBasedSampler({ root: new tracing.AlwaysOnSampler() });
+  }
+}
+
+/**
+ * Blanks every secret value the runner has read out of span names, attributes, events and status
+ * before they leave the process, whatever code put them there.
+ */
+export class RedactingSpanExporter implements tracing.SpanExporter {
+  constructor(private readonly inner: tracing.SpanExporter) {}
+
+  export(spans: tracing.ReadableSpan[], done: (result: ExportResult) => void): void {
+    if (secretRedactor.size === 0) {
+      this.inner.export(spans, done);
+      return;
+    }
+    this.inner.export(spans.map(redactSpan), done);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+function redactAttributes(a: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const [k, v] of Object.entries(a)) {
+    out[k] = typeof v === 'string' ? secretRedactor.redact(v) : Array.isArray(v) ? (v.map((x) => (typeof x === 'string' ? secretRedactor.redact(x) : x)) as typeof v) : v;
+  }
+  return out;
+}
+
+function redactSpan(span: tracing.ReadableSpan): tracing.ReadableSpan {
+  const status = span.status.message ? { ...span.status, message: secretRedactor.redact(span.status.message) } : span.status;
+  return {
+    name: secretRedactor.redact(span.name),
+    kind: span.kind,
+    spanContext: () => span.spanContext(),
+    ...(span.parentSpanContext ? { parentSpanContext: span.parentSpanContext } : {}),
+    startTime: span.startTime,
+    endTime: span.endTime,
+    status,
+    attributes: redactAttributes(span.attributes),
+    links: span.links.map((l: Link) => ({ ...l, ...(l.attributes ? { attributes: redactAttributes(l.attributes) } : {}) })),
+    events: span.events.map((e) => ({ ...e, name: secretRedactor.redact(e.name), ...(e.attributes ? { attributes: redactAttributes(e.attributes) } : {}) })),
+    duration: span.duration,
+    ended: span.ended,
+    resource: span.resource,
+    instrumentationScope: span.instrumentationScope,
+    droppedAttributesCount: span.droppedAttributesCount,
+    droppedEventsCount: span.droppedEventsCount,
+    droppedLinksCount: span.droppedLinksCount,
+  };
+}
+
+export type { Context, SpanKind };

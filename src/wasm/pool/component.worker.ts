@@ -1,0 +1,369 @@
+/**
+ * A component worker: one thread of one tenant's pool. It holds that tenant's instances (keyed
+ * by tenant/env/team and component digest), runs the calls it is sent one at a time, and checks
+ * each instance's linear memory after every call. It never decides what a component may do: host
+ * calls go to the main thread (see protocol.ts), which answers while this thread sleeps.
+ *
+ * Core modules arrive compiled (`WebAssembly.Module`, shared through structured clone), and the
+ * generated bindings are imported from the transpile cache: nothing is transpiled or compiled here.
+ */
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import {
+  ComponentError,
+  ComponentLoadError,
+  ComponentMemoryExceededError,
+  ComponentTrapError,
+} from '../../common/errors.js';
+import { callComponent, describeOperations, trapError } from '../component-calls.js';
+import type { ComponentCall, PreparedComponent } from '../component-runtime.js';
+import type { ComponentExports, ComponentImports } from '../transpile-cache.js';
+import { errorText } from '../transpile-cache.js';
+import { hostImports, isHostImport } from '../host/host-imports.js';
+import {
+  CTL,
+  FIRE_AND_FORGET,
+  toWireError,
+  type CallRequest,
+  type CompiledModule,
+  type DescribeRequest,
+  type HostAnswer,
+  type HostOp,
+  type LoadRequest,
+  type WorkerInit,
+  type WorkerRequest,
+  type WorkerResult,
+} from './protocol.js';
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmInstance {
+  readonly exports: Record<string, unknown>;
+}
+interface WasmApi {
+  instantiate(module: CompiledModule, imports?: object): Promise<WasmInstance>;
+  Memory: abstract new (...args: never[]) => WasmMemory;
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+type InstantiateCore = (module: CompiledModule, imports?: object) => Promise<WasmInstance>;
+interface GeneratedBindings {
+  instantiate(
+    getCoreModule: (name: string) => CompiledModule,
+    imports: ComponentImports,
+    instantiateCore?: InstantiateCore,
+  ): Promise<ComponentExports>;
+}
+
+interface Loaded {
+  meta: PreparedComponent;
+  imports: string[];
+  modules: Map<string, CompiledModule>;
+  bindings: GeneratedBindings;
+}
+
+interface Instance {
+  exports: ComponentExports;
+  memories: WasmMemory[];
+}
+
+const init = workerData as WorkerInit & {
+  calls: MessagePort;
+  results: MessagePort;
+  hostCalls: MessagePort;
+  hostAnswers: MessagePort;
+};
+const ctl = new Int32Array(init.ctl);
+const cap = init.memoryCapBytes;
+
+const components = new Map<string, Promise<Loaded>>();
+const failedLoads = new Map<string, Error>();
+const ready = new Map<string, Loaded>();
+/** tenantKey -> digest -> instance. */
+const instances = new Map<string, Map<string, Instance>>();
+
+let current: CallRequest | undefined;
+let hostSeq = 0;
+let wasi: ComponentImports | undefined;
+let imports: ComponentImports | undefined;
+/** Set once this worker has answered `kill`: it runs nothing more and waits to be terminated. */
+let poisoned = false;
+
+// ---- host bridge ---------------------------------------------------------------------------
+
+function bridge(op: HostOp, args: unknown[]): HostAnswer | undefined {
+  const call = current;
+  if (!call) {
+    return FIRE_AND_FORGET.has(op)
+      ? undefined
+      : { tag: 'err', val: { code: 'unavailable', message: `host function '${op}' called outside a component call` } };
+  }
+  init.hostCalls.postMessage({ id: call.id, op, args });
+  if (FIRE_AND_FORGET.has(op)) return undefined;
+  // The import is synchronous for the guest: sleep until main has answered this one.
+  const seq = ++hostSeq;
+  for (;;) {
+    const answered = Atomics.load(ctl, CTL.HOST);
+    if (answered >= seq) break;
+    Atomics.wait(ctl, CTL.HOST, answered);
+  }
+  return receiveMessageOnPort(init.hostAnswers)?.message as HostAnswer | undefined;
+}
+
+async function importsFor(loaded: Loaded): Promise<ComponentImports> {
+  if (!imports) imports = hostImports(bridge);
+  if (!wasi && loaded.imports.some((name) => name.startsWith('wasi:'))) {
+    // Only componentize-js-style components import WASI; WAT fixtures never load the shim.
+    const { createWasiSandbox } = await import('../wasi-sandbox.js');
+    wasi = createWasiSandbox();
+    imports = { ...wasi, ...imports };
+  }
+  return imports;
+}
+
+// ---- loading and instances -----------------------------------------------------------------
+
+async function load(req: LoadRequest): Promise<Loaded> {
+  const bindings = (await import(/* @vite-ignore */ req.jsUrl)) as GeneratedBindings;
+  if (typeof bindings.instantiate !== 'function') {
+    throw new ComponentLoadError(`component '${req.name}': generated bindings have no instantiate()`, {
+      component: req.name,
+    });
+  }
+  const loaded: Loaded = {
+    meta: {
+      name: req.name,
+      version: req.version,
+      digest: req.digest,
+      world: req.world,
+      exports: [],
+      operations: [],
+    },
+    imports: req.imports.filter((name) => name.startsWith('wasi:') || isHostImport(name)),
+    modules: new Map(req.modules),
+    bindings,
+  };
+  ready.set(req.digest, loaded);
+  return loaded;
+}
+
+function memoryBytes(instance: Instance): number {
+  let total = 0;
+  for (const m of instance.memories) total += m.buffer.byteLength;
+  return total;
+}
+
+async function instantiate(loaded: Loaded): Promise<Instance> {
+  const memories: WasmMemory[] = [];
+  // jco instantiates each core module through this hook: it is where the memories are visible.
+  const instantiateCore: InstantiateCore = async (module, coreImports) => {
+    const instance = await wasm.instantiate(module, coreImports);
+    for (const value of Object.values(instance.exports)) {
+      if (value instanceof wasm.Memory && !memories.includes(value)) memories.push(value);
+    }
+    return instance;
+  };
+  const getCoreModule = (name: string): CompiledModule => {
+    const module = loaded.modules.get(name);
+    if (!module) throw new Error(`core module '${name}' is not part of component ${loaded.meta.digest}`);
+    return module;
+  };
+  const exports = await loaded.bindings.instantiate(getCoreModule, await importsFor(loaded), instantiateCore);
+  return { exports, memories };
+}
+
+function dropInstance(tk: string, digest: string): void {
+  const byDigest = instances.get(tk);
+  byDigest?.delete(digest);
+  if (byDigest?.size === 0) instances.delete(tk);
+}
+
+// ---- requests ------------------------------------------------------------------------------
+
+function failure(err: unknown, mem = 0): WorkerResult {
+  return { ok: false, error: toWireError(err), mem };
+}
+
+function memoryKill(req: CallRequest, loaded: Loaded, mem: number, during: string): WorkerResult {
+  poisoned = true;
+  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  const err = new ComponentMemoryExceededError(
+    `component '${loaded.meta.name}' operation '${req.op}' for tenant '${req.tk}' ${during} ` +
+      `${mib(mem)} of linear memory, past its cap of ${mib(cap)}; the instance was discarded`,
+    { tenant: req.tk, component: loaded.meta.name, operation: req.op, memoryBytes: mem, capBytes: cap },
+  );
+  return { ok: false, error: toWireError(err), mem, kill: 'memory' };
+}
+
+function run(req: CallRequest, loaded: Loaded, instance: Instance): WorkerResult {
+  const call: ComponentCall = {
+    component: req.n === loaded.meta.name ? loaded.meta : { ...loaded.meta, name: req.n },
+    operation: req.op,
+    input: req.input,
+    ctx: req.ctx,
+    deadlineMs: req.deadlineMs,
+  };
+  let value: unknown;
+  let error: unknown;
+  current = req;
+  try {
+    value = callComponent(instance.exports, req.t, call);
+  } catch (e) {
+    error = e;
+  } finally {
+    current = undefined;
+  }
+  const mem = memoryBytes(instance);
+  if (mem > cap) {
+    dropInstance(req.tk, req.d);
+    return memoryKill(req, loaded, mem, 'grew to');
+  }
+  if (error === undefined) return { ok: true, value, mem };
+  if (error instanceof ComponentTrapError) {
+    dropInstance(req.tk, req.d);
+    // A failed memory.grow at the (patched) maximum surfaces as a trap: it is the cap, not a bug.
+    if (mem + 65_536 > cap) return memoryKill(req, loaded, mem, 'trapped at');
+  }
+  return failure(error, mem);
+}
+
+function loadedFor(digest: string): Loaded | Promise<Loaded> {
+  const known = ready.get(digest);
+  if (known) return known;
+  const failed = failedLoads.get(digest);
+  if (failed) throw failed;
+  const pending = components.get(digest);
+  if (!pending) {
+    throw new ComponentLoadError(`component ${digest.slice(0, 12)} was not loaded into this worker`, { digest });
+  }
+  return pending;
+}
+
+function handleCall(req: CallRequest): WorkerResult | Promise<WorkerResult> {
+  const instance = instances.get(req.tk)?.get(req.d);
+  const known = ready.get(req.d);
+  if (instance && known) return run(req, known, instance);
+  return (async () => {
+    let loaded: Loaded;
+    try {
+      loaded = await loadedFor(req.d);
+    } catch (e) {
+      return failure(e);
+    }
+    let fresh: Instance;
+    try {
+      fresh = await instantiate(loaded);
+    } catch (e) {
+      return failure(trapError(e, req.t, loaded.meta, 'instantiate'));
+    }
+    const mem = memoryBytes(fresh);
+    if (mem > cap) return memoryKill(req, loaded, mem, 'starts with');
+    let byDigest = instances.get(req.tk);
+    if (!byDigest) instances.set(req.tk, (byDigest = new Map()));
+    byDigest.set(req.d, fresh);
+    return run(req, loaded, fresh);
+  })();
+}
+
+async function handleDescribe(req: DescribeRequest): Promise<WorkerResult> {
+  try {
+    const loaded = await loadedFor(req.d);
+    // A scratch instance, dropped afterwards: describe() must leave no state in a tenant's.
+    const scratch = await instantiate(loaded);
+    return { ok: true, operations: describeOperations(scratch.exports, loaded.meta.name), mem: memoryBytes(scratch) };
+  } catch (e) {
+    if (e instanceof ComponentError) return failure(e);
+    return failure(new ComponentLoadError(`component describe() failed: ${errorText(e)}`, { digest: req.d }));
+  }
+}
+
+function handle(req: WorkerRequest): WorkerResult | Promise<WorkerResult> {
+  switch (req.k) {
+    case 'call':
+      return handleCall(req);
+    case 'load': {
+      if (ready.has(req.digest) || components.has(req.digest)) return { ok: true, value: null, mem: 0 };
+      const pending = load(req);
+      components.set(req.digest, pending);
+      return pending.then(
+        () => ({ ok: true, value: null, mem: 0 }),
+        (e: unknown) => {
+          const err =
+            e instanceof ComponentError
+              ? e
+              : new ComponentLoadError(`component '${req.name}' could not be loaded: ${errorText(e)}`, {
+                  component: req.name,
+                });
+          failedLoads.set(req.digest, err);
+          return failure(err);
+        },
+      );
+    }
+    case 'describe':
+      return handleDescribe(req);
+    case 'drop':
+      instances.delete(req.tk);
+      return { ok: true, value: null, mem: 0 };
+  }
+}
+
+// ---- the loop ------------------------------------------------------------------------------
+
+function post(result: WorkerResult, done: number): void {
+  init.results.postMessage(result);
+  Atomics.store(ctl, CTL.RESP, done);
+  Atomics.notify(ctl, CTL.RESP);
+}
+
+function spinFor(done: number): boolean {
+  if (init.spinUs <= 0) return false;
+  const until = performance.now() + init.spinUs / 1000;
+  for (let i = 0; ; i++) {
+    if (Atomics.load(ctl, CTL.REQ) !== done) return true;
+    if ((i & 63) === 63 && performance.now() >= until) return false;
+  }
+}
+
+async function serveAtomics(): Promise<void> {
+  let done = 0;
+  for (;;) {
+    const posted = Atomics.load(ctl, CTL.REQ);
+    if (posted === done || poisoned) {
+      if (!poisoned && spinFor(done)) continue;
+      Atomics.wait(ctl, CTL.REQ, posted);
+      continue;
+    }
+    const entry = receiveMessageOnPort(init.calls);
+    if (!entry) {
+      // The counter moved before the message was visible: cannot happen (post precedes the store).
+      Atomics.wait(ctl, CTL.REQ, posted, 1);
+      continue;
+    }
+    Atomics.store(ctl, CTL.STARTED, done + 1);
+    let result = handle(entry.message as WorkerRequest);
+    if (result instanceof Promise) result = await result;
+    done++;
+    post(result, done);
+  }
+}
+
+function serveMessages(): void {
+  let done = 0;
+  let chain: Promise<void> = Promise.resolve();
+  init.calls.on('message', (req: WorkerRequest) => {
+    chain = chain.then(async () => {
+      if (poisoned) return;
+      Atomics.store(ctl, CTL.STARTED, done + 1);
+      let result = handle(req);
+      if (result instanceof Promise) result = await result;
+      done++;
+      post(result, done);
+    });
+  });
+}
+
+// Awaiting an instantiation leaves no libuv handle behind: keep this thread's loop alive.
+setInterval(() => undefined, 2 ** 30);
+
+if (init.channel === 'message') serveMessages();
+else void serveAtomics();

@@ -1,0 +1,67 @@
+/**
+ * Pool settings of one tenant: the process defaults (environment, RunnerConfig) overridden by the
+ * tenant's `limits` in the bundle. Deadlines may be narrowed further per call (a node's
+ * `timeout`).
+ */
+import type { WorkerChannel } from './protocol.js';
+
+export interface PoolSettings {
+  /** Workers kept once the tenant has called a component (started lazily). */
+  minWorkers: number;
+  maxWorkers: number;
+  /** Requests in flight per worker (pipelined: the worker takes the next without a wake-up). */
+  pipeline: number;
+  /** Calls waiting for a free slot before new ones fail with ComponentBusy. */
+  queueSize: number;
+  deadlineMs: number;
+  memoryMb: number;
+  /** Idle time after which workers above `minWorkers` stop. */
+  idleMs: number;
+  channel: WorkerChannel;
+  /** Worker poll time before it sleeps (µs); trades a little CPU for wake-up latency. */
+  spinUs: number;
+}
+
+export const DEFAULT_POOL_SETTINGS: PoolSettings = {
+  minWorkers: 1,
+  maxWorkers: 4,
+  pipeline: 8,
+  queueSize: 256,
+  deadlineMs: 2_000,
+  memoryMb: 128,
+  idleMs: 60_000,
+  channel: 'atomics',
+  spinUs: 0,
+};
+
+/** Tenant-level overrides, as the bundle's `limits` carry them (see BundleLimits). */
+export interface TenantPoolLimits {
+  componentDeadlineMs?: number;
+  componentMemoryMb?: number;
+  componentPoolMin?: number;
+  componentPoolMax?: number;
+  componentQueueSize?: number;
+}
+
+export function tenantSettings(base: PoolSettings, limits: TenantPoolLimits | undefined): PoolSettings {
+  const s: PoolSettings = { ...base };
+  if (limits?.componentDeadlineMs !== undefined) s.deadlineMs = limits.componentDeadlineMs;
+  if (limits?.componentMemoryMb !== undefined) s.memoryMb = limits.componentMemoryMb;
+  if (limits?.componentPoolMin !== undefined) s.minWorkers = limits.componentPoolMin;
+  if (limits?.componentPoolMax !== undefined) s.maxWorkers = limits.componentPoolMax;
+  if (limits?.componentQueueSize !== undefined) s.queueSize = limits.componentQueueSize;
+  s.maxWorkers = Math.max(1, s.maxWorkers);
+  s.minWorkers = Math.min(Math.max(0, s.minWorkers), s.maxWorkers);
+  s.pipeline = Math.max(1, s.pipeline);
+  s.queueSize = Math.max(0, s.queueSize);
+  return s;
+}
+
+export function sameSettings(a: PoolSettings, b: PoolSettings): boolean {
+  return (Object.keys(a) as Array<keyof PoolSettings>).every((k) => a[k] === b[k]);
+}
+
+/** The JS heap a worker may use: its instances' glue code and a componentize-js engine's host side. */
+export function workerHeapMb(s: PoolSettings): number {
+  return Math.max(64, s.memoryMb + 32);
+}

@@ -1,0 +1,377 @@
+/**
+ * Main-thread handle of one component worker: sends requests, collects results in order, answers
+ * host calls, and enforces deadlines. A call still running at its deadline gets the worker
+ * terminated (V8 interrupts a wasm loop); requests queued behind it on this worker never started
+ * and are handed back to the pool to run elsewhere.
+ */
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { GreenticError } from '../../common/errors.js';
+import {
+  CTL,
+  CTL_BYTES,
+  FIRE_AND_FORGET,
+  type HostAnswer,
+  type HostCall,
+  type WorkerChannel,
+  type WorkerInit,
+  type WorkerRequest,
+  type WorkerResult,
+} from './protocol.js';
+import { workerScript } from './worker-script.js';
+
+/** `Atomics.waitAsync` (ES2024; the project's lib is ES2023). */
+type WaitAsync = (
+  ta: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+export type DeathReason =
+  | { kind: 'timeout'; request: PendingRequest }
+  | { kind: 'memory' }
+  | { kind: 'crash'; error: string; outOfMemory: boolean }
+  | { kind: 'retired' };
+
+/** One request in flight on a worker. */
+export interface PendingRequest {
+  /** Position in this worker's FIFO (1-based), set by `send`. */
+  seq: number;
+  /** Component call id (0 for load/drop/describe bookkeeping). */
+  callId: number;
+  /** performance.now() deadline; Infinity for none. */
+  deadlineAt: number;
+  /** Set once the caller was answered early (deadline passed while it waited behind another). */
+  expired?: boolean;
+  /** The worker's answer, or the error that replaced it. */
+  settle(result: WorkerResult | undefined, error?: GreenticError): void;
+  /** The worker died before starting it: run it somewhere else (or fail it). */
+  orphaned?(): void;
+  /** The pool's record for host calls of this request. */
+  scope?: unknown;
+}
+
+export interface PoolWorkerHooks {
+  /** Handles a host call; returns the answer, or undefined for fire-and-forget ops. */
+  hostCall(worker: PoolWorker, request: PendingRequest | undefined, call: HostCall): Promise<HostAnswer> | HostAnswer | undefined;
+  /** The error for a request stopped at its deadline (`running`: it was executing). */
+  timeoutError(request: PendingRequest, running: boolean): GreenticError;
+  /** The error for the request that was running when the worker died. */
+  deathError(reason: DeathReason, request: PendingRequest): GreenticError;
+  /** The worker is gone; `orphans` never started (their `orphaned()` was not called yet). */
+  died(worker: PoolWorker, reason: DeathReason, orphans: PendingRequest[]): void;
+  /** A request finished: the pool may send more work. */
+  freed(worker: PoolWorker): void;
+}
+
+export interface PoolWorkerOptions {
+  id: number;
+  tenantId: string;
+  channel: WorkerChannel;
+  memoryCapBytes: number;
+  /** JS heap limit of the worker (MiB). */
+  heapMb: number;
+  spinUs: number;
+  hooks: PoolWorkerHooks;
+}
+
+let nextThreadName = 1;
+
+export class PoolWorker {
+  readonly id: number;
+  /** Digests whose load request was sent to this worker. */
+  readonly loaded = new Set<string>();
+  /** tenantKey/digest pairs with a live instance (as far as main knows). */
+  readonly instances = new Set<string>();
+  readonly startedAt = performance.now();
+  lastActiveAt = performance.now();
+  /** True once the worker answered its first request. */
+  ready = false;
+  dead = false;
+  /** Finish what is in flight, then stop (pool shrink or settings change). */
+  retiring = false;
+  /** Being stopped: takes no more work. */
+  private closing = false;
+
+  private readonly worker: Worker;
+  private readonly ctl: Int32Array;
+  private readonly calls: MessagePort;
+  private readonly results: MessagePort;
+  private readonly hostCalls: MessagePort;
+  private readonly hostAnswers: MessagePort;
+  private readonly hooks: PoolWorkerHooks;
+  private readonly channel: WorkerChannel;
+  private inflight: PendingRequest[] = [];
+  private sent = 0;
+  private received = 0;
+  private waiting = false;
+  private watchAt = Infinity;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private referenced = false;
+
+  constructor(options: PoolWorkerOptions) {
+    this.id = options.id;
+    this.hooks = options.hooks;
+    this.channel = options.channel;
+    const sab = new SharedArrayBuffer(CTL_BYTES);
+    this.ctl = new Int32Array(sab);
+    const calls = new MessageChannel();
+    const results = new MessageChannel();
+    const hostCalls = new MessageChannel();
+    const hostAnswers = new MessageChannel();
+    this.calls = calls.port1;
+    this.results = results.port2;
+    this.hostCalls = hostCalls.port2;
+    this.hostAnswers = hostAnswers.port1;
+    const init: WorkerInit = {
+      workerId: options.id,
+      tenantId: options.tenantId,
+      channel: options.channel,
+      ctl: sab,
+      memoryCapBytes: options.memoryCapBytes,
+      spinUs: options.spinUs,
+      calls: calls.port2,
+      results: results.port1,
+      hostCalls: hostCalls.port1,
+      hostAnswers: hostAnswers.port2,
+    };
+    const script = workerScript();
+    this.worker = new Worker(script.filename, {
+      ...script.options,
+      name: `component-${options.tenantId}-${nextThreadName++}`,
+      workerData: init,
+      transferList: [calls.port2, results.port1, hostCalls.port1, hostAnswers.port2],
+      resourceLimits: {
+        maxOldGenerationSizeMb: options.heapMb,
+        maxYoungGenerationSizeMb: Math.min(32, Math.max(8, Math.round(options.heapMb / 4))),
+        stackSizeMb: 4,
+      },
+      stdout: false,
+      stderr: false,
+      env: {},
+    });
+    this.worker.unref();
+    this.worker.on('error', (err: Error & { code?: string }) => {
+      this.die({
+        kind: 'crash',
+        error: err.message,
+        outOfMemory: err.code === 'ERR_WORKER_OUT_OF_MEMORY',
+      });
+    });
+    this.worker.on('exit', (code) => {
+      if (!this.dead) this.die({ kind: 'crash', error: `worker exited with code ${code}`, outOfMemory: false });
+    });
+    this.hostCalls.on('message', (call: HostCall) => this.onHostCall(call));
+    this.hostCalls.unref();
+    if (this.channel === 'message') {
+      this.results.on('message', (result: WorkerResult) => this.onResult(result));
+      this.results.unref();
+    }
+  }
+
+  /** Requests sent and not answered yet. */
+  get load(): number {
+    return this.inflight.length;
+  }
+
+  /** May take new requests. */
+  get available(): boolean {
+    return !this.dead && !this.closing && !this.retiring;
+  }
+
+  get threadId(): number {
+    return this.worker.threadId;
+  }
+
+  send(request: WorkerRequest, pending: PendingRequest): void {
+    if (this.dead) throw new Error(`worker ${this.id} is dead`);
+    this.calls.postMessage(request);
+    pending.seq = ++this.sent;
+    this.inflight.push(pending);
+    this.lastActiveAt = performance.now();
+    if (!this.referenced) {
+      // While it has work, the worker keeps the process alive (a CLI awaiting a call must not exit).
+      this.referenced = true;
+      this.worker.ref();
+    }
+    if (this.channel === 'atomics') {
+      Atomics.store(this.ctl, CTL.REQ, this.sent);
+      Atomics.notify(this.ctl, CTL.REQ, 1);
+      if (!this.waiting) this.waitForResults();
+    }
+    if (pending.deadlineAt < this.watchAt) this.arm(pending.deadlineAt);
+  }
+
+  /** Stops the worker now (retire, close). Requests in flight are failed or handed back. */
+  terminate(reason: DeathReason = { kind: 'retired' }): void {
+    this.die(reason);
+  }
+
+  // ---- results ------------------------------------------------------------------------------
+
+  private waitForResults(): void {
+    const r = waitAsync(this.ctl, CTL.RESP, this.received);
+    if (!r.async) {
+      queueMicrotask(() => this.drain());
+      return;
+    }
+    this.waiting = true;
+    void r.value.then(() => {
+      this.waiting = false;
+      this.drain();
+    });
+  }
+
+  /** Takes every result the worker has posted (atomics channel). */
+  private drain(): void {
+    if (this.dead) return;
+    this.pumpHostCalls();
+    if (!this.drainResults()) return;
+    if (this.channel === 'atomics' && this.inflight.length > 0 && !this.waiting && !this.dead) {
+      this.waitForResults();
+    }
+  }
+
+  /** Settles every posted result; false when the worker died on one of them. */
+  private drainResults(): boolean {
+    const posted = Atomics.load(this.ctl, CTL.RESP);
+    while (this.received < posted) {
+      const entry = receiveMessageOnPort(this.results);
+      if (!entry) break;
+      if (!this.onResult(entry.message as WorkerResult)) return false;
+    }
+    return true;
+  }
+
+  /** Settles the oldest request; false when the worker is gone afterwards. */
+  private onResult(result: WorkerResult): boolean {
+    this.received++;
+    const pending = this.inflight.shift();
+    this.ready = true;
+    this.lastActiveAt = performance.now();
+    if (this.inflight.length === 0) this.release();
+    if (pending && !pending.expired) pending.settle(result);
+    if (!result.ok && result.kill === 'memory') {
+      this.die({ kind: 'memory' });
+      return false;
+    }
+    if (this.closing) return true;
+    if (this.retiring && this.inflight.length === 0) {
+      this.die({ kind: 'retired' });
+      return false;
+    }
+    this.hooks.freed(this);
+    return !this.dead;
+  }
+
+  private release(): void {
+    if (this.referenced) {
+      this.referenced = false;
+      this.worker.unref();
+    }
+  }
+
+  // ---- host calls ---------------------------------------------------------------------------
+
+  private pumpHostCalls(): void {
+    // Log and telemetry calls are posted before the result: handle them while the call's span
+    // and scope are still open.
+    for (let entry = receiveMessageOnPort(this.hostCalls); entry; entry = receiveMessageOnPort(this.hostCalls)) {
+      this.onHostCall(entry.message as HostCall);
+    }
+  }
+
+  private onHostCall(call: HostCall): void {
+    const pending = this.inflight.find((p) => p.callId === call.id);
+    let answer: Promise<HostAnswer> | HostAnswer | undefined;
+    try {
+      answer = this.hooks.hostCall(this, pending, call);
+    } catch (e) {
+      answer = { tag: 'err', val: { code: 'failed', message: (e as Error).message } };
+    }
+    if (FIRE_AND_FORGET.has(call.op)) return;
+    // The worker sleeps until it gets an answer, so every request-type call gets exactly one.
+    Promise.resolve(answer).then(
+      (a) => this.answerHost(a ?? { tag: 'err', val: { code: 'failed', message: 'no answer' } }),
+      (e: unknown) => this.answerHost({ tag: 'err', val: { code: 'failed', message: (e as Error).message } }),
+    );
+  }
+
+  private answerHost(answer: HostAnswer): void {
+    if (this.dead) return;
+    this.hostAnswers.postMessage(answer);
+    Atomics.add(this.ctl, CTL.HOST, 1);
+    Atomics.notify(this.ctl, CTL.HOST, 1);
+  }
+
+  // ---- deadlines ----------------------------------------------------------------------------
+
+  private arm(at: number): void {
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchAt = at;
+    this.watchTimer = setTimeout(() => this.onWatch(), Math.max(0, at - performance.now()));
+    // The worker's ref keeps the process alive while calls run; the timer itself need not.
+    this.watchTimer.unref();
+  }
+
+  private onWatch(): void {
+    this.watchTimer = undefined;
+    this.watchAt = Infinity;
+    if (this.dead) return;
+    this.drain();
+    if (this.dead) return;
+    const now = performance.now();
+    const started = Atomics.load(this.ctl, CTL.STARTED);
+    let next = Infinity;
+    for (const p of this.inflight) {
+      if (p.expired) continue;
+      if (p.deadlineAt <= now + 0.5) {
+        if (p.seq <= started) {
+          this.die({ kind: 'timeout', request: p });
+          return;
+        }
+        // Still waiting behind another request on this worker: answer the caller now; the
+        // worker will run it later and its result is dropped.
+        p.expired = true;
+        p.settle(undefined, this.hooks.timeoutError(p, false));
+      } else if (p.deadlineAt < next) {
+        next = p.deadlineAt;
+      }
+    }
+    if (next < Infinity) this.arm(next);
+  }
+
+  // ---- death --------------------------------------------------------------------------------
+
+  private die(reason: DeathReason): void {
+    if (this.dead || this.closing) return;
+    this.closing = true;
+    // Results already posted are real answers: settle them before failing anything.
+    this.pumpHostCalls();
+    this.drainResults();
+    this.dead = true;
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    const started = Atomics.load(this.ctl, CTL.STARTED);
+    const inflight = this.inflight;
+    this.inflight = [];
+    const orphans: PendingRequest[] = [];
+    for (const p of inflight) {
+      if (p.expired) continue;
+      // The request that was executing gets the error. Under a timeout that is the one that
+      // passed its deadline; a request that started in the instant before the kill is re-run.
+      const failed = reason.kind === 'timeout' ? p === reason.request : p.seq <= started;
+      if (failed) p.settle(undefined, this.hooks.deathError(reason, p));
+      else orphans.push(p);
+    }
+    // Wake our own waitAsync so it does not stay pending on a dead worker's buffer.
+    Atomics.add(this.ctl, CTL.RESP, 0);
+    Atomics.notify(this.ctl, CTL.RESP);
+    this.release();
+    void this.worker.terminate().catch(() => undefined);
+    this.hostCalls.close();
+    this.calls.close();
+    this.results.close();
+    this.hostAnswers.close();
+    this.hooks.died(this, reason, orphans);
+  }
+}

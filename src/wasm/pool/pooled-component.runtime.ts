@@ -1,0 +1,294 @@
+/**
+ * The default ComponentRuntime: components run in worker threads, a pool per tenant.
+ *
+ * prepare(spec)  once per digest, on the main thread: transpile (disk cache), detect the world,
+ *                check imports; 0.6 components are described once, in a scratch worker under a
+ *                deadline (describe() is component code too). Core modules are compiled per
+ *                memory cap and shared with every worker.
+ * invoke(t, c)   in a worker of tenant t, in t's own instance of the component; bounded by the
+ *                call's deadline (worker stopped and replaced), the tenant's memory cap (instance
+ *                and worker discarded), the tenant's concurrency and queue (ComponentBusy).
+ */
+import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { trace } from '@opentelemetry/api';
+import { ComponentError, ComponentLoadError } from '../../common/errors.js';
+import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
+import {
+  WORLD_V01,
+  type ComponentCall,
+  type ComponentOperation,
+  type ComponentRuntime,
+  type ComponentSpec,
+  type PreparedComponent,
+} from '../component-runtime.js';
+import { HostCalls, type HostServices } from '../host/host-calls.js';
+import { transpileStats, TranspileCache } from '../transpile-cache.js';
+import { ComponentLoader, type LoadedComponent } from './component-loader.js';
+import {
+  DEFAULT_POOL_SETTINGS,
+  sameSettings,
+  tenantSettings,
+  type PoolSettings,
+  type TenantPoolLimits,
+} from './pool-settings.js';
+import type { WireCallContext } from './protocol.js';
+import { TenantPool, type PoolJob, type TenantPoolEvents, type TenantPoolStats } from './tenant-pool.js';
+
+export interface PooledRuntimeOptions {
+  /** Transpile cache directory (default `$GREENTIC_CACHE_DIR` or `<cwd>/.cache/greentic`). */
+  cacheDir?: string;
+  /** A specific cache; default: a fresh one over `cacheDir` (one per runtime, like one per process). */
+  transpileCache?: TranspileCache;
+  /** Process defaults (RunnerConfig); each tenant's bundle limits override them. */
+  settings?: Partial<PoolSettings>;
+  /** The tenant's `limits` from the bundle. */
+  tenantLimits?(tenantId: string): TenantPoolLimits | undefined;
+  host?: HostServices;
+  /** Deadline of a component's describe() at prepare. */
+  describeDeadlineMs?: number;
+  events?: TenantPoolEvents;
+}
+
+interface Prepared {
+  component: LoadedComponent;
+  operations: ComponentOperation[];
+}
+
+const PREPARE_TENANT = '#prepare';
+
+export class PooledComponentRuntime implements ComponentRuntime, OnModuleDestroy {
+  readonly kind = 'pool';
+  private readonly logger = new Logger(PooledComponentRuntime.name);
+  private readonly cache: TranspileCache;
+  private readonly loader: ComponentLoader;
+  private readonly hostCalls: HostCalls;
+  private readonly base: PoolSettings;
+  private readonly pools = new Map<string, TenantPool>();
+  private readonly prepared = new Map<string, Promise<Prepared>>();
+  /** Settled entries of `prepared`, for the synchronous hot path. */
+  private readonly ready = new Map<string, Prepared>();
+  private scratch: TenantPool | undefined;
+  private nextJobId = 1;
+  private closed = false;
+
+  constructor(private readonly options: PooledRuntimeOptions = {}) {
+    this.cache = options.transpileCache ?? new TranspileCache(options.cacheDir);
+    this.loader = new ComponentLoader(this.cache);
+    this.hostCalls = new HostCalls(options.host ?? {});
+    this.base = { ...DEFAULT_POOL_SETTINGS, ...options.settings };
+  }
+
+  get settings(): PoolSettings {
+    return { ...this.base };
+  }
+
+  async prepare(spec: ComponentSpec): Promise<PreparedComponent> {
+    const digest = TranspileCache.digest(spec.bytes);
+    let pending = this.prepared.get(digest);
+    if (!pending) {
+      pending = this.doPrepare(spec);
+      this.prepared.set(digest, pending);
+      pending.then(
+        (p) => this.ready.set(digest, p),
+        () => this.prepared.delete(digest),
+      );
+    }
+    const { component, operations } = await pending;
+    return {
+      name: spec.name,
+      version: spec.version,
+      digest,
+      world: component.world,
+      exports: [...component.exports],
+      operations: operations.map((op) => ({ ...op })),
+    };
+  }
+
+  invoke(tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
+    const prepared = this.ready.get(call.component.digest);
+    if (!prepared) {
+      const pending = this.prepared.get(call.component.digest);
+      if (pending) return pending.then(() => this.invoke(tenant, call));
+      return Promise.reject(
+        new ComponentLoadError(
+          `component '${call.component.name}' (${call.component.digest.slice(0, 12)}) was not prepared by this runtime`,
+          { component: call.component.name, digest: call.component.digest },
+        ),
+      );
+    }
+    if (this.closed) return Promise.reject(closedError());
+    const pool = this.poolFor(tenant.tenantId);
+    const tk = tenantKey(tenant);
+    const deadlineMs = call.deadlineMs ?? pool.settings.deadlineMs;
+    const id = this.nextJobId++;
+    const { ctx } = call;
+    const wire: WireCallContext = {
+      flowId: ctx.flowId,
+      nodeId: ctx.nodeId,
+      messageId: ctx.messageId,
+      userId: ctx.userId,
+      sessionKey: ctx.sessionKey,
+      text: ctx.text,
+    };
+    if (ctx.traceId !== undefined) wire.traceId = ctx.traceId;
+    if (ctx.attempt !== undefined) wire.attempt = ctx.attempt;
+    const deadlineAt = performance.now() + deadlineMs;
+    return new Promise((resolve, reject) => {
+      const job: PoolJob = {
+        id,
+        tenant,
+        tenantKey: tk,
+        component: prepared.component,
+        name: call.component.name,
+        operation: call.operation,
+        request: {
+          k: 'call',
+          id,
+          tk,
+          t: tenant,
+          d: call.component.digest,
+          n: call.component.name,
+          op: call.operation,
+          input: call.input,
+          ctx: wire,
+          deadlineMs,
+        },
+        deadlineMs,
+        deadlineAt,
+        scope: {
+          tenant,
+          component: call.component.name,
+          operation: call.operation,
+          ctx,
+          deadlineAt,
+          span: trace.getActiveSpan(),
+          logLines: 0,
+        },
+        orphanings: 0,
+        resolve,
+        reject,
+      };
+      pool.submit(job);
+    });
+  }
+
+  async release(tenant: TenantCtx): Promise<void> {
+    const pool = this.pools.get(tenant.tenantId);
+    if (!pool) return;
+    pool.drop(tenantKey(tenant));
+    // A reloaded bundle may have changed the tenant's limits: new calls go to a pool built with them.
+    const settings = this.settingsFor(tenant.tenantId);
+    if (!sameSettings(settings, pool.settings)) {
+      this.pools.delete(tenant.tenantId);
+      const successor = this.poolFor(tenant.tenantId);
+      for (const job of pool.retire()) successor.submit(job);
+    }
+  }
+
+  stats(): Record<string, unknown> {
+    const tenants = this.tenantStats();
+    const instancesPerTenant: Record<string, number> = {};
+    let queueDepth = 0;
+    let poolSize = 0;
+    let inflight = 0;
+    for (const s of Object.values(tenants)) {
+      queueDepth += s.queued;
+      poolSize += s.workers;
+      inflight += s.inflight;
+      for (const [tk, n] of Object.entries(s.instances)) instancesPerTenant[tk] = (instancesPerTenant[tk] ?? 0) + n;
+    }
+    return {
+      kind: this.kind,
+      channel: this.base.channel,
+      defaults: { ...this.base },
+      /** Real transpiles by this runtime's cache (`transpileProcess`: every cache of the process). */
+      transpiles: this.cache.stats().transpiles,
+      transpileProcess: transpileStats(),
+      cache: { dir: this.cache.cacheDir, ...this.cache.stats() },
+      compile: this.loader.stats(),
+      preparedComponents: this.ready.size,
+      poolSize,
+      inflight,
+      queueDepth,
+      instancesPerTenant,
+      tenants,
+    };
+  }
+
+  /** Per-tenant pool counts (health details, metrics). */
+  tenantStats(): Record<string, TenantPoolStats> {
+    const out: Record<string, TenantPoolStats> = {};
+    for (const [tenantId, pool] of this.pools) out[tenantId] = pool.stats();
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const pool of this.pools.values()) pool.close();
+    this.pools.clear();
+    this.scratch?.close();
+    this.scratch = undefined;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.close();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private settingsFor(tenantId: string): PoolSettings {
+    return tenantSettings(this.base, this.options.tenantLimits?.(tenantId));
+  }
+
+  private poolFor(tenantId: string): TenantPool {
+    let pool = this.pools.get(tenantId);
+    if (!pool) {
+      pool = new TenantPool(tenantId, this.settingsFor(tenantId), this.loader, this.hostCalls, this.options.events);
+      this.pools.set(tenantId, pool);
+    }
+    return pool;
+  }
+
+  private async doPrepare(spec: ComponentSpec): Promise<Prepared> {
+    const started = performance.now();
+    const component = await this.loader.load(spec);
+    let operations: ComponentOperation[] = [{ name: 'execute' }];
+    if (component.world !== WORLD_V01) {
+      operations = component.hasDescriptor ? await this.describe(component) : [];
+    }
+    this.logger.log(
+      `prepared component '${spec.name}@${spec.version}' (${component.world}, ${component.digest.slice(0, 12)}, ` +
+        `${operations.length} operation(s)) in ${Math.round(performance.now() - started)} ms`,
+    );
+    return { component, operations };
+  }
+
+  private describe(component: LoadedComponent): Promise<ComponentOperation[]> {
+    if (this.closed) return Promise.reject(closedError());
+    if (!this.scratch) {
+      // Scratch workers belong to no tenant, keep nothing and stop once prepares are done.
+      this.scratch = new TenantPool(
+        PREPARE_TENANT,
+        { ...this.base, minWorkers: 0, maxWorkers: 1, idleMs: 2_000 },
+        this.loader,
+        this.hostCalls,
+      );
+    }
+    const scratch = this.scratch;
+    const deadlineMs = this.options.describeDeadlineMs ?? 30_000;
+    return new Promise<ComponentOperation[]>((resolve, reject) => {
+      scratch.submit(TenantPool.describeJob(this.nextJobId++, component, deadlineMs, resolve, reject));
+    }).catch((e: unknown) => {
+      if (e instanceof ComponentLoadError) throw e;
+      throw new ComponentLoadError(
+        `component '${component.name}' describe() failed: ${e instanceof Error ? e.message : String(e)}`,
+        { component: component.name, digest: component.digest },
+      );
+    });
+  }
+}
+
+function closedError(): ComponentError {
+  return new ComponentError('component_runtime_closed', 'the component runtime is closed', 503);
+}

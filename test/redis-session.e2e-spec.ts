@@ -1,0 +1,249 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SessionConflictError } from '../src/common/errors.js';
+import { emptySession, type SessionRecord } from '../src/sessions/session-store.js';
+import {
+  SessionBusyError,
+  SessionLeaseLostError,
+  SessionStoreUnavailableError,
+} from '../src/sessions/redis/redis-errors.js';
+import {
+  RedisSessionStore,
+  type RedisSessionStoreOptions,
+} from '../src/sessions/redis/redis-session.store.js';
+import type { TenantCtx } from '../src/tenancy/tenant-ctx.js';
+import {
+  deleteRedisPrefix,
+  requireRedis,
+  SHARED_REDIS_URL,
+  TestRedisServer,
+  uniqueRedisPrefix,
+} from './support/nats-redis-servers.js';
+
+/** RedisSessionStore against real Redis: the machine's for most tests, a private one for restarts and command counting. */
+
+const A: TenantCtx = { tenantId: 'a', envId: 'dev', teamId: 'default' };
+const B: TenantCtx = { tenantId: 'b', envId: 'dev', teamId: 'default' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const prefix = uniqueRedisPrefix('sessions');
+let stores: RedisSessionStore[] = [];
+let raw: Redis;
+
+async function store(extra: Partial<RedisSessionStoreOptions> = {}): Promise<RedisSessionStore> {
+  const s = await RedisSessionStore.connect({ url: SHARED_REDIS_URL, prefix, leaseMs: 3_000, ...extra });
+  stores.push(s);
+  return s;
+}
+
+function record(key: string, data: Record<string, unknown>, version = 0): SessionRecord {
+  return { ...emptySession(key), version, data };
+}
+
+beforeAll(async () => {
+  await requireRedis();
+  raw = new Redis(SHARED_REDIS_URL);
+});
+
+afterEach(async () => {
+  await Promise.all(stores.map((s) => s.close()));
+  stores = [];
+});
+
+afterAll(async () => {
+  await deleteRedisPrefix(SHARED_REDIS_URL, prefix);
+  raw?.disconnect();
+});
+
+describe('RedisSessionStore', () => {
+  it('loads null, commits with compare-and-set, and round-trips snapshot, data and processed ids', async () => {
+    const s = await store();
+    expect(await s.load(A, 'k1')).toBeNull();
+    const rec: SessionRecord = {
+      ...record('k1', { order: [1] }),
+      snapshot: { packId: 'p', packVersion: '1.0.0', flowId: 'f', nodeId: 'ask', state: { in: { q: 'x' } } },
+      processed: { m1: { at: 1, egress: { id: 'm1:reply' } } },
+    };
+    expect(await s.commit(A, rec, 0, 60)).toBe(1);
+    const back = await s.load(A, 'k1');
+    expect(back).toMatchObject({
+      key: 'k1',
+      version: 1,
+      data: { order: [1] },
+      snapshot: rec.snapshot,
+      processed: rec.processed,
+    });
+    expect(await s.commit(A, { ...back!, data: { order: [1, 2] } }, 1, 60)).toBe(2);
+    await expect(s.commit(A, { ...back!, data: { stale: true } }, 1, 60)).rejects.toBeInstanceOf(
+      SessionConflictError,
+    );
+    expect((await s.load(A, 'k1'))!.data).toEqual({ order: [1, 2] });
+  });
+
+  it("applies the channel's TTL to the session", async () => {
+    const s = await store();
+    await s.commit(A, record('ttl', { x: 1 }), 0, 1);
+    const pttl = await raw.pttl(`${prefix}:a/dev/default:{ttl}:s`);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(1000);
+    await sleep(1_200);
+    expect(await s.load(A, 'ttl')).toBeNull();
+  });
+
+  it('keeps tenants apart: the same session key is two sessions under two key prefixes', async () => {
+    const s = await store();
+    await s.commit(A, record('same', { who: 'a' }), 0, 60);
+    await s.commit(B, record('same', { who: 'b' }), 0, 60);
+    expect((await s.load(A, 'same'))!.data).toEqual({ who: 'a' });
+    expect((await s.load(B, 'same'))!.data).toEqual({ who: 'b' });
+    expect(await raw.exists(`${prefix}:a/dev/default:{same}:s`, `${prefix}:b/dev/default:{same}:s`)).toBe(2);
+    await s.delete(A, 'same');
+    expect(await s.load(A, 'same')).toBeNull();
+    expect(await s.load(B, 'same')).not.toBeNull();
+  });
+
+  it('never runs two holders of one session at once across replicas; other sessions run in parallel', async () => {
+    const [r1, r2] = [await store(), await store()];
+    let active = 0;
+    let maxActive = 0;
+    let otherOverlapped = false;
+    let otherRunning = false;
+    const work = (s: RedisSessionStore, i: number) =>
+      s.runExclusive(A, 'busy', async () => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        if (otherRunning) otherOverlapped = true;
+        await sleep(5 + (i % 3) * 5);
+        active--;
+      });
+    const other = r2.runExclusive(A, 'other', async () => {
+      otherRunning = true;
+      await sleep(150);
+      otherRunning = false;
+    });
+    await Promise.all([...Array.from({ length: 20 }, (_, i) => work(i % 2 ? r1 : r2, i)), other]);
+    expect(maxActive).toBe(1);
+    expect(otherOverlapped).toBe(true);
+  });
+
+  it('refuses the commit of a holder whose lease was taken over (fencing token)', async () => {
+    const [r1, r2] = [await store(), await store()];
+    const leaseKey = `${prefix}:a/dev/default:{fenced}:lease`;
+    const outcome = await r1.runExclusive(A, 'fenced', async () => {
+      const mine = await raw.get(leaseKey);
+      // As if r1 stalled past its lease: the lease is gone and r2 takes it and commits.
+      await raw.del(leaseKey);
+      await r2.runExclusive(A, 'fenced', async () => {
+        expect(await raw.get(leaseKey)).not.toBe(mine);
+        await r2.commit(A, record('fenced', { by: 'r2' }), 0, 60);
+      });
+      return r1.commit(A, record('fenced', { by: 'r1' }), 1, 60).catch((e: unknown) => e);
+    });
+    expect(outcome).toBeInstanceOf(SessionLeaseLostError);
+    expect((await r1.load(A, 'fenced'))!.data).toEqual({ by: 'r2' });
+  });
+
+  it('hands out increasing fencing tokens and waits out the lease of a holder that died', async () => {
+    const s = await store({ leaseMs: 1_000 });
+    const leaseKey = `${prefix}:a/dev/default:{dead}:lease`;
+    // A replica that died holding the lease: the key stays until its TTL runs out.
+    await raw.set(leaseKey, '999:dead', 'PX', 800);
+    const t0 = Date.now();
+    const tokens: string[] = [];
+    await s.runExclusive(A, 'dead', async () => void tokens.push((await raw.get(leaseKey))!));
+    await s.runExclusive(A, 'dead', async () => void tokens.push((await raw.get(leaseKey))!));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+    const [n1, n2] = tokens.map((t) => Number(t.split(':')[0]));
+    expect(n2).toBe(n1! + 1);
+    expect(await raw.exists(leaseKey)).toBe(0);
+  });
+
+  it('gives up waiting for a lease held elsewhere with a retryable SessionBusyError', async () => {
+    const s = await store({ leaseMs: 5_000, leaseWaitMs: 300 });
+    await raw.set(`${prefix}:a/dev/default:{held}:lease`, '1:other', 'PX', 5_000);
+    const err = await s.runExclusive(A, 'held', async () => 'ran').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SessionBusyError);
+    expect((err as SessionBusyError).httpStatus).toBe(503);
+  });
+
+  it('remembers processed message ids per session for a window', async () => {
+    const s = await store();
+    expect(await s.isProcessed(A, 'idem', 'm1')).toBe(false);
+    expect(await s.markProcessed(A, 'idem', 'm1', 1)).toBe(true);
+    expect(await s.markProcessed(A, 'idem', 'm1', 1)).toBe(false);
+    expect(await s.isProcessed(A, 'idem', 'm1')).toBe(true);
+    expect(await s.isProcessed(B, 'idem', 'm1')).toBe(false);
+    expect(await s.isProcessed(A, 'other', 'm1')).toBe(false);
+    await sleep(1_100);
+    expect(await s.isProcessed(A, 'idem', 'm1')).toBe(false);
+  });
+});
+
+describe('RedisSessionStore on a private redis-server', () => {
+  let server: TestRedisServer;
+
+  beforeAll(async () => {
+    server = await TestRedisServer.start();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function commandStats(): Promise<Record<string, number>> {
+    const r = new Redis(server.url);
+    const info = await r.info('commandstats');
+    r.disconnect();
+    const out: Record<string, number> = {};
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+    return out;
+  }
+
+  it('loads in one round trip and commits by EVALSHA, with no KEYS or SCAN', async () => {
+    const r = new Redis(server.url);
+    await r.config('RESETSTAT');
+    r.disconnect();
+    const s = await RedisSessionStore.connect({ url: server.url, prefix: 'p', leaseMs: 3_000 });
+    stores.push(s);
+    const base = await commandStats();
+    for (let i = 0; i < 20; i++) {
+      await s.runExclusive(A, 'count', async () => {
+        const rec = (await s.load(A, 'count')) ?? emptySession('count');
+        await s.commit(A, { ...rec, data: { i } }, rec.version, 60);
+      });
+    }
+    const after = await commandStats();
+    const delta = (c: string) => (after[c] ?? 0) - (base[c] ?? 0);
+    expect(delta('hmget')).toBe(20);
+    // One EVAL per script per connection, EVALSHA after that: 3 scripts (acquire, commit, release).
+    expect(delta('eval')).toBeLessThanOrEqual(3);
+    expect(delta('evalsha')).toBeGreaterThanOrEqual(20 * 3 - 3);
+    expect(delta('keys') + delta('scan')).toBe(0);
+    expect((await s.load(A, 'count'))!.version).toBe(20);
+  });
+
+  it('goes down while Redis is down, fails fast with a retryable error, and recovers (scripts reloaded)', async () => {
+    const s = await RedisSessionStore.connect({
+      url: server.url,
+      prefix: 'r',
+      leaseMs: 3_000,
+      commandTimeoutMs: 500,
+    });
+    stores.push(s);
+    await s.commit(A, record('keep', { v: 1 }), 0, 600);
+    expect((await s.health()).up).toBe(true);
+    await server.down('SIGKILL');
+    await sleep(200);
+    expect((await s.health()).up).toBe(false);
+    const err = await s.load(A, 'keep').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SessionStoreUnavailableError);
+    await server.up();
+    const deadline = Date.now() + 10_000;
+    while (!(await s.health()).up && Date.now() < deadline) await sleep(100);
+    expect((await s.health()).up).toBe(true);
+    // Append-only with fsync always: the data survived; the script cache did not (NOSCRIPT → EVAL again).
+    const back = await s.load(A, 'keep');
+    expect(back!.data).toEqual({ v: 1 });
+    expect(await s.commit(A, { ...back!, data: { v: 2 } }, back!.version, 600)).toBe(2);
+  });
+});

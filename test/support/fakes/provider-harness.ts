@@ -1,0 +1,142 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Logger, type DynamicModule } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { stringify } from 'yaml';
+import { vi, type MockInstance } from 'vitest';
+import { startApp } from '../../../src/bootstrap.js';
+import { IngressService } from '../../../src/messaging/ingress.service.js';
+import { fixturePath } from '../../fixtures/fixture-paths.js';
+import { writeTempBundle, type TempChannel } from '../temp-bundle.js';
+
+export const WEATHER_FLOW = readFileSync(
+  path.resolve('examples/demo/packs/demo/flows/weather_bot.ygtc'),
+  'utf8',
+);
+export const WELCOME = "Hi there! Let's get your weather forecast.";
+export const QUESTION = 'What location would you like a forecast for?';
+
+/** A one-question flow with choices, for the providers' rich replies (buttons, keyboards, cards). */
+export const COLOUR_FLOW = `id: colour
+type: messaging
+nodes:
+  ask:
+    qa.process:
+      questions:
+        - { id: colour, prompt: "Favourite colour?", answer_type: choice, choices: [Red, Blue] }
+    routing:
+      - to: done
+  done:
+    reply:
+      text: "You chose {{in.colour}}."
+      card:
+        title: "Your colour"
+        text: "{{in.colour}}"
+        buttons: [Again]
+    routing:
+      - out: true
+`;
+
+export interface ChannelSpec {
+  provider: string;
+  /** Flow of the demo pack (default weather_bot). */
+  flow?: string;
+  settings?: Record<string, unknown>;
+  secret_refs?: Record<string, string>;
+}
+
+export interface ProviderApp {
+  app: NestExpressApplication;
+  url: string;
+  /** Calls of IngressService.accept: what reached the bus (and so a flow). */
+  accepted: MockInstance<IngressService['accept']>;
+  /** `warn` log lines (refusals are logged there with tenant and reason). */
+  warnings: () => { obj: Record<string, unknown>; msg: string }[];
+  /** The forecast text the demo flow gives for a city, taken from the generic webhook channel. */
+  forecast(city: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the runner on a temp bundle: tenant `acme` (and `globex`) with the demo weather bot on
+ * the given channels plus a generic `web` channel, provider secrets in a `file` backend.
+ */
+export async function startProviderApp(opts: {
+  channels: Record<string, ChannelSpec>;
+  /** Logical secret name → value, stored as `acme/dev/<name>` (and `globex/dev/<name>`). */
+  secrets: Record<string, string>;
+  /** Extra flows for the demo pack: file name → `.ygtc` text. */
+  flows?: Record<string, string>;
+  config?: Record<string, string | number | undefined>;
+  imports?: DynamicModule['imports'];
+}): Promise<ProviderApp> {
+  const channels: Record<string, TempChannel> = { web: { pack: 'demo', flow: 'weather_bot' } };
+  for (const [id, c] of Object.entries(opts.channels))
+    channels[id] = { pack: 'demo', flow: 'weather_bot', ...c } as TempChannel;
+  const tenant = {
+    packs: ['demo'],
+    channels,
+    secrets: { backend: 'file', options: { path: 'secrets.yaml' } },
+  };
+  const bundle = writeTempBundle({
+    packs: [
+      {
+        id: 'demo',
+        flows: { 'weather_bot.ygtc': WEATHER_FLOW, ...(opts.flows ?? {}) },
+        components: { weather_api: fixturePath('weather_api') },
+      },
+    ],
+    tenants: { acme: tenant, globex: tenant },
+  });
+  const secrets: Record<string, string> = {};
+  for (const t of ['acme', 'globex'])
+    for (const [k, v] of Object.entries(opts.secrets))
+      secrets[`${t}/dev/${k}`] = t === 'acme' ? v : `${v}-globex`;
+  writeFileSync(path.join(path.dirname(bundle), 'secrets.yaml'), stringify(secrets));
+
+  const warn = vi.spyOn(Logger.prototype, 'warn');
+  const { app, url } = await startApp({
+    config: { PORT: 0, GREENTIC_BUNDLE: bundle, LOG_LEVEL: 'silent', ...(opts.config ?? {}) },
+    imports: opts.imports,
+  });
+  const accepted = vi.spyOn(app.get(IngressService), 'accept');
+  const cache = new Map<string, string>();
+  return {
+    app,
+    url,
+    accepted,
+    warnings: () =>
+      warn.mock.calls.map((c) => ({
+        obj: (typeof c[0] === 'object' && c[0] ? c[0] : {}) as Record<string, unknown>,
+        msg: String(c[1] ?? c[0]),
+      })),
+    async forecast(city: string) {
+      const hit = cache.get(city);
+      if (hit) return hit;
+      const user = `ref-${city}-${Date.now()}`;
+      const post = (text: string) =>
+        fetch(`${url}/webhooks/webhook/acme/dev/default/web?wait=true`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: user, text }),
+        }).then((r) => r.json() as Promise<{ replies: { text: string }[] }>);
+      await post('hi');
+      const text = (await post(city)).replies[0]!.text;
+      cache.set(city, text);
+      return text;
+    },
+    async close() {
+      warn.mockRestore();
+      await app.close();
+    },
+  };
+}
+
+/** Waits until `cond` holds; fails naming what was awaited. */
+export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
