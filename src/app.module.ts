@@ -7,6 +7,8 @@ import { FlowsModule } from './flows/flows.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
 import { PacksModule } from './packs/packs.module.js';
+import { RateLimitModule } from './ratelimit/ratelimit.module.js';
+import { SchedulingModule } from './scheduling/scheduling.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { TelemetryModule } from './telemetry/telemetry.module.js';
@@ -35,7 +37,9 @@ export class AppModule {
         WasmModule,
         PacksModule,
         FlowsModule,
+        RateLimitModule,
         MessagingModule,
+        SchedulingModule,
         HealthModule,
         AdminModule,
         ...(opts.imports ?? []),

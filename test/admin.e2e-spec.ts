@@ -27,9 +27,21 @@ const callbackGot: { messageId: string; replies: { text?: string }[] }[] = [];
 function bundle(): string {
   const cb = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/cb`;
   return writeTempBundle({
-    packs: [{ id: 'demo', flows: { 'weather_bot.ygtc': WEATHER_FLOW }, components: { weather_api: fixturePath('weather_api') } }],
+    packs: [
+      {
+        id: 'demo',
+        flows: { 'weather_bot.ygtc': WEATHER_FLOW },
+        components: { weather_api: fixturePath('weather_api') },
+      },
+    ],
     tenants: {
-      demo: { packs: ['demo'], channels: { web: { pack: 'demo', flow: 'weather_bot', secrets: ['api_key'] }, hook: { pack: 'demo', flow: 'weather_bot', settings: { callback_url: cb } } } },
+      demo: {
+        packs: ['demo'],
+        channels: {
+          web: { pack: 'demo', flow: 'weather_bot', secrets: ['api_key'] },
+          hook: { pack: 'demo', flow: 'weather_bot', settings: { callback_url: cb } },
+        },
+      },
       acme: { packs: ['demo'], channels: { web: { pack: 'demo', flow: 'weather_bot' } } },
     },
   });
@@ -42,10 +54,19 @@ async function remoteFront(app: INestApplication): Promise<{ url: string; close:
     http.emit('connection', socket);
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`, close: () => new Promise((r) => front.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => front.close(() => r())),
+  };
 }
 
-async function call(base: string, method: string, p: string, headers: Record<string, string> = {}, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function call(
+  base: string,
+  method: string,
+  p: string,
+  headers: Record<string, string> = {},
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(base + p, {
     method,
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
@@ -77,7 +98,14 @@ describe('admin API without a configured token', () => {
   let remote: Awaited<ReturnType<typeof remoteFront>>;
 
   beforeAll(async () => {
-    ({ app, url: base } = await startApp({ config: { PORT: 0, LOG_LEVEL: 'silent', GREENTIC_BUNDLE: bundle(), GREENTIC_TENANCY_SCOPE: 'singleton' } }));
+    ({ app, url: base } = await startApp({
+      config: {
+        PORT: 0,
+        LOG_LEVEL: 'silent',
+        GREENTIC_BUNDLE: bundle(),
+        GREENTIC_TENANCY_SCOPE: 'singleton',
+      },
+    }));
     remote = await remoteFront(app);
   }, 120_000);
   afterAll(async () => {
@@ -87,7 +115,12 @@ describe('admin API without a configured token', () => {
 
   it('serves loopback callers and refuses remote ones', async () => {
     expect((await call(base, 'GET', '/admin/tenants')).status).toBe(200);
-    for (const p of ['/admin/tenants', '/admin/tenants/demo/flows', '/admin/packs/status', '/admin/tenants/demo/dead-letters']) {
+    for (const p of [
+      '/admin/tenants',
+      '/admin/tenants/demo/flows',
+      '/admin/packs/status',
+      '/admin/tenants/demo/dead-letters',
+    ]) {
       const r = await call(remote.url, 'GET', p);
       expect(r.status, p).toBe(403);
       expect(r.json).toMatchObject({ error: { code: 'admin_forbidden' } });
@@ -105,7 +138,13 @@ describe('admin API with GREENTIC_ADMIN_TOKEN', () => {
 
   beforeAll(async () => {
     ({ app, url: base } = await startApp({
-      config: { PORT: 0, LOG_LEVEL: 'silent', GREENTIC_BUNDLE: bundle(), GREENTIC_ADMIN_TOKEN: TOKEN, GREENTIC_TENANCY_SCOPE: 'singleton' },
+      config: {
+        PORT: 0,
+        LOG_LEVEL: 'silent',
+        GREENTIC_BUNDLE: bundle(),
+        GREENTIC_ADMIN_TOKEN: TOKEN,
+        GREENTIC_TENANCY_SCOPE: 'singleton',
+      },
     }));
     remote = await remoteFront(app);
   }, 120_000);
@@ -126,17 +165,33 @@ describe('admin API with GREENTIC_ADMIN_TOKEN', () => {
 
   it('lists tenants with their bindings, and the flows of a tenant', async () => {
     const { json } = await call(remote.url, 'GET', '/admin/tenants', auth);
-    const tenants = json['tenants'] as { tenant: string; channels: Record<string, unknown>[]; secrets: { backend: string } }[];
+    const tenants = json['tenants'] as {
+      tenant: string;
+      channels: Record<string, unknown>[];
+      secrets: { backend: string };
+    }[];
     expect(tenants.map((t) => t.tenant).sort()).toEqual(['acme', 'demo']);
     const demo = tenants.find((t) => t.tenant === 'demo')!;
     expect(demo.secrets.backend).toBe('env');
     expect(demo.channels).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ env: 'dev', team: 'default', channel: 'web', provider: 'webhook', pack: 'demo', flow: 'weather_bot', secrets: ['api_key'] }),
+        expect.objectContaining({
+          env: 'dev',
+          team: 'default',
+          channel: 'web',
+          provider: 'webhook',
+          pack: 'demo',
+          flow: 'weather_bot',
+          secrets: ['api_key'],
+        }),
       ]),
     );
     const one = await call(remote.url, 'GET', '/admin/tenants/acme', auth);
-    expect(one.json).toMatchObject({ tenant: 'acme', envs: ['dev'], packs: [{ id: 'demo', loadedVersion: '0.1.0' }] });
+    expect(one.json).toMatchObject({
+      tenant: 'acme',
+      envs: ['dev'],
+      packs: [{ id: 'demo', loadedVersion: '0.1.0' }],
+    });
     expect((await call(remote.url, 'GET', '/admin/tenants/nobody', auth)).status).toBe(404);
 
     const flows = await call(remote.url, 'GET', '/admin/tenants/demo/flows', auth);
@@ -160,41 +215,90 @@ describe('admin API with GREENTIC_ADMIN_TOKEN', () => {
   });
 
   it("looks a session up and ends it; another tenant's path does not find it", async () => {
-    const say = (text: string) => call(base, 'POST', '/webhooks/webhook/demo/dev/default/web?wait=true', {}, { userId: 'ada', text });
+    const say = (text: string) =>
+      call(base, 'POST', '/webhooks/webhook/demo/dev/default/web?wait=true', {}, { userId: 'ada', text });
     expect((await say('hi')).json['status']).toBe('parked');
     const key = encodeURIComponent('demo:webhook:ada:ada');
     const got = await call(remote.url, 'GET', `/admin/tenants/demo/dev/default/sessions/${key}`, auth);
     expect(got.status).toBe(200);
-    expect(got.json).toMatchObject({ tenant: 'demo', key: 'demo:webhook:ada:ada', parked: { flow: 'weather_bot', node: 'in', pack: 'demo' } });
-    expect((await call(remote.url, 'GET', `/admin/tenants/acme/dev/default/sessions/${key}`, auth)).status).toBe(404);
-    expect((await call(remote.url, 'GET', `/admin/tenants/demo/dev/default/sessions/${encodeURIComponent('demo:webhook:nobody:nobody')}`, auth)).status).toBe(404);
-    expect((await call(remote.url, 'DELETE', `/admin/tenants/demo/dev/default/sessions/${key}`)).status).toBe(401);
-    expect((await call(remote.url, 'DELETE', `/admin/tenants/demo/dev/default/sessions/${key}`, auth)).status).toBe(204);
-    expect((await call(remote.url, 'GET', `/admin/tenants/demo/dev/default/sessions/${key}`, auth)).status).toBe(404);
+    expect(got.json).toMatchObject({
+      tenant: 'demo',
+      key: 'demo:webhook:ada:ada',
+      parked: { flow: 'weather_bot', node: 'in', pack: 'demo' },
+    });
+    expect(
+      (await call(remote.url, 'GET', `/admin/tenants/acme/dev/default/sessions/${key}`, auth)).status,
+    ).toBe(404);
+    expect(
+      (
+        await call(
+          remote.url,
+          'GET',
+          `/admin/tenants/demo/dev/default/sessions/${encodeURIComponent('demo:webhook:nobody:nobody')}`,
+          auth,
+        )
+      ).status,
+    ).toBe(404);
+    expect((await call(remote.url, 'DELETE', `/admin/tenants/demo/dev/default/sessions/${key}`)).status).toBe(
+      401,
+    );
+    expect(
+      (await call(remote.url, 'DELETE', `/admin/tenants/demo/dev/default/sessions/${key}`, auth)).status,
+    ).toBe(204);
+    expect(
+      (await call(remote.url, 'GET', `/admin/tenants/demo/dev/default/sessions/${key}`, auth)).status,
+    ).toBe(404);
     // Ended: the next message starts the flow again instead of answering the parked question.
     const again = await say('Paris');
-    expect((again.json['replies'] as { text: string }[])[0]?.text).toBe("Hi there! Let's get your weather forecast.");
+    expect((again.json['replies'] as { text: string }[])[0]?.text).toBe(
+      "Hi there! Let's get your weather forecast.",
+    );
   });
 
   it('lists a dead-lettered reply and replays it once the channel accepts it', async () => {
     callbackStatus = 400;
-    const sent = await call(base, 'POST', '/webhooks/webhook/demo/dev/default/hook', {}, { userId: 'dl-user', text: 'hi', messageId: 'dl-msg-1' });
+    const sent = await call(
+      base,
+      'POST',
+      '/webhooks/webhook/demo/dev/default/hook',
+      {},
+      { userId: 'dl-user', text: 'hi', messageId: 'dl-msg-1' },
+    );
     expect(sent.status).toBe(202);
-    let entry: { id: string; messageId: string; direction: string; error: { code: string }; originalSubject: string } | undefined;
+    let entry:
+      | { id: string; messageId: string; direction: string; error: { code: string }; originalSubject: string }
+      | undefined;
     await vi.waitFor(async () => {
       const list = await call(remote.url, 'GET', '/admin/tenants/demo/dead-letters', auth);
       entry = (list.json['deadLetters'] as (typeof entry)[]).find((e) => e?.messageId === 'dl-msg-1:reply');
       expect(entry).toBeDefined();
     });
-    expect(entry).toMatchObject({ direction: 'egress', error: { code: 'egress_failed' }, originalSubject: 'greentic.messaging.egress.dev.demo.default.hook' });
+    expect(entry).toMatchObject({
+      direction: 'egress',
+      error: { code: 'egress_failed' },
+      originalSubject: 'greentic.messaging.egress.dev.demo.default.hook',
+    });
     // Another tenant cannot see or replay it.
-    expect((await call(remote.url, 'GET', '/admin/tenants/acme/dead-letters', auth)).json['deadLetters']).toEqual([]);
-    expect((await call(remote.url, 'POST', `/admin/tenants/acme/dead-letters/${entry!.id}/replay`, auth)).status).toBe(404);
+    expect(
+      (await call(remote.url, 'GET', '/admin/tenants/acme/dead-letters', auth)).json['deadLetters'],
+    ).toEqual([]);
+    expect(
+      (await call(remote.url, 'POST', `/admin/tenants/acme/dead-letters/${entry!.id}/replay`, auth)).status,
+    ).toBe(404);
 
     callbackStatus = 200;
-    const replay = await call(remote.url, 'POST', `/admin/tenants/demo/dead-letters/${entry!.id}/replay`, auth);
+    const replay = await call(
+      remote.url,
+      'POST',
+      `/admin/tenants/demo/dead-letters/${entry!.id}/replay`,
+      auth,
+    );
     expect(replay.status).toBe(202);
-    expect(replay.json).toMatchObject({ replayed: true, subject: 'greentic.messaging.egress.dev.demo.default.hook', deadLetter: { replays: 1 } });
+    expect(replay.json).toMatchObject({
+      replayed: true,
+      subject: 'greentic.messaging.egress.dev.demo.default.hook',
+      deadLetter: { replays: 1 },
+    });
     await vi.waitFor(() => expect(callbackGot.map((c) => c.messageId)).toContain('dl-msg-1'));
     const delivered = callbackGot.find((c) => c.messageId === 'dl-msg-1')!;
     expect(delivered.replies.map((r) => r.text)).toContain('What location would you like a forecast for?');

@@ -28,7 +28,9 @@ nodes:
 `;
 
 /** A channel's callback endpoint that answers only after `delayMs`, recording each reply. */
-async function slowCallback(delayMs: number): Promise<{ server: Server; url: string; replies: Map<string, string[]> }> {
+async function slowCallback(
+  delayMs: number,
+): Promise<{ server: Server; url: string; replies: Map<string, string[]> }> {
   const replies = new Map<string, string[]>();
   const server = createServer((req, res) => {
     let body = '';
@@ -36,7 +38,10 @@ async function slowCallback(delayMs: number): Promise<{ server: Server; url: str
     req.on('end', () => {
       setTimeout(() => {
         const m = JSON.parse(body) as { messageId: string; replies: { text?: string }[] };
-        replies.set(m.messageId, m.replies.map((r) => r.text ?? ''));
+        replies.set(
+          m.messageId,
+          m.replies.map((r) => r.text ?? ''),
+        );
         res.statusCode = 200;
         res.end();
       }, delayMs);
@@ -49,7 +54,12 @@ async function slowCallback(delayMs: number): Promise<{ server: Server; url: str
 function bundleFor(callbackUrl: string): string {
   return writeTempBundle({
     packs: [{ id: 'echo', flows: { 'echo.ygtc': ECHO_FLOW }, components: { echo: fixturePath('echo') } }],
-    tenants: { acme: { packs: ['echo'], channels: { web: { pack: 'echo', flow: 'echo', settings: { callback_url: callbackUrl } } } } },
+    tenants: {
+      acme: {
+        packs: ['echo'],
+        channels: { web: { pack: 'echo', flow: 'echo', settings: { callback_url: callbackUrl } } },
+      },
+    },
   });
 }
 
@@ -74,7 +84,9 @@ describe('probes', () => {
 
   beforeAll(async () => {
     callback = await slowCallback(300);
-    ({ app, url: base } = await startApp({ config: { PORT: 0, LOG_LEVEL: 'silent', GREENTIC_BUNDLE: bundleFor(callback.url) } }));
+    ({ app, url: base } = await startApp({
+      config: { PORT: 0, LOG_LEVEL: 'silent', GREENTIC_BUNDLE: bundleFor(callback.url) },
+    }));
   }, 120_000);
   afterAll(async () => {
     await app?.close();
@@ -85,7 +97,10 @@ describe('probes', () => {
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
     const ready = await fetch(`${base}/health/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ok', checks: { packs: { up: true }, bus: { up: true }, sessions: { up: true }, lifecycle: { up: true } } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ok',
+      checks: { packs: { up: true }, bus: { up: true }, sessions: { up: true }, lifecycle: { up: true } },
+    });
 
     expect(await post(base, 'probe-1')).toBe(202);
     const lifecycle = app.get(LifecycleService);
@@ -94,7 +109,10 @@ describe('probes', () => {
     expect(lifecycle.draining).toBe(true);
     const notReady = await fetch(`${base}/health/ready`);
     expect(notReady.status).toBe(503);
-    expect(await notReady.json()).toMatchObject({ status: 'unavailable', checks: { lifecycle: { up: false } } });
+    expect(await notReady.json()).toMatchObject({
+      status: 'unavailable',
+      checks: { lifecycle: { up: false } },
+    });
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
     const refused = await fetch(`${base}/webhooks/webhook/acme/dev/default/web`, {
       method: 'POST',
@@ -113,7 +131,11 @@ describe('probes', () => {
 describe('SIGTERM under load', () => {
   it('answers every accepted message, then exits 0', async () => {
     const callback = await slowCallback(200);
-    const runner = await RunnerProcess.start('sigterm', { GREENTIC_BUNDLE: bundleFor(callback.url), GREENTIC_DRAIN_TIMEOUT_MS: 20_000, LOG_LEVEL: 'info' });
+    const runner = await RunnerProcess.start('sigterm', {
+      GREENTIC_BUNDLE: bundleFor(callback.url),
+      GREENTIC_DRAIN_TIMEOUT_MS: 20_000,
+      LOG_LEVEL: 'info',
+    });
     try {
       const results = new Map<string, number | 'refused'>();
       let next = 0;
@@ -128,7 +150,9 @@ describe('SIGTERM under load', () => {
           const accepted = [...results.values()].filter((s) => s === 202 || s === 200).length;
           if (!signalled && accepted >= 80) {
             signalled = true;
-            inFlightAtSignal = [...results].filter(([m, s]) => (s === 202 || s === 200) && !callback.replies.has(m)).length;
+            inFlightAtSignal = [...results].filter(
+              ([m, s]) => (s === 202 || s === 200) && !callback.replies.has(m),
+            ).length;
             process.kill(runner.pid, 'SIGTERM');
           }
         }

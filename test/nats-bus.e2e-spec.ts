@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BadRequestError, GreenticError } from '../src/common/errors.js';
+import { BadRequestError, GreenticError, PayloadTooLargeError } from '../src/common/errors.js';
 import type { BusMessage } from '../src/messaging/message-bus.js';
 import { NatsBus } from '../src/messaging/nats/nats.bus.js';
 import type { NatsBusOptions } from '../src/messaging/nats/nats-bus.options.js';
@@ -373,6 +373,12 @@ describe('NatsBus (JetStream)', () => {
     ).streams.info(`${ns.GREENTIC_NATS_STREAM_PREFIX}_INGRESS`);
     expect(info.config.max_age).toBe(7200 * 1e9);
     expect(info.config.duplicate_window).toBe(90 * 1e9);
+  });
+
+  it('refuses a message larger than the server accepts as bad input, not as an outage', async () => {
+    const b = await bus(namespace('big'));
+    const err = await b.publish(SUBJ(), { sessionKey: 's', blob: 'x'.repeat(2 * 1024 * 1024) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
   });
 
   it('refuses a duplicate window longer than the stream max age, naming the key', async () => {

@@ -124,11 +124,35 @@ describe('hostile packs: refused, and the previous version keeps serving', () =>
     expect(r.texts).toEqual(['good v1: still?']);
   });
 
+  it('a signed pack whose component cannot be prepared → component_load_failed', async () => {
+    writePackDir(path.join(dir, 'badwasm'), {
+      id: 'hello',
+      version: '9.0.0',
+      flows: { 'hello.ygtc': replyFlow('hello', 'BROKEN wasm') },
+      components: { junk: new TextEncoder().encode('\0asm not really a component') },
+    });
+    publish((await buildPackFromDir(path.join(dir, 'badwasm'), { key: trusted })).bytes);
+    const res = await fetch(`${base}/admin/packs/reload`, { method: 'POST' });
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as {
+      results: { outcome: string; version: string; error: { code: string } }[];
+    };
+    expect(body.results[0]).toMatchObject({
+      outcome: 'failed',
+      version: '1.0.0',
+      error: { code: 'component_load_failed' },
+    });
+    expect(
+      (await sendMessage(base, '/webhooks/webhook/acme/dev/default/web', { userId: 'u-wasm', text: 'ok?' }))
+        .texts,
+    ).toEqual(['good v1: ok?']);
+  });
+
   it('health stays up while the previous version serves', async () => {
     const h = (await (await fetch(`${base}/health`)).json()) as {
       details: { packs: { status: string; packs: { error?: string }[] } };
     };
     expect(h.details.packs.status).toBe('up');
-    expect(h.details.packs.packs[0]!.error).toMatch(/nowhere/);
+    expect(h.details.packs.packs[0]!.error).toMatch(/junk/);
   });
 });

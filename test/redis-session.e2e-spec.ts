@@ -190,35 +190,39 @@ describe('RedisSessionStore on a private redis-server', () => {
     await server?.stop();
   });
 
-  async function commandStats(): Promise<Record<string, number>> {
-    const r = new Redis(server.url);
-    const info = await r.info('commandstats');
-    r.disconnect();
-    const out: Record<string, number> = {};
-    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
-    return out;
-  }
-
-  it('loads in one round trip and commits by EVALSHA, with no KEYS or SCAN', async () => {
-    const r = new Redis(server.url);
-    await r.config('RESETSTAT');
-    r.disconnect();
+  it('loads in one round trip (none under a lease), commits by EVALSHA, never KEYS or SCAN', async () => {
+    // MONITOR shows each command with its source: the client's address, or "lua" inside a script.
+    const client = new Redis(server.url);
+    const monitor = await client.monitor();
+    const sent: { cmd: string; fromClient: boolean }[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      sent.push({ cmd: String(args[0]).toLowerCase(), fromClient: source !== 'lua' });
+    });
     const s = await RedisSessionStore.connect({ url: server.url, prefix: 'p', leaseMs: 3_000 });
     stores.push(s);
-    const base = await commandStats();
+    await sleep(100);
+    sent.length = 0;
     for (let i = 0; i < 20; i++) {
       await s.runExclusive(A, 'count', async () => {
         const rec = (await s.load(A, 'count')) ?? emptySession('count');
         await s.commit(A, { ...rec, data: { i } }, rec.version, 60);
       });
     }
-    const after = await commandStats();
-    const delta = (c: string) => (after[c] ?? 0) - (base[c] ?? 0);
-    expect(delta('hmget')).toBe(20);
-    // One EVAL per script per connection, EVALSHA after that: 3 scripts (acquire, commit, release).
-    expect(delta('eval')).toBeLessThanOrEqual(3);
-    expect(delta('evalsha')).toBeGreaterThanOrEqual(20 * 3 - 3);
-    expect(delta('keys') + delta('scan')).toBe(0);
+    for (let i = 0; i < 5; i++) await s.load(A, 'count');
+    await sleep(200);
+    monitor.disconnect();
+    client.disconnect();
+    const fromClient = sent.filter((c) => c.fromClient).map((c) => c.cmd);
+    const count = (c: string) => fromClient.filter((x) => x === c).length;
+    // Per message: take the lease (with the session), commit, release: three round trips, and
+    // one EVAL per script on a fresh connection, EVALSHA after that. A load alone is one HMGET.
+    expect(count('eval')).toBe(3);
+    expect(count('evalsha')).toBe(20 * 3 - 3);
+    expect(count('hmget')).toBe(5);
+    expect(
+      fromClient.filter((c) => !['eval', 'evalsha', 'hmget', 'info', 'client', 'ping', 'select'].includes(c)),
+    ).toEqual([]);
+    expect(sent.some((c) => c.cmd === 'keys' || c.cmd === 'scan')).toBe(false);
     expect((await s.load(A, 'count'))!.version).toBe(20);
   });
 

@@ -39,15 +39,31 @@ const telegram = new FakeServer((r) => {
   const token = /^\/bot(.+)\/sendMessage$/.exec(r.path)?.[1] ?? '';
   // First a retryable failure (the dispatcher throws: span exception), then a refusal (dead letter).
   return telegramCalls === 1
-    ? { status: 500, body: { ok: false, error_code: 500, description: `Internal Server Error: bot ${token} is overloaded` } }
-    : { status: 400, body: { ok: false, error_code: 400, description: `Bad Request: chat not found for bot ${token}` } };
+    ? {
+        status: 500,
+        body: {
+          ok: false,
+          error_code: 500,
+          description: `Internal Server Error: bot ${token} is overloaded`,
+        },
+      }
+    : {
+        status: 400,
+        body: { ok: false, error_code: 400, description: `Bad Request: chat not found for bot ${token}` },
+      };
 });
 let runner: RunnerProcess;
 
 function update(id: number, text: string): string {
   return JSON.stringify({
     update_id: id,
-    message: { message_id: id, date: 1_700_000_000, text, from: { id: 4242, is_bot: false, first_name: 'Ada' }, chat: { id: 4242, type: 'private' } },
+    message: {
+      message_id: id,
+      date: 1_700_000_000,
+      text,
+      from: { id: 4242, is_bot: false, first_name: 'Ada' },
+      chat: { id: 4242, type: 'private' },
+    },
   });
 }
 
@@ -63,8 +79,18 @@ beforeAll(async () => {
     tenants: {
       acme: {
         packs: ['echo'],
-        secrets: { backend: 'vault', options: { address: vault.address, auth: { token_env: 'GREENTIC_TEST_VAULT_TOKEN' } } },
-        channels: { tg: { provider: 'telegram', pack: 'echo', flow: 'echo', settings: { api_base_url: `http://127.0.0.1:${telegram.port}` } } },
+        secrets: {
+          backend: 'vault',
+          options: { address: vault.address, auth: { token_env: 'GREENTIC_TEST_VAULT_TOKEN' } },
+        },
+        channels: {
+          tg: {
+            provider: 'telegram',
+            pack: 'echo',
+            flow: 'echo',
+            settings: { api_base_url: `http://127.0.0.1:${telegram.port}` },
+          },
+        },
       },
     },
   });
@@ -126,27 +152,46 @@ describe('secret values stay inside the runner', () => {
 
     await vi.waitFor(
       () => {
-        const failed = otlp.spans.find((s) => s.events.some((e) => String(e.attributes['exception.message'] ?? '').includes('is overloaded')));
+        const failed = otlp.spans.find((s) =>
+          s.events.some((e) => String(e.attributes['exception.message'] ?? '').includes('is overloaded')),
+        );
         expect(failed, 'a span recorded the upstream failure').toBeDefined();
-        expect(String(failed!.events.find((e) => e.name === 'exception')!.attributes['exception.message'])).toContain('bot [redacted] is overloaded');
+        expect(
+          String(failed!.events.find((e) => e.name === 'exception')!.attributes['exception.message']),
+        ).toContain('bot [redacted] is overloaded');
       },
       { timeout: 15_000, interval: 100 },
     );
     const spans = JSON.stringify(otlp.spans);
     for (const v of [BOT_TOKEN, WEBHOOK_SECRET, VAULT_TOKEN]) expect(spans).not.toContain(v);
 
-    await vi.waitFor(() => expect(runner.log).toMatch(/"err":"telegram: sendMessage answered 500: Internal Server Error: bot \[redacted\] is overloaded".*"msg":"egress delivery failed/));
+    await vi.waitFor(() =>
+      expect(runner.log).toMatch(
+        /"err":"telegram: sendMessage answered 500: Internal Server Error: bot \[redacted\] is overloaded".*"msg":"egress delivery failed/,
+      ),
+    );
     for (const v of [BOT_TOKEN, WEBHOOK_SECRET, VAULT_TOKEN]) expect(runner.log).not.toContain(v);
   });
 
   it('is not in /health, /metrics or the admin API', async () => {
-    for (const p of ['/health', '/health/ready', '/metrics', '/admin/tenants', '/admin/tenants/acme', '/admin/tenants/acme/flows', '/admin/packs/status', '/openapi.json']) {
+    for (const p of [
+      '/health',
+      '/health/ready',
+      '/metrics',
+      '/admin/tenants',
+      '/admin/tenants/acme',
+      '/admin/tenants/acme/flows',
+      '/admin/packs/status',
+      '/openapi.json',
+    ]) {
       const res = await fetch(runner.url + p);
       const text = await res.text();
       expect(res.status, p).toBeLessThan(500);
       for (const v of [BOT_TOKEN, WEBHOOK_SECRET, VAULT_TOKEN]) expect(text, p).not.toContain(v);
     }
-    const tenants = (await (await fetch(`${runner.url}/admin/tenants/acme`)).json()) as { secrets: { backend: string; cache: { fetches: number } } };
+    const tenants = (await (await fetch(`${runner.url}/admin/tenants/acme`)).json()) as {
+      secrets: { backend: string; cache: { fetches: number } };
+    };
     expect(tenants.secrets.backend).toBe('vault');
     expect(tenants.secrets.cache.fetches).toBeGreaterThanOrEqual(2);
   });

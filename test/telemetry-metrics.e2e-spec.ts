@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
+import { COMPONENT_RUNTIME, type ComponentRuntime } from '../src/wasm/component-runtime.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { writeTempBundle } from './support/temp-bundle.js';
 
@@ -18,13 +19,21 @@ let base: string;
 
 beforeAll(async () => {
   const bundle = writeTempBundle({
-    packs: [{ id: 'demo', flows: { 'weather_bot.ygtc': WEATHER_FLOW }, components: { weather_api: fixturePath('weather_api') } }],
+    packs: [
+      {
+        id: 'demo',
+        flows: { 'weather_bot.ygtc': WEATHER_FLOW },
+        components: { weather_api: fixturePath('weather_api') },
+      },
+    ],
     tenants: {
       demo: { packs: ['demo'], channels: { web: { pack: 'demo', flow: 'weather_bot' } } },
       acme: { packs: ['demo'], channels: { support: { pack: 'demo', flow: 'weather_bot' } } },
     },
   });
-  ({ app, url: base } = await startApp({ config: { PORT: 0, LOG_LEVEL: 'silent', GREENTIC_BUNDLE: bundle } }));
+  ({ app, url: base } = await startApp({
+    config: { PORT: 0, LOG_LEVEL: 'silent', GREENTIC_BUNDLE: bundle },
+  }));
 }, 120_000);
 afterAll(async () => {
   await app?.close();
@@ -63,7 +72,10 @@ describe('prometheus /metrics', () => {
     const demo = { tenant: 'demo', channel: 'web' };
     const acme = { tenant: 'acme', channel: 'support' };
     const inBefore = total(before.families, 'greentic_messages_in_total', demo);
-    const outBefore = total(before.families, 'greentic_messages_out_total', { ...demo, outcome: 'delivered' });
+    const outBefore = total(before.families, 'greentic_messages_out_total', {
+      ...demo,
+      outcome: 'delivered',
+    });
     const acmeBefore = total(before.families, 'greentic_messages_in_total', acme);
 
     // 5 first turns (parked on the question) and 2 second turns (completed) for demo; 3 for acme.
@@ -74,12 +86,18 @@ describe('prometheus /metrics', () => {
     await vi.waitFor(async () => {
       const after = await scrape();
       expect(total(after.families, 'greentic_messages_in_total', demo) - inBefore).toBe(7);
-      expect(total(after.families, 'greentic_messages_out_total', { ...demo, outcome: 'delivered' }) - outBefore).toBe(7);
+      expect(
+        total(after.families, 'greentic_messages_out_total', { ...demo, outcome: 'delivered' }) - outBefore,
+      ).toBe(7);
       expect(total(after.families, 'greentic_messages_in_total', acme) - acmeBefore).toBe(3);
     });
     const after = await scrape();
-    expect(total(after.families, 'greentic_messages_in_total', { ...demo, outcome: 'parked' })).toBeGreaterThanOrEqual(5);
-    expect(total(after.families, 'greentic_messages_in_total', { ...demo, outcome: 'completed' })).toBeGreaterThanOrEqual(2);
+    expect(
+      total(after.families, 'greentic_messages_in_total', { ...demo, outcome: 'parked' }),
+    ).toBeGreaterThanOrEqual(5);
+    expect(
+      total(after.families, 'greentic_messages_in_total', { ...demo, outcome: 'completed' }),
+    ).toBeGreaterThanOrEqual(2);
   });
 
   it('exposes latency histograms and runtime gauges under bounded labels', async () => {
@@ -93,31 +111,92 @@ describe('prometheus /metrics', () => {
         .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
         .map((l) => {
           const m = /^[^{ ]+(?:\{(.*)\})? (\S+)$/.exec(l)!;
-          const labels = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
+          const labels = Object.fromEntries(
+            [...(m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]),
+          );
           return { labels, value: Number(m[2]) };
         });
-    for (const name of ['greentic_node_duration_ms', 'greentic_component_duration_ms', 'greentic_session_store_duration_ms', 'greentic_bus_lag_ms']) {
+    for (const name of [
+      'greentic_node_duration_ms',
+      'greentic_component_duration_ms',
+      'greentic_session_store_duration_ms',
+      'greentic_bus_lag_ms',
+    ]) {
       expect(families.get(name)?.type, `${name} is a histogram`).toBe('HISTOGRAM');
-      expect(samples(`${name}_count`).some((s) => s.value > 0), `${name}_count > 0`).toBe(true);
+      expect(
+        samples(`${name}_count`).some((s) => s.value > 0),
+        `${name}_count > 0`,
+      ).toBe(true);
       expect(samples(`${name}_bucket`).some((s) => s.labels['le'] === '+Inf')).toBe(true);
     }
-    expect(samples('greentic_node_duration_ms_count').map((s) => s.labels['node'])).toEqual(expect.arrayContaining(['in', 'forecast_weather', 'weather_text']));
-    expect(samples('greentic_component_duration_ms_count').some((s) => s.labels['component'] === 'weather_api' && s.labels['outcome'] === 'ok')).toBe(true);
-    expect([...families.keys()]).toEqual(expect.arrayContaining(['greentic_component_instances', 'greentic_component_queue_depth', 'greentic_inflight_messages']));
+    expect(samples('greentic_node_duration_ms_count').map((s) => s.labels['node'])).toEqual(
+      expect.arrayContaining(['in', 'forecast_weather', 'weather_text']),
+    );
+    expect(
+      samples('greentic_component_duration_ms_count').some(
+        (s) => s.labels['component'] === 'weather_api' && s.labels['outcome'] === 'ok',
+      ),
+    ).toBe(true);
+    expect([...families.keys()]).toEqual(
+      expect.arrayContaining([
+        'greentic_component_instances',
+        'greentic_component_queue_depth',
+        'greentic_inflight_messages',
+      ]),
+    );
+    // Worker threads exist only with the pooled runtime; the in-process one reports no pool size.
+    const runtimeStats = app.get<ComponentRuntime>(COMPONENT_RUNTIME).stats?.() ?? {};
+    expect(families.has('greentic_component_pool_size')).toBe(typeof runtimeStats['poolSize'] === 'number');
     const instances = families.get('greentic_component_instances')!;
     expect(instances.metrics.some((m) => m.labels?.['tenant'] === 'demo' && Number(m.value) >= 1)).toBe(true);
 
     // Cardinality: every label is one of a fixed set, and no value is a user or session id.
-    const allowed = new Set(['tenant', 'channel', 'outcome', 'flow', 'node', 'operation', 'component', 'store', 'direction', 'pack', 'backend', 'result', 'le']);
+    const allowed = new Set([
+      'tenant',
+      'channel',
+      'outcome',
+      'flow',
+      'node',
+      'operation',
+      'component',
+      'store',
+      'direction',
+      'pack',
+      'backend',
+      'result',
+      'le',
+    ]);
     for (const f of families.values()) {
       if (!f.name.startsWith('greentic_')) continue;
-      for (const m of f.metrics) for (const k of Object.keys(m.labels ?? {})) expect(allowed, `${f.name} label '${k}'`).toContain(k);
+      for (const m of f.metrics)
+        for (const k of Object.keys(m.labels ?? {})) expect(allowed, `${f.name} label '${k}'`).toContain(k);
     }
     for (const line of text.split('\n').filter((l) => l.startsWith('greentic_'))) {
-      for (const k of line.matchAll(/(\w+)="/g)) expect(allowed, `label '${k[1]}' in ${line}`).toContain(k[1]);
+      for (const k of line.matchAll(/(\w+)="/g))
+        expect(allowed, `label '${k[1]}' in ${line}`).toContain(k[1]);
     }
     expect(text).not.toContain('hist-user');
     expect(text).not.toContain('m-a');
+  });
+
+  it('counts pack reloads by outcome', async () => {
+    const before = total((await scrape()).families, 'greentic_pack_reloads_total', {
+      tenant: 'demo',
+      pack: 'demo',
+      outcome: 'unchanged',
+    });
+    const res = await fetch(`${base}/admin/packs/reload`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    const after = total((await scrape()).families, 'greentic_pack_reloads_total', {
+      tenant: 'demo',
+      pack: 'demo',
+      outcome: 'unchanged',
+    });
+    expect(after - before).toBe(1);
   });
 
   it('does not grow the series count with the number of users', async () => {

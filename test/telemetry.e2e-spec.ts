@@ -6,7 +6,12 @@ import { startApp } from '../src/bootstrap.js';
 import { telemetry } from '../src/telemetry/otel.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { OtlpFake, type ReceivedSpan } from './support/fakes/otlp-fake.js';
-import { deleteStreams, requireNats, SHARED_NATS_URL, uniqueNatsNamespace } from './support/nats-redis-servers.js';
+import {
+  deleteStreams,
+  requireNats,
+  SHARED_NATS_URL,
+  uniqueNatsNamespace,
+} from './support/nats-redis-servers.js';
 import { writeTempBundle } from './support/temp-bundle.js';
 
 /**
@@ -20,7 +25,13 @@ let bundle: string;
 beforeAll(async () => {
   await otlp.start();
   bundle = writeTempBundle({
-    packs: [{ id: 'demo', flows: { 'weather_bot.ygtc': WEATHER_FLOW }, components: { weather_api: fixturePath('weather_api') } }],
+    packs: [
+      {
+        id: 'demo',
+        flows: { 'weather_bot.ygtc': WEATHER_FLOW },
+        components: { weather_api: fixturePath('weather_api') },
+      },
+    ],
     tenants: { demo: { packs: ['demo'], channels: { web: { pack: 'demo', flow: 'weather_bot' } } } },
   });
 });
@@ -28,7 +39,12 @@ afterAll(async () => {
   await otlp.close();
 });
 
-async function say(base: string, userId: string, text: string, messageId: string): Promise<{ replies: { text: string }[] }> {
+async function say(
+  base: string,
+  userId: string,
+  text: string,
+  messageId: string,
+): Promise<{ replies: { text: string }[] }> {
   const res = await fetch(`${base}/webhooks/webhook/demo/dev/default/web?wait=true`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -40,7 +56,10 @@ async function say(base: string, userId: string, text: string, messageId: string
 
 function byName(spans: ReceivedSpan[], name: string): ReceivedSpan {
   const found = spans.filter((s) => s.name === name);
-  expect(found.map((s) => s.name), `exactly one '${name}' span in ${spans.map((s) => s.name).join(', ')}`).toEqual([name]);
+  expect(
+    found.map((s) => s.name),
+    `exactly one '${name}' span in ${spans.map((s) => s.name).join(', ')}`,
+  ).toEqual([name]);
   return found[0]!;
 }
 
@@ -50,9 +69,22 @@ async function traceOf(messageId: string, expectNames: string[]): Promise<Receiv
   await vi.waitFor(
     async () => {
       await telemetry()?.forceFlush();
-      const publish = otlp.spans.find((s) => s.name === 'publish ingress' && s.attributes['messaging.message.id'] === messageId);
+      const publish = otlp.spans.find(
+        (s) => s.name === 'publish ingress' && s.attributes['messaging.message.id'] === messageId,
+      );
       spans = publish ? (otlp.traces().get(publish.traceId) ?? []) : [];
-      for (const n of expectNames) expect(spans.map((s) => s.name), JSON.stringify(otlp.spans.map((s) => [s.name, s.traceId.slice(0, 6), s.spanId.slice(0, 6), s.parentSpanId.slice(0, 6)]))).toContain(n);
+      for (const n of expectNames)
+        expect(
+          spans.map((s) => s.name),
+          JSON.stringify(
+            otlp.spans.map((s) => [
+              s.name,
+              s.traceId.slice(0, 6),
+              s.spanId.slice(0, 6),
+              s.parentSpanId.slice(0, 6),
+            ]),
+          ),
+        ).toContain(n);
     },
     { timeout: 15_000, interval: 100 },
   );
@@ -63,7 +95,8 @@ function expectConnected(spans: ReceivedSpan[]): ReceivedSpan {
   const ids = new Set(spans.map((s) => s.spanId));
   const roots = spans.filter((s) => !s.parentSpanId);
   expect(roots.map((r) => r.name)).toEqual(['webhook webhook']);
-  for (const s of spans) if (s.parentSpanId) expect(ids.has(s.parentSpanId), `parent of '${s.name}' is in the trace`).toBe(true);
+  for (const s of spans)
+    if (s.parentSpanId) expect(ids.has(s.parentSpanId), `parent of '${s.name}' is in the trace`).toBe(true);
   return roots[0]!;
 }
 
@@ -103,7 +136,8 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
   }, 120_000);
   afterAll(async () => {
     await app?.close();
-    if (cfg?.['GREENTIC_NATS_STREAM_PREFIX']) await deleteStreams(SHARED_NATS_URL, String(cfg['GREENTIC_NATS_STREAM_PREFIX']));
+    if (cfg?.['GREENTIC_NATS_STREAM_PREFIX'])
+      await deleteStreams(SHARED_NATS_URL, String(cfg['GREENTIC_NATS_STREAM_PREFIX']));
   });
 
   it('a two-turn conversation gives one connected trace per message, with tenancy attributes and no message text', async () => {
@@ -115,9 +149,23 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
     const t2 = await say(base, user, answer, `${bus}-turn-2`);
     expect(t2.replies[0]?.text).toMatch(/^Weather for /);
 
-    const common = ['webhook webhook', 'publish ingress', 'consume ingress', 'message', 'session commit', 'publish egress', 'egress egress'];
+    const common = [
+      'webhook webhook',
+      'publish ingress',
+      'consume ingress',
+      'message',
+      'session commit',
+      'publish egress',
+      'egress egress',
+    ];
     const trace1 = await traceOf(`${bus}-turn-1`, [...common, 'node in']);
-    const trace2 = await traceOf(`${bus}-turn-2`, [...common, 'node in', 'node forecast_weather', 'node weather_text', 'component weather_api']);
+    const trace2 = await traceOf(`${bus}-turn-2`, [
+      ...common,
+      'node in',
+      'node forecast_weather',
+      'node weather_text',
+      'component weather_api',
+    ]);
     expect(trace1[0]!.traceId).not.toBe(trace2[0]!.traceId);
 
     for (const spans of [trace1, trace2]) {
@@ -144,8 +192,15 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
           'greentic.node': node.name.slice('node '.length),
         });
       }
-      expect(message.attributes).toMatchObject({ 'greentic.tenant': 'demo', 'greentic.env': 'dev', 'greentic.team': 'default', 'greentic.channel': 'web' });
-      expect(byName(spans, 'consume ingress').attributes['messaging.system']).toBe(bus === 'nats' ? 'nats' : 'memory');
+      expect(message.attributes).toMatchObject({
+        'greentic.tenant': 'demo',
+        'greentic.env': 'dev',
+        'greentic.team': 'default',
+        'greentic.channel': 'web',
+      });
+      expect(byName(spans, 'consume ingress').attributes['messaging.system']).toBe(
+        bus === 'nats' ? 'nats' : 'memory',
+      );
       expect(spans.every((s) => s.serviceName === 'greentic-runner')).toBe(true);
       const everything = JSON.stringify(spans);
       expect(everything).not.toContain(first);
@@ -153,6 +208,11 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
     }
     const component = byName(trace2, 'component weather_api');
     expect(parentOf(trace2, component)).toBe('node forecast_weather');
-    expect(component.attributes).toMatchObject({ 'greentic.tenant': 'demo', 'greentic.flow': 'weather_bot', 'greentic.node': 'forecast_weather', 'greentic.component': 'weather_api' });
+    expect(component.attributes).toMatchObject({
+      'greentic.tenant': 'demo',
+      'greentic.flow': 'weather_bot',
+      'greentic.node': 'forecast_weather',
+      'greentic.component': 'weather_api',
+    });
   }, 60_000);
 });

@@ -3,21 +3,25 @@
 // replicas, against, in the same run and on the same machine:
 //   (a) the same runner on its embedded in-memory bus and sessions, and
 //   (b) a bare loop: JetStream publish → pull consume → Redis GET + SET → JetStream publish.
-// Every request is a new conversation (its own session). Needs NATS (JetStream) on
+// Every request is a new conversation (its own session). Also reports the worker processes' CPU
+// time per message, which compares the paths even on a busy machine. Needs NATS (JetStream) on
 // 127.0.0.1:4222 and Redis on 127.0.0.1:6379 (NATS_URL / REDIS_URL override).
-import http from 'node:http';
+// Options: --quick (3 s runs), --partitions=N (GREENTIC_NATS_PARTITIONS for the runner).
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { root, spawnServer, table, writeResults } from '../lib/harness.mjs';
+import { root, table, writeResults } from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
 const durationMs = (quick ? 3 : 10) * 1000;
 const warmupMs = 2000;
 const concurrency = 64;
+const partitions = process.argv.find((a) => a.startsWith('--partitions='))?.split('=')[1];
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const runId = `bench${Date.now().toString(36)}`;
@@ -29,9 +33,9 @@ const nc = await connect({ servers: NATS_URL, timeout: 2000 }).catch((e) => {
   process.stderr.write(`bench/distributed needs NATS with JetStream at ${NATS_URL}: ${e.message}\n`);
   process.exit(2);
 });
-const redisCheck = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-redisCheck.on('error', () => undefined);
-await redisCheck.connect().catch((e) => {
+const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+redis.on('error', () => undefined);
+await redis.connect().catch((e) => {
   process.stderr.write(`bench/distributed needs Redis at ${REDIS_URL}: ${e.message}\n`);
   process.exit(2);
 });
@@ -40,7 +44,7 @@ const jsm = await jetstreamManager(nc);
 const { assembleWatFile } = await import(path.join(root, 'dist/wasm/component-builder.js'));
 const echoWasm = await assembleWatFile(path.join(root, 'test/fixtures/components/echo.wat'));
 
-// One component call, one reply: the runner's messaging path dominates, not the component.
+/** One component call and one reply: the messaging path dominates, not the component. */
 function benchBundle() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-bench-dist-'));
   const pack = path.join(dir, 'packs/bench');
@@ -90,10 +94,53 @@ tenants:
   return bundle;
 }
 
+/**
+ * Like the harness's spawnServer, plus the child's CPU time over the measured window (SIGUSR2
+ * starts it, SIGUSR1 reads it).
+ */
+function startProcess(script, args = [], env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd: root,
+      env: { ...process.env, LOG_LEVEL: 'error', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let buf = '';
+    const cpuWaiters = [];
+    const handle = (url) => ({
+      url,
+      cpuStart: () => child.kill('SIGUSR2'),
+      cpuRead: () =>
+        new Promise((r) => {
+          cpuWaiters.push(r);
+          child.kill('SIGUSR1');
+        }),
+      stop: () =>
+        new Promise((r) => {
+          child.once('exit', r);
+          child.kill('SIGTERM');
+        }),
+    });
+    child.stdout.on('data', (d) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop();
+      for (const line of lines) {
+        const l = /^LISTENING (\S+)/.exec(line);
+        if (l) resolve(handle(l[1]));
+        const c = /^CPU_MS (\S+)/.exec(line);
+        if (c) cpuWaiters.shift()?.(Number(c[1]));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
+  });
+}
+
 /** Closed-loop load: `concurrency` workers, each sending its next request when the last is answered. */
-async function closedLoop(send) {
+async function closedLoop(send, onMeasureStart) {
   const latencies = [];
   let errors = 0;
+  let firstError;
   let seq = 0;
   let recording = false;
   const worker = async (deadline) => {
@@ -103,8 +150,9 @@ async function closedLoop(send) {
       try {
         await send(i);
         if (recording) latencies.push(performance.now() - t0);
-      } catch {
+      } catch (e) {
         if (recording) errors++;
+        firstError ??= e.message;
       }
     }
   };
@@ -113,24 +161,52 @@ async function closedLoop(send) {
     return Promise.all(Array.from({ length: concurrency }, () => worker(deadline)));
   };
   await run(warmupMs);
+  onMeasureStart();
   recording = true;
   const t0 = performance.now();
   await run(durationMs);
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100) / 100 : NaN);
-  return { msgPerSec: Math.round(latencies.length / seconds), p50Ms: pct(50), p99Ms: pct(99), errors, total: latencies.length };
+  const pct = (p) =>
+    latencies.length
+      ? Math.round(
+          latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100,
+        ) / 100
+      : NaN;
+  if (firstError) process.stderr.write(`first error: ${firstError}\n`);
+  return {
+    msgPerSec: Math.round(latencies.length / seconds),
+    p50Ms: pct(50),
+    p99Ms: pct(99),
+    errors,
+    total: latencies.length,
+  };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 function postJson(url, body) {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve()
+            : reject(new Error(`HTTP ${res.statusCode} ${text.slice(0, 200)}`)),
+        );
+      },
+    );
     req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
     req.end(data);
   });
 }
@@ -143,17 +219,27 @@ async function runnerScenario(label, replicas, env) {
   const servers = [];
   try {
     // Replicas start one after the other: the first creates the streams and consumers.
-    for (let r = 0; r < replicas; r++) servers.push(await spawnServer(runnerScript, [bundle], env));
-    const result = await closedLoop((i) =>
-      postJson(servers[i % servers.length].url + ROUTE, { userId: `${label}-u${i}`, text: `m${i}`, messageId: `${label}-${i}` }),
+    for (let r = 0; r < replicas; r++) servers.push(await startProcess(runnerScript, [bundle], env));
+    // Ids unique per scenario: a reused id would be dropped by JetStream's de-duplication.
+    const tag = `${replicas}r${Date.now().toString(36)}`;
+    const result = await closedLoop(
+      (i) =>
+        postJson(servers[i % servers.length].url + ROUTE, {
+          userId: `${tag}-u${i}`,
+          text: `m${i}`,
+          messageId: `${tag}-${i}`,
+        }),
+      () => servers.forEach((s) => s.cpuStart()),
     );
-    return { target: label, replicas, ...result };
+    const cpuMs = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
+    return { target: label, replicas, ...result, cpuMsPerMsg: Number((cpuMs / result.total).toFixed(2)) };
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
 }
 
 const natsEnv = {
+  ...(partitions ? { GREENTIC_NATS_PARTITIONS: partitions } : {}),
   GREENTIC_BUS: 'nats',
   GREENTIC_SESSIONS: 'redis',
   NATS_URL,
@@ -165,9 +251,24 @@ const natsEnv = {
 
 async function bareScenario() {
   const sp = SUBJECT_PREFIX;
-  await jsm.streams.add({ name: `${STREAM_PREFIX}_BARE_IN`, subjects: [`${sp}.bare.in`], retention: 'interest', duplicate_window: 120e9 });
-  await jsm.streams.add({ name: `${STREAM_PREFIX}_BARE_OUT`, subjects: [`${sp}.bare.out`], max_age: 600e9, duplicate_window: 120e9 });
-  const worker = await spawnServer(path.join(root, 'bench/distributed/bare-loop.mjs'), [NATS_URL, REDIS_URL, STREAM_PREFIX, sp]);
+  await jsm.streams.add({
+    name: `${STREAM_PREFIX}_BARE_IN`,
+    subjects: [`${sp}.bare.in`],
+    retention: 'interest',
+    duplicate_window: 120e9,
+  });
+  await jsm.streams.add({
+    name: `${STREAM_PREFIX}_BARE_OUT`,
+    subjects: [`${sp}.bare.out`],
+    max_age: 600e9,
+    duplicate_window: 120e9,
+  });
+  const worker = await startProcess(path.join(root, 'bench/distributed/bare-loop.mjs'), [
+    NATS_URL,
+    REDIS_URL,
+    STREAM_PREFIX,
+    sp,
+  ]);
   const js = jetstream(nc);
   const waiting = new Map();
   const sub = nc.subscribe(`${sp}.bare.out`, {
@@ -193,39 +294,55 @@ async function bareScenario() {
           resolve();
         });
       });
-      await js.publish(`${sp}.bare.in`, JSON.stringify({ id, sessionKey: `bench:webhook:u${i}:u${i}`, text: `m${i}` }), { msgID: id });
+      await js.publish(
+        `${sp}.bare.in`,
+        JSON.stringify({ id, sessionKey: `bench:webhook:u${i}:u${i}`, text: `m${i}` }),
+        {
+          msgID: id,
+        },
+      );
       await replied;
-    });
-    return { target: 'bare NATS→Redis→NATS loop', replicas: 1, ...result };
+    }, worker.cpuStart);
+    const cpuMs = await worker.cpuRead();
+    return {
+      target: 'bare NATS→Redis→NATS loop',
+      replicas: 1,
+      ...result,
+      cpuMsPerMsg: Number((cpuMs / result.total).toFixed(2)),
+    };
   } finally {
     sub.unsubscribe();
     await worker.stop();
   }
 }
 
+async function deleteKeys(pattern) {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
 const rows = [];
 try {
   rows.push(await bareScenario());
-  rows.push(await runnerScenario('runner, embedded memory bus', 1, { GREENTIC_BUS: 'memory', GREENTIC_SESSIONS: 'memory' }));
+  rows.push(
+    await runnerScenario('runner, embedded memory bus', 1, {
+      GREENTIC_BUS: 'memory',
+      GREENTIC_SESSIONS: 'memory',
+    }),
+  );
   rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv));
   rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv));
 } finally {
-  for (const s of ['INGRESS', 'EGRESS', 'DLQ', 'BARE_IN', 'BARE_OUT']) await jsm.streams.delete(`${STREAM_PREFIX}_${s}`).catch(() => undefined);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redisCheck.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redisCheck.del(...keys);
-  } while (cursor !== '0');
-  for (const p of [`${SUBJECT_PREFIX}:bare:*`]) {
-    let c = '0';
-    do {
-      const [next, keys] = await redisCheck.scan(c, 'MATCH', p, 'COUNT', 1000);
-      c = next;
-      if (keys.length) await redisCheck.del(...keys);
-    } while (c !== '0');
+  for (const s of ['INGRESS', 'EGRESS', 'DLQ', 'BARE_IN', 'BARE_OUT']) {
+    await jsm.streams.delete(`${STREAM_PREFIX}_${s}`).catch(() => undefined);
   }
-  redisCheck.disconnect();
+  await deleteKeys(`${REDIS_PREFIX}*`);
+  await deleteKeys(`${SUBJECT_PREFIX}:bare:*`);
+  redis.disconnect();
   await nc.close();
   agent.destroy();
 }
@@ -237,19 +354,48 @@ const ratios = {
   runnerVsBare: Number((one.msgPerSec / bare.msgPerSec).toFixed(2)),
   twoReplicasVsBare: Number((two.msgPerSec / bare.msgPerSec).toFixed(2)),
   natsRedisVsMemory: Number((one.msgPerSec / memory.msgPerSec).toFixed(2)),
+  cpuPerMsgNatsRedisVsMemory: Number((one.cpuMsPerMsg / memory.cpuMsPerMsg).toFixed(2)),
 };
 const target = { twoReplicasVsOneAtLeast: 1.6, runnerVsBareAtLeast: 0.5 };
 const met = {
   twoReplicasVsOne: ratios.twoReplicasVsOne >= target.twoReplicasVsOneAtLeast,
   runnerVsBare: ratios.runnerVsBare >= target.runnerVsBareAtLeast,
 };
+const loadAverage = os.loadavg().map((x) => Number(x.toFixed(2)));
 process.stdout.write(
-  `\nend to end (accept → reply on egress), ${concurrency} concurrent conversations, ${durationMs / 1000}s each (+${warmupMs / 1000}s warm-up), ${os.cpus().length} CPUs shared by everything\n`,
+  `\nend to end (accept → reply on egress), ${concurrency} concurrent conversations, ${durationMs / 1000}s each ` +
+    `(+${warmupMs / 1000}s warm-up), ${os.cpus().length} CPUs shared by everything, partitions ${partitions ?? 16}\n`,
 );
-process.stdout.write(table(rows, ['target', 'replicas', 'msgPerSec', 'p50Ms', 'p99Ms', 'vsBare', 'errors', 'total']) + '\n');
+process.stdout.write(
+  table(rows, [
+    'target',
+    'replicas',
+    'msgPerSec',
+    'p50Ms',
+    'p99Ms',
+    'vsBare',
+    'cpuMsPerMsg',
+    'errors',
+    'total',
+  ]) + '\n',
+);
+process.stdout.write(
+  'cpuMsPerMsg: CPU time of the worker process(es) per message (runner replicas, or the bare worker); NATS, Redis and the load generator excluded\n',
+);
 process.stdout.write(
   `2 replicas vs 1: ${ratios.twoReplicasVsOne}× (target ≥ ${target.twoReplicasVsOneAtLeast}×: ${met.twoReplicasVsOne ? 'met' : 'NOT met'}); ` +
-    `runner vs bare loop: ${ratios.runnerVsBare}× (target ≥ ${target.runnerVsBareAtLeast}×: ${met.runnerVsBare ? 'met' : 'NOT met'})\n`,
+    `runner vs bare loop: ${ratios.runnerVsBare}× (target ≥ ${target.runnerVsBareAtLeast}×: ${met.runnerVsBare ? 'met' : 'NOT met'}); ` +
+    `machine load average ${loadAverage.join(' / ')}\n`,
 );
-const file = writeResults('distributed', { concurrency, durationS: durationMs / 1000, cpus: os.cpus().length, rows, ratios, target, met });
+const file = writeResults('distributed', {
+  concurrency,
+  durationS: durationMs / 1000,
+  cpus: os.cpus().length,
+  loadAverage,
+  partitions: partitions ? Number(partitions) : 16,
+  rows,
+  ratios,
+  target,
+  met,
+});
 process.stdout.write(`wrote ${path.relative(root, file)}\n`);

@@ -7,3 +7,11 @@ const { app, url } = await startApp({
 });
 process.stdout.write(`LISTENING ${url}\n`);
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
+// The benchmark reads this process's CPU time over the measured window: SIGUSR2 starts it,
+// SIGUSR1 prints `CPU_MS <ms>`.
+let cpu0 = process.cpuUsage();
+process.on('SIGUSR2', () => (cpu0 = process.cpuUsage()));
+process.on('SIGUSR1', () => {
+  const c = process.cpuUsage(cpu0);
+  process.stdout.write(`CPU_MS ${((c.user + c.system) / 1000).toFixed(1)}\n`);
+});

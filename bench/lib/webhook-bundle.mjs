@@ -12,17 +12,32 @@ export const WEBHOOK_ROUTE = '/webhooks/webhook/bench/dev/default/web?wait=true'
 const cities = ['Paris', 'Oslo', 'Lima', 'Cairo', 'Tokyo', 'Quito', 'Perth', 'Dakar'];
 /** 1000 distinct users so per-session ordering does not serialise the load. */
 export const webhookBody = (i) =>
-  JSON.stringify({ userId: `u${i % 1000}`, text: cities[i % cities.length], messageId: `m${process.pid}-${Date.now()}-${i}` });
+  JSON.stringify({
+    userId: `u${i % 1000}`,
+    text: cities[i % cities.length],
+    messageId: `m${process.pid}-${Date.now()}-${i}`,
+  });
 
 async function componentFor(kind) {
   if (kind === 'weather') {
     const wasm = path.join(root, 'examples/demo/packs/demo/components/weather_api/component.wasm');
-    if (!existsSync(wasm)) execFileSync(process.execPath, [path.join(root, 'scripts/build-demo.mjs')], { stdio: 'inherit' });
-    return { wasm, name: 'weather_api', call: 'mcp.exec:\n      component: weather_api\n      action: forecast_weather\n      args:\n        q: message.text\n        days: 1', reply: '{{forecast.payload.location.name}}: {{forecast.payload.summary}}' };
+    if (!existsSync(wasm))
+      execFileSync(process.execPath, [path.join(root, 'scripts/build-demo.mjs')], { stdio: 'inherit' });
+    return {
+      wasm,
+      name: 'weather_api',
+      call: 'mcp.exec:\n      component: weather_api\n      action: forecast_weather\n      args:\n        q: message.text\n        days: 1',
+      reply: '{{forecast.payload.location.name}}: {{forecast.payload.summary}}',
+    };
   }
   const { assembleWatFile } = await import(path.join(root, 'dist/wasm/component-builder.js'));
   const wasm = await assembleWatFile(path.join(root, 'test/fixtures/components/echo.wat'));
-  return { wasm, name: 'echo', call: 'component.exec:\n      component: echo\n      operation: execute', reply: '{{forecast.payload}}: sunny' };
+  return {
+    wasm,
+    name: 'echo',
+    call: 'component.exec:\n      component: echo\n      operation: execute',
+    reply: '{{forecast.payload}}: sunny',
+  };
 }
 
 /**

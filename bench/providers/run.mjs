@@ -116,20 +116,16 @@ async function measure(label, url, make, fake, field) {
       },
     ],
   });
-  await autocannon(opts(warmup));
-  await drain(fake, field);
+  // Warm up, then let every warm-up message reach the fake before measuring.
+  const base = (await counts(fake))[field];
+  const w = await autocannon(opts(warmup));
+  await deliveredAtLeast(fake, field, base + w['2xx']);
   const before = (await counts(fake))[field];
   const t0 = Date.now();
   const r = await autocannon(opts(duration));
   const accepted = r['2xx'];
   // Every accepted message must reach the fake API: wait for the egress to catch up.
-  const deadline = Date.now() + 60_000;
-  let delivered = 0;
-  while (Date.now() < deadline) {
-    delivered = (await counts(fake))[field] - before;
-    if (delivered >= accepted) break;
-    await new Promise((res) => setTimeout(res, 50));
-  }
+  const delivered = (await deliveredAtLeast(fake, field, before + accepted)) - before;
   const endToEndS = (Date.now() - t0) / 1000;
   return {
     path: label,
@@ -144,14 +140,15 @@ async function measure(label, url, make, fake, field) {
   };
 }
 
-async function drain(fake, field) {
-  let last = -1;
-  for (let i = 0; i < 200; i++) {
-    const c = (await counts(fake))[field];
-    if (c === last) return;
-    last = c;
-    await new Promise((res) => setTimeout(res, 100));
+/** Waits (up to 60 s) until the fake has received `target` deliveries; answers the count reached. */
+async function deliveredAtLeast(fake, field, target) {
+  const deadline = Date.now() + 60_000;
+  let c = (await counts(fake))[field];
+  while (c < target && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 50));
+    c = (await counts(fake))[field];
   }
+  return c;
 }
 
 /** The signature check alone, on a representative delivery: µs per check. */

@@ -20,5 +20,7 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
   });
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`LISTENING http://127.0.0.1:${server.address().port}\n`));
+server.listen(0, '127.0.0.1', () =>
+  process.stdout.write(`LISTENING http://127.0.0.1:${server.address().port}\n`),
+);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -111,7 +111,8 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     const subject = typeof ctx?.getSubject === 'function' ? ctx.getSubject() : undefined;
     const { status, body } = this.map(exception);
     const data = host.switchToRpc().getData<unknown>();
-    if (status >= 400 && status < 500 && subject && this.bus) {
+    // 429 (rate limited) is not the message's fault: it is redelivered once the error's retryAfter has passed.
+    if (status >= 400 && status < 500 && status !== 429 && subject && this.bus) {
       this.logger.warn(
         { subject, status, code: body.error.code, reason: body.error.message },
         'bus message refused, dead-lettered',

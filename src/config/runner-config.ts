@@ -109,6 +109,23 @@ export class RunnerConfig {
   @Min(1000)
   GREENTIC_SESSION_LEASE_MS = 30_000;
 
+  /**
+   * Where timer claims and rate-limit buckets live (docs/flows.md): `redis` (REDIS_URL, shared by
+   * every replica), `memory` (this process only), `auto` (redis when GREENTIC_SESSIONS=redis).
+   */
+  @IsIn(['auto', 'memory', 'redis'])
+  GREENTIC_COORDINATION: 'auto' | 'memory' | 'redis' = 'auto';
+
+  /** `off`: this replica fires no timers (others still do). */
+  @IsIn(['on', 'off'])
+  GREENTIC_TIMERS: 'on' | 'off' = 'on';
+
+  /** How long a replica's claim on a timer tick lasts without renewal before another may take it over. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(500)
+  GREENTIC_TIMER_LEASE_MS = 10_000;
+
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
 
@@ -240,7 +257,14 @@ export class RunnerConfig {
   @IsString()
   OTEL_SERVICE_NAME = 'greentic-runner';
 
-  @IsIn(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+  @IsIn([
+    'always_on',
+    'always_off',
+    'traceidratio',
+    'parentbased_always_on',
+    'parentbased_always_off',
+    'parentbased_traceidratio',
+  ])
   OTEL_TRACES_SAMPLER = 'parentbased_always_on';
 
   /** Ratio for the `traceidratio` samplers, 0..1. */

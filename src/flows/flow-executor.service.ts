@@ -1,5 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { isSpanContextValid, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
+  ProxyTracerProvider,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Span,
+} from '@opentelemetry/api';
 import {
   ComponentLoadError,
   ComponentMemoryExceededError,
@@ -54,6 +62,8 @@ interface Run {
   depthLimit: number;
   /** Span attributes every node of this run carries. */
   attributes: Attributes;
+  /** False when nothing would record node spans: they are then not created at all. */
+  tracing: boolean;
 }
 
 /** One flow being run: the root, or a sub-flow entered by `flow.call`. */
@@ -87,6 +97,22 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Stands in for node spans when tracing is off; every method is a no-op. */
+const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * Whether node spans would be recorded: a tracer provider is registered (the SDK, or a test's), and
+ * the message span, if any, is sampled. Creating a span through the no-op API still costs a few
+ * microseconds per node, which a flow of built-in nodes notices.
+ */
+function tracingOn(): boolean {
+  const provider = trace.getTracerProvider();
+  if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer('greentic-runner') === undefined)
+    return false;
+  const parent = trace.getActiveSpan();
+  return parent === undefined || parent.isRecording();
 }
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
@@ -145,6 +171,7 @@ export class FlowExecutorService {
       steps: 0,
       depthLimit: input.callDepthLimit ?? DEFAULT_CALL_DEPTH_LIMIT,
       attributes,
+      tracing: tracingOn(),
     };
     const plan = planFor(flow);
     const snap = input.snapshot;
@@ -277,6 +304,7 @@ export class FlowExecutorService {
     frame: Frame,
     pending: Record<string, unknown> | undefined,
   ): Outcome | Promise<Outcome> {
+    if (!run.tracing) return this.stepIn(NO_SPAN, np, run, frame, pending);
     const { node } = np;
     const attributes: Attributes = {
       ...run.attributes,
@@ -287,52 +315,70 @@ export class FlowExecutorService {
     if (frame.depth > 0) attributes['greentic.flow.depth'] = frame.depth;
     const telemetry = nodeTelemetry(frame.flow, node.id);
     if (telemetry) Object.assign(attributes, telemetry);
+    return this.tracer.startActiveSpan(`node ${node.id}`, { attributes }, (span) =>
+      this.stepIn(span, np, run, frame, pending),
+    );
+  }
 
-    return this.tracer.startActiveSpan(`node ${node.id}`, { attributes }, (span) => {
-      const t0 = performance.now();
-      const t: NodeTrace = { nodeId: node.id, operation: node.operation, durationMs: 0, ok: true };
-      if (frame.depth > 0) {
-        t.flowId = frame.flow.id;
-        t.depth = frame.depth;
+  private stepIn(
+    span: Span,
+    np: NodePlan,
+    run: Run,
+    frame: Frame,
+    pending: Record<string, unknown> | undefined,
+  ): Outcome | Promise<Outcome> {
+    const { node } = np;
+    const t0 = performance.now();
+    const t: NodeTrace = { nodeId: node.id, operation: node.operation, durationMs: 0, ok: true };
+    if (frame.depth > 0) {
+      t.flowId = frame.flow.id;
+      t.depth = frame.depth;
+    }
+    let result: Outcome | Promise<Outcome>;
+    try {
+      // A resumed node was entered on an earlier message; its `when` held then.
+      if (pending === undefined && np.when && !truthy(np.when(frame.state))) {
+        span.setAttribute('greentic.skipped', true);
+        if (run.input.traceDetail) t.input = { skipped: true };
+        result = { kind: 'next', replied: false };
+      } else {
+        result = this.execute(np, run, frame, pending, span, t);
       }
-      const finish = (outcome: Outcome): Outcome => {
-        t.durationMs = performance.now() - t0;
-        if (outcome.kind === 'fail') {
-          t.ok = false;
-          t.error = outcome.code;
-          span.setAttribute('greentic.error.code', outcome.code);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
-        } else if (run.input.traceDetail) {
-          t.output = outcome.kind === 'park' ? { parked: outcome.pending } : outcome.payload;
-        }
-        run.trace.push(t);
-        span.end();
-        return outcome;
-      };
-      const crash = (e: unknown): Outcome => {
-        if (!(e instanceof GreenticError)) {
-          span.recordException(e as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR });
-          span.end();
-          throw e;
-        }
-        return finish({ kind: 'fail', code: e.code, message: e.message });
-      };
-      let result: Outcome | Promise<Outcome>;
-      try {
-        // A resumed node was entered on an earlier message; its `when` held then.
-        if (pending === undefined && np.when && !truthy(np.when(frame.state))) {
-          span.setAttribute('greentic.skipped', true);
-          if (run.input.traceDetail) t.input = { skipped: true };
-          result = { kind: 'next', replied: false };
-        } else {
-          result = this.execute(np, run, frame, pending, span, t);
-        }
-      } catch (e) {
-        return crash(e);
-      }
-      return isPromise(result) ? result.then(finish, crash) : finish(result);
-    });
+    } catch (e) {
+      return this.crashed(e, span, run, t, t0);
+    }
+    // Built-in nodes answer synchronously: no promise, no closure on their path.
+    if (!isPromise(result)) return this.finished(result, span, run, t, t0);
+    return result.then(
+      (o) => this.finished(o, span, run, t, t0),
+      (e: unknown) => this.crashed(e, span, run, t, t0),
+    );
+  }
+
+  private finished(outcome: Outcome, span: Span, run: Run, t: NodeTrace, t0: number): Outcome {
+    t.durationMs = performance.now() - t0;
+    if (outcome.kind === 'fail') {
+      t.ok = false;
+      t.error = outcome.code;
+      span.setAttribute('greentic.error.code', outcome.code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
+    } else if (run.input.traceDetail) {
+      t.output = outcome.kind === 'park' ? { parked: outcome.pending } : outcome.payload;
+    }
+    run.trace.push(t);
+    span.end();
+    return outcome;
+  }
+
+  /** Domain errors fail the node; anything else is a bug and propagates. */
+  private crashed(e: unknown, span: Span, run: Run, t: NodeTrace, t0: number): Outcome {
+    if (!(e instanceof GreenticError)) {
+      span.recordException(e as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      throw e;
+    }
+    return this.finished({ kind: 'fail', code: e.code, message: e.message }, span, run, t, t0);
   }
 
   private execute(

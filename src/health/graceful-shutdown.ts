@@ -17,7 +17,10 @@ export interface GracefulShutdownOptions {
  * draining exits at once with 1. Used instead of Nest's enableShutdownHooks, which closes without
  * draining and re-raises the signal (the process would die by signal, not exit 0).
  */
-export function installGracefulShutdown(app: INestApplication, opts: GracefulShutdownOptions = {}): () => Promise<number> {
+export function installGracefulShutdown(
+  app: INestApplication,
+  opts: GracefulShutdownOptions = {},
+): () => Promise<number> {
   const logger = new Logger('Shutdown');
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   const signals = opts.signals ?? ['SIGTERM', 'SIGINT'];

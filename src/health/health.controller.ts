@@ -56,7 +56,9 @@ export class HealthController {
 
   /** Readiness: packs loaded, bus and session store reachable, not draining; 503 otherwise. */
   @Get('ready')
-  async ready(@Res({ passthrough: true }) res: Response): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, unknown> }> {
+  async ready(
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, unknown> }> {
     const r = await this.lifecycle.readiness();
     if (!r.ready) res.status(HttpStatus.SERVICE_UNAVAILABLE);
     return { status: r.ready ? 'ok' : 'unavailable', checks: r.checks };

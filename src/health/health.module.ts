@@ -1,6 +1,5 @@
-import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { WebhookController } from '../messaging/webhook.controller.js';
 import { HealthController } from './health.controller.js';
 import { LifecycleMiddleware } from './lifecycle.middleware.js';
 import { LifecycleService } from './lifecycle.service.js';
@@ -13,6 +12,8 @@ import { LifecycleService } from './lifecycle.service.js';
 })
 export class HealthModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(LifecycleMiddleware).forRoutes(WebhookController);
+    // Every route: webhooks and the other ingress doors (Direct Line...) are refused while
+    // draining; probes, metrics and admin stay open (the middleware lets them through).
+    consumer.apply(LifecycleMiddleware).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
   }
 }

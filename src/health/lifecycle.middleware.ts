@@ -2,16 +2,25 @@ import { Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { LifecycleService } from './lifecycle.service.js';
 
-/** Counts webhook requests in flight, and refuses new ones while the runner drains. */
+/** Operator routes: answered while draining, and not work to wait for. */
+const OPERATIONS = /^\/(health|metrics|admin|openapi\.json)(\/|$|\?)/;
+
+/** Counts requests in flight, and refuses new ones (but probes and admin) while the runner drains. */
 @Injectable()
 export class LifecycleMiddleware implements NestMiddleware {
   constructor(private readonly lifecycle: LifecycleService) {}
 
-  use(_req: Request, res: Response, next: NextFunction): void {
+  use(req: Request, res: Response, next: NextFunction): void {
+    if (OPERATIONS.test(req.originalUrl ?? req.url)) {
+      next();
+      return;
+    }
     if (this.lifecycle.draining) {
       res.setHeader('Retry-After', '5');
       res.setHeader('Connection', 'close');
-      res.status(503).json({ error: { code: 'shutting_down', message: 'the runner is shutting down; retry on another replica' } });
+      res.status(503).json({
+        error: { code: 'shutting_down', message: 'the runner is shutting down; retry on another replica' },
+      });
       return;
     }
     this.lifecycle.httpInFlight++;

@@ -41,7 +41,10 @@ export class LifecycleService {
     return this.stateValue !== 'running';
   }
 
-  async readiness(): Promise<{ ready: boolean; checks: Record<string, { up: boolean; details?: Record<string, unknown> }> }> {
+  async readiness(): Promise<{
+    ready: boolean;
+    checks: Record<string, { up: boolean; details?: Record<string, unknown> }>;
+  }> {
     const [bus, sessions] = await Promise.all([
       this.bus.health().catch((e: unknown) => ({ up: false, details: { error: (e as Error).message } })),
       this.sessions.health().catch((e: unknown) => ({ up: false, details: { error: (e as Error).message } })),
@@ -69,7 +72,10 @@ export class LifecycleService {
   async drain(app: INestApplication, timeoutMs: number): Promise<DrainResult> {
     const t0 = Date.now();
     this.stateValue = 'draining';
-    this.logger.log({ timeoutMs, inflight: this.inflight(), bus: this.bus.kind }, 'draining: new webhooks refused, finishing accepted work');
+    this.logger.log(
+      { timeoutMs, inflight: this.inflight(), bus: this.bus.kind },
+      'draining: new webhooks refused, finishing accepted work',
+    );
     const durableBus = this.bus.kind !== 'memory';
     if (durableBus) await this.closeIngress(app);
     const idle = (): boolean => {
@@ -90,14 +96,22 @@ export class LifecycleService {
     if (!durableBus) await this.closeIngress(app);
     const result = { drained, waitedMs: Date.now() - t0, remaining: this.inflight() };
     if (drained) this.logger.log(result, 'drained: nothing left in flight');
-    else this.logger.error(result, 'drain timed out: work still in flight is abandoned (a durable bus redelivers it)');
+    else
+      this.logger.error(
+        result,
+        'drain timed out: work still in flight is abandoned (a durable bus redelivers it)',
+      );
     this.stateValue = 'stopped';
     return result;
   }
 
   private async closeIngress(app: INestApplication): Promise<void> {
     for (const ms of app.getMicroservices()) {
-      await ms.close().catch((e: unknown) => this.logger.warn({ err: (e as Error).message }, 'closing a bus consumer failed'));
+      await ms
+        .close()
+        .catch((e: unknown) =>
+          this.logger.warn({ err: (e as Error).message }, 'closing a bus consumer failed'),
+        );
     }
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { GreenticError } from '../common/errors.js';
 import {
   subjectMatches,
   type BusHandler,
@@ -19,6 +20,12 @@ interface Sub {
 }
 
 const DEDUPE_WINDOW_MS = 120_000;
+
+/** A rate limit's own `retryAfterMs` when the error carries one, else exponential backoff. */
+function redeliveryDelayMs(err: unknown, attempt: number): number {
+  const ra = err instanceof GreenticError ? err.details['retryAfterMs'] : undefined;
+  return typeof ra === 'number' && ra > 0 ? Math.min(ra, 60_000) : Math.min(1000, 20 * 2 ** attempt);
+}
 const DEFAULT_MAX_DELIVER = 5;
 
 /**
@@ -156,7 +163,7 @@ export class InProcessBus implements MessageBus {
           }
           return;
         }
-        await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, redeliveryDelayMs(err, attempt)));
       }
     }
   }

@@ -4,6 +4,7 @@ import { TenancyMismatchError } from '../common/errors.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { CurrentChannel } from '../tenancy/tenancy.decorators.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { BusContext } from './bus.context.js';
 import type { MessageEnvelope } from './message-envelope.js';
@@ -14,7 +15,7 @@ import { MessageProcessor } from './message-processor.service.js';
  * it); an envelope or header that claims another tenant is refused, never run.
  */
 @Controller()
-@UseGuards(TenantGuard)
+@UseGuards(TenantGuard, RateLimitGuard)
 export class IngressController {
   constructor(
     @Inject(TENANT_CTX) private readonly tenant: TenantCtx,

@@ -4,6 +4,7 @@ import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { CurrentChannel } from '../tenancy/tenancy.decorators.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
 import type { ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
@@ -14,7 +15,7 @@ import { ProviderRegistry } from './providers/provider-registry.service.js';
  * The provider verifies and parses; this controller only resolves, publishes and answers.
  */
 @Controller('webhooks')
-@UseGuards(TenantGuard)
+@UseGuards(TenantGuard, RateLimitGuard)
 export class WebhookController {
   constructor(
     @Inject(TENANT_CTX) private readonly tenant: TenantCtx,

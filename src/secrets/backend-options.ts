@@ -18,11 +18,14 @@ export class BackendOptions {
   ) {}
 
   fail(key: string, expected: string): never {
-    throw new ConfigError(`tenant '${this.tenant.tenantId}': secrets backend '${this.backend}': option '${key}' ${expected}`, {
-      tenant: this.tenant.tenantId,
-      backend: this.backend,
-      key,
-    });
+    throw new ConfigError(
+      `tenant '${this.tenant.tenantId}': secrets backend '${this.backend}': option '${key}' ${expected}`,
+      {
+        tenant: this.tenant.tenantId,
+        backend: this.backend,
+        key,
+      },
+    );
   }
 
   string(key: string): string | undefined {
@@ -54,9 +57,16 @@ export class BackendOptions {
 
   object(key: string): BackendOptions {
     const v = this.raw[key];
-    if (v === undefined || v === null) return new BackendOptions(this.backend, this.tenant, {}, this.bundleDir, this.env);
+    if (v === undefined || v === null)
+      return new BackendOptions(this.backend, this.tenant, {}, this.bundleDir, this.env);
     if (typeof v !== 'object' || Array.isArray(v)) this.fail(key, 'must be a mapping');
-    return new BackendOptions(this.backend, this.tenant, v as Record<string, unknown>, this.bundleDir, this.env);
+    return new BackendOptions(
+      this.backend,
+      this.tenant,
+      v as Record<string, unknown>,
+      this.bundleDir,
+      this.env,
+    );
   }
 
   /** A path option, resolved against the bundle's folder. */
@@ -72,7 +82,8 @@ export class BackendOptions {
   credential(key: string, defaultEnv?: string): () => string {
     const envName = this.string(`${key}_env`) ?? defaultEnv;
     const file = this.path(`${key}_file`);
-    if (this.raw[key] !== undefined) this.fail(key, `must not hold a credential in the bundle; use '${key}_env' or '${key}_file'`);
+    if (this.raw[key] !== undefined)
+      this.fail(key, `must not hold a credential in the bundle; use '${key}_env' or '${key}_file'`);
     if (!envName && !file) this.fail(`${key}_env`, `or '${key}_file' is required`);
     return () => {
       if (file) {
@@ -86,7 +97,9 @@ export class BackendOptions {
       }
       const v = this.env[envName!];
       if (!v) {
-        throw new ConfigError(`tenant '${this.tenant.tenantId}': secrets backend '${this.backend}': environment variable ${envName} (option '${key}_env') is not set`);
+        throw new ConfigError(
+          `tenant '${this.tenant.tenantId}': secrets backend '${this.backend}': environment variable ${envName} (option '${key}_env') is not set`,
+        );
       }
       return v;
     };

@@ -72,7 +72,9 @@ describe('CachingSecretsBackend', () => {
     now.t = 150;
     const err = await cache.get('a').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SecretBackendError);
-    expect((err as Error).message).toBe("secrets backend 'scripted' could not read secret 'a': connect ECONNREFUSED 127.0.0.1:1");
+    expect((err as Error).message).toBe(
+      "secrets backend 'scripted' could not read secret 'a': connect ECONNREFUSED 127.0.0.1:1",
+    );
     expect(cache.stats()).toMatchObject({ staleServed: 1, errors: 2 });
   });
 

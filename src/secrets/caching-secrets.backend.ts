@@ -48,7 +48,14 @@ export class CachingSecretsBackend implements SecretsBackend {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<string | undefined>>();
   private readonly now: () => number;
-  private readonly counters = { hits: 0, misses: 0, fetches: 0, backgroundRefreshes: 0, staleServed: 0, errors: 0 };
+  private readonly counters = {
+    hits: 0,
+    misses: 0,
+    fetches: 0,
+    backgroundRefreshes: 0,
+    staleServed: 0,
+    errors: 0,
+  };
 
   constructor(
     readonly inner: SecretsBackend,
@@ -83,7 +90,13 @@ export class CachingSecretsBackend implements SecretsBackend {
       if (e?.value !== undefined && now - e.fetchedAt < this.options.ttlMs + this.options.staleMs) {
         this.counters.staleServed++;
         this.logger.warn(
-          { tenant: this.tenantId, backend: this.kind, secret: name, ageMs: now - e.fetchedAt, err: (err as Error).message },
+          {
+            tenant: this.tenantId,
+            backend: this.kind,
+            secret: name,
+            ageMs: now - e.fetchedAt,
+            err: (err as Error).message,
+          },
           'secrets backend failed; serving the cached value within the stale window',
         );
         return e.value;
@@ -136,7 +149,9 @@ export class CachingSecretsBackend implements SecretsBackend {
           },
           (err: unknown) => {
             this.counters.errors++;
-            throw err instanceof GreenticError ? err : new SecretBackendError(this.kind, name, describeCause(err));
+            throw err instanceof GreenticError
+              ? err
+              : new SecretBackendError(this.kind, name, describeCause(err));
           },
         )
         .finally(() => this.inflight.delete(name));

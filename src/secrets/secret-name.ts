@@ -10,11 +10,14 @@ export function checkNameTemplate(template: string, tenantId: string): void {
   const used = new Set<string>();
   for (const m of template.matchAll(PLACEHOLDER)) {
     if (!KNOWN.has(m[1]!)) {
-      throw new ConfigError(`tenant '${tenantId}': secrets option 'name_template' uses unknown placeholder '{${m[1]}}' (known: {tenant}, {env}, {team}, {name})`);
+      throw new ConfigError(
+        `tenant '${tenantId}': secrets option 'name_template' uses unknown placeholder '{${m[1]}}' (known: {tenant}, {env}, {team}, {name})`,
+      );
     }
     used.add(m[1]!);
   }
-  if (!used.has('name')) throw new ConfigError(`tenant '${tenantId}': secrets option 'name_template' must contain '{name}'`);
+  if (!used.has('name'))
+    throw new ConfigError(`tenant '${tenantId}': secrets option 'name_template' must contain '{name}'`);
 }
 
 /** Logical secret name → the backend's name, e.g. `api_key` → `acme/prod/api_key`. */

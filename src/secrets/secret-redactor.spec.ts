@@ -7,7 +7,9 @@ describe('SecretRedactor', () => {
     r.register('pa"ss\\word-1');
     r.register('tok-123456');
     const line = JSON.stringify({ msg: 'using pa"ss\\word-1 and tok-123456' });
-    expect(r.redact(line)).toBe(JSON.stringify({ msg: 'using [redacted] and [redacted]' }).replace(/\\"/g, '\\"'));
+    expect(r.redact(line)).toBe(
+      JSON.stringify({ msg: 'using [redacted] and [redacted]' }).replace(/\\"/g, '\\"'),
+    );
     expect(r.redact('plain tok-123456!')).toBe('plain [redacted]!');
   });
 

@@ -11,11 +11,16 @@ export class SecretBackendError extends GreenticError {
     reason: string,
     details: Record<string, unknown> = {},
   ) {
-    super('secret_backend_unavailable', `secrets backend '${backend}' could not read secret '${secretName}': ${reason}`, 503, {
-      backend,
-      name: secretName,
-      ...details,
-    });
+    super(
+      'secret_backend_unavailable',
+      `secrets backend '${backend}' could not read secret '${secretName}': ${reason}`,
+      503,
+      {
+        backend,
+        name: secretName,
+        ...details,
+      },
+    );
   }
 }
 

@@ -4,7 +4,12 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { SecretsBinding } from '../tenancy/bundle.types.js';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 import { BackendOptions } from './backend-options.js';
-import { CachingSecretsBackend, DEFAULT_CACHE, type SecretsCacheOptions, type SecretsCacheStats } from './caching-secrets.backend.js';
+import {
+  CachingSecretsBackend,
+  DEFAULT_CACHE,
+  type SecretsCacheOptions,
+  type SecretsCacheStats,
+} from './caching-secrets.backend.js';
 import { checkNameTemplate, DEFAULT_NAME_TEMPLATE, renderSecretName } from './secret-name.js';
 import { secretRedactor, type SecretRedactor } from './secret-redactor.js';
 import { SECRETS_BACKEND_FACTORIES, type SecretsBackendFactory } from './secrets-backend.js';
@@ -65,7 +70,10 @@ export class SecretsService implements OnModuleInit, OnApplicationShutdown {
    */
   async get(tenant: TenantCtx, name: string, allowed?: readonly string[]): Promise<string | undefined> {
     if (allowed && !allowed.includes(name)) {
-      this.logger.warn({ tenant: tenant.tenantId, env: tenant.envId, secret: name }, 'secret denied by allow-list');
+      this.logger.warn(
+        { tenant: tenant.tenantId, env: tenant.envId, secret: name },
+        'secret denied by allow-list',
+      );
       throw new SecretAccessError('secret_denied', `secret '${name}' is not allowed for this binding`, {
         tenant: tenant.tenantId,
         name,
@@ -131,8 +139,13 @@ export class SecretsService implements OnModuleInit, OnApplicationShutdown {
     checkNameTemplate(template, tenantId);
     const own = Object.fromEntries(Object.entries(binding.options).filter(([k]) => !COMMON_OPTIONS.has(k)));
     const inner = factory.create(ctx, own, this.registry.bundle.dir);
-    const backend = new CachingSecretsBackend(inner, this.cacheOptions(opts.object('cache')), tenantId, (v) => this.redactor.register(v));
-    this.logger.log({ tenant: tenantId, backend: inner.kind, nameTemplate: template }, 'secrets backend ready');
+    const backend = new CachingSecretsBackend(inner, this.cacheOptions(opts.object('cache')), tenantId, (v) =>
+      this.redactor.register(v),
+    );
+    this.logger.log(
+      { tenant: tenantId, backend: inner.kind, nameTemplate: template },
+      'secrets backend ready',
+    );
     return { binding, template, backend };
   }
 

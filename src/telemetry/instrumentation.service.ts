@@ -4,7 +4,13 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from
 import { ComponentMemoryExceededError, ComponentTimeoutError } from '../common/errors.js';
 import type { FlowRunInput, FlowRunResult } from '../flows/flow-run.types.js';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
-import { MESSAGE_BUS, type BusHandler, type MessageBus, type PublishOptions, type SubscribeOptions } from '../messaging/message-bus.js';
+import {
+  MESSAGE_BUS,
+  type BusHandler,
+  type MessageBus,
+  type PublishOptions,
+  type SubscribeOptions,
+} from '../messaging/message-bus.js';
 import { parseSubject, type EgressMessage, type MessageEnvelope } from '../messaging/message-envelope.js';
 import { MessageProcessor } from '../messaging/message-processor.service.js';
 import { PackRegistry, type ReloadResult } from '../packs/pack-registry.service.js';
@@ -89,14 +95,19 @@ export class RunnerInstrumentation implements OnModuleInit {
     if (packs) this.wrapPacks(packs);
     const secrets = this.find(SecretsService);
     if (secrets) this.observeSecrets(secrets);
-    this.m.gauge('greentic_inflight_messages', 'Inbound messages being processed now').addCallback((r) => r.observe(this.inflight.processing));
+    this.m
+      .gauge('greentic_inflight_messages', 'Inbound messages being processed now')
+      .addCallback((r) => r.observe(this.inflight.processing));
   }
 
   private find<T>(token: string | symbol | (abstract new (...args: never[]) => T)): T | undefined {
     try {
       return this.moduleRef.get<T>(token as never, { strict: false });
     } catch {
-      this.logger.debug({ token: String(typeof token === 'function' ? token.name : token) }, 'not instrumented: provider absent');
+      this.logger.debug(
+        { token: String(typeof token === 'function' ? token.name : token) },
+        'not instrumented: provider absent',
+      );
       return undefined;
     }
   }
@@ -121,17 +132,22 @@ export class RunnerInstrumentation implements OnModuleInit {
           ...tenancyAttrs(parts),
         },
       });
-      const headers: Record<string, string> = { ...(opts.headers ?? {}), [PUBLISHED_AT_HEADER]: String(Date.now()) };
+      const headers: Record<string, string> = {
+        ...(opts.headers ?? {}),
+        [PUBLISHED_AT_HEADER]: String(Date.now()),
+      };
       const ctx = trace.setSpan(context.active(), span);
       propagation.inject(ctx, headers);
-      return context.with(ctx, () => publish(subject, data, { ...opts, headers })).then(
-        () => span.end(),
-        (e: unknown) => {
-          failSpan(span, e);
-          span.end();
-          throw e;
-        },
-      );
+      return context
+        .with(ctx, () => publish(subject, data, { ...opts, headers }))
+        .then(
+          () => span.end(),
+          (e: unknown) => {
+            failSpan(span, e);
+            span.end();
+            throw e;
+          },
+        );
     };
 
     bus.subscribe = <T>(pattern: string, handler: BusHandler<T>, opts?: SubscribeOptions) =>
@@ -141,7 +157,9 @@ export class RunnerInstrumentation implements OnModuleInit {
           inflight.enter('busHandlers');
           const parts = parseSubject(msg.subject);
           const data = msg.data as unknown as Partial<MessageEnvelope> | undefined;
-          const carrier = msg.headers['traceparent'] ? msg.headers : { traceparent: typeof data?.traceparent === 'string' ? data.traceparent : '' };
+          const carrier = msg.headers['traceparent']
+            ? msg.headers
+            : { traceparent: typeof data?.traceparent === 'string' ? data.traceparent : '' };
           const parent = propagation.extract(context.active(), carrier);
           const span = tracer.startSpan(
             `${parts?.direction === 'egress' && opts?.queue ? 'egress' : 'consume'} ${parts?.direction ?? msg.subject}`,
@@ -162,7 +180,10 @@ export class RunnerInstrumentation implements OnModuleInit {
             span.setAttribute('greentic.message.text', data.text.slice(0, MAX_TRACED_TEXT));
           }
           const publishedAt = Number(msg.headers[PUBLISHED_AT_HEADER]);
-          if (Number.isFinite(publishedAt) && publishedAt > 0) m.busLag.record(Math.max(0, Date.now() - publishedAt), { direction: parts?.direction ?? 'other' });
+          if (Number.isFinite(publishedAt) && publishedAt > 0)
+            m.busLag.record(Math.max(0, Date.now() - publishedAt), {
+              direction: parts?.direction ?? 'other',
+            });
           const ctx = trace.setSpan(parent, span);
           // The processor parents its `message` span on the envelope's traceparent: point it at
           // this consume span, on a copy, so other subscribers of the same delivery see the original.
@@ -170,15 +191,24 @@ export class RunnerInstrumentation implements OnModuleInit {
           if (parts?.direction === 'ingress' && data && typeof data === 'object' && span.isRecording()) {
             const c: Record<string, string> = {};
             propagation.inject(ctx, c);
-            if (c['traceparent']) delivered = { ...msg, data: { ...data, traceparent: c['traceparent'] } as unknown as T };
+            if (c['traceparent'])
+              delivered = { ...msg, data: { ...data, traceparent: c['traceparent'] } as unknown as T };
           }
           const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
           try {
             await context.with(ctx, () => handler(delivered));
-            if (countOut) m.messagesOut.add(1, m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'delivered' }));
+            if (countOut)
+              m.messagesOut.add(
+                1,
+                m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'delivered' }),
+              );
           } catch (e) {
             failSpan(span, e);
-            if (countOut) m.messagesOut.add(1, m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'failed' }));
+            if (countOut)
+              m.messagesOut.add(
+                1,
+                m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'failed' }),
+              );
             throw e;
           } finally {
             span.end();
@@ -190,14 +220,17 @@ export class RunnerInstrumentation implements OnModuleInit {
   }
 
   private wrapProcessor(processor: MessageProcessor): void {
-    const process = processor.process.bind(processor);
+    const processMessage = processor.process.bind(processor);
     const m = this.m;
     const inflight = this.inflight;
-    processor.process = async (env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> => {
+    processor.process = async (
+      env: MessageEnvelope,
+      resolved: ResolvedChannel,
+    ): Promise<EgressMessage | null> => {
       inflight.enter('processing');
       const labels = { tenant: resolved.tenant.tenantId, channel: resolved.channel.id };
       try {
-        const out = await process(env, resolved);
+        const out = await processMessage(env, resolved);
         m.messagesIn.add(1, m.labels.bound({ ...labels, outcome: out?.status ?? 'duplicate' }));
         return out;
       } catch (e) {
@@ -217,7 +250,13 @@ export class RunnerInstrumentation implements OnModuleInit {
       for (const n of result.trace) {
         m.nodeDuration.record(
           n.durationMs,
-          m.labels.bound({ tenant: input.tenant.tenantId, flow: input.flowId, node: n.nodeId, operation: n.operation, outcome: n.ok ? 'ok' : 'error' }),
+          m.labels.bound({
+            tenant: input.tenant.tenantId,
+            flow: input.flowId,
+            node: n.nodeId,
+            operation: n.operation,
+            outcome: n.ok ? 'ok' : 'error',
+          }),
         );
       }
       return result;
@@ -246,7 +285,14 @@ export class RunnerInstrumentation implements OnModuleInit {
     store.commit = (tenant: TenantCtx, record: SessionRecord, expectedVersion: number, ttlSeconds: number) =>
       tracer.startActiveSpan(
         'session commit',
-        { attributes: { 'greentic.tenant': tenant.tenantId, 'greentic.env': tenant.envId, 'greentic.session.store': kind, 'greentic.session.version': expectedVersion + 1 } },
+        {
+          attributes: {
+            'greentic.tenant': tenant.tenantId,
+            'greentic.env': tenant.envId,
+            'greentic.session.store': kind,
+            'greentic.session.version': expectedVersion + 1,
+          },
+        },
         async (span) => {
           try {
             return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
@@ -309,25 +355,56 @@ export class RunnerInstrumentation implements OnModuleInit {
         const per = s['instancesPerTenant'];
         if (per && typeof per === 'object') {
           for (const [key, n] of Object.entries(per as Record<string, unknown>)) {
-            if (typeof n === 'number') r.observe(n, this.m.labels.bound({ tenant: key.split('/')[0] ?? key }));
+            if (typeof n === 'number')
+              r.observe(n, this.m.labels.bound({ tenant: key.split('/')[0] ?? key }));
           }
-        } else if (typeof s['poolSize'] === 'number') r.observe(s['poolSize']);
+        }
       });
-      this.m.gauge('greentic_component_queue_depth', 'Component calls waiting for a free instance').addCallback((r) => {
-        const s = stats();
-        const q = s['queueDepth'] ?? s['queued'] ?? s['pending'];
-        r.observe(typeof q === 'number' ? q : 0);
-      });
+      this.m
+        .gauge('greentic_component_pool_size', 'Component worker threads running (all tenants)')
+        .addCallback((r) => {
+          const n = stats()['poolSize'];
+          if (typeof n === 'number') r.observe(n);
+        });
+      this.m
+        .gauge('greentic_component_queue_depth', 'Component calls waiting for a free instance')
+        .addCallback((r) => {
+          const s = stats();
+          const q = s['queueDepth'] ?? s['queued'] ?? s['pending'];
+          r.observe(typeof q === 'number' ? q : 0);
+        });
     }
   }
 
+  /**
+   * Every reload path (admin, watcher poll, filesystem event) funnels through the registry's
+   * per-pack `refresh`; counted once packs are ready, so the start-up load is not a reload, and
+   * a watcher poll that found nothing new is not either.
+   */
   private wrapPacks(packs: PackRegistry): void {
-    if (typeof packs.reload !== 'function') return;
-    const reload = packs.reload.bind(packs);
     const m = this.m;
+    type Refresh = (
+      t: { id: string },
+      binding: { id: string },
+      opts: { force: boolean },
+    ) => Promise<ReloadResult>;
+    const target = packs as unknown as { refresh?: Refresh };
+    if (typeof target.refresh === 'function') {
+      const refresh = target.refresh.bind(packs);
+      target.refresh = async (t, binding, opts) => {
+        const r = await refresh(t, binding, opts);
+        if (packs.ready && (opts.force || r.outcome !== 'unchanged')) {
+          m.packReloads.add(1, m.labels.bound({ tenant: r.tenant, pack: r.pack, outcome: r.outcome }));
+        }
+        return r;
+      };
+      return;
+    }
+    const reload = packs.reload.bind(packs);
     packs.reload = async (...args: Parameters<PackRegistry['reload']>): Promise<ReloadResult[]> => {
       const results = await reload(...args);
-      for (const r of results) m.packReloads.add(1, m.labels.bound({ tenant: r.tenant, pack: r.pack, outcome: r.outcome }));
+      for (const r of results)
+        m.packReloads.add(1, m.labels.bound({ tenant: r.tenant, pack: r.pack, outcome: r.outcome }));
       return results;
     };
   }
@@ -350,7 +427,12 @@ export class RunnerInstrumentation implements OnModuleInit {
 
 function tenancyAttrs(parts: ReturnType<typeof parseSubject>): Record<string, string> {
   if (!parts) return {};
-  return { 'greentic.tenant': parts.tenant, 'greentic.env': parts.env, 'greentic.team': parts.team, 'greentic.channel': parts.channel };
+  return {
+    'greentic.tenant': parts.tenant,
+    'greentic.env': parts.env,
+    'greentic.team': parts.team,
+    'greentic.channel': parts.channel,
+  };
 }
 
 function failSpan(span: Span, e: unknown): void {

@@ -11,11 +11,19 @@ export class MetricsController {
   @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
   @ApiProduces('text/plain')
   @ApiResponse({ status: 200, description: 'Metrics in the Prometheus text format' })
-  @ApiResponse({ status: 404, description: 'Metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)' })
+  @ApiResponse({
+    status: 404,
+    description: 'Metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)',
+  })
   metrics(@Req() req: Request, @Res() res: Response): void {
     const exporter = telemetry()?.prometheus;
     if (!exporter) {
-      res.status(404).json({ error: { code: 'metrics_disabled', message: 'metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)' } });
+      res.status(404).json({
+        error: {
+          code: 'metrics_disabled',
+          message: 'metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)',
+        },
+      });
       return;
     }
     exporter.getMetricsRequestHandler(req, res);

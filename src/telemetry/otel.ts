@@ -1,8 +1,17 @@
-import { diag, DiagLogLevel, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
+import os from 'node:os';
+import {
+  diag,
+  DiagLogLevel,
+  metrics,
+  type Attributes,
+  type Context,
+  type Link,
+  type SpanKind,
+} from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import { metrics as sdkMetrics, NodeSDK, resources, tracing } from '@opentelemetry/sdk-node';
 import { secretRedactor } from '../secrets/secret-redactor.js';
 
 /**
@@ -53,7 +62,9 @@ export function telemetrySettingsFrom(env: Env): TelemetrySettings {
   const base = str('OTEL_EXPORTER_OTLP_ENDPOINT');
   const explicit = str('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
   const exporterOff = str('OTEL_TRACES_EXPORTER') === 'none';
-  const tracesUrl = exporterOff ? undefined : (explicit ?? (base ? base.replace(/\/+$/, '') + '/v1/traces' : undefined));
+  const tracesUrl = exporterOff
+    ? undefined
+    : (explicit ?? (base ? base.replace(/\/+$/, '') + '/v1/traces' : undefined));
   return {
     disabled: flag(env['OTEL_SDK_DISABLED'], false),
     serviceName: str('OTEL_SERVICE_NAME') ?? 'greentic-runner',
@@ -108,15 +119,44 @@ function start(settings: TelemetrySettings): TelemetryHandle {
     },
     DiagLogLevel.WARN,
   );
-  const prometheus = settings.metrics ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true }) : undefined;
-  const spanProcessors = settings.tracesUrl
-    ? [new tracing.BatchSpanProcessor(new RedactingSpanExporter(new OTLPTraceExporter({ url: settings.tracesUrl })))]
-    : [];
+  const prometheus = settings.metrics
+    ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
+    : undefined;
+  // Synchronous attributes only: async detectors (host id) would race the first export.
+  const resource = resources.resourceFromAttributes({
+    'service.name': settings.serviceName,
+    'host.name': os.hostname(),
+    'process.pid': process.pid,
+    'process.runtime.name': 'nodejs',
+    'process.runtime.version': process.versions.node,
+  });
+  if (!settings.tracesUrl) {
+    // Metrics only: a MeterProvider and nothing else. The Node SDK would also install its
+    // AsyncLocalStorage context manager, whose promise hooks cost every request on Node 20 and
+    // buy nothing without traces.
+    const meterProvider = new sdkMetrics.MeterProvider({ resource, readers: prometheus ? [prometheus] : [] });
+    metrics.setGlobalMeterProvider(meterProvider);
+    return {
+      settings,
+      ...(prometheus ? { prometheus } : {}),
+      shutdown: async () => {
+        await meterProvider.shutdown();
+        metrics.disable();
+      },
+      forceFlush: () => meterProvider.forceFlush(),
+    };
+  }
+  const spanProcessors = [
+    new tracing.BatchSpanProcessor(
+      new RedactingSpanExporter(new OTLPTraceExporter({ url: settings.tracesUrl })),
+    ),
+  ];
   const sdk = new NodeSDK({
-    serviceName: settings.serviceName,
+    resource,
+    autoDetectResources: false,
     ...(prometheus ? { metricReaders: [prometheus] } : {}),
     spanProcessors,
-    ...(settings.tracesUrl ? { sampler: samplerFor(settings) } : {}),
+    sampler: samplerFor(settings),
     // Logs go through pino; no OTel log pipeline (and no default OTLP log exporter).
     logRecordProcessors: [],
     instrumentations: [],
@@ -181,13 +221,20 @@ export class RedactingSpanExporter implements tracing.SpanExporter {
 function redactAttributes(a: Attributes): Attributes {
   const out: Attributes = {};
   for (const [k, v] of Object.entries(a)) {
-    out[k] = typeof v === 'string' ? secretRedactor.redact(v) : Array.isArray(v) ? (v.map((x) => (typeof x === 'string' ? secretRedactor.redact(x) : x)) as typeof v) : v;
+    out[k] =
+      typeof v === 'string'
+        ? secretRedactor.redact(v)
+        : Array.isArray(v)
+          ? (v.map((x) => (typeof x === 'string' ? secretRedactor.redact(x) : x)) as typeof v)
+          : v;
   }
   return out;
 }
 
 function redactSpan(span: tracing.ReadableSpan): tracing.ReadableSpan {
-  const status = span.status.message ? { ...span.status, message: secretRedactor.redact(span.status.message) } : span.status;
+  const status = span.status.message
+    ? { ...span.status, message: secretRedactor.redact(span.status.message) }
+    : span.status;
   return {
     name: secretRedactor.redact(span.name),
     kind: span.kind,
@@ -197,8 +244,15 @@ function redactSpan(span: tracing.ReadableSpan): tracing.ReadableSpan {
     endTime: span.endTime,
     status,
     attributes: redactAttributes(span.attributes),
-    links: span.links.map((l: Link) => ({ ...l, ...(l.attributes ? { attributes: redactAttributes(l.attributes) } : {}) })),
-    events: span.events.map((e) => ({ ...e, name: secretRedactor.redact(e.name), ...(e.attributes ? { attributes: redactAttributes(e.attributes) } : {}) })),
+    links: span.links.map((l: Link) => ({
+      ...l,
+      ...(l.attributes ? { attributes: redactAttributes(l.attributes) } : {}),
+    })),
+    events: span.events.map((e) => ({
+      ...e,
+      name: secretRedactor.redact(e.name),
+      ...(e.attributes ? { attributes: redactAttributes(e.attributes) } : {}),
+    })),
     duration: span.duration,
     ended: span.ended,
     resource: span.resource,

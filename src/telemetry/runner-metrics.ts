@@ -50,14 +50,23 @@ export class RunnerMetrics {
     this.metrics = metrics;
     const ms = { unit: 'ms', advice: { explicitBucketBoundaries: MS_BUCKETS } };
     this.messagesIn = metrics.getCounter('greentic_messages_in', {
-      description: 'Inbound messages processed, by tenant, channel and outcome (completed, parked, failed, duplicate, error)',
+      description:
+        'Inbound messages processed, by tenant, channel and outcome (completed, parked, failed, duplicate, error)',
     });
     this.messagesOut = metrics.getCounter('greentic_messages_out', {
       description: 'Reply deliveries to channels, by tenant, channel and outcome (delivered, failed)',
     });
-    this.nodeDuration = metrics.getHistogram('greentic_node_duration_ms', { ...ms, description: 'Time to run one flow node' });
-    this.componentDuration = metrics.getHistogram('greentic_component_duration_ms', { ...ms, description: 'Time of one component call' });
-    this.componentTimeouts = metrics.getCounter('greentic_component_timeouts', { description: 'Component calls stopped at their deadline' });
+    this.nodeDuration = metrics.getHistogram('greentic_node_duration_ms', {
+      ...ms,
+      description: 'Time to run one flow node',
+    });
+    this.componentDuration = metrics.getHistogram('greentic_component_duration_ms', {
+      ...ms,
+      description: 'Time of one component call',
+    });
+    this.componentTimeouts = metrics.getCounter('greentic_component_timeouts', {
+      description: 'Component calls stopped at their deadline',
+    });
     this.componentMemoryKills = metrics.getCounter('greentic_component_memory_kills', {
       description: 'Component instances discarded for exceeding their memory cap',
     });
@@ -65,8 +74,13 @@ export class RunnerMetrics {
       ...ms,
       description: 'Session store operation latency, by store and operation',
     });
-    this.busLag = metrics.getHistogram('greentic_bus_lag_ms', { ...ms, description: 'Time from publish to the start of handling, by direction' });
-    this.packReloads = metrics.getCounter('greentic_pack_reloads', { description: 'Pack reloads, by tenant, pack and outcome' });
+    this.busLag = metrics.getHistogram('greentic_bus_lag_ms', {
+      ...ms,
+      description: 'Time from publish to the start of handling, by direction',
+    });
+    this.packReloads = metrics.getCounter('greentic_pack_reloads', {
+      description: 'Pack reloads, by tenant, pack and outcome',
+    });
   }
 
   gauge(name: string, description: string): ObservableGauge {

@@ -1,4 +1,10 @@
-import { Global, Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import {
+  Global,
+  Module,
+  type MiddlewareConsumer,
+  type NestModule,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import { OpenTelemetryModule } from 'nestjs-otel';
@@ -7,6 +13,7 @@ import { WebhookController } from '../messaging/webhook.controller.js';
 import { secretRedactor } from '../secrets/secret-redactor.js';
 import { RunnerInstrumentation } from './instrumentation.service.js';
 import { MetricsController } from './metrics.controller.js';
+import { telemetry } from './otel.js';
 import { RunnerMetrics } from './runner-metrics.js';
 import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
 
@@ -30,7 +37,14 @@ import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
           quietReqLogger: true,
           base: { service: 'greentic-runner' },
           redact: {
-            paths: ['req.headers.authorization', 'req.headers["x-admin-token"]', '*.secret', '*.token', '*.password', '*.client_secret'],
+            paths: [
+              'req.headers.authorization',
+              'req.headers["x-admin-token"]',
+              '*.secret',
+              '*.token',
+              '*.password',
+              '*.client_secret',
+            ],
             censor: '[redacted]',
           },
           mixin: traceMixin,
@@ -44,14 +58,21 @@ import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
   providers: [RunnerMetrics, RunnerInstrumentation],
   exports: [RunnerMetrics, RunnerInstrumentation],
 })
-export class TelemetryModule implements NestModule {
+export class TelemetryModule implements NestModule, OnApplicationShutdown {
   configure(consumer: MiddlewareConsumer): void {
     consumer.apply(WebhookSpanMiddleware).forRoutes(WebhookController);
+  }
+
+  /** Closing an app exports the spans it queued; the SDK itself lives as long as the process. */
+  async onApplicationShutdown(): Promise<void> {
+    await telemetry()?.forceFlush();
   }
 }
 
 /** Puts the active trace and span ids on every log line. */
 function traceMixin(): Record<string, string> {
   const sc = trace.getActiveSpan()?.spanContext();
-  return sc && sc.traceId !== '00000000000000000000000000000000' ? { traceId: sc.traceId, spanId: sc.spanId } : {};
+  return sc && sc.traceId !== '00000000000000000000000000000000'
+    ? { traceId: sc.traceId, spanId: sc.spanId }
+    : {};
 }

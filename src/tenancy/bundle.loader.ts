@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../common/errors.js';
+import { rateLimitOf, retryOf, type RawRateLimit, type RawRetry } from '../ratelimit/rate-limit-config.js';
+import { normaliseTimers, type RawTimer } from '../scheduling/timer-config.js';
 import { BUNDLE_SCHEMA } from './bundle.schema.js';
 import {
   DEFAULT_LIMITS,
@@ -103,13 +105,20 @@ interface RawChannel {
   settings?: Record<string, unknown>;
   secrets?: string[];
   secret_refs?: Record<string, string>;
+  rate_limit?: RawRateLimit;
+  retry?: RawRetry;
 }
 interface RawTenant {
   packs?: { id: string; source: string; digest?: string }[];
   secrets?: { backend: string; options?: Record<string, unknown> };
   limits?: RawLimits;
   http?: RawHttp;
-  envs: Record<string, { teams: Record<string, { channels?: Record<string, RawChannel> }> }>;
+  rate_limit?: RawRateLimit;
+  retry?: RawRetry;
+  envs: Record<
+    string,
+    { teams: Record<string, { channels?: Record<string, RawChannel> }>; timers?: Record<string, RawTimer> }
+  >;
 }
 interface RawBundle {
   trust?: { policy?: 'strict' | 'dev'; keys?: string[] };
@@ -159,11 +168,14 @@ function normalise(raw: RawBundle, file: string): Bundle {
             settings: c.settings ?? {},
             secrets: c.secrets ?? [],
             secretRefs: c.secret_refs ?? {},
+            ...rateLimitOf(c.rate_limit),
+            ...retryOf(c.retry),
           });
         }
         teams.set(teamId, { id: teamId, channels });
       }
-      envs.set(envId, { id: envId, teams });
+      const timers = normaliseTimers(e.timers, { file, tenant: tenantId, env: envId, packIds, teams });
+      envs.set(envId, { id: envId, teams, timers });
     }
     tenants.set(tenantId, {
       id: tenantId,
@@ -176,6 +188,8 @@ function normalise(raw: RawBundle, file: string): Bundle {
         timeoutMs: t.http?.timeout_ms ?? 10_000,
         maxResponseBytes: t.http?.max_response_bytes ?? 1024 * 1024,
       },
+      ...rateLimitOf(t.rate_limit),
+      ...retryOf(t.retry),
     });
   }
   return {

@@ -1,6 +1,60 @@
 /** JSON Schema of the bundle file. Ids become NATS subject tokens, hence the pattern. */
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } as const;
 
+// Rate limits, retry policy and timers (docs/flows.md).
+
+/** `250ms`, `5s`, `1m30s`, or milliseconds. */
+const DURATION = {
+  oneOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: '^(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h))+$' },
+  ],
+} as const;
+
+/** Token bucket: `rate` messages per `per` (default 1s), bursts of up to `burst` (default `rate`). */
+const rateLimit = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rate'],
+  properties: {
+    rate: { type: 'integer', minimum: 1 },
+    per: DURATION,
+    burst: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+/** Default retry of component nodes that declare none (a node's own `retry` wins). */
+const retry = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
+    backoff_ms: { type: 'integer', minimum: 0, maximum: 600_000 },
+  },
+} as const;
+
+/** A flow run on a schedule: `cron` (with `timezone`) or `interval`. */
+const timer = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['pack', 'flow'],
+  properties: {
+    pack: ID,
+    flow: { type: 'string', minLength: 1 },
+    cron: { type: 'string', minLength: 1 },
+    interval: DURATION,
+    timezone: { type: 'string', minLength: 1 },
+    catch_up: { type: 'boolean' },
+    max_catch_up: { type: 'integer', minimum: 1, maximum: 10_000 },
+    misfire_grace: DURATION,
+    team: ID,
+    input: { type: 'object' },
+    settings: { type: 'object' },
+    secrets: { type: 'array', items: { type: 'string', minLength: 1 } },
+    session_ttl_seconds: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
 const channel = {
   type: 'object',
   additionalProperties: false,
@@ -13,6 +67,8 @@ const channel = {
     settings: { type: 'object' },
     secrets: { type: 'array', items: { type: 'string', minLength: 1 } },
     secret_refs: { type: 'object', additionalProperties: { type: 'string' } },
+    rate_limit: rateLimit,
+    retry,
   },
 } as const;
 
@@ -105,6 +161,8 @@ export const BUNDLE_SCHEMA = {
           },
           limits,
           http,
+          rate_limit: rateLimit,
+          retry,
           envs: {
             type: 'object',
             minProperties: 1,
@@ -114,6 +172,7 @@ export const BUNDLE_SCHEMA = {
               additionalProperties: false,
               required: ['teams'],
               properties: {
+                timers: { type: 'object', propertyNames: ID, additionalProperties: timer },
                 teams: {
                   type: 'object',
                   minProperties: 1,

@@ -49,6 +49,46 @@ export interface ChannelBinding {
   secrets: string[];
   /** Logical secret name → name in the backend, for provider secrets (signing secret, token). */
   secretRefs: Record<string, string>;
+  /** Messages this channel accepts (on top of its tenant's limit); unset: no channel limit. */
+  rateLimit?: RateLimitPolicy;
+  /** Retry of component nodes without their own `retry`; unset: the tenant's. */
+  retry?: RetryDefaults;
+}
+
+/** A token bucket: `rate` tokens per `perMs`, holding at most `burst`. */
+export interface RateLimitPolicy {
+  rate: number;
+  perMs: number;
+  burst: number;
+}
+
+export interface RetryDefaults {
+  maxAttempts: number;
+  backoffMs: number;
+}
+
+/** When a timer fires: a cron expression in a time zone, or a fixed interval (aligned to the epoch). */
+export type TimerSchedule = { kind: 'cron'; expression: string; timezone: string } | { kind: 'interval'; everyMs: number };
+
+/**
+ * A flow of a tenant env run on a schedule. The loader also binds it as a channel of provider
+ * `timer` (id = timer id) in its team, so ticks resolve like any other message.
+ */
+export interface TimerBinding {
+  id: string;
+  tenant: string;
+  env: string;
+  team: string;
+  pack: string;
+  flow: string;
+  schedule: TimerSchedule;
+  /** Run ticks missed while no replica was up (at most `maxCatchUp` of the latest), oldest first. */
+  catchUp: boolean;
+  maxCatchUp: number;
+  /** A tick that could not start within this long of its time is missed (skipped unless catch-up). */
+  misfireGraceMs: number;
+  /** Handed to the flow as `message.action.input`. */
+  input: Record<string, unknown>;
 }
 
 export interface TeamBinding {
@@ -59,6 +99,8 @@ export interface TeamBinding {
 export interface EnvBinding {
   id: string;
   teams: Map<string, TeamBinding>;
+  /** Set by the loader; absent in hand-built bindings (no timers). */
+  timers?: Map<string, TimerBinding>;
 }
 
 export interface SecretsBinding {
@@ -75,6 +117,10 @@ export interface TenantBinding {
   limits: BundleLimits;
   /** Set by the loader (absent in hand-built bindings: no outgoing HTTP). */
   http?: TenantHttpPolicy;
+  /** Messages the tenant accepts across all its channels; unset: no tenant limit. */
+  rateLimit?: RateLimitPolicy;
+  /** Retry of component nodes without their own `retry`, for channels that set none. */
+  retry?: RetryDefaults;
 }
 
 export interface TrustConfig {

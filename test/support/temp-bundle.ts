@@ -19,6 +19,8 @@ export interface TempChannel {
   settings?: Record<string, unknown>;
   secrets?: string[];
   session_ttl_seconds?: number;
+  rate_limit?: { rate: number; per?: string | number; burst?: number };
+  retry?: { max_attempts?: number; backoff_ms?: number };
 }
 
 export interface TempTenant {
@@ -27,6 +29,10 @@ export interface TempTenant {
   channels?: Record<string, TempChannel>;
   limits?: Record<string, number>;
   secrets?: { backend: string; options?: Record<string, unknown> };
+  rate_limit?: { rate: number; per?: string | number; burst?: number };
+  retry?: { max_attempts?: number; backoff_ms?: number };
+  /** env id → timer id → the bundle's timer binding (pack, flow, cron/interval...). */
+  timers?: Record<string, Record<string, Record<string, unknown>>>;
 }
 
 /**
@@ -65,10 +71,13 @@ export function writeTempBundle(spec: {
       packs: t.packs.map((p) => ({ id: p, source: `file:./packs/${p}` })),
       ...(t.limits ? { limits: t.limits } : {}),
       ...(t.secrets ? { secrets: t.secrets } : {}),
+      ...(t.rate_limit ? { rate_limit: t.rate_limit } : {}),
+      ...(t.retry ? { retry: t.retry } : {}),
       envs: Object.fromEntries(
         Object.entries(envs).map(([env, teams]) => [
           env,
           {
+            ...(t.timers?.[env] ? { timers: t.timers[env] } : {}),
             teams: Object.fromEntries(
               Object.entries(teams).map(([team, chans]) => [
                 team,

@@ -6,6 +6,7 @@ import {
   DeliveryProgress,
   GreenticProvider,
   header,
+  hexSignatureMatches,
   hmacSha256,
   httpEgressError,
   networkEgressError,
@@ -13,7 +14,6 @@ import {
   ProviderAuthError,
   replyText,
   requireSetting,
-  safeEqual,
   SecretsService,
   str,
   type EgressMessage,
@@ -55,7 +55,7 @@ export class SignedWebhookProvider implements MessagingProvider {
     if (Math.abs(Date.now() / 1000 - Number(ts)) > MAX_SKEW_S)
       throw new ProviderAuthError(this.id, 'stale timestamp');
     const secret = await channelSecret(this.secrets, channel, 'signing_secret');
-    if (!safeEqual(sign(secret, ts, req.rawBody), sig))
+    if (!hexSignatureMatches(hmacSha256(secret, ts, '.', req.rawBody), sig, 'sha256='))
       throw new ProviderAuthError(this.id, 'signature mismatch');
 
     const body = parseJsonObject(req.rawBody, this.id);

@@ -15,12 +15,25 @@ const WEATHER_FLOW = readFileSync(path.resolve('examples/demo/packs/demo/flows/w
 
 function bundle(flow = WEATHER_FLOW): string {
   return writeTempBundle({
-    packs: [{ id: 'demo', flows: { 'weather_bot.ygtc': flow }, components: { weather_api: fixturePath('weather_api') } }],
+    packs: [
+      {
+        id: 'demo',
+        flows: { 'weather_bot.ygtc': flow },
+        components: { weather_api: fixturePath('weather_api') },
+      },
+    ],
     tenants: {
       demo: {
         packs: ['demo'],
         channels: { web: { pack: 'demo', flow: 'weather_bot' } },
-        secrets: { backend: 'vault', options: { address: 'https://ops:hunter2@vault.internal:8200', auth: { token_env: 'VAULT_TOKEN' }, client_secret: 'inline-oops' } },
+        secrets: {
+          backend: 'vault',
+          options: {
+            address: 'https://ops:hunter2@vault.internal:8200',
+            auth: { token_env: 'VAULT_TOKEN' },
+            client_secret: 'inline-oops',
+          },
+        },
       },
     },
   });
@@ -37,7 +50,10 @@ describe('greentic-runner --config-explain', () => {
     };
     const code = await runCli(['--config-explain', '--port', '9090', '--json'], { io: t.io, env });
     expect(code).toBe(0);
-    const x = JSON.parse(t.out.join('\n')) as { values: { key: string; value: string; source: string }[]; bundle: { tenants: { secretsOptions: unknown }[] } };
+    const x = JSON.parse(t.out.join('\n')) as {
+      values: { key: string; value: string; source: string }[];
+      bundle: { tenants: { secretsOptions: unknown }[] };
+    };
     const v = (k: string) => x.values.find((e) => e.key === k);
     expect(v('PORT')).toMatchObject({ value: '9090', source: 'flag' });
     expect(v('LOG_LEVEL')).toMatchObject({ value: 'debug', source: 'env' });
@@ -46,13 +62,22 @@ describe('greentic-runner --config-explain', () => {
     expect(v('REDIS_URL')).toMatchObject({ value: 'redis://:[redacted]@cache:6379', source: 'env' });
     expect(v('OTEL_TRACES_SAMPLER')).toMatchObject({ value: 'parentbased_always_on', source: 'default' });
     const text = t.out.join('\n');
-    for (const secret of ['admin-token-value-123', 'redis-pass-456', 'hunter2', 'inline-oops']) expect(text).not.toContain(secret);
-    expect(x.bundle.tenants[0]!.secretsOptions).toMatchObject({ address: 'https://ops:[redacted]@vault.internal:8200', client_secret: '[redacted]' });
+    for (const secret of ['admin-token-value-123', 'redis-pass-456', 'hunter2', 'inline-oops'])
+      expect(text).not.toContain(secret);
+    expect(x.bundle.tenants[0]!.secretsOptions).toMatchObject({
+      address: 'https://ops:[redacted]@vault.internal:8200',
+      client_secret: '[redacted]',
+    });
   });
 
   it('prints a table, also under `start`, and names a bad value', async () => {
     const t = io();
-    expect(await runCli(['start', '--config-explain', '--bus', 'nats'], { io: t.io, env: { GREENTIC_BUNDLE: bundle() } })).toBe(0);
+    expect(
+      await runCli(['start', '--config-explain', '--bus', 'nats'], {
+        io: t.io,
+        env: { GREENTIC_BUNDLE: bundle() },
+      }),
+    ).toBe(0);
     expect(t.out.join('\n')).toMatch(/GREENTIC_BUS\s+flag\s+nats/);
     const bad = io();
     expect(await runCli(['--config-explain'], { io: bad.io, env: { GREENTIC_METRICS: 'maybe' } })).toBe(2);
@@ -84,8 +109,20 @@ describe('greentic-runner validate', () => {
 
   it('refuses a bad secrets binding without reading any secret', async () => {
     const file = writeTempBundle({
-      packs: [{ id: 'demo', flows: { 'weather_bot.ygtc': WEATHER_FLOW }, components: { weather_api: fixturePath('weather_api') } }],
-      tenants: { demo: { packs: ['demo'], channels: { web: { pack: 'demo', flow: 'weather_bot' } }, secrets: { backend: 'aws', options: {} } } },
+      packs: [
+        {
+          id: 'demo',
+          flows: { 'weather_bot.ygtc': WEATHER_FLOW },
+          components: { weather_api: fixturePath('weather_api') },
+        },
+      ],
+      tenants: {
+        demo: {
+          packs: ['demo'],
+          channels: { web: { pack: 'demo', flow: 'weather_bot' } },
+          secrets: { backend: 'aws', options: {} },
+        },
+      },
     });
     const t = io();
     expect(await runCli(['validate', file], { io: t.io, env: {} })).toBe(2);
@@ -104,5 +141,15 @@ describe('greentic-runner start', () => {
     });
     expect(code).toBe(0);
     expect(got).toMatchObject({ PORT: '0', GREENTIC_BUNDLE: 'x.yaml', GREENTIC_SESSIONS: 'redis' });
+  });
+});
+
+describe('docs/operations.md', () => {
+  it('documents every configuration variable', async () => {
+    const { RunnerConfig } = await import('../../config/runner-config.js');
+    const doc = readFileSync(path.resolve('docs/operations.md'), 'utf8');
+    const keys = [...Object.keys(new RunnerConfig()), 'GREENTIC_ADMIN_TOKEN'];
+    const missing = keys.filter((k) => !doc.includes(`| \`${k}\` |`));
+    expect(missing, 'add these to the environment table of docs/operations.md').toEqual([]);
   });
 });

@@ -43,9 +43,24 @@ function addStartOptions(cmd: Command): Command {
     .option('--host <host>', 'listen address (HOST)')
     .option('--bundle <file>', 'bundle YAML (GREENTIC_BUNDLE)')
     .addOption(new Option('--bus <kind>', 'message bus (GREENTIC_BUS)').choices(['memory', 'nats']))
-    .addOption(new Option('--sessions <kind>', 'session store (GREENTIC_SESSIONS)').choices(['memory', 'redis']))
-    .addOption(new Option('--log-level <level>', 'LOG_LEVEL').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .option('--config-explain', 'print the effective configuration with the source of each value (credentials masked) and exit')
+    .addOption(
+      new Option('--sessions <kind>', 'session store (GREENTIC_SESSIONS)').choices(['memory', 'redis']),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'LOG_LEVEL').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    )
+    .option(
+      '--config-explain',
+      'print the effective configuration with the source of each value (credentials masked) and exit',
+    )
     .option('--json', 'with --config-explain: JSON instead of a table');
 }
 
@@ -93,7 +108,9 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
     }
   });
 
-  addStartOptions(program.command('start').description('start the runner (HTTP + bus consumers) until SIGTERM')).action(async (flags: StartFlags) => {
+  addStartOptions(
+    program.command('start').description('start the runner (HTTP + bus consumers) until SIGTERM'),
+  ).action(async (flags: StartFlags) => {
     if (flags.configExplain) {
       code = explain(flags);
       return;
@@ -117,7 +134,9 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
           for (const c of t.channels) io.out(`    channel ${c}`);
         }
         for (const p of r.packs) {
-          io.out(`  pack ${p.tenant}/${p.pack}: ${p.version ? `${p.version} ${p.digest ?? ''}`.trim() : 'not loaded'}${p.error ? ` — ${p.error}` : ''}`);
+          io.out(
+            `  pack ${p.tenant}/${p.pack}: ${p.version ? `${p.version} ${p.digest ?? ''}`.trim() : 'not loaded'}${p.error ? ` — ${p.error}` : ''}`,
+          );
           for (const w of p.warnings) io.out(`    warning: ${w}`);
         }
         if (r.error) io.err(`error: ${r.error}`);

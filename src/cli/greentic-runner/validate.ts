@@ -21,10 +21,20 @@ class ValidateModule {
   static forRoot(bundle: string): DynamicModule {
     // No bus, no session store, no HTTP: only what loading a bundle and its packs needs. Watching
     // is off so the context closes cleanly.
-    const config = resolveRunnerConfig({ GREENTIC_BUNDLE: bundle, GREENTIC_PACK_WATCH_INTERVAL_MS: 0, LOG_LEVEL: 'silent' });
+    const config = resolveRunnerConfig({
+      GREENTIC_BUNDLE: bundle,
+      GREENTIC_PACK_WATCH_INTERVAL_MS: 0,
+      LOG_LEVEL: 'silent',
+    });
     return {
       module: ValidateModule,
-      imports: [RunnerConfigModule.forRoot(config), TenancyModule.forRoot('singleton'), WasmModule, PacksModule, SecretsModule],
+      imports: [
+        RunnerConfigModule.forRoot(config),
+        TenancyModule.forRoot('singleton'),
+        WasmModule,
+        PacksModule,
+        SecretsModule,
+      ],
     };
   }
 }
@@ -37,19 +47,32 @@ class ValidateModule {
 export async function validateBundle(bundle: string): Promise<ValidationReport> {
   let ctx: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
   try {
-    ctx = await NestFactory.createApplicationContext(ValidateModule.forRoot(bundle), { logger: false, abortOnError: false });
+    ctx = await NestFactory.createApplicationContext(ValidateModule.forRoot(bundle), {
+      logger: false,
+      abortOnError: false,
+    });
     const registry = ctx.get(BundleRegistry);
     const packs = ctx.get(PackRegistry);
     const tenants = registry.tenants().map((t) => ({
       id: t.id,
       secretsBackend: t.secrets.backend,
-      channels: [...t.envs.values()].flatMap((e) => [...e.teams.values()].flatMap((tm) => [...tm.channels.values()].map((c) => `${e.id}/${tm.id}/${c.id} → ${c.pack}:${c.flow}`))),
+      channels: [...t.envs.values()].flatMap((e) =>
+        [...e.teams.values()].flatMap((tm) =>
+          [...tm.channels.values()].map((c) => `${e.id}/${tm.id}/${c.id} → ${c.pack}:${c.flow}`),
+        ),
+      ),
     }));
     try {
       await packs.loadAll();
       return { ok: true, bundle: registry.bundle.file, tenants, packs: packs.status() };
     } catch (e) {
-      return { ok: false, bundle: registry.bundle.file, tenants, packs: packs.status(), error: (e as Error).message };
+      return {
+        ok: false,
+        bundle: registry.bundle.file,
+        tenants,
+        packs: packs.status(),
+        error: (e as Error).message,
+      };
     }
   } catch (e) {
     return { ok: false, bundle, tenants: [], packs: [], error: (e as Error).message };

@@ -21,7 +21,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { ConfigError, GreenticError } from '../../common/errors.js';
+import { ConfigError, GreenticError, PayloadTooLargeError } from '../../common/errors.js';
 import type {
   BusHandler,
   BusHealth,
@@ -122,6 +122,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         reconnectTimeWait: 250,
         pingInterval: 10_000,
         timeout: 5_000,
+        // A stack capture per request (every JetStream publish) costs more than the publish.
+        noAsyncTraces: true,
       });
     } catch (e) {
       throw new BusUnavailableError(`cannot connect to NATS at ${options.servers}: ${(e as Error).message}`, {
@@ -151,6 +153,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     if (this.closed) throw new BusUnavailableError('bus is closed');
     const wire = this.mapper.toWire(subject, orderingKey(subject, data));
     const payload = encoder.encode(JSON.stringify(data));
+    // Too large is not an outage: refuse it as bad input instead of retrying it forever.
+    const max = this.nc.info?.max_payload;
+    if (max !== undefined && payload.length > max) throw new PayloadTooLargeError(max);
     const h = natsHeaders();
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
     if (this.mapper.direction(subject) === undefined) {
@@ -385,7 +390,12 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     while (!sub.stopped && !this.closed) {
       try {
         const consumer = await this.js.consumers.get(sub.stream, loop.name);
-        const messages = await consumer.consume({ max_messages: Math.min(loop.maxAckPending, 64) });
+        // A pull asks for up to 16 even where one message at a time is in flight (max_ack_pending
+        // 1): the server hands them out one ack at a time under the same pull, so the client
+        // issues a pull request every dozen messages rather than every message.
+        const messages = await consumer.consume({
+          max_messages: Math.max(16, Math.min(loop.maxAckPending, 64)),
+        });
         loop.messages = messages;
         void this.watchConsumer(messages, sub, loop);
         if (sub.stopped) await messages.close();

@@ -18,6 +18,7 @@ export {
   channelSecret,
   DeliveryProgress,
   header,
+  hexSignatureMatches,
   hmacSha256,
   httpEgressError,
   isRecord,

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { retryHints } from '../egress-dispatcher.service.js';
 import type { EgressMessage } from '../message-envelope.js';
 import { EgressError } from './messaging-provider.js';
-import { DeliveryProgress, normalizeCard, parseRetryAfter, safeEqual } from './provider-support.js';
+import {
+  DeliveryProgress,
+  hexSignatureMatches,
+  hmacSha256,
+  normalizeCard,
+  parseRetryAfter,
+  safeEqual,
+} from './provider-support.js';
 
 const egress = (replies: EgressMessage['replies']): EgressMessage => ({
   id: 'm1:reply',
@@ -25,6 +32,23 @@ describe('provider support', () => {
     expect(safeEqual('abc', 'abc')).toBe(true);
     expect(safeEqual('abc', 'abcd')).toBe(false);
     expect(safeEqual(Buffer.from('x'), 'x')).toBe(true);
+  });
+
+  it('matches a hex signature against a digest only in the exact format', () => {
+    const d = hmacSha256('k', 'body');
+    const hex = d.toString('hex');
+    expect(hexSignatureMatches(d, `sha256=${hex}`, 'sha256=')).toBe(true);
+    expect(hexSignatureMatches(d, `sha256=${hex.toUpperCase()}`, 'sha256=')).toBe(true);
+    expect(
+      hexSignatureMatches(
+        d,
+        `sha256=${hex.slice(0, -1)}0`.replace(/.$/, hex.endsWith('0') ? '1' : '0'),
+        'sha256=',
+      ),
+    ).toBe(false);
+    expect(hexSignatureMatches(d, `sha1=${hex}`, 'sha256=')).toBe(false);
+    expect(hexSignatureMatches(d, `sha256=${hex}00`, 'sha256=')).toBe(false);
+    expect(hexSignatureMatches(d, `sha256=${'z'.repeat(64)}`, 'sha256=')).toBe(false);
   });
 
   it('resumes a redelivered egress message after the last reply that went out', async () => {

@@ -28,6 +28,17 @@ export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
   return timingSafeEqual(da, db);
 }
 
+/**
+ * Whether `provided` is `prefix` + the lower-case hex of `digest`, in constant time. The format
+ * (and so the length) of a signature is public; only its value is compared, byte for byte.
+ */
+export function hexSignatureMatches(digest: Buffer, provided: string, prefix: string): boolean {
+  if (provided.length !== prefix.length + digest.length * 2 || !provided.startsWith(prefix)) return false;
+  const hex = provided.slice(prefix.length);
+  if (!/^[0-9a-fA-F]+$/.test(hex)) return false;
+  return timingSafeEqual(digest, Buffer.from(hex, 'hex'));
+}
+
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

@@ -235,7 +235,10 @@ export function checkManifestAgainstFiles(
     }
     let same: boolean;
     try {
-      same = Buffer.compare(Buffer.from(encodeCanonical(parsed)), Buffer.from(encodeCanonical(m))) === 0;
+      // manifest.cbor is, checked at decode, the canonical encoding of `m`: compare against it.
+      const cbor = files.get('manifest.cbor');
+      same =
+        Buffer.compare(Buffer.from(encodeCanonical(parsed)), Buffer.from(cbor ?? encodeCanonical(m))) === 0;
     } catch {
       same = false;
     }

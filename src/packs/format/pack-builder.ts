@@ -257,7 +257,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
     flows: flows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
     components: components.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
-  progress(`writing ${files.length + 3} entries${opts.key ? ' (signed)' : ''}`);
+  progress(`writing ${files.length} payload file(s) + manifest, SBOM${opts.key ? ', signature' : ''}`);
   const packed = await assemblePack({
     manifest,
     files,

@@ -78,6 +78,38 @@ function centralDirectory(zip: ZipFile, label: string): Promise<Entry[]> {
   });
 }
 
+/**
+ * A stored entry straight from the buffer (the format's case: no per-entry stream). The local
+ * header must carry the same name as the central directory, so no ZIP reader that trusts local
+ * headers could be shown another file than the one verified here.
+ */
+function readStored(buf: Buffer, entry: Entry, nameBytes: Buffer, name: string, label: string): Uint8Array {
+  const at = entry.relativeOffsetOfLocalHeader;
+  if (at + 30 > buf.length || buf.readUInt32LE(at) !== 0x04034b50) {
+    fail('pack_archive_invalid', label, `entry '${name}': no local file header at offset ${at}`, {
+      entry: name,
+    });
+  }
+  const nameLen = buf.readUInt16LE(at + 26);
+  const extraLen = buf.readUInt16LE(at + 28);
+  if (!buf.subarray(at + 30, at + 30 + nameLen).equals(nameBytes)) {
+    fail('pack_entry_header_mismatch', label, `entry '${name}': its local header names another file`, {
+      entry: name,
+    });
+  }
+  const start = at + 30 + nameLen + extraLen;
+  const end = start + entry.compressedSize;
+  if (end > buf.length || entry.compressedSize !== entry.uncompressedSize) {
+    fail(
+      'pack_archive_invalid',
+      label,
+      `entry '${name}': stored data runs past the archive or sizes disagree`,
+      { entry: name },
+    );
+  }
+  return new Uint8Array(buf.subarray(start, end));
+}
+
 function readEntry(
   zip: ZipFile,
   entry: Entry,
@@ -145,7 +177,8 @@ export async function readArchive(
       `archive is ${bytes.byteLength} bytes, over the ${limits.maxArchiveBytes}-byte cap`,
     );
   }
-  const zip = await openZip(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), label);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const zip = await openZip(buf, label);
   try {
     if (zip.entryCount > limits.maxEntries) {
       fail(
@@ -226,7 +259,10 @@ export async function readArchive(
     const files = new Map<string, Uint8Array>();
     let inflated = 0;
     for (const [e, name] of names) {
-      const data = await readEntry(zip, e, name, Math.min(limits.maxFileBytes, e.uncompressedSize), label);
+      const data =
+        e.compressionMethod === 0
+          ? readStored(buf, e, e.fileName as unknown as Buffer, name, label)
+          : await readEntry(zip, e, name, Math.min(limits.maxFileBytes, e.uncompressedSize), label);
       inflated += data.byteLength;
       if (inflated > limits.maxTotalBytes)
         fail('pack_total_too_large', label, `entries expand past the ${limits.maxTotalBytes}-byte total cap`);

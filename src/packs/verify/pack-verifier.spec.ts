@@ -109,6 +109,15 @@ describe('pack format', () => {
     });
   });
 
+  it('refuses an entry whose local header names another file than the central directory', async () => {
+    const z = rawZip([
+      { name: 'assets/a.txt', localName: 'assets/b.txt', data: new TextEncoder().encode('x') },
+    ]);
+    expect((await refusal(openPack(z, { label: 'two-names', policy: strict }))).code).toBe(
+      'pack_entry_header_mismatch',
+    );
+  });
+
   it('refuses a lying header that inflates past its declared size, and a total past the cap', async () => {
     const liar = rawZip([
       { name: 'a.bin', data: new Uint8Array(1024 * 1024), deflate: true, declaredSize: 100 },

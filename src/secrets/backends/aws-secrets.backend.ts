@@ -43,7 +43,10 @@ export class AwsSecretsBackend implements SecretsBackend {
   async get(name: string): Promise<string | undefined> {
     try {
       const out = await this.client.send(
-        new GetSecretValueCommand({ SecretId: name, ...(this.opts.versionStage ? { VersionStage: this.opts.versionStage } : {}) }),
+        new GetSecretValueCommand({
+          SecretId: name,
+          ...(this.opts.versionStage ? { VersionStage: this.opts.versionStage } : {}),
+        }),
       );
       if (out.SecretString !== undefined) return out.SecretString;
       if (out.SecretBinary !== undefined) return Buffer.from(out.SecretBinary).toString('utf8');
@@ -55,7 +58,14 @@ export class AwsSecretsBackend implements SecretsBackend {
   }
 
   async health(): Promise<{ up: boolean; details: Record<string, unknown> }> {
-    return { up: true, details: { kind: this.kind, region: this.opts.region, ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}) } };
+    return {
+      up: true,
+      details: {
+        kind: this.kind,
+        region: this.opts.region,
+        ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}),
+      },
+    };
   }
 
   async close(): Promise<void> {
@@ -83,5 +93,6 @@ export function awsOptionsFrom(o: BackendOptions): AwsSecretsOptions {
 
 export const awsSecretsFactory: SecretsBackendFactory = {
   kind: 'aws',
-  create: (tenant, options, bundleDir) => new AwsSecretsBackend(awsOptionsFrom(new BackendOptions('aws', tenant, options, bundleDir))),
+  create: (tenant, options, bundleDir) =>
+    new AwsSecretsBackend(awsOptionsFrom(new BackendOptions('aws', tenant, options, bundleDir))),
 };

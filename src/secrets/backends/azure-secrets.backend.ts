@@ -47,7 +47,9 @@ export class AzureSecretsBackend implements SecretsBackend {
   async get(name: string): Promise<string | undefined> {
     const vaultName = azureSecretName(name);
     try {
-      const s = await this.client.getSecret(vaultName, { abortSignal: AbortSignal.timeout(this.opts.timeoutMs) });
+      const s = await this.client.getSecret(vaultName, {
+        abortSignal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
       return s.value;
     } catch (e) {
       const status = (e as { statusCode?: number }).statusCode;
@@ -60,7 +62,10 @@ export class AzureSecretsBackend implements SecretsBackend {
   }
 
   async health(): Promise<{ up: boolean; details: Record<string, unknown> }> {
-    return { up: true, details: { kind: this.kind, vaultUrl: this.opts.vaultUrl, credential: this.opts.credentialKind } };
+    return {
+      up: true,
+      details: { kind: this.kind, vaultUrl: this.opts.vaultUrl, credential: this.opts.credentialKind },
+    };
   }
 }
 
@@ -76,7 +81,8 @@ export function azureOptionsFrom(o: BackendOptions): AzureSecretsOptions {
   } catch {
     o.fail('vault_url', `must be a URL, got '${vaultUrl}'`);
   }
-  if (url.protocol !== 'https:') o.fail('vault_url', 'must be https (Key Vault clients send bearer tokens over TLS only)');
+  if (url.protocol !== 'https:')
+    o.fail('vault_url', 'must be https (Key Vault clients send bearer tokens over TLS only)');
   const kind = (o.string('credential') ?? 'default') as AzureCredentialKind;
   const clientId = o.string('client_id');
   const tenantId = o.string('tenant_id');
@@ -89,7 +95,10 @@ export function azureOptionsFrom(o: BackendOptions): AzureSecretsOptions {
       credential = clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
       break;
     case 'workload_identity':
-      credential = new WorkloadIdentityCredential({ ...(clientId ? { clientId } : {}), ...(tenantId ? { tenantId } : {}) });
+      credential = new WorkloadIdentityCredential({
+        ...(clientId ? { clientId } : {}),
+        ...(tenantId ? { tenantId } : {}),
+      });
       break;
     case 'client_secret': {
       if (!clientId) o.fail('client_id', "is required with credential 'client_secret'");
@@ -99,7 +108,10 @@ export function azureOptionsFrom(o: BackendOptions): AzureSecretsOptions {
       break;
     }
     default:
-      o.fail('credential', `must be one of default, managed_identity, workload_identity, client_secret; got '${String(kind)}'`);
+      o.fail(
+        'credential',
+        `must be one of default, managed_identity, workload_identity, client_secret; got '${String(kind)}'`,
+      );
   }
   const caFile = o.path('ca_file');
   let ca: string | undefined;
@@ -107,7 +119,10 @@ export function azureOptionsFrom(o: BackendOptions): AzureSecretsOptions {
     try {
       ca = readFileSync(caFile, 'utf8');
     } catch (e) {
-      o.fail('ca_file', `cannot be read (${(e as NodeJS.ErrnoException).code ?? describeCause(e)}): ${caFile}`);
+      o.fail(
+        'ca_file',
+        `cannot be read (${(e as NodeJS.ErrnoException).code ?? describeCause(e)}): ${caFile}`,
+      );
     }
   }
   return {
@@ -124,5 +139,6 @@ export function azureOptionsFrom(o: BackendOptions): AzureSecretsOptions {
 export const azureSecretsFactory: SecretsBackendFactory = {
   kind: 'azure',
   defaultNameTemplate: '{tenant}--{env}--{name}',
-  create: (tenant, options, bundleDir) => new AzureSecretsBackend(azureOptionsFrom(new BackendOptions('azure', tenant, options, bundleDir))),
+  create: (tenant, options, bundleDir) =>
+    new AzureSecretsBackend(azureOptionsFrom(new BackendOptions('azure', tenant, options, bundleDir))),
 };

@@ -34,7 +34,8 @@ export class FileSecretsBackend implements SecretsBackend {
     const doc: unknown = parseYaml(await readFile(this.file, 'utf8'));
     const values = new Map<string, string>();
     if (doc && typeof doc === 'object') {
-      for (const [k, v] of Object.entries(doc as Record<string, unknown>)) if (typeof v === 'string') values.set(k, v);
+      for (const [k, v] of Object.entries(doc as Record<string, unknown>))
+        if (typeof v === 'string') values.set(k, v);
     }
     this.cache = { mtimeMs: st.mtimeMs, values };
     return values;

@@ -52,7 +52,10 @@ export class GcpSecretsBackend implements SecretsBackend {
   async get(name: string): Promise<string | undefined> {
     const resource = `projects/${this.opts.project}/secrets/${name}/versions/${this.opts.version}`;
     try {
-      const [res] = await this.client.accessSecretVersion({ name: resource }, { timeout: this.opts.timeoutMs, maxRetries: this.opts.maxRetries });
+      const [res] = await this.client.accessSecretVersion(
+        { name: resource },
+        { timeout: this.opts.timeoutMs, maxRetries: this.opts.maxRetries },
+      );
       const data = res.payload?.data;
       if (data === undefined || data === null) return undefined;
       return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
@@ -63,7 +66,10 @@ export class GcpSecretsBackend implements SecretsBackend {
   }
 
   async health(): Promise<{ up: boolean; details: Record<string, unknown> }> {
-    return { up: true, details: { kind: this.kind, project: this.opts.project, transport: this.opts.transport } };
+    return {
+      up: true,
+      details: { kind: this.kind, project: this.opts.project, transport: this.opts.transport },
+    };
   }
 
   async close(): Promise<void> {
@@ -85,9 +91,11 @@ export function gcpOptionsFrom(o: BackendOptions): GcpSecretsOptions {
   const keyFile = o.path('key_file');
   const endpoint = o.string('endpoint');
   const protocol = o.string('protocol') ?? 'https';
-  if (protocol !== 'https' && protocol !== 'http') o.fail('protocol', `must be 'https' or 'http', got '${protocol}'`);
+  if (protocol !== 'https' && protocol !== 'http')
+    o.fail('protocol', `must be 'https' or 'http', got '${protocol}'`);
   const transport = o.string('transport') ?? 'rest';
-  if (transport !== 'rest' && transport !== 'grpc') o.fail('transport', `must be 'rest' or 'grpc', got '${transport}'`);
+  if (transport !== 'rest' && transport !== 'grpc')
+    o.fail('transport', `must be 'rest' or 'grpc', got '${transport}'`);
   return {
     project,
     ...(keyFile ? { keyFile } : {}),
@@ -104,5 +112,6 @@ export const gcpSecretsFactory: SecretsBackendFactory = {
   kind: 'gcp',
   // Secret ids allow only letters, digits, `-` and `_`.
   defaultNameTemplate: '{tenant}--{env}--{name}',
-  create: (tenant, options, bundleDir) => new GcpSecretsBackend(gcpOptionsFrom(new BackendOptions('gcp', tenant, options, bundleDir))),
+  create: (tenant, options, bundleDir) =>
+    new GcpSecretsBackend(gcpOptionsFrom(new BackendOptions('gcp', tenant, options, bundleDir))),
 };

@@ -41,7 +41,9 @@ export class VaultSecretsBackend implements SecretsBackend {
   constructor(private readonly opts: VaultOptions) {}
 
   async get(name: string): Promise<string | undefined> {
-    const res = await this.authorised(name, (token) => this.request('GET', `/v1/${this.opts.mount}/data/${encodePath(name)}`, token));
+    const res = await this.authorised(name, (token) =>
+      this.request('GET', `/v1/${this.opts.mount}/data/${encodePath(name)}`, token),
+    );
     if (res.status === 404) return undefined;
     if (!res.ok) throw new SecretBackendError(this.kind, name, await vaultErrors(res));
     const body = (await res.json()) as { data?: { data?: Record<string, unknown> | null } };
@@ -96,13 +98,29 @@ export class VaultSecretsBackend implements SecretsBackend {
   }
 
   private async appRoleLogin(auth: Extract<VaultAuth, { method: 'approle' }>): Promise<VaultLogin> {
-    const res = await this.request('POST', `/v1/auth/${auth.mount}/login`, undefined, { role_id: auth.roleId(), secret_id: auth.secretId() });
-    if (!res.ok) throw new SecretBackendError(this.kind, `auth/${auth.mount}/login`, `AppRole login failed: ${await vaultErrors(res)}`);
+    const res = await this.request('POST', `/v1/auth/${auth.mount}/login`, undefined, {
+      role_id: auth.roleId(),
+      secret_id: auth.secretId(),
+    });
+    if (!res.ok)
+      throw new SecretBackendError(
+        this.kind,
+        `auth/${auth.mount}/login`,
+        `AppRole login failed: ${await vaultErrors(res)}`,
+      );
     const body = (await res.json()) as { auth?: { client_token?: string; lease_duration?: number } };
     const token = body.auth?.client_token;
-    if (!token) throw new SecretBackendError(this.kind, `auth/${auth.mount}/login`, 'AppRole login answered without auth.client_token');
+    if (!token)
+      throw new SecretBackendError(
+        this.kind,
+        `auth/${auth.mount}/login`,
+        'AppRole login answered without auth.client_token',
+      );
     const lease = (body.auth?.lease_duration ?? 0) * 1000;
-    this.logger.log({ backend: this.kind, mount: auth.mount, leaseSeconds: lease / 1000 }, 'vault AppRole login');
+    this.logger.log(
+      { backend: this.kind, mount: auth.mount, leaseSeconds: lease / 1000 },
+      'vault AppRole login',
+    );
     // Renew at 80% of the lease; a zero lease (root-like token) never expires.
     return { token, renewAt: lease > 0 ? Date.now() + lease * 0.8 : Number.POSITIVE_INFINITY };
   }
@@ -130,7 +148,8 @@ async function vaultErrors(res: Response): Promise<string> {
   let detail = '';
   try {
     const body = (await res.json()) as { errors?: unknown };
-    if (Array.isArray(body.errors) && body.errors.length > 0) detail = `: ${body.errors.map(String).join('; ')}`;
+    if (Array.isArray(body.errors) && body.errors.length > 0)
+      detail = `: ${body.errors.map(String).join('; ')}`;
   } catch {
     // not JSON: the status says enough
   }
@@ -173,5 +192,6 @@ export function vaultOptionsFrom(o: BackendOptions): VaultOptions {
 
 export const vaultSecretsFactory: SecretsBackendFactory = {
   kind: 'vault',
-  create: (tenant, options, bundleDir) => new VaultSecretsBackend(vaultOptionsFrom(new BackendOptions('vault', tenant, options, bundleDir))),
+  create: (tenant, options, bundleDir) =>
+    new VaultSecretsBackend(vaultOptionsFrom(new BackendOptions('vault', tenant, options, bundleDir))),
 };

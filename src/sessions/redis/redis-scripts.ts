@@ -22,9 +22,10 @@ return {1, nv}
 `;
 
 /**
- * KEYS[1] lease, KEYS[2] fence counter. ARGV: lease ms, counter ttl ms, random suffix.
- * Returns {1, token} when acquired, {0, pttl} when held by someone else. The token is the
- * counter value (monotonic per session) plus a random suffix (unique even if the counter expired).
+ * KEYS[1] lease, KEYS[2] fence counter, KEYS[3] session hash. ARGV: lease ms, counter ttl ms,
+ * random suffix. Returns {1, token, version, recordJson} when acquired (the session comes along,
+ * saving the load's round trip), {0, pttl} when held by someone else. The token is the counter
+ * value (monotonic per session) plus a random suffix (unique even if the counter expired).
  */
 export const ACQUIRE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('PTTL', KEYS[1])} end
@@ -32,7 +33,8 @@ local n = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local token = n .. ':' .. ARGV[3]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-return {1, token}
+local s = redis.call('HMGET', KEYS[3], 'v', 'r')
+return {1, token, s[1], s[2]}
 `;
 
 /** KEYS[1] lease. ARGV: token, lease ms. 1 if still ours and extended, else 0. */

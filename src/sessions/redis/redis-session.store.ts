@@ -29,6 +29,8 @@ interface Lease {
   id: string;
   token: string;
   lost: boolean;
+  /** The session as read when the lease was taken; the first load under the lease uses it. */
+  prefetched?: { v: string | null; r: string | null };
 }
 
 /** The Lua commands defineCommand adds to the client. */
@@ -44,10 +46,11 @@ interface Scripted {
   gtAcquire(
     lease: string,
     fence: string,
+    session: string,
     leaseMs: number,
     fenceTtlMs: number,
     nonce: string,
-  ): Promise<[number, number | string]>;
+  ): Promise<[number, number | string, (string | null)?, (string | null)?]>;
   gtRenew(lease: string, token: string, leaseMs: number): Promise<number>;
   gtRelease(lease: string, token: string): Promise<number>;
 }
@@ -81,7 +84,7 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   ) {
     this.leaseWaitMs = options.leaseWaitMs ?? options.leaseMs * 2;
     redis.defineCommand('gtCommit', { numberOfKeys: 2, lua: COMMIT_LUA });
-    redis.defineCommand('gtAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
+    redis.defineCommand('gtAcquire', { numberOfKeys: 3, lua: ACQUIRE_LUA });
     redis.defineCommand('gtRenew', { numberOfKeys: 1, lua: RENEW_LUA });
     redis.defineCommand('gtRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
     this.redis = redis as Redis & Scripted;
@@ -107,6 +110,8 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
       commandTimeout: options.commandTimeoutMs ?? 3_000,
       retryStrategy: (times) => Math.min(50 * times, 1_000),
       connectTimeout: 3_000,
+      // Commands issued in the same tick (many messages at once) go out in one write.
+      enableAutoPipelining: true,
     });
     try {
       await redis.connect();
@@ -126,7 +131,17 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   }
 
   async load(tenant: TenantCtx, key: string): Promise<SessionRecord | null> {
-    const [v, r] = await this.call(() => this.redis.hmget(`${this.base(tenant, key)}:s`, 'v', 'r'));
+    const base = this.base(tenant, key);
+    const lease = this.leases.getStore()?.get(base);
+    let v: string | null | undefined;
+    let r: string | null | undefined;
+    if (lease?.prefetched) {
+      // Read atomically with taking the lease, and nobody else can write while we hold it.
+      ({ v, r } = lease.prefetched);
+      lease.prefetched = undefined;
+    } else {
+      [v, r] = await this.call(() => this.redis.hmget(`${base}:s`, 'v', 'r'));
+    }
     if (r === null || r === undefined) return null;
     const parsed = JSON.parse(r) as Omit<SessionRecord, 'version' | 'key'>;
     return { ...parsed, key, version: Number(v ?? 0) };
@@ -273,16 +288,18 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   private async acquire(base: string, key: string): Promise<Lease> {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
-      const [ok, value] = await this.call(() =>
+      const [ok, value, v, r] = await this.call(() =>
         this.redis.gtAcquire(
           `${base}:lease`,
           `${base}:fence`,
+          `${base}:s`,
           this.options.leaseMs,
           FENCE_TTL_MS,
           randomBytes(6).toString('hex'),
         ),
       );
-      if (ok === 1) return { id: base, token: String(value), lost: false };
+      if (ok === 1)
+        return { id: base, token: String(value), lost: false, prefetched: { v: v ?? null, r: r ?? null } };
       const waited = Date.now() - started;
       if (waited >= this.leaseWaitMs) throw new SessionBusyError(key, waited);
       const pttl = Number(value);

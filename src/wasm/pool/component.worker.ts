@@ -22,8 +22,11 @@ import { hostImports, isHostImport } from '../host/host-imports.js';
 import {
   CTL,
   FIRE_AND_FORGET,
+  STARTED_AT_F64,
   toWireError,
+  CTL_BYTES,
   type CallRequest,
+  type CompactCall,
   type CompiledModule,
   type DescribeRequest,
   type HostAnswer,
@@ -33,6 +36,8 @@ import {
   type WorkerRequest,
   type WorkerResult,
 } from './protocol.js';
+import { SlotArea } from './slots.js';
+import type { TenantCtx } from '../../tenancy/tenant-ctx.js';
 
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
@@ -74,7 +79,12 @@ const init = workerData as WorkerInit & {
   hostAnswers: MessagePort;
 };
 const ctl = new Int32Array(init.ctl);
+const startedAt = new Float64Array(init.ctl);
 const cap = init.memoryCapBytes;
+const requestSlots = new SlotArea(init.ctl, CTL_BYTES, init.slots, init.slotBytes);
+const resultSlots = new SlotArea(init.ctl, requestSlots.end, init.slots, init.slotBytes);
+/** Static parts of compact calls: binding number -> tenant key, tenant, digest, name. */
+const bindings = new Map<number, [string, TenantCtx, string, string]>();
 
 const components = new Map<string, Promise<Loaded>>();
 const failedLoads = new Map<string, Error>();
@@ -180,16 +190,18 @@ function dropInstance(tk: string, digest: string): void {
 
 // ---- requests ------------------------------------------------------------------------------
 
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
 function failure(err: unknown, mem = 0): WorkerResult {
   return { ok: false, error: toWireError(err), mem };
 }
 
-function memoryKill(req: CallRequest, loaded: Loaded, mem: number, during: string): WorkerResult {
+function memoryKill(req: CallRequest, loaded: Loaded, mem: number, what: string): WorkerResult {
   poisoned = true;
-  const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
   const err = new ComponentMemoryExceededError(
-    `component '${loaded.meta.name}' operation '${req.op}' for tenant '${req.tk}' ${during} ` +
-      `${mib(mem)} of linear memory, past its cap of ${mib(cap)}; the instance was discarded`,
+    `component '${req.n}' operation '${req.op}' for tenant '${req.tk}' ${what}; the instance was discarded`,
     { tenant: req.tk, component: loaded.meta.name, operation: req.op, memoryBytes: mem, capBytes: cap },
   );
   return { ok: false, error: toWireError(err), mem, kill: 'memory' };
@@ -216,13 +228,16 @@ function run(req: CallRequest, loaded: Loaded, instance: Instance): WorkerResult
   const mem = memoryBytes(instance);
   if (mem > cap) {
     dropInstance(req.tk, req.d);
-    return memoryKill(req, loaded, mem, 'grew to');
+    return memoryKill(req, loaded, mem, `grew its linear memory to ${mib(mem)}, past its cap of ${mib(cap)}`);
   }
   if (error === undefined) return { ok: true, value, mem };
   if (error instanceof ComponentTrapError) {
     dropInstance(req.tk, req.d);
-    // A failed memory.grow at the (patched) maximum surfaces as a trap: it is the cap, not a bug.
-    if (mem + 65_536 > cap) return memoryKill(req, loaded, mem, 'trapped at');
+    // A failed memory.grow at the (patched) maximum surfaces as a trap: an instance that trapped
+    // within an eighth of its cap ran into the cap, not into a bug.
+    if (mem + Math.max(65_536, cap / 8) > cap) {
+      return memoryKill(req, loaded, mem, `ran into its memory cap of ${mib(cap)} (trapped at ${mib(mem)})`);
+    }
   }
   return failure(error, mem);
 }
@@ -257,7 +272,9 @@ function handleCall(req: CallRequest): WorkerResult | Promise<WorkerResult> {
       return failure(trapError(e, req.t, loaded.meta, 'instantiate'));
     }
     const mem = memoryBytes(fresh);
-    if (mem > cap) return memoryKill(req, loaded, mem, 'starts with');
+    if (mem > cap) {
+      return memoryKill(req, loaded, mem, `needs ${mib(mem)} of linear memory to start, more than its cap of ${mib(cap)}`);
+    }
     let byDigest = instances.get(req.tk);
     if (!byDigest) instances.set(req.tk, (byDigest = new Map()));
     byDigest.set(req.d, fresh);
@@ -309,8 +326,13 @@ function handle(req: WorkerRequest): WorkerResult | Promise<WorkerResult> {
 
 // ---- the loop ------------------------------------------------------------------------------
 
+function markStarted(seq: number): void {
+  startedAt[STARTED_AT_F64] = performance.timeOrigin + performance.now();
+  Atomics.store(ctl, CTL.STARTED, seq);
+}
+
 function post(result: WorkerResult, done: number): void {
-  init.results.postMessage(result);
+  if (init.channel !== 'atomics' || !resultSlots.write(done, result)) init.results.postMessage(result);
   Atomics.store(ctl, CTL.RESP, done);
   Atomics.notify(ctl, CTL.RESP);
 }
@@ -333,18 +355,39 @@ async function serveAtomics(): Promise<void> {
       Atomics.wait(ctl, CTL.REQ, posted);
       continue;
     }
-    const entry = receiveMessageOnPort(init.calls);
-    if (!entry) {
+    const request = nextRequest(done + 1);
+    if (!request) {
       // The counter moved before the message was visible: cannot happen (post precedes the store).
       Atomics.wait(ctl, CTL.REQ, posted, 1);
       continue;
     }
-    Atomics.store(ctl, CTL.STARTED, done + 1);
-    let result = handle(entry.message as WorkerRequest);
+    markStarted(done + 1);
+    let result = handle(request);
     if (result instanceof Promise) result = await result;
     done++;
     post(result, done);
   }
+}
+
+/** Request number `seq`: from its slot, or from the port when the slot says so. */
+function nextRequest(seq: number): WorkerRequest | undefined {
+  const slot = requestSlots.read(seq);
+  if (slot.inPort) return receiveMessageOnPort(init.calls)?.message as WorkerRequest | undefined;
+  const c = slot.value as CompactCall;
+  if (c[13]) bindings.set(c[1], c[13]);
+  // An unknown binding is a protocol bug: the call then fails as "not loaded" rather than hang.
+  const bound = bindings.get(c[1]) ?? ['', { tenantId: '', envId: '' }, '', '?'];
+  const ctx: CallRequest['ctx'] = {
+    flowId: c[5],
+    nodeId: c[6],
+    messageId: c[7],
+    userId: c[8],
+    sessionKey: c[9],
+    text: c[10],
+  };
+  if (c[11] !== undefined) ctx.traceId = c[11];
+  if (c[12] !== undefined) ctx.attempt = c[12];
+  return { k: 'call', id: c[0], tk: bound[0], t: bound[1], d: bound[2], n: bound[3], op: c[2], input: c[3], ctx, deadlineMs: c[4] };
 }
 
 function serveMessages(): void {
@@ -353,7 +396,7 @@ function serveMessages(): void {
   init.calls.on('message', (req: WorkerRequest) => {
     chain = chain.then(async () => {
       if (poisoned) return;
-      Atomics.store(ctl, CTL.STARTED, done + 1);
+      markStarted(done + 1);
       let result = handle(req);
       if (result instanceof Promise) result = await result;
       done++;

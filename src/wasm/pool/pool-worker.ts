@@ -10,6 +10,9 @@ import {
   CTL,
   CTL_BYTES,
   FIRE_AND_FORGET,
+  STARTED_AT_F64,
+  type CallRequest,
+  type CompactCall,
   type HostAnswer,
   type HostCall,
   type WorkerChannel,
@@ -17,6 +20,7 @@ import {
   type WorkerRequest,
   type WorkerResult,
 } from './protocol.js';
+import { SLOT_BYTES, SlotArea } from './slots.js';
 import { workerScript } from './worker-script.js';
 
 /** `Atomics.waitAsync` (ES2024; the project's lib is ES2023). */
@@ -39,8 +43,10 @@ export interface PendingRequest {
   seq: number;
   /** Component call id (0 for load/drop/describe bookkeeping). */
   callId: number;
-  /** performance.now() deadline; Infinity for none. */
+  /** performance.now() deadline, counted from the call; Infinity for none. */
   deadlineAt: number;
+  /** Run-time budget once started: a request that started late still gets this long. */
+  deadlineMs: number;
   /** Set once the caller was answered early (deadline passed while it waited behind another). */
   expired?: boolean;
   /** The worker's answer, or the error that replaced it. */
@@ -72,10 +78,15 @@ export interface PoolWorkerOptions {
   /** JS heap limit of the worker (MiB). */
   heapMb: number;
   spinUs: number;
+  /** Requests in flight at most (one slot each). */
+  slots: number;
   hooks: PoolWorkerHooks;
 }
 
 let nextThreadName = 1;
+
+/** Extra wait granted to requests queued behind a worker's boot or a component load. */
+const SETUP_GRACE_MS = 10_000;
 
 export class PoolWorker {
   readonly id: number;
@@ -95,26 +106,41 @@ export class PoolWorker {
 
   private readonly worker: Worker;
   private readonly ctl: Int32Array;
+  /** The worker's start time of its running request (STARTED_AT_F64). */
+  private readonly startTimes: Float64Array;
   private readonly calls: MessagePort;
   private readonly results: MessagePort;
   private readonly hostCalls: MessagePort;
   private readonly hostAnswers: MessagePort;
   private readonly hooks: PoolWorkerHooks;
   private readonly channel: WorkerChannel;
+  private readonly requestSlots: SlotArea;
+  private readonly resultSlots: SlotArea;
+  /** `${tenantKey}\0${digest}\0${name}` -> binding number known to the worker. */
+  private readonly bindings = new Map<string, number>();
   private inflight: PendingRequest[] = [];
+  /** Requests waiting for a free slot (bookkeeping requests beyond the pipeline depth). */
+  private backlog: Array<[WorkerRequest, PendingRequest]> = [];
+  private readonly slotCount: number;
   private sent = 0;
   private received = 0;
   private waiting = false;
   private watchAt = Infinity;
   private watchTimer: NodeJS.Timeout | undefined;
   private referenced = false;
+  private watchCheck = false;
 
   constructor(options: PoolWorkerOptions) {
     this.id = options.id;
     this.hooks = options.hooks;
     this.channel = options.channel;
-    const sab = new SharedArrayBuffer(CTL_BYTES);
-    this.ctl = new Int32Array(sab);
+    this.slotCount = options.slots;
+    const area = SlotArea.byteLength(options.slots, SLOT_BYTES);
+    const sab = new SharedArrayBuffer(CTL_BYTES + 2 * area);
+    this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
+    this.startTimes = new Float64Array(sab, 0, CTL_BYTES / 8);
+    this.requestSlots = new SlotArea(sab, CTL_BYTES, options.slots, SLOT_BYTES);
+    this.resultSlots = new SlotArea(sab, this.requestSlots.end, options.slots, SLOT_BYTES);
     const calls = new MessageChannel();
     const results = new MessageChannel();
     const hostCalls = new MessageChannel();
@@ -128,6 +154,8 @@ export class PoolWorker {
       tenantId: options.tenantId,
       channel: options.channel,
       ctl: sab,
+      slots: options.slots,
+      slotBytes: SLOT_BYTES,
       memoryCapBytes: options.memoryCapBytes,
       spinUs: options.spinUs,
       calls: calls.port2,
@@ -169,9 +197,17 @@ export class PoolWorker {
     }
   }
 
-  /** Requests sent and not answered yet. */
+  /** Requests sent (or waiting for a slot) and not answered yet. */
   get load(): number {
-    return this.inflight.length;
+    return this.inflight.length + this.backlog.length;
+  }
+
+  /** Component calls among them (loads and drops are bookkeeping). */
+  get callsInFlight(): number {
+    let n = 0;
+    for (const p of this.inflight) if (p.callId !== 0) n++;
+    for (const [, p] of this.backlog) if (p.callId !== 0) n++;
+    return n;
   }
 
   /** May take new requests. */
@@ -185,8 +221,24 @@ export class PoolWorker {
 
   send(request: WorkerRequest, pending: PendingRequest): void {
     if (this.dead) throw new Error(`worker ${this.id} is dead`);
-    this.calls.postMessage(request);
+    if (this.inflight.length >= this.slotCount || this.backlog.length > 0) {
+      // Every slot holds an unanswered request: this one waits until one is answered.
+      this.backlog.push([request, pending]);
+      if (!this.referenced) {
+        this.referenced = true;
+        this.worker.ref();
+      }
+      return;
+    }
+    this.post(request, pending);
+  }
+
+  private post(request: WorkerRequest, pending: PendingRequest): void {
     pending.seq = ++this.sent;
+    if (this.channel !== 'atomics' || request.k !== 'call' || !this.writeCall(pending.seq, request)) {
+      if (this.channel === 'atomics') this.requestSlots.markInPort(pending.seq);
+      this.calls.postMessage(request);
+    }
     this.inflight.push(pending);
     this.lastActiveAt = performance.now();
     if (!this.referenced) {
@@ -200,6 +252,34 @@ export class PoolWorker {
       if (!this.waiting) this.waitForResults();
     }
     if (pending.deadlineAt < this.watchAt) this.arm(pending.deadlineAt);
+  }
+
+  /** A call into its slot, compact; false when it does not fit (it then goes on the port). */
+  private writeCall(seq: number, r: CallRequest): boolean {
+    const key = `${r.tk}\u0000${r.d}\u0000${r.n}`;
+    let binding = this.bindings.get(key);
+    const fresh = binding === undefined;
+    if (binding === undefined) binding = this.bindings.size + 1;
+    const c = r.ctx;
+    const compact: CompactCall = [
+      r.id,
+      binding,
+      r.op,
+      r.input,
+      r.deadlineMs,
+      c.flowId,
+      c.nodeId,
+      c.messageId,
+      c.userId,
+      c.sessionKey,
+      c.text,
+      c.traceId,
+      c.attempt,
+    ];
+    if (fresh) compact.push([r.tk, r.t, r.d, r.n]);
+    if (!this.requestSlots.write(seq, compact)) return false;
+    if (fresh) this.bindings.set(key, binding);
+    return true;
   }
 
   /** Stops the worker now (retire, close). Requests in flight are failed or handed back. */
@@ -236,9 +316,16 @@ export class PoolWorker {
   private drainResults(): boolean {
     const posted = Atomics.load(this.ctl, CTL.RESP);
     while (this.received < posted) {
-      const entry = receiveMessageOnPort(this.results);
-      if (!entry) break;
-      if (!this.onResult(entry.message as WorkerResult)) return false;
+      let result: WorkerResult;
+      const slot = this.channel === 'atomics' ? this.resultSlots.read(this.received + 1) : { inPort: true as const };
+      if (slot.inPort) {
+        const entry = receiveMessageOnPort(this.results);
+        if (!entry) break;
+        result = entry.message as WorkerResult;
+      } else {
+        result = slot.value as WorkerResult;
+      }
+      if (!this.onResult(result)) return false;
     }
     return true;
   }
@@ -247,8 +334,16 @@ export class PoolWorker {
   private onResult(result: WorkerResult): boolean {
     this.received++;
     const pending = this.inflight.shift();
+    if (!this.watchCheck && this.inflight.length > 0) {
+      this.watchCheck = true;
+      queueMicrotask(() => this.rescheduleWatch());
+    }
     this.ready = true;
     this.lastActiveAt = performance.now();
+    while (this.backlog.length > 0 && this.inflight.length < this.slotCount && !this.closing) {
+      const [request, next] = this.backlog.shift()!;
+      this.post(request, next);
+    }
     if (this.inflight.length === 0) this.release();
     if (pending && !pending.expired) pending.settle(result);
     if (!result.ok && result.kill === 'memory') {
@@ -314,6 +409,26 @@ export class PoolWorker {
     this.watchTimer.unref();
   }
 
+  /**
+   * After results came in, the next request may just have started (after a load or a boot whose
+   * grace period the armed time still reflects): bring the watchdog forward if it is due sooner.
+   */
+  private rescheduleWatch(): void {
+    this.watchCheck = false;
+    if (this.dead || this.closing) return;
+    let setupAhead = !this.ready;
+    let next = Infinity;
+    for (const p of this.inflight) {
+      if (p.callId === 0) {
+        setupAhead = true;
+        continue;
+      }
+      if (p.expired) continue;
+      next = Math.min(next, setupAhead ? p.deadlineAt + SETUP_GRACE_MS : Math.max(p.deadlineAt, performance.now() + 1));
+    }
+    if (next < this.watchAt) this.arm(next);
+  }
+
   private onWatch(): void {
     this.watchTimer = undefined;
     this.watchAt = Infinity;
@@ -323,19 +438,34 @@ export class PoolWorker {
     const now = performance.now();
     const started = Atomics.load(this.ctl, CTL.STARTED);
     let next = Infinity;
+    // Loading a component (importing its bindings) is setup, not another call's time.
+    let setupAhead = !this.ready;
     for (const p of this.inflight) {
+      if (p.callId === 0) {
+        if (p.seq > started || p.seq === started) setupAhead = true;
+        continue;
+      }
       if (p.expired) continue;
-      if (p.deadlineAt <= now + 0.5) {
-        if (p.seq <= started) {
+      if (p.seq <= started) {
+        // Running. Its budget counts from the call, or from its start when it started late
+        // (a cold worker's boot is not the component's time).
+        const startedAt = this.startTimes[STARTED_AT_F64]! - performance.timeOrigin;
+        const killAt = Math.max(p.deadlineAt, startedAt + p.deadlineMs);
+        if (killAt <= now + 0.5) {
           this.die({ kind: 'timeout', request: p });
           return;
         }
+        next = Math.min(next, killAt);
+        continue;
+      }
+      const expireAt = setupAhead ? p.deadlineAt + SETUP_GRACE_MS : p.deadlineAt;
+      if (expireAt <= now + 0.5) {
         // Still waiting behind another request on this worker: answer the caller now; the
         // worker will run it later and its result is dropped.
         p.expired = true;
         p.settle(undefined, this.hooks.timeoutError(p, false));
-      } else if (p.deadlineAt < next) {
-        next = p.deadlineAt;
+      } else {
+        next = Math.min(next, expireAt);
       }
     }
     if (next < Infinity) this.arm(next);
@@ -354,6 +484,12 @@ export class PoolWorker {
     const started = Atomics.load(this.ctl, CTL.STARTED);
     const inflight = this.inflight;
     this.inflight = [];
+    // Never sent: hand back like requests that never started.
+    for (const [, p] of this.backlog) {
+      p.seq = Number.MAX_SAFE_INTEGER;
+      inflight.push(p);
+    }
+    this.backlog = [];
     const orphans: PendingRequest[] = [];
     for (const p of inflight) {
       if (p.expired) continue;

@@ -1,13 +1,16 @@
 /**
  * What the main thread and a component worker say to each other, shared by both sides.
  *
- * The call channel: requests and results travel through two MessagePorts that nobody listens
- * on; the receiver takes them with `receiveMessageOnPort` (synchronous, no event-loop turn). A
- * SharedArrayBuffer of counters says how many there are and wakes the other side with
- * `Atomics.notify`: the worker sleeps in `Atomics.wait`, the main thread in `Atomics.waitAsync`
- * (never blocking its event loop). Both sides keep FIFO order, so the n-th result answers the
- * n-th request. Under load a worker finds its next request already posted and main drains several
- * results per wake-up: that is the batching, with no timer and no extra copy.
+ * The call channel (`atomics`): one SharedArrayBuffer per worker holds counters and one slot per
+ * pipelined request and result (slots.ts). Calls are written into their slot as compact CBOR;
+ * anything else, or a value too big for a slot, goes through a MessagePort that nobody listens on
+ * and is taken with `receiveMessageOnPort` (synchronous, no event-loop turn). The counters say
+ * how many requests and results there are and wake the other side with `Atomics.notify`: the
+ * worker sleeps in `Atomics.wait`, the main thread in `Atomics.waitAsync` (never blocking its
+ * event loop). Both sides keep FIFO order, so the n-th result answers the n-th request. Under
+ * load a worker finds its next request already written and main drains several results per
+ * wake-up: that is the batching, with no timer. The `message` channel (plain postMessage and
+ * 'message' events) is kept for comparison (bench/components) and as a fallback.
  *
  * Host calls go the other way: the worker posts on `hostCalls` (main listens) and, for calls that
  * return something, sleeps on the HOST counter until main posts the answer on `hostAnswers`.
@@ -34,10 +37,12 @@ export const CTL = {
   STARTED: 2,
   /** Host answers posted by main (count). */
   HOST: 3,
-  /** 1 while the worker sleeps in Atomics.wait (main skips notify otherwise). */
-  SLEEPING: 4,
 } as const;
 
+/** Float64 slot (index into a Float64Array over the same buffer): when the running request started, epoch ms. */
+export const STARTED_AT_F64 = 4;
+
+/** Bytes of counters at the start of the shared buffer; slots follow. */
 export const CTL_BYTES = 64;
 
 export type WorkerChannel = 'atomics' | 'message';
@@ -47,7 +52,10 @@ export interface WorkerInit {
   workerId: number;
   tenantId: string;
   channel: WorkerChannel;
+  /** Counters (CTL_BYTES), then `slots` request slots, then `slots` result slots. */
   ctl: SharedArrayBuffer;
+  slots: number;
+  slotBytes: number;
   /** Linear-memory cap of every instance in this worker, bytes. */
   memoryCapBytes: number;
   /** How long the worker polls for the next request before it sleeps (0: sleep at once). */
@@ -96,6 +104,27 @@ export interface CallRequest {
   ctx: WireCallContext;
   deadlineMs: number;
 }
+
+/**
+ * A call as it travels in a slot: positional, its static part (tenant, component) sent once per
+ * worker as `bind` and referred to by number afterwards.
+ */
+export type CompactCall = [
+  id: number,
+  binding: number,
+  op: string,
+  input: unknown,
+  deadlineMs: number,
+  flowId: string,
+  nodeId: string,
+  messageId: string,
+  userId: string,
+  sessionKey: string,
+  text: string,
+  traceId: string | undefined,
+  attempt: number | undefined,
+  bind?: [tk: string, t: TenantCtx, d: string, n: string],
+];
 
 /** 0.6 describe() in a fresh instance that is dropped afterwards. */
 export interface DescribeRequest {

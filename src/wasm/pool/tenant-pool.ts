@@ -162,7 +162,7 @@ export class TenantPool {
     const prefix = `${tenantKey}\u0000`;
     for (const w of this.workers) {
       if (!w.available) continue;
-      w.send({ k: 'drop', tk: tenantKey }, { seq: 0, callId: 0, deadlineAt: Infinity, settle: () => undefined });
+      w.send({ k: 'drop', tk: tenantKey }, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined });
       for (const key of [...w.instances]) if (key.startsWith(prefix)) w.instances.delete(key);
     }
   }
@@ -232,18 +232,25 @@ export class TenantPool {
 
   private dispatch(job: PoolJob, load: LoadRequest): boolean {
     let best: PoolWorker | undefined;
+    let bestCalls = Infinity;
     for (const w of this.workers) {
       if (!w.available) continue;
-      const n = w.load;
+      const n = w.callsInFlight;
+      if (n >= this.settings.pipeline) continue;
       if (n === 0 && w.ready) {
         best = w;
+        bestCalls = 0;
         break;
       }
-      if (n < this.settings.pipeline && (!best || n < best.load)) best = w;
+      if (n < bestCalls) {
+        best = w;
+        bestCalls = n;
+      }
     }
-    if ((!best || best.load > 0) && this.workers.length < this.settings.maxWorkers) {
+    // Every worker is running a call: one more worker (up to the max) shares the load.
+    if (bestCalls > 0 && this.workers.every((w) => w.callsInFlight > 0 || !w.available)) {
       const fresh = this.spawn();
-      if (fresh && (!best || fresh.load < best.load)) best = fresh;
+      if (fresh) best = fresh;
     }
     if (!best) return false;
     this.send(best, job, load);
@@ -254,12 +261,13 @@ export class TenantPool {
     const digest = job.component.digest;
     if (!worker.loaded.has(digest)) {
       worker.loaded.add(digest);
-      worker.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, settle: () => undefined });
+      worker.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined });
     }
     const pending: JobPending = {
       seq: 0,
       callId: job.id,
       deadlineAt: job.deadlineAt,
+      deadlineMs: job.deadlineMs,
       job,
       settle: (result, error) => this.settle(worker, job, result, error),
     };
@@ -315,6 +323,7 @@ export class TenantPool {
       memoryCapBytes: this.settings.memoryMb * 1024 * 1024,
       heapMb: workerHeapMb(this.settings),
       spinUs: this.settings.spinUs,
+      slots: this.settings.pipeline,
       hooks: this.hooks,
     });
     this.counters.workerStarts++;
@@ -393,10 +402,15 @@ export class TenantPool {
     }
     if (worker.ready) this.startFailures = 0;
     const requeue: PoolJob[] = [];
+    const now = performance.now();
     for (const p of orphans) {
       const orphan = p.job;
       if (!orphan) continue;
-      if (++orphan.orphanings > MAX_ORPHANINGS || this.closed) {
+      if (orphan.deadlineAt <= now) {
+        // Its caller's deadline passed while it waited behind the call that was stopped.
+        this.counters.failures++;
+        orphan.reject(this.timeoutError(orphan, false));
+      } else if (++orphan.orphanings > MAX_ORPHANINGS || this.closed) {
         orphan.reject(this.deathError(reason, orphan));
       } else {
         requeue.push(orphan);
@@ -427,7 +441,7 @@ export class TenantPool {
           const load = this.loads.get(digest);
           if (!load) continue;
           fresh.loaded.add(digest);
-          fresh.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, settle: () => undefined });
+          fresh.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined });
         }
       }
     }

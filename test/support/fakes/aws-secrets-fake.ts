@@ -56,12 +56,17 @@ export class AwsSecretsFake {
   private handle(r: FakeRequest): FakeResponse {
     if (r.method !== 'POST' || r.path !== '/') return awsError(404, 'UnknownOperationException', 'not found');
     if (r.headers['content-type'] !== 'application/x-amz-json-1.1') {
-      return awsError(400, 'SerializationException', `unexpected content type ${String(r.headers['content-type'])}`);
+      return awsError(
+        400,
+        'SerializationException',
+        `unexpected content type ${String(r.headers['content-type'])}`,
+      );
     }
     const auth = this.verifySignature(r);
     if (auth) return auth;
     const target = r.headers['x-amz-target'];
-    if (target !== 'secretsmanager.GetSecretValue') return awsError(400, 'UnknownOperationException', `unknown operation ${String(target)}`);
+    if (target !== 'secretsmanager.GetSecretValue')
+      return awsError(400, 'UnknownOperationException', `unknown operation ${String(target)}`);
     let input: { SecretId?: string; VersionStage?: string };
     try {
       input = JSON.parse(r.body.toString('utf8')) as typeof input;
@@ -70,7 +75,11 @@ export class AwsSecretsFake {
     }
     if (!input.SecretId) return awsError(400, 'InvalidParameterException', 'SecretId is required');
     if (this.denied.has(input.SecretId)) {
-      return awsError(400, 'AccessDeniedException', `User: arn:aws:iam::${this.accountId}:user/runner is not authorized to perform: secretsmanager:GetSecretValue`);
+      return awsError(
+        400,
+        'AccessDeniedException',
+        `User: arn:aws:iam::${this.accountId}:user/runner is not authorized to perform: secretsmanager:GetSecretValue`,
+      );
     }
     const s = this.secrets.get(input.SecretId);
     if (!s || (input.VersionStage && input.VersionStage !== 'AWSCURRENT')) {
@@ -93,26 +102,57 @@ export class AwsSecretsFake {
   /** SigV4 as documented: canonical request → string to sign → HMAC chain. Answers an error or null. */
   private verifySignature(r: FakeRequest): FakeResponse | null {
     const header = r.headers['authorization'];
-    const m = typeof header === 'string' ? /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(header) : null;
-    if (!m) return awsError(400, 'IncompleteSignatureException', 'Authorization header requires a valid AWS4-HMAC-SHA256 signature');
+    const m =
+      typeof header === 'string'
+        ? /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+            header,
+          )
+        : null;
+    if (!m)
+      return awsError(
+        400,
+        'IncompleteSignatureException',
+        'Authorization header requires a valid AWS4-HMAC-SHA256 signature',
+      );
     const [, accessKeyId, date, region, service, signedHeaders, signature] = m as unknown as string[];
     const secret = this.keys.get(accessKeyId!);
-    if (!secret) return awsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
-    if (service !== 'secretsmanager') return awsError(400, 'InvalidSignatureException', `credential scope names service '${service}'`);
+    if (!secret)
+      return awsError(
+        400,
+        'UnrecognizedClientException',
+        'The security token included in the request is invalid.',
+      );
+    if (service !== 'secretsmanager')
+      return awsError(400, 'InvalidSignatureException', `credential scope names service '${service}'`);
     const amzDate = String(r.headers['x-amz-date'] ?? '');
     const canonicalHeaders = signedHeaders!
       .split(';')
-      .map((h) => `${h}:${String(r.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`)
+      .map(
+        (h) =>
+          `${h}:${String(r.headers[h] ?? '')
+            .trim()
+            .replace(/\s+/g, ' ')}\n`,
+      )
       .join('');
     const payloadHash = createHash('sha256').update(r.body).digest('hex');
     const canonicalRequest = [r.method, '/', '', canonicalHeaders, signedHeaders, payloadHash].join('\n');
     const scope = `${date}/${region}/${service}/aws4_request`;
-    const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
+    const stringToSign = [
+      'AWS4-HMAC-SHA256',
+      amzDate,
+      scope,
+      createHash('sha256').update(canonicalRequest).digest('hex'),
+    ].join('\n');
     let key: Buffer = createHmac('sha256', `AWS4${secret}`).update(date!).digest();
-    for (const part of [region!, service!, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    for (const part of [region!, service!, 'aws4_request'])
+      key = createHmac('sha256', key).update(part).digest();
     const expected = createHmac('sha256', key).update(stringToSign).digest('hex');
     if (expected !== signature) {
-      return awsError(400, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.');
+      return awsError(
+        400,
+        'InvalidSignatureException',
+        'The request signature we calculated does not match the signature you provided.',
+      );
     }
     return null;
   }
@@ -121,7 +161,11 @@ export class AwsSecretsFake {
 function awsError(status: number, type: string, message: string): FakeResponse {
   return {
     status,
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': randomUUID(), 'x-amzn-ErrorType': `${type}:` },
+    headers: {
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amzn-RequestId': randomUUID(),
+      'x-amzn-ErrorType': `${type}:`,
+    },
     body: { __type: type, message },
   };
 }

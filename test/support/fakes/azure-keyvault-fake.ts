@@ -43,11 +43,17 @@ export class AzureKeyVaultFake {
   }
 
   put(name: string, value: string): void {
-    this.secrets.set(name, { value, version: randomUUID().replace(/-/g, ''), created: Math.floor(Date.now() / 1000) });
+    this.secrets.set(name, {
+      value,
+      version: randomUUID().replace(/-/g, ''),
+      created: Math.floor(Date.now() / 1000),
+    });
   }
 
   reads(name: string): number {
-    return this.vault.requests.filter((r) => r.path.replace(/\/$/, '') === `/secrets/${name}` && r.headers['authorization']).length;
+    return this.vault.requests.filter(
+      (r) => r.path.replace(/\/$/, '') === `/secrets/${name}` && r.headers['authorization'],
+    ).length;
   }
 
   tokenRequests(): number {
@@ -61,10 +67,17 @@ export class AzureKeyVaultFake {
 
   private handleIdentity(r: FakeRequest): FakeResponse {
     if (r.headers['x-identity-header'] !== this.identityHeader) {
-      return { status: 401, body: { statusCode: 401, message: 'Unauthorized: missing or wrong X-IDENTITY-HEADER' } };
+      return {
+        status: 401,
+        body: { statusCode: 401, message: 'Unauthorized: missing or wrong X-IDENTITY-HEADER' },
+      };
     }
     const resource = r.query.get('resource');
-    if (!resource || r.query.get('api-version') !== '2019-08-01') return { status: 400, body: { statusCode: 400, message: 'resource and api-version=2019-08-01 are required' } };
+    if (!resource || r.query.get('api-version') !== '2019-08-01')
+      return {
+        status: 400,
+        body: { statusCode: 400, message: 'resource and api-version=2019-08-01 are required' },
+      };
     const token = `eyJ0eXAiOiJKV1QifQ.${Buffer.from(randomUUID()).toString('base64url')}.fake`;
     this.tokens.set(token, resource.replace(/\/$/, ''));
     return {
@@ -81,22 +94,42 @@ export class AzureKeyVaultFake {
 
   private handleVault(r: FakeRequest): FakeResponse {
     if (!r.query.get('api-version')) {
-      return { status: 400, body: { error: { code: 'BadParameter', message: 'The api-version query parameter is required.' } } };
+      return {
+        status: 400,
+        body: { error: { code: 'BadParameter', message: 'The api-version query parameter is required.' } },
+      };
     }
     const auth = r.headers['authorization'];
     const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
     if (!token || this.tokens.get(token) !== RESOURCE) {
       return {
         status: 401,
-        headers: { 'WWW-Authenticate': `Bearer authorization="https://login.microsoftonline.com/${this.tenantId}", resource="${RESOURCE}"` },
-        body: { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
+        headers: {
+          'WWW-Authenticate': `Bearer authorization="https://login.microsoftonline.com/${this.tenantId}", resource="${RESOURCE}"`,
+        },
+        body: {
+          error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' },
+        },
       };
     }
     const m = /^\/secrets\/([0-9A-Za-z-]+)(?:\/([0-9a-f]*))?\/?$/.exec(r.path);
-    if (!m || r.method !== 'GET') return { status: 404, body: { error: { code: 'NotFound', message: `no route ${r.method} ${r.path}` } } };
+    if (!m || r.method !== 'GET')
+      return {
+        status: 404,
+        body: { error: { code: 'NotFound', message: `no route ${r.method} ${r.path}` } },
+      };
     const name = m[1]!;
     if (this.denied.has(name)) {
-      return { status: 403, body: { error: { code: 'Forbidden', message: `The user, group or application does not have secrets get permission on key vault. Caller is not authorized.`, innererror: { code: 'AccessDenied' } } } };
+      return {
+        status: 403,
+        body: {
+          error: {
+            code: 'Forbidden',
+            message: `The user, group or application does not have secrets get permission on key vault. Caller is not authorized.`,
+            innererror: { code: 'AccessDenied' },
+          },
+        },
+      };
     }
     const s = this.secrets.get(name);
     if (!s || (m[2] && m[2] !== s.version)) {
@@ -115,7 +148,13 @@ export class AzureKeyVaultFake {
       body: {
         value: s.value,
         id: `${this.vaultUrl}/secrets/${name}/${s.version}`,
-        attributes: { enabled: true, created: s.created, updated: s.created, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+        attributes: {
+          enabled: true,
+          created: s.created,
+          updated: s.created,
+          recoveryLevel: 'Recoverable+Purgeable',
+          recoverableDays: 90,
+        },
         tags: {},
       },
     };

@@ -35,7 +35,9 @@ export class FakeServer {
     tls?: { key: string; cert: string },
   ) {
     const listener = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
-    this.server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, listener) : http.createServer(listener);
+    this.server = tls
+      ? https.createServer({ key: tls.key, cert: tls.cert }, listener)
+      : http.createServer(listener);
     const track = (s: Socket) => {
       if (this.down) {
         s.destroy();
@@ -96,7 +98,8 @@ export class FakeServer {
     } catch (e) {
       out = { status: 500, body: { fakeError: (e as Error).message } };
     }
-    const body = out.body === undefined ? '' : typeof out.body === 'string' ? out.body : JSON.stringify(out.body);
+    const body =
+      out.body === undefined ? '' : typeof out.body === 'string' ? out.body : JSON.stringify(out.body);
     const headers: Record<string, string> = { ...(out.headers ?? {}) };
     if (out.body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
       headers['content-type'] = 'application/json';

@@ -81,15 +81,28 @@ export class GcpSecretsFake {
     if (authError) return authError;
     const [, project, secretId, version] = m as unknown as string[];
     const resource = `projects/${project}/secrets/${secretId}`;
-    if (project !== this.project) return gError(403, 'PERMISSION_DENIED', `Permission 'secretmanager.versions.access' denied for resource '${resource}/versions/${version}'`);
-    if (this.denied.has(secretId!)) return gError(403, 'PERMISSION_DENIED', `Permission 'secretmanager.versions.access' denied for resource '${resource}/versions/${version}' (or it may not exist).`);
+    if (project !== this.project)
+      return gError(
+        403,
+        'PERMISSION_DENIED',
+        `Permission 'secretmanager.versions.access' denied for resource '${resource}/versions/${version}'`,
+      );
+    if (this.denied.has(secretId!))
+      return gError(
+        403,
+        'PERMISSION_DENIED',
+        `Permission 'secretmanager.versions.access' denied for resource '${resource}/versions/${version}' (or it may not exist).`,
+      );
     const s = this.secrets.get(secretId!);
     if (!s) return gError(404, 'NOT_FOUND', `Secret [${resource}] not found or has no versions.`);
     const n = version === 'latest' ? s.versions : Number(version);
     const data = Buffer.from(s.value, 'utf8');
     return {
       status: 200,
-      body: { name: `projects/123456789/secrets/${secretId}/versions/${n}`, payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) } },
+      body: {
+        name: `projects/123456789/secrets/${secretId}/versions/${n}`,
+        payload: { data: data.toString('base64'), dataCrc32c: String(crc32c(data)) },
+      },
     };
   }
 
@@ -107,14 +120,17 @@ export class GcpSecretsFake {
     if (!claims) return unauthenticated;
     const scopes = typeof claims['scope'] === 'string' ? claims['scope'].split(' ') : [];
     const aud = claims['aud'];
-    if (!scopes.includes(SCOPE) && !(typeof aud === 'string' && aud.includes('secretmanager'))) return gError(403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.');
+    if (!scopes.includes(SCOPE) && !(typeof aud === 'string' && aud.includes('secretmanager')))
+      return gError(403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.');
     return null;
   }
 
   private token(r: FakeRequest): FakeResponse {
     const form = new URLSearchParams(r.body.toString('utf8'));
-    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return { status: 400, body: { error: 'unsupported_grant_type' } };
-    if (!this.verifyJwt(form.get('assertion') ?? '')) return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' } };
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+      return { status: 400, body: { error: 'unsupported_grant_type' } };
+    if (!this.verifyJwt(form.get('assertion') ?? ''))
+      return { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' } };
     const token = `ya29.${randomUUID().replace(/-/g, '')}`;
     this.accessTokens.add(token);
     return { status: 200, body: { access_token: token, expires_in: 3599, token_type: 'Bearer' } };
@@ -126,7 +142,8 @@ export class GcpSecretsFake {
     const [h, p, sig] = parts as [string, string, string];
     const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as { alg?: string };
     if (header.alg !== 'RS256') return null;
-    if (!verify('RSA-SHA256', Buffer.from(`${h}.${p}`), this.publicKey, Buffer.from(sig, 'base64url'))) return null;
+    if (!verify('RSA-SHA256', Buffer.from(`${h}.${p}`), this.publicKey, Buffer.from(sig, 'base64url')))
+      return null;
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as Record<string, unknown>;
     if (claims['iss'] !== this.clientEmail) return null;
     if (typeof claims['exp'] !== 'number' || claims['exp'] * 1000 < Date.now()) return null;

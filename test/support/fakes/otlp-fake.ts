@@ -12,7 +12,12 @@ export interface ReceivedSpan {
   serviceName: string;
 }
 
-type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean; doubleValue?: number };
+type AnyValue = {
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  doubleValue?: number;
+};
 interface KeyValue {
   key: string;
   value: AnyValue;
@@ -59,9 +64,11 @@ export class OtlpFake {
   }
 
   private handle(r: FakeRequest): FakeResponse {
-    if (r.method !== 'POST' || r.path !== '/v1/traces') return { status: 404, body: { code: 5, message: 'not found' } };
+    if (r.method !== 'POST' || r.path !== '/v1/traces')
+      return { status: 404, body: { code: 5, message: 'not found' } };
     const type = String(r.headers['content-type'] ?? '');
-    if (!type.startsWith('application/json')) return { status: 415, body: { code: 3, message: `unsupported content type ${type}` } };
+    if (!type.startsWith('application/json'))
+      return { status: 415, body: { code: 3, message: `unsupported content type ${type}` } };
     const body = JSON.parse(r.body.toString('utf8')) as {
       resourceSpans?: {
         resource?: { attributes?: KeyValue[] };
@@ -79,7 +86,9 @@ export class OtlpFake {
             name: String(s['name']),
             kind: Number(s['kind'] ?? 0),
             attributes: attrs(s['attributes'] as KeyValue[] | undefined),
-            events: ((s['events'] as { name: string; attributes?: KeyValue[] }[] | undefined) ?? []).map((e) => ({ name: e.name, attributes: attrs(e.attributes) })),
+            events: ((s['events'] as { name: string; attributes?: KeyValue[] }[] | undefined) ?? []).map(
+              (e) => ({ name: e.name, attributes: attrs(e.attributes) }),
+            ),
             status: (s['status'] as ReceivedSpan['status'] | undefined) ?? {},
             serviceName: String(resource['service.name'] ?? ''),
           });

@@ -14,11 +14,30 @@ export function selfSignedCert(): { key: string; cert: string; certFile: string 
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
       { stdio: 'pipe' },
     );
   } catch (e) {
-    throw new Error(`the openssl CLI is needed to make a test certificate (apt-get install openssl): ${(e as Error).message}`);
+    throw new Error(
+      `the openssl CLI is needed to make a test certificate (apt-get install openssl): ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }

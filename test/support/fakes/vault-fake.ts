@@ -54,7 +54,8 @@ export class VaultFake {
 
   /** Reads of `mount/data/path`, for cache assertions. */
   reads(mount: string, path: string): number {
-    return this.server.requests.filter((r) => r.method === 'GET' && r.path === `/v1/${mount}/data/${path}`).length;
+    return this.server.requests.filter((r) => r.method === 'GET' && r.path === `/v1/${mount}/data/${path}`)
+      .length;
   }
 
   close(): Promise<void> {
@@ -64,7 +65,17 @@ export class VaultFake {
   private handle(r: FakeRequest): FakeResponse {
     const ns = String(r.headers['x-vault-namespace'] ?? '').replace(/^\/+|\/+$/g, '');
     if (r.method === 'GET' && r.path === '/v1/sys/health') {
-      return { status: 200, body: { initialized: true, sealed: false, standby: false, performance_standby: false, version: '1.17.0', cluster_name: 'fake' } };
+      return {
+        status: 200,
+        body: {
+          initialized: true,
+          sealed: false,
+          standby: false,
+          performance_standby: false,
+          version: '1.17.0',
+          cluster_name: 'fake',
+        },
+      };
     }
     const login = /^\/v1\/auth\/(.+)\/login$/.exec(r.path);
     if (r.method === 'POST' && login) {
@@ -75,7 +86,8 @@ export class VaultFake {
       } catch {
         return errors(400, ['failed to parse JSON input']);
       }
-      if (!role || body.role_id !== role.roleId || body.secret_id !== role.secretId) return errors(400, ['invalid role or secret ID']);
+      if (!role || body.role_id !== role.roleId || body.secret_id !== role.secretId)
+        return errors(400, ['invalid role or secret ID']);
       this.logins++;
       const token = `hvs.${randomUUID().replace(/-/g, '')}`;
       this.tokens.add(token);
@@ -120,7 +132,13 @@ export class VaultFake {
           lease_duration: 0,
           data: {
             data: latest.data,
-            metadata: { created_time: latest.created, custom_metadata: null, deletion_time: '', destroyed: false, version: versions!.length },
+            metadata: {
+              created_time: latest.created,
+              custom_metadata: null,
+              deletion_time: '',
+              destroyed: false,
+              version: versions!.length,
+            },
           },
           wrap_info: null,
           warnings: null,

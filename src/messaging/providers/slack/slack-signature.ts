@@ -1,6 +1,6 @@
 import type { ProviderRequest } from '../messaging-provider.js';
 import { ProviderAuthError } from '../messaging-provider.js';
-import { header, hmacSha256, safeEqual } from '../provider-support.js';
+import { header, hexSignatureMatches, hmacSha256 } from '../provider-support.js';
 
 /** Slack refuses (and so do we) requests whose timestamp is more than five minutes away from now. */
 export const SLACK_MAX_SKEW_S = 300;
@@ -30,6 +30,7 @@ export function verifySlackRequest(
       `stale request: timestamp is ${Math.round(skew)} s away from now (limit ${SLACK_MAX_SKEW_S} s)`,
     );
   }
-  if (!safeEqual(slackSignature(secret, ts, req.rawBody), sig))
+  if (!hexSignatureMatches(hmacSha256(secret, 'v0:', ts, ':', req.rawBody), sig, 'v0=')) {
     throw new ProviderAuthError('slack', 'signature mismatch');
+  }
 }

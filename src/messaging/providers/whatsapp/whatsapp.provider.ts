@@ -18,6 +18,7 @@ import {
   channelSecret,
   DeliveryProgress,
   header,
+  hexSignatureMatches,
   hmacSha256,
   isRecord,
   networkEgressError,
@@ -88,7 +89,7 @@ export class WhatsAppProvider implements MessagingProvider {
     const sig = header(req, 'x-hub-signature-256');
     if (!sig) throw new ProviderAuthError('whatsapp', 'missing X-Hub-Signature-256 header');
     const secret = await channelSecret(this.secrets, resolved, 'app_secret');
-    if (!safeEqual('sha256=' + hmacSha256(secret, req.rawBody).toString('hex'), sig)) {
+    if (!hexSignatureMatches(hmacSha256(secret, req.rawBody), sig, 'sha256=')) {
       throw new ProviderAuthError('whatsapp', 'signature mismatch');
     }
     const body = parseJsonObject(req.rawBody, 'whatsapp');

@@ -1,0 +1,46 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
+import { RESOLVED_TENANCY, type TenancyCarrier } from '../tenancy/tenant.guard.js';
+import { RateLimitedError } from './rate-limit.errors.js';
+import { RateLimitService } from './rate-limit.service.js';
+
+function channelOf(carrier: unknown): ResolvedChannel | undefined {
+  if (!carrier || typeof carrier !== 'object') return undefined;
+  const r = (carrier as TenancyCarrier)[RESOLVED_TENANCY];
+  return r && 'channel' in r ? r : undefined;
+}
+
+/**
+ * Applies the tenant's and channel's rate limits after TenantGuard has resolved them (list it
+ * after TenantGuard: `@UseGuards(TenantGuard, RateLimitGuard)`). A webhook over the limit gets 429
+ * with `Retry-After` (seconds); a bus delivery over the limit fails with RateLimitedError, which
+ * the bus redelivers after the error's `retryAfterMs`. Only message-carrying requests (POST) count:
+ * GET challenges of platforms verifying a webhook URL are never refused.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  constructor(private readonly limits: RateLimitService) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() === 'rpc') {
+      const resolved = channelOf(context.switchToRpc().getContext<unknown>());
+      if (resolved) await this.limits.enforce(resolved, 'bus');
+      return true;
+    }
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    if (req.method !== 'POST') return true;
+    const resolved = channelOf(req);
+    if (!resolved) return true;
+    try {
+      await this.limits.enforce(resolved, 'http');
+    } catch (e) {
+      if (e instanceof RateLimitedError) {
+        http.getResponse<Response>().setHeader('Retry-After', String(e.details['retryAfter']));
+      }
+      throw e;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,36 @@
+import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { RunnerConfig } from '../config/runner-config.js';
+import { MemoryRateLimitStore } from './memory-rate-limit.store.js';
+import { usesRedisCoordination } from './rate-limit-config.js';
+import { RateLimitGuard } from './rate-limit.guard.js';
+import { RateLimitService } from './rate-limit.service.js';
+import { RATE_LIMIT_STORE, type RateLimitStore } from './rate-limiter.js';
+import { RedisRateLimitStore } from './redis-rate-limit.store.js';
+
+/**
+ * Token-bucket rate limits per tenant and channel (bundle `rate_limit`). Global, so the webhook and
+ * ingress controllers can list RateLimitGuard without importing this module.
+ */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: RATE_LIMIT_STORE,
+      inject: [RunnerConfig],
+      useFactory: (cfg: RunnerConfig): RateLimitStore | Promise<RateLimitStore> =>
+        usesRedisCoordination(cfg)
+          ? RedisRateLimitStore.connect({ url: cfg.REDIS_URL })
+          : new MemoryRateLimitStore(),
+    },
+    RateLimitService,
+    RateLimitGuard,
+  ],
+  exports: [RateLimitService, RateLimitGuard, RATE_LIMIT_STORE],
+})
+export class RateLimitModule implements OnApplicationShutdown {
+  constructor(@Inject(RATE_LIMIT_STORE) private readonly store: RateLimitStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+}

@@ -1,0 +1,29 @@
+import { Module } from '@nestjs/common';
+import { RunnerConfig } from '../config/runner-config.js';
+import { usesRedisCoordination } from '../ratelimit/rate-limit-config.js';
+import { RedisTickLedger } from './redis-tick-ledger.js';
+import { MemoryTickLedger, TICK_LEDGER, type TickLedger } from './tick-ledger.js';
+import { TimerScheduler } from './timer-scheduler.service.js';
+import { TimerProvider } from './timer.provider.js';
+
+/**
+ * Timers (bundle `timers:`): the scheduler, its tick ledger (Redis when replicas share the work),
+ * and the `timer` messaging provider their channels use. IngressService and MessageProcessor come
+ * from the global MessagingModule.
+ */
+@Module({
+  providers: [
+    {
+      provide: TICK_LEDGER,
+      inject: [RunnerConfig],
+      useFactory: (cfg: RunnerConfig): TickLedger | Promise<TickLedger> =>
+        usesRedisCoordination(cfg)
+          ? RedisTickLedger.connect(cfg.REDIS_URL, cfg.GREENTIC_REDIS_PREFIX)
+          : new MemoryTickLedger(),
+    },
+    TimerScheduler,
+    TimerProvider,
+  ],
+  exports: [TimerScheduler],
+})
+export class SchedulingModule {}
