@@ -27,6 +27,8 @@ const callbackGot: { messageId: string; replies: { text?: string }[] }[] = [];
 function bundle(): string {
   const cb = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/cb`;
   return writeTempBundle({
+    // Generous: first calls start component workers, slow on a loaded CI machine.
+    limits: { component_deadline_ms: 20_000 },
     packs: [
       {
         id: 'demo',

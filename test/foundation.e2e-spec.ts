@@ -233,12 +233,13 @@ describe('foundation: bad input', () => {
 });
 
 describe('foundation: health', () => {
-  it('reports bus, sessions and packs', async () => {
+  it('reports bus, sessions, packs and components', async () => {
     const res = await fetch(base + '/health');
     expect(res.status).toBe(200);
     const h = (await res.json()) as { status: string; info: Record<string, { status: string }> };
     expect(h.status).toBe('ok');
-    expect(Object.keys(h.info).sort()).toEqual(['bus', 'packs', 'sessions']);
+    expect(Object.keys(h.info).sort()).toEqual(['bus', 'components', 'packs', 'sessions']);
     expect(h.info['packs']).toMatchObject({ status: 'up', loaded: 3 });
+    expect(h.info['components']).toMatchObject({ status: 'up', runtime: 'pool', preparedComponents: 3 });
   });
 });

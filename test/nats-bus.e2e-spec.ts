@@ -105,10 +105,24 @@ describe('NatsBus (JetStream)', () => {
     await sleep(300);
     expect(got.map((m) => (m.data as { n: number }).n)).toEqual([1, 2]);
     expect(got[0]!.subject).toBe(SUBJ());
-    expect(got[0]!.headers['Nats-Msg-Id']).toBe('m-1');
+    expect(got[0]!.headers['Nats-Msg-Id']).toBe(`${SUBJ()}|m-1`);
     expect(got[0]!.headers['greentic-tenant']).toBe('acme');
     expect(got[0]!.headers['traceparent']).toBe(headers.traceparent);
     expect(got[0]!.deliveryCount).toBe(1);
+  });
+
+  it('de-duplicates per subject: two tenants may reuse a platform message id', async () => {
+    const b = await bus(namespace('scoped'));
+    const got: string[] = [];
+    await b.subscribe('greentic.messaging.ingress.>', async (m) => void got.push(m.subject), {
+      queue: 'workers',
+    });
+    await b.publish(SUBJ('acme'), { sessionKey: 'a' }, { msgId: '1' });
+    await b.publish(SUBJ('globex'), { sessionKey: 'g' }, { msgId: '1' });
+    await b.publish(SUBJ('globex'), { sessionKey: 'g' }, { msgId: '1' });
+    await until(() => got.length === 2, 'one message per tenant');
+    await sleep(300);
+    expect(got.sort()).toEqual([SUBJ('acme'), SUBJ('globex')]);
   });
 
   it('shares a queue between replicas: every message runs exactly once', async () => {
@@ -377,7 +391,9 @@ describe('NatsBus (JetStream)', () => {
 
   it('refuses a message larger than the server accepts as bad input, not as an outage', async () => {
     const b = await bus(namespace('big'));
-    const err = await b.publish(SUBJ(), { sessionKey: 's', blob: 'x'.repeat(2 * 1024 * 1024) }).catch((e: unknown) => e);
+    const err = await b
+      .publish(SUBJ(), { sessionKey: 's', blob: 'x'.repeat(2 * 1024 * 1024) })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PayloadTooLargeError);
   });
 

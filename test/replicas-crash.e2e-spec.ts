@@ -137,7 +137,9 @@ describe('kill -9 of a replica under load', () => {
     // Every conversation finished correctly: turn 2 found the session turn 1 parked, wherever each ran.
     for (let c = 0; c < CONVERSATIONS; c++) {
       const reply = egress.messages.find((m) => m.data.inReplyTo === `c${c}-t2`)!.data;
-      expect(reply.replies[0]?.text).toMatch(new RegExp(`^Weather for City${c}: `));
+      expect(reply.replies[0]?.text, JSON.stringify(reply.error)).toMatch(
+        new RegExp(`^Weather for City${c}: `),
+      );
     }
     // The kill interrupted work in flight: some ingress messages were delivered more than once.
     const nc = await connect({ servers: SHARED_NATS_URL });

@@ -75,6 +75,8 @@ beforeAll(async () => {
   vault.put('secret', 'acme/dev/bot_token', { value: BOT_TOKEN });
   vault.put('secret', 'acme/dev/webhook_secret', { value: WEBHOOK_SECRET });
   const bundle = writeTempBundle({
+    // Generous: first calls start component workers, slow on a loaded CI machine.
+    limits: { component_deadline_ms: 20_000 },
     packs: [{ id: 'echo', flows: { 'echo.ygtc': ECHO_FLOW }, components: { echo: fixturePath('echo') } }],
     tenants: {
       acme: {

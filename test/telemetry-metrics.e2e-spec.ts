@@ -19,6 +19,8 @@ let base: string;
 
 beforeAll(async () => {
   const bundle = writeTempBundle({
+    // Generous: first calls start component workers, slow on a loaded CI machine.
+    limits: { component_deadline_ms: 20_000 },
     packs: [
       {
         id: 'demo',

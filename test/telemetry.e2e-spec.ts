@@ -25,6 +25,8 @@ let bundle: string;
 beforeAll(async () => {
   await otlp.start();
   bundle = writeTempBundle({
+    // Generous: first calls start component workers, slow on a loaded CI machine.
+    limits: { component_deadline_ms: 20_000 },
     packs: [
       {
         id: 'demo',

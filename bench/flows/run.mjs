@@ -62,7 +62,12 @@ const parsed = parseFlow(FLOW, 'bench20.ygtc');
 if (!parsed.flow) throw new Error(parsed.issues.map((i) => i.message).join('\n'));
 const errors = validateFlow(parsed.flow).filter((i) => i.severity === 'error');
 if (errors.length) throw new Error(errors.map((i) => i.message).join('\n'));
-const pack = { id: 'bench', version: '1.0.0', flows: new Map([['bench20', parsed.flow]]), components: new Map() };
+const pack = {
+  id: 'bench',
+  version: '1.0.0',
+  flows: new Map([['bench20', parsed.flow]]),
+  components: new Map(),
+};
 const noComponents = {
   kind: 'none',
   prepare: () => Promise.reject(new Error('no components here')),
@@ -137,7 +142,16 @@ function byHand(i) {
     in: {},
     parameters,
     session: { ...session },
-    message: { id: m.id, text: m.text, userId: m.userId, conversationId: m.conversationId, channel: m.channel, provider: m.provider, timestamp: m.timestamp, action: null },
+    message: {
+      id: m.id,
+      text: m.text,
+      userId: m.userId,
+      conversationId: m.conversationId,
+      channel: m.channel,
+      provider: m.provider,
+      timestamp: m.timestamp,
+      action: null,
+    },
   };
   const replies = [];
   const step = (id, reply) => {
@@ -174,7 +188,9 @@ function byHand(i) {
 const a = await viaExecutor(0);
 const b = byHand(0);
 if (a.status !== 'completed' || JSON.stringify(a.replies) !== JSON.stringify(b.replies)) {
-  throw new Error(`executor and hand-written function disagree:\n${JSON.stringify(a.replies)}\n${JSON.stringify(b.replies)}`);
+  throw new Error(
+    `executor and hand-written function disagree:\n${JSON.stringify(a.replies)}\n${JSON.stringify(b.replies)}`,
+  );
 }
 const nodesRun = a.trace.length;
 
@@ -215,13 +231,29 @@ const execPerSec = Math.round((execRuns / execMs) * 1000);
 const handPerSec = Math.round((handRuns / handMs) * 1000);
 const ratio = execPerSec / handPerSec;
 const rows = [
-  { target: 'hand-written JS function', runsPerSec: handPerSec, usPerRun: (1e6 / handPerSec).toFixed(1), nodes: nodesRun, ratio: '1.000' },
-  { target: 'FlowExecutorService', runsPerSec: execPerSec, usPerRun: (1e6 / execPerSec).toFixed(1), nodes: nodesRun, ratio: ratio.toFixed(3) },
+  {
+    target: 'hand-written JS function',
+    runsPerSec: handPerSec,
+    usPerRun: (1e6 / handPerSec).toFixed(1),
+    nodes: nodesRun,
+    ratio: '1.000',
+  },
+  {
+    target: 'FlowExecutorService',
+    runsPerSec: execPerSec,
+    usPerRun: (1e6 / execPerSec).toFixed(1),
+    nodes: nodesRun,
+    ratio: ratio.toFixed(3),
+  },
 ];
-process.stdout.write(`\n20-node flow of built-in nodes (${nodesRun} executed per run), in-process, ${rounds} x ${roundMs} ms rounds each\n`);
+process.stdout.write(
+  `\n20-node flow of built-in nodes (${nodesRun} executed per run), in-process, ${rounds} x ${roundMs} ms rounds each\n`,
+);
 process.stdout.write(table(rows, ['target', 'runsPerSec', 'usPerRun', 'nodes', 'ratio']) + '\n');
 const target = { ratioAtLeast: 0.5 };
 const met = ratio >= target.ratioAtLeast;
-process.stdout.write(`target (executor >= ${target.ratioAtLeast}x the hand-written function): ${met ? 'met' : 'NOT met'}\n`);
+process.stdout.write(
+  `target (executor >= ${target.ratioAtLeast}x the hand-written function): ${met ? 'met' : 'NOT met'}\n`,
+);
 const file = writeResults('flows', { rounds, roundMs, nodesRun, rows, target, met });
 process.stdout.write(`wrote ${path.relative(root, file)}\n`);

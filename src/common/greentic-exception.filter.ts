@@ -13,6 +13,9 @@ import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
 import type { BusContext } from '../messaging/bus.context.js';
 import { GreenticError } from './errors.js';
 
+/** Refusals that no retry can fix; anything else (409 conflict, 429 busy, 5xx) is redelivered. */
+const POISON_STATUSES = new Set([400, 403, 404, 413, 422]);
+
 interface BodyParserError {
   type?: string;
   status?: number;
@@ -22,7 +25,7 @@ interface BodyParserError {
 
 /**
  * One mapping from errors to answers. HTTP: a JSON `{ error: { code, message, ... } }` with the
- * domain status, never a stack. Bus: client errors (4xx) are dead-lettered at once and acked;
+ * domain status, never a stack. Bus: refusals no retry can fix are dead-lettered at once and acked;
  * anything else is rethrown so the bus redelivers.
  */
 @Catch()
@@ -111,8 +114,9 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     const subject = typeof ctx?.getSubject === 'function' ? ctx.getSubject() : undefined;
     const { status, body } = this.map(exception);
     const data = host.switchToRpc().getData<unknown>();
-    // 429 (rate limited) is not the message's fault: it is redelivered once the error's retryAfter has passed.
-    if (status >= 400 && status < 500 && status !== 429 && subject && this.bus) {
+    // 409 (conflict) and 429 (rate limited, busy) are not the message's fault: they are redelivered
+    // (after the error's retryAfter, where it has one).
+    if (POISON_STATUSES.has(status) && subject && this.bus) {
       this.logger.warn(
         { subject, status, code: body.error.code, reason: body.error.message },
         'bus message refused, dead-lettered',

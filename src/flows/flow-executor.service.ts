@@ -501,10 +501,18 @@ export class FlowExecutorService {
               ...(traceId ? { traceId } : {}),
               attempt,
               allowedSecrets: run.input.allowedSecrets,
+              // greentic:host/state writes here, so it commits with the session (docs/components.md).
+              session: run.sessionData,
             },
             deadlineMs,
           });
-        const result = await withDeadline(call, deadlineMs, () => timeoutError(node, pc, deadlineMs));
+        // The runtime enforces the deadline on the call itself; a node's own `timeout` also bounds
+        // what the flow waits, queueing for a worker included, and refuses a late answer.
+        const nodeTimeout = node.timeoutMs;
+        const result =
+          nodeTimeout === undefined
+            ? await call()
+            : await withDeadline(call, nodeTimeout, () => timeoutError(node, pc, nodeTimeout));
         span.setAttribute('greentic.attempts', attempt);
         if (attempt > 1) t.attempts = attempt;
         setPayload(frame.state, node, result);
@@ -668,11 +676,13 @@ function retryable(e: unknown): boolean {
 }
 
 function timeoutError(node: FlowNode, pc: PreparedComponent, ms: number): ComponentTimeoutError {
-  const which = node.timeoutMs !== undefined ? "the node's timeout" : 'the component deadline';
-  return new ComponentTimeoutError(`component '${pc.name}' did not answer within ${which} of ${ms} ms`, {
-    nodeId: node.id,
-    timeoutMs: ms,
-  });
+  return new ComponentTimeoutError(
+    `component '${pc.name}' did not answer within the node's timeout of ${ms} ms`,
+    {
+      nodeId: node.id,
+      timeoutMs: ms,
+    },
+  );
 }
 
 /**

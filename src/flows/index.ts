@@ -19,3 +19,4 @@ export { FlowsModule } from './flows.module.js';
 export { BUILTIN_OPERATIONS, componentTargetOf, resolveOperation } from './operations.js';
 export { loadFlowFile, parseFlow, toMillis, type ParseResult } from './ygtc-loader.js';
 export { YGTC_FLOW_SCHEMA } from './ygtc.schema.js';
+export { flowGraph, renderFlowGraph, toDot, toMermaid, toSvg, type GraphFormat } from './flow-graph.js';

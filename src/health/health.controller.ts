@@ -5,6 +5,8 @@ import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
 import { ProviderRegistry } from '../messaging/providers/provider-registry.service.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
+import { componentsHealth } from '../wasm/component-health.js';
+import { COMPONENT_RUNTIME, type ComponentRuntime } from '../wasm/component-runtime.js';
 import { LifecycleService } from './lifecycle.service.js';
 
 /** `/health`: one indicator per dependency a message needs (bus, session store, packs). */
@@ -18,6 +20,7 @@ export class HealthController {
     private readonly packs: PackRegistry,
     private readonly providers: ProviderRegistry,
     private readonly lifecycle: LifecycleService,
+    @Inject(COMPONENT_RUNTIME) private readonly components: ComponentRuntime,
   ) {}
 
   @Get()
@@ -44,6 +47,11 @@ export class HealthController {
           providers: this.providers.ids(),
         };
         return this.packs.ready && failed.length === 0 ? s.up(details) : s.down(details);
+      },
+      () => {
+        const h = componentsHealth(this.components);
+        const s = this.indicators.check('components');
+        return h.up ? s.up(h.details) : s.down(h.details);
       },
     ]);
   }

@@ -113,7 +113,9 @@ export class MessageProcessor {
       allowedSecrets: channel.secrets,
       stepLimit: tenantBinding.limits.flowStepLimit,
       componentDeadlineMs: tenantBinding.limits.componentDeadlineMs,
-      ...((channel.retry ?? tenantBinding.retry) ? { defaultRetry: channel.retry ?? tenantBinding.retry } : {}),
+      ...((channel.retry ?? tenantBinding.retry)
+        ? { defaultRetry: channel.retry ?? tenantBinding.retry }
+        : {}),
     });
     if (route.notice) result.replies.unshift({ text: route.notice });
     const egress: EgressMessage = {

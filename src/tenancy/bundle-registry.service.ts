@@ -18,14 +18,17 @@ export interface TenancyCoordinates {
 }
 
 /**
+ * One frozen TenantCtx per tenant/env/team for the whole process, so durable DI sub-trees key on
+ * identity even when several apps (replicas in one test process) hold their own registries.
+ */
+const CTX_CACHE = new Map<string, TenantCtx>();
+
+/**
  * The bundle's tenants, envs, teams and channels, and the one place that decides whether a
  * tenancy exists. Unknown parts are refused, never defaulted.
  */
 @Injectable()
 export class BundleRegistry {
-  /** One frozen TenantCtx per tenant/env/team, so durable DI sub-trees can key on identity. */
-  private readonly ctxCache = new Map<string, TenantCtx>();
-
   constructor(private bundleValue: Bundle) {}
 
   get bundle(): Bundle {
@@ -72,10 +75,10 @@ export class BundleRegistry {
 
   private ctxFor(tenantId: string, envId: string, teamId: string | undefined): TenantCtx {
     const key = `${tenantId}/${envId}/${teamId ?? '-'}`;
-    let ctx = this.ctxCache.get(key);
+    let ctx = CTX_CACHE.get(key);
     if (!ctx) {
       ctx = Object.freeze(teamId === undefined ? { tenantId, envId } : { tenantId, envId, teamId });
-      this.ctxCache.set(key, ctx);
+      CTX_CACHE.set(key, ctx);
     }
     return ctx;
   }

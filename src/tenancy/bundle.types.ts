@@ -68,7 +68,8 @@ export interface RetryDefaults {
 }
 
 /** When a timer fires: a cron expression in a time zone, or a fixed interval (aligned to the epoch). */
-export type TimerSchedule = { kind: 'cron'; expression: string; timezone: string } | { kind: 'interval'; everyMs: number };
+export type TimerSchedule =
+  { kind: 'cron'; expression: string; timezone: string } | { kind: 'interval'; everyMs: number };
 
 /**
  * A flow of a tenant env run on a schedule. The loader also binds it as a channel of provider

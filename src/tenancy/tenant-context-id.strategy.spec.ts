@@ -58,7 +58,9 @@ describe('TenantContextIdStrategy', () => {
 
   it('reads tenancy from a bus subject', () => {
     const own = ContextIdFactory.create();
-    const r = s.attach(own, { context: { getSubject: () => 'greentic.messaging.ingress.dev.b.default.web' } });
+    const r = s.attach(own, {
+      context: { getSubject: () => 'greentic.messaging.ingress.dev.b.default.web' },
+    });
     if (!r || typeof r === 'function') throw new Error('expected a resolver');
     expect(r.payload).toEqual({ tenantId: 'b', envId: 'dev', teamId: 'default' });
   });

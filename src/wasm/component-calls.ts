@@ -128,10 +128,19 @@ function callV01(instance: ComponentExports, tenant: TenantCtx, call: ComponentC
     );
   }
   if (outcome.data === undefined) return undefined;
+  return parseData(outcome.data);
+}
+
+/** A JSON value can only start like this; plain text skips JSON.parse (a thrown SyntaxError costs µs). */
+const JSON_START = /^\s*(?:[{["\d-]|true\b|false\b|null\b)/;
+
+/** 0.1 `data`: JSON when it is JSON, else the text itself. */
+export function parseData(data: string): unknown {
+  if (!JSON_START.test(data)) return data;
   try {
-    return JSON.parse(outcome.data) as unknown;
+    return JSON.parse(data) as unknown;
   } catch {
-    return outcome.data;
+    return data;
   }
 }
 

@@ -16,6 +16,9 @@ import {
 } from './component-runtime.js';
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { resetTranspileStats, TranspileCache, transpileStats } from './transpile-cache.js';
+import { RunnerConfigModule } from '../config/config.module.js';
+import { validateRunnerConfig } from '../config/runner-config.js';
+import { PooledComponentRuntime } from './pool/pooled-component.runtime.js';
 import { WasmModule } from './wasm.module.js';
 
 const tenantA: TenantCtx = { tenantId: 'a', envId: 'dev' };
@@ -327,8 +330,19 @@ describe('transpile cache across runtimes', () => {
 });
 
 describe('WasmModule', () => {
-  it('provides the jco runtime as COMPONENT_RUNTIME', async () => {
+  it('provides the worker pool as COMPONENT_RUNTIME by default', async () => {
     const moduleRef = await Test.createTestingModule({ imports: [WasmModule] }).compile();
+    const runtime = moduleRef.get(COMPONENT_RUNTIME);
+    expect(runtime).toBeInstanceOf(PooledComponentRuntime);
+    expect(runtime.kind).toBe('pool');
+    await moduleRef.close();
+  });
+
+  it('provides the in-process jco runtime with GREENTIC_COMPONENT_RUNTIME=inprocess', async () => {
+    const config = validateRunnerConfig({ GREENTIC_COMPONENT_RUNTIME: 'inprocess' });
+    const moduleRef = await Test.createTestingModule({
+      imports: [RunnerConfigModule.forRoot(config), WasmModule],
+    }).compile();
     const runtime = moduleRef.get(COMPONENT_RUNTIME);
     expect(runtime).toBeInstanceOf(JcoComponentRuntime);
     expect(runtime.kind).toBe('jco-inprocess');

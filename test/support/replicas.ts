@@ -39,6 +39,8 @@ ${Array.from({ length: ORDER_PROBE_ANSWERS }, (_, i) => `        - { id: a${Stri
 /** The demo weather bot on `web`, the order probe on `order`, and a channel that posts replies to `callbackUrl`. */
 export function replicaBundle(callbackUrl?: string): string {
   return writeTempBundle({
+    // Generous: these tests load the machine, and a slow component would read as a lost reply.
+    limits: { component_deadline_ms: 15_000 },
     packs: [
       {
         id: 'demo',

@@ -18,6 +18,7 @@ export interface TempChannel {
   flow: string;
   settings?: Record<string, unknown>;
   secrets?: string[];
+  secret_refs?: Record<string, string>;
   session_ttl_seconds?: number;
   rate_limit?: { rate: number; per?: string | number; burst?: number };
   retry?: { max_attempts?: number; backoff_ms?: number };
@@ -33,6 +34,8 @@ export interface TempTenant {
   retry?: { max_attempts?: number; backoff_ms?: number };
   /** env id → timer id → the bundle's timer binding (pack, flow, cron/interval...). */
   timers?: Record<string, Record<string, Record<string, unknown>>>;
+  /** Outgoing HTTP of the tenant's components: `{ allow: [...], timeout_ms?, max_response_bytes? }`. */
+  http?: Record<string, unknown>;
 }
 
 /**
@@ -71,6 +74,7 @@ export function writeTempBundle(spec: {
       packs: t.packs.map((p) => ({ id: p, source: `file:./packs/${p}` })),
       ...(t.limits ? { limits: t.limits } : {}),
       ...(t.secrets ? { secrets: t.secrets } : {}),
+      ...(t.http ? { http: t.http } : {}),
       ...(t.rate_limit ? { rate_limit: t.rate_limit } : {}),
       ...(t.retry ? { retry: t.retry } : {}),
       envs: Object.fromEntries(

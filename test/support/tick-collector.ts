@@ -14,23 +14,20 @@ export interface TickCallback {
  * count executions by tick id.
  */
 export class TickCollector {
-  readonly calls: TickCallback[] = [];
   private constructor(
     private readonly server: http.Server,
     readonly url: string,
+    readonly calls: TickCallback[],
   ) {}
 
   static async start(): Promise<TickCollector> {
-    let self: TickCollector | undefined;
+    const calls: TickCallback[] = [];
     const server = http.createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
         try {
-          self?.calls.push({
-            ...(JSON.parse(body) as Omit<TickCallback, 'receivedAt'>),
-            receivedAt: Date.now(),
-          });
+          calls.push({ ...(JSON.parse(body) as Omit<TickCallback, 'receivedAt'>), receivedAt: Date.now() });
           res.writeHead(200).end('{}');
         } catch {
           res.writeHead(400).end();
@@ -40,8 +37,7 @@ export class TickCollector {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const addr = server.address();
     const port = typeof addr === 'object' && addr ? addr.port : 0;
-    self = new TickCollector(server, `http://127.0.0.1:${port}/ticks`);
-    return self;
+    return new TickCollector(server, `http://127.0.0.1:${port}/ticks`, calls);
   }
 
   /** Resolves once `n` callbacks satisfy `pred`; fails with what arrived when they do not in time. */

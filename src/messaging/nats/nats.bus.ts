@@ -50,7 +50,6 @@ interface PullLoop {
   /** Repartitioners move messages that arrived without a partition token; they never call the handler. */
   repartition: boolean;
   messages?: ConsumerMessages;
-  done?: Promise<void>;
 }
 
 interface StreamSub {
@@ -145,10 +144,6 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     }
   }
 
-  streamName(dir: StreamDirection): string {
-    return this.streams[dir];
-  }
-
   async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new BusUnavailableError('bus is closed');
     const wire = this.mapper.toWire(subject, orderingKey(subject, data));
@@ -167,7 +162,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       await this.js.publish(wire, payload, {
         headers: h,
         timeout: this.options.publishTimeoutMs,
-        ...(opts.msgId !== undefined ? { msgID: opts.msgId } : {}),
+        // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
+        // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
+        ...(opts.msgId !== undefined ? { msgID: `${subject}|${opts.msgId}` } : {}),
       });
       this.counters.published++;
     } catch (e) {
@@ -223,7 +220,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     };
     await Promise.all(loops.map((l) => this.ensureConsumer(sub.stream, l)));
     this.streamSubs.push(sub);
-    for (const l of loops) l.done = this.pull(sub, l);
+    for (const l of loops) void this.pull(sub, l);
     return {
       unsubscribe: async () => {
         await this.stopPulling(sub);

@@ -9,7 +9,7 @@
  *                call's deadline (worker stopped and replaced), the tenant's memory cap (instance
  *                and worker discarded), the tenant's concurrency and queue (ComponentBusy).
  */
-import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { ComponentError, ComponentLoadError } from '../../common/errors.js';
 import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
@@ -46,6 +46,13 @@ export interface PooledRuntimeOptions {
   host?: HostServices;
   /** Deadline of a component's describe() at prepare. */
   describeDeadlineMs?: number;
+  /**
+   * Which tenants use which components (prepared digests), to start their minimum of workers
+   * with those components loaded when the application starts (onApplicationBootstrap).
+   */
+  warmup?(): Array<{ tenantId: string; digests: string[] }>;
+  /** Longest the start-up waits for warm-up before going on (default 15 s). */
+  warmupTimeoutMs?: number;
   events?: TenantPoolEvents;
 }
 
@@ -56,7 +63,7 @@ interface Prepared {
 
 const PREPARE_TENANT = '#prepare';
 
-export class PooledComponentRuntime implements ComponentRuntime, OnModuleDestroy {
+export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBootstrap, OnModuleDestroy {
   readonly kind = 'pool';
   private readonly logger = new Logger(PooledComponentRuntime.name);
   private readonly cache: TranspileCache;
@@ -172,6 +179,36 @@ export class PooledComponentRuntime implements ComponentRuntime, OnModuleDestroy
     });
   }
 
+  /** Starts a tenant's minimum of workers with these components loaded (see TenantPool.warm). */
+  async warm(tenantId: string, digests: readonly string[]): Promise<void> {
+    if (this.closed) return;
+    const components = digests.flatMap((d) => {
+      const p = this.ready.get(d);
+      return p ? [p.component] : [];
+    });
+    await this.poolFor(tenantId).warm(components);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const plan = this.options.warmup?.() ?? [];
+    if (plan.length === 0) return;
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.options.warmupTimeoutMs ?? 15_000);
+      timer.unref();
+    });
+    const outcome = await Promise.race([
+      Promise.allSettled(plan.map((p) => this.warm(p.tenantId, p.digests))).then(() => 'done' as const),
+      timeout,
+    ]);
+    clearTimeout(timer);
+    this.logger.log(
+      { tenants: plan.length, ms: Math.round(performance.now() - started), outcome },
+      'component pools warmed',
+    );
+  }
+
   async release(tenant: TenantCtx): Promise<void> {
     const pool = this.pools.get(tenant.tenantId);
     if (!pool) return;
@@ -213,6 +250,12 @@ export class PooledComponentRuntime implements ComponentRuntime, OnModuleDestroy
       instancesPerTenant,
       tenants,
     };
+  }
+
+  /** What the loader learnt of a prepared component beyond PreparedComponent (CLI describe). */
+  componentInfo(digest: string): { imports: string[]; hasDescriptor: boolean } | undefined {
+    const p = this.ready.get(digest);
+    return p ? { imports: [...p.component.imports], hasDescriptor: p.component.hasDescriptor } : undefined;
   }
 
   /** Per-tenant pool counts (health details, metrics). */

@@ -157,6 +157,33 @@ export class TenantPool {
     if (this.workers.length === 0) this.spawn();
   }
 
+  /**
+   * Starts the tenant's minimum of workers and loads `components` into them (bindings imported,
+   * core modules received), so the tenant's first call does not wait for a worker to boot.
+   * Resolves when every load has answered.
+   */
+  async warm(components: LoadedComponent[]): Promise<void> {
+    if (this.closed || this.settings.minWorkers === 0 || components.length === 0) return;
+    while (this.workers.length < this.settings.minWorkers && this.spawn()) {
+      // spawn() adds the worker
+    }
+    const loads = await Promise.all(components.map((c) => this.loadFor(c)));
+    const answered: Array<Promise<void>> = [];
+    for (const w of this.workers) {
+      if (!w.available) continue;
+      for (const load of loads) {
+        if (w.loaded.has(load.digest)) continue;
+        w.loaded.add(load.digest);
+        answered.push(
+          new Promise<void>((resolve) =>
+            w.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => resolve() }),
+          ),
+        );
+      }
+    }
+    await Promise.all(answered);
+  }
+
   /** Drops the instances of one tenant/env/team in every worker (pack reload). */
   drop(tenantKey: string): void {
     const prefix = `${tenantKey}\u0000`;
@@ -405,7 +432,11 @@ export class TenantPool {
     const now = performance.now();
     for (const p of orphans) {
       const orphan = p.job;
-      if (!orphan) continue;
+      if (!orphan) {
+        // A load or drop: nothing to re-run (the replacement loads what it needs).
+        p.settle(undefined, this.deathError(reason, undefined));
+        continue;
+      }
       if (orphan.deadlineAt <= now) {
         // Its caller's deadline passed while it waited behind the call that was stopped.
         this.counters.failures++;

@@ -1,0 +1,275 @@
+// bench/components: the cost of running a component call in the pool, against the same call made
+// directly on jco's transpiled output in this thread, and against the floor of any worker design
+// (a bare worker_threads round trip), all measured in the same run.
+//
+//   floor    bare worker echo: postMessage round trip, and a SharedArrayBuffer + Atomics round trip
+//   direct   jco's transpiled component called in the main thread (no pool, no isolation)
+//   pool     one caller, one call at a time, per channel (atomics | message) and worker spin
+//   cold     prepare + first call on a fresh runtime: transpile cache empty vs already on disk
+//   load     tenants × concurrent callers, per channel
+//
+// Components: the WAT echo (a call costs microseconds, so the pool's own cost shows) and a
+// componentize-js component (js-v01, upper-cases the message). `--quick` shortens every phase.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { root, table, writeResults } from '../lib/harness.mjs';
+
+const quick = process.argv.includes('--quick');
+const SEQ_CALLS = quick ? 5_000 : 20_000;
+const LOAD_MS = quick ? 1_500 : 4_000;
+const COLD_RUNS = quick ? 2 : 4;
+
+const dist = (p) => import(path.join(root, 'dist', p));
+const { assembleWatFile, buildJsComponent } = await dist('wasm/component-builder.js');
+const { TranspileCache } = await dist('wasm/transpile-cache.js');
+const { createWasiSandbox } = await dist('wasm/wasi-sandbox.js');
+const { PooledComponentRuntime } = await dist('wasm/pool/pooled-component.runtime.js');
+const { Logger } = await import('@nestjs/common');
+Logger.overrideLogger(['error']);
+
+const echoWasm = await assembleWatFile(path.join(root, 'test/fixtures/components/echo.wat'));
+process.stderr.write('building the JS component (cached by source hash; ~20 s the first time)...\n');
+const jsWasm = await buildJsComponent({
+  sourcePath: path.join(root, 'test/fixtures/components/js-v01/component.js'),
+  witPath: path.join(root, 'wit/component-0.1.0'),
+  worldName: 'component',
+});
+const COMPONENTS = {
+  'wat-echo': { name: 'echo', bytes: new Uint8Array(readFileSync(echoWasm)) },
+  'js-v01': { name: 'js-v01', bytes: new Uint8Array(readFileSync(jsWasm)) },
+};
+
+const ctx = { flowId: 'bench', nodeId: 'call', messageId: 'm-1', userId: 'u-1', sessionKey: 't:bench:c:u', text: 'hello world' };
+const tenant = (id) => ({ tenantId: id, envId: 'dev' });
+
+function stats(samplesUs, totalMs, calls) {
+  const s = [...samplesUs].sort((a, b) => a - b);
+  const at = (p) => s[Math.min(s.length - 1, Math.floor(s.length * p))];
+  return {
+    p50Us: +at(0.5).toFixed(1),
+    p99Us: +at(0.99).toFixed(1),
+    callsPerSec: Math.round(calls / (totalMs / 1000)),
+  };
+}
+
+/** Sequential calls of `fn` (async), per-call latency. */
+async function sequential(fn, n = SEQ_CALLS) {
+  for (let i = 0; i < Math.min(1000, n / 10); i++) await fn(i);
+  const lat = new Array(n);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await fn(i);
+    lat[i] = (performance.now() - s) * 1000;
+  }
+  return stats(lat, performance.now() - t0, n);
+}
+
+// ---- floor: bare worker round trips --------------------------------------------------------
+
+async function floorPostMessage() {
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m));`,
+    { eval: true },
+  );
+  await new Promise((r) => w.once('online', r));
+  const msg = { id: 1, content: 'hello world', sender: 'u-1' };
+  const r = await sequential(
+    () =>
+      new Promise((resolve) => {
+        w.once('message', resolve);
+        w.postMessage(msg);
+      }),
+  );
+  await w.terminate();
+  return r;
+}
+
+async function floorAtomics() {
+  const sab = new SharedArrayBuffer(64);
+  const ctl = new Int32Array(sab);
+  const req = new MessageChannel();
+  const res = new MessageChannel();
+  const w = new Worker(
+    `const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+     const { sab, reqPort, resPort } = workerData;
+     const ctl = new Int32Array(sab);
+     let done = 0;
+     for (;;) {
+       const n = Atomics.load(ctl, 0);
+       if (n === done) { Atomics.wait(ctl, 0, done); continue; }
+       resPort.postMessage(receiveMessageOnPort(reqPort).message);
+       Atomics.store(ctl, 1, ++done);
+       Atomics.notify(ctl, 1);
+     }`,
+    { eval: true, workerData: { sab, reqPort: req.port2, resPort: res.port1 }, transferList: [req.port2, res.port1] },
+  );
+  await new Promise((r) => w.once('online', r));
+  let sent = 0;
+  const msg = { id: 1, content: 'hello world', sender: 'u-1' };
+  const r = await sequential(async () => {
+    req.port1.postMessage(msg);
+    Atomics.store(ctl, 0, ++sent);
+    Atomics.notify(ctl, 0);
+    while (Atomics.load(ctl, 1) < sent) {
+      const x = Atomics.waitAsync(ctl, 1, sent - 1);
+      if (x.async) await x.value;
+    }
+    return receiveMessageOnPort(res.port2).message;
+  });
+  await w.terminate();
+  return r;
+}
+
+// ---- direct: jco's output in this thread ---------------------------------------------------
+
+async function direct(key) {
+  const cache = new TranspileCache();
+  const artifact = await cache.load(COMPONENTS[key].bytes, key);
+  const instance = await artifact.instantiate(artifact.imports.length ? createWasiSandbox() : {});
+  const message = { id: 'm-1', content: 'hello world', sender: 'u-1', timestamp: 0n };
+  // Awaited like a pool call, so both sides pay the same promise overhead.
+  return sequential(async () => instance.execute(message));
+}
+
+// ---- pool -------------------------------------------------------------------------------------
+
+async function poolRuntime(settings) {
+  const runtime = new PooledComponentRuntime({
+    settings: { deadlineMs: 10_000, minWorkers: 1, maxWorkers: 2, ...settings },
+  });
+  const prepared = {};
+  for (const [key, c] of Object.entries(COMPONENTS)) {
+    prepared[key] = await runtime.prepare({ name: c.name, version: '1', bytes: c.bytes });
+  }
+  return { runtime, prepared };
+}
+
+async function pooled(channel, spinUs, key) {
+  const { runtime, prepared } = await poolRuntime({ channel, spinUs });
+  const call = { component: prepared[key], operation: 'execute', input: undefined, ctx };
+  const r = await sequential(() => runtime.invoke(tenant('t1'), call));
+  await runtime.close();
+  return r;
+}
+
+async function load(channel, spinUs, key, tenants, callers) {
+  const { runtime, prepared } = await poolRuntime({ channel, spinUs });
+  const call = { component: prepared[key], operation: 'execute', input: undefined, ctx };
+  for (let t = 0; t < tenants; t++) await runtime.invoke(tenant(`t${t}`), call);
+  const lat = [];
+  let calls = 0;
+  const until = performance.now() + LOAD_MS;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: tenants * callers }, async (_, i) => {
+      const t = tenant(`t${i % tenants}`);
+      while (performance.now() < until) {
+        const s = performance.now();
+        await runtime.invoke(t, call);
+        lat.push((performance.now() - s) * 1000);
+        calls++;
+      }
+    }),
+  );
+  const r = stats(lat, performance.now() - t0, calls);
+  const workers = Object.values(runtime.tenantStats()).reduce((n, s) => n + s.workerStarts, 0);
+  await runtime.close();
+  return { ...r, workers };
+}
+
+async function cold(key) {
+  const out = { uncachedMs: [], cachedMs: [] };
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-bench-cache-'));
+    for (const phase of ['uncachedMs', 'cachedMs']) {
+      const t0 = performance.now();
+      const runtime = new PooledComponentRuntime({ transpileCache: new TranspileCache(dir), settings: { minWorkers: 0 } });
+      const p = await runtime.prepare({ name: COMPONENTS[key].name, version: '1', bytes: COMPONENTS[key].bytes });
+      await runtime.invoke(tenant('cold'), { component: p, operation: 'execute', input: undefined, ctx });
+      out[phase].push(performance.now() - t0);
+      await runtime.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  return { uncachedMs: Math.round(median(out.uncachedMs)), cachedMs: Math.round(median(out.cachedMs)) };
+}
+
+// ---- run ------------------------------------------------------------------------------------
+
+const rows = [];
+const add = (what, component, r, extra = {}) => rows.push({ what, component, ...r, ...extra });
+
+add('floor: worker postMessage echo', '-', await floorPostMessage());
+add('floor: worker SAB+Atomics echo', '-', await floorAtomics());
+const directs = {};
+for (const key of Object.keys(COMPONENTS)) {
+  directs[key] = await direct(key);
+  add('direct: jco output, main thread', key, directs[key]);
+}
+const pooledRows = {};
+for (const key of Object.keys(COMPONENTS)) {
+  for (const [channel, spinUs] of [
+    ['atomics', 0],
+    ['atomics', 50],
+    ['message', 0],
+  ]) {
+    const r = await pooled(channel, spinUs, key);
+    pooledRows[`${key}/${channel}/${spinUs}`] = r;
+    add(`pool: 1 caller, ${channel}${spinUs ? `, spin ${spinUs} µs` : ''}`, key, r, {
+      ratio: +(r.p50Us / directs[key].p50Us).toFixed(2),
+    });
+  }
+}
+for (const key of Object.keys(COMPONENTS)) {
+  for (const channel of ['atomics', 'message']) {
+    add(`load: 1 tenant × 50 callers, ${channel}`, key, await load(channel, 0, key, 1, 50));
+    add(`load: 2 tenants × 50 callers, ${channel}`, key, await load(channel, 0, key, 2, 50));
+  }
+}
+const colds = {};
+for (const key of Object.keys(COMPONENTS)) colds[key] = await cold(key);
+
+const columns = ['what', 'component', 'p50Us', 'p99Us', 'callsPerSec', 'ratio', 'workers'];
+process.stdout.write(table(rows, columns) + '\n\n');
+process.stdout.write(
+  table(
+    Object.entries(colds).map(([component, c]) => ({ component, ...c })),
+    ['component', 'uncachedMs', 'cachedMs'],
+  ) + '\n',
+);
+
+const best = (key) =>
+  ['atomics/0', 'atomics/50', 'message/0']
+    .map((k) => ({ k, ...pooledRows[`${key}/${k}`] }))
+    .sort((a, b) => a.p50Us - b.p50Us)[0];
+const watBest = best('wat-echo');
+const jsBest = best('js-v01');
+const oneTenant = rows.filter((r) => r.what.startsWith('load: 1 tenant') && r.component === 'wat-echo');
+const targets = {
+  watEchoP50Us: { target: 40, measured: watBest.p50Us, with: watBest.k, met: watBest.p50Us <= 40 },
+  watEchoCallsPerSecOneTenant: {
+    target: 25_000,
+    measured: Math.max(...oneTenant.map((r) => r.callsPerSec)),
+    met: Math.max(...oneTenant.map((r) => r.callsPerSec)) >= 25_000,
+  },
+  jsPoolOverDirect: {
+    target: 1.5,
+    measured: +(jsBest.p50Us / directs['js-v01'].p50Us).toFixed(2),
+    with: jsBest.k,
+    met: jsBest.p50Us / directs['js-v01'].p50Us <= 1.5,
+  },
+};
+process.stdout.write('\ntargets: ' + JSON.stringify(targets, null, 2) + '\n');
+const file = writeResults('components', {
+  quick,
+  cpus: os.cpus().length,
+  loadAverage: os.loadavg(),
+  rows,
+  cold: colds,
+  targets,
+});
+process.stdout.write(`results: ${path.relative(root, file)}\n`);

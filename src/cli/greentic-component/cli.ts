@@ -1,0 +1,343 @@
+/**
+ * `greentic-component`: author WebAssembly components for the runner without a Rust toolchain.
+ *
+ *   new <name> --world 0.1|0.6   a JavaScript component skeleton with its WIT (world + host imports)
+ *   build [dir]                  componentize-js (library API), cached by source hash
+ *   describe <file.wasm>         world, exports, imports, operations
+ *   run <file.wasm> --input …    one call through the runner's own worker pool
+ *   wat <file.wat>               assemble component text format with jco
+ *
+ * Exit codes: 0 ok, 1 usage or I/O error, 2 not a usable component, 3 the call failed.
+ */
+import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { ComponentLoadError, GreenticError } from '../../common/errors.js';
+import { WORLD_VERSIONS, writeWitProject, type WorldVersion } from '../../wasm/authoring/wit-project.js';
+import { assembleWatFile, buildJsComponent, builderStats } from '../../wasm/component-builder.js';
+import type { ComponentCallContext, PreparedComponent } from '../../wasm/component-runtime.js';
+import { DEFAULT_HTTP_POLICY } from '../../wasm/host/http-fetch.js';
+import { PooledComponentRuntime } from '../../wasm/pool/pooled-component.runtime.js';
+import { componentSource } from './templates.js';
+
+export const EXIT_OK = 0;
+export const EXIT_USAGE = 1;
+export const EXIT_INVALID = 2;
+export const EXIT_CALL_FAILED = 3;
+
+export const MANIFEST = 'greentic-component.json';
+
+export interface CliIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const processIO: CliIO = {
+  out: (l) => process.stdout.write(l + '\n'),
+  err: (l) => process.stderr.write(l + '\n'),
+};
+
+/** `greentic-component.json`: what `build` needs to know about a project. */
+export interface ComponentManifest {
+  name: string;
+  version: string;
+  world: WorldVersion;
+  /** Entry module, relative to the project. */
+  source: string;
+  /** WIT folder, relative to the project. */
+  wit: string;
+  worldName: string;
+}
+
+const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
+
+class CliFailure extends GreenticError {
+  constructor(code: string, message: string) {
+    super(code, message, 400);
+  }
+}
+
+/** Nest's logger, to stderr: component log lines always, the runner's own from `warn` up. */
+class StderrLogger extends ConsoleLogger {
+  constructor(
+    private readonly io: CliIO,
+    private readonly showAll: boolean,
+  ) {
+    super('greentic-component', { timestamp: false });
+  }
+
+  protected override printMessages(messages: unknown[], context = '', logLevel: LogLevel = 'log'): void {
+    const loud = logLevel === 'warn' || logLevel === 'error' || logLevel === 'fatal';
+    if (!this.showAll && !loud && context !== 'Component') return;
+    const parts = messages.map((m) => (typeof m === 'string' ? m : JSON.stringify(m, jsonSafe)));
+    this.io.err(`[${logLevel}] ${context ? `${context}: ` : ''}${parts.join(' ')}`);
+  }
+}
+
+function jsonSafe(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v).toString('base64') };
+  return v;
+}
+
+async function readJsonArg(value: string, what: string): Promise<unknown> {
+  const text = value.startsWith('@') ? await readFile(value.slice(1), 'utf8').catch(unreadable(value.slice(1))) : value;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new CliFailure('cli_bad_json', `${what} is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function unreadable(file: string): (e: Error) => never {
+  return (e) => {
+    throw new CliFailure('cli_file_unreadable', `${file}: ${e.message}`);
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+async function readManifest(dir: string): Promise<ComponentManifest> {
+  const file = join(dir, MANIFEST);
+  const raw = await readFile(file, 'utf8').catch(() => {
+    throw new CliFailure('cli_not_a_project', `${dir}: no ${MANIFEST} (create a project with 'greentic-component new')`);
+  });
+  const m = JSON.parse(raw) as Partial<ComponentManifest>;
+  if (!m.name || !m.source || !m.wit || !m.world || !WORLD_VERSIONS.includes(m.world)) {
+    throw new CliFailure('cli_bad_manifest', `${file}: needs name, world (0.1 or 0.6), source and wit`);
+  }
+  return { version: '0.1.0', worldName: 'component', ...m } as ComponentManifest;
+}
+
+async function loadSpec(file: string): Promise<{ name: string; version: string; bytes: Uint8Array }> {
+  const bytes = new Uint8Array(await readFile(file).catch(unreadable(file)));
+  return { name: basename(file, extname(file)), version: '0.0.0', bytes };
+}
+
+export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  const program = new Command('greentic-component')
+    .description('Create, build, inspect and run Greentic WebAssembly components')
+    .option('-v, --verbose', "show the runner's own log lines")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  let runtime: PooledComponentRuntime | undefined;
+  const useLogger = (): void => {
+    Logger.overrideLogger(new StderrLogger(io, program.opts<{ verbose?: boolean }>().verbose === true));
+  };
+
+  program
+    .command('new')
+    .description('create a JavaScript component project: component.js, wit/ and greentic-component.json')
+    .argument('<name>', 'component name (lower case, digits, - and _)')
+    .addOption(new Option('--world <version>', 'Greentic world').choices(['0.1', '0.6']).default('0.6'))
+    .option('--dir <parent>', 'where to create the project folder', '.')
+    .option('--force', 'write into an existing, non-empty folder')
+    .action(async (name: string, o: { world: WorldVersion; dir: string; force?: boolean }) => {
+      if (!NAME.test(name)) throw new CliFailure('cli_bad_name', `'${name}' is not a component name (a-z, 0-9, - and _)`);
+      const dir = resolve(o.dir, name);
+      if (!o.force && existsSync(dir) && (await readdir(dir)).length > 0) {
+        throw new CliFailure('cli_file_exists', `${dir}: exists and is not empty (use --force)`);
+      }
+      await mkdir(dir, { recursive: true });
+      const packageName = `local:${name.replace(/_/g, '-')}`;
+      const wit = await writeWitProject(join(dir, 'wit'), { world: o.world, packageName });
+      const manifest: ComponentManifest = {
+        name,
+        version: '0.1.0',
+        world: o.world,
+        source: 'component.js',
+        wit: 'wit',
+        worldName: wit.worldName,
+      };
+      await writeFile(join(dir, 'component.js'), componentSource(name, o.world));
+      await writeFile(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+      await writeFile(join(dir, '.gitignore'), 'dist/\n');
+      io.out(`created ${relative(process.cwd(), dir) || '.'} (greentic:component@${o.world === '0.1' ? '0.1.0' : '0.6.0'} + greentic:host)`);
+      for (const f of ['component.js', MANIFEST, ...wit.files.map((x) => join('wit', x))]) io.out(`  ${f}`);
+      io.out(`next: greentic-component build ${relative(process.cwd(), dir) || '.'}`);
+    });
+
+  program
+    .command('build')
+    .description('build the project with componentize-js (cached by source hash) and check its world')
+    .argument('[dir]', 'project folder', '.')
+    .option('-o, --out <file>', 'output .wasm (default <dir>/dist/<name>.wasm)')
+    .action(async (dirArg: string, o: { out?: string }) => {
+      useLogger();
+      const dir = resolve(dirArg);
+      const m = await readManifest(dir);
+      const before = builderStats();
+      const built = await buildJsComponent({
+        sourcePath: join(dir, m.source),
+        witPath: join(dir, m.wit),
+        worldName: m.worldName,
+      }).catch((e: Error) => {
+        throw new ComponentLoadError(`build of '${m.name}' failed: ${e.message}`);
+      });
+      const cached = builderStats().jsBuilds === before.jsBuilds;
+      const out = resolve(o.out ?? join(dir, 'dist', `${m.name}.wasm`));
+      await mkdir(dirname(out), { recursive: true });
+      await copyFile(built, out);
+      runtime = new PooledComponentRuntime({ settings: { minWorkers: 0, maxWorkers: 1 } });
+      const prepared = await runtime.prepare({ name: m.name, version: m.version, bytes: new Uint8Array(await readFile(out)) });
+      const expected = m.world === '0.1' ? 'greentic:component@0.1.0' : 'greentic:component@0.6.0';
+      if (prepared.world !== expected) {
+        throw new ComponentLoadError(`${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`);
+      }
+      const size = (await readFile(out)).length;
+      io.out(`${cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${(size / 1024 / 1024).toFixed(1)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`);
+    });
+
+  program
+    .command('describe')
+    .description("a component's world, exports, imports and operations")
+    .argument('<file>', 'component .wasm')
+    .option('--json', 'print JSON')
+    .action(async (file: string, o: { json?: boolean }) => {
+      useLogger();
+      runtime = new PooledComponentRuntime({ settings: { minWorkers: 0, maxWorkers: 1 } });
+      const spec = await loadSpec(file);
+      const p = await runtime.prepare(spec);
+      const imports = runtime.componentInfo(p.digest)?.imports ?? [];
+      if (o.json) {
+        io.out(JSON.stringify({ file, digest: p.digest, world: p.world, exports: p.exports, imports, operations: p.operations }, null, 2));
+        return;
+      }
+      io.out(`${file}`);
+      io.out(`  world:      ${p.world}`);
+      io.out(`  digest:     sha256:${p.digest}`);
+      io.out(`  exports:    ${p.exports.join(', ')}`);
+      io.out(`  imports:    ${imports.length ? imports.join(', ') : '(none)'}`);
+      io.out('  operations:');
+      for (const op of p.operations) {
+        io.out(`    ${op.name}${op.inputSchema ? `  input ${JSON.stringify(op.inputSchema)}` : ''}`);
+      }
+    });
+
+  program
+    .command('run')
+    .description("one call through the runner's worker pool (deadline, memory cap and host imports as in production)")
+    .argument('<file>', 'component .wasm')
+    .option('--op <operation>', 'operation (0.1: execute; 0.6: default the first described)')
+    .option('--name <component>', 'the name a pack gives the component (its state is kept under it)')
+    .option('--input <json>', 'input as JSON, or @file')
+    .option('--text <text>', 'the message text (0.1 content when no input)', '')
+    .option('--tenant <tenant/env>', 'tenant and env of the call', 'local/dev')
+    .option('--secret <name=value>', 'a secret the call may read (repeatable)', collect, [])
+    .option('--allow-host <host>', 'a host http.fetch may reach (repeatable)', collect, [])
+    .option('--state <json>', 'session data before the call (JSON object, or @file)')
+    .option('--show-state', 'print the session data after the call (to stderr)')
+    .option('--deadline-ms <ms>', 'call deadline', positiveInt, 10_000)
+    .option('--memory-mb <mb>', 'linear memory cap', positiveInt, 128)
+    .action(
+      async (
+        file: string,
+        o: {
+          op?: string;
+          name?: string;
+          input?: string;
+          text: string;
+          tenant: string;
+          secret: string[];
+          allowHost: string[];
+          state?: string;
+          showState?: boolean;
+          deadlineMs: number;
+          memoryMb: number;
+        },
+      ) => {
+        useLogger();
+        const [tenantId = 'local', envId = 'dev'] = o.tenant.split('/');
+        const secrets = new Map<string, string>();
+        for (const s of o.secret) {
+          const at = s.indexOf('=');
+          if (at <= 0) throw new CliFailure('cli_bad_secret', `--secret ${s}: expected name=value`);
+          secrets.set(s.slice(0, at), s.slice(at + 1));
+        }
+        runtime = new PooledComponentRuntime({
+          settings: { minWorkers: 0, maxWorkers: 1, deadlineMs: o.deadlineMs, memoryMb: o.memoryMb },
+          host: {
+            secrets: { get: async (_t, name) => secrets.get(name) },
+            httpPolicy: () => (o.allowHost.length ? { ...DEFAULT_HTTP_POLICY, allow: o.allowHost } : undefined),
+          },
+        });
+        const spec = await loadSpec(file);
+        if (o.name) spec.name = o.name;
+        const p: PreparedComponent = await runtime.prepare(spec);
+        const operation = o.op ?? p.operations[0]?.name ?? 'execute';
+        if (!p.operations.some((x) => x.name === operation) && p.operations.length > 0) {
+          throw new CliFailure('cli_unknown_operation', `${file} has no operation '${operation}' (it has: ${p.operations.map((x) => x.name).join(', ')})`);
+        }
+        const input = o.input === undefined ? undefined : await readJsonArg(o.input, '--input');
+        const session = o.state === undefined ? {} : await readJsonArg(o.state, '--state');
+        if (session === null || typeof session !== 'object' || Array.isArray(session)) {
+          throw new CliFailure('cli_bad_state', '--state must be a JSON object');
+        }
+        const ctx: ComponentCallContext = {
+          flowId: 'cli',
+          nodeId: 'run',
+          messageId: `cli-${Date.now()}`,
+          userId: 'cli',
+          sessionKey: `${tenantId}:cli:${process.pid}:cli`,
+          text: o.text,
+          allowedSecrets: [...secrets.keys()],
+          session: session as Record<string, unknown>,
+        };
+        const started = performance.now();
+        const result = await runtime.invoke({ tenantId, envId }, { component: p, operation, input, ctx, deadlineMs: o.deadlineMs });
+        io.err(`ok: ${p.name} ${operation} in ${(performance.now() - started).toFixed(1)} ms`);
+        io.out(JSON.stringify(result ?? null, jsonSafe, 2));
+        if (o.showState) io.err(`state: ${JSON.stringify(ctx.session)}`);
+      },
+    );
+
+  program
+    .command('wat')
+    .description('assemble a component in text format (WAT) with jco (cached by source hash)')
+    .argument('<file>', '.wat file')
+    .option('-o, --out <file>', 'output .wasm (default: next to the .wat)')
+    .action(async (file: string, o: { out?: string }) => {
+      useLogger();
+      if (!existsSync(file)) throw new CliFailure('cli_file_unreadable', `${file}: no such file`);
+      const built = await assembleWatFile(file).catch((e: Error) => {
+        throw new ComponentLoadError(e.message);
+      });
+      const out = resolve(o.out ?? join(dirname(file), `${basename(file, extname(file))}.wasm`));
+      await mkdir(dirname(out), { recursive: true });
+      await copyFile(built, out);
+      io.out(`assembled ${relative(process.cwd(), out)} (${(await readFile(out)).length} bytes)`);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof ComponentLoadError) {
+      io.err(`error [${e.code}]: ${e.message}`);
+      return EXIT_INVALID;
+    }
+    if (e instanceof CliFailure) {
+      io.err(`error [${e.code}]: ${e.message}`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof GreenticError) {
+      io.err(`error [${e.code}]: ${e.message}`);
+      return EXIT_CALL_FAILED;
+    }
+    io.err(`error: ${(e as Error).message}`);
+    return EXIT_USAGE;
+  } finally {
+    await runtime?.close();
+  }
+}
