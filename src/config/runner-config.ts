@@ -191,6 +191,13 @@ export class RunnerConfig {
   @Max(10_000)
   GREENTIC_COMPONENT_SPIN_US = 0;
 
+  /** Microseconds the main thread polls for a result while a single call is in flight (0: off). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1_000)
+  GREENTIC_COMPONENT_MAIN_SPIN_US = 0;
+
   /** How long a sync webhook (`?wait=true`) waits for the flow before answering 504. */
   @Transform(({ value }) => (value === undefined || value === '' ? 10_000 : Number(value)))
   @IsInt()

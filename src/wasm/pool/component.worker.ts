@@ -352,7 +352,11 @@ async function serveAtomics(): Promise<void> {
     const posted = Atomics.load(ctl, CTL.REQ);
     if (posted === done || poisoned) {
       if (!poisoned && spinFor(done)) continue;
-      Atomics.wait(ctl, CTL.REQ, posted);
+      // Announce the sleep, then look once more: main notifies only a worker that announced it
+      // (both sides use sequentially consistent atomics, so one of them sees the other's write).
+      Atomics.store(ctl, CTL.SLEEPING, 1);
+      if (Atomics.load(ctl, CTL.REQ) === posted) Atomics.wait(ctl, CTL.REQ, posted);
+      Atomics.store(ctl, CTL.SLEEPING, 0);
       continue;
     }
     const request = nextRequest(done + 1);

@@ -20,6 +20,11 @@ export interface PoolSettings {
   channel: WorkerChannel;
   /** Worker poll time before it sleeps (µs); trades a little CPU for wake-up latency. */
   spinUs: number;
+  /**
+   * Main-thread poll for a result (µs) before it waits for a wake-up, only while this is the one
+   * call in flight in the whole pool (so it never delays other work by more than this).
+   */
+  mainSpinUs: number;
 }
 
 export const DEFAULT_POOL_SETTINGS: PoolSettings = {
@@ -32,6 +37,7 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   idleMs: 60_000,
   channel: 'atomics',
   spinUs: 0,
+  mainSpinUs: 0,
 };
 
 /** Tenant-level overrides, as the bundle's `limits` carry them (see BundleLimits). */

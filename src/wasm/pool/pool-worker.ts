@@ -78,12 +78,15 @@ export interface PoolWorkerOptions {
   /** JS heap limit of the worker (MiB). */
   heapMb: number;
   spinUs: number;
+  mainSpinUs: number;
   /** Requests in flight at most (one slot each). */
   slots: number;
   hooks: PoolWorkerHooks;
 }
 
 let nextThreadName = 1;
+/** Component calls in flight across every worker of the process (main-thread spin only when 1). */
+let callsInFlight = 0;
 
 /** Extra wait granted to requests queued behind a worker's boot or a component load. */
 const SETUP_GRACE_MS = 10_000;
@@ -122,6 +125,7 @@ export class PoolWorker {
   /** Requests waiting for a free slot (bookkeeping requests beyond the pipeline depth). */
   private backlog: Array<[WorkerRequest, PendingRequest]> = [];
   private readonly slotCount: number;
+  private readonly mainSpinUs: number;
   private sent = 0;
   private received = 0;
   private waiting = false;
@@ -129,12 +133,14 @@ export class PoolWorker {
   private watchTimer: NodeJS.Timeout | undefined;
   private referenced = false;
   private watchCheck = false;
+  private wakeQueued = false;
 
   constructor(options: PoolWorkerOptions) {
     this.id = options.id;
     this.hooks = options.hooks;
     this.channel = options.channel;
     this.slotCount = options.slots;
+    this.mainSpinUs = options.mainSpinUs;
     const area = SlotArea.byteLength(options.slots, SLOT_BYTES);
     const sab = new SharedArrayBuffer(CTL_BYTES + 2 * area);
     this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
@@ -235,6 +241,7 @@ export class PoolWorker {
 
   private post(request: WorkerRequest, pending: PendingRequest): void {
     pending.seq = ++this.sent;
+    if (pending.callId !== 0) callsInFlight++;
     if (this.channel !== 'atomics' || request.k !== 'call' || !this.writeCall(pending.seq, request)) {
       if (this.channel === 'atomics') this.requestSlots.markInPort(pending.seq);
       this.calls.postMessage(request);
@@ -248,10 +255,46 @@ export class PoolWorker {
     }
     if (this.channel === 'atomics') {
       Atomics.store(this.ctl, CTL.REQ, this.sent);
-      Atomics.notify(this.ctl, CTL.REQ, 1);
+      this.wake();
+      if (this.mainSpinUs > 0 && callsInFlight === 1 && this.inflight.length === 1 && this.spinForResult()) {
+        this.drain();
+        if (pending.deadlineAt < this.watchAt && !this.dead && this.inflight.length > 0) this.arm(pending.deadlineAt);
+        return;
+      }
       if (!this.waiting) this.waitForResults();
     }
     if (pending.deadlineAt < this.watchAt) this.arm(pending.deadlineAt);
+  }
+
+  /**
+   * Wakes the worker if it sleeps. A busy worker finds the new request on its own, and requests
+   * posted in one turn (a queue drained after results came in) share one wake-up.
+   */
+  private wake(): void {
+    if (Atomics.load(this.ctl, CTL.SLEEPING) === 0) return;
+    if (this.mainSpinUs > 0 && callsInFlight === 1) {
+      // About to poll for this call's result: the worker must start now, not after this turn.
+      Atomics.notify(this.ctl, CTL.REQ, 1);
+      return;
+    }
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    queueMicrotask(() => {
+      this.wakeQueued = false;
+      if (!this.dead) Atomics.notify(this.ctl, CTL.REQ, 1);
+    });
+  }
+
+  /**
+   * Polls for the result of the one call in flight, briefly: a sleeping main thread needs a
+   * cross-thread wake-up (tens of µs on a busy machine), a short call is often done sooner.
+   */
+  private spinForResult(): boolean {
+    const until = performance.now() + this.mainSpinUs / 1000;
+    for (let i = 0; ; i++) {
+      if (Atomics.load(this.ctl, CTL.RESP) >= this.sent) return true;
+      if ((i & 31) === 31 && performance.now() >= until) return false;
+    }
   }
 
   /** A call into its slot, compact; false when it does not fit (it then goes on the port). */
@@ -334,6 +377,7 @@ export class PoolWorker {
   private onResult(result: WorkerResult): boolean {
     this.received++;
     const pending = this.inflight.shift();
+    if (pending && pending.callId !== 0) callsInFlight--;
     if (!this.watchCheck && this.inflight.length > 0) {
       this.watchCheck = true;
       queueMicrotask(() => this.rescheduleWatch());
@@ -484,6 +528,7 @@ export class PoolWorker {
     const started = Atomics.load(this.ctl, CTL.STARTED);
     const inflight = this.inflight;
     this.inflight = [];
+    for (const p of inflight) if (p.callId !== 0) callsInFlight--;
     // Never sent: hand back like requests that never started.
     for (const [, p] of this.backlog) {
       p.seq = Number.MAX_SAFE_INTEGER;

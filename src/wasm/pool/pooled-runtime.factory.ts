@@ -35,6 +35,7 @@ export function poolSettingsFromConfig(config: RunnerConfig | undefined): Partia
     idleMs: config.GREENTIC_COMPONENT_IDLE_MS,
     channel: config.GREENTIC_COMPONENT_CHANNEL,
     spinUs: config.GREENTIC_COMPONENT_SPIN_US,
+    mainSpinUs: config.GREENTIC_COMPONENT_MAIN_SPIN_US,
   };
 }
 

@@ -37,6 +37,8 @@ export const CTL = {
   STARTED: 2,
   /** Host answers posted by main (count). */
   HOST: 3,
+  /** 1 while the worker sleeps (or is about to) in Atomics.wait on REQ: only then does main notify. */
+  SLEEPING: 4,
 } as const;
 
 /** Float64 slot (index into a Float64Array over the same buffer): when the running request started, epoch ms. */

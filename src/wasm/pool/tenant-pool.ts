@@ -350,6 +350,7 @@ export class TenantPool {
       memoryCapBytes: this.settings.memoryMb * 1024 * 1024,
       heapMb: workerHeapMb(this.settings),
       spinUs: this.settings.spinUs,
+      mainSpinUs: this.settings.mainSpinUs,
       slots: this.settings.pipeline,
       hooks: this.hooks,
     });
