@@ -40,7 +40,11 @@ describe('transpile cache across starts', () => {
         {
           id: 'p',
           flows: { 'echo.ygtc': ECHO_FLOW },
-          components: { echo: fixturePath('echo'), counter: fixturePath('counter'), 'js-v06': fixturePath('js-v06') },
+          components: {
+            echo: fixturePath('echo'),
+            counter: fixturePath('counter'),
+            'js-v06': fixturePath('js-v06'),
+          },
         },
       ],
       tenants: { t: { packs: ['p'], channels: { c: { pack: 'p', flow: 'echo' } } } },
@@ -48,12 +52,18 @@ describe('transpile cache across starts', () => {
     const config = { GREENTIC_BUNDLE: bundle, GREENTIC_CACHE_DIR: cacheDir, LOG_LEVEL: 'silent', PORT: 0 };
 
     const first = await createApp({ config });
-    const s1 = first.get<ComponentRuntime>(COMPONENT_RUNTIME).stats?.() as { transpiles: number; cache: { diskHits: number } };
+    const s1 = first.get<ComponentRuntime>(COMPONENT_RUNTIME).stats?.() as {
+      transpiles: number;
+      cache: { diskHits: number };
+    };
     await first.close();
     expect(s1).toMatchObject({ transpiles: 3, cache: { diskHits: 0 } });
 
     const second = await createApp({ config });
-    const s2 = second.get<ComponentRuntime>(COMPONENT_RUNTIME).stats?.() as { transpiles: number; cache: { diskHits: number } };
+    const s2 = second.get<ComponentRuntime>(COMPONENT_RUNTIME).stats?.() as {
+      transpiles: number;
+      cache: { diskHits: number };
+    };
     await second.close();
     expect(s2).toMatchObject({ transpiles: 0, cache: { diskHits: 3 } });
   });

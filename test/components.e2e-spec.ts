@@ -201,7 +201,11 @@ beforeAll(async () => {
       {
         id: 'worlds',
         flows: { 'worlds.ygtc': flows.worlds },
-        components: { echo: fixturePath('echo'), 'js-v01': fixturePath('js-v01'), 'js-v06': fixturePath('js-v06') },
+        components: {
+          echo: fixturePath('echo'),
+          'js-v01': fixturePath('js-v01'),
+          'js-v06': fixturePath('js-v06'),
+        },
       },
       {
         id: 'hosted',
@@ -338,7 +342,31 @@ describe('/health', () => {
       memoryKills: 1,
       limits: { deadlineMs: LOOP_DEADLINE_MS, memoryMb: 32 },
     });
-    expect(components.tenants['fastco']).toMatchObject({ timeouts: 0, memoryKills: 0, workers: expect.any(Number) });
+    expect(components.tenants['fastco']).toMatchObject({
+      timeouts: 0,
+      memoryKills: 0,
+      workers: expect.any(Number),
+    });
     expect(Object.keys(components.tenants).sort()).toEqual(['fastco', 'hosted', 'mixed', 'slowco']);
+  });
+});
+
+describe('/metrics', () => {
+  it('exports pool workers, in-flight and queued calls, kills and busy refusals per tenant', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const value = (name: string, ...labels: string[]): number | undefined => {
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    expect(value('greentic_component_pool_workers', 'tenant="fastco"')).toBeGreaterThanOrEqual(1);
+    expect(value('greentic_component_pool_queued', 'tenant="slowco"')).toBe(0);
+    expect(value('greentic_component_pool_inflight', 'tenant="mixed"')).toBe(0);
+    expect(value('greentic_component_pool_kills_total', 'tenant="slowco"', 'reason="timeout"')).toBe(1);
+    expect(value('greentic_component_pool_kills_total', 'tenant="slowco"', 'reason="memory"')).toBe(1);
+    expect(text).not.toContain('tenant="#prepare"');
   });
 });

@@ -184,19 +184,19 @@ export class RunnerConfig {
   @IsIn(['atomics', 'message'])
   GREENTIC_COMPONENT_CHANNEL: 'atomics' | 'message' = 'atomics';
 
-  /** Microseconds a worker polls for its next call before sleeping (0: sleep at once). */
+  /** Most µs a worker polls for its next call before sleeping, while calls follow closely (0: never). */
   @Type(() => Number)
   @IsInt()
   @Min(0)
   @Max(10_000)
-  GREENTIC_COMPONENT_SPIN_US = 0;
+  GREENTIC_COMPONENT_SPIN_US = 200;
 
-  /** Microseconds the main thread polls for a result while a single call is in flight (0: off). */
+  /** Most µs the main thread polls for a result it expects that soon, while one call is in flight (0: never). */
   @Type(() => Number)
   @IsInt()
   @Min(0)
   @Max(1_000)
-  GREENTIC_COMPONENT_MAIN_SPIN_US = 0;
+  GREENTIC_COMPONENT_MAIN_SPIN_US = 200;
 
   /** How long a sync webhook (`?wait=true`) waits for the flow before answering 504. */
   @Transform(({ value }) => (value === undefined || value === '' ? 10_000 : Number(value)))

@@ -49,7 +49,9 @@ export function componentsHealth(runtime: ComponentRuntime): ComponentsHealth {
       ...(stats['channel'] !== undefined ? { channel: stats['channel'] } : {}),
       preparedComponents: stats['preparedComponents'] ?? 0,
       transpiles: stats['transpiles'] ?? 0,
-      ...(stats['tenants'] !== undefined ? { tenants: perTenant } : { instancesPerTenant: stats['instancesPerTenant'] ?? {} }),
+      ...(stats['tenants'] !== undefined
+        ? { tenants: perTenant }
+        : { instancesPerTenant: stats['instancesPerTenant'] ?? {} }),
     },
   };
 }

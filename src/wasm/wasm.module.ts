@@ -51,7 +51,11 @@ import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
 export class WasmModule {}
 
 /** Digests of the components in a tenant's current packs (empty without PackRegistry). */
-function tenantDigests(moduleRef: ModuleRef, bundles: BundleRegistry | undefined, tenantId: string): string[] {
+function tenantDigests(
+  moduleRef: ModuleRef,
+  bundles: BundleRegistry | undefined,
+  tenantId: string,
+): string[] {
   let packs: PackRegistry;
   try {
     packs = moduleRef.get(PackRegistry, { strict: false });

@@ -83,7 +83,9 @@ function jsonSafe(_key: string, v: unknown): unknown {
 }
 
 async function readJsonArg(value: string, what: string): Promise<unknown> {
-  const text = value.startsWith('@') ? await readFile(value.slice(1), 'utf8').catch(unreadable(value.slice(1))) : value;
+  const text = value.startsWith('@')
+    ? await readFile(value.slice(1), 'utf8').catch(unreadable(value.slice(1)))
+    : value;
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
@@ -110,7 +112,10 @@ function positiveInt(value: string): number {
 async function readManifest(dir: string): Promise<ComponentManifest> {
   const file = join(dir, MANIFEST);
   const raw = await readFile(file, 'utf8').catch(() => {
-    throw new CliFailure('cli_not_a_project', `${dir}: no ${MANIFEST} (create a project with 'greentic-component new')`);
+    throw new CliFailure(
+      'cli_not_a_project',
+      `${dir}: no ${MANIFEST} (create a project with 'greentic-component new')`,
+    );
   });
   const m = JSON.parse(raw) as Partial<ComponentManifest>;
   if (!m.name || !m.source || !m.wit || !m.world || !WORLD_VERSIONS.includes(m.world)) {
@@ -143,7 +148,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .option('--dir <parent>', 'where to create the project folder', '.')
     .option('--force', 'write into an existing, non-empty folder')
     .action(async (name: string, o: { world: WorldVersion; dir: string; force?: boolean }) => {
-      if (!NAME.test(name)) throw new CliFailure('cli_bad_name', `'${name}' is not a component name (a-z, 0-9, - and _)`);
+      if (!NAME.test(name))
+        throw new CliFailure('cli_bad_name', `'${name}' is not a component name (a-z, 0-9, - and _)`);
       const dir = resolve(o.dir, name);
       if (!o.force && existsSync(dir) && (await readdir(dir)).length > 0) {
         throw new CliFailure('cli_file_exists', `${dir}: exists and is not empty (use --force)`);
@@ -162,7 +168,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       await writeFile(join(dir, 'component.js'), componentSource(name, o.world));
       await writeFile(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
       await writeFile(join(dir, '.gitignore'), 'dist/\n');
-      io.out(`created ${relative(process.cwd(), dir) || '.'} (greentic:component@${o.world === '0.1' ? '0.1.0' : '0.6.0'} + greentic:host)`);
+      io.out(
+        `created ${relative(process.cwd(), dir) || '.'} (greentic:component@${o.world === '0.1' ? '0.1.0' : '0.6.0'} + greentic:host)`,
+      );
       for (const f of ['component.js', MANIFEST, ...wit.files.map((x) => join('wit', x))]) io.out(`  ${f}`);
       io.out(`next: greentic-component build ${relative(process.cwd(), dir) || '.'}`);
     });
@@ -189,13 +197,21 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       await mkdir(dirname(out), { recursive: true });
       await copyFile(built, out);
       runtime = new PooledComponentRuntime({ settings: { minWorkers: 0, maxWorkers: 1 } });
-      const prepared = await runtime.prepare({ name: m.name, version: m.version, bytes: new Uint8Array(await readFile(out)) });
+      const prepared = await runtime.prepare({
+        name: m.name,
+        version: m.version,
+        bytes: new Uint8Array(await readFile(out)),
+      });
       const expected = m.world === '0.1' ? 'greentic:component@0.1.0' : 'greentic:component@0.6.0';
       if (prepared.world !== expected) {
-        throw new ComponentLoadError(`${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`);
+        throw new ComponentLoadError(
+          `${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`,
+        );
       }
       const size = (await readFile(out)).length;
-      io.out(`${cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${(size / 1024 / 1024).toFixed(1)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`);
+      io.out(
+        `${cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${(size / 1024 / 1024).toFixed(1)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`,
+      );
     });
 
   program
@@ -210,7 +226,13 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       const p = await runtime.prepare(spec);
       const imports = runtime.componentInfo(p.digest)?.imports ?? [];
       if (o.json) {
-        io.out(JSON.stringify({ file, digest: p.digest, world: p.world, exports: p.exports, imports, operations: p.operations }, null, 2));
+        io.out(
+          JSON.stringify(
+            { file, digest: p.digest, world: p.world, exports: p.exports, imports, operations: p.operations },
+            null,
+            2,
+          ),
+        );
         return;
       }
       io.out(`${file}`);
@@ -226,7 +248,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('run')
-    .description("one call through the runner's worker pool (deadline, memory cap and host imports as in production)")
+    .description(
+      "one call through the runner's worker pool (deadline, memory cap and host imports as in production)",
+    )
     .argument('<file>', 'component .wasm')
     .option('--op <operation>', 'operation (0.1: execute; 0.6: default the first described)')
     .option('--name <component>', 'the name a pack gives the component (its state is kept under it)')
@@ -268,7 +292,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
           settings: { minWorkers: 0, maxWorkers: 1, deadlineMs: o.deadlineMs, memoryMb: o.memoryMb },
           host: {
             secrets: { get: async (_t, name) => secrets.get(name) },
-            httpPolicy: () => (o.allowHost.length ? { ...DEFAULT_HTTP_POLICY, allow: o.allowHost } : undefined),
+            httpPolicy: () =>
+              o.allowHost.length ? { ...DEFAULT_HTTP_POLICY, allow: o.allowHost } : undefined,
           },
         });
         const spec = await loadSpec(file);
@@ -276,7 +301,10 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         const p: PreparedComponent = await runtime.prepare(spec);
         const operation = o.op ?? p.operations[0]?.name ?? 'execute';
         if (!p.operations.some((x) => x.name === operation) && p.operations.length > 0) {
-          throw new CliFailure('cli_unknown_operation', `${file} has no operation '${operation}' (it has: ${p.operations.map((x) => x.name).join(', ')})`);
+          throw new CliFailure(
+            'cli_unknown_operation',
+            `${file} has no operation '${operation}' (it has: ${p.operations.map((x) => x.name).join(', ')})`,
+          );
         }
         const input = o.input === undefined ? undefined : await readJsonArg(o.input, '--input');
         const session = o.state === undefined ? {} : await readJsonArg(o.state, '--state');
@@ -294,7 +322,10 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
           session: session as Record<string, unknown>,
         };
         const started = performance.now();
-        const result = await runtime.invoke({ tenantId, envId }, { component: p, operation, input, ctx, deadlineMs: o.deadlineMs });
+        const result = await runtime.invoke(
+          { tenantId, envId },
+          { component: p, operation, input, ctx, deadlineMs: o.deadlineMs },
+        );
         io.err(`ok: ${p.name} ${operation} in ${(performance.now() - started).toFixed(1)} ms`);
         io.out(JSON.stringify(result ?? null, jsonSafe, 2));
         if (o.showState) io.err(`state: ${JSON.stringify(ctx.session)}`);

@@ -42,7 +42,7 @@ export function worldWit(options: WitProjectOptions): string {
   const pkg = options.packageName ?? 'local:component';
   const { version } = COMPONENT_PACKAGES[options.world];
   const lines = [
-    `// The component's world: greentic:component@${version}${options.host === false ? '' : ' plus the runner\'s host imports'}.`,
+    `// The component's world: greentic:component@${version}${options.host === false ? '' : " plus the runner's host imports"}.`,
     `package ${pkg};`,
     '',
     'world component {',

@@ -55,8 +55,8 @@ export class HostCalls {
 
   /** Handles one host call; undefined for fire-and-forget ops (log, telemetry). */
   handle(scope: HostCallScope | undefined, call: HostCall): Promise<HostAnswer> | HostAnswer | undefined {
-    if (call.op === 'log') return this.log(scope, call.args), undefined;
-    if (call.op === 'telemetry.event') return this.event(scope, call.args), undefined;
+    if (call.op === 'log') return (this.log(scope, call.args), undefined);
+    if (call.op === 'telemetry.event') return (this.event(scope, call.args), undefined);
     if (!scope) return err('unavailable', 'the component call this host call belongs to has ended');
     switch (call.op) {
       case 'secrets.get':
@@ -79,7 +79,8 @@ export class HostCalls {
   }
 
   private async secret(scope: HostCallScope, name: unknown): Promise<HostAnswer> {
-    if (typeof name !== 'string' || name === '') return err('invalid', 'secret name must be a non-empty string');
+    if (typeof name !== 'string' || name === '')
+      return err('invalid', 'secret name must be a non-empty string');
     const allowed = scope.ctx.allowedSecrets ?? [];
     if (!allowed.includes(name)) {
       this.logger.warn(
@@ -94,7 +95,10 @@ export class HostCalls {
       return { tag: 'ok', val: value };
     } catch (e) {
       const code = e instanceof GreenticError && e.httpStatus === 403 ? 'denied' : 'unavailable';
-      this.logger.warn({ ...this.who(scope), secret: name, code: (e as GreenticError).code }, 'secret read failed');
+      this.logger.warn(
+        { ...this.who(scope), secret: name, code: (e as GreenticError).code },
+        'secret read failed',
+      );
       return err(code, e instanceof GreenticError ? e.message : `secret '${name}' could not be read`);
     }
   }
@@ -112,7 +116,10 @@ export class HostCalls {
     if (!scope) return;
     if (++scope.logLines > MAX_LOG_LINES_PER_CALL) {
       if (scope.logLines === MAX_LOG_LINES_PER_CALL + 1) {
-        this.logger.warn({ ...this.who(scope) }, `component logged more than ${MAX_LOG_LINES_PER_CALL} lines in one call; the rest are dropped`);
+        this.logger.warn(
+          { ...this.who(scope) },
+          `component logged more than ${MAX_LOG_LINES_PER_CALL} lines in one call; the rest are dropped`,
+        );
       }
       return;
     }
@@ -174,7 +181,9 @@ export class HostCalls {
       flow: scope.ctx.flowId,
       node: scope.ctx.nodeId,
       ...(scope.ctx.traceId ? { traceId: scope.ctx.traceId } : {}),
-      ...(sc && sc.traceId !== '00000000000000000000000000000000' ? { traceId: sc.traceId, spanId: sc.spanId } : {}),
+      ...(sc && sc.traceId !== '00000000000000000000000000000000'
+        ? { traceId: sc.traceId, spanId: sc.spanId }
+        : {}),
     };
   }
 }

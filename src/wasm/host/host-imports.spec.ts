@@ -76,7 +76,12 @@ describe('http allow-list', () => {
 
   it('fetches from an allowed loopback server', async () => {
     const r = await guestFetch(
-      { method: 'POST', url: `${base}/hello?x=1`, headers: [['authorization', 'Bearer t']], body: new TextEncoder().encode('hi') },
+      {
+        method: 'POST',
+        url: `${base}/hello?x=1`,
+        headers: [['authorization', 'Bearer t']],
+        body: new TextEncoder().encode('hi'),
+      },
       policy(),
       { remainingMs: 5_000 },
     );
@@ -84,7 +89,12 @@ describe('http allow-list', () => {
     const val = r.val as { status: number; headers: Array<[string, string]>; body: Uint8Array };
     expect(val.status).toBe(200);
     expect(val.headers).toContainEqual(['x-echo', 'POST']);
-    expect(JSON.parse(new TextDecoder().decode(val.body))).toEqual({ ok: true, method: 'POST', path: '/hello?x=1', body: 'hi' });
+    expect(JSON.parse(new TextDecoder().decode(val.body))).toEqual({
+      ok: true,
+      method: 'POST',
+      path: '/hello?x=1',
+      body: 'hi',
+    });
     expect(seen.at(-1)).toMatchObject({ auth: 'Bearer t' });
   });
 
@@ -109,23 +119,33 @@ describe('http allow-list', () => {
 
   it('caps response sizes, times out, and does not follow redirects', async () => {
     const small = policy({ maxResponseBytes: 16 * 1024 });
-    expect(await guestFetch({ method: 'GET', url: `${base}/big`, headers: [] }, small, { remainingMs: 5_000 })).toMatchObject({
-      tag: 'err',
-      val: { code: 'too-large' },
-    });
-    expect(await guestFetch({ method: 'GET', url: `${base}/stream`, headers: [] }, small, { remainingMs: 5_000 })).toMatchObject({
+    expect(
+      await guestFetch({ method: 'GET', url: `${base}/big`, headers: [] }, small, { remainingMs: 5_000 }),
+    ).toMatchObject({
       tag: 'err',
       val: { code: 'too-large' },
     });
     expect(
-      await guestFetch({ method: 'GET', url: `${base}/slow`, headers: [], timeoutMs: 100 }, policy(), { remainingMs: 5_000 }),
+      await guestFetch({ method: 'GET', url: `${base}/stream`, headers: [] }, small, { remainingMs: 5_000 }),
+    ).toMatchObject({
+      tag: 'err',
+      val: { code: 'too-large' },
+    });
+    expect(
+      await guestFetch({ method: 'GET', url: `${base}/slow`, headers: [], timeoutMs: 100 }, policy(), {
+        remainingMs: 5_000,
+      }),
     ).toMatchObject({ tag: 'err', val: { code: 'timeout' } });
     // The call's remaining deadline caps the timeout too.
-    expect(await guestFetch({ method: 'GET', url: `${base}/slow`, headers: [] }, policy(), { remainingMs: 150 })).toMatchObject({
+    expect(
+      await guestFetch({ method: 'GET', url: `${base}/slow`, headers: [] }, policy(), { remainingMs: 150 }),
+    ).toMatchObject({
       tag: 'err',
       val: { code: 'timeout' },
     });
-    const r = await guestFetch({ method: 'GET', url: `${base}/redirect`, headers: [] }, policy(), { remainingMs: 5_000 });
+    const r = await guestFetch({ method: 'GET', url: `${base}/redirect`, headers: [] }, policy(), {
+      remainingMs: 5_000,
+    });
     expect(r).toMatchObject({ tag: 'ok', val: { status: 302 } });
   });
 });
@@ -147,10 +167,20 @@ describe('component state', () => {
   it('refuses bad keys, oversized values and calls without a session', () => {
     const session: Record<string, unknown> = {};
     expect(stateOp(session, 'c', 'set', ['', 'v'])).toMatchObject({ tag: 'err', val: { code: 'invalid' } });
-    expect(stateOp(session, 'c', 'set', ['__proto__', 'v'])).toMatchObject({ tag: 'err', val: { code: 'invalid' } });
-    expect(stateOp(session, 'c', 'set', ['k', 'x'.repeat(70_000)])).toMatchObject({ tag: 'err', val: { code: 'too-large' } });
-    for (let i = 0; i < 4; i++) expect(stateOp(session, 'c', 'set', [`k${i}`, 'x'.repeat(60_000)]).tag).toBe('ok');
-    expect(stateOp(session, 'c', 'set', ['k9', 'x'.repeat(60_000)])).toMatchObject({ tag: 'err', val: { code: 'too-large' } });
+    expect(stateOp(session, 'c', 'set', ['__proto__', 'v'])).toMatchObject({
+      tag: 'err',
+      val: { code: 'invalid' },
+    });
+    expect(stateOp(session, 'c', 'set', ['k', 'x'.repeat(70_000)])).toMatchObject({
+      tag: 'err',
+      val: { code: 'too-large' },
+    });
+    for (let i = 0; i < 4; i++)
+      expect(stateOp(session, 'c', 'set', [`k${i}`, 'x'.repeat(60_000)]).tag).toBe('ok');
+    expect(stateOp(session, 'c', 'set', ['k9', 'x'.repeat(60_000)])).toMatchObject({
+      tag: 'err',
+      val: { code: 'too-large' },
+    });
     expect(stateOp(undefined, 'c', 'get', ['k'])).toMatchObject({ tag: 'err', val: { code: 'unavailable' } });
   });
 
@@ -171,7 +201,8 @@ describe('greentic:host imports through the pool', () => {
   };
   const secretsService = {
     get: vi.fn(async (tenant: TenantCtx, name: string, allowed?: readonly string[]) => {
-      if (allowed && !allowed.includes(name)) throw new SecretAccessError('secret_denied', `secret '${name}' is not allowed`);
+      if (allowed && !allowed.includes(name))
+        throw new SecretAccessError('secret_denied', `secret '${name}' is not allowed`);
       return secrets[tenant.tenantId]?.[name];
     }),
   };
@@ -227,8 +258,12 @@ describe('greentic:host imports through the pool', () => {
   });
 
   it('secrets.get: the calling tenant only, and only names the binding allows', async () => {
-    expect(await run(a, 'secret', { name: 'api_key' }, { allowedSecrets: ['api_key'] })).toEqual({ value: 'a-secret-value' });
-    expect(await run(b, 'secret', { name: 'api_key' }, { allowedSecrets: ['api_key'] })).toEqual({ value: 'b-secret-value' });
+    expect(await run(a, 'secret', { name: 'api_key' }, { allowedSecrets: ['api_key'] })).toEqual({
+      value: 'a-secret-value',
+    });
+    expect(await run(b, 'secret', { name: 'api_key' }, { allowedSecrets: ['api_key'] })).toEqual({
+      value: 'b-secret-value',
+    });
     // On the backend, but not on the binding's allow-list: refused before any backend read.
     const calls = secretsService.get.mock.calls.length;
     expect(await run(a, 'secret', { name: 'other_key' }, { allowedSecrets: ['api_key'] })).toEqual({
@@ -241,7 +276,11 @@ describe('greentic:host imports through the pool', () => {
     });
     // No binding at all: nothing is allowed.
     expect(await run(a, 'secret', { name: 'api_key' })).toMatchObject({ error: { code: 'denied' } });
-    expect(secretsService.get.mock.calls.every(([t, name]) => t.tenantId === 'a' ? name === 'api_key' : t.tenantId === 'b')).toBe(true);
+    expect(
+      secretsService.get.mock.calls.every(([t, name]) =>
+        t.tenantId === 'a' ? name === 'api_key' : t.tenantId === 'b',
+      ),
+    ).toBe(true);
   });
 
   it('state: lives in the session data the caller commits, per tenant session', async () => {
@@ -277,7 +316,12 @@ describe('greentic:host imports through the pool', () => {
 
   it('log: lines carry the tenant, component and call ids', async () => {
     const spy = vi.spyOn(Logger.prototype, 'warn');
-    await run(a, 'log', { level: 'warn', message: 'low on tokens', fields: { left: 3 } }, { traceId: 'abc123' });
+    await run(
+      a,
+      'log',
+      { level: 'warn', message: 'low on tokens', fields: { left: 3 } },
+      { traceId: 'abc123' },
+    );
     const line = spy.mock.calls.find(([, msg]) => msg === 'low on tokens');
     spy.mockRestore();
     expect(line?.[0]).toMatchObject({

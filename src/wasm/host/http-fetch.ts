@@ -80,11 +80,7 @@ export interface FetchLimits {
 }
 
 /** Runs one guest request under the tenant's policy. Never throws: failures are `err` answers. */
-export async function guestFetch(
-  raw: unknown,
-  policy: HttpPolicy,
-  limits: FetchLimits,
-): Promise<HostAnswer> {
+export async function guestFetch(raw: unknown, policy: HttpPolicy, limits: FetchLimits): Promise<HostAnswer> {
   const req = raw as Partial<GuestHttpRequest> | null;
   if (!req || typeof req.url !== 'string' || typeof req.method !== 'string') {
     return err('invalid', 'request needs a method and a url');
@@ -107,7 +103,8 @@ export async function guestFetch(
   const headers = new Headers();
   for (const pair of req.headers ?? []) {
     const [name, value] = pair;
-    if (typeof name !== 'string' || typeof value !== 'string') return err('invalid', 'headers must be string pairs');
+    if (typeof name !== 'string' || typeof value !== 'string')
+      return err('invalid', 'headers must be string pairs');
     if (REFUSED_HEADERS.has(name.toLowerCase())) return err('invalid', `header '${name}' is set by the host`);
     try {
       headers.append(name, value);
@@ -140,7 +137,10 @@ export async function guestFetch(
   } catch (e) {
     if (signal.aborted) return err('timeout', `no answer from '${url.host}' within ${timeoutMs} ms`);
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    return err('failed', `request to '${url.host}' failed: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    return err(
+      'failed',
+      `request to '${url.host}' failed: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
+    );
   }
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > policy.maxResponseBytes) {
@@ -164,7 +164,8 @@ export async function guestFetch(
       }
     }
   } catch {
-    if (signal.aborted) return err('timeout', `response from '${url.host}' not complete within ${timeoutMs} ms`);
+    if (signal.aborted)
+      return err('timeout', `response from '${url.host}' not complete within ${timeoutMs} ms`);
     return err('failed', `reading the response from '${url.host}' failed`);
   }
   const out = new Uint8Array(size);

@@ -90,7 +90,10 @@ export class ComponentLoader {
     };
   }
 
-  private modules(component: LoadedComponent, memoryCapBytes: number): Promise<Array<[string, CompiledModule]>> {
+  private modules(
+    component: LoadedComponent,
+    memoryCapBytes: number,
+  ): Promise<Array<[string, CompiledModule]>> {
     const capPages = pagesForBytes(memoryCapBytes);
     const key = `${component.digest}/${capPages}`;
     let pending = this.compiled.get(key);
@@ -102,12 +105,18 @@ export class ComponentLoader {
     return pending;
   }
 
-  private async compile(component: LoadedComponent, capPages: number): Promise<Array<[string, CompiledModule]>> {
+  private async compile(
+    component: LoadedComponent,
+    capPages: number,
+  ): Promise<Array<[string, CompiledModule]>> {
     const started = performance.now();
     try {
       const out = await Promise.all(
         component.entry.coreModules.map(async (name): Promise<[string, CompiledModule]> => {
-          const capped = capModuleMemory(new Uint8Array(await readFile(join(component.entry.dir, name))), capPages);
+          const capped = capModuleMemory(
+            new Uint8Array(await readFile(join(component.entry.dir, name))),
+            capPages,
+          );
           if (capped.changed) this.counters.capped++;
           return [name, await wasmApi.compile(capped.bytes)];
         }),

@@ -23,6 +23,7 @@ import {
   CTL,
   FIRE_AND_FORGET,
   STARTED_AT_F64,
+  EXEC_MS_F64,
   toWireError,
   CTL_BYTES,
   type CallRequest,
@@ -106,7 +107,10 @@ function bridge(op: HostOp, args: unknown[]): HostAnswer | undefined {
   if (!call) {
     return FIRE_AND_FORGET.has(op)
       ? undefined
-      : { tag: 'err', val: { code: 'unavailable', message: `host function '${op}' called outside a component call` } };
+      : {
+          tag: 'err',
+          val: { code: 'unavailable', message: `host function '${op}' called outside a component call` },
+        };
   }
   init.hostCalls.postMessage({ id: call.id, op, args });
   if (FIRE_AND_FORGET.has(op)) return undefined;
@@ -249,7 +253,9 @@ function loadedFor(digest: string): Loaded | Promise<Loaded> {
   if (failed) throw failed;
   const pending = components.get(digest);
   if (!pending) {
-    throw new ComponentLoadError(`component ${digest.slice(0, 12)} was not loaded into this worker`, { digest });
+    throw new ComponentLoadError(`component ${digest.slice(0, 12)} was not loaded into this worker`, {
+      digest,
+    });
   }
   return pending;
 }
@@ -273,7 +279,12 @@ function handleCall(req: CallRequest): WorkerResult | Promise<WorkerResult> {
     }
     const mem = memoryBytes(fresh);
     if (mem > cap) {
-      return memoryKill(req, loaded, mem, `needs ${mib(mem)} of linear memory to start, more than its cap of ${mib(cap)}`);
+      return memoryKill(
+        req,
+        loaded,
+        mem,
+        `needs ${mib(mem)} of linear memory to start, more than its cap of ${mib(cap)}`,
+      );
     }
     let byDigest = instances.get(req.tk);
     if (!byDigest) instances.set(req.tk, (byDigest = new Map()));
@@ -287,7 +298,11 @@ async function handleDescribe(req: DescribeRequest): Promise<WorkerResult> {
     const loaded = await loadedFor(req.d);
     // A scratch instance, dropped afterwards: describe() must leave no state in a tenant's.
     const scratch = await instantiate(loaded);
-    return { ok: true, operations: describeOperations(scratch.exports, loaded.meta.name), mem: memoryBytes(scratch) };
+    return {
+      ok: true,
+      operations: describeOperations(scratch.exports, loaded.meta.name),
+      mem: memoryBytes(scratch),
+    };
   } catch (e) {
     if (e instanceof ComponentError) return failure(e);
     return failure(new ComponentLoadError(`component describe() failed: ${errorText(e)}`, { digest: req.d }));
@@ -332,18 +347,52 @@ function markStarted(seq: number): void {
 }
 
 function post(result: WorkerResult, done: number): void {
+  startedAt[EXEC_MS_F64] = performance.timeOrigin + performance.now() - startedAt[STARTED_AT_F64]!;
   if (init.channel !== 'atomics' || !resultSlots.write(done, result)) init.results.postMessage(result);
   Atomics.store(ctl, CTL.RESP, done);
   Atomics.notify(ctl, CTL.RESP);
 }
 
+/** Recent gap between a result and the next request (ms, moving average). */
+let gapMs = Infinity;
+let idleSince = 0;
+/** Spins in a row that found no request, and sleeps to go before spinning again. */
+let spinMisses = 0;
+let spinSkip = 0;
+
+/**
+ * Polls for the next request before sleeping, but only while requests have been following each
+ * other closely (a caller in a loop): a sleeping thread wakes up tens of µs later, with cold
+ * caches. An idle worker sleeps at once and costs nothing.
+ */
 function spinFor(done: number): boolean {
-  if (init.spinUs <= 0) return false;
-  const until = performance.now() + init.spinUs / 1000;
-  for (let i = 0; ; i++) {
-    if (Atomics.load(ctl, CTL.REQ) !== done) return true;
-    if ((i & 63) === 63 && performance.now() >= until) return false;
+  const maxMs = init.spinUs / 1000;
+  if (maxMs <= 0 || gapMs > maxMs) return false;
+  // Spins that found nothing (the caller paused, or this thread was preempted) back off
+  // exponentially, so a worker on a busy machine does not burn a core it shares.
+  if (spinSkip > 0) {
+    spinSkip--;
+    return false;
   }
+  const until = performance.now() + Math.min(maxMs, 2 * gapMs + 0.005);
+  for (let i = 0; ; i++) {
+    if (Atomics.load(ctl, CTL.REQ) !== done) {
+      spinMisses = 0;
+      return true;
+    }
+    if ((i & 63) === 63 && performance.now() >= until) {
+      spinMisses = Math.min(spinMisses + 1, 8);
+      spinSkip = 2 ** spinMisses;
+      return false;
+    }
+  }
+}
+
+function noteRequest(): void {
+  if (idleSince === 0) return;
+  const gap = performance.now() - idleSince;
+  gapMs = gapMs === Infinity ? gap : gapMs * 0.8 + gap * 0.2;
+  idleSince = 0;
 }
 
 async function serveAtomics(): Promise<void> {
@@ -366,10 +415,12 @@ async function serveAtomics(): Promise<void> {
       continue;
     }
     markStarted(done + 1);
+    noteRequest();
     let result = handle(request);
     if (result instanceof Promise) result = await result;
     done++;
     post(result, done);
+    idleSince = performance.now();
   }
 }
 
@@ -391,7 +442,18 @@ function nextRequest(seq: number): WorkerRequest | undefined {
   };
   if (c[11] !== undefined) ctx.traceId = c[11];
   if (c[12] !== undefined) ctx.attempt = c[12];
-  return { k: 'call', id: c[0], tk: bound[0], t: bound[1], d: bound[2], n: bound[3], op: c[2], input: c[3], ctx, deadlineMs: c[4] };
+  return {
+    k: 'call',
+    id: c[0],
+    tk: bound[0],
+    t: bound[1],
+    d: bound[2],
+    n: bound[3],
+    op: c[2],
+    input: c[3],
+    ctx,
+    deadlineMs: c[4],
+  };
 }
 
 function serveMessages(): void {

@@ -39,7 +39,10 @@ describe('capModuleMemory', () => {
     const big = await assemble('(module (memory 8))');
     const capped = capModuleMemory(big, 2);
     await expect(wasm.compile(capped.bytes)).resolves.toBeDefined();
-    expect(capModuleMemory(capped.bytes, 2)).toMatchObject({ changed: false, memories: [{ min: 8n, max: 8n }] });
+    expect(capModuleMemory(capped.bytes, 2)).toMatchObject({
+      changed: false,
+      memories: [{ min: 8n, max: 8n }],
+    });
   });
 
   it('leaves imported memories and modules without memory alone', async () => {

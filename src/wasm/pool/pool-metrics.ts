@@ -21,8 +21,16 @@ export class PoolMetrics implements TenantPoolEvents {
     });
     const gauges: Array<[string, string, (s: TenantPoolStats) => number]> = [
       ['greentic_component_pool_workers', 'Component worker threads, by tenant', (s) => s.workers],
-      ['greentic_component_pool_inflight', 'Component calls sent to workers and not answered, by tenant', (s) => s.inflight],
-      ['greentic_component_pool_queued', 'Component calls waiting for a worker slot, by tenant', (s) => s.queued],
+      [
+        'greentic_component_pool_inflight',
+        'Component calls sent to workers and not answered, by tenant',
+        (s) => s.inflight,
+      ],
+      [
+        'greentic_component_pool_queued',
+        'Component calls waiting for a worker slot, by tenant',
+        (s) => s.queued,
+      ],
     ];
     for (const [name, description, pick] of gauges) {
       metrics.getObservableGauge(name, { description }).addCallback((r) => {

@@ -18,11 +18,14 @@ export interface PoolSettings {
   /** Idle time after which workers above `minWorkers` stop. */
   idleMs: number;
   channel: WorkerChannel;
-  /** Worker poll time before it sleeps (µs); trades a little CPU for wake-up latency. */
+  /**
+   * Most µs a worker polls for its next request before it sleeps, used only while requests follow
+   * each other closely (adaptive): trades a little CPU for wake-up latency and warm caches.
+   */
   spinUs: number;
   /**
-   * Main-thread poll for a result (µs) before it waits for a wake-up, only while this is the one
-   * call in flight in the whole pool (so it never delays other work by more than this).
+   * Most µs the main thread polls for a result before it waits for a wake-up: only while this is
+   * the one call in flight in the process, and only when recent calls answered within the budget.
    */
   mainSpinUs: number;
 }
@@ -36,8 +39,8 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   memoryMb: 128,
   idleMs: 60_000,
   channel: 'atomics',
-  spinUs: 0,
-  mainSpinUs: 0,
+  spinUs: 200,
+  mainSpinUs: 200,
 };
 
 /** Tenant-level overrides, as the bundle's `limits` carry them (see BundleLimits). */

@@ -11,6 +11,7 @@ import {
   CTL_BYTES,
   FIRE_AND_FORGET,
   STARTED_AT_F64,
+  EXEC_MS_F64,
   type CallRequest,
   type CompactCall,
   type HostAnswer,
@@ -59,7 +60,11 @@ export interface PendingRequest {
 
 export interface PoolWorkerHooks {
   /** Handles a host call; returns the answer, or undefined for fire-and-forget ops. */
-  hostCall(worker: PoolWorker, request: PendingRequest | undefined, call: HostCall): Promise<HostAnswer> | HostAnswer | undefined;
+  hostCall(
+    worker: PoolWorker,
+    request: PendingRequest | undefined,
+    call: HostCall,
+  ): Promise<HostAnswer> | HostAnswer | undefined;
   /** The error for a request stopped at its deadline (`running`: it was executing). */
   timeoutError(request: PendingRequest, running: boolean): GreenticError;
   /** The error for the request that was running when the worker died. */
@@ -134,6 +139,11 @@ export class PoolWorker {
   private referenced = false;
   private watchCheck = false;
   private wakeQueued = false;
+  /** Moving average of how long calls run in the worker (ms): decides whether polling is worth it. */
+  private execMs = 0;
+  /** Polls in a row that timed out, and calls to go before polling again. */
+  private pollMisses = 0;
+  private pollSkip = 0;
 
   constructor(options: PoolWorkerOptions) {
     this.id = options.id;
@@ -193,7 +203,8 @@ export class PoolWorker {
       });
     });
     this.worker.on('exit', (code) => {
-      if (!this.dead) this.die({ kind: 'crash', error: `worker exited with code ${code}`, outOfMemory: false });
+      if (!this.dead)
+        this.die({ kind: 'crash', error: `worker exited with code ${code}`, outOfMemory: false });
     });
     this.hostCalls.on('message', (call: HostCall) => this.onHostCall(call));
     this.hostCalls.unref();
@@ -258,7 +269,8 @@ export class PoolWorker {
       this.wake();
       if (this.mainSpinUs > 0 && callsInFlight === 1 && this.inflight.length === 1 && this.spinForResult()) {
         this.drain();
-        if (pending.deadlineAt < this.watchAt && !this.dead && this.inflight.length > 0) this.arm(pending.deadlineAt);
+        if (pending.deadlineAt < this.watchAt && !this.dead && this.inflight.length > 0)
+          this.arm(pending.deadlineAt);
         return;
       }
       if (!this.waiting) this.waitForResults();
@@ -272,8 +284,8 @@ export class PoolWorker {
    */
   private wake(): void {
     if (Atomics.load(this.ctl, CTL.SLEEPING) === 0) return;
-    if (this.mainSpinUs > 0 && callsInFlight === 1) {
-      // About to poll for this call's result: the worker must start now, not after this turn.
+    if (this.inflight.length === 1) {
+      // The only request: nothing to coalesce with, so the worker starts now, not after this turn.
       Atomics.notify(this.ctl, CTL.REQ, 1);
       return;
     }
@@ -290,10 +302,26 @@ export class PoolWorker {
    * cross-thread wake-up (tens of µs on a busy machine), a short call is often done sooner.
    */
   private spinForResult(): boolean {
-    const until = performance.now() + this.mainSpinUs / 1000;
+    // Calls that run much longer than the budget (measured in the worker) are waited for asleep.
+    const maxMs = this.mainSpinUs / 1000;
+    if (this.execMs > 2 * maxMs) return false;
+    // After polls that found nothing (no free core: the worker could not run meanwhile), poll
+    // again only every 2, 4 ... 256 calls, so a busy machine costs at most a sliver of CPU.
+    if (this.pollSkip > 0) {
+      this.pollSkip--;
+      return false;
+    }
+    const until = performance.now() + maxMs;
     for (let i = 0; ; i++) {
-      if (Atomics.load(this.ctl, CTL.RESP) >= this.sent) return true;
-      if ((i & 31) === 31 && performance.now() >= until) return false;
+      if (Atomics.load(this.ctl, CTL.RESP) >= this.sent) {
+        this.pollMisses = 0;
+        return true;
+      }
+      if ((i & 31) === 31 && performance.now() >= until) {
+        this.pollMisses = Math.min(this.pollMisses + 1, 8);
+        this.pollSkip = 2 ** this.pollMisses;
+        return false;
+      }
     }
   }
 
@@ -360,7 +388,8 @@ export class PoolWorker {
     const posted = Atomics.load(this.ctl, CTL.RESP);
     while (this.received < posted) {
       let result: WorkerResult;
-      const slot = this.channel === 'atomics' ? this.resultSlots.read(this.received + 1) : { inPort: true as const };
+      const slot =
+        this.channel === 'atomics' ? this.resultSlots.read(this.received + 1) : { inPort: true as const };
       if (slot.inPort) {
         const entry = receiveMessageOnPort(this.results);
         if (!entry) break;
@@ -377,7 +406,11 @@ export class PoolWorker {
   private onResult(result: WorkerResult): boolean {
     this.received++;
     const pending = this.inflight.shift();
-    if (pending && pending.callId !== 0) callsInFlight--;
+    if (pending && pending.callId !== 0) {
+      callsInFlight--;
+      const ran = this.startTimes[EXEC_MS_F64]!;
+      this.execMs = this.execMs === 0 ? ran : this.execMs * 0.8 + ran * 0.2;
+    }
     if (!this.watchCheck && this.inflight.length > 0) {
       this.watchCheck = true;
       queueMicrotask(() => this.rescheduleWatch());
@@ -415,7 +448,11 @@ export class PoolWorker {
   private pumpHostCalls(): void {
     // Log and telemetry calls are posted before the result: handle them while the call's span
     // and scope are still open.
-    for (let entry = receiveMessageOnPort(this.hostCalls); entry; entry = receiveMessageOnPort(this.hostCalls)) {
+    for (
+      let entry = receiveMessageOnPort(this.hostCalls);
+      entry;
+      entry = receiveMessageOnPort(this.hostCalls)
+    ) {
       this.onHostCall(entry.message as HostCall);
     }
   }
@@ -468,7 +505,10 @@ export class PoolWorker {
         continue;
       }
       if (p.expired) continue;
-      next = Math.min(next, setupAhead ? p.deadlineAt + SETUP_GRACE_MS : Math.max(p.deadlineAt, performance.now() + 1));
+      next = Math.min(
+        next,
+        setupAhead ? p.deadlineAt + SETUP_GRACE_MS : Math.max(p.deadlineAt, performance.now() + 1),
+      );
     }
     if (next < this.watchAt) this.arm(next);
   }

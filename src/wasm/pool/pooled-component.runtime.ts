@@ -232,7 +232,8 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
       queueDepth += s.queued;
       poolSize += s.workers;
       inflight += s.inflight;
-      for (const [tk, n] of Object.entries(s.instances)) instancesPerTenant[tk] = (instancesPerTenant[tk] ?? 0) + n;
+      for (const [tk, n] of Object.entries(s.instances))
+        instancesPerTenant[tk] = (instancesPerTenant[tk] ?? 0) + n;
     }
     return {
       kind: this.kind,
@@ -287,7 +288,13 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   private poolFor(tenantId: string): TenantPool {
     let pool = this.pools.get(tenantId);
     if (!pool) {
-      pool = new TenantPool(tenantId, this.settingsFor(tenantId), this.loader, this.hostCalls, this.options.events);
+      pool = new TenantPool(
+        tenantId,
+        this.settingsFor(tenantId),
+        this.loader,
+        this.hostCalls,
+        this.options.events,
+      );
       this.pools.set(tenantId, pool);
     }
     return pool;

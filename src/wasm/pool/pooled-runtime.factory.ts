@@ -42,14 +42,13 @@ export function poolSettingsFromConfig(config: RunnerConfig | undefined): Partia
 export function createPooledRuntime(deps: PooledRuntimeDeps): PooledComponentRuntime {
   const { config, secrets, bundles, metrics } = deps;
   const tenant = (id: string) => bundles?.bundle.tenants.get(id);
-  let runtime: PooledComponentRuntime | undefined;
+  // Gauges are read at scrape time, after `runtime` below exists.
   const events = metrics
-    ? new PoolMetrics(metrics, () => {
-        const all = runtime?.tenantStats() ?? {};
-        return Object.fromEntries(Object.entries(all).filter(([id]) => !id.startsWith('#')));
-      })
+    ? new PoolMetrics(metrics, () =>
+        Object.fromEntries(Object.entries(runtime.tenantStats()).filter(([id]) => !id.startsWith('#'))),
+      )
     : undefined;
-  runtime = new PooledComponentRuntime({
+  const runtime: PooledComponentRuntime = new PooledComponentRuntime({
     ...(config ? { cacheDir: config.GREENTIC_CACHE_DIR } : {}),
     settings: poolSettingsFromConfig(config),
     tenantLimits: (id) => tenant(id)?.limits,

@@ -43,6 +43,8 @@ export const CTL = {
 
 /** Float64 slot (index into a Float64Array over the same buffer): when the running request started, epoch ms. */
 export const STARTED_AT_F64 = 4;
+/** Float64 slot: how long the last finished request ran in the worker, ms. */
+export const EXEC_MS_F64 = 5;
 
 /** Bytes of counters at the start of the shared buffer; slots follow. */
 export const CTL_BYTES = 64;
@@ -165,13 +167,7 @@ export type WorkerResult =
 // ---- host calls -----------------------------------------------------------------------------
 
 export type HostOp =
-  | 'secrets.get'
-  | 'state.get'
-  | 'state.set'
-  | 'state.delete'
-  | 'http.fetch'
-  | 'log'
-  | 'telemetry.event';
+  'secrets.get' | 'state.get' | 'state.set' | 'state.delete' | 'http.fetch' | 'log' | 'telemetry.event';
 
 /** Ops that return nothing: the worker posts them and goes on. */
 export const FIRE_AND_FORGET: ReadonlySet<HostOp> = new Set<HostOp>(['log', 'telemetry.event']);

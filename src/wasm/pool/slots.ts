@@ -15,7 +15,12 @@ export const SLOT_BYTES = 16 * 1024;
 const IN_PORT = 0xffff_ffff;
 const HEADER = 4;
 
-const codec = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, copyBuffers: true });
+const codec = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  copyBuffers: true,
+});
 
 export function encodeValue(value: unknown): Uint8Array {
   return codec.encode(value);

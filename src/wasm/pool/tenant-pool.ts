@@ -23,7 +23,13 @@ import type { HostCallScope, HostCalls } from '../host/host-calls.js';
 import type { ComponentLoader, LoadedComponent } from './component-loader.js';
 import { PoolWorker, type DeathReason, type PendingRequest, type PoolWorkerHooks } from './pool-worker.js';
 import { workerHeapMb, type PoolSettings } from './pool-settings.js';
-import { fromWireError, type CallRequest, type DescribeRequest, type LoadRequest, type WorkerResult } from './protocol.js';
+import {
+  fromWireError,
+  type CallRequest,
+  type DescribeRequest,
+  type LoadRequest,
+  type WorkerResult,
+} from './protocol.js';
 
 /** One call (or describe) as the pool tracks it. */
 export interface PoolJob {
@@ -110,7 +116,8 @@ export class TenantPool {
     private readonly events: TenantPoolEvents = {},
   ) {
     this.hooks = {
-      hostCall: (_w, pending, call) => this.hostCalls.handle((pending as JobPending | undefined)?.job?.scope, call),
+      hostCall: (_w, pending, call) =>
+        this.hostCalls.handle((pending as JobPending | undefined)?.job?.scope, call),
       timeoutError: (pending, running) => this.timeoutError((pending as JobPending).job, running),
       deathError: (reason, pending) => this.deathError(reason, (pending as JobPending).job),
       died: (worker, reason, orphans) => this.onDeath(worker, reason, orphans as JobPending[]),
@@ -176,7 +183,13 @@ export class TenantPool {
         w.loaded.add(load.digest);
         answered.push(
           new Promise<void>((resolve) =>
-            w.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => resolve() }),
+            w.send(load, {
+              seq: 0,
+              callId: 0,
+              deadlineAt: Infinity,
+              deadlineMs: Infinity,
+              settle: () => resolve(),
+            }),
           ),
         );
       }
@@ -189,7 +202,10 @@ export class TenantPool {
     const prefix = `${tenantKey}\u0000`;
     for (const w of this.workers) {
       if (!w.available) continue;
-      w.send({ k: 'drop', tk: tenantKey }, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined });
+      w.send(
+        { k: 'drop', tk: tenantKey },
+        { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined },
+      );
       for (const key of [...w.instances]) if (key.startsWith(prefix)) w.instances.delete(key);
     }
   }
@@ -288,7 +304,13 @@ export class TenantPool {
     const digest = job.component.digest;
     if (!worker.loaded.has(digest)) {
       worker.loaded.add(digest);
-      worker.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined });
+      worker.send(load, {
+        seq: 0,
+        callId: 0,
+        deadlineAt: Infinity,
+        deadlineMs: Infinity,
+        settle: () => undefined,
+      });
     }
     const pending: JobPending = {
       seq: 0,
@@ -302,7 +324,12 @@ export class TenantPool {
     worker.send(job.request, pending);
   }
 
-  private settle(worker: PoolWorker, job: PoolJob, result: WorkerResult | undefined, error?: GreenticError): void {
+  private settle(
+    worker: PoolWorker,
+    job: PoolJob,
+    result: WorkerResult | undefined,
+    error?: GreenticError,
+  ): void {
     if (error) {
       this.counters.failures++;
       job.reject(error);
@@ -362,7 +389,8 @@ export class TenantPool {
   // ---- deadlines and deaths ----------------------------------------------------------------
 
   private timeoutError(job: PoolJob | undefined, running: boolean): GreenticError {
-    if (!job) return new ComponentTimeoutError('a component request passed its deadline', { tenant: this.tenantId });
+    if (!job)
+      return new ComponentTimeoutError('a component request passed its deadline', { tenant: this.tenantId });
     const what = `component '${job.name}' operation '${job.operation}' for tenant '${job.tenantKey}'`;
     const message = running
       ? `${what} did not finish within its deadline of ${job.deadlineMs} ms; its worker was stopped and replaced`
@@ -384,7 +412,10 @@ export class TenantPool {
       case 'timeout':
         return this.timeoutError(job, true);
       case 'memory':
-        return new ComponentMemoryExceededError(`${who} was stopped with its worker: an instance went past its memory cap`, details);
+        return new ComponentMemoryExceededError(
+          `${who} was stopped with its worker: an instance went past its memory cap`,
+          details,
+        );
       case 'crash':
         if (reason.outOfMemory) {
           return new ComponentMemoryExceededError(
@@ -392,9 +423,17 @@ export class TenantPool {
             details,
           );
         }
-        return new ComponentTrapError(`${who}: its worker stopped unexpectedly (${reason.error}) and was replaced`, details);
+        return new ComponentTrapError(
+          `${who}: its worker stopped unexpectedly (${reason.error}) and was replaced`,
+          details,
+        );
       case 'retired':
-        return new ComponentError('component_runtime_closed', `${who} was stopped: the component pool is shutting down`, 503, details);
+        return new ComponentError(
+          'component_runtime_closed',
+          `${who} was stopped: the component pool is shutting down`,
+          503,
+          details,
+        );
     }
   }
 
@@ -407,7 +446,13 @@ export class TenantPool {
         this.counters.timeouts++;
         this.events.killed?.(this.tenantId, 'timeout', job?.name);
         this.logger.warn(
-          { tenant: this.tenantId, tenantKey: job?.tenantKey, component: job?.name, operation: job?.operation, deadlineMs: job?.deadlineMs },
+          {
+            tenant: this.tenantId,
+            tenantKey: job?.tenantKey,
+            component: job?.name,
+            operation: job?.operation,
+            deadlineMs: job?.deadlineMs,
+          },
           'component call passed its deadline: worker stopped and replaced',
         );
         break;
@@ -423,7 +468,10 @@ export class TenantPool {
           this.events.killed?.(this.tenantId, 'crash', undefined);
         }
         if (!worker.ready) this.startFailures++;
-        this.logger.warn({ tenant: this.tenantId, worker: worker.id, error: reason.error }, 'component worker died');
+        this.logger.warn(
+          { tenant: this.tenantId, worker: worker.id, error: reason.error },
+          'component worker died',
+        );
         break;
       case 'retired':
         break;
@@ -473,7 +521,13 @@ export class TenantPool {
           const load = this.loads.get(digest);
           if (!load) continue;
           fresh.loaded.add(digest);
-          fresh.send(load, { seq: 0, callId: 0, deadlineAt: Infinity, deadlineMs: Infinity, settle: () => undefined });
+          fresh.send(load, {
+            seq: 0,
+            callId: 0,
+            deadlineAt: Infinity,
+            deadlineMs: Infinity,
+            settle: () => undefined,
+          });
         }
       }
     }

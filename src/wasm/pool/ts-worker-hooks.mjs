@@ -8,7 +8,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const cacheDir = join(process.env.GREENTIC_TS_WORKER_CACHE ?? join(process.cwd(), '.cache', 'greentic'), 'ts-workers');
+const cacheDir = join(
+  process.env.GREENTIC_TS_WORKER_CACHE ?? join(process.cwd(), '.cache', 'greentic'),
+  'ts-workers',
+);
 let swc;
 
 export async function resolve(specifier, context, next) {
@@ -31,9 +34,15 @@ export async function load(url, context, next) {
   if (!url.startsWith('file:') || !url.endsWith('.ts')) return next(url, context);
   const filename = fileURLToPath(url);
   const source = readFileSync(filename, 'utf8');
-  const key = createHash('sha256').update('swc-es2022-1\n').update(filename).update('\n').update(source).digest('hex');
+  const key = createHash('sha256')
+    .update('swc-es2022-1\n')
+    .update(filename)
+    .update('\n')
+    .update(source)
+    .digest('hex');
   const cached = join(cacheDir, `${key}.js`);
-  if (existsSync(cached)) return { format: 'module', source: readFileSync(cached, 'utf8'), shortCircuit: true };
+  if (existsSync(cached))
+    return { format: 'module', source: readFileSync(cached, 'utf8'), shortCircuit: true };
   swc ??= await import('@swc/core');
   const { code } = swc.transformSync(source, {
     filename,
