@@ -6,6 +6,7 @@ import { BundleRegistry } from './bundle-registry.service.js';
 import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from './tenant-ctx.js';
 import { TenantGuard } from './tenant.guard.js';
+import { extractTenancy } from './tenancy-extractor.js';
 
 /**
  * TenantCtx is request-scoped but durable: one instance per tenant/env/team sub-tree
@@ -17,8 +18,15 @@ function tenantCtxProvider(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE']): Provi
     provide: TENANT_CTX,
     scope: Scope.REQUEST,
     durable: scope !== 'request',
-    inject: [REQUEST],
-    useFactory: (t: TenantCtx) => t,
+    inject: [REQUEST, BundleRegistry],
+    // Durable trees get the strategy's payload; plain request scope gets the request itself, read
+    // like the guard reads it. Either way, hand out the registry's one frozen TenantCtx.
+    useFactory: (p: Partial<TenantCtx>, registry: BundleRegistry): TenantCtx | undefined => {
+      if (p.tenantId && p.envId)
+        return registry.tryResolveTenant({ tenant: p.tenantId, env: p.envId, team: p.teamId });
+      const c = extractTenancy(p);
+      return c ? registry.tryResolveTenant(c) : undefined;
+    },
   };
 }
 
