@@ -204,7 +204,7 @@ export interface LoadedTestPack {
   runtime: MockingRuntime;
 }
 
-/** Reads the pack, validates its flows, prepares its components: mocked ones as stubs, the rest for real. */
+/** Reads the pack, validates its flows, prepares its components: mocked ones answer their canned results, the rest run for real. */
 export async function loadTestPack(
   target: string,
   script: ConversationScript,
