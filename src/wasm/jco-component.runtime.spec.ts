@@ -6,53 +6,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureSpec, type FixtureName } from '../../test/fixtures/fixture-paths.js';
 import { ComponentError, ComponentLoadError, ComponentTrapError } from '../common/errors.js';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
-import {
-  COMPONENT_RUNTIME,
-  WORLD_V01,
-  WORLD_V06,
-  type ComponentCall,
-  type ComponentCallContext,
-  type PreparedComponent,
-} from './component-runtime.js';
+import { COMPONENT_RUNTIME, WORLD_V01, WORLD_V06, type PreparedComponent } from './component-runtime.js';
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { resetTranspileStats, TranspileCache, transpileStats } from './transpile-cache.js';
 import { RunnerConfigModule } from '../config/config.module.js';
 import { validateRunnerConfig } from '../config/runner-config.js';
 import { PooledComponentRuntime } from './pool/pooled-component.runtime.js';
 import { WasmModule } from './wasm.module.js';
+import { componentCall, rejection } from '../../test/support/component-call.js';
 
 const tenantA: TenantCtx = { tenantId: 'a', envId: 'dev' };
 const tenantB: TenantCtx = { tenantId: 'b', envId: 'dev', teamId: 'support' };
 
-function ctx(over: Partial<ComponentCallContext> = {}): ComponentCallContext {
-  return {
-    flowId: 'flow-1',
-    nodeId: 'node-1',
-    messageId: 'msg-1',
-    userId: 'user-1',
-    sessionKey: 'a:webhook:c1:user-1',
-    text: 'hello there',
-    ...over,
-  };
-}
-
-function call(
-  component: PreparedComponent,
-  operation: string,
-  input?: unknown,
-  over?: Partial<ComponentCallContext>,
-) {
-  return { component, operation, input, ctx: ctx(over) } satisfies ComponentCall;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
+const call = componentCall;
 
 describe('JcoComponentRuntime', () => {
   // The default cache dir (shared with the fixtures), so transpiles persist between runs.

@@ -12,48 +12,14 @@ import {
   ComponentTrapError,
 } from '../../common/errors.js';
 import type { TenantCtx } from '../../tenancy/tenant-ctx.js';
-import {
-  WORLD_V01,
-  WORLD_V06,
-  type ComponentCall,
-  type ComponentCallContext,
-  type PreparedComponent,
-} from '../component-runtime.js';
+import { WORLD_V01, WORLD_V06, type PreparedComponent } from '../component-runtime.js';
 import { resetTranspileStats, TranspileCache, transpileStats } from '../transpile-cache.js';
 import type { PoolSettings } from './pool-settings.js';
 import { PooledComponentRuntime } from './pooled-component.runtime.js';
 import type { TenantPoolStats } from './tenant-pool.js';
+import { componentCall, rejection } from '../../../test/support/component-call.js';
 
-function ctx(over: Partial<ComponentCallContext> = {}): ComponentCallContext {
-  return {
-    flowId: 'flow-1',
-    nodeId: 'node-1',
-    messageId: 'msg-1',
-    userId: 'user-1',
-    sessionKey: 'a:webhook:c1:user-1',
-    text: 'hello there',
-    ...over,
-  };
-}
-
-function call(
-  component: PreparedComponent,
-  operation = 'execute',
-  input?: unknown,
-  over?: Partial<ComponentCallContext>,
-  deadlineMs?: number,
-): ComponentCall {
-  return { component, operation, input, ctx: ctx(over), ...(deadlineMs ? { deadlineMs } : {}) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
+const call = componentCall;
 
 const tenant = (tenantId: string, envId = 'dev'): TenantCtx => ({ tenantId, envId });
 
