@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { fakeChannel } from '../../test/support/fakes/channel-context.js';
-import type { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import { EgressDispatcher } from './egress-dispatcher.service.js';
+import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bundle.types.js';
+import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
-import type { EgressMessage } from './message-envelope.js';
+import type { BusHandler, BusSubscription, MessageBus, SubscribeOptions } from './message-bus.js';
+import { egressSubject, type EgressMessage } from './message-envelope.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
 
@@ -14,18 +16,54 @@ async function until(cond: () => boolean): Promise<void> {
   while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
-function egress(id: string): EgressMessage {
+/** A bundle from `tenant → channel id → provider`, all in env `dev`, team `default`. */
+function bundle(channels: Record<string, Record<string, string>>): Bundle {
+  const tenants = new Map(
+    Object.entries(channels).map(([tenant, chans]) => {
+      const bindings = new Map<string, ChannelBinding>(
+        Object.entries(chans).map(([id, provider]) => [
+          id,
+          {
+            id,
+            provider,
+            pack: 'p',
+            flow: 'f',
+            sessionTtlSeconds: 60,
+            settings: {},
+            secrets: [],
+            secretRefs: {},
+          },
+        ]),
+      );
+      return [
+        tenant,
+        {
+          id: tenant,
+          envs: new Map([
+            ['dev', { id: 'dev', teams: new Map([['default', { id: 'default', channels: bindings }]]) }],
+          ]),
+          packs: [],
+          secrets: { backend: 'env', options: {} },
+          limits: DEFAULT_LIMITS,
+        },
+      ];
+    }),
+  );
+  return { file: '/b.yaml', dir: '/', tenants, trust: { policy: 'dev', keys: [] }, limits: DEFAULT_LIMITS };
+}
+
+function egress(id: string, tenant = 'acme', channel = 'main', sessionKey = 'k'): EgressMessage {
   return {
     id,
     inReplyTo: id,
-    tenant: 'acme',
+    tenant,
     env: 'dev',
     team: 'default',
-    channel: 'main',
+    channel,
     provider: 'x',
     conversationId: 'c',
     userId: 'u',
-    sessionKey: 'k',
+    sessionKey,
     replies: [{ text: 'hi' }],
     status: 'completed',
     timestamp: new Date().toISOString(),
@@ -34,7 +72,10 @@ function egress(id: string): EgressMessage {
 
 async function dispatcher(send: MessagingProvider['send']) {
   const bus = new InProcessBus();
-  const registry = { resolveChannel: () => fakeChannel('x') } as unknown as BundleRegistry;
+  const registry = {
+    bundle: bundle({ acme: { main: 'x' } }),
+    resolveChannel: () => fakeChannel('x'),
+  } as unknown as BundleRegistry;
   const providers = {
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
   } as unknown as ProviderRegistry;
@@ -74,5 +115,124 @@ describe('EgressDispatcher retry semantics', () => {
     expect(at).toHaveLength(2);
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(300);
     expect(dlq).toEqual([]);
+  });
+});
+
+describe('egressRoutes', () => {
+  it('gives a channel id used by one provider a wildcard pattern, a shared id exact subjects', () => {
+    const routes = egressRoutes(
+      bundle({
+        acme: { web: 'webhook', chat: 'slack', tg: 'telegram' },
+        globex: { web: 'webhook', chat: 'teams' },
+      }),
+    );
+    expect(routes).toEqual([
+      {
+        provider: 'slack',
+        queue: 'egress-slack',
+        patterns: ['greentic.messaging.egress.dev.acme.default.chat'],
+      },
+      {
+        provider: 'teams',
+        queue: 'egress-teams',
+        patterns: ['greentic.messaging.egress.dev.globex.default.chat'],
+      },
+      { provider: 'telegram', queue: 'egress-telegram', patterns: ['greentic.messaging.egress.*.*.*.tg'] },
+      { provider: 'webhook', queue: 'egress-webhook', patterns: ['greentic.messaging.egress.*.*.*.web'] },
+    ]);
+  });
+
+  it('lists only the providers the bundle uses', () => {
+    expect(egressRoutes(bundle({ acme: {} }))).toEqual([]);
+    expect(egressRoutes(bundle({ acme: { a: 'webhook', b: 'webhook' } }))).toEqual([
+      {
+        provider: 'webhook',
+        queue: 'egress-webhook',
+        patterns: ['greentic.messaging.egress.*.*.*.a', 'greentic.messaging.egress.*.*.*.b'],
+      },
+    ]);
+  });
+});
+
+/** Records subscriptions and lets a test deliver to them. */
+class RecordingBus implements MessageBus {
+  readonly kind = 'recording';
+  readonly subs: { pattern: string; handler: BusHandler; opts?: SubscribeOptions }[] = [];
+  readonly published: { subject: string; data: unknown }[] = [];
+  async publish(subject: string, data: unknown): Promise<void> {
+    this.published.push({ subject, data });
+  }
+  async subscribe<T>(
+    pattern: string,
+    handler: BusHandler<T>,
+    opts?: SubscribeOptions,
+  ): Promise<BusSubscription> {
+    const entry = { pattern, handler: handler as BusHandler, opts };
+    this.subs.push(entry);
+    return { unsubscribe: async () => void this.subs.splice(this.subs.indexOf(entry), 1) };
+  }
+  async health() {
+    return { up: true, details: {} };
+  }
+  async close(): Promise<void> {}
+}
+
+describe('EgressDispatcher: a consumer per provider', () => {
+  const twoProviders = () =>
+    new BundleRegistry(bundle({ acme: { web: 'webhook', chat: 'slack' }, globex: { chat: 'webhook' } }));
+
+  function providers(send: (provider: string, m: EgressMessage) => Promise<void>): ProviderRegistry {
+    return {
+      get: (id: string) => ({
+        id,
+        ingress: async () => ({ messages: [] }),
+        send: (m: EgressMessage) => send(id, m),
+      }),
+    } as unknown as ProviderRegistry;
+  }
+
+  it("subscribes each provider to its channels' subjects under its own queue, and stops them all", async () => {
+    const bus = new RecordingBus();
+    const d = new EgressDispatcher(
+      bus,
+      twoProviders(),
+      providers(async () => undefined),
+    );
+    await d.onApplicationBootstrap();
+    expect(bus.subs.map((s) => [s.pattern, s.opts])).toEqual([
+      ['greentic.messaging.egress.dev.acme.default.chat', { queue: 'egress-slack', maxDeliver: 5 }],
+      ['greentic.messaging.egress.*.*.*.web', { queue: 'egress-webhook', maxDeliver: 5 }],
+      ['greentic.messaging.egress.dev.globex.default.chat', { queue: 'egress-webhook', maxDeliver: 5 }],
+    ]);
+    await d.onApplicationShutdown();
+    expect(bus.subs).toEqual([]);
+  });
+
+  it("sends each reply once, to its channel's provider, while another provider keeps failing", async () => {
+    const bus = new InProcessBus();
+    const sent: string[] = [];
+    let slackAttempts = 0;
+    const d = new EgressDispatcher(
+      bus,
+      twoProviders(),
+      providers(async (provider, m) => {
+        if (provider === 'slack') {
+          slackAttempts++;
+          throw new EgressError('slack', 'answered 429', true, 400, 429);
+        }
+        sent.push(`${provider}:${m.tenant}:${m.id}`);
+      }),
+    );
+    await d.onApplicationBootstrap();
+    await bus.publish(egressSubject('dev', 'acme', 'default', 'chat'), egress('s1', 'acme', 'chat'));
+    const t0 = Date.now();
+    await bus.publish(egressSubject('dev', 'acme', 'default', 'web'), egress('w1', 'acme', 'web'));
+    await bus.publish(egressSubject('dev', 'globex', 'default', 'chat'), egress('g1', 'globex', 'chat'));
+    await until(() => sent.length === 2);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(sent.sort()).toEqual(['webhook:acme:w1', 'webhook:globex:g1']);
+    expect(slackAttempts).toBeGreaterThanOrEqual(1);
+    await d.onApplicationShutdown();
+    await bus.close();
   });
 });

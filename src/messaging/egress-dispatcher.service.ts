@@ -7,8 +7,9 @@ import {
 } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import { MESSAGE_BUS, type BusSubscription, type MessageBus } from './message-bus.js';
-import type { EgressMessage } from './message-envelope.js';
+import type { Bundle } from '../tenancy/bundle.types.js';
+import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from './message-bus.js';
+import { egressSubject, type EgressMessage } from './message-envelope.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 
 /** Longest Retry-After honoured in-line before the redelivery. */
@@ -34,15 +35,60 @@ export function retryHints(e: unknown): { retryable: boolean; retryAfterMs?: num
   return { retryable };
 }
 
+/** One provider's share of egress: the subject patterns of the channels bound to it. */
+export interface EgressRoute {
+  provider: string;
+  /** Queue group and durable consumer prefix, one per provider. */
+  queue: string;
+  patterns: string[];
+}
+
 /**
- * Delivers egress to each channel's provider. One queue group across replicas, so each reply is
- * sent once; a retryable failure throws and the bus redelivers with backoff (after the service's
+ * Which egress subjects each provider the bundle uses receives. Egress subjects name the channel,
+ * not the provider, so a provider's patterns are its channels: one `*.*.*.{channel}` pattern for
+ * a channel id that only this provider uses (whatever the tenant, env and team), else the exact
+ * subjects of its channels with that id. The patterns of two providers never overlap, so each
+ * reply reaches exactly one provider's consumer.
+ */
+export function egressRoutes(bundle: Bundle): EgressRoute[] {
+  const byId = new Map<string, { provider: string; subject: string }[]>();
+  for (const tenant of bundle.tenants.values())
+    for (const env of tenant.envs.values())
+      for (const team of env.teams.values())
+        for (const ch of team.channels.values()) {
+          const list = byId.get(ch.id) ?? [];
+          list.push({ provider: ch.provider, subject: egressSubject(env.id, tenant.id, team.id, ch.id) });
+          byId.set(ch.id, list);
+        }
+  const patterns = new Map<string, Set<string>>();
+  const add = (provider: string, pattern: string) => {
+    const set = patterns.get(provider) ?? new Set<string>();
+    set.add(pattern);
+    patterns.set(provider, set);
+  };
+  for (const [id, list] of byId) {
+    const providers = new Set(list.map((c) => c.provider));
+    if (providers.size === 1) add(list[0]!.provider, egressSubject('*', '*', '*', id));
+    else for (const c of list) add(c.provider, c.subject);
+  }
+  return [...patterns.keys()].sort().map((provider) => ({
+    provider,
+    queue: `egress-${provider}`,
+    patterns: [...patterns.get(provider)!].sort(),
+  }));
+}
+
+/**
+ * Delivers egress to each channel's provider, through one consumer (queue group) per provider the
+ * bundle uses, so a provider that is slow or failing (a 429 storm, an outage) holds up only its
+ * own replies. Within a provider the bus keeps per-session order; each reply is sent once across
+ * replicas. A retryable failure throws and the bus redelivers with backoff (after the service's
  * Retry-After), then dead-letters; a non-retryable one is dead-lettered at once.
  */
 @Injectable()
 export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(EgressDispatcher.name);
-  private sub?: BusSubscription;
+  private readonly subs: BusSubscription[] = [];
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -51,54 +97,68 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.sub = await this.bus.subscribe<EgressMessage>(
-      'greentic.messaging.egress.>',
-      async (msg) => {
-        const m = msg.data;
-        const resolved = this.registry.resolveChannel({
-          tenant: m.tenant,
-          env: m.env,
-          team: m.team,
-          channel: m.channel,
-        });
-        try {
-          await this.providers.get(resolved.channel.provider).send(m, resolved);
-        } catch (e) {
-          const { retryable, retryAfterMs } = retryHints(e);
-          const log = {
-            tenant: m.tenant,
-            channel: m.channel,
-            messageId: m.inReplyTo,
-            attempt: msg.deliveryCount,
-            retryable,
-            retryAfterMs,
-            err: (e as Error).message,
-          };
-          if (!retryable) {
-            // A 4xx from the service will fail the same way again: dead-letter now, don't hammer it.
-            this.logger.error(log, 'egress delivery refused by the service, dead-lettered');
-            await this.bus.publish(
-              msg.subject.replace(/^greentic\.messaging\.egress\./, 'greentic.messaging.dlq.'),
-              {
-                subject: msg.subject,
-                error: { code: 'egress_failed', message: (e as Error).message },
-                data: m,
-              },
-            );
-            return;
-          }
-          this.logger.warn(log, 'egress delivery failed, will retry');
-          // Honour the service's Retry-After (capped, so one slow channel cannot hold a consumer).
-          if (retryAfterMs !== undefined && retryAfterMs > 0)
-            await sleep(Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
-          throw e;
-        }
-      },
-      { queue: 'greentic-egress', maxDeliver: 5 },
+    const routes = egressRoutes(this.registry.bundle);
+    for (const route of routes) {
+      for (const pattern of route.patterns) {
+        this.subs.push(
+          await this.bus.subscribe<EgressMessage>(pattern, (msg) => this.deliver(msg), {
+            queue: route.queue,
+            maxDeliver: 5,
+          }),
+        );
+      }
+    }
+    this.logger.log(
+      { consumers: routes.map((r) => ({ provider: r.provider, queue: r.queue, subjects: r.patterns })) },
+      'egress consumers started, one per provider',
     );
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.sub?.unsubscribe();
+    const subs = this.subs.splice(0);
+    await Promise.all(subs.map((s) => s.unsubscribe()));
+  }
+
+  private async deliver(msg: BusMessage<EgressMessage>): Promise<void> {
+    const m = msg.data;
+    const resolved = this.registry.resolveChannel({
+      tenant: m.tenant,
+      env: m.env,
+      team: m.team,
+      channel: m.channel,
+    });
+    try {
+      await this.providers.get(resolved.channel.provider).send(m, resolved);
+    } catch (e) {
+      const { retryable, retryAfterMs } = retryHints(e);
+      const log = {
+        tenant: m.tenant,
+        channel: m.channel,
+        provider: resolved.channel.provider,
+        messageId: m.inReplyTo,
+        attempt: msg.deliveryCount,
+        retryable,
+        retryAfterMs,
+        err: (e as Error).message,
+      };
+      if (!retryable) {
+        // A 4xx from the service will fail the same way again: dead-letter now, don't hammer it.
+        this.logger.error(log, 'egress delivery refused by the service, dead-lettered');
+        await this.bus.publish(
+          msg.subject.replace(/^greentic\.messaging\.egress\./, 'greentic.messaging.dlq.'),
+          {
+            subject: msg.subject,
+            error: { code: 'egress_failed', message: (e as Error).message },
+            data: m,
+          },
+        );
+        return;
+      }
+      this.logger.warn(log, 'egress delivery failed, will retry');
+      // Honour the service's Retry-After (capped, so one slow channel cannot hold a consumer).
+      if (retryAfterMs !== undefined && retryAfterMs > 0)
+        await sleep(Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+      throw e;
+    }
   }
 }
