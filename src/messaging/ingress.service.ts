@@ -6,7 +6,7 @@ import { buildSessionKey } from '../tenancy/message-ctx.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { ingressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
-import { ReplyWaiter } from './reply-waiter.service.js';
+import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
 
 /** Largest `raw` provider payload kept on the envelope. */
 const RAW_CAP_BYTES = 16 * 1024;
@@ -54,7 +54,11 @@ export class IngressService {
     wait: boolean,
   ): Promise<EgressMessage[]> {
     const envs = messages.map((m) => this.envelope(resolved, m));
-    const waits = wait ? envs.map((e) => this.waiter.expect(e.id, this.config.GREENTIC_SYNC_TIMEOUT_MS)) : [];
+    // A repeated id (the bus drops it as a duplicate, no flow runs) is answered with the reply
+    // the ReplyWaiter remembers, or waits for it while the first delivery is still running.
+    const waits = wait
+      ? envs.map((e) => this.waiter.expect(replyRef(e), this.config.GREENTIC_SYNC_TIMEOUT_MS))
+      : [];
     try {
       for (const e of envs) {
         const headers: Record<string, string> = { 'greentic-tenant': e.tenant, 'greentic-env': e.env };
@@ -65,11 +69,11 @@ export class IngressService {
         });
       }
     } catch (err) {
-      for (const e of envs) this.waiter.cancel(e.id);
+      for (const w of waits) w.cancel();
       throw err;
     }
     trace.getActiveSpan()?.setAttribute('greentic.messages', envs.length);
-    return Promise.all(waits);
+    return Promise.all(waits.map((w) => w.reply));
   }
 }
 

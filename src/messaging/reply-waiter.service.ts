@@ -1,67 +1,165 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
+import { RunnerConfig } from '../config/runner-config.js';
 import { MESSAGE_BUS, type BusSubscription, type MessageBus } from './message-bus.js';
-import type { EgressMessage } from './message-envelope.js';
+import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
+
+/** Most replies remembered for repeated message ids (per replica); the oldest go first. */
+export const RECENT_REPLIES_MAX = 10_000;
+
+/** What a caller waits for: the reply to one message id on one channel, for one session. */
+export interface ReplyRef {
+  /** The channel's egress subject: message ids are unique per channel, not across channels. */
+  subject: string;
+  messageId: string;
+  /** Only this session's reply answers: another user reusing the id never gets it. */
+  sessionKey: string;
+}
+
+export interface ReplyWait {
+  reply: Promise<EgressMessage>;
+  /** Stops waiting (the publish failed); the promise then never settles. */
+  cancel(): void;
+}
 
 interface Waiter {
+  sessionKey: string;
   resolve: (m: EgressMessage) => void;
   timer: NodeJS.Timeout;
 }
 
+export function replyRef(e: MessageEnvelope): ReplyRef {
+  return {
+    subject: egressSubject(e.env, e.tenant, e.team, e.channel),
+    messageId: e.id,
+    sessionKey: e.sessionKey,
+  };
+}
+
+const keyOf = (subject: string, messageId: string) => `${subject}|${messageId}`;
+
 /**
  * Lets a webhook wait for the replies to its message. Every replica listens to egress (not as a
  * queue group), so the reply reaches the replica that holds the HTTP request whichever one ran it.
+ *
+ * It also remembers the replies that went by for the bus's duplicate window (bounded by count):
+ * a repeated message id (a client retrying a `?wait=true` call) is de-duplicated by the bus or the
+ * session store and runs no flow, so no new reply comes; the caller is answered with the
+ * remembered one at once. A repeat of a message that is still running waits for its reply, as the
+ * first caller does. Past the window, or once evicted, a repeat gets the 504 after the timeout.
  */
 @Injectable()
 export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Insertion order is arrival order, so the oldest entry is always first. */
+  private readonly recent = new Map<string, { at: number; msg: EgressMessage }>();
+  private readonly recentTtlMs: number;
+  /** Bound of the remembered replies (settable for tests). */
+  recentMax = RECENT_REPLIES_MAX;
   private sub?: BusSubscription;
 
-  constructor(@Inject(MESSAGE_BUS) private readonly bus: MessageBus) {}
+  constructor(
+    @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
+    config: RunnerConfig,
+  ) {
+    this.recentTtlMs = config.GREENTIC_NATS_DUPLICATE_WINDOW_S * 1000;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.sub = await this.bus.subscribe<EgressMessage>('greentic.messaging.egress.>', async (msg) => {
-      const w = this.waiters.get(msg.data.inReplyTo);
-      if (!w) return;
-      clearTimeout(w.timer);
-      this.waiters.delete(msg.data.inReplyTo);
-      w.resolve(msg.data);
+      const m = msg.data;
+      if (!m || typeof m.inReplyTo !== 'string') return;
+      const key = keyOf(msg.subject, m.inReplyTo);
+      this.remember(key, m);
+      const set = this.waiters.get(key);
+      if (!set) return;
+      for (const w of set) {
+        if (w.sessionKey !== m.sessionKey) continue;
+        clearTimeout(w.timer);
+        set.delete(w);
+        w.resolve(m);
+      }
+      if (set.size === 0) this.waiters.delete(key);
     });
   }
 
-  /** Register before publishing, so a fast reply cannot slip past. */
-  expect(messageId: string, timeoutMs: number): Promise<EgressMessage> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Register before publishing, so a fast reply cannot slip past. A reply already seen for this
+   * message id and session answers at once.
+   */
+  expect(ref: ReplyRef, timeoutMs: number): ReplyWait {
+    const key = keyOf(ref.subject, ref.messageId);
+    const seen = this.recentReply(key, ref.sessionKey);
+    if (seen) return { reply: Promise.resolve(seen), cancel: () => undefined };
+    let waiter!: Waiter;
+    const remove = () => {
+      const set = this.waiters.get(key);
+      set?.delete(waiter);
+      if (set?.size === 0) this.waiters.delete(key);
+    };
+    const reply = new Promise<EgressMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiters.delete(messageId);
+        remove();
         reject(
           new GreenticError(
             'reply_timeout',
             `no reply within ${timeoutMs} ms; it will still be delivered through egress`,
             504,
-            {
-              messageId,
-            },
+            { messageId: ref.messageId },
           ),
         );
       }, timeoutMs);
-      this.waiters.set(messageId, { resolve, timer });
+      waiter = { sessionKey: ref.sessionKey, resolve, timer };
     });
+    const set = this.waiters.get(key) ?? new Set<Waiter>();
+    set.add(waiter);
+    this.waiters.set(key, set);
+    return {
+      reply,
+      cancel: () => {
+        clearTimeout(waiter.timer);
+        remove();
+      },
+    };
   }
 
-  cancel(messageId: string): void {
-    const w = this.waiters.get(messageId);
-    if (w) clearTimeout(w.timer);
-    this.waiters.delete(messageId);
-  }
-
+  /** Callers waiting now. */
   get pending(): number {
-    return this.waiters.size;
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
+  }
+
+  /** Replies remembered now. */
+  get remembered(): number {
+    return this.recent.size;
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.sub?.unsubscribe();
-    for (const w of this.waiters.values()) clearTimeout(w.timer);
+    for (const set of this.waiters.values()) for (const w of set) clearTimeout(w.timer);
     this.waiters.clear();
+    this.recent.clear();
+  }
+
+  private remember(key: string, msg: EgressMessage): void {
+    const now = Date.now();
+    // Re-inserted at the end: a re-published reply (a redelivery) counts from now.
+    this.recent.delete(key);
+    this.recent.set(key, { at: now, msg });
+    for (const [k, e] of this.recent) {
+      if (this.recent.size <= this.recentMax && now - e.at < this.recentTtlMs) break;
+      this.recent.delete(k);
+    }
+  }
+
+  private recentReply(key: string, sessionKey: string): EgressMessage | undefined {
+    const e = this.recent.get(key);
+    if (!e) return undefined;
+    if (Date.now() - e.at >= this.recentTtlMs) {
+      this.recent.delete(key);
+      return undefined;
+    }
+    return e.msg.sessionKey === sessionKey ? e.msg : undefined;
   }
 }
