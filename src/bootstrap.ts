@@ -1,27 +1,37 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import express from 'express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { setupOpenApi } from './admin/openapi.js';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { installBodyParsing } from './common/http-body.js';
 import { RunnerConfig } from './config/runner-config.js';
+import { lifecycleHook } from './health/lifecycle.hook.js';
+import { LifecycleService } from './health/lifecycle.service.js';
 import { BusTransport } from './messaging/bus.transport.js';
 import { MESSAGE_BUS, type MessageBus } from './messaging/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
 import { startTelemetry } from './telemetry/otel.js';
+import { installWebhookSpans } from './telemetry/webhook-span.hooks.js';
 import { BundleRegistry } from './tenancy/bundle-registry.service.js';
+
+/** The HTTP application type: Nest on Fastify (see README, "Why Fastify"). */
+export type RunnerApp = NestFastifyApplication;
 
 /**
  * Everything main.ts and the end-to-end tests share: body parsing (raw for webhooks, so providers
- * can check signatures over the exact bytes), the bus transport for ingress controllers, packs
- * loaded before the first message.
+ * can check signatures over the exact bytes), the lifecycle and span hooks, the bus transport for
+ * ingress controllers, packs loaded before the first message.
  */
-export async function configureApp(app: NestExpressApplication): Promise<void> {
+export async function configureApp(app: RunnerApp): Promise<void> {
   const bundle = app.get(BundleRegistry).bundle;
   app.useLogger(app.get(PinoNestLogger));
-  app.use('/webhooks', express.raw({ type: () => true, limit: bundle.limits.maxBodyBytes }));
-  app.use(express.json({ limit: bundle.limits.maxBodyBytes }));
+  const fastify = app.getHttpAdapter().getInstance();
+  installBodyParsing(fastify, bundle.limits.maxBodyBytes);
+  // Fastify hooks rather than Nest middleware: they run without the middleware layer's per-request
+  // routing, and the span hook activates its context after the body is read (see the hook).
+  fastify.addHook('onRequest', lifecycleHook(app.get(LifecycleService)));
+  installWebhookSpans(fastify);
   // No enableShutdownHooks(): the entry point installs installGracefulShutdown() (src/health),
   // which drains before closing and exits 0; tests close the app themselves.
   setupOpenApi(app);
@@ -33,11 +43,15 @@ export async function configureApp(app: NestExpressApplication): Promise<void> {
   await app.startAllMicroservices();
 }
 
-export async function createApp(opts: AppModuleOptions = {}): Promise<NestExpressApplication> {
+export async function createApp(opts: AppModuleOptions = {}): Promise<RunnerApp> {
   // Before the container exists: instruments and tracers bind to the SDK's global providers.
   await startTelemetry({ ...process.env, ...(opts.config ?? {}) });
+  const adapter = new FastifyAdapter({
+    // Express answered `/health/` like `/health`; callers and probes may rely on it.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+  });
   // abortOnError: false so a bad bundle surfaces as an error with its message, not a bare exit.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(opts), {
+  const app = await NestFactory.create<RunnerApp>(AppModule.forRoot(opts), adapter, {
     bodyParser: false,
     bufferLogs: true,
     abortOnError: false,
@@ -51,9 +65,7 @@ export async function createApp(opts: AppModuleOptions = {}): Promise<NestExpres
   return app;
 }
 
-export async function startApp(
-  opts: AppModuleOptions = {},
-): Promise<{ app: NestExpressApplication; url: string }> {
+export async function startApp(opts: AppModuleOptions = {}): Promise<{ app: RunnerApp; url: string }> {
   const app = await createApp(opts);
   const cfg = app.get(RunnerConfig);
   await app.listen(cfg.PORT, cfg.HOST);

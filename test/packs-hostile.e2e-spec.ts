@@ -6,7 +6,7 @@
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { RunnerApp } from '../src/bootstrap.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
 import { keyFingerprint, publicKeyToPem } from '../src/packs/format/keys.js';
@@ -19,7 +19,7 @@ const trusted = generateKeyPair();
 const untrusted = generateKeyPair();
 let dir: string;
 let packFile: string;
-let app: NestExpressApplication;
+let app: RunnerApp;
 let base: string;
 let cases: HostileCase[];
 

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { RunnerApp } from '../src/bootstrap.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
 import { runCli, type CliIO } from '../src/cli/greentic-pack/cli.js';
@@ -25,7 +25,7 @@ let dir: string;
 let registry: TestRegistry;
 let v1: Buffer;
 let v2: Buffer;
-const apps: NestExpressApplication[] = [];
+const apps: RunnerApp[] = [];
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { RunnerApp } from '../src/bootstrap.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
 import { runCli, type CliIO } from '../src/cli/greentic-pack/cli.js';
@@ -32,7 +32,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 let dir: string;
-const apps: NestExpressApplication[] = [];
+const apps: RunnerApp[] = [];
 
 async function start(bundle: string, extra: Record<string, string | number> = {}) {
   const s = await startApp({

@@ -5,7 +5,8 @@ import { RunnerConfig } from '../config/runner-config.js';
 import { AdminAccessError, AdminGuard } from './admin.guard.js';
 
 function ctx(remoteAddress: string, headers: Record<string, string> = {}): ExecutionContext {
-  const req = { socket: { remoteAddress }, headers, path: '/admin/packs/status' };
+  // The shape of a FastifyRequest the guard reads.
+  const req = { socket: { remoteAddress }, headers, url: '/admin/packs/status' };
   return { switchToHttp: () => ({ getRequest: () => req }) } as unknown as ExecutionContext;
 }
 

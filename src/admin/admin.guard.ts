@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { GreenticError } from '../common/errors.js';
 import { RunnerConfig } from '../config/runner-config.js';
 
@@ -29,7 +29,7 @@ export class AdminGuard implements CanActivate {
   constructor(private readonly config: RunnerConfig) {}
 
   canActivate(ctx: ExecutionContext): boolean {
-    const req = ctx.switchToHttp().getRequest<Request>();
+    const req = ctx.switchToHttp().getRequest<FastifyRequest>();
     const remote = req.socket?.remoteAddress ?? 'unknown';
     const token = this.config.GREENTIC_ADMIN_TOKEN;
     if (token) {
@@ -37,14 +37,14 @@ export class AdminGuard implements CanActivate {
       // Compare fixed-length digests so the comparison time says nothing about the token.
       if (typeof given === 'string' && timingSafeEqual(digest(given), digest(token))) return true;
       this.logger.warn(
-        { remote, path: req.path, presented: typeof given === 'string' },
+        { remote, path: req.url.split('?')[0], presented: typeof given === 'string' },
         'admin request refused: bad or missing token',
       );
       throw new AdminAccessError('admin routes need a valid x-admin-token header', 401);
     }
     if (LOOPBACK.has(remote)) return true;
     this.logger.warn(
-      { remote, path: req.path },
+      { remote, path: req.url.split('?')[0] },
       'admin request refused: not loopback and no admin token configured',
     );
     throw new AdminAccessError(

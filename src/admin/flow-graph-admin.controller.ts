@@ -1,6 +1,6 @@
 import { Controller, Get, Param, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { BadRequestError, GreenticError } from '../common/errors.js';
 import { renderFlowGraph, type GraphFormat } from '../flows/flow-graph.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
@@ -39,7 +39,7 @@ export class FlowGraphAdminController {
     @Param('pack') packId: string,
     @Param('flow') flowId: string,
     @Query('format') format: string | undefined,
-    @Res() res: Response,
+    @Res() res: FastifyReply,
   ): Promise<void> {
     const fmt = (format ?? 'svg') as GraphFormat;
     if (!(fmt in CONTENT_TYPES))
@@ -73,10 +73,10 @@ export class FlowGraphAdminController {
       );
     }
     const body = await renderFlowGraph(flow, fmt);
-    res.setHeader('Content-Type', CONTENT_TYPES[fmt]);
-    res.setHeader('X-Greentic-Pack-Version', pack.version);
+    void res.header('content-type', CONTENT_TYPES[fmt]);
+    void res.header('x-greentic-pack-version', pack.version);
     // The picture changes exactly when the pack version does.
-    res.setHeader('ETag', `"${pack.digest}:${flow.id}:${fmt}"`);
-    res.status(200).send(body);
+    void res.header('etag', `"${pack.digest}:${flow.id}:${fmt}"`);
+    void res.code(200).send(body);
   }
 }

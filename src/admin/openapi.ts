@@ -19,18 +19,11 @@ export function setupOpenApi(app: INestApplication): OpenAPIObject {
     )
     .build();
   const document = SwaggerModule.createDocument(app, config);
+  const json = JSON.stringify(document);
   app
     .getHttpAdapter()
-    .get(
-      '/openapi.json',
-      (
-        _req: unknown,
-        res: { setHeader(k: string, v: string): void; end(body: string): void; statusCode: number },
-      ) => {
-        res.statusCode = 200;
-        res.setHeader('content-type', 'application/json; charset=utf-8');
-        res.end(JSON.stringify(document));
-      },
-    );
+    .get('/openapi.json', (_req: unknown, reply: { type(t: string): { send(body: string): unknown } }) => {
+      reply.type('application/json; charset=utf-8').send(json);
+    });
   return document;
 }

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { BadRequestError } from '../common/errors.js';
 import { PackRegistry, type PackStatus, type ReloadResult } from '../packs/pack-registry.service.js';
 import { PackTrustService, type TrustSummary } from '../packs/verify/pack-trust.service.js';
@@ -51,13 +51,13 @@ export class PacksAdminController {
     @Body() body: ReloadBody | undefined,
     @Query('tenant') qTenant: string | undefined,
     @Query('pack') qPack: string | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<{ ok: boolean; results: ReloadResult[] }> {
     const tenant = optId(body?.tenant ?? qTenant, 'tenant');
     const pack = optId(body?.pack ?? qPack, 'pack');
     const results = await this.packs.reload({ tenant, pack });
     const ok = results.every((r) => r.outcome !== 'failed');
-    if (!ok) res.status(422);
+    if (!ok) void res.code(422);
     return { ok, results };
   }
 }

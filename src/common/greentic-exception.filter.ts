@@ -7,19 +7,20 @@ import {
   Optional,
   type ExceptionFilter,
 } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, of, throwError, type Observable } from 'rxjs';
 import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
 import type { BusContext } from '../messaging/bus.context.js';
-import { GreenticError } from './errors.js';
+import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import { GreenticError, PayloadTooLargeError } from './errors.js';
 
 /** Refusals that no retry can fix; anything else (409 conflict, 429 busy, 5xx) is redelivered. */
 const POISON_STATUSES = new Set([400, 403, 404, 413, 422]);
 
-interface BodyParserError {
-  type?: string;
-  status?: number;
-  limit?: number;
+/** What Fastify's body parsing fails with (Nest wraps it in an HttpException as the cause). */
+interface FastifyBodyError {
+  code?: string;
+  statusCode?: number;
   message?: string;
 }
 
@@ -32,21 +33,24 @@ interface BodyParserError {
 export class GreenticExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
-  constructor(@Optional() @Inject(MESSAGE_BUS) private readonly bus?: MessageBus) {}
+  constructor(
+    @Optional() @Inject(MESSAGE_BUS) private readonly bus?: MessageBus,
+    @Optional() private readonly bundles?: BundleRegistry,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): unknown {
     if (host.getType() === 'rpc') return this.rpc(exception, host);
     const ctx = host.switchToHttp();
-    const req = ctx.getRequest<Request>();
-    const res = ctx.getResponse<Response>();
+    const req = ctx.getRequest<FastifyRequest>();
+    const reply = ctx.getResponse<FastifyReply>();
     const { status, body } = this.map(exception);
-    const params = req.params ?? {};
+    const params = (req.params ?? {}) as Record<string, string | undefined>;
     const log = {
       tenant: params['tenant'],
       env: params['env'],
       channel: params['channel'],
       method: req.method,
-      path: req.path,
+      path: req.url.split('?')[0],
       status,
       code: body.error.code,
       reason: body.error.message,
@@ -57,7 +61,7 @@ export class GreenticExceptionFilter implements ExceptionFilter {
         'request failed',
       );
     else this.logger.warn(log, 'request refused');
-    if (!res.headersSent) res.status(status).json(body);
+    if (!reply.sent && !reply.raw.headersSent) void reply.code(status).send(body);
     return undefined;
   }
 
@@ -72,38 +76,20 @@ export class GreenticExceptionFilter implements ExceptionFilter {
       };
     }
     if (exception instanceof HttpException) {
-      // Express body-parser errors arrive wrapped, with the parser's error as the cause.
-      const cause = exception.cause as BodyParserError | undefined;
-      if (cause?.type === 'entity.too.large') return this.map(cause);
+      const cause = exception.cause as FastifyBodyError | undefined;
+      if (cause?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && this.bundles)
+        return this.map(new PayloadTooLargeError(this.bundles.bundle.limits.maxBodyBytes));
       const r = exception.getResponse();
       const message = typeof r === 'string' ? r : ((r as { message?: unknown }).message ?? exception.message);
+      const code = cause?.code?.startsWith('FST_ERR_CTP') ? 'bad_request' : `http_${exception.getStatus()}`;
       return {
         status: exception.getStatus(),
         body: {
           error: {
-            code: `http_${exception.getStatus()}`,
+            code,
             message: Array.isArray(message) ? message.join('; ') : String(message),
           },
         },
-      };
-    }
-    const bp = exception as BodyParserError;
-    if (bp && typeof bp === 'object' && bp.type === 'entity.too.large') {
-      return {
-        status: 413,
-        body: {
-          error: {
-            code: 'payload_too_large',
-            message: `request body exceeds ${bp.limit} bytes`,
-            limitBytes: bp.limit,
-          },
-        },
-      };
-    }
-    if (bp && typeof bp === 'object' && typeof bp.type === 'string' && bp.status && bp.status < 500) {
-      return {
-        status: bp.status,
-        body: { error: { code: 'bad_request', message: bp.message ?? 'bad request' } },
       };
     }
     return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };

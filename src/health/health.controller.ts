@@ -1,5 +1,5 @@
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
 import { ProviderRegistry } from '../messaging/providers/provider-registry.service.js';
@@ -65,10 +65,10 @@ export class HealthController {
   /** Readiness: packs loaded, bus and session store reachable, not draining; 503 otherwise. */
   @Get('ready')
   async ready(
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, unknown> }> {
     const r = await this.lifecycle.readiness();
-    if (!r.ready) res.status(HttpStatus.SERVICE_UNAVAILABLE);
+    if (!r.ready) void res.code(HttpStatus.SERVICE_UNAVAILABLE);
     return { status: r.ready ? 'ok' : 'unavailable', checks: r.checks };
   }
 }

@@ -1,7 +1,6 @@
-import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HealthController } from './health.controller.js';
-import { LifecycleMiddleware } from './lifecycle.middleware.js';
 import { LifecycleService } from './lifecycle.service.js';
 
 @Module({
@@ -10,10 +9,5 @@ import { LifecycleService } from './lifecycle.service.js';
   providers: [LifecycleService],
   exports: [LifecycleService],
 })
-export class HealthModule implements NestModule {
-  configure(consumer: MiddlewareConsumer): void {
-    // Every route: webhooks and the other ingress doors (Direct Line...) are refused while
-    // draining; probes, metrics and admin stay open (the middleware lets them through).
-    consumer.apply(LifecycleMiddleware).forRoutes({ path: '{*splat}', method: RequestMethod.ALL });
-  }
-}
+// The lifecycle hook (refusing new work while draining) is installed on Fastify by configureApp().
+export class HealthModule {}

@@ -19,7 +19,16 @@ interface Sub {
   active: boolean;
 }
 
+interface Route {
+  plain: Sub[];
+  groups: [queue: string, members: Sub[]][];
+}
+
 const DEDUPE_WINDOW_MS = 120_000;
+/** De-duplication ids kept at most; past it the oldest go first, even inside the window. */
+const MAX_DEDUPE_IDS = 100_000;
+/** Subjects whose subscriber lists are remembered; subjects are per channel, so this is plenty. */
+const MAX_CACHED_ROUTES = 10_000;
 
 /** A rate limit's own `retryAfterMs` when the error carries one, else exponential backoff. */
 function redeliveryDelayMs(err: unknown, attempt: number): number {
@@ -38,6 +47,7 @@ export class InProcessBus implements MessageBus {
   private readonly logger = new Logger(InProcessBus.name);
   private readonly subs: Sub[] = [];
   private readonly rr = new Map<string, number>();
+  private readonly routes = new Map<string, Route>();
   private readonly seen = new Map<string, number>();
   private readonly inflight = new Set<Promise<void>>();
   private closed = false;
@@ -51,8 +61,10 @@ export class InProcessBus implements MessageBus {
       const key = `${subject}|${opts.msgId}`;
       const at = this.seen.get(key);
       if (at !== undefined && now - at < DEDUPE_WINDOW_MS) return;
+      // Re-inserted, not updated, so the map stays in time order (pruneSeen relies on it).
+      if (at !== undefined) this.seen.delete(key);
       this.seen.set(key, now);
-      if (this.seen.size > 100_000) this.pruneSeen(now);
+      if (this.seen.size > MAX_DEDUPE_IDS) this.pruneSeen(now);
     }
     this.published++;
     const headers = { ...(opts.headers ?? {}) };
@@ -76,11 +88,13 @@ export class InProcessBus implements MessageBus {
       active: true,
     };
     this.subs.push(sub);
+    this.routes.clear();
     return {
       unsubscribe: async () => {
         sub.active = false;
         const i = this.subs.indexOf(sub);
         if (i >= 0) this.subs.splice(i, 1);
+        this.routes.clear();
       },
     };
   }
@@ -102,27 +116,40 @@ export class InProcessBus implements MessageBus {
     this.closed = true;
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     this.subs.length = 0;
+    this.routes.clear();
   }
 
   /** One subscriber per queue group (round robin), every plain subscriber. */
   private targets(subject: string): Sub[] {
-    const out: Sub[] = [];
+    let route = this.routes.get(subject);
+    if (!route) {
+      route = this.route(subject);
+      if (this.routes.size >= MAX_CACHED_ROUTES) this.routes.clear();
+      this.routes.set(subject, route);
+    }
+    const out = route.plain.slice();
+    for (const [q, members] of route.groups) {
+      const n = this.rr.get(q) ?? 0;
+      this.rr.set(q, n + 1);
+      out.push(members[n % members.length]!);
+    }
+    return out;
+  }
+
+  /** Which subscriptions a subject reaches; cached per subject until a subscription changes. */
+  private route(subject: string): Route {
+    const plain: Sub[] = [];
     const groups = new Map<string, Sub[]>();
     for (const s of this.subs) {
       if (!s.active || !subjectMatches(s.pattern, subject)) continue;
-      if (s.queue === undefined) out.push(s);
+      if (s.queue === undefined) plain.push(s);
       else {
         const g = groups.get(s.queue) ?? [];
         g.push(s);
         groups.set(s.queue, g);
       }
     }
-    for (const [q, members] of groups) {
-      const n = this.rr.get(q) ?? 0;
-      this.rr.set(q, n + 1);
-      out.push(members[n % members.length]!);
-    }
-    return out;
+    return { plain, groups: [...groups] };
   }
 
   private track(p: Promise<void>): void {
@@ -168,7 +195,16 @@ export class InProcessBus implements MessageBus {
     }
   }
 
+  /**
+   * Ids are inserted in time order, so the oldest are first: drop the expired ones, then, under a
+   * burst that fills the map inside the window, the oldest down to 90% of the cap (a walk over the
+   * whole map on every publish would stall the process).
+   */
   private pruneSeen(now: number): void {
-    for (const [k, at] of this.seen) if (now - at >= DEDUPE_WINDOW_MS) this.seen.delete(k);
+    const floor = MAX_DEDUPE_IDS * 0.9;
+    for (const [k, at] of this.seen) {
+      if (now - at < DEDUPE_WINDOW_MS && this.seen.size <= floor) break;
+      this.seen.delete(k);
+    }
   }
 }

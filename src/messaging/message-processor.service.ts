@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { context, SpanStatusCode, trace, propagation } from '@opentelemetry/api';
 import { MetricService } from 'nestjs-otel';
-import type { Histogram, Counter } from '@opentelemetry/api';
+import type { Histogram } from '@opentelemetry/api';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
 import { FlowRouter } from '../flows/flow-router.service.js';
 import { SessionConflictError } from '../common/errors.js';
@@ -20,6 +20,8 @@ import { egressSubject, type EgressMessage, type MessageEnvelope } from './messa
 const IDEMPOTENCY_WINDOW_S = 24 * 3600;
 /** Most recent processed ids kept per session record; unconfirmed replies are always kept. */
 const PROCESSED_CAP = 64;
+/** Ids a record may hold before it is pruned back to the cap: pruning sorts, so not every message. */
+const PROCESSED_PRUNE_AT = PROCESSED_CAP + 16;
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
@@ -37,7 +39,6 @@ export class MessageProcessor {
   private readonly logger = new Logger(MessageProcessor.name);
   private readonly tracer = trace.getTracer('greentic-runner');
   private readonly flowLatency: Histogram;
-  private readonly messages: Counter;
 
   constructor(
     @Inject(SESSION_STORE) private readonly sessions: SessionStore,
@@ -49,9 +50,6 @@ export class MessageProcessor {
     this.flowLatency = metrics.getHistogram('greentic_flow_duration_ms', {
       description: 'Time to run a flow for one message',
       unit: 'ms',
-    });
-    this.messages = metrics.getCounter('greentic_messages_processed_total', {
-      description: 'Messages processed by outcome',
     });
   }
 
@@ -138,7 +136,11 @@ export class MessageProcessor {
     };
     const now = Date.now();
     const processed = recentProcessed(session.processed, now);
-    processed[env.id] = { at: now, egress: egress as unknown as Record<string, unknown> };
+    // A store that dies with the process has no redelivery to re-publish for: no stored replies.
+    const durable = this.sessions.durable;
+    processed[env.id] = durable
+      ? { at: now, egress: egress as unknown as Record<string, unknown> }
+      : { at: now };
     const committed: SessionRecord = {
       ...session,
       snapshot: result.snapshot,
@@ -152,11 +154,10 @@ export class MessageProcessor {
       channel.sessionTtlSeconds,
     );
     await this.publishEgress(egress);
-    await this.confirmPublished(resolved, committed, env.id);
+    if (durable) await this.confirmPublished(resolved, committed, env.id);
     const ms = performance.now() - started;
     const labels = { tenant: env.tenant, channel: env.channel, outcome: result.status };
     this.flowLatency.record(ms, labels);
-    this.messages.add(1, labels);
     if (result.status === 'failed') {
       this.logger.warn(
         {
@@ -217,7 +218,25 @@ function recentProcessed(
   processed: Record<string, ProcessedMessage> | undefined,
   now: number,
 ): Record<string, ProcessedMessage> {
-  const entries = Object.entries(processed ?? {}).filter(
+  if (!processed) return {};
+  // The common case, nothing to drop: a copy, without sorting the window on every message.
+  let kept = 0;
+  let expired = false;
+  for (const id in processed) {
+    const p = processed[id]!;
+    if (p.egress) continue;
+    kept++;
+    if (now - p.at >= IDEMPOTENCY_WINDOW_S * 1000) expired = true;
+  }
+  if (!expired && kept < PROCESSED_PRUNE_AT) return { ...processed };
+  return pruneProcessed(processed, now);
+}
+
+function pruneProcessed(
+  processed: Record<string, ProcessedMessage>,
+  now: number,
+): Record<string, ProcessedMessage> {
+  const entries = Object.entries(processed).filter(
     ([, p]) => p.egress || now - p.at < IDEMPOTENCY_WINDOW_S * 1000,
   );
   entries.sort((a, b) => b[1].at - a[1].at);

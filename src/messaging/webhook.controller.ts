@@ -1,5 +1,5 @@
 import { All, Controller, Inject, Param, Req, Res, UseGuards } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { CurrentChannel } from '../tenancy/tenancy.decorators.js';
@@ -27,8 +27,8 @@ export class WebhookController {
   async handle(
     @Param('provider') providerId: string,
     @CurrentChannel() channel: ResolvedChannel,
-    @Req() req: Request,
-    @Res() res: Response,
+    @Req() req: FastifyRequest,
+    @Res() res: FastifyReply,
   ): Promise<void> {
     if (channel.channel.provider !== providerId) throw new UnknownTenancyError('provider', providerId);
     // The durable TenantCtx and the guard's resolution must agree; a mismatch is a wiring bug.
@@ -37,7 +37,7 @@ export class WebhookController {
     const provider = this.providers.get(providerId);
     const preq: ProviderRequest = {
       method: req.method,
-      path: req.path,
+      path: req.url.split('?')[0] ?? req.url,
       headers: req.headers,
       query: req.query as Record<string, unknown>,
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
@@ -66,13 +66,10 @@ export class WebhookController {
   }
 }
 
-function send(res: Response, r: ProviderResponse): void {
-  if (r.headers) for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
-  if (r.body === undefined) {
-    res.status(r.status).end();
-  } else if (typeof r.body === 'string' || Buffer.isBuffer(r.body)) {
-    res.status(r.status).send(r.body);
-  } else {
-    res.status(r.status).json(r.body);
-  }
+function send(res: FastifyReply, r: ProviderResponse): void {
+  if (r.headers) void res.headers(r.headers);
+  void res.code(r.status);
+  if (r.body === undefined) void res.send();
+  // Objects go out as JSON; strings and buffers as they are (with the provider's content type).
+  else void res.send(r.body);
 }

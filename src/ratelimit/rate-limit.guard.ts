@@ -1,5 +1,5 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { RESOLVED_TENANCY, type TenancyCarrier } from '../tenancy/tenant.guard.js';
 import { RateLimitedError } from './rate-limit.errors.js';
@@ -29,7 +29,7 @@ export class RateLimitGuard implements CanActivate {
       return true;
     }
     const http = context.switchToHttp();
-    const req = http.getRequest<Request>();
+    const req = http.getRequest<FastifyRequest>();
     if (req.method !== 'POST') return true;
     const resolved = channelOf(req);
     if (!resolved) return true;
@@ -37,7 +37,7 @@ export class RateLimitGuard implements CanActivate {
       await this.limits.enforce(resolved, 'http');
     } catch (e) {
       if (e instanceof RateLimitedError) {
-        http.getResponse<Response>().setHeader('Retry-After', String(e.details['retryAfter']));
+        void http.getResponse<FastifyReply>().header('retry-after', String(e.details['retryAfter']));
       }
       throw e;
     }

@@ -1,11 +1,41 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { SessionConflictError } from '../common/errors.js';
 import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
-import type { SessionRecord, SessionStore, SessionStoreHealth } from './session-store.js';
+import type { ProcessedMessage, SessionRecord, SessionStore, SessionStoreHealth } from './session-store.js';
 
 interface Entry {
   record: SessionRecord;
   expiresAt: number;
+}
+
+/**
+ * A copy that shares nothing mutable with the original: flow state and session data are cloned;
+ * the processed-message map is frozen when committed (with its entries) and then shared by every
+ * load, since cloning it cost more than the rest of a message. Callers build a new map to change it.
+ */
+function copyRecord(r: SessionRecord): SessionRecord {
+  const out: SessionRecord = {
+    key: r.key,
+    version: r.version,
+    snapshot: r.snapshot === null ? null : structuredClone(r.snapshot),
+    data: structuredClone(r.data),
+    updatedAt: r.updatedAt,
+  };
+  if (r.processed) out.processed = r.processed;
+  return out;
+}
+
+function frozenProcessed(
+  processed: Record<string, ProcessedMessage> | undefined,
+): Record<string, ProcessedMessage> | undefined {
+  if (!processed || Object.isFrozen(processed)) return processed;
+  for (const id in processed) {
+    const p = processed[id]!;
+    if (Object.isFrozen(p)) continue;
+    if (p.egress) Object.freeze(p.egress);
+    Object.freeze(p);
+  }
+  return Object.freeze(processed);
 }
 
 /**
@@ -15,6 +45,7 @@ interface Entry {
 @Injectable()
 export class MemorySessionStore implements SessionStore, OnModuleDestroy {
   readonly kind = 'memory';
+  readonly durable = false;
   private readonly entries = new Map<string, Entry>();
   private readonly processed = new Map<string, number>();
   private readonly tails = new Map<string, Promise<unknown>>();
@@ -37,7 +68,7 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
       this.entries.delete(this.k(tenant, key));
       return null;
     }
-    return structuredClone(e.record);
+    return copyRecord(e.record);
   }
 
   async commit(
@@ -52,7 +83,13 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
     if (curVersion !== expectedVersion) throw new SessionConflictError(record.key);
     const version = expectedVersion + 1;
     this.entries.set(k, {
-      record: structuredClone({ ...record, version, updatedAt: new Date().toISOString() }),
+      record: copyRecord({
+        ...record,
+        version,
+        updatedAt: new Date().toISOString(),
+        // Frozen in place, not copied: the caller hands the map over (it builds a new one to change it).
+        processed: frozenProcessed(record.processed),
+      }),
       expiresAt: Date.now() + ttlSeconds * 1000,
     });
     return version;

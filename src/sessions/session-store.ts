@@ -43,6 +43,11 @@ export interface SessionStoreHealth {
 
 export interface SessionStore {
   readonly kind: string;
+  /**
+   * Whether records outlive this process. Only then can a redelivery after a crash find replies
+   * committed but not yet published, so only then are they stored until the publish is confirmed.
+   */
+  readonly durable: boolean;
   load(tenant: TenantCtx, key: string): Promise<SessionRecord | null>;
   /**
    * Atomic compare-and-set: stores `record` with version `expectedVersion + 1` only if the stored

@@ -120,8 +120,14 @@ export class RunnerInstrumentation implements OnModuleInit {
     const inflight = this.inflight;
     const system = bus.kind;
     const traceText = telemetry()?.settings.traceMessageText ?? false;
+    const tracing = telemetry()?.tracing ?? false;
 
     bus.publish = (subject: string, data: unknown, opts: PublishOptions = {}) => {
+      if (!tracing) {
+        // No spans to start or propagate: only the publish time, for the bus-lag histogram.
+        const headers = { ...(opts.headers ?? {}), [PUBLISHED_AT_HEADER]: String(Date.now()) };
+        return publish(subject, data, { ...opts, headers });
+      }
       const parts = parseSubject(subject);
       const span = tracer.startSpan(`publish ${parts?.direction ?? subject}`, {
         kind: SpanKind.PRODUCER,
@@ -156,6 +162,26 @@ export class RunnerInstrumentation implements OnModuleInit {
         async (msg) => {
           inflight.enter('busHandlers');
           const parts = parseSubject(msg.subject);
+          // Lag is a property of a delivery to a consumer group; fan-out listeners (the reply
+          // waiters) would only count the same delivery again.
+          const publishedAt = opts?.queue !== undefined ? Number(msg.headers[PUBLISHED_AT_HEADER]) : NaN;
+          if (Number.isFinite(publishedAt) && publishedAt > 0)
+            m.busLag.record(Math.max(0, Date.now() - publishedAt), {
+              direction: parts?.direction ?? 'other',
+            });
+          const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
+          if (!tracing) {
+            try {
+              await handler(msg);
+              if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'delivered')));
+            } catch (e) {
+              if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'failed')));
+              throw e;
+            } finally {
+              inflight.leave('busHandlers');
+            }
+            return;
+          }
           const data = msg.data as unknown as Partial<MessageEnvelope> | undefined;
           const carrier = msg.headers['traceparent']
             ? msg.headers
@@ -179,11 +205,6 @@ export class RunnerInstrumentation implements OnModuleInit {
           if (traceText && parts?.direction === 'ingress' && typeof data?.text === 'string') {
             span.setAttribute('greentic.message.text', data.text.slice(0, MAX_TRACED_TEXT));
           }
-          const publishedAt = Number(msg.headers[PUBLISHED_AT_HEADER]);
-          if (Number.isFinite(publishedAt) && publishedAt > 0)
-            m.busLag.record(Math.max(0, Date.now() - publishedAt), {
-              direction: parts?.direction ?? 'other',
-            });
           const ctx = trace.setSpan(parent, span);
           // The processor parents its `message` span on the envelope's traceparent: point it at
           // this consume span, on a copy, so other subscribers of the same delivery see the original.
@@ -194,21 +215,12 @@ export class RunnerInstrumentation implements OnModuleInit {
             if (c['traceparent'])
               delivered = { ...msg, data: { ...data, traceparent: c['traceparent'] } as unknown as T };
           }
-          const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
           try {
             await context.with(ctx, () => handler(delivered));
-            if (countOut)
-              m.messagesOut.add(
-                1,
-                m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'delivered' }),
-              );
+            if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'delivered')));
           } catch (e) {
             failSpan(span, e);
-            if (countOut)
-              m.messagesOut.add(
-                1,
-                m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome: 'failed' }),
-              );
+            if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'failed')));
             throw e;
           } finally {
             span.end();
@@ -282,72 +294,79 @@ export class RunnerInstrumentation implements OnModuleInit {
       }
     };
     store.load = (tenant: TenantCtx, key: string) => timed('load', () => load(tenant, key));
+    const tracing = telemetry()?.tracing ?? false;
     store.commit = (tenant: TenantCtx, record: SessionRecord, expectedVersion: number, ttlSeconds: number) =>
-      tracer.startActiveSpan(
-        'session commit',
-        {
-          attributes: {
-            'greentic.tenant': tenant.tenantId,
-            'greentic.env': tenant.envId,
-            'greentic.session.store': kind,
-            'greentic.session.version': expectedVersion + 1,
-          },
-        },
-        async (span) => {
-          try {
-            return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
-          } catch (e) {
-            failSpan(span, e);
-            throw e;
-          } finally {
-            span.end();
-          }
-        },
-      );
+      !tracing
+        ? timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds))
+        : tracer.startActiveSpan(
+            'session commit',
+            {
+              attributes: {
+                'greentic.tenant': tenant.tenantId,
+                'greentic.env': tenant.envId,
+                'greentic.session.store': kind,
+                'greentic.session.version': expectedVersion + 1,
+              },
+            },
+            async (span) => {
+              try {
+                return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
+              } catch (e) {
+                failSpan(span, e);
+                throw e;
+              } finally {
+                span.end();
+              }
+            },
+          );
   }
 
   private wrapRuntime(runtime: ComponentRuntime): void {
     const invoke = runtime.invoke.bind(runtime);
     const tracer = this.tracer;
     const m = this.m;
+    const tracing = telemetry()?.tracing ?? false;
+    const measured = async (tenant: TenantCtx, call: ComponentCall, span?: Span) => {
+      const t0 = performance.now();
+      let outcome = 'ok';
+      const labels = { tenant: tenant.tenantId, component: call.component.name };
+      try {
+        return await invoke(tenant, call);
+      } catch (e) {
+        outcome = 'error';
+        if (e instanceof ComponentTimeoutError) {
+          outcome = 'timeout';
+          m.componentTimeouts.add(1, m.labels.bound(labels));
+        } else if (e instanceof ComponentMemoryExceededError) {
+          outcome = 'memory';
+          m.componentMemoryKills.add(1, m.labels.bound(labels));
+        }
+        if (span) failSpan(span, e);
+        throw e;
+      } finally {
+        m.componentDuration.record(performance.now() - t0, m.labels.bound({ ...labels, outcome }));
+        span?.end();
+      }
+    };
     runtime.invoke = (tenant: TenantCtx, call: ComponentCall) =>
-      tracer.startActiveSpan(
-        `component ${call.component.name}`,
-        {
-          attributes: {
-            'greentic.tenant': tenant.tenantId,
-            'greentic.env': tenant.envId,
-            ...(tenant.teamId !== undefined ? { 'greentic.team': tenant.teamId } : {}),
-            'greentic.flow': call.ctx.flowId,
-            'greentic.node': call.ctx.nodeId,
-            'greentic.component': call.component.name,
-            'greentic.component.version': call.component.version,
-            'greentic.operation': call.operation,
-          },
-        },
-        async (span) => {
-          const t0 = performance.now();
-          let outcome = 'ok';
-          const labels = { tenant: tenant.tenantId, component: call.component.name };
-          try {
-            return await invoke(tenant, call);
-          } catch (e) {
-            outcome = 'error';
-            if (e instanceof ComponentTimeoutError) {
-              outcome = 'timeout';
-              m.componentTimeouts.add(1, m.labels.bound(labels));
-            } else if (e instanceof ComponentMemoryExceededError) {
-              outcome = 'memory';
-              m.componentMemoryKills.add(1, m.labels.bound(labels));
-            }
-            failSpan(span, e);
-            throw e;
-          } finally {
-            m.componentDuration.record(performance.now() - t0, m.labels.bound({ ...labels, outcome }));
-            span.end();
-          }
-        },
-      );
+      !tracing
+        ? measured(tenant, call)
+        : tracer.startActiveSpan(
+            `component ${call.component.name}`,
+            {
+              attributes: {
+                'greentic.tenant': tenant.tenantId,
+                'greentic.env': tenant.envId,
+                ...(tenant.teamId !== undefined ? { 'greentic.team': tenant.teamId } : {}),
+                'greentic.flow': call.ctx.flowId,
+                'greentic.node': call.ctx.nodeId,
+                'greentic.component': call.component.name,
+                'greentic.component.version': call.component.version,
+                'greentic.operation': call.operation,
+              },
+            },
+            (span) => measured(tenant, call, span),
+          );
     if (runtime.stats) {
       const stats = (): Record<string, unknown> => runtime.stats?.() ?? {};
       this.m.gauge('greentic_component_instances', 'Live component instances, by tenant').addCallback((r) => {
@@ -423,6 +442,13 @@ export class RunnerInstrumentation implements OnModuleInit {
       }
     });
   }
+}
+
+function outLabels(
+  parts: NonNullable<ReturnType<typeof parseSubject>>,
+  outcome: 'delivered' | 'failed',
+): Record<string, string> {
+  return { tenant: parts.tenant, channel: parts.channel, outcome };
 }
 
 function tenancyAttrs(parts: ReturnType<typeof parseSubject>): Record<string, string> {

@@ -1,6 +1,6 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { telemetry } from './otel.js';
 
 /** `/metrics`: the Prometheus text format, on the runner's own port (no second listener). */
@@ -15,10 +15,10 @@ export class MetricsController {
     status: 404,
     description: 'Metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)',
   })
-  metrics(@Req() req: Request, @Res() res: Response): void {
+  metrics(@Req() req: FastifyRequest, @Res() res: FastifyReply): void {
     const exporter = telemetry()?.prometheus;
     if (!exporter) {
-      res.status(404).json({
+      void res.code(404).send({
         error: {
           code: 'metrics_disabled',
           message: 'metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)',
@@ -26,6 +26,8 @@ export class MetricsController {
       });
       return;
     }
-    exporter.getMetricsRequestHandler(req, res);
+    // The exporter writes the Node response itself; Fastify must not answer too.
+    res.hijack();
+    exporter.getMetricsRequestHandler(req.raw, res.raw);
   }
 }

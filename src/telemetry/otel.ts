@@ -41,6 +41,8 @@ export interface TelemetrySettings {
 
 export interface TelemetryHandle {
   settings: TelemetrySettings;
+  /** A tracer provider is registered: spans record and propagate. Off, the wrappers skip them. */
+  tracing: boolean;
   /** Present when metrics are on: serves the Prometheus text format. */
   prometheus?: PrometheusExporter;
   shutdown(): Promise<void>;
@@ -106,7 +108,7 @@ export async function shutdownTelemetry(): Promise<void> {
 
 function start(settings: TelemetrySettings): TelemetryHandle {
   if (settings.disabled || (!settings.tracesUrl && !settings.metrics)) {
-    return { settings, shutdown: async () => {}, forceFlush: async () => {} };
+    return { settings, tracing: false, shutdown: async () => {}, forceFlush: async () => {} };
   }
   // OTel's own diagnostics (export failures) go to stderr at warn; never span contents.
   diag.setLogger(
@@ -138,6 +140,7 @@ function start(settings: TelemetrySettings): TelemetryHandle {
     metrics.setGlobalMeterProvider(meterProvider);
     return {
       settings,
+      tracing: false,
       ...(prometheus ? { prometheus } : {}),
       shutdown: async () => {
         await meterProvider.shutdown();
@@ -164,6 +167,7 @@ function start(settings: TelemetrySettings): TelemetryHandle {
   sdk.start();
   return {
     settings,
+    tracing: true,
     ...(prometheus ? { prometheus } : {}),
     shutdown: () => sdk.shutdown(),
     forceFlush: async () => {

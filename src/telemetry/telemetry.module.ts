@@ -1,21 +1,13 @@
-import {
-  Global,
-  Module,
-  type MiddlewareConsumer,
-  type NestModule,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Global, Module, RequestMethod, type OnApplicationShutdown } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import { OpenTelemetryModule } from 'nestjs-otel';
 import { RunnerConfig } from '../config/runner-config.js';
-import { WebhookController } from '../messaging/webhook.controller.js';
 import { secretRedactor } from '../secrets/secret-redactor.js';
 import { RunnerInstrumentation } from './instrumentation.service.js';
 import { MetricsController } from './metrics.controller.js';
 import { telemetry } from './otel.js';
 import { RunnerMetrics } from './runner-metrics.js';
-import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
 
 /**
  * Logs: pino JSON, one line per event, with tenant and trace ids on the line and every secret
@@ -30,6 +22,10 @@ import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
     LoggerModule.forRootAsync({
       inject: [RunnerConfig],
       useFactory: (c: RunnerConfig) => ({
+        // Webhooks are the hot path: no per-request child logger there (its creation and the
+        // request-scoped async storage cost more than the rest of the HTTP layer); their log
+        // lines carry tenant and trace ids from the mixin and the call sites.
+        exclude: [{ method: RequestMethod.ALL, path: 'webhooks/{*path}' }],
         pinoHttp: {
           level: c.LOG_LEVEL,
           // One line per event we choose, not one per HTTP request: webhooks are the hot path.
@@ -58,11 +54,7 @@ import { WebhookSpanMiddleware } from './webhook-span.middleware.js';
   providers: [RunnerMetrics, RunnerInstrumentation],
   exports: [RunnerMetrics, RunnerInstrumentation],
 })
-export class TelemetryModule implements NestModule, OnApplicationShutdown {
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(WebhookSpanMiddleware).forRoutes(WebhookController);
-  }
-
+export class TelemetryModule implements OnApplicationShutdown {
   /** Closing an app exports the spans it queued; the SDK itself lives as long as the process. */
   async onApplicationShutdown(): Promise<void> {
     await telemetry()?.forceFlush();

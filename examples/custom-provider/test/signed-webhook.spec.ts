@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { RunnerApp } from '../../../src/bootstrap.js';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../../../src/bootstrap.js';
@@ -23,7 +23,7 @@ nodes:
       choices: [Again, Stop]
 `;
 
-let app: NestExpressApplication;
+let app: RunnerApp;
 let url: string;
 let callback: FakeServer;
 

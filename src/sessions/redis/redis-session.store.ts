@@ -71,6 +71,7 @@ const HEALTH_TIMEOUT_MS = 1_000;
  */
 export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   readonly kind = 'redis';
+  readonly durable = true;
   private readonly logger = new Logger(RedisSessionStore.name);
   private readonly redis: Redis & Scripted;
   private readonly leases = new AsyncLocalStorage<ReadonlyMap<string, Lease>>();

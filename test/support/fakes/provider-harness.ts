@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Logger, type DynamicModule } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { RunnerApp } from '../../../src/bootstrap.js';
 import { stringify } from 'yaml';
 import { vi, type MockInstance } from 'vitest';
 import { startApp } from '../../../src/bootstrap.js';
@@ -46,7 +46,7 @@ export interface ChannelSpec {
 }
 
 export interface ProviderApp {
-  app: NestExpressApplication;
+  app: RunnerApp;
   url: string;
   /** Calls of IngressService.accept: what reached the bus (and so a flow). */
   accepted: MockInstance<IngressService['accept']>;

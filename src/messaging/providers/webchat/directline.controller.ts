@@ -1,11 +1,13 @@
 import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { UnknownTenancyError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import { RESOLVED_TENANCY, TenantGuard, type TenancyCarrier } from '../../../tenancy/tenant.guard.js';
 import { DirectLineService } from './directline.service.js';
 import type { ActivitySet, ConversationInfo } from './directline.types.js';
 import { WebChatChannels } from './webchat-channels.js';
+
+type Request = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, unknown> }>;
 
 const one = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
@@ -36,7 +38,7 @@ abstract class DirectLineEndpoints {
   }
 
   @Post('conversations')
-  async start(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<ConversationInfo> {
+  async start(@Req() req: Request, @Res({ passthrough: true }) res: FastifyReply): Promise<ConversationInfo> {
     const r = this.channel(req);
     const { created, info } = await this.dl.startConversation(
       r,
@@ -44,7 +46,7 @@ abstract class DirectLineEndpoints {
       req.body,
       this.streamBase(req),
     );
-    res.status(created ? 201 : 200);
+    void res.code(created ? 201 : 200);
     return info;
   }
 
@@ -81,7 +83,7 @@ abstract class DirectLineEndpoints {
   }
 
   private streamBase(req: Request): string {
-    return `${req.protocol === 'https' ? 'wss' : 'ws'}://${req.get('host') ?? 'localhost'}${this.prefix(req)}`;
+    return `${req.protocol === 'https' ? 'wss' : 'ws'}://${req.headers.host ?? 'localhost'}${this.prefix(req)}`;
   }
 }
 

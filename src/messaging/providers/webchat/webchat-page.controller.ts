@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GreenticError, UnknownTenancyError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import { CurrentChannel } from '../../../tenancy/tenancy.decorators.js';
@@ -26,24 +27,30 @@ export class WebChatPageController {
   constructor(private readonly dl: DirectLineService) {}
 
   @Get('assets/webchat.js')
-  asset(@Res() res: Response): void {
+  asset(@Res() res: FastifyReply): void {
     this.bundle ??= webchatBundlePath();
-    res.setHeader('cache-control', 'public, max-age=86400');
-    res.type('application/javascript').sendFile(this.bundle);
+    void res
+      .header('cache-control', 'public, max-age=86400')
+      .type('application/javascript; charset=utf-8')
+      .send(createReadStream(this.bundle));
   }
 
   @Get(':tenant/:env/:team/:channel')
   @UseGuards(TenantGuard)
-  page(@CurrentChannel() channel: ResolvedChannel, @Req() req: Request, @Res() res: Response): void {
+  page(
+    @CurrentChannel() channel: ResolvedChannel,
+    @Req() req: FastifyRequest,
+    @Res() res: FastifyReply,
+  ): void {
     const resolved = webchatChannel(channel);
     const nonce = randomBytes(16).toString('base64');
-    const p = req.params;
-    res.setHeader(
+    const p = req.params as Record<string, string>;
+    void res.header(
       'content-security-policy',
       `default-src 'self'; script-src 'self' 'nonce-${nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https:; connect-src 'self' ws: wss:; font-src 'self' data:; frame-ancestors 'self'`,
     );
-    res.setHeader('cache-control', 'no-store');
-    res.type('html').send(
+    void res.header('cache-control', 'no-store');
+    void res.type('text/html; charset=utf-8').send(
       renderPage({
         title: setting(resolved, 'title') ?? 'Chat',
         accent: setting(resolved, 'accent_color') ?? '#0f766e',

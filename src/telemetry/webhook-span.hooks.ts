@@ -1,0 +1,62 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+const WEBHOOKS = '/webhooks/';
+const SPAN = Symbol('greentic.webhookSpan');
+
+interface SpanCarrier {
+  [SPAN]?: { span: Span; parent: ReturnType<typeof context.active> };
+}
+
+/**
+ * Opens the root span of a message's trace: `webhook {provider}`, active for everything the
+ * request does (tenancy, provider parsing, the ingress publish and, for a waiting caller, the
+ * reply). A caller's own `traceparent` header is honoured, so the runner joins its trace. Path
+ * segments go on the span as tenancy attributes; the body (the user's text) never does.
+ *
+ * Two hooks: the span starts when the request arrives (so it covers reading the body) and becomes
+ * the active context in `preHandler`, after the body is read: stream callbacks would not carry an
+ * async context set any earlier.
+ */
+export function installWebhookSpans(fastify: FastifyInstance): void {
+  const tracer = trace.getTracer('greentic-runner');
+  fastify.addHook('onRequest', (req, reply, done) => {
+    if (!req.url.startsWith(WEBHOOKS)) return done();
+    const path = req.url.split('?')[0] ?? '';
+    const [, , provider = '', tenant = '', env = '', team = '', channel = ''] = path.split('/');
+    const parent = propagation.extract(context.active(), req.headers);
+    const span = tracer.startSpan(
+      `webhook ${provider}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': req.method,
+          'http.route': '/webhooks/{provider}/{tenant}/{env}/{team}/{channel}',
+          'greentic.provider': provider,
+          'greentic.tenant': tenant,
+          'greentic.env': env,
+          'greentic.team': team,
+          'greentic.channel': channel,
+        },
+      },
+      parent,
+    );
+    (req as SpanCarrier)[SPAN] = { span, parent };
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      span.setAttribute('http.response.status_code', reply.raw.statusCode);
+      if (reply.raw.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    };
+    reply.raw.once('finish', end);
+    reply.raw.once('close', end);
+    done();
+  });
+  fastify.addHook('preHandler', (req: FastifyRequest, _reply, done) => {
+    const s = (req as SpanCarrier)[SPAN];
+    if (!s) return done();
+    context.with(trace.setSpan(s.parent, s.span), done);
+  });
+}
