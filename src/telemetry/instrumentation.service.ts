@@ -170,7 +170,9 @@ export class RunnerInstrumentation implements OnModuleInit {
               direction: parts?.direction ?? 'other',
             });
           const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
-          if (!tracing) {
+          // Fan-out listeners (reply waiters, the dead-letter store) get no span of their own: the
+          // consumer group's delivery is the hop in the message's trace.
+          if (!tracing || opts?.queue === undefined) {
             try {
               await handler(msg);
               if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'delivered')));

@@ -5,6 +5,8 @@ import { MetricService } from 'nestjs-otel';
 /** Milliseconds: component calls take microseconds to seconds, flows up to the deadline. */
 const MS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
+const MAX_MEMO = 10_000;
+
 /**
  * Caps the distinct values one label may take, so a bug or a hostile input can never blow up the
  * series count: past the cap, new values are reported as `other`. Every label here comes from
@@ -13,10 +15,23 @@ const MS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 
  */
 export class LabelGuard {
   private readonly seen = new Map<string, Set<string>>();
+  /** Label sets already checked, by their values: the hot path records the same few over and over. */
+  private readonly memo = new Map<string, Attributes>();
 
   constructor(private readonly maxValuesPerLabel = 500) {}
 
   bound(attrs: Record<string, string>): Attributes {
+    let key = '';
+    for (const k in attrs) key += k + '\u0000' + attrs[k] + '\u0001';
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    const out = Object.freeze(this.check(attrs));
+    if (this.memo.size >= MAX_MEMO) this.memo.clear();
+    this.memo.set(key, out);
+    return out;
+  }
+
+  private check(attrs: Record<string, string>): Attributes {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(attrs)) {
       let s = this.seen.get(k);
