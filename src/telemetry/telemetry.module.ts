@@ -1,4 +1,4 @@
-import { Global, Module, RequestMethod, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import { OpenTelemetryModule } from 'nestjs-otel';
@@ -22,10 +22,11 @@ import { RunnerMetrics } from './runner-metrics.js';
     LoggerModule.forRootAsync({
       inject: [RunnerConfig],
       useFactory: (c: RunnerConfig) => ({
-        // Webhooks are the hot path: no per-request child logger there (its creation and the
-        // request-scoped async storage cost more than the rest of the HTTP layer); their log
-        // lines carry tenant and trace ids from the mixin and the call sites.
-        exclude: [{ method: RequestMethod.ALL, path: 'webhooks/{*path}' }],
+        // No per-request child logger (pino-http) on any route: it keeps the request's logger in
+        // AsyncLocalStorage, and once one request has run through it (a health probe will) the
+        // storage's promise hooks tax every promise of the process on Node 20, the message path
+        // included. Log lines carry tenant and trace ids from the mixin and the call sites.
+        forRoutes: [],
         pinoHttp: {
           level: c.LOG_LEVEL,
           // One line per event we choose, not one per HTTP request: webhooks are the hot path.

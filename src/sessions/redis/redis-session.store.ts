@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
@@ -65,16 +64,18 @@ const HEALTH_TIMEOUT_MS = 1_000;
  * lists keys.
  *
  * `runExclusive` takes a per-session lease in Redis (SET NX PX through a script that hands out a
- * fencing token), renews it while the work runs, and binds the token to the async context: the
- * commit script refuses a write whose token is no longer the lease holder's, so a replica that
- * stalled past its lease cannot overwrite what the next holder stored.
+ * fencing token), renews it while the work runs, and keeps it by session while held: the commit
+ * script refuses a write whose token is no longer the lease holder's, so a replica that stalled
+ * past its lease cannot overwrite what the next holder stored. In this process at most one lease
+ * per session is held at a time (contenders queue locally first), so a map finds it without
+ * AsyncLocalStorage, whose promise hooks would tax every promise of the process on Node 20.
  */
 export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   readonly kind = 'redis';
   readonly durable = true;
   private readonly logger = new Logger(RedisSessionStore.name);
   private readonly redis: Redis & Scripted;
-  private readonly leases = new AsyncLocalStorage<ReadonlyMap<string, Lease>>();
+  private readonly held = new Map<string, Lease>();
   private readonly localTails = new Map<string, Promise<unknown>>();
   private readonly leaseWaitMs: number;
   private closed = false;
@@ -133,7 +134,7 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
 
   async load(tenant: TenantCtx, key: string): Promise<SessionRecord | null> {
     const base = this.base(tenant, key);
-    const lease = this.leases.getStore()?.get(base);
+    const lease = this.held.get(base);
     let v: string | null | undefined;
     let r: string | null | undefined;
     if (lease?.prefetched) {
@@ -155,7 +156,7 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     ttlSeconds: number,
   ): Promise<number> {
     const base = this.base(tenant, record.key);
-    const lease = this.leases.getStore()?.get(base);
+    const lease = this.held.get(base);
     const { key: _key, version: _version, ...rest } = record;
     const json = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() });
     const [status, version] = await this.call(() =>
@@ -201,11 +202,10 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
         );
       }, every);
       try {
-        const outer = this.leases.getStore();
-        const scope = new Map(outer ?? []);
-        scope.set(base, lease);
-        return await this.leases.run(scope, fn);
+        this.held.set(base, lease);
+        return await fn();
       } finally {
+        if (this.held.get(base) === lease) this.held.delete(base);
         clearInterval(renew);
         await this.redis.gtRelease(`${base}:lease`, lease.token).catch((e: unknown) => {
           // It expires on its own; the next holder waits at most its remaining TTL.
