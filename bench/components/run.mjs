@@ -171,8 +171,13 @@ async function poolRuntime(settings) {
 }
 
 const POOL_VARIANTS = [
-  { label: 'atomics (default: adaptive polling)', channel: 'atomics', spinUs: 200, mainSpinUs: 200 },
-  { label: 'atomics, no polling', channel: 'atomics', spinUs: 0, mainSpinUs: 0 },
+  {
+    label: 'atomics, adaptive polling (default with > 2 cores)',
+    channel: 'atomics',
+    spinUs: 200,
+    mainSpinUs: 200,
+  },
+  { label: 'atomics, no polling (default with ≤ 2 cores)', channel: 'atomics', spinUs: 0, mainSpinUs: 0 },
   { label: 'atomics, main polls only', channel: 'atomics', spinUs: 0, mainSpinUs: 200 },
   { label: 'message (postMessage per call)', channel: 'message', spinUs: 0, mainSpinUs: 0 },
 ];

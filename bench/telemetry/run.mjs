@@ -11,9 +11,9 @@ import { load, root, spawnServer, table, writeResults } from '../lib/harness.mjs
 
 const quick = process.argv.includes('--quick');
 // Many short rounds, each in a rotated order: this machine's speed drifts by tens of percent
-// within a minute, and the medians of interleaved rounds see through it.
-const rounds = quick ? 1 : 6;
-const duration = quick ? 3 : 5;
+// within a minute, and costs paired within a round see through it.
+const rounds = quick ? 2 : 12;
+const duration = quick ? 2 : 3;
 const connections = 50;
 
 const bundle = await benchBundle('echo');
@@ -73,38 +73,73 @@ async function receiverStats() {
 }
 
 const samples = new Map(modes.map((m) => [m.mode, []]));
+const tracedRequests = { n: 0 };
+// All four runners stay up for the whole run and take turns under load in short slices, so the
+// slices of one round are seconds apart and see the same machine. A runner's CPU is counted from
+// the start of its slice to the start of its next one, so the span export it does after a slice
+// (the batch processor's queue) is charged to it too.
+const servers = [];
 try {
+  for (const m of modes)
+    servers.push({
+      m,
+      srv: await spawnServer(runner, [bundle], { GREENTIC_TENANCY_SCOPE: 'durable', ...m.env }),
+    });
+  for (const s of servers) {
+    s.url = s.srv.url + WEBHOOK_ROUTE;
+    s.pid = pidOf(s.srv.url);
+    await load({ url: s.url, connections, duration: 2, warmup: 0, body: webhookBody });
+  }
+  await new Promise((res) => setTimeout(res, 1000));
+  const spans0 = (await receiverStats()).spans;
+  let pending = new Map();
   for (let round = 0; round < rounds; round++) {
-    for (const m of modes.map((_, i) => modes[(i + round) % modes.length])) {
-      const srv = await spawnServer(runner, [bundle], { GREENTIC_TENANCY_SCOPE: 'durable', ...m.env });
-      let r;
-      let before;
-      try {
-        const url = srv.url + WEBHOOK_ROUTE;
-        await load({ url, connections, duration: 2, warmup: 0, body: webhookBody });
-        // Let the warm-up's spans land, so spans per request counts the measured requests only.
-        await new Promise((res) => setTimeout(res, 700));
-        before = await receiverStats();
-        const pid = pidOf(srv.url);
-        const cpu0 = cpuMs(pid);
-        r = await load({ url, connections, duration, warmup: 0, body: webhookBody });
-        r.cpuUsPerReq = r.total > 0 ? Math.round(((cpuMs(pid) - cpu0) * 1000) / r.total) : 0;
-        if (m.mode.includes('metrics')) {
-          const res = await fetch(`${srv.url}/metrics`);
-          if (res.status !== 200) throw new Error(`/metrics answered ${res.status} in mode '${m.mode}'`);
-        }
-      } finally {
-        await srv.stop(); // SIGTERM: the runner flushes its span queue before exiting
+    const order = servers.map((_, i) => servers[(i + round) % servers.length]);
+    for (const s of order) {
+      const cpu0 = cpuMs(s.pid);
+      const prev = pending.get(s);
+      if (prev) finish(prev, cpu0);
+      const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody });
+      if (s.m.mode.includes('traces')) {
+        tracedRequests.n += r.total;
+        // Let the batch processor finish exporting, so the next slice does not share the CPU with it.
+        await quiesce();
       }
-      const after = await receiverStats();
-      samples.get(m.mode).push({ ...r, spans: after.spans - before.spans });
-      process.stdout.write(
-        `round ${round + 1} ${m.mode}: ${r.reqPerSec} req/s, ${r.cpuUsPerReq} µs CPU/req, p99 ${r.p99Ms} ms, ${after.spans - before.spans} spans\n`,
-      );
+      pending.set(s, { s, r, cpu0, round });
     }
   }
+  await new Promise((res) => setTimeout(res, 1500));
+  for (const p of pending.values()) finish(p, cpuMs(p.s.pid));
+  for (const s of servers.filter((x) => x.m.mode.includes('metrics'))) {
+    const res = await fetch(`${s.srv.url}/metrics`);
+    if (res.status !== 200) throw new Error(`/metrics answered ${res.status} in mode '${s.m.mode}'`);
+  }
+  // SIGTERM: each runner flushes its span queue before exiting.
+  for (const s of servers.splice(0)) await s.srv.stop();
+  tracedRequests.spans = (await receiverStats()).spans - spans0;
 } finally {
+  for (const s of servers) await s.srv.stop();
   await receiver.stop();
+}
+
+/** Waits until the receiver has seen no new span for 300 ms. */
+async function quiesce() {
+  let last = -1;
+  for (let i = 0; i < 50; i++) {
+    const n = (await receiverStats()).spans;
+    if (n === last) return;
+    last = n;
+    await new Promise((res) => setTimeout(res, 300));
+  }
+}
+
+function finish({ s, r, cpu0, round }, cpu1) {
+  r.cpuUsPerReq = r.total > 0 ? Math.round(((cpu1 - cpu0) * 1000) / r.total) : 0;
+  r.round = round;
+  samples.get(s.m.mode).push(r);
+  process.stdout.write(
+    `round ${round + 1} ${s.m.mode}: ${r.reqPerSec} req/s, ${r.cpuUsPerReq} µs CPU/req, p99 ${r.p99Ms} ms\n`,
+  );
 }
 
 const median = (xs) => {
@@ -113,8 +148,6 @@ const median = (xs) => {
 };
 const rows = modes.map(({ mode }) => {
   const xs = samples.get(mode);
-  const requests = xs.reduce((n, x) => n + x.total, 0);
-  const spans = xs.reduce((n, x) => n + x.spans, 0);
   return {
     mode,
     reqPerSec: median(xs.map((x) => x.reqPerSec)),
@@ -122,18 +155,25 @@ const rows = modes.map(({ mode }) => {
     p50Ms: median(xs.map((x) => x.p50Ms)),
     p99Ms: median(xs.map((x) => x.p99Ms)),
     errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0),
-    spansPerRequest: requests > 0 ? (spans / requests).toFixed(1) : '0',
+    spansPerRequest: mode.includes('traces')
+      ? (tracedRequests.n > 0 ? tracedRequests.spans / tracedRequests.n : 0).toFixed(1)
+      : '0.0',
   };
 });
-const off = rows[0];
+// Cost at saturation, the share of capacity lost = 1 - cpu(off) / cpu(mode), taken per round
+// (slices seconds apart) and then the median over rounds; the same for the raw req/s change.
+const offByRound = new Map(samples.get('off').map((x) => [x.round, x]));
 for (const r of rows) {
-  // Throughput cost at saturation: the share of capacity lost = 1 - cpu(off) / cpu(mode).
-  r.costPct = ((1 - off.cpuUsPerReq / r.cpuUsPerReq) * 100).toFixed(1);
-  r.throughputDeltaPct = (((r.reqPerSec - off.reqPerSec) / off.reqPerSec) * 100).toFixed(1);
+  const pairs = samples
+    .get(r.mode)
+    .map((x) => [x, offByRound.get(x.round)])
+    .filter(([x, o]) => o && x.cpuUsPerReq > 0 && o.reqPerSec > 0);
+  r.costPct = (median(pairs.map(([x, o]) => 1 - o.cpuUsPerReq / x.cpuUsPerReq)) * 100).toFixed(1);
+  r.throughputDeltaPct = (median(pairs.map(([x, o]) => x.reqPerSec / o.reqPerSec - 1)) * 100).toFixed(1);
 }
 
 process.stdout.write(
-  `\nsync webhook (echo component), ${connections} connections, ${rounds} round(s) × ${duration}s per mode (+2s warm-up), medians\n`,
+  `\nsync webhook (echo component), ${connections} connections, ${rounds} round(s) × ${duration}s per mode, runners kept up and loaded in turn; medians, cost paired per round\n`,
 );
 process.stdout.write(
   table(rows, [
