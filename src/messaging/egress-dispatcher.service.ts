@@ -6,6 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
+import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { Bundle } from '../tenancy/bundle.types.js';
 import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from './message-bus.js';
@@ -18,21 +19,14 @@ const MAX_RETRY_AFTER_MS = 10_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Reads `retryable` and `retryAfterMs` (or a Retry-After value: seconds or HTTP date) from a
- * provider's error details. Errors without hints are retryable (network failures and the like).
+ * Reads `retryable` and the wait a platform asked for (`retryAfterMs`, or a Retry-After value:
+ * seconds or HTTP date) from a provider's error details. Errors without hints are retryable
+ * (network failures and the like).
  */
 export function retryHints(e: unknown): { retryable: boolean; retryAfterMs?: number } {
-  const d = e instanceof GreenticError ? e.details : {};
-  const retryable = d['retryable'] !== false;
-  if (typeof d['retryAfterMs'] === 'number') return { retryable, retryAfterMs: d['retryAfterMs'] };
-  const ra = d['retryAfter'];
-  if (typeof ra === 'string' || typeof ra === 'number') {
-    const secs = Number(ra);
-    if (Number.isFinite(secs)) return { retryable, retryAfterMs: secs * 1000 };
-    const at = Date.parse(String(ra));
-    if (Number.isFinite(at)) return { retryable, retryAfterMs: Math.max(0, at - Date.now()) };
-  }
-  return { retryable };
+  const retryable = !(e instanceof GreenticError) || e.details['retryable'] !== false;
+  const ms = retryAfterMs(e);
+  return ms === undefined ? { retryable } : { retryable, retryAfterMs: ms };
 }
 
 /** One provider's share of egress: the subject patterns of the channels bound to it. */

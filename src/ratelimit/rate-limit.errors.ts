@@ -15,7 +15,7 @@ export class RateLimitedError extends GreenticError {
       ...details,
       retryable: true,
       retryAfterMs,
-      // Whole seconds, as the HTTP header and the NATS bus read it.
+      // Whole seconds, for the HTTP Retry-After header (the buses read retryAfterMs).
       retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000)),
     });
   }

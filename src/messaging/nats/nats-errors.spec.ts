@@ -33,6 +33,10 @@ describe('bus error classification', () => {
       retryAfterMs(new GreenticError('e', 'x', 502, { retryAfter: 'Thu, 01 Jan 2026 00:00:05 GMT' }), now),
     ).toBe(5000);
     expect(retryAfterMs(new GreenticError('e', 'x', 502, {}), now)).toBeUndefined();
+    // EgressError and RateLimitedError carry the wait in ms already; it wins over a raw header.
+    expect(retryAfterMs(new GreenticError('e', 'x', 502, { retryAfterMs: 1500, retryAfter: '9' }), now)).toBe(
+      1500,
+    );
     expect(retryAfterMs(new GreenticError('e', 'x', 502, { retryAfter: 'soon' }), now)).toBeUndefined();
   });
 });

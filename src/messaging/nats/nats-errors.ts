@@ -15,9 +15,14 @@ export function isPermanentError(err: unknown): boolean {
   return err.httpStatus >= 400 && err.httpStatus < 500 && ![408, 409, 423, 425, 429].includes(err.httpStatus);
 }
 
-/** A platform's `Retry-After` (seconds or HTTP date) carried in an error's details, in ms. */
+/**
+ * How long a platform asked us to wait, in ms, from an error's details: `retryAfterMs` (what
+ * EgressError and RateLimitedError carry) or a raw `Retry-After` value (seconds or HTTP date).
+ */
 export function retryAfterMs(err: unknown, now = Date.now()): number | undefined {
   if (!(err instanceof GreenticError)) return undefined;
+  const ms = err.details['retryAfterMs'];
+  if (typeof ms === 'number' && Number.isFinite(ms)) return Math.max(0, ms);
   const v = err.details['retryAfter'];
   if (typeof v === 'number' && Number.isFinite(v)) return Math.max(0, v * 1000);
   if (typeof v !== 'string' || v.trim() === '') return undefined;
