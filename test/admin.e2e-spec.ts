@@ -51,14 +51,23 @@ function bundle(): string {
 
 async function remoteFront(app: INestApplication): Promise<{ url: string; close: () => Promise<void> }> {
   const http = app.getHttpServer() as Server;
+  const sockets = new Set<net.Socket>();
   const front = net.createServer((socket) => {
     Object.defineProperty(socket, 'remoteAddress', { value: REMOTE, configurable: true });
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     http.emit('connection', socket);
   });
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
-    close: () => new Promise((r) => front.close(() => r())),
+    // The keep-alive sockets are ended here: close() would otherwise wait out the server's
+    // keep-alive timeout (Fastify's is 72 s).
+    close: () =>
+      new Promise((r) => {
+        front.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
   };
 }
 
