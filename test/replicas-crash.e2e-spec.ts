@@ -91,6 +91,19 @@ async function deliver(
   throw new Error(`message ${body.messageId} was never accepted`);
 }
 
+/** Waits (briefly) until the replica reports a message inside the flow processor (`/metrics`). */
+async function untilProcessing(r: RunnerProcess): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const text = await fetch(`${r.url}/metrics`).then(
+      (res) => res.text(),
+      () => '',
+    );
+    const n = Number(/^greentic_inflight_messages(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+    if (n > 0) return;
+    await new Promise((res) => setTimeout(res, 2));
+  }
+}
+
 describe('kill -9 of a replica under load', () => {
   it('gives every message exactly one reply: 0 lost, 0 duplicated', async () => {
     const ids: string[] = [];
@@ -111,6 +124,8 @@ describe('kill -9 of a replica under load', () => {
           accepted++;
           if (!killed && accepted >= (CONVERSATIONS * 2) / 3) {
             killed = true;
+            // Mid-flow, not between messages: a fast replica can be idle at any given moment.
+            await untilProcessing(replicas[0]!);
             // The surviving replica takes the dead one's pending and in-flight messages.
             await replicas[0]!.kill('SIGKILL');
             replicas = [replicas[1]!];
