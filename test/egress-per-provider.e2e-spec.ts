@@ -13,6 +13,7 @@ import { until } from './support/fakes/provider-harness.js';
 import { SlackApiFake } from './support/fakes/slack-api.fake.js';
 import {
   deleteStreams,
+  natsAppConfig,
   requireNats,
   SHARED_NATS_URL,
   uniqueNatsNamespace,
@@ -98,19 +99,11 @@ beforeAll(async () => {
     stringify({ 'acme/dev/slack_bot_token': BOT_TOKEN, 'acme/dev/slack_signing_secret': 'sig' }),
   );
   ({ app } = await startApp({
-    config: {
-      PORT: 0,
-      GREENTIC_BUNDLE: bundle,
-      LOG_LEVEL: 'silent',
-      GREENTIC_BUS: 'nats',
-      NATS_URL: SHARED_NATS_URL,
-      GREENTIC_NATS_STORAGE: 'memory',
+    config: natsAppConfig(bundle, ns, {
       // One partition: with a single shared egress consumer every reply would queue behind Slack's.
       GREENTIC_NATS_PARTITIONS: 1,
-      GREENTIC_NATS_BACKOFF_MS: 100,
       GREENTIC_COORDINATION: 'memory',
-      ...ns,
-    },
+    }),
   }));
   bus = app.get<MessageBus>(MESSAGE_BUS);
 });

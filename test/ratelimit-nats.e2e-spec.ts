@@ -11,6 +11,7 @@ import {
 import { RateLimitService } from '../src/ratelimit/rate-limit.service.js';
 import {
   deleteStreams,
+  natsAppConfig,
   requireNats,
   SHARED_NATS_URL,
   uniqueNatsNamespace,
@@ -45,17 +46,7 @@ beforeAll(async () => {
     },
   });
   const started = await startApp({
-    config: {
-      PORT: 0,
-      GREENTIC_BUNDLE: bundle,
-      LOG_LEVEL: 'silent',
-      GREENTIC_BUS: 'nats',
-      NATS_URL: SHARED_NATS_URL,
-      GREENTIC_NATS_STORAGE: 'memory',
-      GREENTIC_NATS_BACKOFF_MS: 100,
-      GREENTIC_COORDINATION: 'memory',
-      ...ns,
-    },
+    config: natsAppConfig(bundle, ns, { GREENTIC_COORDINATION: 'memory' }),
   });
   app = started.app;
 });

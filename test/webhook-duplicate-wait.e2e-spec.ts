@@ -5,6 +5,7 @@ import { FlowExecutorService } from '../src/flows/flow-executor.service.js';
 import {
   deleteRedisPrefix,
   deleteStreams,
+  natsAppConfig,
   requireNats,
   requireRedis,
   SHARED_NATS_URL,
@@ -60,20 +61,12 @@ beforeAll(async () => {
   });
   for (let i = 0; i < 2; i++) {
     const { app, url } = await startApp({
-      config: {
-        PORT: 0,
-        GREENTIC_BUNDLE: bundle,
-        LOG_LEVEL: 'silent',
-        GREENTIC_BUS: 'nats',
-        NATS_URL: SHARED_NATS_URL,
-        GREENTIC_NATS_STORAGE: 'memory',
-        GREENTIC_NATS_BACKOFF_MS: 100,
+      config: natsAppConfig(bundle, ns, {
         GREENTIC_SESSIONS: 'redis',
         REDIS_URL: SHARED_REDIS_URL,
         GREENTIC_REDIS_PREFIX: redisPrefix,
         GREENTIC_SYNC_TIMEOUT_MS: SYNC_TIMEOUT_MS,
-        ...ns,
-      },
+      }),
     });
     replicas.push({ app, url, runs: vi.spyOn(app.get(FlowExecutorService), 'run') });
   }

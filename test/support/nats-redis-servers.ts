@@ -31,6 +31,28 @@ export function uniqueNatsNamespace(label: string): {
   return { GREENTIC_NATS_STREAM_PREFIX: `T_${id}`.toUpperCase(), GREENTIC_NATS_SUBJECT_PREFIX: `t${id}` };
 }
 
+/**
+ * Config of an in-process app on the shared NATS (memory storage, short backoff, its own
+ * namespace), quiet and on a free port; `extra` adds or overrides keys (sessions, partitions...).
+ */
+export function natsAppConfig(
+  bundle: string,
+  ns: ReturnType<typeof uniqueNatsNamespace>,
+  extra: Record<string, string | number> = {},
+): Record<string, string | number> {
+  return {
+    PORT: 0,
+    GREENTIC_BUNDLE: bundle,
+    LOG_LEVEL: 'silent',
+    GREENTIC_BUS: 'nats',
+    NATS_URL: SHARED_NATS_URL,
+    GREENTIC_NATS_STORAGE: 'memory',
+    GREENTIC_NATS_BACKOFF_MS: 100,
+    ...ns,
+    ...extra,
+  };
+}
+
 export function uniqueRedisPrefix(label: string): string {
   return `test:${label}:${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
