@@ -15,8 +15,8 @@ interface SpanCarrier {
  * segments go on the span as tenancy attributes; the body (the user's text) never does.
  *
  * Two hooks: the span starts when the request arrives (so it covers reading the body) and becomes
- * the active context in `preHandler`, after the body is read: stream callbacks would not carry an
- * async context set any earlier.
+ * the active context in `preHandler`, right before guards and the handler, where everything the
+ * request does afterwards runs inside it.
  */
 export function installWebhookSpans(fastify: FastifyInstance): void {
   const tracer = trace.getTracer('greentic-runner');
