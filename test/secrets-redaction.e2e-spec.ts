@@ -100,6 +100,8 @@ beforeAll(async () => {
     GREENTIC_BUNDLE: bundle,
     GREENTIC_TEST_VAULT_TOKEN: VAULT_TOKEN,
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+    // OTLP/JSON here; the telemetry spec covers the default, protobuf.
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_BSP_SCHEDULE_DELAY: 100,
     LOG_LEVEL: 'info',
   });

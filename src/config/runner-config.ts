@@ -270,6 +270,13 @@ export class RunnerConfig {
   @Matches(/^$|^https?:\/\/\S+$/, { message: 'expected an http(s) URL' })
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = '';
 
+  /** OTLP/HTTP encoding of exported spans (the traces-specific variable wins). */
+  @IsIn(['', 'http/protobuf', 'http/json'])
+  OTEL_EXPORTER_OTLP_PROTOCOL: '' | 'http/protobuf' | 'http/json' = '';
+
+  @IsIn(['', 'http/protobuf', 'http/json'])
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: '' | 'http/protobuf' | 'http/json' = '';
+
   @IsString()
   OTEL_SERVICE_NAME = 'greentic-runner';
 

@@ -122,7 +122,9 @@ class FakeRuntime implements ComponentRuntime {
   }
 
   async invoke(_tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
-    this.calls.push(structuredClone(call));
+    // The trace context is an in-process object (never sent to a component): not cloned.
+    const { traceContext: _trace, ...sent } = call;
+    this.calls.push(structuredClone(sent));
     const handler = this.handlers.get(call.component.name);
     if (!handler) throw new Error(`no handler for ${call.component.name}`);
     const attempts = this.calls.filter((c) => c.component.name === call.component.name).length;

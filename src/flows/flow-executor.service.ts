@@ -1,11 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  context,
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   ProxyTracerProvider,
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type Span,
 } from '@opentelemetry/api';
 import {
@@ -76,6 +78,8 @@ interface Frame {
   chain: string[];
   /** Set when the caller gave up on this frame (its `flow.call` timed out): no further steps. */
   abandoned: boolean;
+  /** Parent of this frame's node spans: the message, or the `flow.call` node that entered it. */
+  traceContext: Context;
 }
 
 type FrameResult =
@@ -107,11 +111,11 @@ const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
  * the message span, if any, is sampled. Creating a span through the no-op API still costs a few
  * microseconds per node, which a flow of built-in nodes notices.
  */
-function tracingOn(): boolean {
+function tracingOn(traceContext: Context): boolean {
   const provider = trace.getTracerProvider();
   if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer('greentic-runner') === undefined)
     return false;
-  const parent = trace.getActiveSpan();
+  const parent = trace.getSpan(traceContext);
   return parent === undefined || parent.isRecording();
 }
 
@@ -171,12 +175,20 @@ export class FlowExecutorService {
       steps: 0,
       depthLimit: input.callDepthLimit ?? DEFAULT_CALL_DEPTH_LIMIT,
       attributes,
-      tracing: tracingOn(),
+      tracing: tracingOn(input.traceContext ?? context.active()),
     };
     const plan = planFor(flow);
     const snap = input.snapshot;
     const resumable = snap !== null && snap.flowId === flow.id && canResumeAt(plan, snap.nodeId);
-    const frame = this.frame(run, flow, resumable ? snap.state : undefined, {}, 0, [flow.id]);
+    const frame = this.frame(
+      run,
+      flow,
+      resumable ? snap.state : undefined,
+      {},
+      0,
+      [flow.id],
+      input.traceContext ?? context.active(),
+    );
     const result = await this.runFrame(
       run,
       frame,
@@ -227,6 +239,7 @@ export class FlowExecutorService {
     input: Record<string, unknown>,
     depth: number,
     chain: string[],
+    traceContext: Context,
   ): Frame {
     const state: State = saved
       ? {
@@ -237,7 +250,7 @@ export class FlowExecutorService {
           message: run.message,
         }
       : { in: input, parameters: flow.parameters, session: run.sessionData, message: run.message };
-    return { flow, plan: planFor(flow), state, depth, chain, abandoned: false };
+    return { flow, plan: planFor(flow), state, depth, chain, abandoned: false, traceContext };
   }
 
   private async runFrame(
@@ -315,9 +328,8 @@ export class FlowExecutorService {
     if (frame.depth > 0) attributes['greentic.flow.depth'] = frame.depth;
     const telemetry = nodeTelemetry(frame.flow, node.id);
     if (telemetry) Object.assign(attributes, telemetry);
-    return this.tracer.startActiveSpan(`node ${node.id}`, { attributes }, (span) =>
-      this.stepIn(span, np, run, frame, pending),
-    );
+    const span = this.tracer.startSpan(`node ${node.id}`, { attributes }, frame.traceContext);
+    return this.stepIn(span, np, run, frame, pending);
   }
 
   private stepIn(
@@ -484,6 +496,7 @@ export class FlowExecutorService {
     const deadlineMs = node.timeoutMs ?? run.input.componentDeadlineMs;
     const spanCtx = span.spanContext();
     const traceId = isSpanContextValid(spanCtx) ? spanCtx.traceId : traceIdOf(message.traceparent);
+    const traceContext = run.tracing ? trace.setSpan(frame.traceContext, span) : undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         const call = () =>
@@ -505,6 +518,7 @@ export class FlowExecutorService {
               session: run.sessionData,
             },
             deadlineMs,
+            ...(traceContext ? { traceContext } : {}),
           });
         // The runtime enforces the deadline on the call itself; a node's own `timeout` also bounds
         // what the flow waits, queueing for a worker included, and refuses a late answer.
@@ -568,11 +582,19 @@ export class FlowExecutorService {
       saved !== undefined && saved.flowId === callee.id && canResumeAt(planFor(callee), saved.nodeId);
     let child: Frame;
     if (resume) {
-      child = this.frame(run, callee, saved.state, {}, depth, chain);
+      child = this.frame(run, callee, saved.state, {}, depth, chain, trace.setSpan(frame.traceContext, span));
     } else {
       const input = guarded(() => exec.input(frame.state), node);
       if (run.input.traceDetail) t.input = input;
-      child = this.frame(run, callee, undefined, isRecord(input) ? { ...input } : {}, depth, chain);
+      child = this.frame(
+        run,
+        callee,
+        undefined,
+        isRecord(input) ? { ...input } : {},
+        depth,
+        chain,
+        trace.setSpan(frame.traceContext, span),
+      );
     }
     const running = this.runFrame(
       run,

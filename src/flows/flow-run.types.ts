@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { MessageEnvelope, OutboundReply } from '../messaging/message-envelope.js';
 import type { FlowSnapshot } from '../sessions/session-store.js';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
@@ -38,6 +39,8 @@ export interface FlowRunInput {
    * message path: it copies payloads that may hold user data.
    */
   traceDetail?: boolean;
+  /** The message's trace: parent of the node spans (the active context when absent). */
+  traceContext?: Context;
 }
 
 export interface NodeTrace {

@@ -30,7 +30,7 @@ export class BusTransport extends Server implements CustomTransportStrategy {
         const sub = await this.bus.subscribe(
           pattern,
           async (msg) => {
-            const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount]);
+            const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.traceContext]);
             const out = this.transformToObservable(await handler(msg.data, ctx));
             await lastValueFrom(out, { defaultValue: undefined });
           },

@@ -45,7 +45,7 @@ export class IngressController {
         },
       );
     }
-    const out = await this.processor.process(env, channel);
+    const out = await this.processor.process(env, channel, ctx.getTraceContext());
     return { ok: true, status: out?.status ?? 'duplicate' };
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, trace, type Context } from '@opentelemetry/api';
 import { RunnerConfig } from '../config/runner-config.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { buildSessionKey } from '../tenancy/message-ctx.js';
@@ -22,10 +22,15 @@ export class IngressService {
     private readonly config: RunnerConfig,
   ) {}
 
-  envelope(resolved: ResolvedChannel, m: InboundMessage): MessageEnvelope {
+  /** `parent`: the trace the message joins (the webhook span); the active context by default. */
+  envelope(
+    resolved: ResolvedChannel,
+    m: InboundMessage,
+    parent: Context = context.active(),
+  ): MessageEnvelope {
     const { tenant, channel } = resolved;
     const carrier: Record<string, string> = {};
-    propagation.inject(context.active(), carrier);
+    propagation.inject(parent, carrier);
     const raw = m.raw === undefined ? undefined : capRaw(m.raw);
     return {
       id: m.id,
@@ -52,8 +57,9 @@ export class IngressService {
     resolved: ResolvedChannel,
     messages: InboundMessage[],
     wait: boolean,
+    parent: Context = context.active(),
   ): Promise<EgressMessage[]> {
-    const envs = messages.map((m) => this.envelope(resolved, m));
+    const envs = messages.map((m) => this.envelope(resolved, m, parent));
     // A repeated id (the bus drops it as a duplicate, no flow runs) is answered with the reply
     // the ReplyWaiter remembers, or waits for it while the first delivery is still running.
     const waits = wait
@@ -66,13 +72,14 @@ export class IngressService {
         await this.bus.publish(ingressSubject(e.env, e.tenant, e.team, e.channel), e, {
           msgId: e.id,
           headers,
+          traceContext: parent,
         });
       }
     } catch (err) {
       for (const w of waits) w.cancel();
       throw err;
     }
-    trace.getActiveSpan()?.setAttribute('greentic.messages', envs.length);
+    trace.getSpan(parent)?.setAttribute('greentic.messages', envs.length);
     return Promise.all(waits.map((w) => w.reply));
   }
 }

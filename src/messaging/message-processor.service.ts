@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { context, SpanStatusCode, trace, propagation } from '@opentelemetry/api';
+import { context, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import { MetricService } from 'nestjs-otel';
 import type { Histogram } from '@opentelemetry/api';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
@@ -13,6 +13,7 @@ import {
   type SessionStore,
 } from '../sessions/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
+import { traceFields } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 
@@ -53,8 +54,12 @@ export class MessageProcessor {
     });
   }
 
-  async process(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
-    const parent = propagation.extract(context.active(), { traceparent: env.traceparent ?? '' });
+  /** `parent`: the delivery's trace (its consume span); else the envelope's `traceparent`. */
+  async process(
+    env: MessageEnvelope,
+    resolved: ResolvedChannel,
+    parent: Context = propagation.extract(context.active(), { traceparent: env.traceparent ?? '' }),
+  ): Promise<EgressMessage | null> {
     const attrs = {
       'greentic.tenant': env.tenant,
       'greentic.env': env.env,
@@ -62,38 +67,43 @@ export class MessageProcessor {
       'greentic.channel': env.channel,
       'greentic.provider': env.provider,
     };
-    return this.tracer.startActiveSpan('message', { attributes: attrs }, parent, async (span) => {
-      try {
-        const out = await this.sessions.runExclusive(resolved.tenant, env.sessionKey, () =>
-          this.run(env, resolved),
-        );
-        span.setAttribute('greentic.outcome', out?.status ?? 'duplicate');
-        return out;
-      } catch (e) {
-        span.recordException(e as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
-        throw e;
-      } finally {
-        span.end();
-      }
-    });
+    const span = this.tracer.startSpan('message', { attributes: attrs }, parent);
+    // Handed down explicitly (nodes, components, commits, the egress publish): no async context.
+    const traceContext = trace.setSpan(parent, span);
+    try {
+      const out = await this.sessions.runExclusive(resolved.tenant, env.sessionKey, () =>
+        this.run(env, resolved, traceContext),
+      );
+      span.setAttribute('greentic.outcome', out?.status ?? 'duplicate');
+      return out;
+    } catch (e) {
+      span.recordException(e as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+      throw e;
+    } finally {
+      span.end();
+    }
   }
 
-  private async run(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
+  private async run(
+    env: MessageEnvelope,
+    resolved: ResolvedChannel,
+    traceContext: Context,
+  ): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
     const session = (await this.sessions.load(tenant, env.sessionKey)) ?? emptySession(env.sessionKey);
     const seen = session.processed?.[env.id];
     if (seen) {
       if (seen.egress) {
-        await this.publishEgress(seen.egress as unknown as EgressMessage);
-        await this.confirmPublished(resolved, session, env.id);
+        await this.publishEgress(seen.egress as unknown as EgressMessage, traceContext);
+        await this.confirmPublished(resolved, session, env.id, traceContext);
         this.logger.log(
-          { tenant: env.tenant, messageId: env.id },
+          { tenant: env.tenant, messageId: env.id, ...traceFields(traceContext) },
           'redelivered message: stored replies re-published, flow not run again',
         );
       } else {
         this.logger.log(
-          { tenant: env.tenant, messageId: env.id },
+          { tenant: env.tenant, messageId: env.id, ...traceFields(traceContext) },
           'duplicate message acknowledged, not run again',
         );
       }
@@ -111,6 +121,7 @@ export class MessageProcessor {
       allowedSecrets: channel.secrets,
       stepLimit: tenantBinding.limits.flowStepLimit,
       componentDeadlineMs: tenantBinding.limits.componentDeadlineMs,
+      traceContext,
       ...((channel.retry ?? tenantBinding.retry)
         ? { defaultRetry: channel.retry ?? tenantBinding.retry }
         : {}),
@@ -152,9 +163,10 @@ export class MessageProcessor {
       committed,
       session.version,
       channel.sessionTtlSeconds,
+      traceContext,
     );
-    await this.publishEgress(egress);
-    if (durable) await this.confirmPublished(resolved, committed, env.id);
+    await this.publishEgress(egress, traceContext);
+    if (durable) await this.confirmPublished(resolved, committed, env.id, traceContext);
     const ms = performance.now() - started;
     const labels = { tenant: env.tenant, channel: env.channel, outcome: result.status };
     this.flowLatency.record(ms, labels);
@@ -167,6 +179,7 @@ export class MessageProcessor {
           messageId: env.id,
           flow: route.flowId,
           error: result.error,
+          ...traceFields(traceContext),
         },
         'flow failed',
       );
@@ -174,7 +187,7 @@ export class MessageProcessor {
     return egress;
   }
 
-  private async publishEgress(egress: EgressMessage): Promise<void> {
+  private async publishEgress(egress: EgressMessage, traceContext: Context): Promise<void> {
     await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
       msgId: egress.id,
       headers: {
@@ -182,6 +195,7 @@ export class MessageProcessor {
         'greentic-env': egress.env,
         ...(egress.traceparent ? { traceparent: egress.traceparent } : {}),
       },
+      traceContext,
     });
   }
 
@@ -190,6 +204,7 @@ export class MessageProcessor {
     resolved: ResolvedChannel,
     record: SessionRecord,
     messageId: string,
+    traceContext: Context,
   ): Promise<void> {
     const entry = record.processed?.[messageId];
     if (!entry) return;
@@ -200,13 +215,14 @@ export class MessageProcessor {
         { ...record, processed },
         record.version,
         resolved.channel.sessionTtlSeconds,
+        traceContext,
       );
     } catch (e) {
       // The session expired or moved on in between: the replies are out, and a later redelivery
       // re-publishes them under the same id, which JetStream drops inside its duplicate window.
       if (!(e instanceof SessionConflictError)) throw e;
       this.logger.warn(
-        { tenant: resolved.tenant.tenantId, messageId },
+        { tenant: resolved.tenant.tenantId, messageId, ...traceFields(traceContext) },
         'could not mark replies as published',
       );
     }

@@ -9,6 +9,7 @@ import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
 import type { ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
+import { webhookTraceContext } from '../telemetry/webhook-span.hooks.js';
 
 /**
  * `/webhooks/{provider}/{tenant}/{env}/{team}/{channel}`: the one HTTP door for every channel.
@@ -50,7 +51,7 @@ export class WebhookController {
     const result = await provider.ingress(preq, channel);
     const replies =
       result.messages.length > 0
-        ? await this.ingress.accept(channel, result.messages, result.wait === true)
+        ? await this.ingress.accept(channel, result.messages, result.wait === true, webhookTraceContext(req))
         : [];
     if (result.response) return send(res, result.response);
     if (result.wait && provider.syncResponse)

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 
 /** Where a flow stopped to wait for the user, so the next message resumes it. */
@@ -52,12 +53,14 @@ export interface SessionStore {
   /**
    * Atomic compare-and-set: stores `record` with version `expectedVersion + 1` only if the stored
    * version is still `expectedVersion`. Returns the new version, or throws SessionConflictError.
+   * `traceContext`: the message's trace, for the commit span (stores themselves ignore it).
    */
   commit(
     tenant: TenantCtx,
     record: SessionRecord,
     expectedVersion: number,
     ttlSeconds: number,
+    traceContext?: Context,
   ): Promise<number>;
   delete(tenant: TenantCtx, key: string): Promise<void>;
   /** Runs `fn` with no other message of the same session running anywhere this store reaches. */

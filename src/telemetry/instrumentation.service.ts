@@ -1,6 +1,15 @@
 import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import { ComponentMemoryExceededError, ComponentTimeoutError } from '../common/errors.js';
 import type { FlowRunInput, FlowRunResult } from '../flows/flow-run.types.js';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
@@ -129,31 +138,33 @@ export class RunnerInstrumentation implements OnModuleInit {
         return publish(subject, data, { ...opts, headers });
       }
       const parts = parseSubject(subject);
-      const span = tracer.startSpan(`publish ${parts?.direction ?? subject}`, {
-        kind: SpanKind.PRODUCER,
-        attributes: {
-          'messaging.system': system,
-          'messaging.destination.name': subject,
-          ...(opts.msgId !== undefined ? { 'messaging.message.id': opts.msgId } : {}),
-          ...tenancyAttrs(parts),
+      const parent = opts.traceContext ?? context.active();
+      const span = tracer.startSpan(
+        `publish ${parts?.direction ?? subject}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.system': system,
+            'messaging.destination.name': subject,
+            ...(opts.msgId !== undefined ? { 'messaging.message.id': opts.msgId } : {}),
+            ...tenancyAttrs(parts),
+          },
         },
-      });
+        parent,
+      );
       const headers: Record<string, string> = {
         ...(opts.headers ?? {}),
         [PUBLISHED_AT_HEADER]: String(Date.now()),
       };
-      const ctx = trace.setSpan(context.active(), span);
-      propagation.inject(ctx, headers);
-      return context
-        .with(ctx, () => publish(subject, data, { ...opts, headers }))
-        .then(
-          () => span.end(),
-          (e: unknown) => {
-            failSpan(span, e);
-            span.end();
-            throw e;
-          },
-        );
+      propagation.inject(trace.setSpan(parent, span), headers);
+      return publish(subject, data, { ...opts, headers }).then(
+        () => span.end(),
+        (e: unknown) => {
+          failSpan(span, e);
+          span.end();
+          throw e;
+        },
+      );
     };
 
     bus.subscribe = <T>(pattern: string, handler: BusHandler<T>, opts?: SubscribeOptions) =>
@@ -188,7 +199,7 @@ export class RunnerInstrumentation implements OnModuleInit {
           const carrier = msg.headers['traceparent']
             ? msg.headers
             : { traceparent: typeof data?.traceparent === 'string' ? data.traceparent : '' };
-          const parent = propagation.extract(context.active(), carrier);
+          const parent = propagation.extract(ROOT_CONTEXT, carrier);
           const span = tracer.startSpan(
             `${parts?.direction === 'egress' && opts?.queue ? 'egress' : 'consume'} ${parts?.direction ?? msg.subject}`,
             {
@@ -207,18 +218,11 @@ export class RunnerInstrumentation implements OnModuleInit {
           if (traceText && parts?.direction === 'ingress' && typeof data?.text === 'string') {
             span.setAttribute('greentic.message.text', data.text.slice(0, MAX_TRACED_TEXT));
           }
-          const ctx = trace.setSpan(parent, span);
-          // The processor parents its `message` span on the envelope's traceparent: point it at
-          // this consume span, on a copy, so other subscribers of the same delivery see the original.
-          let delivered = msg;
-          if (parts?.direction === 'ingress' && data && typeof data === 'object' && span.isRecording()) {
-            const c: Record<string, string> = {};
-            propagation.inject(ctx, c);
-            if (c['traceparent'])
-              delivered = { ...msg, data: { ...data, traceparent: c['traceparent'] } as unknown as T };
-          }
+          // The processor parents its `message` span on this consume span: handed over with the
+          // delivery (a copy, so other subscribers of the same delivery see the original).
+          const delivered = { ...msg, traceContext: trace.setSpan(parent, span) };
           try {
-            await context.with(ctx, () => handler(delivered));
+            await handler(delivered);
             if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'delivered')));
           } catch (e) {
             failSpan(span, e);
@@ -240,11 +244,12 @@ export class RunnerInstrumentation implements OnModuleInit {
     processor.process = async (
       env: MessageEnvelope,
       resolved: ResolvedChannel,
+      parent?: Context,
     ): Promise<EgressMessage | null> => {
       inflight.enter('processing');
       const labels = { tenant: resolved.tenant.tenantId, channel: resolved.channel.id };
       try {
-        const out = await processMessage(env, resolved);
+        const out = await processMessage(env, resolved, parent);
         m.messagesIn.add(1, m.labels.bound({ ...labels, outcome: out?.status ?? 'duplicate' }));
         return out;
       } catch (e) {
@@ -297,30 +302,44 @@ export class RunnerInstrumentation implements OnModuleInit {
     };
     store.load = (tenant: TenantCtx, key: string) => timed('load', () => load(tenant, key));
     const tracing = telemetry()?.tracing ?? false;
-    store.commit = (tenant: TenantCtx, record: SessionRecord, expectedVersion: number, ttlSeconds: number) =>
+    const tracedCommit = async (
+      tenant: TenantCtx,
+      record: SessionRecord,
+      expectedVersion: number,
+      ttlSeconds: number,
+      parent: Context,
+    ): Promise<number> => {
+      const span = tracer.startSpan(
+        'session commit',
+        {
+          attributes: {
+            'greentic.tenant': tenant.tenantId,
+            'greentic.env': tenant.envId,
+            'greentic.session.store': kind,
+            'greentic.session.version': expectedVersion + 1,
+          },
+        },
+        parent,
+      );
+      try {
+        return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
+      } catch (e) {
+        failSpan(span, e);
+        throw e;
+      } finally {
+        span.end();
+      }
+    };
+    store.commit = (
+      tenant: TenantCtx,
+      record: SessionRecord,
+      expectedVersion: number,
+      ttlSeconds: number,
+      traceContext?: Context,
+    ) =>
       !tracing
         ? timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds))
-        : tracer.startActiveSpan(
-            'session commit',
-            {
-              attributes: {
-                'greentic.tenant': tenant.tenantId,
-                'greentic.env': tenant.envId,
-                'greentic.session.store': kind,
-                'greentic.session.version': expectedVersion + 1,
-              },
-            },
-            async (span) => {
-              try {
-                return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
-              } catch (e) {
-                failSpan(span, e);
-                throw e;
-              } finally {
-                span.end();
-              }
-            },
-          );
+        : tracedCommit(tenant, record, expectedVersion, ttlSeconds, traceContext ?? context.active());
   }
 
   private wrapRuntime(runtime: ComponentRuntime): void {
@@ -350,25 +369,29 @@ export class RunnerInstrumentation implements OnModuleInit {
         span?.end();
       }
     };
+    const tracedInvoke = (tenant: TenantCtx, call: ComponentCall) => {
+      const parent = call.traceContext ?? context.active();
+      const span = tracer.startSpan(
+        `component ${call.component.name}`,
+        {
+          attributes: {
+            'greentic.tenant': tenant.tenantId,
+            'greentic.env': tenant.envId,
+            ...(tenant.teamId !== undefined ? { 'greentic.team': tenant.teamId } : {}),
+            'greentic.flow': call.ctx.flowId,
+            'greentic.node': call.ctx.nodeId,
+            'greentic.component': call.component.name,
+            'greentic.component.version': call.component.version,
+            'greentic.operation': call.operation,
+          },
+        },
+        parent,
+      );
+      // The runtime sees the component span as the call's context (its log lines become events).
+      return measured(tenant, { ...call, traceContext: trace.setSpan(parent, span) }, span);
+    };
     runtime.invoke = (tenant: TenantCtx, call: ComponentCall) =>
-      !tracing
-        ? measured(tenant, call)
-        : tracer.startActiveSpan(
-            `component ${call.component.name}`,
-            {
-              attributes: {
-                'greentic.tenant': tenant.tenantId,
-                'greentic.env': tenant.envId,
-                ...(tenant.teamId !== undefined ? { 'greentic.team': tenant.teamId } : {}),
-                'greentic.flow': call.ctx.flowId,
-                'greentic.node': call.ctx.nodeId,
-                'greentic.component': call.component.name,
-                'greentic.component.version': call.component.version,
-                'greentic.operation': call.operation,
-              },
-            },
-            (span) => measured(tenant, call, span),
-          );
+      !tracing ? measured(tenant, call) : tracedInvoke(tenant, call);
     if (runtime.stats) {
       const stats = (): Record<string, unknown> => runtime.stats?.() ?? {};
       this.m.gauge('greentic_component_instances', 'Live component instances, by tenant').addCallback((r) => {

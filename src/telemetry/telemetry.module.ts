@@ -1,5 +1,4 @@
 import { Global, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { trace } from '@opentelemetry/api';
 import { LoggerModule } from 'nestjs-pino';
 import { OpenTelemetryModule } from 'nestjs-otel';
 import { RunnerConfig } from '../config/runner-config.js';
@@ -7,6 +6,7 @@ import { secretRedactor } from '../secrets/secret-redactor.js';
 import { RunnerInstrumentation } from './instrumentation.service.js';
 import { MetricsController } from './metrics.controller.js';
 import { telemetry } from './otel.js';
+import { traceFields } from './trace-fields.js';
 import { RunnerMetrics } from './runner-metrics.js';
 
 /**
@@ -44,7 +44,8 @@ import { RunnerMetrics } from './runner-metrics.js';
             ],
             censor: '[redacted]',
           },
-          mixin: traceMixin,
+          // Trace ids of the active context; the message path also puts them on its lines itself.
+          mixin: () => traceFields(),
           // Last line of defence: a secret value that reached a log line by any path is blanked.
           hooks: { streamWrite: (s: string) => secretRedactor.redact(s) },
         },
@@ -60,12 +61,4 @@ export class TelemetryModule implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await telemetry()?.forceFlush();
   }
-}
-
-/** Puts the active trace and span ids on every log line. */
-function traceMixin(): Record<string, string> {
-  const sc = trace.getActiveSpan()?.spanContext();
-  return sc && sc.traceId !== '00000000000000000000000000000000'
-    ? { traceId: sc.traceId, spanId: sc.spanId }
-    : {};
 }

@@ -1,11 +1,24 @@
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+} from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 const WEBHOOKS = '/webhooks/';
 const SPAN = Symbol('greentic.webhookSpan');
 
 interface SpanCarrier {
-  [SPAN]?: { span: Span; parent: ReturnType<typeof context.active> };
+  [SPAN]?: Context;
+}
+
+/** The webhook span's context, for what the request publishes (root when tracing is off). */
+export function webhookTraceContext(req: FastifyRequest): Context {
+  return (req as SpanCarrier)[SPAN] ?? ROOT_CONTEXT;
 }
 
 /**
@@ -14,9 +27,8 @@ interface SpanCarrier {
  * reply). A caller's own `traceparent` header is honoured, so the runner joins its trace. Path
  * segments go on the span as tenancy attributes; the body (the user's text) never does.
  *
- * Two hooks: the span starts when the request arrives (so it covers reading the body) and becomes
- * the active context in `preHandler`, right before guards and the handler, where everything the
- * request does afterwards runs inside it.
+ * The span starts when the request arrives (so it covers reading the body); the controller hands
+ * its context to the ingress (`webhookTraceContext`), which parents the publish on it.
  */
 export function installWebhookSpans(fastify: FastifyInstance): void {
   const tracer = trace.getTracer('greentic-runner');
@@ -41,7 +53,7 @@ export function installWebhookSpans(fastify: FastifyInstance): void {
       },
       parent,
     );
-    (req as SpanCarrier)[SPAN] = { span, parent };
+    (req as SpanCarrier)[SPAN] = trace.setSpan(parent, span);
     let ended = false;
     const end = (): void => {
       if (ended) return;
@@ -53,10 +65,5 @@ export function installWebhookSpans(fastify: FastifyInstance): void {
     reply.raw.once('finish', end);
     reply.raw.once('close', end);
     done();
-  });
-  fastify.addHook('preHandler', (req: FastifyRequest, _reply, done) => {
-    const s = (req as SpanCarrier)[SPAN];
-    if (!s) return done();
-    context.with(trace.setSpan(s.parent, s.span), done);
   });
 }

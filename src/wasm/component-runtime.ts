@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 
 export const WORLD_V01 = 'greentic:component@0.1.0';
@@ -59,6 +60,8 @@ export interface ComponentCall {
   ctx: ComponentCallContext;
   /** Overrides the tenant's default deadline. */
   deadlineMs?: number;
+  /** The calling node's trace context, for the call's span; never sent to the component. */
+  traceContext?: Context;
 }
 
 /**

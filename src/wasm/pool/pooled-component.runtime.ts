@@ -168,7 +168,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
           operation: call.operation,
           ctx,
           deadlineAt,
-          span: trace.getActiveSpan(),
+          span: call.traceContext ? trace.getSpan(call.traceContext) : trace.getActiveSpan(),
           logLines: 0,
         },
         orphanings: 0,
