@@ -11,7 +11,7 @@ import { LifecycleService } from './health/lifecycle.service.js';
 import { BusTransport } from './messaging/bus.transport.js';
 import { MESSAGE_BUS, type MessageBus } from './messaging/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
-import { startTelemetry } from './telemetry/otel.js';
+import { startTelemetry, telemetry } from './telemetry/otel.js';
 import { installWebhookSpans } from './telemetry/webhook-span.hooks.js';
 import { BundleRegistry } from './tenancy/bundle-registry.service.js';
 
@@ -31,7 +31,8 @@ export async function configureApp(app: RunnerApp): Promise<void> {
   // Fastify hooks rather than Nest middleware: they run without the middleware layer's per-request
   // routing, and the span hook activates its context after the body is read (see the hook).
   fastify.addHook('onRequest', lifecycleHook(app.get(LifecycleService)));
-  installWebhookSpans(fastify);
+  // Without a tracer provider the spans would be no-ops that still cost two listeners a request.
+  if (telemetry()?.tracing) installWebhookSpans(fastify);
   // No enableShutdownHooks(): the entry point installs installGracefulShutdown() (src/health),
   // which drains before closing and exits 0; tests close the app themselves.
   setupOpenApi(app);

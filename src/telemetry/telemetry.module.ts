@@ -1,6 +1,6 @@
 import { Global, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import { OpenTelemetryModule } from 'nestjs-otel';
+import { MetricService } from 'nestjs-otel';
 import { RunnerConfig } from '../config/runner-config.js';
 import { secretRedactor } from '../secrets/secret-redactor.js';
 import { RunnerInstrumentation } from './instrumentation.service.js';
@@ -18,7 +18,6 @@ import { RunnerMetrics } from './runner-metrics.js';
 @Global()
 @Module({
   imports: [
-    OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }),
     LoggerModule.forRootAsync({
       inject: [RunnerConfig],
       useFactory: (c: RunnerConfig) => ({
@@ -53,8 +52,11 @@ import { RunnerMetrics } from './runner-metrics.js';
     }),
   ],
   controllers: [MetricsController],
-  providers: [RunnerMetrics, RunnerInstrumentation],
-  exports: [RunnerMetrics, RunnerInstrumentation],
+  // nestjs-otel's MetricService on its own, not its OpenTelemetryModule: that module's configure()
+  // puts its wide-event middleware on every route (no option turns it off), which brings Nest's
+  // middleware layer (middie) onto every webhook, about 5% of a message's CPU; we use no wide events.
+  providers: [MetricService, RunnerMetrics, RunnerInstrumentation],
+  exports: [MetricService, RunnerMetrics, RunnerInstrumentation],
 })
 export class TelemetryModule implements OnApplicationShutdown {
   /** Closing an app exports the spans it queued; the SDK itself lives as long as the process. */

@@ -16,9 +16,12 @@ interface SpanCarrier {
   [SPAN]?: Context;
 }
 
-/** The webhook span's context, for what the request publishes (root when tracing is off). */
+/**
+ * The webhook span's context, for what the request publishes. Without the span hook (tracing
+ * off), the caller's own `traceparent`, so the envelope and the replies still carry its trace.
+ */
 export function webhookTraceContext(req: FastifyRequest): Context {
-  return (req as SpanCarrier)[SPAN] ?? ROOT_CONTEXT;
+  return (req as SpanCarrier)[SPAN] ?? propagation.extract(ROOT_CONTEXT, req.headers);
 }
 
 /**

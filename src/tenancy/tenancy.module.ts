@@ -1,7 +1,8 @@
 import { Global, Module, Scope, type DynamicModule, type OnModuleInit, type Provider } from '@nestjs/common';
-import { ContextIdFactory, REQUEST } from '@nestjs/core';
+import { ContextIdFactory, DiscoveryModule, REQUEST } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
 import { loadBundle } from './bundle.loader.js';
+import { DurableHandlerCache } from './durable-handler-cache.js';
 import { BundleRegistry } from './bundle-registry.service.js';
 import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from './tenant-ctx.js';
@@ -45,6 +46,15 @@ function tenantCtxProvider(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE']): Provi
 export class TenancyModule implements OnModuleInit {
   static forRoot(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE'] = 'durable'): DynamicModule {
     const provider = tenantCtxProvider(scope);
+    // Durable trees resolve to the same controller and enhancers for every message of a tenant:
+    // their handler pipelines are built once per tenant (see DurableHandlerCache).
+    if (scope === 'durable')
+      return {
+        module: TenancyModule,
+        imports: [DiscoveryModule],
+        providers: [provider, DurableHandlerCache],
+        exports: [TENANT_CTX],
+      };
     return { module: TenancyModule, providers: [provider], exports: [TENANT_CTX] };
   }
 
