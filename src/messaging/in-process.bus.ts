@@ -67,10 +67,13 @@ export class InProcessBus implements MessageBus {
       if (this.seen.size > MAX_DEDUPE_IDS) this.pruneSeen(now);
     }
     this.published++;
-    const headers = { ...(opts.headers ?? {}) };
-    if (opts.msgId !== undefined) headers['Nats-Msg-Id'] = opts.msgId;
-    // JSON round trip so subscribers never share mutable objects with the publisher, as on NATS.
-    const payload: unknown = JSON.parse(JSON.stringify(data));
+    const headers =
+      opts.msgId !== undefined ? { ...opts.headers, 'Nats-Msg-Id': opts.msgId } : { ...opts.headers };
+    // One payload shared by every subscriber, frozen: on NATS nobody shares objects with the
+    // publisher, and here a subscriber (or the publisher, later) that mutates one throws instead
+    // of changing what the others see. A JSON round trip would copy instead, at about a tenth of
+    // an embedded message's CPU.
+    const payload = deepFreeze(data);
     for (const target of this.targets(subject))
       this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1 }));
   }
@@ -207,4 +210,13 @@ export class InProcessBus implements MessageBus {
       this.seen.delete(k);
     }
   }
+}
+
+/** Freezes plain objects and arrays all the way down (they are the bus's JSON payloads). */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  if (Array.isArray(value)) for (const v of value) deepFreeze(v);
+  else for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
+  return value;
 }
