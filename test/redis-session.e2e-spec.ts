@@ -62,7 +62,7 @@ describe('RedisSessionStore', () => {
     const rec: SessionRecord = {
       ...record('k1', { order: [1] }),
       snapshot: { packId: 'p', packVersion: '1.0.0', flowId: 'f', nodeId: 'ask', state: { in: { q: 'x' } } },
-      processed: { m1: { at: 1, egress: { id: 'm1:reply' } } },
+      processed: [{ id: 'm1', at: 1, egress: { id: 'm1:reply' } }],
     };
     expect(await s.commit(A, rec, 0, 60)).toBe(1);
     const back = await s.load(A, 'k1');
@@ -164,6 +164,23 @@ describe('RedisSessionStore', () => {
     const err = await s.runExclusive(A, 'held', async () => 'ran').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SessionBusyError);
     expect((err as SessionBusyError).httpStatus).toBe(503);
+  });
+
+  it('reads a record stored with its processed ids as a map (the earlier format) as the list', async () => {
+    const s = await store();
+    const legacy = {
+      snapshot: null,
+      data: { n: 1 },
+      updatedAt: new Date(0).toISOString(),
+      processed: { later: { at: 2 }, first: { at: 1, egress: { id: 'first:reply' } } },
+    };
+    await raw.hset(`${prefix}:a/dev/default:{legacy}:s`, 'v', '3', 'r', JSON.stringify(legacy));
+    const back = await s.load(A, 'legacy');
+    expect(back).toMatchObject({ version: 3, data: { n: 1 } });
+    expect(back!.processed).toEqual([
+      { id: 'first', at: 1, egress: { id: 'first:reply' } },
+      { id: 'later', at: 2 },
+    ]);
   });
 
   it('remembers processed message ids per session for a window', async () => {

@@ -80,7 +80,7 @@ export class SessionsAdminController {
         : null,
       state: s.snapshot?.state ?? null,
       data: s.data,
-      recentMessages: Object.keys(s.processed ?? {}),
+      recentMessages: (s.processed ?? []).map((p) => p.id),
     });
   }
 

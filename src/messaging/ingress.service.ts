@@ -27,11 +27,12 @@ export class IngressService {
     resolved: ResolvedChannel,
     m: InboundMessage,
     parent: Context = context.active(),
+    sourceBytes?: number,
   ): MessageEnvelope {
     const { tenant, channel } = resolved;
     const carrier: Record<string, string> = {};
     propagation.inject(parent, carrier);
-    const raw = m.raw === undefined ? undefined : capRaw(m.raw);
+    const raw = m.raw === undefined ? undefined : capRaw(m.raw, sourceBytes);
     return {
       id: m.id,
       tenant: tenant.tenantId,
@@ -52,14 +53,19 @@ export class IngressService {
     };
   }
 
-  /** Publishes and, when `wait`, resolves with the flow's replies (or rejects with 504 after the timeout). */
+  /**
+   * Publishes and, when `wait`, resolves with the flow's replies (or rejects with 504 after the
+   * timeout). `sourceBytes`: the size of the request body the messages were parsed from, when
+   * they were (it bounds the size of their `raw` payloads).
+   */
   async accept(
     resolved: ResolvedChannel,
     messages: InboundMessage[],
     wait: boolean,
     parent: Context = context.active(),
+    sourceBytes?: number,
   ): Promise<EgressMessage[]> {
-    const envs = messages.map((m) => this.envelope(resolved, m, parent));
+    const envs = messages.map((m) => this.envelope(resolved, m, parent, sourceBytes));
     // A repeated id (the bus drops it as a duplicate, no flow runs) is answered with the reply
     // the ReplyWaiter remembers, or waits for it while the first delivery is still running.
     const waits = wait
@@ -84,7 +90,19 @@ export class IngressService {
   }
 }
 
-function capRaw(raw: unknown): unknown {
+/**
+ * How much longer JSON can get when parsed and serialised again: strings, literals and whitespace
+ * never grow, numbers in exponent form do (`1e20`, 4 bytes, comes back as 21 digits).
+ */
+const MAX_JSON_GROWTH = 6;
+
+/**
+ * `raw` as it is, or a note of its size when its JSON passes the cap. A payload parsed from a body
+ * small enough that even its worst-case growth stays under the cap is not serialised just to be
+ * measured (the common case: webhook bodies are a few KiB).
+ */
+export function capRaw(raw: unknown, sourceBytes?: number): unknown {
+  if (sourceBytes !== undefined && sourceBytes * MAX_JSON_GROWTH <= RAW_CAP_BYTES) return raw;
   const s = JSON.stringify(raw);
   return s !== undefined && s.length > RAW_CAP_BYTES ? { truncated: true, bytes: s.length } : raw;
 }

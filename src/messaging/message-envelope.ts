@@ -86,10 +86,24 @@ export interface SubjectParts {
   channel: string;
 }
 
-export function parseSubject(subject: string): SubjectParts | null {
+/** Subjects are per channel, so a message path sees few of them; each is split once. */
+const parsedSubjects = new Map<string, Readonly<SubjectParts> | null>();
+const MAX_PARSED_SUBJECTS = 10_000;
+
+/** The parts of a messaging subject (shared and frozen), or null for any other subject. */
+export function parseSubject(subject: string): Readonly<SubjectParts> | null {
+  let parts = parsedSubjects.get(subject);
+  if (parts !== undefined) return parts;
+  parts = splitSubject(subject);
+  if (parsedSubjects.size >= MAX_PARSED_SUBJECTS) parsedSubjects.clear();
+  parsedSubjects.set(subject, parts);
+  return parts;
+}
+
+function splitSubject(subject: string): Readonly<SubjectParts> | null {
   const p = subject.split('.');
   if (p.length !== 7 || p[0] !== 'greentic' || p[1] !== 'messaging') return null;
   const direction = p[2];
   if (direction !== 'ingress' && direction !== 'egress' && direction !== 'dlq') return null;
-  return { direction, env: p[3]!, tenant: p[4]!, team: p[5]!, channel: p[6]! };
+  return Object.freeze({ direction, env: p[3]!, tenant: p[4]!, team: p[5]!, channel: p[6]! });
 }

@@ -5,24 +5,18 @@ import type { Histogram } from '@opentelemetry/api';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
 import { FlowRouter } from '../flows/flow-router.service.js';
 import { SessionConflictError } from '../common/errors.js';
+import { findProcessed, withoutEgress, withProcessed } from '../sessions/processed-window.js';
 import {
   SESSION_STORE,
   emptySession,
-  type ProcessedMessage,
   type SessionRecord,
   type SessionStore,
 } from '../sessions/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
+import { LabelGuard } from '../telemetry/runner-metrics.js';
 import { traceFields } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
-
-/** How long processed message ids are remembered per session (redeliveries inside it are not re-run). */
-const IDEMPOTENCY_WINDOW_S = 24 * 3600;
-/** Most recent processed ids kept per session record; unconfirmed replies are always kept. */
-const PROCESSED_CAP = 64;
-/** Ids a record may hold before it is pruned back to the cap: pruning sorts, so not every message. */
-const PROCESSED_PRUNE_AT = PROCESSED_CAP + 16;
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
@@ -40,6 +34,7 @@ export class MessageProcessor {
   private readonly logger = new Logger(MessageProcessor.name);
   private readonly tracer = trace.getTracer('greentic-runner');
   private readonly flowLatency: Histogram;
+  private readonly labels = new LabelGuard();
 
   constructor(
     @Inject(SESSION_STORE) private readonly sessions: SessionStore,
@@ -92,7 +87,7 @@ export class MessageProcessor {
   ): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
     const session = (await this.sessions.load(tenant, env.sessionKey)) ?? emptySession(env.sessionKey);
-    const seen = session.processed?.[env.id];
+    const seen = findProcessed(session.processed, env.id);
     if (seen) {
       if (seen.egress) {
         await this.publishEgress(seen.egress as unknown as EgressMessage, traceContext);
@@ -146,12 +141,15 @@ export class MessageProcessor {
       ...(env.meta ? { meta: env.meta } : {}),
     };
     const now = Date.now();
-    const processed = recentProcessed(session.processed, now);
     // A store that dies with the process has no redelivery to re-publish for: no stored replies.
     const durable = this.sessions.durable;
-    processed[env.id] = durable
-      ? { at: now, egress: egress as unknown as Record<string, unknown> }
-      : { at: now };
+    const processed = withProcessed(
+      session.processed,
+      durable
+        ? { id: env.id, at: now, egress: egress as unknown as Record<string, unknown> }
+        : { id: env.id, at: now },
+      now,
+    );
     const committed: SessionRecord = {
       ...session,
       snapshot: result.snapshot,
@@ -168,8 +166,10 @@ export class MessageProcessor {
     await this.publishEgress(egress, traceContext);
     if (durable) await this.confirmPublished(resolved, committed, env.id, traceContext);
     const ms = performance.now() - started;
-    const labels = { tenant: env.tenant, channel: env.channel, outcome: result.status };
-    this.flowLatency.record(ms, labels);
+    this.flowLatency.record(
+      ms,
+      this.labels.bound({ tenant: env.tenant, channel: env.channel, outcome: result.status }),
+    );
     if (result.status === 'failed') {
       this.logger.warn(
         {
@@ -206,9 +206,8 @@ export class MessageProcessor {
     messageId: string,
     traceContext: Context,
   ): Promise<void> {
-    const entry = record.processed?.[messageId];
-    if (!entry) return;
-    const processed = { ...record.processed, [messageId]: { at: entry.at } };
+    if (!findProcessed(record.processed, messageId)?.egress) return;
+    const processed = withoutEgress(record.processed ?? [], messageId);
     try {
       await this.sessions.commit(
         resolved.tenant,
@@ -227,40 +226,4 @@ export class MessageProcessor {
       );
     }
   }
-}
-
-/** Processed ids inside the idempotency window, newest first up to the cap; unconfirmed ones always stay. */
-function recentProcessed(
-  processed: Record<string, ProcessedMessage> | undefined,
-  now: number,
-): Record<string, ProcessedMessage> {
-  if (!processed) return {};
-  // The common case, nothing to drop: a copy, without sorting the window on every message.
-  let kept = 0;
-  let expired = false;
-  for (const id in processed) {
-    const p = processed[id]!;
-    if (p.egress) continue;
-    kept++;
-    if (now - p.at >= IDEMPOTENCY_WINDOW_S * 1000) expired = true;
-  }
-  if (!expired && kept < PROCESSED_PRUNE_AT) return { ...processed };
-  return pruneProcessed(processed, now);
-}
-
-function pruneProcessed(
-  processed: Record<string, ProcessedMessage>,
-  now: number,
-): Record<string, ProcessedMessage> {
-  const entries = Object.entries(processed).filter(
-    ([, p]) => p.egress || now - p.at < IDEMPOTENCY_WINDOW_S * 1000,
-  );
-  entries.sort((a, b) => b[1].at - a[1].at);
-  const out: Record<string, ProcessedMessage> = {};
-  let kept = 0;
-  for (const [id, p] of entries) {
-    if (p.egress || kept < PROCESSED_CAP) out[id] = p;
-    if (!p.egress) kept++;
-  }
-  return out;
 }

@@ -51,7 +51,13 @@ export class WebhookController {
     const result = await provider.ingress(preq, channel);
     const replies =
       result.messages.length > 0
-        ? await this.ingress.accept(channel, result.messages, result.wait === true, webhookTraceContext(req))
+        ? await this.ingress.accept(
+            channel,
+            result.messages,
+            result.wait === true,
+            webhookTraceContext(req),
+            preq.rawBody.length,
+          )
         : [];
     if (result.response) return send(res, result.response);
     if (result.wait && provider.syncResponse)

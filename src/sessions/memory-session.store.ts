@@ -10,8 +10,8 @@ interface Entry {
 
 /**
  * A copy that shares nothing mutable with the original: flow state and session data are cloned;
- * the processed-message map is frozen when committed (with its entries) and then shared by every
- * load, since cloning it cost more than the rest of a message. Callers build a new map to change it.
+ * the processed-id list is frozen when committed (with its entries) and then shared by every
+ * load, since cloning it cost more than the rest of a message. Callers build a new list to change it.
  */
 function copyRecord(r: SessionRecord): SessionRecord {
   const out: SessionRecord = {
@@ -25,12 +25,13 @@ function copyRecord(r: SessionRecord): SessionRecord {
   return out;
 }
 
+/** Freezes the list and its new entries; the older ones were frozen when first committed. */
 function frozenProcessed(
-  processed: Record<string, ProcessedMessage> | undefined,
-): Record<string, ProcessedMessage> | undefined {
+  processed: readonly ProcessedMessage[] | undefined,
+): readonly ProcessedMessage[] | undefined {
   if (!processed || Object.isFrozen(processed)) return processed;
-  for (const id in processed) {
-    const p = processed[id]!;
+  for (let i = processed.length - 1; i >= 0; i--) {
+    const p = processed[i]!;
     if (Object.isFrozen(p)) continue;
     if (p.egress) Object.freeze(p.egress);
     Object.freeze(p);
@@ -87,7 +88,7 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
         ...record,
         version,
         updatedAt: new Date().toISOString(),
-        // Frozen in place, not copied: the caller hands the map over (it builds a new one to change it).
+        // Frozen in place, not copied: the caller hands the list over (it builds a new one to change it).
         processed: frozenProcessed(record.processed),
       }),
       expiresAt: Date.now() + ttlSeconds * 1000,

@@ -27,10 +27,13 @@ export interface SessionRecord {
    * produced. `egress` holds the replies until their publish is confirmed, so a redelivery after a
    * crash re-publishes them (same `Nats-Msg-Id`) instead of running the flow again.
    */
-  processed?: Record<string, ProcessedMessage>;
+  processed?: readonly ProcessedMessage[];
 }
 
+/** One entry of a session's processed-id window (see processed-window.ts). */
 export interface ProcessedMessage {
+  /** The message id (the provider's, the idempotency key). */
+  id: string;
   /** Epoch ms when the message was committed. */
   at: number;
   /** The egress message (JSON) while its publish is unconfirmed; dropped once published. */

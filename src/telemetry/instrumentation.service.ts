@@ -177,9 +177,10 @@ export class RunnerInstrumentation implements OnModuleInit {
           // waiters) would only count the same delivery again.
           const publishedAt = opts?.queue !== undefined ? Number(msg.headers[PUBLISHED_AT_HEADER]) : NaN;
           if (Number.isFinite(publishedAt) && publishedAt > 0)
-            m.busLag.record(Math.max(0, Date.now() - publishedAt), {
-              direction: parts?.direction ?? 'other',
-            });
+            m.busLag.record(
+              Math.max(0, Date.now() - publishedAt),
+              m.labels.bound({ direction: parts?.direction ?? 'other' }),
+            );
           const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
           // Fan-out listeners (reply waiters, the dead-letter store) get no span of their own: the
           // consumer group's delivery is the hop in the message's trace.
@@ -297,7 +298,7 @@ export class RunnerInstrumentation implements OnModuleInit {
         outcome = (e as { code?: string }).code === 'session_conflict' ? 'conflict' : 'error';
         throw e;
       } finally {
-        m.sessionStoreDuration.record(performance.now() - t0, { store: kind, operation, outcome });
+        m.sessionStoreDuration.record(performance.now() - t0, m.labels.bound({ store: kind, operation, outcome }));
       }
     };
     store.load = (tenant: TenantCtx, key: string) => timed('load', () => load(tenant, key));

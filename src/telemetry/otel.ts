@@ -14,6 +14,7 @@ import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/expor
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { metrics as sdkMetrics, NodeSDK, resources, tracing } from '@opentelemetry/sdk-node';
 import { secretRedactor } from '../secrets/secret-redactor.js';
+import { installAttributeHashCache } from './attribute-hash-cache.js';
 import { SyncContextManager } from './sync-context-manager.js';
 
 /**
@@ -125,6 +126,8 @@ function start(settings: TelemetrySettings): TelemetryHandle {
   if (settings.disabled || (!settings.tracesUrl && !settings.metrics)) {
     return { settings, tracing: false, shutdown: async () => {}, forceFlush: async () => {} };
   }
+  // Before any meter provider builds instrument storage (see the file).
+  installAttributeHashCache();
   // OTel's own diagnostics (export failures) go to stderr at warn; never span contents.
   diag.setLogger(
     {

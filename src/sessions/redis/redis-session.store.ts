@@ -11,6 +11,7 @@ import {
   SessionStoreUnavailableError,
 } from './redis-errors.js';
 import { ACQUIRE_LUA, COMMIT_LUA, RELEASE_LUA, RENEW_LUA } from './redis-scripts.js';
+import { normalizeProcessed } from '../processed-window.js';
 
 export interface RedisSessionStoreOptions {
   url: string;
@@ -146,7 +147,8 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     }
     if (r === null || r === undefined) return null;
     const parsed = JSON.parse(r) as Omit<SessionRecord, 'version' | 'key'>;
-    return { ...parsed, key, version: Number(v ?? 0) };
+    const processed = normalizeProcessed(parsed.processed);
+    return { ...parsed, ...(processed ? { processed } : {}), key, version: Number(v ?? 0) };
   }
 
   async commit(

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import {
+  findProcessed,
+  IDEMPOTENCY_WINDOW_S,
+  normalizeProcessed,
+  PROCESSED_CAP,
+  withoutEgress,
+  withProcessed,
+  type ProcessedWindow,
+} from './processed-window.js';
+
+const now = 1_000_000_000_000;
+
+function windowOf(n: number, at = (i: number) => now - (n - i) * 1000): ProcessedWindow {
+  let w: ProcessedWindow = [];
+  for (let i = 0; i < n; i++) w = withProcessed(w, { id: `m${i}`, at: at(i) }, now);
+  return w;
+}
+
+describe('processed window', () => {
+  it('finds ids it holds, and nothing else', () => {
+    const w = windowOf(10);
+    expect(findProcessed(w, 'm3')).toEqual({ id: 'm3', at: now - 7000 });
+    expect(findProcessed(w, 'm10')).toBeUndefined();
+    expect(findProcessed(undefined, 'm3')).toBeUndefined();
+  });
+
+  it('never changes the window it was given', () => {
+    const w = Object.freeze(windowOf(3));
+    const next = withProcessed(w, { id: 'n', at: now }, now);
+    expect(w).toHaveLength(3);
+    expect(next.map((p) => p.id)).toEqual(['m0', 'm1', 'm2', 'n']);
+  });
+
+  it('keeps the newest ids up to the cap, and every id whose replies are unconfirmed', () => {
+    let w = withProcessed(undefined, { id: 'unconfirmed', at: now - 5000, egress: { id: 'u:reply' } }, now);
+    for (let i = 0; i < 200; i++) w = withProcessed(w, { id: `m${i}`, at: now - 1000 + i }, now);
+    expect(findProcessed(w, 'unconfirmed')?.egress).toEqual({ id: 'u:reply' });
+    expect(findProcessed(w, 'm199')).toBeDefined();
+    expect(findProcessed(w, 'm0')).toBeUndefined();
+    expect(w.filter((p) => !p.egress).length).toBeGreaterThanOrEqual(PROCESSED_CAP);
+    expect(w.length).toBeLessThanOrEqual(PROCESSED_CAP + 17);
+  });
+
+  it('forgets ids past the idempotency window when it prunes', () => {
+    const old = now - IDEMPOTENCY_WINDOW_S * 1000 - 1;
+    let w = withProcessed(undefined, { id: 'ancient', at: old }, now);
+    for (let i = 0; i < 100; i++) w = withProcessed(w, { id: `m${i}`, at: now }, now);
+    expect(findProcessed(w, 'ancient')).toBeUndefined();
+  });
+
+  it('drops the stored replies of one id once they are published', () => {
+    const w = withProcessed(windowOf(2), { id: 'x', at: now, egress: { id: 'x:reply' } }, now);
+    const confirmed = withoutEgress(w, 'x');
+    expect(findProcessed(confirmed, 'x')).toEqual({ id: 'x', at: now });
+    expect(findProcessed(w, 'x')?.egress).toBeDefined();
+  });
+
+  it('reads records stored as a map of ids, in time order', () => {
+    const legacy = { b: { at: 2 }, a: { at: 1, egress: { id: 'a:reply' } } };
+    expect(normalizeProcessed(legacy)).toEqual([
+      { id: 'a', at: 1, egress: { id: 'a:reply' } },
+      { id: 'b', at: 2 },
+    ]);
+    expect(normalizeProcessed([{ id: 'a', at: 1 }])).toEqual([{ id: 'a', at: 1 }]);
+    expect(normalizeProcessed(undefined)).toBeUndefined();
+  });
+});

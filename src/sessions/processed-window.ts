@@ -1,0 +1,66 @@
+import type { ProcessedMessage } from './session-store.js';
+
+/** How long processed message ids are remembered per session (redeliveries inside it are not re-run). */
+export const IDEMPOTENCY_WINDOW_S = 24 * 3600;
+/** Most recent processed ids kept per session record; unconfirmed replies are always kept. */
+export const PROCESSED_CAP = 64;
+/** Ids a record may hold before it is pruned back to the cap: pruning filters, so not every message. */
+const PROCESSED_PRUNE_AT = PROCESSED_CAP + 16;
+
+/**
+ * A session's processed message ids, oldest first. A list rather than a map keyed by id: every
+ * message makes a new one (records are never changed in place, and the memory store shares the
+ * committed one with every load), and copying a list of references is a fraction of copying a map
+ * of 64 ids, which had fallen into V8's slow dictionary mode.
+ */
+export type ProcessedWindow = readonly ProcessedMessage[];
+
+/** The entry of `id`; the newest ones are looked at first (a redelivery is usually recent). */
+export function findProcessed(window: ProcessedWindow | undefined, id: string): ProcessedMessage | undefined {
+  if (!window) return undefined;
+  for (let i = window.length - 1; i >= 0; i--) if (window[i]!.id === id) return window[i];
+  return undefined;
+}
+
+/** A new window with `entry` added; past the prune mark, expired and surplus confirmed ids go. */
+export function withProcessed(
+  window: ProcessedWindow | undefined,
+  entry: ProcessedMessage,
+  now: number,
+): ProcessedMessage[] {
+  const list = window ? [...window, entry] : [entry];
+  return list.length > PROCESSED_PRUNE_AT ? prune(list, now) : list;
+}
+
+/** A new window in which `id` no longer holds its replies (their publish is confirmed). */
+export function withoutEgress(window: ProcessedWindow, id: string): ProcessedMessage[] {
+  return window.map((p) => (p.id === id && p.egress ? { id: p.id, at: p.at } : p));
+}
+
+/** Keeps unconfirmed entries always, and the newest PROCESSED_CAP confirmed ones inside the window. */
+function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
+  const keep = new Array<boolean>(list.length).fill(false);
+  let kept = 0;
+  for (let i = list.length - 1; i >= 0; i--) {
+    const p = list[i]!;
+    if (p.egress) keep[i] = true;
+    else if (kept < PROCESSED_CAP && now - p.at < IDEMPOTENCY_WINDOW_S * 1000) {
+      keep[i] = true;
+      kept++;
+    }
+  }
+  return list.filter((_, i) => keep[i]);
+}
+
+/**
+ * Records written before the window became a list held a map `{ [id]: { at, egress? } }`: read as
+ * the same list, in time order, so their ids still stop redeliveries.
+ */
+export function normalizeProcessed(stored: unknown): ProcessedMessage[] | undefined {
+  if (stored === undefined || stored === null) return undefined;
+  if (Array.isArray(stored)) return stored as ProcessedMessage[];
+  if (typeof stored !== 'object') return undefined;
+  return Object.entries(stored as Record<string, Omit<ProcessedMessage, 'id'>>)
+    .map(([id, p]) => ({ id, ...p }))
+    .sort((a, b) => a.at - b.at);
+}
