@@ -220,6 +220,11 @@ export class PoolWorker {
   }
 
   /** Component calls among them (loads and drops are bookkeeping). */
+  /** Moving average of how long this worker's calls run (ms); 0 before the first. */
+  get averageCallMs(): number {
+    return this.execMs;
+  }
+
   get callsInFlight(): number {
     let n = 0;
     for (const p of this.inflight) if (p.callId !== 0) n++;

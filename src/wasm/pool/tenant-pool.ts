@@ -31,6 +31,12 @@ import {
   type WorkerResult,
 } from './protocol.js';
 
+/**
+ * Calls shorter than this (their worker's moving average) are pipelined onto a busy worker rather
+ * than handed to an idle one: waiting behind them costs less than a wake-up.
+ */
+const SHORT_CALL_MS = 0.25;
+
 /** One call (or describe) as the pool tracks it. */
 export interface PoolJob {
   id: number;
@@ -280,6 +286,14 @@ export class TenantPool {
       if (!w.available) continue;
       const n = w.callsInFlight;
       if (n >= this.settings.pipeline) continue;
+      // A worker that is running short calls is awake: the call joins its pipeline and is taken
+      // as soon as the one before it returns, where an idle worker sleeps and must be woken (a
+      // futex wake-up, which costs the main thread more than a short call takes).
+      if (n > 0 && w.ready && w.averageCallMs > 0 && w.averageCallMs < SHORT_CALL_MS) {
+        best = w;
+        bestCalls = 0;
+        break;
+      }
       if (n === 0 && w.ready) {
         best = w;
         bestCalls = 0;
