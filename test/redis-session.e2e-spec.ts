@@ -243,6 +243,50 @@ describe('RedisSessionStore on a private redis-server', () => {
     expect((await s.load(A, 'count'))!.version).toBe(20);
   });
 
+  it('gives the lease back with the last commit: two round trips a message, and the next holder gets it at once', async () => {
+    const client = new Redis(server.url);
+    const monitor = await client.monitor();
+    const sent: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua') sent.push(String(args[0]).toLowerCase());
+    });
+    const s = await RedisSessionStore.connect({ url: server.url, prefix: 'last', leaseMs: 3_000 });
+    stores.push(s);
+    await sleep(100);
+    sent.length = 0;
+    for (let i = 0; i < 10; i++) {
+      await s.runExclusive(A, 'k', async () => {
+        const rec = (await s.load(A, 'k')) ?? emptySession('k');
+        await s.commit(A, { ...rec, data: { i } }, rec.version, 60, undefined, { last: true });
+      });
+    }
+    await sleep(200);
+    monitor.disconnect();
+    client.disconnect();
+    // Take the lease (with the session), commit-and-release: two scripts, no third call.
+    expect(sent.filter((c) => c === 'eval' || c === 'evalsha')).toHaveLength(20);
+    const check = new Redis(server.url);
+    expect(await check.exists('last:a/dev/default:{k}:lease')).toBe(0);
+    check.disconnect();
+    expect((await s.load(A, 'k'))!.data).toEqual({ i: 9 });
+  });
+
+  it('still releases the lease when the last commit is refused', async () => {
+    const s = await RedisSessionStore.connect({ url: server.url, prefix: 'refused', leaseMs: 30_000 });
+    stores.push(s);
+    const err = await s
+      .runExclusive(A, 'k', async () => {
+        // Version 5 is not stored: the compare-and-set refuses, so the script releases nothing.
+        await s.commit(A, record('k', {}), 5, 60, undefined, { last: true });
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SessionConflictError);
+    // The lease is gone anyway (released after the refused commit): the next holder need not wait 30 s.
+    const t0 = Date.now();
+    expect(await s.runExclusive(A, 'k', async () => 'next')).toBe('next');
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
   it('goes down while Redis is down, fails fast with a retryable error, and recovers (scripts reloaded)', async () => {
     const s = await RedisSessionStore.connect({
       url: server.url,

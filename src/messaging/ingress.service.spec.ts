@@ -17,7 +17,10 @@ describe('capRaw', () => {
     const src = growing(800);
     const raw: unknown = JSON.parse(src);
     expect(JSON.stringify(raw).length).toBeGreaterThan(16 * 1024);
-    expect(capRaw(raw, Buffer.byteLength(src))).toEqual({ truncated: true, bytes: JSON.stringify(raw).length });
+    expect(capRaw(raw, Buffer.byteLength(src))).toEqual({
+      truncated: true,
+      bytes: JSON.stringify(raw).length,
+    });
   });
 
   it('never lets a small source slip a payload past the cap: worst-case growth stays under it', () => {

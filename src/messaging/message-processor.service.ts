@@ -215,6 +215,8 @@ export class MessageProcessor {
         record.version,
         resolved.channel.sessionTtlSeconds,
         traceContext,
+        // The message's last write: a leasing store gives the session back with it.
+        { last: true },
       );
     } catch (e) {
       // The session expired or moved on in between: the replies are out, and a later redelivery

@@ -64,6 +64,7 @@ export interface SessionStore {
     expectedVersion: number,
     ttlSeconds: number,
     traceContext?: Context,
+    options?: CommitOptions,
   ): Promise<number>;
   delete(tenant: TenantCtx, key: string): Promise<void>;
   /** Runs `fn` with no other message of the same session running anywhere this store reaches. */
@@ -73,6 +74,14 @@ export interface SessionStore {
   isProcessed(tenant: TenantCtx, key: string, messageId: string): Promise<boolean>;
   health(): Promise<SessionStoreHealth>;
   close(): Promise<void>;
+}
+
+export interface CommitOptions {
+  /**
+   * The last write of this `runExclusive`: a store that leases sessions may give the lease back in
+   * the same step (one round trip less per message). Only a successful commit releases it.
+   */
+  last?: boolean;
 }
 
 export const SESSION_STORE = Symbol('SESSION_STORE');

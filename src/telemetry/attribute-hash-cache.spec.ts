@@ -28,7 +28,10 @@ describe('installAttributeHashCache', () => {
   it('keeps series apart in a real meter provider: counts per label set are exact', async () => {
     installAttributeHashCache();
     const reader = new sdkMetrics.InMemoryMetricExporter(sdkMetrics.AggregationTemporality.CUMULATIVE);
-    const periodic = new sdkMetrics.PeriodicExportingMetricReader({ exporter: reader, exportIntervalMillis: 60_000 });
+    const periodic = new sdkMetrics.PeriodicExportingMetricReader({
+      exporter: reader,
+      exportIntervalMillis: 60_000,
+    });
     const provider = new sdkMetrics.MeterProvider({ readers: [periodic] });
     const counter = provider.getMeter('t').createCounter('c');
     const a = Object.freeze({ tenant: 'a' });

@@ -24,7 +24,12 @@ import { parseSubject, type EgressMessage, type MessageEnvelope } from '../messa
 import { MessageProcessor } from '../messaging/message-processor.service.js';
 import { PackRegistry, type ReloadResult } from '../packs/pack-registry.service.js';
 import { SecretsService } from '../secrets/secrets.service.js';
-import { SESSION_STORE, type SessionRecord, type SessionStore } from '../sessions/session-store.js';
+import {
+  SESSION_STORE,
+  type CommitOptions,
+  type SessionRecord,
+  type SessionStore,
+} from '../sessions/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
@@ -298,7 +303,10 @@ export class RunnerInstrumentation implements OnModuleInit {
         outcome = (e as { code?: string }).code === 'session_conflict' ? 'conflict' : 'error';
         throw e;
       } finally {
-        m.sessionStoreDuration.record(performance.now() - t0, m.labels.bound({ store: kind, operation, outcome }));
+        m.sessionStoreDuration.record(
+          performance.now() - t0,
+          m.labels.bound({ store: kind, operation, outcome }),
+        );
       }
     };
     store.load = (tenant: TenantCtx, key: string) => timed('load', () => load(tenant, key));
@@ -309,6 +317,7 @@ export class RunnerInstrumentation implements OnModuleInit {
       expectedVersion: number,
       ttlSeconds: number,
       parent: Context,
+      options: CommitOptions | undefined,
     ): Promise<number> => {
       const span = tracer.startSpan(
         'session commit',
@@ -323,7 +332,9 @@ export class RunnerInstrumentation implements OnModuleInit {
         parent,
       );
       try {
-        return await timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds));
+        return await timed('commit', () =>
+          commit(tenant, record, expectedVersion, ttlSeconds, parent, options),
+        );
       } catch (e) {
         failSpan(span, e);
         throw e;
@@ -337,10 +348,18 @@ export class RunnerInstrumentation implements OnModuleInit {
       expectedVersion: number,
       ttlSeconds: number,
       traceContext?: Context,
+      options?: CommitOptions,
     ) =>
       !tracing
-        ? timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds))
-        : tracedCommit(tenant, record, expectedVersion, ttlSeconds, traceContext ?? context.active());
+        ? timed('commit', () => commit(tenant, record, expectedVersion, ttlSeconds, traceContext, options))
+        : tracedCommit(
+            tenant,
+            record,
+            expectedVersion,
+            ttlSeconds,
+            traceContext ?? context.active(),
+            options,
+          );
   }
 
   private wrapRuntime(runtime: ComponentRuntime): void {

@@ -8,8 +8,9 @@
 
 /**
  * KEYS[1] session hash, KEYS[2] lease. ARGV: expected version, record JSON, ttl ms, fencing token
- * ('' outside a lease). Returns {1, newVersion} | {0, currentVersion} (version moved) | {-1, current}
- * (the lease is no longer ours: a stale holder must not write).
+ * ('' outside a lease), '1' to release the lease with the write (the holder's last one). Returns
+ * {1, newVersion} | {0, currentVersion} (version moved) | {-1, current} (the lease is no longer
+ * ours: a stale holder must not write).
  */
 export const COMMIT_LUA = `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
@@ -18,6 +19,7 @@ if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1, cur}
 local nv = cur + 1
 redis.call('HSET', KEYS[1], 'v', nv, 'r', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[5] == '1' and ARGV[4] ~= '' then redis.call('DEL', KEYS[2]) end
 return {1, nv}
 `;
 

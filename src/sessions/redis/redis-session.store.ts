@@ -3,7 +3,8 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { SessionConflictError } from '../../common/errors.js';
 import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
-import type { SessionRecord, SessionStore, SessionStoreHealth } from '../session-store.js';
+import type { Context } from '@opentelemetry/api';
+import type { CommitOptions, SessionRecord, SessionStore, SessionStoreHealth } from '../session-store.js';
 import {
   asStoreError,
   SessionBusyError,
@@ -29,6 +30,8 @@ interface Lease {
   id: string;
   token: string;
   lost: boolean;
+  /** Given back by the holder's last commit: nothing left to release. */
+  released?: boolean;
   /** The session as read when the lease was taken; the first load under the lease uses it. */
   prefetched?: { v: string | null; r: string | null };
 }
@@ -42,6 +45,7 @@ interface Scripted {
     json: string,
     ttlMs: number,
     token: string,
+    release: '1' | '0',
   ): Promise<[number, number]>;
   gtAcquire(
     lease: string,
@@ -156,9 +160,12 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     record: SessionRecord,
     expectedVersion: number,
     ttlSeconds: number,
+    _traceContext?: Context,
+    options?: CommitOptions,
   ): Promise<number> {
     const base = this.base(tenant, record.key);
     const lease = this.held.get(base);
+    const release = options?.last === true && lease !== undefined;
     const { key: _key, version: _version, ...rest } = record;
     const json = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() });
     const [status, version] = await this.call(() =>
@@ -169,9 +176,13 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
         json,
         Math.max(1, Math.round(ttlSeconds * 1000)),
         lease?.token ?? '',
+        release ? '1' : '0',
       ),
     );
-    if (status === 1) return version;
+    if (status === 1) {
+      if (release) lease.released = true;
+      return version;
+    }
     if (status === -1) {
       if (lease) lease.lost = true;
       throw new SessionLeaseLostError(record.key);
@@ -209,13 +220,14 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
       } finally {
         if (this.held.get(base) === lease) this.held.delete(base);
         clearInterval(renew);
-        await this.redis.gtRelease(`${base}:lease`, lease.token).catch((e: unknown) => {
-          // It expires on its own; the next holder waits at most its remaining TTL.
-          this.logger.warn(
-            { tenant: tenant.tenantId, session: key, err: (e as Error).message },
-            'lease release failed',
-          );
-        });
+        if (!lease.released)
+          await this.redis.gtRelease(`${base}:lease`, lease.token).catch((e: unknown) => {
+            // It expires on its own; the next holder waits at most its remaining TTL.
+            this.logger.warn(
+              { tenant: tenant.tenantId, session: key, err: (e as Error).message },
+              'lease release failed',
+            );
+          });
       }
     });
   }
