@@ -285,10 +285,24 @@ export class PoolWorker {
 
   /**
    * Wakes the worker if it sleeps. A busy worker finds the new request on its own, and requests
-   * posted in one turn (a queue drained after results came in) share one wake-up.
+   * posted together share one wake-up.
    */
   private wake(): void {
     if (Atomics.load(this.ctl, CTL.SLEEPING) === 0) return;
+    if (this.mainSpinUs === 0) {
+      // No polling (the default on two cores, where every cycle counts): the wake-up waits for the
+      // end of this event-loop turn, so the calls of every message read in it share one. Waking a
+      // thread that sleeps on the other core costs the caller more than a short call takes, and
+      // each message arrives in its own I/O callback: woken at once, the worker would finish and
+      // sleep again before the next one. In a process with nothing else to do the turn ends at once.
+      if (this.wakeQueued) return;
+      this.wakeQueued = true;
+      setImmediate(() => {
+        this.wakeQueued = false;
+        if (!this.dead && Atomics.load(this.ctl, CTL.SLEEPING) !== 0) Atomics.notify(this.ctl, CTL.REQ, 1);
+      });
+      return;
+    }
     if (this.inflight.length === 1) {
       // The only request: nothing to coalesce with, so the worker starts now, not after this turn.
       Atomics.notify(this.ctl, CTL.REQ, 1);
