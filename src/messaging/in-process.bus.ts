@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
+import { ExpiringMap } from '../common/expiring-map.js';
 import {
   subjectMatches,
   type BusHandler,
@@ -48,7 +49,8 @@ export class InProcessBus implements MessageBus {
   private readonly subs: Sub[] = [];
   private readonly rr = new Map<string, number>();
   private readonly routes = new Map<string, Route>();
-  private readonly seen = new Map<string, number>();
+  /** De-duplication ids of the window, by subject and id. */
+  private readonly seen = new ExpiringMap<string, true>(MAX_DEDUPE_IDS, DEDUPE_WINDOW_MS);
   private readonly inflight = new Set<Promise<void>>();
   private closed = false;
   private published = 0;
@@ -57,14 +59,9 @@ export class InProcessBus implements MessageBus {
   async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new Error('bus is closed');
     if (opts.msgId !== undefined) {
-      const now = Date.now();
       const key = `${subject}|${opts.msgId}`;
-      const at = this.seen.get(key);
-      if (at !== undefined && now - at < DEDUPE_WINDOW_MS) return;
-      // Re-inserted, not updated, so the map stays in time order (pruneSeen relies on it).
-      if (at !== undefined) this.seen.delete(key);
-      this.seen.set(key, now);
-      if (this.seen.size > MAX_DEDUPE_IDS) this.pruneSeen(now);
+      if (this.seen.has(key)) return;
+      this.seen.set(key, true);
     }
     this.published++;
     const headers =
@@ -195,19 +192,6 @@ export class InProcessBus implements MessageBus {
         }
         await new Promise((r) => setTimeout(r, redeliveryDelayMs(err, attempt)));
       }
-    }
-  }
-
-  /**
-   * Ids are inserted in time order, so the oldest are first: drop the expired ones, then, under a
-   * burst that fills the map inside the window, the oldest down to 90% of the cap (a walk over the
-   * whole map on every publish would stall the process).
-   */
-  private pruneSeen(now: number): void {
-    const floor = MAX_DEDUPE_IDS * 0.9;
-    for (const [k, at] of this.seen) {
-      if (now - at < DEDUPE_WINDOW_MS && this.seen.size <= floor) break;
-      this.seen.delete(k);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
+import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MESSAGE_BUS, type BusSubscription, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
@@ -51,11 +52,9 @@ const keyOf = (subject: string, messageId: string) => `${subject}|${messageId}`;
 @Injectable()
 export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly waiters = new Map<string, Set<Waiter>>();
-  /** Insertion order is arrival order, so the oldest entry is always first. */
-  private readonly recent = new Map<string, { at: number; msg: EgressMessage }>();
+  private recent: ExpiringMap<string, EgressMessage>;
   private readonly recentTtlMs: number;
-  /** Bound of the remembered replies (settable for tests). */
-  recentMax = RECENT_REPLIES_MAX;
+  private recentMaxValue = RECENT_REPLIES_MAX;
   private sub?: BusSubscription;
 
   constructor(
@@ -63,6 +62,16 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
     config: RunnerConfig,
   ) {
     this.recentTtlMs = config.GREENTIC_NATS_DUPLICATE_WINDOW_S * 1000;
+    this.recent = new ExpiringMap(this.recentMaxValue, this.recentTtlMs);
+  }
+
+  /** Bound of the remembered replies (settable for tests; setting it forgets them). */
+  get recentMax(): number {
+    return this.recentMaxValue;
+  }
+  set recentMax(n: number) {
+    this.recentMaxValue = n;
+    this.recent = new ExpiringMap(n, this.recentTtlMs);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -142,24 +151,13 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
     this.recent.clear();
   }
 
+  /** A re-published reply (a redelivery) counts from now. */
   private remember(key: string, msg: EgressMessage): void {
-    const now = Date.now();
-    // Re-inserted at the end: a re-published reply (a redelivery) counts from now.
-    this.recent.delete(key);
-    this.recent.set(key, { at: now, msg });
-    for (const [k, e] of this.recent) {
-      if (this.recent.size <= this.recentMax && now - e.at < this.recentTtlMs) break;
-      this.recent.delete(k);
-    }
+    this.recent.set(key, msg);
   }
 
   private recentReply(key: string, sessionKey: string): EgressMessage | undefined {
-    const e = this.recent.get(key);
-    if (!e) return undefined;
-    if (Date.now() - e.at >= this.recentTtlMs) {
-      this.recent.delete(key);
-      return undefined;
-    }
-    return e.msg.sessionKey === sessionKey ? e.msg : undefined;
+    const msg = this.recent.get(key);
+    return msg?.sessionKey === sessionKey ? msg : undefined;
   }
 }

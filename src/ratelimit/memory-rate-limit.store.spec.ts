@@ -55,4 +55,24 @@ describe('MemoryRateLimitStore (token bucket)', () => {
     store.takeSync([{ key: 'fresh', policy: perSecond(1) }]);
     expect(store.size).toBe(1);
   });
+
+  it('walks its buckets at most once a second while more keys than it prunes at are in use', () => {
+    let now = 0;
+    const store = new MemoryRateLimitStore(() => now);
+    const buckets = (store as unknown as { buckets: Map<string, unknown> }).buckets;
+    let walks = 0;
+    const entries = buckets.entries.bind(buckets);
+    buckets[Symbol.iterator] = () => {
+      walks++;
+      return entries();
+    };
+    // 12,000 keys, each taking 2 tokens a second at a refill of 1: none is full again, so a
+    // prune frees nothing.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 12_000; i++) store.takeSync([{ key: `k${i}`, policy: perSecond(1, 5) }], 2);
+      now += 1_000;
+    }
+    expect(store.size).toBe(12_000);
+    expect(walks).toBeLessThanOrEqual(3);
+  });
 });

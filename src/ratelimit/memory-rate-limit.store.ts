@@ -9,11 +9,17 @@ import {
 } from './rate-limiter.js';
 
 const PRUNE_AT = 10_000;
+const PRUNE_EVERY_MS = 1_000;
 
 /** Token buckets in this process: exact for one replica, per replica for several (use Redis then). */
 export class MemoryRateLimitStore implements RateLimitStore {
   readonly kind = 'memory';
   private readonly buckets = new Map<string, BucketState & { fullAt: number }>();
+  /**
+   * When the last prune ran: at most one a second. With more keys in use than PRUNE_AT a prune
+   * frees nothing, and one on every call would walk every bucket for every message.
+   */
+  private lastPruneAt = -Infinity;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -31,7 +37,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
       const left = tokens[i]! - cost;
       this.buckets.set(r.key, { tokens: left, at: now, fullAt: now + timeToFull(r.policy) });
     });
-    if (this.buckets.size > PRUNE_AT) this.prune(now);
+    if (this.buckets.size > PRUNE_AT && now - this.lastPruneAt >= PRUNE_EVERY_MS) this.prune(now);
     return {
       allowed: true,
       retryAfterMs: 0,
@@ -41,6 +47,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   /** Full buckets hold nothing worth keeping: a missing bucket reads as full. */
   private prune(now: number): void {
+    this.lastPruneAt = now;
     for (const [k, b] of this.buckets) if (b.fullAt <= now) this.buckets.delete(k);
   }
 

@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { BadRequestError, ConfigError, GreenticError } from '../../common/errors.js';
+import { ExpiringMap } from '../../common/expiring-map.js';
 import type { SecretsService } from '../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
 import type { EgressMessage, OutboundReply } from '../message-envelope.js';
@@ -132,6 +133,7 @@ export function networkEgressError(provider: string, what: string, e: unknown): 
 }
 
 const PROGRESS_TTL_MS = 3_600_000;
+const PROGRESS_MAX = 10_000;
 
 /**
  * How many replies of each egress message were already delivered, so a redelivery after a
@@ -139,23 +141,21 @@ const PROGRESS_TTL_MS = 3_600_000;
  * consumer group, and a lost entry only risks one duplicate, never a lost reply.
  */
 export class DeliveryProgress {
-  private readonly done = new Map<string, { n: number; at: number }>();
+  /**
+   * Replies sent per egress id, for an hour and at most 10,000 messages: past that a retry could
+   * resend, which the platforms' own idempotency (or the user) absorbs; memory stays bounded.
+   */
+  private readonly done = new ExpiringMap<string, number>(PROGRESS_MAX, PROGRESS_TTL_MS);
 
   async deliver(
     msg: EgressMessage,
     sendOne: (reply: OutboundReply, index: number) => Promise<void>,
   ): Promise<void> {
-    const from = this.done.get(msg.id)?.n ?? 0;
+    const from = this.done.get(msg.id) ?? 0;
     for (let i = from; i < msg.replies.length; i++) {
       await sendOne(msg.replies[i]!, i);
-      this.done.set(msg.id, { n: i + 1, at: Date.now() });
+      this.done.set(msg.id, i + 1);
     }
-    if (this.done.size > 10_000) this.prune();
-  }
-
-  private prune(): void {
-    const cut = Date.now() - PROGRESS_TTL_MS;
-    for (const [k, v] of this.done) if (v.at < cut) this.done.delete(k);
   }
 }
 
