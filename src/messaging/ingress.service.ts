@@ -33,7 +33,8 @@ export class IngressService {
     const carrier: Record<string, string> = {};
     propagation.inject(parent, carrier);
     const raw = m.raw === undefined ? undefined : capRaw(m.raw, sourceBytes);
-    return {
+    // Optional fields assigned, not spread: an object literal with spreads is built the slow way.
+    const e: MessageEnvelope = {
       id: m.id,
       tenant: tenant.tenantId,
       env: tenant.envId,
@@ -45,12 +46,13 @@ export class IngressService {
       sessionKey: buildSessionKey(tenant.tenantId, channel.provider, m.conversationId, m.userId),
       text: m.text,
       attachments: m.attachments ?? [],
-      ...(m.action ? { action: m.action } : {}),
-      ...(m.meta ? { meta: m.meta } : {}),
       timestamp: m.timestamp ?? new Date().toISOString(),
-      ...(raw !== undefined ? { raw } : {}),
-      ...(carrier['traceparent'] ? { traceparent: carrier['traceparent'] } : {}),
     };
+    if (m.action) e.action = m.action;
+    if (m.meta) e.meta = m.meta;
+    if (raw !== undefined) e.raw = raw;
+    if (carrier['traceparent']) e.traceparent = carrier['traceparent'];
+    return e;
   }
 
   /**

@@ -122,6 +122,7 @@ export class MessageProcessor {
         : {}),
     });
     if (route.notice) result.replies.unshift({ text: route.notice });
+    // Optional fields assigned, not spread: an object literal with spreads is built the slow way.
     const egress: EgressMessage = {
       id: `${env.id}:reply`,
       inReplyTo: env.id,
@@ -135,11 +136,11 @@ export class MessageProcessor {
       sessionKey: env.sessionKey,
       replies: result.replies,
       status: result.status,
-      ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
       timestamp: new Date().toISOString(),
       traceparent: env.traceparent,
-      ...(env.meta ? { meta: env.meta } : {}),
     };
+    if (result.error) egress.error = { code: result.error.code, message: result.error.message };
+    if (env.meta) egress.meta = env.meta;
     const now = Date.now();
     // A store that dies with the process has no redelivery to re-publish for: no stored replies.
     const durable = this.sessions.durable;
@@ -151,9 +152,11 @@ export class MessageProcessor {
       now,
     );
     const committed: SessionRecord = {
-      ...session,
+      key: session.key,
+      version: session.version,
       snapshot: result.snapshot,
       data: result.sessionData,
+      updatedAt: session.updatedAt,
       processed,
     };
     committed.version = await this.sessions.commit(

@@ -7,6 +7,15 @@ const MS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 
 
 const MAX_MEMO = 10_000;
 
+type Trie = Map<string | symbol, unknown>;
+const LEAF = Symbol('labels');
+
+function step(node: Trie, key: string): Trie {
+  let next = node.get(key) as Trie | undefined;
+  if (!next) node.set(key, (next = new Map()));
+  return next;
+}
+
 /**
  * Caps the distinct values one label may take, so a bug or a hostile input can never blow up the
  * series count: past the cap, new values are reported as `other`. Every label here comes from
@@ -15,19 +24,29 @@ const MAX_MEMO = 10_000;
  */
 export class LabelGuard {
   private readonly seen = new Map<string, Set<string>>();
-  /** Label sets already checked, by their values: the hot path records the same few over and over. */
-  private readonly memo = new Map<string, Attributes>();
+  /**
+   * Label sets already checked: the hot path records the same few over and over. A trie of maps,
+   * name then value at each level, so a lookup hashes the label strings themselves (V8 keeps a
+   * string's hash) instead of building a key string for every record.
+   */
+  private memo: Trie = new Map();
+  private memoized = 0;
 
   constructor(private readonly maxValuesPerLabel = 500) {}
 
   bound(attrs: Record<string, string>): Attributes {
-    let key = '';
-    for (const k in attrs) key += k + '\u0000' + attrs[k] + '\u0001';
-    const hit = this.memo.get(key);
-    if (hit) return hit;
+    let node = this.memo;
+    for (const k in attrs) node = step(step(node, k), attrs[k]!);
+    const hit = node.get(LEAF);
+    if (hit) return hit as Attributes;
     const out = Object.freeze(this.check(attrs));
-    if (this.memo.size >= MAX_MEMO) this.memo.clear();
-    this.memo.set(key, out);
+    if (this.memoized >= MAX_MEMO) {
+      this.memo = new Map();
+      this.memoized = 0;
+      return this.bound(attrs);
+    }
+    node.set(LEAF, out);
+    this.memoized++;
     return out;
   }
 
