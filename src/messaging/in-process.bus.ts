@@ -71,8 +71,9 @@ export class InProcessBus implements MessageBus {
     // of changing what the others see. A JSON round trip would copy instead, at about a tenth of
     // an embedded message's CPU.
     const payload = deepFreeze(data);
+    const publishedAt = Date.now();
     for (const target of this.targets(subject))
-      this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1 }));
+      this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1, publishedAt }));
   }
 
   async subscribe<T>(

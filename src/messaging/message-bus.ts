@@ -13,6 +13,8 @@ export interface BusMessage<T = unknown> {
   deliveryCount: number;
   /** The delivery's trace (its consume span), set by the instrumentation; stays in the process. */
   traceContext?: Context;
+  /** Epoch ms of the publish, where the bus knows it without a header (the in-process bus). */
+  publishedAt?: number;
 }
 
 export interface PublishOptions {

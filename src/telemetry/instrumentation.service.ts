@@ -135,9 +135,13 @@ export class RunnerInstrumentation implements OnModuleInit {
     const system = bus.kind;
     const traceText = telemetry()?.settings.traceMessageText ?? false;
     const tracing = telemetry()?.tracing ?? false;
+    // The in-process bus stamps its deliveries itself (`publishedAt`); others carry the publish
+    // time across processes in a header.
+    const stampsItself = bus.kind === 'memory';
 
     bus.publish = (subject: string, data: unknown, opts: PublishOptions = {}) => {
       if (!tracing) {
+        if (stampsItself) return publish(subject, data, opts);
         // No spans to start or propagate: only the publish time, for the bus-lag histogram.
         const headers = { ...(opts.headers ?? {}), [PUBLISHED_AT_HEADER]: String(Date.now()) };
         return publish(subject, data, { ...opts, headers });
@@ -180,7 +184,8 @@ export class RunnerInstrumentation implements OnModuleInit {
           const parts = parseSubject(msg.subject);
           // Lag is a property of a delivery to a consumer group; fan-out listeners (the reply
           // waiters) would only count the same delivery again.
-          const publishedAt = opts?.queue !== undefined ? Number(msg.headers[PUBLISHED_AT_HEADER]) : NaN;
+          const publishedAt =
+            opts?.queue === undefined ? NaN : (msg.publishedAt ?? Number(msg.headers[PUBLISHED_AT_HEADER]));
           if (Number.isFinite(publishedAt) && publishedAt > 0)
             m.busLag.record(
               Math.max(0, Date.now() - publishedAt),
