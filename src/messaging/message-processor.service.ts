@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { context, propagation, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import { context, propagation, trace, type Context } from '@opentelemetry/api';
 import { MetricService } from 'nestjs-otel';
 import type { Histogram } from '@opentelemetry/api';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
@@ -14,7 +14,7 @@ import {
 } from '../sessions/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { LabelGuard } from '../telemetry/runner-metrics.js';
-import { traceFields } from '../telemetry/trace-fields.js';
+import { failSpan, traceFields } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 
@@ -72,8 +72,7 @@ export class MessageProcessor {
       span.setAttribute('greentic.outcome', out?.status ?? 'duplicate');
       return out;
     } catch (e) {
-      span.recordException(e as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+      failSpan(span, e);
       throw e;
     } finally {
       span.end();

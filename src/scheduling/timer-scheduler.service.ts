@@ -8,11 +8,12 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { SpanStatusCode, trace, type Counter } from '@opentelemetry/api';
+import { trace, type Counter } from '@opentelemetry/api';
 import { RunnerConfig } from '../config/runner-config.js';
 import { IngressService } from '../messaging/ingress.service.js';
 import { MessageProcessor } from '../messaging/message-processor.service.js';
 import { RunnerMetrics } from '../telemetry/runner-metrics.js';
+import { failSpan } from '../telemetry/trace-fields.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { TimerBinding } from '../tenancy/bundle.types.js';
 import { TICK_LEDGER, type TickLedger } from './tick-ledger.js';
@@ -140,8 +141,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
         span.setAttribute('greentic.outcome', outcome);
         return outcome;
       } catch (e) {
-        span.recordException(e as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+        failSpan(span, e);
         throw e;
       } finally {
         span.end();

@@ -5,7 +5,6 @@ import {
   propagation,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
   trace,
   type Context,
   type Span,
@@ -35,6 +34,7 @@ import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
 import { telemetry } from './otel.js';
 import { RunnerMetrics } from './runner-metrics.js';
+import { failSpan } from './trace-fields.js';
 
 /** Header carrying the publish time, for the bus-lag histogram. */
 export const PUBLISHED_AT_HEADER = 'greentic-published-at';
@@ -509,9 +509,4 @@ function tenancyAttrs(parts: ReturnType<typeof parseSubject>): Record<string, st
     'greentic.team': parts.team,
     'greentic.channel': parts.channel,
   };
-}
-
-function failSpan(span: Span, e: unknown): void {
-  span.recordException(e instanceof Error ? e : new Error(String(e)));
-  span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
 }

@@ -1,4 +1,4 @@
-import { context, trace, type Context } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 
 /**
  * `traceId` and `spanId` of a trace context, for a log line: the one given (a message's, handed
@@ -9,4 +9,10 @@ export function traceFields(ctx: Context = context.active()): { traceId?: string
   return sc && sc.traceId !== '00000000000000000000000000000000'
     ? { traceId: sc.traceId, spanId: sc.spanId }
     : {};
+}
+
+/** Marks a span failed by `e`: the exception as an event, the status ERROR with its message. */
+export function failSpan(span: Span, e: unknown): void {
+  span.recordException(e instanceof Error ? e : new Error(String(e)));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
 }
