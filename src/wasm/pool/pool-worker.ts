@@ -219,12 +219,12 @@ export class PoolWorker {
     return this.inflight.length + this.backlog.length;
   }
 
-  /** Component calls among them (loads and drops are bookkeeping). */
   /** Moving average of how long this worker's calls run (ms); 0 before the first. */
   get averageCallMs(): number {
     return this.execMs;
   }
 
+  /** Component calls among them (loads and drops are bookkeeping). */
   get callsInFlight(): number {
     let n = 0;
     for (const p of this.inflight) if (p.callId !== 0) n++;
