@@ -1,3 +1,4 @@
+import protobuf from 'protobufjs';
 import { FakeServer, type FakeRequest, type FakeResponse } from './fake-server.js';
 
 export interface ReceivedSpan {
@@ -67,19 +68,18 @@ export class OtlpFake {
     if (r.method !== 'POST' || r.path !== '/v1/traces')
       return { status: 404, body: { code: 5, message: 'not found' } };
     const type = String(r.headers['content-type'] ?? '');
-    if (type.startsWith('application/x-protobuf')) {
-      this.spans.push(...decodeProtobufRequest(r.body));
-      // An empty ExportTraceServiceResponse is zero bytes on the wire.
-      return { status: 200, headers: { 'content-type': 'application/x-protobuf' }, body: '' };
-    }
-    if (!type.startsWith('application/json'))
+    const protobuf = type.startsWith('application/x-protobuf');
+    if (!protobuf && !type.startsWith('application/json'))
       return { status: 415, body: { code: 3, message: `unsupported content type ${type}` } };
-    const body = JSON.parse(r.body.toString('utf8')) as {
-      resourceSpans?: {
-        resource?: { attributes?: KeyValue[] };
-        scopeSpans?: { spans?: Record<string, unknown>[] }[];
-      }[];
-    };
+    const body = (protobuf ? decodeProtobuf(r.body) : JSON.parse(r.body.toString('utf8'))) as ExportRequest;
+    this.collect(body);
+    // An empty ExportTraceServiceResponse: zero bytes in protobuf, `{}` in JSON.
+    return protobuf
+      ? { status: 200, headers: { 'content-type': 'application/x-protobuf' }, body: '' }
+      : { status: 200, body: {} };
+  }
+
+  private collect(body: ExportRequest): void {
     for (const rs of body.resourceSpans ?? []) {
       const resource = attrs(rs.resource?.attributes);
       for (const ss of rs.scopeSpans ?? []) {
@@ -100,116 +100,43 @@ export class OtlpFake {
         }
       }
     }
-    return { status: 200, body: {} };
   }
 }
+
+type ExportRequest = {
+  resourceSpans?: {
+    resource?: { attributes?: KeyValue[] };
+    scopeSpans?: { spans?: Record<string, unknown>[] }[];
+  }[];
+};
 
 /**
- * Protobuf wire format, as much of it as `ExportTraceServiceRequest` uses: each field is a varint
- * key (number << 3 | wire type) then a varint, 8 bytes, length-delimited bytes, or 4 bytes.
+ * The part of opentelemetry-proto's trace schema the assertions read (field numbers as in
+ * `opentelemetry/proto/{common,resource,trace}/v1/*.proto`); other fields are skipped on decode.
  */
-type Field = { n: number; varint?: bigint; bytes?: Buffer; fixed?: Buffer };
-
-function fields(buf: Buffer): Field[] {
-  const out: Field[] = [];
-  let i = 0;
-  const varint = (): bigint => {
-    let v = 0n;
-    let shift = 0n;
-    for (;;) {
-      const b = buf[i++];
-      if (b === undefined) throw new Error('truncated protobuf varint');
-      v |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return v;
-      shift += 7n;
-    }
-  };
-  while (i < buf.length) {
-    const key = Number(varint());
-    const n = key >>> 3;
-    switch (key & 7) {
-      case 0:
-        out.push({ n, varint: varint() });
-        break;
-      case 1:
-        out.push({ n, fixed: buf.subarray(i, (i += 8)) });
-        break;
-      case 2: {
-        const len = Number(varint());
-        out.push({ n, bytes: buf.subarray(i, (i += len)) });
-        break;
-      }
-      case 5:
-        out.push({ n, fixed: buf.subarray(i, (i += 4)) });
-        break;
-      default:
-        throw new Error(`unsupported protobuf wire type ${key & 7}`);
-    }
-  }
-  return out;
+const OTLP_TRACE_PROTO = `
+syntax = "proto3";
+message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; } }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message Resource { repeated KeyValue attributes = 1; }
+message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; }
+message Status { string message = 2; int32 code = 3; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; bytes parent_span_id = 4; string name = 5; int32 kind = 6;
+  repeated KeyValue attributes = 9; repeated Event events = 11; Status status = 15;
 }
-
-const sub = (fs: Field[], n: number): Buffer[] =>
-  fs.filter((f) => f.n === n && f.bytes).map((f) => f.bytes as Buffer);
-
-/** KeyValue { 1 key, 2 AnyValue { 1 string, 2 bool, 3 int64, 4 double } }. */
-function protoAttrs(list: Buffer[]): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  for (const kv of list) {
-    const f = fields(kv);
-    const key = sub(f, 1)[0]?.toString('utf8') ?? '';
-    const value = sub(f, 2)[0];
-    if (!value) continue;
-    for (const v of fields(value)) {
-      if (v.n === 1 && v.bytes) out[key] = v.bytes.toString('utf8');
-      else if (v.n === 2 && v.varint !== undefined) out[key] = v.varint !== 0n;
-      else if (v.n === 3 && v.varint !== undefined) out[key] = Number(BigInt.asIntN(64, v.varint));
-      else if (v.n === 4 && v.fixed) out[key] = v.fixed.readDoubleLE(0);
-    }
-  }
-  return out;
-}
+message ScopeSpans { repeated Span spans = 2; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+`;
+const exportRequest = protobuf.parse(OTLP_TRACE_PROTO).root.lookupType('ExportTraceServiceRequest');
 
 /**
- * ExportTraceServiceRequest { 1 ResourceSpans { 1 Resource { 1 attributes }, 2 ScopeSpans { 2 Span } } },
- * Span { 1 trace_id, 2 span_id, 4 parent_span_id, 5 name, 6 kind, 9 attributes, 11 Event { 2 name,
- * 3 attributes }, 15 Status { 2 message, 3 code } }: the field numbers of opentelemetry-proto.
+ * A protobuf request as the OTLP/JSON mapping has it: camelCase fields, 64-bit ints as strings,
+ * ids as base64 (which `hexId` reads), so both encodings go through the same code.
  */
-function decodeProtobufRequest(body: Buffer): ReceivedSpan[] {
-  const spans: ReceivedSpan[] = [];
-  for (const rs of sub(fields(body), 1)) {
-    const rsf = fields(rs);
-    const resourceBuf = sub(rsf, 1)[0];
-    const resource = resourceBuf ? protoAttrs(sub(fields(resourceBuf), 1)) : {};
-    for (const ss of sub(rsf, 2)) {
-      for (const sp of sub(fields(ss), 2)) {
-        const f = fields(sp);
-        const statusBuf = sub(f, 15)[0];
-        const status: ReceivedSpan['status'] = {};
-        if (statusBuf) {
-          for (const x of fields(statusBuf)) {
-            if (x.n === 2 && x.bytes) status.message = x.bytes.toString('utf8');
-            if (x.n === 3 && x.varint !== undefined) status.code = Number(x.varint);
-          }
-        }
-        spans.push({
-          traceId: sub(f, 1)[0]?.toString('hex') ?? '',
-          spanId: sub(f, 2)[0]?.toString('hex') ?? '',
-          parentSpanId: sub(f, 4)[0]?.toString('hex') ?? '',
-          name: sub(f, 5)[0]?.toString('utf8') ?? '',
-          kind: Number(f.find((x) => x.n === 6)?.varint ?? 0n),
-          attributes: protoAttrs(sub(f, 9)),
-          events: sub(f, 11).map((e) => {
-            const ef = fields(e);
-            return { name: sub(ef, 2)[0]?.toString('utf8') ?? '', attributes: protoAttrs(sub(ef, 3)) };
-          }),
-          status,
-          serviceName: String(resource['service.name'] ?? ''),
-        });
-      }
-    }
-  }
-  return spans;
+function decodeProtobuf(body: Buffer): unknown {
+  return exportRequest.toObject(exportRequest.decode(body), { longs: String, bytes: String });
 }
 
 function attrs(list: KeyValue[] | undefined): Record<string, string | number | boolean> {
