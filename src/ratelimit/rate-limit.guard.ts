@@ -22,25 +22,26 @@ function channelOf(carrier: unknown): ResolvedChannel | undefined {
 export class RateLimitGuard implements CanActivate {
   constructor(private readonly limits: RateLimitService) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  // Synchronous when no limit applies (the common case): Nest then awaits nothing for this guard.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() === 'rpc') {
       const resolved = channelOf(context.switchToRpc().getContext<unknown>());
-      if (resolved) await this.limits.enforce(resolved, 'bus');
-      return true;
+      if (!resolved || !this.limits.limits(resolved)) return true;
+      return this.limits.enforce(resolved, 'bus').then(() => true);
     }
     const http = context.switchToHttp();
     const req = http.getRequest<FastifyRequest>();
     if (req.method !== 'POST') return true;
     const resolved = channelOf(req);
-    if (!resolved) return true;
-    try {
-      await this.limits.enforce(resolved, 'http');
-    } catch (e) {
-      if (e instanceof RateLimitedError) {
-        void http.getResponse<FastifyReply>().header('retry-after', String(e.details['retryAfter']));
-      }
-      throw e;
-    }
-    return true;
+    if (!resolved || !this.limits.limits(resolved)) return true;
+    return this.limits.enforce(resolved, 'http').then(
+      () => true,
+      (e: unknown) => {
+        if (e instanceof RateLimitedError) {
+          void http.getResponse<FastifyReply>().header('retry-after', String(e.details['retryAfter']));
+        }
+        throw e;
+      },
+    );
   }
 }

@@ -52,6 +52,14 @@ export class RateLimitService {
     return this.store.kind;
   }
 
+  /** Whether any limit applies to this channel's messages (most channels have none). */
+  limits(resolved: ResolvedChannel): boolean {
+    return (
+      !EXEMPT_PROVIDERS.has(resolved.channel.provider) &&
+      Boolean(resolved.tenantBinding.rateLimit || resolved.channel.rateLimit)
+    );
+  }
+
   buckets(resolved: ResolvedChannel, scope: RateScope): BucketRequest[] {
     const { tenant, tenantBinding, channel } = resolved;
     if (EXEMPT_PROVIDERS.has(channel.provider)) return [];

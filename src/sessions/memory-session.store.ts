@@ -31,15 +31,18 @@ function isEmpty(o: Record<string, unknown>): boolean {
   return true;
 }
 
-/** Freezes the list and its new entries; the older ones were frozen when first committed. */
+/**
+ * Freezes the list and its new entries: those after the last frozen one. The older ones were
+ * frozen when first committed, and the processed window freezes the entries it makes anywhere else.
+ */
 function frozenProcessed(
   processed: readonly ProcessedMessage[] | undefined,
 ): readonly ProcessedMessage[] | undefined {
   if (!processed || Object.isFrozen(processed)) return processed;
   for (let i = processed.length - 1; i >= 0; i--) {
     const p = processed[i]!;
-    if (Object.isFrozen(p)) continue;
     if (p.egress) Object.freeze(p.egress);
+    if (Object.isFrozen(p)) break;
     Object.freeze(p);
   }
   return Object.freeze(processed);

@@ -28,13 +28,15 @@ export function withProcessed(
   entry: ProcessedMessage,
   now: number,
 ): ProcessedMessage[] {
+  // Entries are frozen from birth: the memory store shares committed lists with every load.
+  Object.freeze(entry);
   const list = window ? [...window, entry] : [entry];
   return list.length > PROCESSED_PRUNE_AT ? prune(list, now) : list;
 }
 
 /** A new window in which `id` no longer holds its replies (their publish is confirmed). */
 export function withoutEgress(window: ProcessedWindow, id: string): ProcessedMessage[] {
-  return window.map((p) => (p.id === id && p.egress ? { id: p.id, at: p.at } : p));
+  return window.map((p) => (p.id === id && p.egress ? Object.freeze({ id: p.id, at: p.at }) : p));
 }
 
 /** Keeps unconfirmed entries always, and the newest PROCESSED_CAP confirmed ones inside the window. */

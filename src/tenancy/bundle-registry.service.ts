@@ -24,6 +24,12 @@ export interface TenancyCoordinates {
 const CTX_CACHE = new Map<string, TenantCtx>();
 
 /**
+ * Resolutions by channel binding: a binding belongs to one tenant/env/team of one bundle, and a
+ * reloaded bundle brings new bindings, so an entry never goes stale (and goes with its binding).
+ */
+const RESOLVED_CACHE = new WeakMap<ChannelBinding, ResolvedChannel>();
+
+/**
  * The bundle's tenants, envs, teams and channels, and the one place that decides whether a
  * tenancy exists. Unknown parts are refused, never defaulted.
  */
@@ -60,10 +66,19 @@ export class BundleRegistry {
   }
 
   resolveChannel(c: Required<TenancyCoordinates>): ResolvedChannel {
+    // Every message resolves its channel twice (webhook and bus): one frozen answer per binding.
+    const channel = this.bundleValue.tenants
+      .get(c.tenant)
+      ?.envs.get(c.env)
+      ?.teams.get(c.team)
+      ?.channels.get(c.channel);
+    const hit = channel && RESOLVED_CACHE.get(channel);
+    if (hit) return hit;
     const { ctx, binding } = this.resolveTenant(c);
-    const channel = binding.envs.get(c.env)?.teams.get(c.team)?.channels.get(c.channel);
     if (!channel) throw new UnknownTenancyError('channel', c.channel);
-    return { tenant: ctx, tenantBinding: binding, channel };
+    const resolved: ResolvedChannel = Object.freeze({ tenant: ctx, tenantBinding: binding, channel });
+    RESOLVED_CACHE.set(channel, resolved);
+    return resolved;
   }
 
   /** Like resolveChannel but answers undefined instead of throwing (hot paths that only peek). */

@@ -18,6 +18,7 @@ import {
   type ContextIdStrategy,
   type HostComponentInfo,
 } from '@nestjs/core';
+import { Injector } from '@nestjs/core/injector/injector.js';
 import { RouterExplorer } from '@nestjs/core/router/router-explorer.js';
 import { MessagePattern, Payload, Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { RpcContextCreator } from '@nestjs/microservices/context/rpc-context-creator.js';
@@ -29,6 +30,7 @@ import { DurableHandlerCache } from './durable-handler-cache.js';
 // Spied before the cache wraps them, so the spies count what Nest actually builds.
 const httpBuilds = vi.spyOn(RouterExplorer.prototype as never, 'createCallbackProxy');
 const rpcBuilds = vi.spyOn(RpcContextCreator.prototype, 'create');
+const instanceLoads = vi.spyOn(Injector.prototype, 'loadPerContext');
 
 /** One durable tree per `x-tenant` header (HTTP) or `tenant` field (RPC payload). */
 class ByTenant implements ContextIdStrategy {
@@ -169,7 +171,7 @@ async function get(path: string, tenant: string): Promise<unknown> {
   return res.json();
 }
 
-const buildsOf = (spy: typeof httpBuilds | typeof rpcBuilds, name: string) =>
+const buildsOf = (spy: typeof httpBuilds | typeof rpcBuilds | typeof instanceLoads, name: string) =>
   spy.mock.calls.filter((c) => (c[0] as object).constructor.name === name).length;
 
 describe('DurableHandlerCache', () => {
@@ -201,5 +203,19 @@ describe('DurableHandlerCache', () => {
     for (let i = 0; i < 3; i++) expect(await get('/guarded', 'a')).toEqual({ tenant: 'a' });
     expect(perRequestGuards.size).toBe(3);
     expect(buildsOf(httpBuilds, 'GuardedController')).toBe(3);
+  });
+
+  it('looks a durable controller up through Nest once per tenant tree, HTTP and RPC alike', async () => {
+    const before = buildsOf(instanceLoads, 'DurableController');
+    for (let i = 0; i < 3; i++) {
+      expect(await get('/durable', 'd')).toEqual({ tenant: 'd' });
+      expect(await transport.call('durable', { tenant: 'd' })).toEqual({ tenant: 'd' });
+      expect(await transport.call('durable', { tenant: 'e' })).toEqual({ tenant: 'e' });
+    }
+    // Tenant d resolved once (its RPC calls reuse the HTTP resolution), tenant e once.
+    expect(buildsOf(instanceLoads, 'DurableController') - before).toBe(2);
+    const plainBefore = buildsOf(instanceLoads, 'PlainController');
+    for (let i = 0; i < 3; i++) expect(await get('/plain', 'd')).toEqual({ tenant: 'd' });
+    expect(buildsOf(instanceLoads, 'PlainController') - plainBefore).toBe(3);
   });
 });

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { ApplicationConfig, DiscoveryService } from '@nestjs/core';
+import { Injector } from '@nestjs/core/injector/injector.js';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { RouterExplorer } from '@nestjs/core/router/router-explorer.js';
 import { RpcContextCreator } from '@nestjs/microservices/context/rpc-context-creator.js';
@@ -18,11 +19,20 @@ import { RpcContextCreator } from '@nestjs/microservices/context/rpc-context-cre
  * tree is durable and whose enhancers (their own and the global request-scoped ones) are static or
  * durable: those are the ones that resolve to the same objects on every message. A plain
  * request-scoped controller gets a new instance per request and is never cached; a controller with a
- * per-request guard is left to Nest. The two patched methods are internal to Nest: the spec next to
- * this file fails if an upgrade renames them or changes what they take.
+ * per-request guard is left to Nest.
+ *
+ * The same holds for finding the controller instance: Nest's `Injector.loadPerContext` walks the
+ * controller and every enhancer through its async loader on each message (a promise and a
+ * resolution context apiece) only to find them resolved. For the same shareable controllers the
+ * instance a durable tree resolved to is remembered per tree and handed back directly.
+ *
+ * The three patched methods are internal to Nest: the spec next to this file fails if an upgrade
+ * renames them or changes what they take.
  */
 const cacheable = new Set<string>();
 const built = new WeakMap<object, Map<string, unknown>>();
+/** Controller instances by durable tree (a ContextId) and controller wrapper id. */
+const resolvedInTree = new WeakMap<object, Map<string, unknown>>();
 let installed = false;
 
 function memo<T>(instance: unknown, key: string, inquirerId: unknown, make: () => T): T {
@@ -53,9 +63,14 @@ export function installDurableHandlerCache(): void {
   if (installed) return;
   const http = RouterExplorer.prototype as unknown as { createCallbackProxy: Fn };
   const rpc = RpcContextCreator.prototype as unknown as { create: Fn };
-  if (typeof http.createCallbackProxy !== 'function' || typeof rpc.create !== 'function')
+  const injector = Injector.prototype as unknown as { loadPerContext: Fn };
+  if (
+    typeof http.createCallbackProxy !== 'function' ||
+    typeof rpc.create !== 'function' ||
+    typeof injector.loadPerContext !== 'function'
+  )
     throw new Error(
-      'Nest internals changed: RouterExplorer.createCallbackProxy or RpcContextCreator.create is gone',
+      'Nest internals changed: RouterExplorer.createCallbackProxy, RpcContextCreator.create or Injector.loadPerContext is gone',
     );
   installed = true;
   const createCallbackProxy = http.createCallbackProxy;
@@ -72,6 +87,42 @@ export function installDurableHandlerCache(): void {
       create.apply(this, args),
     );
   };
+  const loadPerContext = injector.loadPerContext;
+  // (instance, moduleRef, collection, ctx, wrapper?): resolves to the controller instance of ctx.
+  injector.loadPerContext = function (this: unknown, ...args: unknown[]) {
+    const tree = durableTree(args);
+    if (!tree) return loadPerContext.apply(this, args);
+    const [id, ctx] = tree;
+    const hit = resolvedInTree.get(ctx)?.get(id);
+    // Callers await the result: a plain value saves them the loader's promises.
+    if (hit !== undefined) return hit;
+    return (loadPerContext.apply(this, args) as Promise<unknown>).then((instance) => {
+      if (instance !== undefined && instance !== null) {
+        let perTree = resolvedInTree.get(ctx);
+        if (!perTree) resolvedInTree.set(ctx, (perTree = new Map()));
+        perTree.set(id, instance);
+      }
+      return instance;
+    });
+  };
+}
+
+interface ContextIdLike {
+  getParent?: (info: { token: unknown; isTreeDurable: boolean }) => object;
+}
+
+/** The wrapper id and durable tree of a loadPerContext call for a shareable controller, if it is one. */
+function durableTree(args: unknown[]): [string, object] | undefined {
+  const [instance, , collection, ctx, given] = args as [
+    object | undefined,
+    unknown,
+    Map<unknown, InstanceWrapper> | undefined,
+    ContextIdLike | undefined,
+    InstanceWrapper | undefined,
+  ];
+  const wrapper = given ?? collection?.get(instance?.constructor);
+  if (!wrapper || !cacheable.has(wrapper.id) || !ctx?.getParent) return undefined;
+  return [wrapper.id, ctx.getParent({ token: wrapper.token, isTreeDurable: true })];
 }
 
 /** Can every message of a tenant share this controller's pipeline? */
