@@ -43,12 +43,47 @@ describe('ExpiringMap', () => {
     expect(m.get('a')).toBe(5);
   });
 
-  it('keeps its queue bounded when the same keys are rewritten forever', () => {
+  it('keeps its ring bounded when the same keys are rewritten forever', () => {
     const m = new ExpiringMap<number, number>(10, 3_600_000, clock().now);
     for (let i = 0; i < 100_000; i++) m.set(i % 5, i);
     expect(m.size).toBe(5);
-    const queue = (m as unknown as { queue: unknown[]; head: number }).queue;
-    expect(queue.length).toBeLessThan(2_100);
-    expect(m.get(4)).toBe(99_999);
+    const ring = (m as unknown as { keys: unknown[] }).keys;
+    expect(ring.length).toBeLessThanOrEqual(20);
+    expect([0, 1, 2, 3, 4].map((k) => m.get(k))).toEqual([99_995, 99_996, 99_997, 99_998, 99_999]);
+  });
+
+  it('rewriting a key does not push out another one', () => {
+    const m = new ExpiringMap<string, number>(2, 60_000, clock().now);
+    m.set('a', 1);
+    m.set('b', 2);
+    m.set('b', 3);
+    expect([m.get('a'), m.get('b'), m.size]).toEqual([1, 3, 2]);
+  });
+
+  it('grows its ring past the first slots without losing order or entries', () => {
+    const c = clock();
+    const m = new ExpiringMap<number, number>(5_000, 1_000, c.now);
+    // Wrap the first ring around before it grows: a few early entries expire and are evicted.
+    for (let i = 0; i < 600; i++) m.set(i, i);
+    c.t = 500;
+    for (let i = 600; i < 4_000; i++) m.set(i, i);
+    expect(m.size).toBe(4_000);
+    c.t = 1_000; // the first 600 are past their TTL, the rest are not
+    m.set(-1, -1);
+    expect(m.get(599)).toBeUndefined();
+    expect(m.get(600)).toBe(600);
+    expect(m.get(3_999)).toBe(3_999);
+    expect(m.size).toBe(3_401);
+  });
+
+  it('adds a key only when it is absent or expired', () => {
+    const c = clock();
+    const m = new ExpiringMap<string, number>(10, 1_000, c.now);
+    expect(m.addIfAbsent('a', 1)).toBe(true);
+    expect(m.addIfAbsent('a', 2)).toBe(false);
+    expect(m.get('a')).toBe(1);
+    c.t = 1_000;
+    expect(m.addIfAbsent('a', 3)).toBe(true);
+    expect([m.get('a'), m.size]).toEqual([3, 1]);
   });
 });

@@ -59,9 +59,7 @@ export class InProcessBus implements MessageBus {
   async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new Error('bus is closed');
     if (opts.msgId !== undefined) {
-      const key = `${subject}|${opts.msgId}`;
-      if (this.seen.has(key)) return;
-      this.seen.set(key, true);
+      if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) return;
     }
     this.published++;
     const headers =
