@@ -1,5 +1,5 @@
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom } from 'rxjs';
 import { BusContext } from './bus.context.js';
 import type { BusSubscription, MessageBus } from './message-bus.js';
 
@@ -31,8 +31,10 @@ export class BusTransport extends Server implements CustomTransportStrategy {
           pattern,
           async (msg) => {
             const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.traceContext]);
-            const out = this.transformToObservable(await handler(msg.data, ctx));
-            await lastValueFrom(out, { defaultValue: undefined });
+            const out: unknown = await handler(msg.data, ctx);
+            // Nest hands back an Observable only when the handler (or an interceptor) made one:
+            // a plain result needs no subscription just to be awaited.
+            if (isObservable(out)) await lastValueFrom(out, { defaultValue: undefined });
           },
           { queue: this.options.queue, maxDeliver: this.options.maxDeliver },
         );

@@ -153,14 +153,14 @@ export class InProcessBus implements MessageBus {
 
   private track(p: Promise<void>): void {
     this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    void p.then(() => this.inflight.delete(p));
   }
 
   private async deliver(sub: Sub, msg: BusMessage): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         this.delivered++;
-        await sub.handler({ ...msg, deliveryCount: attempt });
+        await sub.handler(attempt === 1 ? msg : { ...msg, deliveryCount: attempt });
         return;
       } catch (err) {
         if (this.closed || !sub.active) {

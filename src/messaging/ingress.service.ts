@@ -7,6 +7,7 @@ import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { ingressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
 import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
+import { isoNow } from '../common/iso-time.js';
 
 /** Largest `raw` provider payload kept on the envelope. */
 const RAW_CAP_BYTES = 16 * 1024;
@@ -46,7 +47,7 @@ export class IngressService {
       sessionKey: buildSessionKey(tenant.tenantId, channel.provider, m.conversationId, m.userId),
       text: m.text,
       attachments: m.attachments ?? [],
-      timestamp: m.timestamp ?? new Date().toISOString(),
+      timestamp: m.timestamp ?? isoNow(),
     };
     if (m.action) e.action = m.action;
     if (m.meta) e.meta = m.meta;

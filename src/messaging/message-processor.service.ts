@@ -17,6 +17,7 @@ import { LabelGuard } from '../telemetry/runner-metrics.js';
 import { failSpan, traceFields } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
+import { isoNow } from '../common/iso-time.js';
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
@@ -135,7 +136,7 @@ export class MessageProcessor {
       sessionKey: env.sessionKey,
       replies: result.replies,
       status: result.status,
-      timestamp: new Date().toISOString(),
+      timestamp: isoNow(),
       traceparent: env.traceparent,
     };
     if (result.error) egress.error = { code: result.error.code, message: result.error.message };

@@ -2,6 +2,7 @@ import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { SessionConflictError } from '../common/errors.js';
 import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
 import type { ProcessedMessage, SessionRecord, SessionStore, SessionStoreHealth } from './session-store.js';
+import { isoNow } from '../common/iso-time.js';
 
 interface Entry {
   record: SessionRecord;
@@ -96,7 +97,7 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
       record: copyRecord({
         ...record,
         version,
-        updatedAt: new Date().toISOString(),
+        updatedAt: isoNow(),
         // Frozen in place, not copied: the caller hands the list over (it builds a new one to change it).
         processed: frozenProcessed(record.processed),
       }),

@@ -15,9 +15,44 @@ const PROCESSED_PRUNE_AT = PROCESSED_CAP + 16;
  */
 export type ProcessedWindow = readonly ProcessedMessage[];
 
+/**
+ * The ids' hashes, in list order, on windows this module made: a lookup scans one small typed
+ * array instead of touching every entry and its id string, which live scattered in the old
+ * generation (a miss cost ~8 µs a message, a tenth of its CPU, at 64 ids). A symbol key:
+ * JSON, spreads and structured clones never see it, so stored records are unchanged.
+ */
+const HASHES = Symbol('processed.hashes');
+
+type Hashed = ProcessedMessage[] & { [HASHES]?: Int32Array };
+const NO_HASHES = new Int32Array(0);
+
+/** FNV-1a over the id's UTF-16 code units: cheap, and a collision only costs a string compare. */
+function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h | 0;
+}
+
+function hashesOf(window: ProcessedWindow): Int32Array | undefined {
+  return (window as Hashed)[HASHES];
+}
+
+function withHashes(list: ProcessedMessage[], hashes: Int32Array): ProcessedMessage[] {
+  (list as Hashed)[HASHES] = hashes;
+  return list;
+}
+
 /** The entry of `id`; the newest ones are looked at first (a redelivery is usually recent). */
 export function findProcessed(window: ProcessedWindow | undefined, id: string): ProcessedMessage | undefined {
   if (!window) return undefined;
+  const hashes = hashesOf(window);
+  if (hashes) {
+    const h = idHash(id);
+    for (let i = hashes.length - 1; i >= 0; i--)
+      if (hashes[i] === h && window[i]!.id === id) return window[i];
+    return undefined;
+  }
+  // A window read from a store (no hashes yet): the plain scan.
   for (let i = window.length - 1; i >= 0; i--) if (window[i]!.id === id) return window[i];
   return undefined;
 }
@@ -31,16 +66,27 @@ export function withProcessed(
   // Entries are frozen from birth: the memory store shares committed lists with every load.
   Object.freeze(entry);
   const list = window ? [...window, entry] : [entry];
-  return list.length > PROCESSED_PRUNE_AT ? prune(list, now) : list;
+  const n = list.length;
+  const before = window && window.length > 0 ? hashesOf(window) : NO_HASHES;
+  // A window read from a store has none: it is on its way back to the store (JSON), where
+  // hashes would not survive, so none are made for it.
+  if (!before || before.length !== n - 1) return n > PROCESSED_PRUNE_AT ? prune(list, now) : list;
+  const hashes = new Int32Array(n);
+  hashes.set(before);
+  hashes[n - 1] = idHash(entry.id);
+  return n > PROCESSED_PRUNE_AT ? prune(list, now, hashes) : withHashes(list, hashes);
 }
 
 /** A new window in which `id` no longer holds its replies (their publish is confirmed). */
 export function withoutEgress(window: ProcessedWindow, id: string): ProcessedMessage[] {
-  return window.map((p) => (p.id === id && p.egress ? Object.freeze({ id: p.id, at: p.at }) : p));
+  const list = window.map((p) => (p.id === id && p.egress ? Object.freeze({ id: p.id, at: p.at }) : p));
+  // Same ids in the same order: the hashes carry over (they are never written after birth).
+  const hashes = hashesOf(window);
+  return hashes ? withHashes(list, hashes) : list;
 }
 
 /** Keeps unconfirmed entries always, and the newest PROCESSED_CAP confirmed ones inside the window. */
-function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
+function prune(list: ProcessedMessage[], now: number, hashes?: Int32Array): ProcessedMessage[] {
   const keep = new Array<boolean>(list.length).fill(false);
   let kept = 0;
   for (let i = list.length - 1; i >= 0; i--) {
@@ -51,7 +97,13 @@ function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
       kept++;
     }
   }
-  return list.filter((_, i) => keep[i]);
+  const out = list.filter((_, i) => keep[i]);
+  return hashes
+    ? withHashes(
+        out,
+        hashes.filter((_, i) => keep[i]!),
+      )
+    : out;
 }
 
 /**
