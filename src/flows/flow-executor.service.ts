@@ -196,15 +196,17 @@ export class FlowExecutorService {
       resumable ? (snap.pending ?? {}) : undefined,
     );
     switch (result.status) {
-      case 'completed':
-        return {
+      case 'completed': {
+        const done: FlowRunResult = {
           status: 'completed',
           replies: run.replies,
           snapshot: null,
           sessionData,
-          ...(result.payload !== undefined ? { output: result.payload } : {}),
           trace: run.trace,
         };
+        if (result.payload !== undefined) done.output = result.payload;
+        return done;
+      }
       case 'parked': {
         const snapshot: FlowSnapshot = {
           packId: input.pack.id,

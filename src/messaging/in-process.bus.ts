@@ -62,8 +62,10 @@ export class InProcessBus implements MessageBus {
       if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) return;
     }
     this.published++;
-    const headers =
-      opts.msgId !== undefined ? { ...opts.headers, 'Nats-Msg-Id': opts.msgId } : { ...opts.headers };
+    // Copied key by key: a spread followed by a key took half a microsecond here.
+    const headers: Record<string, string> = {};
+    if (opts.headers) for (const k in opts.headers) headers[k] = opts.headers[k]!;
+    if (opts.msgId !== undefined) headers['Nats-Msg-Id'] = opts.msgId;
     // One payload shared by every subscriber, frozen: on NATS nobody shares objects with the
     // publisher, and here a subscriber (or the publisher, later) that mutates one throws instead
     // of changing what the others see. A JSON round trip would copy instead, at about a tenth of

@@ -18,6 +18,7 @@ import { failSpan, traceFields } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 import { isoNow } from '../common/iso-time.js';
+import type { FlowRunInput } from '../flows/flow-run.types.js';
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
@@ -106,7 +107,7 @@ export class MessageProcessor {
     }
     const started = performance.now();
     const route = this.router.route(resolved, session.snapshot);
-    const result = await this.executor.run({
+    const runInput: FlowRunInput = {
       tenant,
       message: env,
       pack: route.pack,
@@ -117,10 +118,10 @@ export class MessageProcessor {
       stepLimit: tenantBinding.limits.flowStepLimit,
       componentDeadlineMs: tenantBinding.limits.componentDeadlineMs,
       traceContext,
-      ...((channel.retry ?? tenantBinding.retry)
-        ? { defaultRetry: channel.retry ?? tenantBinding.retry }
-        : {}),
-    });
+    };
+    const retry = channel.retry ?? tenantBinding.retry;
+    if (retry) runInput.defaultRetry = retry;
+    const result = await this.executor.run(runInput);
     if (route.notice) result.replies.unshift({ text: route.notice });
     // Optional fields assigned, not spread: an object literal with spreads is built the slow way.
     const egress: EgressMessage = {
@@ -191,13 +192,11 @@ export class MessageProcessor {
   }
 
   private async publishEgress(egress: EgressMessage, traceContext: Context): Promise<void> {
+    const headers: Record<string, string> = { 'greentic-tenant': egress.tenant, 'greentic-env': egress.env };
+    if (egress.traceparent) headers['traceparent'] = egress.traceparent;
     await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
       msgId: egress.id,
-      headers: {
-        'greentic-tenant': egress.tenant,
-        'greentic-env': egress.env,
-        ...(egress.traceparent ? { traceparent: egress.traceparent } : {}),
-      },
+      headers,
       traceContext,
     });
   }

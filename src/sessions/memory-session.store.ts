@@ -14,16 +14,21 @@ interface Entry {
  * the processed-id list is frozen when committed (with its entries) and then shared by every
  * load, since cloning it cost more than the rest of a message. Callers build a new list to change it.
  */
-function copyRecord(r: SessionRecord): SessionRecord {
+function copyRecord(
+  r: SessionRecord,
+  version = r.version,
+  updatedAt = r.updatedAt,
+  processed = r.processed,
+): SessionRecord {
   const out: SessionRecord = {
     key: r.key,
-    version: r.version,
+    version,
     snapshot: r.snapshot === null ? null : structuredClone(r.snapshot),
     // Most sessions keep no data: a structured clone of `{}` still costs a microsecond.
     data: isEmpty(r.data) ? {} : structuredClone(r.data),
-    updatedAt: r.updatedAt,
+    updatedAt,
   };
-  if (r.processed) out.processed = r.processed;
+  if (processed) out.processed = processed;
   return out;
 }
 
@@ -94,13 +99,9 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
     if (curVersion !== expectedVersion) throw new SessionConflictError(record.key);
     const version = expectedVersion + 1;
     this.entries.set(k, {
-      record: copyRecord({
-        ...record,
-        version,
-        updatedAt: isoNow(),
-        // Frozen in place, not copied: the caller hands the list over (it builds a new one to change it).
-        processed: frozenProcessed(record.processed),
-      }),
+      // The processed list is frozen in place, not copied: the caller hands it over (it builds a
+      // new one to change it).
+      record: copyRecord(record, version, isoNow(), frozenProcessed(record.processed)),
       expiresAt: Date.now() + ttlSeconds * 1000,
     });
     return version;

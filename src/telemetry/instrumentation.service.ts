@@ -258,13 +258,14 @@ export class RunnerInstrumentation implements OnModuleInit {
       parent?: Context,
     ): Promise<EgressMessage | null> => {
       inflight.enter('processing');
-      const labels = { tenant: resolved.tenant.tenantId, channel: resolved.channel.id };
+      const tenant = resolved.tenant.tenantId;
+      const channel = resolved.channel.id;
       try {
         const out = await processMessage(env, resolved, parent);
-        m.messagesIn.add(1, m.labels.bound({ ...labels, outcome: out?.status ?? 'duplicate' }));
+        m.messagesIn.add(1, m.labels.bound({ tenant, channel, outcome: out?.status ?? 'duplicate' }));
         return out;
       } catch (e) {
-        m.messagesIn.add(1, m.labels.bound({ ...labels, outcome: 'error' }));
+        m.messagesIn.add(1, m.labels.bound({ tenant, channel, outcome: 'error' }));
         throw e;
       } finally {
         inflight.leave('processing');

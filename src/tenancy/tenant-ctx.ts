@@ -10,8 +10,16 @@ export interface TenantCtx {
 
 /** Stable key for maps and caches scoped to one tenant/env/team. */
 export function tenantKey(ctx: TenantCtx): string {
-  return `${ctx.tenantId}/${ctx.envId}/${ctx.teamId ?? '-'}`;
+  // Every session operation asks; the registry hands out one frozen ctx per tenancy.
+  let key = TENANT_KEYS.get(ctx);
+  if (key === undefined) {
+    key = `${ctx.tenantId}/${ctx.envId}/${ctx.teamId ?? '-'}`;
+    if (Object.isFrozen(ctx)) TENANT_KEYS.set(ctx, key);
+  }
+  return key;
 }
+
+const TENANT_KEYS = new WeakMap<TenantCtx, string>();
 
 /** DI token for the request-scoped, durable-per-tenant TenantCtx provider. */
 export const TENANT_CTX = Symbol('TENANT_CTX');

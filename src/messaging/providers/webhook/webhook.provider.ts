@@ -67,16 +67,14 @@ export class WebhookProvider implements MessagingProvider {
 
   syncResponse(replies: EgressMessage[], messages: InboundMessage[]): ProviderResponse {
     const r = replies[0];
-    return {
-      status: 200,
-      body: {
-        messageId: messages[0]?.id,
-        sessionKey: r?.sessionKey,
-        status: r?.status,
-        replies: replies.flatMap((x) => x.replies),
-        ...(r?.error ? { error: r.error } : {}),
-      },
+    const body: Record<string, unknown> = {
+      messageId: messages[0]?.id,
+      sessionKey: r?.sessionKey,
+      status: r?.status,
+      replies: replies.length === 1 ? r!.replies : replies.flatMap((x) => x.replies),
     };
+    if (r?.error) body['error'] = r.error;
+    return { status: 200, body };
   }
 
   /**
