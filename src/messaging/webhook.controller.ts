@@ -1,11 +1,9 @@
-import { All, Controller, Inject, Param, Req, Res, UseGuards } from '@nestjs/common';
+import { All, Controller, Inject, Req, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
-import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import { CurrentChannel } from '../tenancy/tenancy.decorators.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
-import { TenantGuard } from '../tenancy/tenant.guard.js';
+import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
 import type { ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
@@ -24,13 +22,12 @@ export class WebhookController {
     private readonly ingress: IngressService,
   ) {}
 
+  // Route params and the channel are read off the request, not through parameter decorators:
+  // each decorated parameter costs Nest a pipe run per request.
   @All(':provider/:tenant/:env/:team/:channel')
-  async handle(
-    @Param('provider') providerId: string,
-    @CurrentChannel() channel: ResolvedChannel,
-    @Req() req: FastifyRequest,
-    @Res() res: FastifyReply,
-  ): Promise<void> {
+  async handle(@Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
+    const providerId = (req.params as { provider: string }).provider;
+    const channel = requireChannel(req);
     if (channel.channel.provider !== providerId) throw new UnknownTenancyError('provider', providerId);
     // The durable TenantCtx and the guard's resolution must agree; a mismatch is a wiring bug.
     if (this.tenant !== UNSCOPED_TENANT && channel.tenant !== this.tenant)

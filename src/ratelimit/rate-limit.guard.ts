@@ -1,15 +1,8 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import { RESOLVED_TENANCY, type TenancyCarrier } from '../tenancy/tenant.guard.js';
+import { channelOf } from '../tenancy/tenant.guard.js';
 import { RateLimitedError } from './rate-limit.errors.js';
 import { RateLimitService } from './rate-limit.service.js';
-
-function channelOf(carrier: unknown): ResolvedChannel | undefined {
-  if (!carrier || typeof carrier !== 'object') return undefined;
-  const r = (carrier as TenancyCarrier)[RESOLVED_TENANCY];
-  return r && 'channel' in r ? r : undefined;
-}
 
 /**
  * Applies the tenant's and channel's rate limits after TenantGuard has resolved them (list it

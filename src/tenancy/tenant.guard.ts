@@ -10,6 +10,20 @@ export interface TenancyCarrier {
   [RESOLVED_TENANCY]?: ResolvedChannel | { tenant: ResolvedChannel['tenant'] };
 }
 
+/** The channel TenantGuard left on a request or RPC context, if it resolved one. */
+export function channelOf(carrier: unknown): ResolvedChannel | undefined {
+  if (!carrier || typeof carrier !== 'object') return undefined;
+  const r = (carrier as TenancyCarrier)[RESOLVED_TENANCY];
+  return r && 'channel' in r ? r : undefined;
+}
+
+/** Like channelOf, for handlers behind TenantGuard: a missing channel is a wiring bug. */
+export function requireChannel(carrier: unknown): ResolvedChannel {
+  const r = channelOf(carrier);
+  if (!r) throw new Error('no channel resolved: the handler is not behind TenantGuard with a channel');
+  return r;
+}
+
 /**
  * The one guard every ingress passes, HTTP or NATS. Unknown tenant/env/team/channel is refused
  * (UnknownTenancyError → 404 naming the part), never defaulted.
