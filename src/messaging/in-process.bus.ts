@@ -37,6 +37,7 @@ function redeliveryDelayMs(err: unknown, attempt: number): number {
   return typeof ra === 'number' && ra > 0 ? Math.min(ra, 60_000) : Math.min(1000, 20 * 2 ** attempt);
 }
 const DEFAULT_MAX_DELIVER = 5;
+const PUBLISHED: Promise<void> = Promise.resolve();
 
 /**
  * The embedded bus: same subjects, queue groups, de-duplication and redelivery semantics as the
@@ -56,10 +57,20 @@ export class InProcessBus implements MessageBus {
   private published = 0;
   private delivered = 0;
 
-  async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
-    if (this.closed) throw new Error('bus is closed');
+  // Not async: the deliveries start here and run on their own, so every publish can hand back the
+  // same settled promise instead of making one.
+  publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
+    try {
+      return this.publishNow(subject, data, opts);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  private publishNow(subject: string, data: unknown, opts: PublishOptions): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('bus is closed'));
     if (opts.msgId !== undefined) {
-      if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) return;
+      if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) return PUBLISHED;
     }
     this.published++;
     // Copied key by key: a spread followed by a key took half a microsecond here.
@@ -74,6 +85,7 @@ export class InProcessBus implements MessageBus {
     const publishedAt = Date.now();
     for (const target of this.targets(subject))
       this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1, publishedAt }));
+    return PUBLISHED;
   }
 
   async subscribe<T>(

@@ -71,11 +71,48 @@ export function isSubjectToken(s: string): boolean {
 }
 
 export function ingressSubject(env: string, tenant: string, team: string, channel: string): string {
-  return `greentic.messaging.ingress.${env}.${tenant}.${team}.${channel}`;
+  return subjectOf('ingress', env, tenant, team, channel);
 }
 
 export function egressSubject(env: string, tenant: string, team: string, channel: string): string {
-  return `greentic.messaging.egress.${env}.${tenant}.${team}.${channel}`;
+  return subjectOf('egress', env, tenant, team, channel);
+}
+
+type SubjectTree = Map<string, SubjectTree | string>;
+
+function branch(node: SubjectTree, part: string): SubjectTree {
+  let next = node.get(part) as SubjectTree | undefined;
+  if (!next) node.set(part, (next = new Map()));
+  return next;
+}
+const builtSubjects: Record<'ingress' | 'egress', SubjectTree> = { ingress: new Map(), egress: new Map() };
+let builtCount = 0;
+const MAX_BUILT_SUBJECTS = 10_000;
+
+/**
+ * One string per subject, found through its parts: every message names its subjects several times
+ * (publish, de-duplication, reply keys), and a string built once keeps its hash, where a new one
+ * would be hashed again at each map it meets.
+ */
+function subjectOf(
+  kind: 'ingress' | 'egress',
+  env: string,
+  tenant: string,
+  team: string,
+  channel: string,
+): string {
+  const node = branch(branch(branch(builtSubjects[kind], env), tenant), team);
+  let subject = node.get(channel) as string | undefined;
+  if (subject === undefined) {
+    if (++builtCount > MAX_BUILT_SUBJECTS) {
+      builtSubjects.ingress.clear();
+      builtSubjects.egress.clear();
+      builtCount = 0;
+    }
+    subject = `greentic.messaging.${kind}.${env}.${tenant}.${team}.${channel}`;
+    node.set(channel, subject);
+  }
+  return subject;
 }
 
 export interface SubjectParts {

@@ -45,7 +45,8 @@ export class WebhookController {
       return send(res, await provider.challenge(preq, channel));
     }
     if (req.method !== 'POST') throw new BadRequestError(`method ${req.method} not allowed`);
-    const result = await provider.ingress(preq, channel);
+    const parsed = provider.ingress(preq, channel);
+    const result = parsed instanceof Promise ? await parsed : parsed;
     const replies =
       result.messages.length > 0
         ? await this.ingress.accept(

@@ -113,8 +113,9 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
 
   async runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
     const k = this.k(tenant, key);
-    const prev = this.tails.get(k) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const prev = this.tails.get(k);
+    // Nothing running for this session (the usual case): start now, without a hop through then().
+    const run = prev ? prev.then(fn, fn) : fn();
     const tail = run.catch(() => undefined);
     this.tails.set(k, tail);
     try {

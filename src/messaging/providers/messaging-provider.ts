@@ -38,7 +38,7 @@ export interface IngressResult {
 export interface MessagingProvider {
   readonly id: string;
   /** Throws a GreenticError (status the service expects) for anything it refuses. */
-  ingress(req: ProviderRequest, channel: ResolvedChannel): Promise<IngressResult>;
+  ingress(req: ProviderRequest, channel: ResolvedChannel): Promise<IngressResult> | IngressResult;
   /** `GET` on the webhook route, for services that verify by challenge. */
   challenge?(req: ProviderRequest, channel: ResolvedChannel): Promise<ProviderResponse>;
   /** Answer to a waiting webhook, from the flow's replies. */

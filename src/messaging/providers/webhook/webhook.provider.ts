@@ -43,7 +43,8 @@ function field(
 export class WebhookProvider implements MessagingProvider {
   readonly id = 'webhook';
 
-  async ingress(req: ProviderRequest): Promise<IngressResult> {
+  // Synchronous: nothing here waits, and the webhook controller skips the await for a plain result.
+  ingress(req: ProviderRequest): IngressResult {
     let body: unknown;
     try {
       body = JSON.parse(req.rawBody.toString('utf8'));
