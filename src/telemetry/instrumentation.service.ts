@@ -34,6 +34,7 @@ import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
 import { telemetry } from './otel.js';
 import { RunnerMetrics } from './runner-metrics.js';
+import type { Attributes } from '@opentelemetry/api';
 import { failSpan } from './trace-fields.js';
 
 /** Header carrying the publish time, for the bus-lag histogram. */
@@ -187,19 +188,16 @@ export class RunnerInstrumentation implements OnModuleInit {
           const publishedAt =
             opts?.queue === undefined ? NaN : (msg.publishedAt ?? Number(msg.headers[PUBLISHED_AT_HEADER]));
           if (Number.isFinite(publishedAt) && publishedAt > 0)
-            m.busLag.record(
-              Math.max(0, Date.now() - publishedAt),
-              m.labels.bound({ direction: parts?.direction ?? 'other' }),
-            );
+            m.busLag.record(Math.max(0, Date.now() - publishedAt), subjectLabels(m, parts).lag);
           const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
           // Fan-out listeners (reply waiters, the dead-letter store) get no span of their own: the
           // consumer group's delivery is the hop in the message's trace.
           if (!tracing || opts?.queue === undefined) {
             try {
               await handler(msg);
-              if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'delivered')));
+              if (countOut) m.messagesOut.add(1, subjectLabels(m, parts).delivered);
             } catch (e) {
-              if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'failed')));
+              if (countOut) m.messagesOut.add(1, subjectLabels(m, parts).failed);
               throw e;
             } finally {
               inflight.leave('busHandlers');
@@ -500,6 +498,36 @@ function outLabels(
   outcome: 'delivered' | 'failed',
 ): Record<string, string> {
   return { tenant: parts.tenant, channel: parts.channel, outcome };
+}
+
+interface SubjectLabels {
+  lag: Attributes;
+  delivered: Attributes;
+  failed: Attributes;
+}
+
+const OTHER_SUBJECT = {};
+
+/**
+ * The bus-lag and messages-out label sets of a subject, bound once per subject rather than per
+ * delivery: kept per parsed subject (parseSubject hands out one object per subject), per metrics
+ * instance (its label guard decides the values).
+ */
+const labelsOfSubject = new WeakMap<RunnerMetrics, WeakMap<object, SubjectLabels>>();
+function subjectLabels(m: RunnerMetrics, parts: ReturnType<typeof parseSubject>): SubjectLabels {
+  let mine = labelsOfSubject.get(m);
+  if (!mine) labelsOfSubject.set(m, (mine = new WeakMap()));
+  const key = parts ?? OTHER_SUBJECT;
+  let l = mine.get(key);
+  if (!l) {
+    l = {
+      lag: m.labels.bound({ direction: parts?.direction ?? 'other' }),
+      delivered: parts ? m.labels.bound(outLabels(parts, 'delivered')) : {},
+      failed: parts ? m.labels.bound(outLabels(parts, 'failed')) : {},
+    };
+    mine.set(key, l);
+  }
+  return l;
 }
 
 function tenancyAttrs(parts: ReturnType<typeof parseSubject>): Record<string, string> {
