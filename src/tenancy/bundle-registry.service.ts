@@ -21,7 +21,8 @@ export interface TenancyCoordinates {
  * One frozen TenantCtx per tenant/env/team for the whole process, so durable DI sub-trees key on
  * identity even when several apps (replicas in one test process) hold their own registries.
  */
-const CTX_CACHE = new Map<string, TenantCtx>();
+const CTX_CACHE = new Map<string, Map<string, Map<string | symbol, TenantCtx>>>();
+const NO_TEAM = Symbol('no team');
 
 /**
  * Resolutions by channel binding: a binding belongs to one tenant/env/team of one bundle, and a
@@ -89,11 +90,16 @@ export class BundleRegistry {
   }
 
   private ctxFor(tenantId: string, envId: string, teamId: string | undefined): TenantCtx {
-    const key = `${tenantId}/${envId}/${teamId ?? '-'}`;
-    let ctx = CTX_CACHE.get(key);
+    // Found through the parts (whose hashes the strings keep), not a key string built per call.
+    let envs = CTX_CACHE.get(tenantId);
+    if (!envs) CTX_CACHE.set(tenantId, (envs = new Map()));
+    let teams = envs.get(envId);
+    if (!teams) envs.set(envId, (teams = new Map()));
+    const team = teamId ?? NO_TEAM;
+    let ctx = teams.get(team);
     if (!ctx) {
       ctx = Object.freeze(teamId === undefined ? { tenantId, envId } : { tenantId, envId, teamId });
-      CTX_CACHE.set(key, ctx);
+      teams.set(team, ctx);
     }
     return ctx;
   }
