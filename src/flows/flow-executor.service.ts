@@ -3,7 +3,6 @@ import {
   context,
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
-  ProxyTracerProvider,
   SpanStatusCode,
   trace,
   type Attributes,
@@ -32,6 +31,7 @@ import {
   type NodeTrace,
 } from './flow-run.types.js';
 import type { FlowDefinition, FlowNode } from './flow.types.js';
+import { tracingOn } from '../telemetry/trace-fields.js';
 import {
   planFor,
   type FlowPlan,
@@ -105,19 +105,6 @@ function sleep(ms: number): Promise<void> {
 
 /** Stands in for node spans when tracing is off; every method is a no-op. */
 const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-
-/**
- * Whether node spans would be recorded: a tracer provider is registered (the SDK, or a test's), and
- * the message span, if any, is sampled. Creating a span through the no-op API still costs a few
- * microseconds per node, which a flow of built-in nodes notices.
- */
-function tracingOn(traceContext: Context): boolean {
-  const provider = trace.getTracerProvider();
-  if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer('greentic-runner') === undefined)
-    return false;
-  const parent = trace.getSpan(traceContext);
-  return parent === undefined || parent.isRecording();
-}
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';

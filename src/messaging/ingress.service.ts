@@ -89,6 +89,8 @@ export class IngressService {
       throw err;
     }
     trace.getSpan(parent)?.setAttribute('greentic.messages', envs.length);
+    // One message per webhook is the rule: no Promise.all for it.
+    if (waits.length === 1) return [await waits[0]!.reply];
     return Promise.all(waits.map((w) => w.reply));
   }
 }

@@ -14,7 +14,7 @@ import {
 } from '../sessions/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { LabelGuard } from '../telemetry/runner-metrics.js';
-import { failSpan, traceFields } from '../telemetry/trace-fields.js';
+import { failSpan, traceFields, tracingOn } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
 import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
 import { isoNow } from '../common/iso-time.js';
@@ -57,6 +57,11 @@ export class MessageProcessor {
     resolved: ResolvedChannel,
     parent: Context = propagation.extract(context.active(), { traceparent: env.traceparent ?? '' }),
   ): Promise<EgressMessage | null> {
+    // Without a tracer recording, no span at all: a no-op one still costs a context copy.
+    if (!tracingOn(parent))
+      return this.sessions.runExclusive(resolved.tenant, env.sessionKey, () =>
+        this.run(env, resolved, parent),
+      );
     const attrs = {
       'greentic.tenant': env.tenant,
       'greentic.env': env.env,

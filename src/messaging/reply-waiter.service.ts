@@ -51,7 +51,8 @@ const keyOf = (subject: string, messageId: string) => `${subject}|${messageId}`;
  */
 @Injectable()
 export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Callers per reply key: nearly always one (a list, not a Set, costs a fraction to make). */
+  private readonly waiters = new Map<string, Waiter[]>();
   private recent: ExpiringMap<string, EgressMessage>;
   private readonly recentTtlMs: number;
   private recentMaxValue = RECENT_REPLIES_MAX;
@@ -80,15 +81,16 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
       if (!m || typeof m.inReplyTo !== 'string') return;
       const key = keyOf(msg.subject, m.inReplyTo);
       this.remember(key, m);
-      const set = this.waiters.get(key);
-      if (!set) return;
-      for (const w of set) {
+      const list = this.waiters.get(key);
+      if (!list) return;
+      const rest = list.filter((w) => w.sessionKey !== m.sessionKey);
+      if (rest.length === 0) this.waiters.delete(key);
+      else if (rest.length !== list.length) this.waiters.set(key, rest);
+      for (const w of list) {
         if (w.sessionKey !== m.sessionKey) continue;
         clearTimeout(w.timer);
-        set.delete(w);
         w.resolve(m);
       }
-      if (set.size === 0) this.waiters.delete(key);
     });
   }
 
@@ -102,9 +104,11 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
     if (seen) return { reply: Promise.resolve(seen), cancel: () => undefined };
     let waiter!: Waiter;
     const remove = () => {
-      const set = this.waiters.get(key);
-      set?.delete(waiter);
-      if (set?.size === 0) this.waiters.delete(key);
+      const list = this.waiters.get(key);
+      if (!list) return;
+      const rest = list.filter((w) => w !== waiter);
+      if (rest.length === 0) this.waiters.delete(key);
+      else this.waiters.set(key, rest);
     };
     const reply = new Promise<EgressMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -120,9 +124,9 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
       }, timeoutMs);
       waiter = { sessionKey: ref.sessionKey, resolve, timer };
     });
-    const set = this.waiters.get(key) ?? new Set<Waiter>();
-    set.add(waiter);
-    this.waiters.set(key, set);
+    const list = this.waiters.get(key);
+    if (list) list.push(waiter);
+    else this.waiters.set(key, [waiter]);
     return {
       reply,
       cancel: () => {
@@ -135,7 +139,7 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
   /** Callers waiting now. */
   get pending(): number {
     let n = 0;
-    for (const set of this.waiters.values()) n += set.size;
+    for (const list of this.waiters.values()) n += list.length;
     return n;
   }
 
@@ -146,7 +150,7 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationShutdown(): Promise<void> {
     await this.sub?.unsubscribe();
-    for (const set of this.waiters.values()) for (const w of set) clearTimeout(w.timer);
+    for (const list of this.waiters.values()) for (const w of list) clearTimeout(w.timer);
     this.waiters.clear();
     this.recent.clear();
   }

@@ -35,7 +35,7 @@ export class WebhookController {
     const provider = this.providers.get(providerId);
     const preq: ProviderRequest = {
       method: req.method,
-      path: req.url.split('?')[0] ?? req.url,
+      path: pathOf(req.url),
       headers: req.headers,
       query: req.query as Record<string, unknown>,
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
@@ -77,4 +77,9 @@ function send(res: FastifyReply, r: ProviderResponse): void {
   if (r.body === undefined) void res.send();
   // Objects go out as JSON; strings and buffers as they are (with the provider's content type).
   else void res.send(r.body);
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
