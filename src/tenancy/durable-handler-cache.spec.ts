@@ -25,22 +25,33 @@ import { RpcContextCreator } from '@nestjs/microservices/context/rpc-context-cre
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DurableHandlerCache } from './durable-handler-cache.js';
+import { DurableHandlerCache, installDurableHandlerCache } from './durable-handler-cache.js';
 
 // Spied before the cache wraps them, so the spies count what Nest actually builds.
 const httpBuilds = vi.spyOn(RouterExplorer.prototype as never, 'createCallbackProxy');
 const rpcBuilds = vi.spyOn(RpcContextCreator.prototype, 'create');
 const instanceLoads = vi.spyOn(Injector.prototype, 'loadPerContext');
+// As TenancyModule.forRoot does: before the application builds its per-request handlers.
+installDurableHandlerCache();
+const contextIds = vi.spyOn(ContextIdFactory, 'getByRequest');
 
 /** One durable tree per `x-tenant` header (HTTP) or `tenant` field (RPC payload). */
 class ByTenant implements ContextIdStrategy {
   private readonly trees = new Map<string, ContextId>();
-  attach(contextId: ContextId, request: unknown): ContextIdResolver {
+  private tenantOf(request: unknown): string {
     const r = request as { headers?: Record<string, string>; data?: { tenant?: string } };
-    const tenant = r.headers?.['x-tenant'] ?? r.data?.tenant ?? 'none';
+    return r.headers?.['x-tenant'] ?? r.data?.tenant ?? 'none';
+  }
+  /** What TenantContextIdStrategy offers the cache: the tree without a context id. */
+  durableTree(request: unknown): ContextId {
+    const tenant = this.tenantOf(request);
     let tree = this.trees.get(tenant);
     if (!tree) this.trees.set(tenant, (tree = ContextIdFactory.create()));
-    const durable = tree;
+    return tree;
+  }
+  attach(contextId: ContextId, request: unknown): ContextIdResolver {
+    const tenant = this.tenantOf(request);
+    const durable = this.durableTree(request);
     return {
       resolve: (info: HostComponentInfo) => (info.isTreeDurable ? durable : contextId),
       payload: { tenant },
@@ -217,5 +228,28 @@ describe('DurableHandlerCache', () => {
     const plainBefore = buildsOf(instanceLoads, 'PlainController');
     for (let i = 0; i < 3; i++) expect(await get('/plain', 'd')).toEqual({ tenant: 'd' });
     expect(buildsOf(instanceLoads, 'PlainController') - plainBefore).toBe(3);
+  });
+
+  it('sends a known tenant’s messages straight to its pipeline, without a per-request context id', async () => {
+    const viaNest = () =>
+      contextIds.mock.calls.filter((c) => {
+        const r = c[0] as { headers?: Record<string, string>; data?: { tenant?: string } };
+        return r.headers?.['x-tenant'] === 'f' || r.data?.tenant === 'f';
+      }).length;
+    staticGuardCalls = 0;
+    for (let i = 0; i < 4; i++) {
+      expect(await get('/durable', 'f')).toEqual({ tenant: 'f' });
+      expect(await transport.call('durable', { tenant: 'f' })).toEqual({ tenant: 'f' });
+    }
+    // Nest's path once per door (the first HTTP request and the first RPC message), then none;
+    // the guard still ran for every request.
+    expect(viaNest()).toBe(2);
+    expect(staticGuardCalls).toBe(8);
+    // Not shareable: every request takes Nest's path.
+    perRequestGuards.clear();
+    const before = contextIds.mock.calls.length;
+    for (let i = 0; i < 3; i++) expect(await get('/guarded', 'f')).toEqual({ tenant: 'f' });
+    expect(contextIds.mock.calls.length - before).toBe(3);
+    expect(perRequestGuards.size).toBe(3);
   });
 });

@@ -1,9 +1,12 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ApplicationConfig, DiscoveryService } from '@nestjs/core';
+import { ApplicationConfig, ContextIdFactory, DiscoveryService } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Injector } from '@nestjs/core/injector/injector.js';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { RouterExplorer } from '@nestjs/core/router/router-explorer.js';
+import { RequestContextHost } from '@nestjs/microservices/context/request-context-host.js';
 import { RpcContextCreator } from '@nestjs/microservices/context/rpc-context-creator.js';
+import { ListenersController } from '@nestjs/microservices/listeners-controller.js';
 
 /**
  * Builds a durable controller's handler pipeline once per tenant instead of once per message.
@@ -26,7 +29,15 @@ import { RpcContextCreator } from '@nestjs/microservices/context/rpc-context-cre
  * resolution context apiece) only to find them resolved. For the same shareable controllers the
  * instance a durable tree resolved to is remembered per tree and handed back directly.
  *
- * The three patched methods are internal to Nest: the spec next to this file fails if an upgrade
+ * Once a tenant's controller and pipeline are known, a message needs neither: the per-request
+ * handlers Nest builds for request-scoped controllers (`createRequestScopedHandler`, HTTP and RPC)
+ * are wrapped so that a message of a known tenant goes straight to its tenant's memoised pipeline,
+ * without the per-request context id Nest would make, attach to the tenant's tree and register as
+ * the REQUEST provider (nothing in a shareable controller's tree is per request, so nothing reads
+ * it). Anything else (first message of a tenant, unknown tenancy, a controller that is not
+ * shareable) takes Nest's own path.
+ *
+ * The five patched methods are internal to Nest: the spec next to this file fails if an upgrade
  * renames them or changes what they take.
  */
 const cacheable = new Set<string>();
@@ -64,13 +75,17 @@ export function installDurableHandlerCache(): void {
   const http = RouterExplorer.prototype as unknown as { createCallbackProxy: Fn };
   const rpc = RpcContextCreator.prototype as unknown as { create: Fn };
   const injector = Injector.prototype as unknown as { loadPerContext: Fn };
+  const httpHandlers = RouterExplorer.prototype as unknown as { createRequestScopedHandler: Fn };
+  const rpcHandlers = ListenersController.prototype as unknown as { createRequestScopedHandler: Fn };
   if (
     typeof http.createCallbackProxy !== 'function' ||
     typeof rpc.create !== 'function' ||
-    typeof injector.loadPerContext !== 'function'
+    typeof injector.loadPerContext !== 'function' ||
+    typeof httpHandlers.createRequestScopedHandler !== 'function' ||
+    typeof rpcHandlers.createRequestScopedHandler !== 'function'
   )
     throw new Error(
-      'Nest internals changed: RouterExplorer.createCallbackProxy, RpcContextCreator.create or Injector.loadPerContext is gone',
+      'Nest internals changed: RouterExplorer.createCallbackProxy or .createRequestScopedHandler, RpcContextCreator.create, Injector.loadPerContext or ListenersController.createRequestScopedHandler is gone',
     );
   installed = true;
   const createCallbackProxy = http.createCallbackProxy;
@@ -105,6 +120,81 @@ export function installDurableHandlerCache(): void {
       return instance;
     });
   };
+
+  const httpHandler = httpHandlers.createRequestScopedHandler;
+  // (instanceWrapper, requestMethod, moduleRef, moduleKey, methodName) => (req, res, next)
+  httpHandlers.createRequestScopedHandler = function (this: unknown, ...args: unknown[]) {
+    const explorer = this as HttpExplorer;
+    const nest = httpHandler.apply(this, args) as (...a: unknown[]) => Promise<void>;
+    const [wrapper, requestMethod, , moduleKey, methodName] = args as [
+      InstanceWrapper,
+      unknown,
+      unknown,
+      string,
+      string,
+    ];
+    const key = `http:${methodName}:${String(requestMethod)}`;
+    return async (req: unknown, res: unknown, next: unknown): Promise<void> => {
+      const pipeline = knownPipeline(wrapper, req, key) as ((...a: unknown[]) => Promise<void>) | undefined;
+      if (!pipeline) return nest(req, res, next);
+      try {
+        await pipeline(req, res, next);
+      } catch (err) {
+        // What Nest's own handler does with an error its pipeline let through.
+        const instance = wrapper.instance as Record<string, unknown>;
+        explorer.exceptionsFilter
+          .create(instance, instance[methodName], moduleKey)
+          .next(err, new ExecutionContextHost([req, res, next]));
+      }
+    };
+  };
+
+  const rpcHandler = rpcHandlers.createRequestScopedHandler;
+  // (wrapper, pattern, moduleRef, moduleKey, methodKey, defaultCallMetadata, isEventHandler, reportUnhandledErrors)
+  rpcHandlers.createRequestScopedHandler = function (this: unknown, ...args: unknown[]) {
+    const nest = rpcHandler.apply(this, args) as (...a: unknown[]) => unknown;
+    const [wrapper, pattern, , , methodKey, , isEventHandler, reportUnhandledErrors] = args as [
+      InstanceWrapper,
+      unknown,
+      unknown,
+      unknown,
+      string,
+      unknown,
+      boolean | undefined,
+      boolean | undefined,
+    ];
+    // Event handlers may chain several handlers per pattern: left to Nest.
+    if (isEventHandler) return nest;
+    const key = `rpc:${methodKey}:${String(reportUnhandledErrors ?? false)}`;
+    return (...call: unknown[]): unknown => {
+      const [data, context] = call;
+      if (data instanceof RequestContextHost) return nest(...call);
+      const pipeline = knownPipeline(wrapper, { pattern, data, context }, key) as
+        ((...a: unknown[]) => unknown) | undefined;
+      return pipeline ? pipeline(data, context) : nest(...call);
+    };
+  };
+}
+
+interface HttpExplorer {
+  exceptionsFilter: { create(...a: unknown[]): { next(err: unknown, host: unknown): void } };
+}
+
+interface TreeStrategy {
+  durableTree(request: unknown): object | undefined;
+}
+
+/**
+ * The memoised pipeline of a shareable controller for the tenant `request` belongs to, once Nest
+ * has resolved that tenant's controller and built its pipeline; else undefined (Nest's path).
+ */
+function knownPipeline(wrapper: InstanceWrapper, request: unknown, key: string): unknown {
+  if (!cacheable.has(wrapper.id)) return undefined;
+  const strategy = (ContextIdFactory as unknown as { strategy?: Partial<TreeStrategy> }).strategy;
+  if (typeof strategy?.durableTree !== 'function') return undefined;
+  const tree = strategy.durableTree(request);
+  const instance = tree && resolvedInTree.get(tree)?.get(wrapper.id);
+  return instance ? built.get(instance)?.get(key) : undefined;
 }
 
 interface ContextIdLike {

@@ -2,7 +2,7 @@ import { Global, Module, Scope, type DynamicModule, type OnModuleInit, type Prov
 import { ContextIdFactory, DiscoveryModule, REQUEST } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
 import { loadBundle } from './bundle.loader.js';
-import { DurableHandlerCache } from './durable-handler-cache.js';
+import { DurableHandlerCache, installDurableHandlerCache } from './durable-handler-cache.js';
 import { BundleRegistry } from './bundle-registry.service.js';
 import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from './tenant-ctx.js';
@@ -48,13 +48,16 @@ export class TenancyModule implements OnModuleInit {
     const provider = tenantCtxProvider(scope);
     // Durable trees resolve to the same controller and enhancers for every message of a tenant:
     // their handler pipelines are built once per tenant (see DurableHandlerCache).
-    if (scope === 'durable')
+    if (scope === 'durable') {
+      // Before the application exists: Nest builds its per-request handlers while it initialises.
+      installDurableHandlerCache();
       return {
         module: TenancyModule,
         imports: [DiscoveryModule],
         providers: [provider, DurableHandlerCache],
         exports: [TENANT_CTX],
       };
+    }
     return { module: TenancyModule, providers: [provider], exports: [TENANT_CTX] };
   }
 

@@ -16,6 +16,25 @@ export class TenantContextIdStrategy implements ContextIdStrategy {
 
   constructor(private readonly registry: BundleRegistry) {}
 
+  /**
+   * The durable sub-tree a request belongs to, for a declared tenancy (else undefined): what
+   * `attach` resolves durable providers to, without a per-request context id.
+   */
+  durableTree(request: unknown): ContextId | undefined {
+    const coords = extractTenancy(request);
+    const tenant = coords ? this.registry.tryResolveTenant(coords) : undefined;
+    return tenant ? this.treeOf(tenant) : undefined;
+  }
+
+  private treeOf(tenant: TenantCtx): ContextId {
+    let tree = this.trees.get(tenant);
+    if (!tree) {
+      tree = ContextIdFactory.create();
+      this.trees.set(tenant, tree);
+    }
+    return tree;
+  }
+
   attach(contextId: ContextId, request: unknown): ContextIdResolver {
     const coords = extractTenancy(request);
     const tenant = coords ? this.registry.tryResolveTenant(coords) : undefined;
@@ -25,12 +44,7 @@ export class TenantContextIdStrategy implements ContextIdStrategy {
         payload: {},
       };
     }
-    let tree = this.trees.get(tenant);
-    if (!tree) {
-      tree = ContextIdFactory.create();
-      this.trees.set(tenant, tree);
-    }
-    const durable = tree;
+    const durable = this.treeOf(tenant);
     return {
       resolve: (info: HostComponentInfo) => (info.isTreeDurable ? durable : contextId),
       payload: tenant,
