@@ -177,7 +177,11 @@ export class MessageProcessor {
     const ms = performance.now() - started;
     this.flowLatency.record(
       ms,
-      this.labels.bound({ tenant: env.tenant, channel: env.channel, outcome: result.status }),
+      this.labels.boundFor(resolved, result.status, () => ({
+        tenant: env.tenant,
+        channel: env.channel,
+        outcome: result.status,
+      })),
     );
     if (result.status === 'failed') {
       this.logger.warn(

@@ -76,6 +76,20 @@ describe('LabelGuard', () => {
     expect(g.bound({ tenant: 'c', outcome: 'ok' })).toEqual({ tenant: 'other', outcome: 'ok' });
     expect(g.bound({ tenant: 'a', outcome: 'ok' })).toEqual({ tenant: 'a', outcome: 'ok' });
   });
+
+  it('binds a label set once per owner and key, through the same cap', () => {
+    const g = new LabelGuard(1);
+    const owner = {};
+    let made = 0;
+    const make = (tenant: string) => () => (made++, { tenant, outcome: 'ok' });
+    const first = g.boundFor(owner, 'ok', make('a'));
+    expect(g.boundFor(owner, 'ok', make('a'))).toBe(first);
+    expect(made).toBe(1);
+    expect(first).toEqual({ tenant: 'a', outcome: 'ok' });
+    // Another owner is another set; past the cap its tenant is reported as other.
+    expect(g.boundFor({}, 'ok', make('b'))).toEqual({ tenant: 'other', outcome: 'ok' });
+    expect(g.boundFor(owner, 'ok', make('a'), 'x')).not.toBe(first);
+  });
 });
 
 describe('RunnerInstrumentation', () => {

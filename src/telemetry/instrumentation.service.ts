@@ -260,10 +260,17 @@ export class RunnerInstrumentation implements OnModuleInit {
       const channel = resolved.channel.id;
       try {
         const out = await processMessage(env, resolved, parent);
-        m.messagesIn.add(1, m.labels.bound({ tenant, channel, outcome: out?.status ?? 'duplicate' }));
+        const outcome = out?.status ?? 'duplicate';
+        m.messagesIn.add(
+          1,
+          m.labels.boundFor(resolved, outcome, () => ({ tenant, channel, outcome })),
+        );
         return out;
       } catch (e) {
-        m.messagesIn.add(1, m.labels.bound({ tenant, channel, outcome: 'error' }));
+        m.messagesIn.add(
+          1,
+          m.labels.boundFor(resolved, 'error', () => ({ tenant, channel, outcome: 'error' })),
+        );
         throw e;
       } finally {
         inflight.leave('processing');
@@ -298,7 +305,7 @@ export class RunnerInstrumentation implements OnModuleInit {
     const tracer = this.tracer;
     const m = this.m;
     const kind = store.kind;
-    const timed = async <R>(operation: string, fn: () => Promise<R>): Promise<R> => {
+    const timed = async <R>(operation: 'load' | 'commit', fn: () => Promise<R>): Promise<R> => {
       const t0 = performance.now();
       let outcome = 'ok';
       try {
@@ -309,7 +316,7 @@ export class RunnerInstrumentation implements OnModuleInit {
       } finally {
         m.sessionStoreDuration.record(
           performance.now() - t0,
-          m.labels.bound({ store: kind, operation, outcome }),
+          m.labels.boundFor(store, operation, () => ({ store: kind, operation, outcome }), outcome),
         );
       }
     };
@@ -375,6 +382,7 @@ export class RunnerInstrumentation implements OnModuleInit {
       const t0 = performance.now();
       let outcome = 'ok';
       const labels = { tenant: tenant.tenantId, component: call.component.name };
+      const name = call.component.name;
       try {
         return await invoke(tenant, call);
       } catch (e) {
@@ -389,7 +397,15 @@ export class RunnerInstrumentation implements OnModuleInit {
         if (span) failSpan(span, e);
         throw e;
       } finally {
-        m.componentDuration.record(performance.now() - t0, m.labels.bound({ ...labels, outcome }));
+        m.componentDuration.record(
+          performance.now() - t0,
+          m.labels.boundFor(
+            tenant,
+            name,
+            () => ({ tenant: tenant.tenantId, component: name, outcome }),
+            outcome,
+          ),
+        );
         span?.end();
       }
     };

@@ -34,6 +34,23 @@ export class LabelGuard {
 
   constructor(private readonly maxValuesPerLabel = 500) {}
 
+  /**
+   * The bound label set for `key` (and `sub`) under `owner` (a frozen channel, tenant or store),
+   * made with `make` the first time: hot paths that know their labels' owner skip building the set
+   * and walking the trie on every record.
+   */
+  boundFor(owner: object, key: string, make: () => Record<string, string>, sub = ''): Attributes {
+    let byKey = this.owned.get(owner);
+    if (!byKey) this.owned.set(owner, (byKey = new Map()));
+    let bySub = byKey.get(key);
+    if (!bySub) byKey.set(key, (bySub = new Map()));
+    let attrs = bySub.get(sub);
+    if (!attrs) bySub.set(sub, (attrs = this.bound(make())));
+    return attrs;
+  }
+
+  private readonly owned = new WeakMap<object, Map<string, Map<string, Attributes>>>();
+
   bound(attrs: Record<string, string>): Attributes {
     let node = this.memo;
     for (const k in attrs) node = step(step(node, k), attrs[k]!);
