@@ -5,7 +5,7 @@ import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-c
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
-import type { ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
+import type { IngressResult, ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 import { webhookTraceContext } from '../telemetry/webhook-span.hooks.js';
 
@@ -46,7 +46,9 @@ export class WebhookController {
     }
     if (req.method !== 'POST') throw new BadRequestError(`method ${req.method} not allowed`);
     const parsed = provider.ingress(preq, channel);
-    const result = parsed instanceof Promise ? await parsed : parsed;
+    // A provider that parses synchronously (the generic webhook) spares the request an await.
+    const result =
+      typeof (parsed as { then?: unknown }).then === 'function' ? await parsed : (parsed as IngressResult);
     const replies =
       result.messages.length > 0
         ? await this.ingress.accept(
