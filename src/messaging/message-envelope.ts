@@ -1,3 +1,4 @@
+import { branch, type Trie } from '../common/trie.js';
 /** One inbound message, as it travels on the bus (JSON), whatever channel it came from. */
 export interface MessageEnvelope {
   /** Provider message id: the idempotency key. */
@@ -78,14 +79,7 @@ export function egressSubject(env: string, tenant: string, team: string, channel
   return subjectOf('egress', env, tenant, team, channel);
 }
 
-type SubjectTree = Map<string, SubjectTree | string>;
-
-function branch(node: SubjectTree, part: string): SubjectTree {
-  let next = node.get(part) as SubjectTree | undefined;
-  if (!next) node.set(part, (next = new Map()));
-  return next;
-}
-const builtSubjects: Record<'ingress' | 'egress', SubjectTree> = { ingress: new Map(), egress: new Map() };
+const builtSubjects: Record<'ingress' | 'egress', Trie> = { ingress: new Map(), egress: new Map() };
 let builtCount = 0;
 const MAX_BUILT_SUBJECTS = 10_000;
 

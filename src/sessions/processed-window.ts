@@ -1,3 +1,4 @@
+import { fnv1a } from '../common/hash.js';
 import type { ProcessedMessage } from './session-store.js';
 
 /** How long processed message ids are remembered per session (redeliveries inside it are not re-run). */
@@ -26,11 +27,9 @@ const HASHES = Symbol('processed.hashes');
 type Hashed = ProcessedMessage[] & { [HASHES]?: Int32Array };
 const NO_HASHES = new Int32Array(0);
 
-/** FNV-1a over the id's UTF-16 code units: cheap, and a collision only costs a string compare. */
+/** An id's hash as the Int32Array holds it; a collision only costs a string compare. */
 function idHash(id: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return h | 0;
+  return fnv1a(id) | 0;
 }
 
 function hashesOf(window: ProcessedWindow): Int32Array | undefined {

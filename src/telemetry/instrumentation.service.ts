@@ -188,16 +188,16 @@ export class RunnerInstrumentation implements OnModuleInit {
           const publishedAt =
             opts?.queue === undefined ? NaN : (msg.publishedAt ?? Number(msg.headers[PUBLISHED_AT_HEADER]));
           if (Number.isFinite(publishedAt) && publishedAt > 0)
-            m.busLag.record(Math.max(0, Date.now() - publishedAt), subjectLabels(m, parts).lag);
+            m.busLag.record(Math.max(0, Date.now() - publishedAt), lagLabels(m, parts));
           const countOut = parts?.direction === 'egress' && opts?.queue !== undefined;
           // Fan-out listeners (reply waiters, the dead-letter store) get no span of their own: the
           // consumer group's delivery is the hop in the message's trace.
           if (!tracing || opts?.queue === undefined) {
             try {
               await handler(msg);
-              if (countOut) m.messagesOut.add(1, subjectLabels(m, parts).delivered);
+              if (countOut) m.messagesOut.add(1, outLabelsOf(m, parts!, 'delivered'));
             } catch (e) {
-              if (countOut) m.messagesOut.add(1, subjectLabels(m, parts).failed);
+              if (countOut) m.messagesOut.add(1, outLabelsOf(m, parts!, 'failed'));
               throw e;
             } finally {
               inflight.leave('busHandlers');
@@ -232,10 +232,10 @@ export class RunnerInstrumentation implements OnModuleInit {
           const delivered = { ...msg, traceContext: trace.setSpan(parent, span) };
           try {
             await handler(delivered);
-            if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'delivered')));
+            if (countOut) m.messagesOut.add(1, outLabelsOf(m, parts!, 'delivered'));
           } catch (e) {
             failSpan(span, e);
-            if (countOut) m.messagesOut.add(1, m.labels.bound(outLabels(parts, 'failed')));
+            if (countOut) m.messagesOut.add(1, outLabelsOf(m, parts!, 'failed'));
             throw e;
           } finally {
             span.end();
@@ -516,34 +516,19 @@ function outLabels(
   return { tenant: parts.tenant, channel: parts.channel, outcome };
 }
 
-interface SubjectLabels {
-  lag: Attributes;
-  delivered: Attributes;
-  failed: Attributes;
-}
-
+/** Parsed subjects are one object per subject (parseSubject), so label sets are bound per subject. */
 const OTHER_SUBJECT = {};
 
-/**
- * The bus-lag and messages-out label sets of a subject, bound once per subject rather than per
- * delivery: kept per parsed subject (parseSubject hands out one object per subject), per metrics
- * instance (its label guard decides the values).
- */
-const labelsOfSubject = new WeakMap<RunnerMetrics, WeakMap<object, SubjectLabels>>();
-function subjectLabels(m: RunnerMetrics, parts: ReturnType<typeof parseSubject>): SubjectLabels {
-  let mine = labelsOfSubject.get(m);
-  if (!mine) labelsOfSubject.set(m, (mine = new WeakMap()));
-  const key = parts ?? OTHER_SUBJECT;
-  let l = mine.get(key);
-  if (!l) {
-    l = {
-      lag: m.labels.bound({ direction: parts?.direction ?? 'other' }),
-      delivered: parts ? m.labels.bound(outLabels(parts, 'delivered')) : {},
-      failed: parts ? m.labels.bound(outLabels(parts, 'failed')) : {},
-    };
-    mine.set(key, l);
-  }
-  return l;
+function lagLabels(m: RunnerMetrics, parts: ReturnType<typeof parseSubject>): Attributes {
+  return m.labels.boundFor(parts ?? OTHER_SUBJECT, 'lag', () => ({ direction: parts?.direction ?? 'other' }));
+}
+
+function outLabelsOf(
+  m: RunnerMetrics,
+  parts: NonNullable<ReturnType<typeof parseSubject>>,
+  outcome: 'delivered' | 'failed',
+): Attributes {
+  return m.labels.boundFor(parts, outcome, () => outLabels(parts, outcome));
 }
 
 function tenancyAttrs(parts: ReturnType<typeof parseSubject>): Record<string, string> {

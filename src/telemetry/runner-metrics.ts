@@ -1,20 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { Attributes, Counter, Histogram, ObservableGauge } from '@opentelemetry/api';
 import { MetricService } from 'nestjs-otel';
+import { branch, type Trie } from '../common/trie.js';
 
 /** Milliseconds: component calls take microseconds to seconds, flows up to the deadline. */
 const MS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
 const MAX_MEMO = 10_000;
 
-type Trie = Map<string | symbol, unknown>;
 const LEAF = Symbol('labels');
-
-function step(node: Trie, key: string): Trie {
-  let next = node.get(key) as Trie | undefined;
-  if (!next) node.set(key, (next = new Map()));
-  return next;
-}
 
 /**
  * Caps the distinct values one label may take, so a bug or a hostile input can never blow up the
@@ -53,7 +47,7 @@ export class LabelGuard {
 
   bound(attrs: Record<string, string>): Attributes {
     let node = this.memo;
-    for (const k in attrs) node = step(step(node, k), attrs[k]!);
+    for (const k in attrs) node = branch(branch(node, k), attrs[k]!);
     const hit = node.get(LEAF);
     if (hit) return hit as Attributes;
     const out = Object.freeze(this.check(attrs));

@@ -105,7 +105,7 @@ export function installDurableHandlerCache(): void {
   const loadPerContext = injector.loadPerContext;
   // (instance, moduleRef, collection, ctx, wrapper?): resolves to the controller instance of ctx.
   injector.loadPerContext = function (this: unknown, ...args: unknown[]) {
-    const tree = durableTree(args);
+    const tree = loadTarget(args);
     if (!tree) return loadPerContext.apply(this, args);
     const [id, ctx] = tree;
     const hit = resolvedInTree.get(ctx)?.get(id);
@@ -202,7 +202,7 @@ interface ContextIdLike {
 }
 
 /** The wrapper id and durable tree of a loadPerContext call for a shareable controller, if it is one. */
-function durableTree(args: unknown[]): [string, object] | undefined {
+function loadTarget(args: unknown[]): [string, object] | undefined {
   const [instance, , collection, ctx, given] = args as [
     object | undefined,
     unknown,

@@ -1,3 +1,4 @@
+import { fnv1a } from '../../common/hash.js';
 /**
  * Logical subjects (what the app publishes and subscribes to, ARCHITECTURE.md §1) versus wire
  * subjects (what NATS carries). On the wire:
@@ -145,16 +146,6 @@ export function partitionFor(key: string, partitions: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return (h >>> 0) % partitions;
-}
-
-/** FNV-1a, 32 bit. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 /** A durable consumer name from free text: NATS refuses `.`, `*`, `>`, whitespace and path separators. */

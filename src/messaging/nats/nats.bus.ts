@@ -33,7 +33,8 @@ import type {
 import { parseSubject } from '../message-envelope.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
-import { durableName, fnv1a, SubjectMapper, type StreamDirection } from './nats-subjects.js';
+import { fnv1a } from '../../common/hash.js';
+import { durableName, SubjectMapper, type StreamDirection } from './nats-subjects.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const HEALTH_CACHE_MS = 500;
