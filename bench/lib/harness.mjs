@@ -1,6 +1,6 @@
 // Shared benchmark plumbing: child-process servers, autocannon runs, tables and JSON results.
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 
@@ -61,6 +61,43 @@ export async function load({ url, connections = 50, duration = 10, body, headers
     non2xx: r.non2xx,
     total: r.requests.total,
   };
+}
+
+/**
+ * The slices of an interleaved run: `rounds` rounds over `items`, each round starting one item
+ * later, so no item is always loaded first or right after the same neighbour. This machine's speed
+ * drifts by tens of percent within minutes; slices of one round are seconds apart and see the same
+ * machine, so costs paired within a round see through the drift that sequential rows carry.
+ */
+export function* rotations(items, rounds) {
+  for (let round = 0; round < rounds; round++)
+    for (let i = 0; i < items.length; i++) yield { round, item: items[(i + round) % items.length] };
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+/** The pid of the process listening on the server URL's port (servers may be wrappers' children). */
+export function pidOf(url) {
+  const port = new URL(url).port;
+  const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+  const pid = /pid=(\d+)/.exec(out)?.[1];
+  if (!pid)
+    throw new Error(`no process found listening on port ${port} (ss output: ${out.trim() || 'empty'})`);
+  return Number(pid);
+}
+
+/**
+ * CPU time (user + system, ms, all threads) of a process so far. Throughput on this shared 2-core
+ * machine moves with whatever else runs; CPU spent per request is a server's own cost and barely
+ * does.
+ */
+export function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export function table(rows, columns) {

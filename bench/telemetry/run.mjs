@@ -3,11 +3,19 @@
 // telemetry off, metrics only (Prometheus reader), traces sampled at 100% to a local OTLP/HTTP
 // receiver, and both; modes interleaved over several rounds in the same run, medians compared
 // with "off" as the baseline.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { benchBundle, webhookBody, WEBHOOK_ROUTE } from '../lib/webhook-bundle.mjs';
-import { load, root, spawnServer, table, writeResults } from '../lib/harness.mjs';
+import {
+  cpuMs,
+  load,
+  median,
+  pidOf,
+  root,
+  rotations,
+  spawnServer,
+  table,
+  writeResults,
+} from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
 // Many short rounds, each in a rotated order: this machine's speed drifts by tens of percent
@@ -49,25 +57,6 @@ const modes = [
   },
 ];
 
-/**
- * CPU time (user + system, ms) of the process listening on the server's port. Throughput on this
- * shared 2-core machine moves with whatever else runs; CPU spent per request is the runner's own
- * cost and barely does, so the cost of each mode is computed from it (throughput is shown too).
- */
-function pidOf(url) {
-  const port = new URL(url).port;
-  const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
-  const pid = /pid=(\d+)/.exec(out)?.[1];
-  if (!pid)
-    throw new Error(`no process found listening on port ${port} (ss output: ${out.trim() || 'empty'})`);
-  return Number(pid);
-}
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 async function receiverStats() {
   return (await fetch(`${receiver.url}/stats`)).json();
 }
@@ -93,20 +82,17 @@ try {
   await new Promise((res) => setTimeout(res, 1000));
   const spans0 = (await receiverStats()).spans;
   let pending = new Map();
-  for (let round = 0; round < rounds; round++) {
-    const order = servers.map((_, i) => servers[(i + round) % servers.length]);
-    for (const s of order) {
-      const cpu0 = cpuMs(s.pid);
-      const prev = pending.get(s);
-      if (prev) finish(prev, cpu0);
-      const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody });
-      if (s.m.mode.includes('traces')) {
-        tracedRequests.n += r.total;
-        // Let the batch processor finish exporting, so the next slice does not share the CPU with it.
-        await quiesce();
-      }
-      pending.set(s, { s, r, cpu0, round });
+  for (const { round, item: s } of rotations(servers, rounds)) {
+    const cpu0 = cpuMs(s.pid);
+    const prev = pending.get(s);
+    if (prev) finish(prev, cpu0);
+    const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody });
+    if (s.m.mode.includes('traces')) {
+      tracedRequests.n += r.total;
+      // Let the batch processor finish exporting, so the next slice does not share the CPU with it.
+      await quiesce();
     }
+    pending.set(s, { s, r, cpu0, round });
   }
   await new Promise((res) => setTimeout(res, 1500));
   for (const p of pending.values()) finish(p, cpuMs(p.s.pid));
@@ -142,10 +128,6 @@ function finish({ s, r, cpu0, round }, cpu1) {
   );
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-};
 const rows = modes.map(({ mode }) => {
   const xs = samples.get(mode);
   return {

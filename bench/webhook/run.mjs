@@ -3,77 +3,145 @@
 // Also compares TenantCtx scopes: durable per tenant (default), plain request scope, singleton, and
 // shows the floor: the same answer from the bare layers the runner is built on (Nest on Fastify, a
 // Nest RPC dispatch, a worker-thread hop) with no runner logic, so the runner's own cost shows.
+//
+// All servers stay up for the whole run and take turns under load in short slices, each round in a
+// rotated order. Sequential 10 s rows carried this machine's drift into the ratio (the bare row
+// alone moved 33k–57k req/s between runs); a ratio paired within a round, slices seconds apart,
+// does not. Each target's figures are medians over the rounds; its ratio is the median of its
+// per-round ratios to the bare server.
 import path from 'node:path';
-import { load, root, spawnServer, table, writeResults } from '../lib/harness.mjs';
+import {
+  cpuMs,
+  load,
+  median,
+  pidOf,
+  root,
+  rotations,
+  spawnServer,
+  table,
+  writeResults,
+} from '../lib/harness.mjs';
 import { benchBundle, webhookBody, WEBHOOK_ROUTE } from '../lib/webhook-bundle.mjs';
 
 const quick = process.argv.includes('--quick');
-const duration = quick ? 3 : 10;
+const rounds = quick ? 2 : 6;
+const duration = quick ? 2 : 3;
 const connections = 50;
 
 const echoBundle = await benchBundle('echo');
 const weatherBundle = await benchBundle('weather');
-const body = webhookBody;
-const rows = [];
-async function measure(label, script, args, env, pathSuffix) {
-  const srv = await spawnServer(script, args, env);
-  try {
-    const r = await load({ url: srv.url + pathSuffix, connections, duration, body });
-    rows.push({ target: label, ...r });
-  } finally {
-    await srv.stop();
+const route = WEBHOOK_ROUTE;
+const floor = path.join(root, 'bench/webhook/floor-server.mjs');
+const runner = path.join(root, 'bench/webhook/runner-server.mjs');
+const BARE = 'bare node:http';
+const DURABLE = 'runner echo (TenantCtx durable)';
+const targets = [
+  { target: BARE, script: path.join(root, 'bench/webhook/bare-server.mjs'), path: '/' },
+  // What the layers the runner is built from cost without any runner logic (floor-server.mjs):
+  // the most a runner on them could reach, so the gap to it is the runner's own cost.
+  { target: 'floor: Nest HTTP route + guard (durable)', script: floor, env: { GREENTIC_FLOOR: 'http' } },
+  { target: 'floor: + Nest RPC dispatch + guard', script: floor, env: { GREENTIC_FLOOR: 'rpc' } },
+  { target: 'floor: + worker-thread hop', script: floor, env: { GREENTIC_FLOOR: 'worker' } },
+  { target: DURABLE, script: runner, args: [echoBundle], env: { GREENTIC_TENANCY_SCOPE: 'durable' } },
+  {
+    target: 'runner echo (TenantCtx request)',
+    script: runner,
+    args: [echoBundle],
+    env: { GREENTIC_TENANCY_SCOPE: 'request' },
+  },
+  {
+    target: 'runner echo (singleton)',
+    script: runner,
+    args: [echoBundle],
+    env: { GREENTIC_TENANCY_SCOPE: 'singleton' },
+  },
+  {
+    target: 'runner demo weather JS (durable)',
+    script: runner,
+    args: [weatherBundle],
+    env: { GREENTIC_TENANCY_SCOPE: 'durable' },
+  },
+];
+
+const samples = new Map(targets.map((t) => [t.target, []]));
+try {
+  for (const t of targets) {
+    t.srv = await spawnServer(t.script, t.args ?? [], t.env ?? {});
+    t.url = t.srv.url + (t.path ?? route);
+    t.pid = pidOf(t.srv.url);
+    // Warm-up: JIT, the per-tenant DI tree, the component instances.
+    await load({ url: t.url, connections, duration: 2, warmup: 0, body: webhookBody });
   }
+  for (const { round, item: t } of rotations(targets, rounds)) {
+    // A second of load before the measured slice, as the sequential rows had: a server that sat
+    // idle while the others ran starts its slice cold (caches, GC heuristics, CPU clocks).
+    await load({ url: t.url, connections, duration: 1, warmup: 0, body: webhookBody });
+    const cpu0 = cpuMs(t.pid);
+    const r = await load({ url: t.url, connections, duration, warmup: 0, body: webhookBody });
+    r.cpuUsPerReq = r.total > 0 ? Math.round(((cpuMs(t.pid) - cpu0) * 1000) / r.total) : 0;
+    r.round = round;
+    samples.get(t.target).push(r);
+    process.stdout.write(
+      `round ${round + 1} ${t.target}: ${r.reqPerSec} req/s, p99 ${r.p99Ms} ms, ${r.cpuUsPerReq} µs CPU/req\n`,
+    );
+  }
+} finally {
+  for (const t of targets) await t.srv?.stop();
 }
 
-const route = WEBHOOK_ROUTE;
-await measure('bare node:http', path.join(root, 'bench/webhook/bare-server.mjs'), [], {}, '/');
-// What the layers the runner is built from cost without any runner logic (floor-server.mjs):
-// the most a runner on them could reach, so the gap to it is the runner's own cost.
-const floor = path.join(root, 'bench/webhook/floor-server.mjs');
-await measure('floor: Nest HTTP route + guard (durable)', floor, [], { GREENTIC_FLOOR: 'http' }, route);
-await measure('floor: + Nest RPC dispatch + guard', floor, [], { GREENTIC_FLOOR: 'rpc' }, route);
-await measure('floor: + worker-thread hop', floor, [], { GREENTIC_FLOOR: 'worker' }, route);
-const runner = path.join(root, 'bench/webhook/runner-server.mjs');
-await measure(
-  'runner echo (TenantCtx durable)',
-  runner,
-  [echoBundle],
-  { GREENTIC_TENANCY_SCOPE: 'durable' },
-  route,
-);
-await measure(
-  'runner echo (TenantCtx request)',
-  runner,
-  [echoBundle],
-  { GREENTIC_TENANCY_SCOPE: 'request' },
-  route,
-);
-await measure(
-  'runner echo (singleton)',
-  runner,
-  [echoBundle],
-  { GREENTIC_TENANCY_SCOPE: 'singleton' },
-  route,
-);
-await measure(
-  'runner demo weather JS (durable)',
-  runner,
-  [weatherBundle],
-  { GREENTIC_TENANCY_SCOPE: 'durable' },
-  route,
-);
-
-const bare = rows[0].reqPerSec;
-for (const r of rows) r.ratio = (r.reqPerSec / bare).toFixed(3);
-process.stdout.write(`\nsync webhook, ${connections} connections, ${duration}s each (+2s warm-up)\n`);
+const bareByRound = new Map(samples.get(BARE).map((x) => [x.round, x.reqPerSec]));
+const rows = targets.map(({ target }) => {
+  const xs = samples.get(target);
+  const ratios = xs.map((x) => x.reqPerSec / bareByRound.get(x.round));
+  return {
+    target,
+    reqPerSec: median(xs.map((x) => x.reqPerSec)),
+    p50Ms: median(xs.map((x) => x.p50Ms)),
+    p99Ms: median(xs.map((x) => x.p99Ms)),
+    cpuUsPerReq: median(xs.map((x) => x.cpuUsPerReq)),
+    ratio: median(ratios).toFixed(3),
+    ratioMin: Math.min(...ratios).toFixed(3),
+    ratioMax: Math.max(...ratios).toFixed(3),
+    errors: xs.reduce((n, x) => n + x.errors, 0),
+    non2xx: xs.reduce((n, x) => n + x.non2xx, 0),
+    total: xs.reduce((n, x) => n + x.total, 0),
+    rounds: xs,
+  };
+});
 process.stdout.write(
-  table(rows, ['target', 'reqPerSec', 'p50Ms', 'p99Ms', 'ratio', 'errors', 'non2xx', 'total']) + '\n',
+  `\nsync webhook, ${connections} connections, ${rounds} rounds × ${duration}s per target (+1s warm-up each), servers kept up and loaded in turn; medians, ratio paired per round\n`,
 );
-const durable = rows.find((r) => r.target === 'runner echo (TenantCtx durable)');
+process.stdout.write(
+  table(rows, [
+    'target',
+    'reqPerSec',
+    'p50Ms',
+    'p99Ms',
+    'cpuUsPerReq',
+    'ratio',
+    'ratioMin',
+    'ratioMax',
+    'errors',
+    'non2xx',
+    'total',
+  ]) + '\n',
+);
+process.stdout.write(
+  'cpuUsPerReq: CPU time of the server process (all threads) per request; ratio: median of per-round req/s ratios to the bare server (min and max beside it)\n',
+);
+const durable = rows.find((r) => r.target === DURABLE);
 const target = { ratioAtLeast: 0.25, p99AtMostMs: 20 };
 const met = Number(durable.ratio) >= target.ratioAtLeast && durable.p99Ms <= target.p99AtMostMs;
 process.stdout.write(
   `target (durable runner ≥ ${target.ratioAtLeast}× bare, p99 ≤ ${target.p99AtMostMs} ms): ${met ? 'met' : 'NOT met'}\n`,
 );
-const file = writeResults('webhook', { connections, durationS: duration, rows, target, met });
+const file = writeResults('webhook', {
+  connections,
+  rounds,
+  durationS: duration,
+  method: 'interleaved',
+  rows,
+  target,
+  met,
+});
 process.stdout.write(`wrote ${path.relative(root, file)}\n`);
