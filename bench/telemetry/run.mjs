@@ -55,7 +55,25 @@ const modes = [
       ...bsp,
     },
   },
+  // The tracing floor: a bare node:http server, then the same server recording the runner's ten
+  // spans per request through the runner's own SDK setup (sdk-floor-server.mjs). The difference
+  // is what the OpenTelemetry SDK alone costs per traced message, set against the budget the
+  // tracing target leaves the runner.
+  {
+    mode: 'floor: bare node:http',
+    script: path.join(root, 'bench/webhook/bare-server.mjs'),
+    env: {},
+    noBundle: true,
+  },
+  {
+    mode: 'floor: + SDK, the same traces',
+    script: path.join(root, 'bench/telemetry/sdk-floor-server.mjs'),
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'always_on', ...bsp },
+    noBundle: true,
+    baseline: 'floor: bare node:http',
+  },
 ];
+const traced = (mode) => mode.includes('traces');
 
 async function receiverStats() {
   return (await fetch(`${receiver.url}/stats`)).json();
@@ -72,10 +90,13 @@ try {
   for (const m of modes)
     servers.push({
       m,
-      srv: await spawnServer(runner, [bundle], { GREENTIC_TENANCY_SCOPE: 'durable', ...m.env }),
+      srv: await spawnServer(m.script ?? runner, m.noBundle ? [] : [bundle], {
+        GREENTIC_TENANCY_SCOPE: 'durable',
+        ...m.env,
+      }),
     });
   for (const s of servers) {
-    s.url = s.srv.url + WEBHOOK_ROUTE;
+    s.url = s.srv.url + (s.m.noBundle ? '/' : WEBHOOK_ROUTE);
     s.pid = pidOf(s.srv.url);
     await load({ url: s.url, connections, duration: 2, warmup: 0, body: webhookBody });
   }
@@ -87,7 +108,7 @@ try {
     const prev = pending.get(s);
     if (prev) finish(prev, cpu0);
     const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody });
-    if (s.m.mode.includes('traces')) {
+    if (traced(s.m.mode)) {
       tracedRequests.n += r.total;
       // Let the batch processor finish exporting, so the next slice does not share the CPU with it.
       await quiesce();
@@ -137,20 +158,24 @@ const rows = modes.map(({ mode }) => {
     p50Ms: median(xs.map((x) => x.p50Ms)),
     p99Ms: median(xs.map((x) => x.p99Ms)),
     errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0),
-    spansPerRequest: mode.includes('traces')
+    spansPerRequest: traced(mode)
       ? (tracedRequests.n > 0 ? tracedRequests.spans / tracedRequests.n : 0).toFixed(1)
       : '0.0',
   };
 });
-// Cost at saturation, the share of capacity lost = 1 - cpu(off) / cpu(mode), taken per round
-// (slices seconds apart) and then the median over rounds; the same for the raw req/s change.
-const offByRound = new Map(samples.get('off').map((x) => [x.round, x]));
+// Cost at saturation, the share of capacity lost = 1 - cpu(baseline) / cpu(mode), taken per round
+// (slices seconds apart) and then the median over rounds; the same for the raw req/s change and
+// the CPU added per request. The baseline is "off", or the bare server for the floor rows.
+const byRound = (mode) => new Map(samples.get(mode).map((x) => [x.round, x]));
 for (const r of rows) {
+  const m = modes.find((x) => x.mode === r.mode);
+  const base = byRound(m.baseline ?? (m.noBundle ? r.mode : 'off'));
   const pairs = samples
     .get(r.mode)
-    .map((x) => [x, offByRound.get(x.round)])
+    .map((x) => [x, base.get(x.round)])
     .filter(([x, o]) => o && x.cpuUsPerReq > 0 && o.reqPerSec > 0);
   r.costPct = (median(pairs.map(([x, o]) => 1 - o.cpuUsPerReq / x.cpuUsPerReq)) * 100).toFixed(1);
+  r.addedUsPerReq = median(pairs.map(([x, o]) => x.cpuUsPerReq - o.cpuUsPerReq));
   r.throughputDeltaPct = (median(pairs.map(([x, o]) => x.reqPerSec / o.reqPerSec - 1)) * 100).toFixed(1);
 }
 
@@ -161,6 +186,7 @@ process.stdout.write(
   table(rows, [
     'mode',
     'cpuUsPerReq',
+    'addedUsPerReq',
     'costPct',
     'reqPerSec',
     'throughputDeltaPct',
@@ -171,7 +197,17 @@ process.stdout.write(
   ]) + '\n',
 );
 process.stdout.write(
-  'costPct: capacity lost to telemetry, from CPU time per request (1 - off/mode); throughputDeltaPct: raw req/s change (noisy on a shared machine)\n',
+  'costPct: capacity lost to telemetry, from CPU time per request (1 - off/mode; the floor rows against the bare server); addedUsPerReq: CPU per request over that baseline; throughputDeltaPct: raw req/s change (noisy on a shared machine)\n',
+);
+// The tracing target as CPU: under 20 % of capacity lost means cpu(traced) < cpu(off) / 0.8, so
+// tracing may add at most a quarter of the untraced message's CPU. The floor's added CPU is what
+// the SDK alone needs for the same ten spans: when it is over that budget, no runner emitting this
+// trace through this SDK can meet the target.
+const off = rows[0];
+const sdkFloor = rows.find((r) => r.mode === 'floor: + SDK, the same traces');
+const budgetUs = Math.round(off.cpuUsPerReq / 4);
+process.stdout.write(
+  `tracing budget at < 20 %: ${budgetUs} µs per message (a quarter of ${off.cpuUsPerReq}); the runner's tracing adds ${rows[2].addedUsPerReq} µs, the SDK alone for the same ${sdkFloor.spansPerRequest} spans adds ${sdkFloor.addedUsPerReq} µs\n`,
 );
 const target = { metricsCostPctBelow: 5, tracesCostPctBelow: 20 };
 const metricsMet = Number(rows[1].costPct) < target.metricsCostPctBelow;
@@ -184,6 +220,7 @@ const file = writeResults('telemetry', {
   durationS: duration,
   rounds,
   rows,
+  tracingBudgetUsPerReq: budgetUs,
   samples: Object.fromEntries(samples),
   target,
   met: { metrics: metricsMet, traces: tracesMet },
