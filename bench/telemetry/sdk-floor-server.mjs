@@ -5,8 +5,8 @@
 // over the bare server is what the SDK itself costs per traced message, the least any runner
 // emitting this trace could pay. Prints LISTENING <url>.
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
-import http from 'node:http';
 import { shutdownTelemetry, startTelemetry } from '../../dist/telemetry/otel.js';
+import { serveBare } from '../webhook/bare-server.mjs';
 
 await startTelemetry();
 const tracer = trace.getTracer('greentic-runner');
@@ -130,34 +130,11 @@ function traceOne(body, req) {
   return webhook;
 }
 
-const server = http.createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    let body;
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
-    const webhook = traceOne(body, req);
-    const out = JSON.stringify({
-      messageId: 'm',
-      sessionKey: `bench:webhook:${body.userId}:${body.userId}`,
-      status: 'completed',
-      replies: [{ text: `Weather for ${body.text}: sunny` }],
-    });
-    res.writeHead(200, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(out),
-    });
-    res.end(out);
+const server = serveBare((body, req) => {
+  const webhook = traceOne(body, req);
+  return () => {
     webhook.setAttribute('http.response.status_code', 200);
     webhook.end();
-  });
+  };
 });
-server.listen(0, '127.0.0.1', () =>
-  process.stdout.write(`LISTENING http://127.0.0.1:${server.address().port}\n`),
-);
 process.on('SIGTERM', () => server.close(() => shutdownTelemetry().then(() => process.exit(0))));
