@@ -80,7 +80,9 @@ async function receiverStats() {
 }
 
 const samples = new Map(modes.map((m) => [m.mode, []]));
-const tracedRequests = { n: 0 };
+// Requests and exported spans per traced mode: each traced slice is followed by a pause until the
+// receiver has seen its last span, so the spans that arrive meanwhile are that slice's.
+const traces = new Map();
 // All four runners stay up for the whole run and take turns under load in short slices, so the
 // slices of one round are seconds apart and see the same machine. A runner's CPU is counted from
 // the start of its slice to the start of its next one, so the span export it does after a slice
@@ -101,17 +103,20 @@ try {
     await load({ url: s.url, connections, duration: 2, warmup: 0, body: webhookBody });
   }
   await new Promise((res) => setTimeout(res, 1000));
-  const spans0 = (await receiverStats()).spans;
   let pending = new Map();
   for (const { round, item: s } of rotations(servers, rounds)) {
     const cpu0 = cpuMs(s.pid);
     const prev = pending.get(s);
     if (prev) finish(prev, cpu0);
+    const spansBefore = traced(s.m.mode) ? (await receiverStats()).spans : 0;
     const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody });
     if (traced(s.m.mode)) {
-      tracedRequests.n += r.total;
       // Let the batch processor finish exporting, so the next slice does not share the CPU with it.
       await quiesce();
+      const t = traces.get(s.m.mode) ?? { requests: 0, spans: 0 };
+      t.requests += r.total;
+      t.spans += (await receiverStats()).spans - spansBefore;
+      traces.set(s.m.mode, t);
     }
     pending.set(s, { s, r, cpu0, round });
   }
@@ -121,22 +126,24 @@ try {
     const res = await fetch(`${s.srv.url}/metrics`);
     if (res.status !== 200) throw new Error(`/metrics answered ${res.status} in mode '${s.m.mode}'`);
   }
-  // SIGTERM: each runner flushes its span queue before exiting.
   for (const s of servers.splice(0)) await s.srv.stop();
-  tracedRequests.spans = (await receiverStats()).spans - spans0;
 } finally {
   for (const s of servers) await s.srv.stop();
   await receiver.stop();
 }
 
-/** Waits until the receiver has seen no new span for 300 ms. */
+/**
+ * Waits until the receiver has seen no new span for longer than the batch processor's schedule
+ * delay: a shorter quiet spell can fall before the timer that exports the last partial batch.
+ */
 async function quiesce() {
+  const quietMs = Number(bsp.OTEL_BSP_SCHEDULE_DELAY) + 300;
   let last = -1;
   for (let i = 0; i < 50; i++) {
     const n = (await receiverStats()).spans;
     if (n === last) return;
     last = n;
-    await new Promise((res) => setTimeout(res, 300));
+    await new Promise((res) => setTimeout(res, quietMs));
   }
 }
 
@@ -158,9 +165,7 @@ const rows = modes.map(({ mode }) => {
     p50Ms: median(xs.map((x) => x.p50Ms)),
     p99Ms: median(xs.map((x) => x.p99Ms)),
     errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0),
-    spansPerRequest: traced(mode)
-      ? (tracedRequests.n > 0 ? tracedRequests.spans / tracedRequests.n : 0).toFixed(1)
-      : '0.0',
+    spansPerRequest: ((t) => (t && t.requests > 0 ? t.spans / t.requests : 0).toFixed(1))(traces.get(mode)),
   };
 });
 // Cost at saturation, the share of capacity lost = 1 - cpu(baseline) / cpu(mode), taken per round
