@@ -79,7 +79,7 @@ export const median = (xs) => {
   return s[Math.floor(s.length / 2)];
 };
 
-/** The pid of the process listening on the server URL's port (servers may be wrappers' children). */
+/** The pid of the process listening on the server URL's port, for its CPU time in /proc. */
 export function pidOf(url) {
   const port = new URL(url).port;
   const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });

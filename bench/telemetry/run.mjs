@@ -165,7 +165,7 @@ const rows = modes.map(({ mode }) => {
     p50Ms: median(xs.map((x) => x.p50Ms)),
     p99Ms: median(xs.map((x) => x.p99Ms)),
     errors: xs.reduce((n, x) => n + x.errors + x.non2xx, 0),
-    spansPerRequest: ((t) => (t && t.requests > 0 ? t.spans / t.requests : 0).toFixed(1))(traces.get(mode)),
+    spansPerRequest: (traces.has(mode) ? traces.get(mode).spans / traces.get(mode).requests : 0).toFixed(1),
   };
 });
 // Cost at saturation, the share of capacity lost = 1 - cpu(baseline) / cpu(mode), taken per round
