@@ -26,7 +26,8 @@ describe('greentic-flow validate', () => {
     const r = await cli(['validate', INVALID]);
     expect(r.code).toBe(1);
     const lines = r.out.split('\n');
-    const at = (file: string): string | undefined => lines.find((l) => l.startsWith(`${INVALID}/${file}:`));
+    const at = (file: string): string | undefined =>
+      lines.find((l) => l.startsWith(`${INVALID}/${file}:`) && l.includes(': error: '));
     const expected: Record<string, string> = {
       'bad-condition.ygtc': '10:20: error: invalid condition',
       'bad-timeout.ygtc': "6:14: error: node 'fetch': timeout must be",
@@ -49,7 +50,11 @@ describe('greentic-flow validate', () => {
     expect(
       lines.every((l) => /^[^:]+:\d+:\d+: (error|warning): .+ \[\w+\]$/.test(l) || /^\d+ files: /.test(l)),
     ).toBe(true);
-    expect(lines.at(-1)).toBe('10 files: 10 errors, 0 warnings');
+    // Outside a pack a component node cannot be checked, and the report says so.
+    expect(lines).toContain(
+      `${INVALID}/bad-timeout.ygtc:4:3: warning: component node 'fetch' (quotes) not checked: components and their operations are checked only inside a pack; validate the pack directory (the one holding pack.yaml) instead [components_unchecked]`,
+    );
+    expect(lines.at(-1)).toBe('10 files: 10 errors, 1 warning');
   });
 
   it('answers --json for editors and CI, with the same positions', async () => {
@@ -70,9 +75,10 @@ describe('greentic-flow validate', () => {
     expect(report.errors).toBe(3);
     expect(report.files).toEqual([
       { file: `${INVALID}/unknown-route.ygtc`, flow: 'unknown_route', errors: 1, warnings: 0 },
-      { file: `${INVALID}/bad-timeout.ygtc`, flow: 'bad_timeout', errors: 2, warnings: 0 },
+      { file: `${INVALID}/bad-timeout.ygtc`, flow: 'bad_timeout', errors: 2, warnings: 1 },
     ]);
     expect(report.issues.map((i) => [i.file.split('/').pop(), i.line, i.column, i.code])).toEqual([
+      ['bad-timeout.ygtc', 4, 3, 'components_unchecked'],
       ['bad-timeout.ygtc', 6, 14, 'invalid_value'],
       ['bad-timeout.ygtc', 7, 28, 'invalid_value'],
       ['unknown-route.ygtc', 7, 13, 'unknown_route_target'],

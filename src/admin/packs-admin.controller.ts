@@ -1,8 +1,9 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { BadRequestError } from '../common/errors.js';
+import { BadRequestError, GreenticError } from '../common/errors.js';
 import { PackRegistry, type PackStatus, type ReloadResult } from '../packs/pack-registry.service.js';
 import { PackTrustService, type TrustSummary } from '../packs/verify/pack-trust.service.js';
+import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { AdminGuard } from './admin.guard.js';
 
 interface ReloadBody {
@@ -24,6 +25,7 @@ export class PacksAdminController {
   constructor(
     private readonly packs: PackRegistry,
     private readonly trust: PackTrustService,
+    private readonly bundles: BundleRegistry,
   ) {}
 
   @Get('status')
@@ -43,7 +45,8 @@ export class PacksAdminController {
 
   /**
    * Reloads now (all packs, or `{tenant, pack}` from the body or query). 200 when nothing failed,
-   * 422 when a pack was refused; the previous version keeps serving either way.
+   * 422 when a pack was refused; the previous version keeps serving either way. An unknown tenant
+   * or pack is 404: "reloaded nothing, ok" would hide a typo in a deploy script.
    */
   @Post('reload')
   @HttpCode(200)
@@ -55,9 +58,24 @@ export class PacksAdminController {
   ): Promise<{ ok: boolean; results: ReloadResult[] }> {
     const tenant = optId(body?.tenant ?? qTenant, 'tenant');
     const pack = optId(body?.pack ?? qPack, 'pack');
+    this.checkTarget(tenant, pack);
     const results = await this.packs.reload({ tenant, pack });
     const ok = results.every((r) => r.outcome !== 'failed');
     if (!ok) void res.code(422);
     return { ok, results };
+  }
+
+  private checkTarget(tenant: string | undefined, pack: string | undefined): void {
+    if (tenant !== undefined) this.bundles.tenant(tenant);
+    if (pack === undefined) return;
+    const scope = tenant !== undefined ? [this.bundles.tenant(tenant)] : this.bundles.tenants();
+    if (scope.some((t) => t.packs.some((p) => p.id === pack))) return;
+    const known = [...new Set(scope.flatMap((t) => t.packs.map((p) => p.id)))];
+    throw new GreenticError(
+      'unknown_pack',
+      `unknown pack '${pack}'${tenant !== undefined ? ` for tenant '${tenant}'` : ''} (packs: ${known.length ? known.join(', ') : 'none'})`,
+      404,
+      { pack, ...(tenant !== undefined ? { tenant } : {}) },
+    );
   }
 }

@@ -2,8 +2,11 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
+import { unresolvedSecretRefs } from '../secrets/channel-secret-refs.js';
+import { SecretsService } from '../secrets/secrets.service.js';
 import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
 import { RunnerInstrumentation } from '../telemetry/instrumentation.service.js';
+import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 
 export type LifecycleState = 'running' | 'draining' | 'stopped';
 
@@ -16,8 +19,9 @@ export interface DrainResult {
 
 /**
  * Readiness and graceful shutdown. Ready means: not draining, packs loaded, bus and session store
- * answering. Draining stops new webhooks (503 + Retry-After), lets the work already accepted run
- * to its reply, and reports when nothing is left in flight.
+ * answering, every channel's `secret_refs` resolving. Draining stops new webhooks (503 +
+ * Retry-After), lets the work already accepted run to its reply, and reports when nothing is left
+ * in flight.
  */
 @Injectable()
 export class LifecycleService {
@@ -25,12 +29,16 @@ export class LifecycleService {
   private stateValue: LifecycleState = 'running';
   /** Webhook requests being handled (a waiting caller stays here until its reply). */
   httpInFlight = 0;
+  /** Unresolved secret refs last reported, so the log says when the set changes, not every probe. */
+  private lastSecretProblems = '';
 
   constructor(
     private readonly instrumentation: RunnerInstrumentation,
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
     @Inject(SESSION_STORE) private readonly sessions: SessionStore,
     private readonly packs: PackRegistry,
+    private readonly bundles: BundleRegistry,
+    private readonly secrets: SecretsService,
   ) {}
 
   get state(): LifecycleState {
@@ -45,17 +53,39 @@ export class LifecycleService {
     ready: boolean;
     checks: Record<string, { up: boolean; details?: Record<string, unknown> }>;
   }> {
-    const [bus, sessions] = await Promise.all([
+    const [bus, sessions, unresolved] = await Promise.all([
       this.bus.health().catch((e: unknown) => ({ up: false, details: { error: (e as Error).message } })),
       this.sessions.health().catch((e: unknown) => ({ up: false, details: { error: (e as Error).message } })),
+      unresolvedSecretRefs(this.bundles, this.secrets),
     ]);
+    this.logSecretProblems(unresolved.map((u) => ({ tenant: u.tenant, message: u.message })));
     const checks = {
       lifecycle: { up: !this.draining, details: { state: this.stateValue } },
       packs: { up: this.packs.ready },
       bus: { up: bus.up, details: { kind: this.bus.kind } },
       sessions: { up: sessions.up, details: { kind: this.sessions.kind } },
+      // A channel whose provider secret does not resolve answers 500 to every message it gets.
+      secrets: {
+        up: unresolved.length === 0,
+        ...(unresolved.length > 0
+          ? {
+              details: {
+                unresolved: unresolved.map(({ message: _m, ...u }) => u),
+                messages: unresolved.map((u) => u.message),
+              },
+            }
+          : {}),
+      },
     };
     return { ready: Object.values(checks).every((c) => c.up), checks };
+  }
+
+  private logSecretProblems(problems: { tenant: string; message: string }[]): void {
+    const key = problems.map((p) => p.message).join('\n');
+    if (key === this.lastSecretProblems) return;
+    this.lastSecretProblems = key;
+    for (const p of problems) this.logger.warn({ tenant: p.tenant }, `not ready: ${p.message}`);
+    if (problems.length === 0) this.logger.log('every channel secret resolves again');
   }
 
   inflight(): DrainResult['remaining'] {

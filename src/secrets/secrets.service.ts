@@ -4,6 +4,7 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { SecretsBinding } from '../tenancy/bundle.types.js';
 import type { TenantCtx } from '../tenancy/tenant-ctx.js';
 import { BackendOptions } from './backend-options.js';
+import { envVarName } from './backends/env-secrets.backend.js';
 import {
   CachingSecretsBackend,
   DEFAULT_CACHE,
@@ -96,6 +97,20 @@ export class SecretsService implements OnModuleInit, OnApplicationShutdown {
       );
     }
     return v;
+  }
+
+  /**
+   * Where `name` lives for `tenant`, for messages that must tell an operator what to set: the
+   * backend, its own name for the secret, and for the env backend the environment variable.
+   */
+  locate(tenant: TenantCtx, name: string): { backend: string; name: string; where: string } {
+    const t = this.forTenant(tenant.tenantId);
+    const mapped = renderSecretName(t.template, tenant, name);
+    const where =
+      t.backend.kind === 'env'
+        ? `environment variable ${envVarName(mapped)}`
+        : `'${mapped}' in secrets backend '${t.backend.kind}'`;
+    return { backend: t.backend.kind, name: mapped, where };
   }
 
   backendFor(tenant: TenantCtx): CachingSecretsBackend {

@@ -7,6 +7,7 @@ import { renderFlowGraph, type GraphFormat } from '../../flows/flow-graph.js';
 import { formatIssue, type FlowIssue } from '../../flows/flow.types.js';
 import { parseFlowSource } from '../../flows/ygtc-loader.js';
 import { YGTC_FLOW_SCHEMA } from '../../flows/ygtc.schema.js';
+import { withComponentDescriber } from '../greentic-pack/describe-components.js';
 import { flowTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.js';
 import { rel, validatePaths } from './validate-files.js';
 
@@ -62,13 +63,13 @@ export async function runFlowCli(
   program
     .command('validate')
     .description(
-      'check flows: every issue as file:line:col; a directory with a pack.yaml is checked as a pack (its components, calls between its flows)',
+      "check flows: every issue as file:line:col; a directory with a pack.yaml is checked as a pack (its components and their declared operations, calls between its flows); loose files' component nodes are not checked",
     )
     .argument('<paths...>', '.ygtc files and/or directories')
     .option('--json', 'machine-readable report on stdout (for editors and CI)')
     .option('--strict', 'warnings count as errors')
     .action(async (paths: string[], o: { json?: boolean; strict?: boolean }) => {
-      const report = await validatePaths(paths, cwd);
+      const report = await withComponentDescriber((describe) => validatePaths(paths, cwd, { describe }));
       const failed = report.errors > 0 || (o.strict === true && report.warnings > 0);
       if (o.json) {
         io.out(JSON.stringify({ ...report, ok: !failed }, null, 2));

@@ -4,7 +4,10 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { validateFlow, validateFlowCalls } from '../../flows/flow-validator.js';
 import type { FlowDefinition, FlowIssue } from '../../flows/flow.types.js';
+import { componentTargetOf } from '../../flows/operations.js';
 import { parseFlowSource } from '../../flows/ygtc-loader.js';
+import type { PreparedComponent } from '../../wasm/component-runtime.js';
+import type { DescribeComponent } from '../greentic-pack/describe-components.js';
 
 /** One file's outcome. */
 export interface FileReport {
@@ -25,8 +28,11 @@ export interface ValidationReport {
 /** A set of flows checked together: a pack directory, a plain directory, or the loose files given. */
 interface FlowSet {
   files: string[];
-  /** Component names of the pack (pack directories only): component nodes must name one. */
-  components?: Set<string>;
+  /**
+   * The pack's components (pack directories only): component nodes must name one, and where a
+   * component could be described, call one of its declared operations.
+   */
+  components?: ReadonlyMap<string, PreparedComponent> | ReadonlySet<string>;
   /** Loose files: calls to flows outside the set are warnings, not errors. */
   loose: boolean;
 }
@@ -49,8 +55,66 @@ async function walkFlows(dir: string): Promise<string[]> {
   return out;
 }
 
-/** The flows and component names a pack directory's manifest lists (nothing else is read). */
-async function packSet(dir: string, manifest: string): Promise<FlowSet | FlowIssue> {
+export interface ValidateOptions {
+  /** Reads each pack component's world and operations; without it only names are checked. */
+  describe?: DescribeComponent;
+}
+
+interface PackComponent {
+  name: string;
+  version: string;
+  path?: string;
+}
+
+/**
+ * Describes every component of a pack directory. All or nothing: one that cannot be read (not
+ * built yet, not a component) is a warning, and the pack falls back to checking names only.
+ */
+async function describePack(
+  dir: string,
+  file: string,
+  list: readonly PackComponent[],
+  describe: DescribeComponent,
+): Promise<{ described?: Map<string, PreparedComponent>; issues: FlowIssue[] }> {
+  const described = new Map<string, PreparedComponent>();
+  const issues: FlowIssue[] = [];
+  for (const c of list) {
+    const why = await (async (): Promise<string | undefined> => {
+      if (c.path === undefined) return 'it has no path';
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await readFile(path.resolve(dir, c.path)));
+      } catch (e) {
+        const gone = (e as NodeJS.ErrnoException).code === 'ENOENT';
+        return `${c.path}: ${gone ? 'no such file (build the component first)' : (e as Error).message}`;
+      }
+      try {
+        described.set(c.name, await describe({ name: c.name, version: c.version, bytes }));
+        return undefined;
+      } catch (e) {
+        return `${c.path}: ${(e as Error).message}`;
+      }
+    })();
+    if (why !== undefined) {
+      issues.push({
+        ...issueAt(
+          file,
+          'component_not_described',
+          `operations of component '${c.name}' not checked: ${why}`,
+        ),
+        severity: 'warning',
+      });
+    }
+  }
+  return issues.length === 0 ? { described, issues } : { issues };
+}
+
+/** The flows and components a pack directory's manifest lists (nothing else is read). */
+async function packSet(
+  dir: string,
+  manifest: string,
+  opts: ValidateOptions,
+): Promise<{ set: FlowSet; issues: FlowIssue[] } | FlowIssue> {
   const file = path.join(dir, manifest);
   let m: unknown;
   try {
@@ -67,11 +131,21 @@ async function packSet(dir: string, manifest: string): Promise<FlowSet | FlowIss
     )
     .filter((f: string) => f !== '')
     .map((f: string) => path.resolve(dir, f));
-  const components = new Set<string>();
+  const list: PackComponent[] = [];
   for (const c of Array.isArray(m['components']) ? m['components'] : []) {
-    if (isRecord(c) && typeof c['name'] === 'string') components.add(c['name']);
+    if (!isRecord(c) || typeof c['name'] !== 'string') continue;
+    const version = typeof m['version'] === 'string' ? m['version'] : '0.0.0';
+    list.push({
+      name: c['name'],
+      version: typeof c['version'] === 'string' ? c['version'] : version,
+      ...(typeof c['path'] === 'string' ? { path: c['path'] } : {}),
+    });
   }
-  return { files, components, loose: false };
+  const names = new Set(list.map((c) => c.name));
+  if (!opts.describe || list.length === 0)
+    return { set: { files, components: names, loose: false }, issues: [] };
+  const { described, issues } = await describePack(dir, file, list, opts.describe);
+  return { set: { files, components: described ?? names, loose: false }, issues };
 }
 
 function issueAt(file: string, code: string, message: string): FlowIssue {
@@ -80,12 +154,14 @@ function issueAt(file: string, code: string, message: string): FlowIssue {
 
 /**
  * Validates `.ygtc` files and directories. A directory holding a pack manifest is checked as a
- * pack (its listed flows, its components, calls between its flows); another directory as the
+ * pack (its listed flows, its components and, with `describe`, their operations, calls between
+ * its flows); another directory as the
  * `.ygtc` files under it; loose files as one set. Unreadable paths are issues, not exceptions.
  */
 export async function validatePaths(
   paths: readonly string[],
   cwd = process.cwd(),
+  opts: ValidateOptions = {},
 ): Promise<ValidationReport> {
   const sets: FlowSet[] = [];
   const issues: FlowIssue[] = [];
@@ -102,9 +178,12 @@ export async function validatePaths(
     if (st.isDirectory()) {
       const manifest = MANIFESTS.find((m) => existsSync(path.join(abs, m)));
       if (manifest) {
-        const set = await packSet(abs, manifest);
-        if ('severity' in set) issues.push(set);
-        else sets.push(set);
+        const pack = await packSet(abs, manifest, opts);
+        if ('severity' in pack) issues.push(pack);
+        else {
+          sets.push(pack.set);
+          issues.push(...pack.issues);
+        }
       } else {
         const files = await walkFlows(abs);
         if (files.length === 0) issues.push(issueAt(abs, 'no_flows', 'no .ygtc files in this directory'));
@@ -139,6 +218,7 @@ export async function validatePaths(
       issues.push(...out.issues);
       if (out.partial) {
         issues.push(...validateFlow(out.partial, set.components ? { components: set.components } : {}));
+        if (!set.components) issues.push(...componentsUnchecked(out.partial));
         parsed.push(out.partial);
       }
     }
@@ -193,6 +273,31 @@ export async function validatePaths(
     errors,
     warnings: sorted.length - errors,
   };
+}
+
+/**
+ * Outside a pack nothing says which components exist or what they declare, so a component node
+ * passing here proves nothing about it: say so once per file, at its first component node.
+ */
+export function componentsUnchecked(flow: FlowDefinition): FlowIssue[] {
+  const calls: { node: string; component: string; line: number; column: number }[] = [];
+  for (const node of flow.nodes.values()) {
+    const target = componentTargetOf(node);
+    if (target) calls.push({ node: node.id, component: target.component, ...node.loc });
+  }
+  const first = calls[0];
+  if (!first) return [];
+  const names = calls.map((c) => `'${c.node}' (${c.component})`).join(', ');
+  return [
+    {
+      severity: 'warning',
+      code: 'components_unchecked',
+      message: `component node${calls.length === 1 ? '' : 's'} ${names} not checked: components and their operations are checked only inside a pack; validate the pack directory (the one holding pack.yaml) instead`,
+      file: flow.file,
+      line: first.line,
+      column: first.column,
+    },
+  ];
 }
 
 /** Paths under the working directory are shown relative to it, as editors and CI logs expect. */

@@ -18,6 +18,7 @@ import { signPack } from '../../packs/format/pack-writer.js';
 import { OciClient } from '../../packs/resolvers/oci-client.js';
 import { openPack, type VerifiedPack } from '../../packs/verify/pack-verifier.js';
 import { loadTrustedKeys, trustPolicy, type PolicyMode } from '../../packs/verify/trust.js';
+import { withComponentDescriber } from './describe-components.js';
 
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 1;
@@ -121,7 +122,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('build')
-    .description('build a .gtpack from a pack directory (pack.yaml); flows are validated first')
+    .description(
+      "build a .gtpack from a pack directory (pack.yaml); flows are validated first, their operations against each component's describe()",
+    )
     .argument('<dir>', 'pack directory')
     .requiredOption('-o, --out <file>', 'output .gtpack')
     .option('--key <file>', 'sign with this private key while building')
@@ -130,7 +133,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key)
         : undefined;
       progress(`building ${dir}`);
-      const r = await buildPackFromDir(dir, { key, progress });
+      const r = await withComponentDescriber((describe) =>
+        buildPackFromDir(dir, { key, progress, describe }),
+      );
       for (const w of r.warnings) io.err(`warning: ${w}`);
       await writeAtomic(o.out, r.bytes);
       io.out(

@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Type } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
 import { explainConfig, formatExplanation } from './config-explain.js';
 import { registerTestCommand } from './test/test.command.js';
@@ -64,6 +67,38 @@ function addStartOptions(cmd: Command): Command {
     .option('--json', 'with --config-explain: JSON instead of a table');
 }
 
+/**
+ * `--provider-module <specifier>[#Export]`: a file path (relative to the working directory) or a
+ * package name. Without `#Export`, every exported class whose name ends in `Module`.
+ */
+export async function loadProviderModules(specs: readonly string[], cwd = process.cwd()): Promise<Type[]> {
+  const out: Type[] = [];
+  for (const spec of specs) {
+    const hash = spec.lastIndexOf('#');
+    const target = hash > 0 ? spec.slice(0, hash) : spec;
+    const name = hash > 0 ? spec.slice(hash + 1) : undefined;
+    const isPath = target.startsWith('.') || path.isAbsolute(target);
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(isPath ? pathToFileURL(path.resolve(cwd, target)).href : target)) as Record<
+        string,
+        unknown
+      >;
+    } catch (e) {
+      throw new Error(`--provider-module ${spec}: cannot import: ${(e as Error).message}`, { cause: e });
+    }
+    const picked = Object.entries(mod).filter(
+      ([k, v]) => typeof v === 'function' && (name !== undefined ? k === name : k.endsWith('Module')),
+    );
+    if (picked.length === 0)
+      throw new Error(
+        `--provider-module ${spec}: ${name !== undefined ? `no export '${name}'` : 'exports no class named *Module'}`,
+      );
+    out.push(...picked.map(([, v]) => v as Type));
+  }
+  return out;
+}
+
 export interface RunCliOptions {
   io?: CliIO;
   env?: NodeJS.ProcessEnv;
@@ -124,8 +159,14 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
     .description('check a bundle, its packs and flows without starting')
     .argument('<bundle>', 'bundle YAML file')
     .option('--json', 'JSON report')
-    .action(async (bundle: string, o: { json?: boolean }) => {
-      const r = await validateBundle(bundle);
+    .option(
+      '--provider-module <specifier...>',
+      'custom provider module(s) the runner is started with (file or package, optionally #ExportName), so their channels validate',
+      [],
+    )
+    .action(async (bundle: string, o: { json?: boolean; providerModule: string[] }) => {
+      const providerModules = await loadProviderModules(o.providerModule);
+      const r = await validateBundle(bundle, { providerModules });
       if (o.json) io.out(JSON.stringify(r, null, 2));
       else {
         io.out(`bundle ${r.bundle}: ${r.ok ? 'valid' : 'INVALID'}`);
@@ -133,12 +174,15 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
           io.out(`  tenant ${t.id} (secrets: ${t.secretsBackend})`);
           for (const c of t.channels) io.out(`    channel ${c}`);
         }
+        if (r.providers.length > 0) io.out(`  providers: ${r.providers.join(', ')}`);
         for (const p of r.packs) {
           io.out(
             `  pack ${p.tenant}/${p.pack}: ${p.version ? `${p.version} ${p.digest ?? ''}`.trim() : 'not loaded'}${p.error ? ` — ${p.error}` : ''}`,
           );
           for (const w of p.warnings) io.out(`    warning: ${w}`);
         }
+        for (const w of r.warnings) io.err(`warning: ${w}`);
+        for (const p of r.problems) io.err(`error: ${p}`);
         if (r.error) io.err(`error: ${r.error}`);
       }
       code = r.ok ? 0 : 2;

@@ -1,6 +1,8 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
-import { UnknownTenancyError } from '../../common/errors.js';
+import { ConfigError, UnknownTenancyError } from '../../common/errors.js';
+import { BundleRegistry } from '../../tenancy/bundle-registry.service.js';
+import { unknownChannelProviders } from './channel-providers.js';
 import { GREENTIC_PROVIDER, type MessagingProvider } from './messaging-provider.js';
 
 /** Every `@GreenticProvider` in the application, by id. */
@@ -12,6 +14,7 @@ export class ProviderRegistry implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly reflector: Reflector,
+    private readonly bundles: BundleRegistry,
   ) {}
 
   onModuleInit(): void {
@@ -24,6 +27,14 @@ export class ProviderRegistry implements OnModuleInit {
       this.providers.set(id, instance as MessagingProvider);
     }
     this.logger.log({ providers: [...this.providers.keys()] }, 'messaging providers registered');
+    // Every provider instance exists by now (custom modules included): a channel bound to none of
+    // them would start ready and answer every message 404, so it stops the start instead.
+    const unknown = unknownChannelProviders(this.bundles.bundle, this.providers.keys());
+    if (unknown.length > 0) {
+      throw new ConfigError(`invalid bundle:\n  ${unknown.map((u) => u.message).join('\n  ')}`, {
+        channels: unknown.map(({ message: _m, ...u }) => u),
+      });
+    }
   }
 
   get(id: string): MessagingProvider {

@@ -36,6 +36,11 @@ export interface ComponentEntry {
   manifest_file: string | null;
   world: string | null;
   capabilities: unknown;
+  /**
+   * Operation names the component declares (0.6 `describe()`; `execute` for 0.1), recorded at
+   * build time; null when the build did not describe it. Absent in packs built before.
+   */
+  operations?: string[] | null;
 }
 
 export interface PackManifest {
@@ -95,6 +100,7 @@ const SCHEMA = {
           schema_file: { type: ['string', 'null'] },
           manifest_file: { type: ['string', 'null'] },
           world: { type: ['string', 'null'] },
+          operations: { type: ['array', 'null'], items: { type: 'string' } },
         },
       },
     },

@@ -4,6 +4,12 @@ import { parseDocument } from 'yaml';
 import { FlowValidationError, PackError } from '../../common/errors.js';
 import { checkFlow, validateFlowCalls } from '../../flows/flow-validator.js';
 import { formatIssue, type FlowDefinition, type FlowIssue } from '../../flows/flow.types.js';
+import {
+  WORLD_V01,
+  WORLD_V06,
+  type ComponentSpec,
+  type PreparedComponent,
+} from '../../wasm/component-runtime.js';
 import { PACK_FORMAT_VERSION } from './constants.js';
 import { blake3Hex } from './hash.js';
 import type { Ed25519KeyPair } from './keys.js';
@@ -17,6 +23,12 @@ export interface BuildOptions {
   createdAt?: string;
   signedAt?: string;
   progress?: (line: string) => void;
+  /**
+   * Reads a component's world and declared operations (the runner's component runtime). When
+   * given, the manifest records both and every flow's operations are checked against them, so a
+   * typo fails the build instead of the runner's load; without it only component names are checked.
+   */
+  describe?: (spec: ComponentSpec) => Promise<PreparedComponent>;
 }
 
 export interface BuildResult {
@@ -66,6 +78,40 @@ async function readInside(dir: string, rel: string, file: string, what: string):
   }
 }
 
+/** pack.yaml may name a world short (`0.6`) or in full (`greentic:component@0.6.0`). */
+function worldOf(v: unknown): string | null {
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  const s = String(v);
+  return s === '0.1' ? WORLD_V01 : s === '0.6' ? WORLD_V06 : s;
+}
+
+async function describeComponent(
+  describe: NonNullable<BuildOptions['describe']>,
+  spec: ComponentSpec,
+  rel: string,
+  declaredWorld: string | null,
+  file: string,
+): Promise<PreparedComponent> {
+  let pc: PreparedComponent;
+  try {
+    pc = await describe(spec);
+  } catch (e) {
+    throw new PackError(
+      'pack_component_invalid',
+      `${file}: component '${spec.name}' (${rel}) cannot be loaded: ${(e as Error).message}`,
+      { component: spec.name },
+    );
+  }
+  if (declaredWorld !== null && declaredWorld !== pc.world) {
+    throw new PackError(
+      'pack_component_world_mismatch',
+      `${file}: component '${spec.name}' is declared as ${declaredWorld} but implements ${pc.world}`,
+      { component: spec.name },
+    );
+  }
+  return pc;
+}
+
 function list(v: unknown, what: string, file: string): unknown[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new PackError('pack_manifest_invalid', `${file}: '${what}' must be a list`);
@@ -113,6 +159,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
 
   const files: PackFile[] = [];
   const components: ComponentEntry[] = [];
+  const described = new Map<string, PreparedComponent>();
   const rawComponents = list(raw.components, 'components', file);
   progress(`reading ${rawComponents.length} component(s)`);
   for (const [i, c] of rawComponents.entries()) {
@@ -131,6 +178,11 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
       manifestFile = `${base}/manifest.json`;
       files.push({ path: manifestFile, bytes: m });
     }
+    const declaredWorld = worldOf(o['world']);
+    const pc = opts.describe
+      ? await describeComponent(opts.describe, { name, version: cver, bytes: wasm }, rel, declaredWorld, file)
+      : undefined;
+    if (pc) described.set(name, pc);
     components.push({
       name,
       version: cver,
@@ -138,14 +190,16 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
       hash_blake3: blake3Hex(wasm),
       schema_file: null,
       manifest_file: manifestFile,
-      world: typeof o['world'] === 'string' ? o['world'] : null,
+      world: pc?.world ?? declaredWorld,
       capabilities: null,
+      operations: pc ? pc.operations.map((op) => op.name) : null,
     });
   }
 
   const rawFlows = list(raw.flows, 'flows', file);
   progress(`validating ${rawFlows.length} flow(s)`);
-  const componentNames = new Set(components.map((c) => c.name));
+  // Described components let the validator check operations too, as the runner does at load.
+  const known = opts.describe ? described : new Set(components.map((c) => c.name));
   const flows: FlowEntry[] = [];
   const parsed: FlowDefinition[] = [];
   const issues: FlowIssue[] = [];
@@ -155,7 +209,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
       typeof f === 'string' ? f : reqString((f as { path?: unknown } | null)?.path, `flows[${i}].path`, file);
     const abs = path.resolve(dir, rel);
     const src = (await readInside(dir, rel, file, `flows[${i}]`)).toString('utf8').replace(/\r\n/g, '\n');
-    const checked = checkFlow(src, abs, { components: componentNames });
+    const checked = checkFlow(src, abs, { components: known });
     issues.push(...checked.issues.filter((x) => x.severity === 'error'));
     warnings.push(...checked.issues.filter((x) => x.severity === 'warning').map(formatIssue));
     if (!checked.flow) continue;
