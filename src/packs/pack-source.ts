@@ -1,4 +1,5 @@
 import type { PackBinding } from '../tenancy/bundle.types.js';
+import type { FlowV1Entry } from './format/pack-v1/flow-v1.js';
 import type { ComponentSpec } from '../wasm/component-runtime.js';
 
 /** A flow file as a pack carries it, before parsing. */
@@ -27,6 +28,22 @@ export interface PackContents {
   warnings: string[];
   /** Where it came from, for status output. */
   location: string;
+  /** The archive's layout; absent for a pack directory. */
+  format?: 'legacy' | 'pack-v1';
+  /**
+   * pack-v1 only: the manifest's flows in upstream's flow-v1 IR (symbol indexes resolved), in manifest
+   * order. `flows` then holds the `.ygtc` sources only when the archive carries them (packs built here).
+   * For pack-v1, `components` holds every bundled component's wasm named by its component id.
+   */
+  flowsV1?: FlowV1Entry[];
+  /** pack-v1: i18n string files (`assets/.../i18n/*.json`, `i18n/*.json`) by archive path; also in `assets`. */
+  i18n?: Map<string, Uint8Array>;
+  /**
+   * pack-v1: where a message to this pack starts: the messaging flow tagged `default` (else `main`, else
+   * the first messaging flow with nodes) and its `entrypoints.default` node (else its first node).
+   * Absent when the pack has no messaging flow with nodes.
+   */
+  defaultEntrypoint?: { flow: string; node: string };
 }
 
 export interface PackSource {
