@@ -12,7 +12,9 @@ import {
 import { buildPackFromDir } from './pack-builder.js';
 
 /** What the runner's runtime would say of each component, without compiling one. */
-function describer(worlds: Record<string, { world: PreparedComponent['world']; operations: string[] }>) {
+function describer(
+  worlds: Record<string, { world: PreparedComponent['world']; operations: readonly string[] }>,
+) {
   return async (spec: ComponentSpec): Promise<PreparedComponent> => {
     const w = worlds[spec.name];
     if (!w) throw new Error(`component '${spec.name}' implements neither world`);
