@@ -133,7 +133,10 @@ describe('greentic-pack CLI: keys, build, sign, verify, inspect', () => {
     expect(human.code).toBe(0);
     expect(human.out).toMatch(/^pack\s+hello@1\.0\.0/m);
     expect(human.out).toMatch(/^signature\s+ed25519, key [0-9a-f]{64}/m);
-    expect(human.out).toMatch(/^\s+echo\s+0\.1\.0\s+components\/echo@0\.1\.0\/component\.wasm/m);
+    // name, version, world and operations (read at build time), file.
+    expect(human.out).toMatch(
+      /^\s+echo\s+0\.1\.0\s+0\.1\.0\s+execute\s+components\/echo@0\.1\.0\/component\.wasm/m,
+    );
     expect(human.out).toMatch(/^\s+assets\/greeting\.txt\s+5\s+text\/plain/m);
     const json = JSON.parse((await cli('inspect', pack, '--json')).out) as {
       manifest: { meta: { pack_id: string }; flows: { id: string }[] };

@@ -258,8 +258,16 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       if (m.components.length === 0) io.out('  (none)');
       else
         for (const l of table([
-          ['  name', 'version', 'file', 'blake3'],
-          ...m.components.map((c) => [`  ${c.name}`, c.version, c.file_wasm, c.hash_blake3.slice(0, 16)]),
+          ['  name', 'version', 'world', 'operations', 'file', 'blake3'],
+          ...m.components.map((c) => [
+            `  ${c.name}`,
+            c.version,
+            c.world?.replace(/^greentic:component@/, '') ?? '-',
+            // Recorded by builds that described the component; older packs have none.
+            c.operations?.join(', ') ?? '-',
+            c.file_wasm,
+            c.hash_blake3.slice(0, 16),
+          ]),
         ]))
           io.out(l);
       io.out('');
