@@ -107,6 +107,10 @@ describe('greentic-flow validate', () => {
     expect(r.out).toContain(
       "main.ygtc:5:34: error: node 'a': component 'ghost' is not in the pack (pack components: real_one) [unknown_component]",
     );
+    // Not built yet: its operations cannot be read, which is said, and names are still checked.
+    expect(r.out).toContain(
+      "pack.yaml:1:1: warning: operations of component 'real_one' not checked: c.wasm: no such file (build the component first) [component_not_described]",
+    );
   });
 
   it('exits 1 for a path that does not exist and 2 for a usage error', async () => {
