@@ -133,8 +133,12 @@ export function verifyPackSignature(
  * Only what comes out of here may be transpiled or loaded.
  */
 export async function openPack(bytes: Uint8Array, opts: OpenPackOptions): Promise<VerifiedPack> {
+  return verifyLegacyFiles(await readArchive(bytes, opts.label, opts.limits ?? DEFAULT_ARCHIVE_LIMITS), opts);
+}
+
+/** The older (`meta`) layout's checks on an archive `readArchive` has already opened. */
+export function verifyLegacyFiles(files: Map<string, Uint8Array>, opts: OpenPackOptions): VerifiedPack {
   const { label } = opts;
-  const files = await readArchive(bytes, label, opts.limits ?? DEFAULT_ARCHIVE_LIMITS);
   const sbomBytes = files.get(SBOM_JSON);
   if (!sbomBytes) throw new PackError('pack_sbom_missing', `${label}: the archive has no sbom.json`);
   const sbom = parseSbom(sbomBytes, label);
