@@ -27,7 +27,7 @@ export async function configureApp(app: RunnerApp): Promise<void> {
   const bundle = app.get(BundleRegistry).bundle;
   app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
-  installBodyParsing(fastify, bundle.limits.maxBodyBytes);
+  installBodyParsing(fastify, bundle.limits);
   // Fastify hooks rather than Nest middleware: they run without the middleware layer's per-request
   // routing, and the span hook activates its context after the body is read (see the hook).
   fastify.addHook('onRequest', lifecycleHook(app.get(LifecycleService)));

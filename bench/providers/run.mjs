@@ -1,6 +1,7 @@
 // bench/providers: a Slack-signed Events API webhook → flow → chat.postMessage to a local fake,
 // against the generic webhook → flow → callback path, in the same run, same flow, same fake.
-// Also times the Slack signature check alone, to show what share of the Slack path's throughput it costs.
+// Also times the Slack signature check and the JSON shape check (depth and keys, before parsing) alone,
+// to show what share of the Slack path's throughput each costs.
 import { createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { root, spawnServer, table, writeResults } from '../lib/harness.mjs';
 import { verifySlackRequest } from '../../dist/messaging/providers/slack/slack-signature.js';
+import { checkJsonShape, DEFAULT_JSON_LIMITS } from '../../dist/common/bounded-json.js';
 
 const quick = process.argv.includes('--quick');
 const duration = quick ? 3 : 10;
@@ -165,6 +167,23 @@ function signatureCost() {
   return Number(process.hrtime.bigint() - t0) / 1e3 / iterations;
 }
 
+/** µs per call of `fn`, after a warm-up. */
+function microseconds(fn, iterations = 100_000) {
+  for (let i = 0; i < 10_000; i++) fn();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / 1e3 / iterations;
+}
+
+/** The JSON shape check alone on the same delivery, with JSON.parse of it for scale: µs each. */
+function shapeCheckCost() {
+  const { body } = slackRequest();
+  return {
+    checkUs: microseconds(() => checkJsonShape(body, DEFAULT_JSON_LIMITS)),
+    parseUs: microseconds(() => JSON.parse(body)),
+  };
+}
+
 const fake = await spawnServer(path.join(root, 'bench/providers/fake-apis.mjs'));
 const bundle = benchBundle(fake.url);
 const runner = await spawnServer(path.join(root, 'bench/providers/runner-server.mjs'), [bundle], {
@@ -205,6 +224,8 @@ const generic = best('generic webhook → callback');
 const slack = best('slack signed → chat.postMessage');
 const sigUs = signatureCost();
 const sigShare = (sigUs * slack.reqPerSec) / 1e6;
+const shape = shapeCheckCost();
+const shapeShare = (shape.checkUs * slack.reqPerSec) / 1e6;
 const ratio = slack.reqPerSec / generic.reqPerSec;
 const target = { signatureShareBelow: 0.1 };
 const met =
@@ -232,6 +253,7 @@ process.stdout.write(
 process.stdout.write(
   `\nslack / generic (best rounds): ${ratio.toFixed(3)}× req/s; p99 ${slack.p99Ms} ms vs ${generic.p99Ms} ms\n` +
     `signature check alone: ${sigUs.toFixed(2)} µs per request = ${(sigShare * 100).toFixed(2)}% of the Slack path's throughput at ${slack.reqPerSec} req/s\n` +
+    `JSON shape check alone: ${shape.checkUs.toFixed(2)} µs per request (JSON.parse of the body: ${shape.parseUs.toFixed(2)} µs) = ${(shapeShare * 100).toFixed(2)}% of the Slack path's throughput\n` +
     `target (signature check < ${target.signatureShareBelow * 100}% of throughput, every accepted message delivered): ${met ? 'met' : 'NOT met'}\n`,
 );
 const file = writeResults('providers', {
@@ -242,6 +264,9 @@ const file = writeResults('providers', {
   slackOverGeneric: Number(ratio.toFixed(3)),
   signatureUsPerRequest: Number(sigUs.toFixed(3)),
   signatureShare: Number(sigShare.toFixed(4)),
+  jsonShapeUsPerRequest: Number(shape.checkUs.toFixed(3)),
+  jsonParseUsPerRequest: Number(shape.parseUs.toFixed(3)),
+  jsonShapeShare: Number(shapeShare.toFixed(4)),
   target,
   met,
 });

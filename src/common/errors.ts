@@ -43,6 +43,22 @@ export class PayloadTooLargeError extends GreenticError {
   }
 }
 
+/**
+ * A JSON body nested deeper, or holding more object keys, than the bundle's `limits` allow; refused
+ * before it is parsed, so nothing downstream (serialising, storing, logging) walks it.
+ */
+export class PayloadTooDeepError extends GreenticError {
+  constructor(maxDepth: number) {
+    super('payload_too_deep', `JSON body nests deeper than ${maxDepth} levels`, 400, { maxDepth });
+  }
+}
+
+export class PayloadTooManyKeysError extends GreenticError {
+  constructor(maxKeys: number) {
+    super('payload_too_many_keys', `JSON body holds more than ${maxKeys} object keys`, 400, { maxKeys });
+  }
+}
+
 export class ConfigError extends GreenticError {
   constructor(message: string, details: Record<string, unknown> = {}) {
     super('config_invalid', message, 500, details);

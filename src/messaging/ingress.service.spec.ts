@@ -32,6 +32,17 @@ describe('capRaw', () => {
     expect(JSON.stringify(JSON.parse(src)).length).toBeLessThanOrEqual(16 * 1024);
   });
 
+  it('replaces a payload that cannot be serialised (too deep, cyclic) with a note, never throwing', () => {
+    const d = 120_000;
+    const deep: unknown = JSON.parse('['.repeat(d) + ']'.repeat(d));
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    for (const raw of [deep, cyclic]) {
+      expect(capRaw(raw)).toEqual({ truncated: true, unserialisable: true });
+      expect(capRaw(raw, 100_000)).toEqual({ truncated: true, unserialisable: true });
+    }
+  });
+
   it('replaces an oversized payload that came without a source size', () => {
     const raw = { blob: 'x'.repeat(20_000) };
     expect(capRaw(raw)).toEqual({ truncated: true, bytes: JSON.stringify(raw).length });

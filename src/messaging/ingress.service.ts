@@ -102,12 +102,20 @@ export class IngressService {
 const MAX_JSON_GROWTH = 6;
 
 /**
- * `raw` as it is, or a note of its size when its JSON passes the cap. A payload parsed from a body
- * small enough that even its worst-case growth stays under the cap is not serialised just to be
- * measured (the common case: webhook bodies are a few KiB).
+ * `raw` as it is, or a note of its size when its JSON passes the cap, or a note that it has no JSON
+ * when it cannot be serialised (the bus could not carry it). A payload parsed from a body small
+ * enough that even its worst-case growth stays under the cap is not serialised just to be measured
+ * (the common case: webhook bodies are a few KiB).
  */
 export function capRaw(raw: unknown, sourceBytes?: number): unknown {
   if (sourceBytes !== undefined && sourceBytes * MAX_JSON_GROWTH <= RAW_CAP_BYTES) return raw;
-  const s = JSON.stringify(raw);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(raw);
+  } catch {
+    // Nested past the stack (RangeError), cyclic or holding a BigInt (TypeError). Bodies are
+    // depth-checked before parsing; this keeps any other caller's payload from failing the message.
+    return { truncated: true, unserialisable: true };
+  }
   return s !== undefined && s.length > RAW_CAP_BYTES ? { truncated: true, bytes: s.length } : raw;
 }

@@ -40,6 +40,21 @@ describe('bundle loader', () => {
     expect(b.dir).toBe('/b');
   });
 
+  it('reads the JSON body limits, with defaults, a bundle value and a tenant override', () => {
+    expect(parseBundle(GOOD, '/b/bundle.yaml').limits).toMatchObject({
+      maxJsonDepth: 64,
+      maxJsonKeys: 10_000,
+    });
+    const b = parseBundle(
+      `limits: { max_json_depth: 32, max_json_keys: 500 }\n` +
+        GOOD.replace('  demo:\n    packs', '  demo:\n    limits: { max_json_depth: 16 }\n    packs'),
+      '/b/bundle.yaml',
+    );
+    expect(b.limits).toMatchObject({ maxJsonDepth: 32, maxJsonKeys: 500 });
+    expect(b.tenants.get('demo')!.limits).toMatchObject({ maxJsonDepth: 16, maxJsonKeys: 500 });
+    expect(err(`limits: { max_json_depth: 5000 }\n` + GOOD)).toMatch(/key 'limits\.max_json_depth'/);
+  });
+
   it('names file, line, key and expectation for a missing required key', () => {
     const msg = err(GOOD.replace('provider: webhook, ', ''));
     expect(msg).toContain(

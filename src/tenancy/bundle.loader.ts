@@ -88,6 +88,8 @@ interface RawLimits {
   component_memory_mb?: number;
   flow_step_limit?: number;
   max_body_bytes?: number;
+  max_json_depth?: number;
+  max_json_keys?: number;
   component_pool_min?: number;
   component_pool_max?: number;
   component_queue_size?: number;
@@ -132,6 +134,8 @@ function mergeLimits(base: BundleLimits, raw: RawLimits | undefined): BundleLimi
     componentMemoryMb: raw?.component_memory_mb ?? base.componentMemoryMb,
     flowStepLimit: raw?.flow_step_limit ?? base.flowStepLimit,
     maxBodyBytes: raw?.max_body_bytes ?? base.maxBodyBytes,
+    maxJsonDepth: raw?.max_json_depth ?? base.maxJsonDepth,
+    maxJsonKeys: raw?.max_json_keys ?? base.maxJsonKeys,
     ...optional('componentPoolMin', raw?.component_pool_min ?? base.componentPoolMin),
     ...optional('componentPoolMax', raw?.component_pool_max ?? base.componentPoolMax),
     ...optional('componentQueueSize', raw?.component_queue_size ?? base.componentQueueSize),

@@ -80,6 +80,9 @@ const limits = {
     component_memory_mb: { type: 'integer', minimum: 1 },
     flow_step_limit: { type: 'integer', minimum: 1 },
     max_body_bytes: { type: 'integer', minimum: 1 },
+    // Past ~1,000 levels JSON.stringify (replies, the bus, logs) may run out of stack.
+    max_json_depth: { type: 'integer', minimum: 1, maximum: 1000 },
+    max_json_keys: { type: 'integer', minimum: 1 },
     component_pool_min: { type: 'integer', minimum: 0 },
     component_pool_max: { type: 'integer', minimum: 1 },
     component_queue_size: { type: 'integer', minimum: 0 },

@@ -1,9 +1,11 @@
+import { DEFAULT_JSON_LIMITS, type JsonLimits } from '../common/bounded-json.js';
+
 /**
  * The bundle file (`greentic.demo.yaml` for the demo): tenants > envs > teams > channels,
  * each channel bound to a provider and a pack/flow, plus packs, trust and limits.
  * Snake_case keys are the file's; these types are the validated, normalised form.
  */
-export interface BundleLimits {
+export interface BundleLimits extends JsonLimits {
   /** Deadline of one component call. */
   componentDeadlineMs: number;
   /** Memory cap of one component instance. */
@@ -12,6 +14,7 @@ export interface BundleLimits {
   flowStepLimit: number;
   /** Largest webhook body accepted. */
   maxBodyBytes: number;
+  // maxJsonDepth, maxJsonKeys (JsonLimits): the shape of a JSON body, checked before it is parsed.
   /** Component pool of the tenant (workers kept, workers at most, queued calls); unset: runner config. */
   componentPoolMin?: number;
   componentPoolMax?: number;
@@ -143,4 +146,5 @@ export const DEFAULT_LIMITS: BundleLimits = {
   componentMemoryMb: 128,
   flowStepLimit: 100,
   maxBodyBytes: 256 * 1024,
+  ...DEFAULT_JSON_LIMITS,
 };

@@ -58,7 +58,7 @@ export class SignedWebhookProvider implements MessagingProvider {
     if (!hexSignatureMatches(hmacSha256(secret, ts, '.', req.rawBody), sig, 'sha256='))
       throw new ProviderAuthError(this.id, 'signature mismatch');
 
-    const body = parseJsonObject(req.rawBody, this.id);
+    const body = parseJsonObject(req.rawBody, this.id, channel.tenantBinding.limits);
     const id = str(body['id']);
     const user = str(body['user']);
     const text = str(body['text']);

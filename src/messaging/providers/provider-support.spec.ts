@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BadRequestError, PayloadTooDeepError, PayloadTooManyKeysError } from '../../common/errors.js';
 import { retryHints } from '../egress-dispatcher.service.js';
 import type { EgressMessage } from '../message-envelope.js';
 import { EgressError } from './messaging-provider.js';
@@ -7,6 +8,7 @@ import {
   hexSignatureMatches,
   hmacSha256,
   normalizeCard,
+  parseJsonObject,
   parseRetryAfter,
   safeEqual,
 } from './provider-support.js';
@@ -28,6 +30,25 @@ const egress = (replies: EgressMessage['replies']): EgressMessage => ({
 });
 
 describe('provider support', () => {
+  it('parses a JSON object within the given limits (64 levels, 10,000 keys by default)', () => {
+    const body = '{"a":[{"b":1}]}';
+    expect(parseJsonObject(Buffer.from(body), 'x', { maxJsonDepth: 3, maxJsonKeys: 2 })).toEqual({
+      a: [{ b: 1 }],
+    });
+    expect(() => parseJsonObject(body, 'x', { maxJsonDepth: 2, maxJsonKeys: 2 })).toThrow(
+      PayloadTooDeepError,
+    );
+    expect(() => parseJsonObject(body, 'x', { maxJsonDepth: 3, maxJsonKeys: 1 })).toThrow(
+      PayloadTooManyKeysError,
+    );
+    expect(() => parseJsonObject(`{"a":${'['.repeat(65)}${']'.repeat(65)}}`, 'x')).toThrow(
+      PayloadTooDeepError,
+    );
+    expect(() => parseJsonObject('{"a":', 'x')).toThrow(BadRequestError);
+    expect(() => parseJsonObject('{"a":', 'x')).toThrow(/^x: malformed JSON body/);
+    expect(() => parseJsonObject('[1]', 'x')).toThrow('x: body must be a JSON object');
+  });
+
   it('compares secrets of any length in constant time', () => {
     expect(safeEqual('abc', 'abc')).toBe(true);
     expect(safeEqual('abc', 'abcd')).toBe(false);

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { DEFAULT_JSON_LIMITS, parseBoundedJson, type JsonLimits } from '../../common/bounded-json.js';
 import { BadRequestError, ConfigError, GreenticError } from '../../common/errors.js';
 import { ExpiringMap } from '../../common/expiring-map.js';
 import type { SecretsService } from '../../secrets/secrets.service.js';
@@ -48,12 +49,22 @@ export function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
 }
 
-export function parseJsonObject(raw: Buffer | string, what: string): Record<string, unknown> {
+/**
+ * A JSON object from a provider's body, refused (400) when malformed, not an object, or nested
+ * deeper or wider than `limits`: pass the channel's `tenantBinding.limits`, so the bundle's
+ * `max_json_depth` / `max_json_keys` apply.
+ */
+export function parseJsonObject(
+  raw: Buffer | string,
+  what: string,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
+): Record<string, unknown> {
   let v: unknown;
   try {
-    v = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    v = parseBoundedJson(typeof raw === 'string' ? raw : raw.toString('utf8'), limits);
   } catch (e) {
-    throw new BadRequestError(`${what}: malformed JSON body (${(e as Error).message})`);
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new BadRequestError(`${what}: malformed JSON body (${e.message})`);
   }
   if (!isRecord(v)) throw new BadRequestError(`${what}: body must be a JSON object`);
   return v;

@@ -79,7 +79,7 @@ export class SlackProvider implements MessagingProvider {
     }
     const contentType = header(req, 'content-type') ?? '';
     if (contentType.startsWith('application/x-www-form-urlencoded')) return this.interactive(req, resolved);
-    const body = parseJsonObject(req.rawBody, 'slack');
+    const body = parseJsonObject(req.rawBody, 'slack', resolved.tenantBinding.limits);
     switch (body['type']) {
       case 'url_verification': {
         const challenge = str(body['challenge']);
@@ -151,7 +151,7 @@ export class SlackProvider implements MessagingProvider {
     const form = new URLSearchParams(req.rawBody.toString('utf8'));
     const raw = form.get('payload');
     if (!raw) throw new BadRequestError('slack: interactive request without payload');
-    const p = parseJsonObject(raw, 'slack interactive payload');
+    const p = parseJsonObject(raw, 'slack interactive payload', resolved.tenantBinding.limits);
     if (p['type'] !== 'block_actions') {
       this.logger.debug(
         { tenant: resolved.tenant.tenantId, type: p['type'] },

@@ -67,7 +67,7 @@ export class TeamsProvider implements MessagingProvider {
     const appId = requireSetting(resolved, 'app_id');
     // The body is parsed before the token is checked only to learn the channel and serviceUrl the
     // token must vouch for; nothing in it is used unless the token verifies.
-    const activity = parseJsonObject(req.rawBody, 'teams');
+    const activity = parseJsonObject(req.rawBody, 'teams', resolved.tenantBinding.limits);
     const serviceUrl = str(activity['serviceUrl']);
     await this.auth.verify(header(req, 'authorization'), {
       metadataUrl: setting(resolved, 'openid_metadata_url') ?? BOT_FRAMEWORK_OPENID_METADATA,

@@ -62,7 +62,7 @@ export class TelegramProvider implements MessagingProvider {
     if (!got) throw new ProviderAuthError('telegram', 'missing X-Telegram-Bot-Api-Secret-Token header');
     if (!safeEqual(got, expected)) throw new ProviderAuthError('telegram', 'secret token mismatch');
 
-    const update = parseJsonObject(req.rawBody, 'telegram');
+    const update = parseJsonObject(req.rawBody, 'telegram', resolved.tenantBinding.limits);
     const updateId = update['update_id'];
     if (typeof updateId !== 'number' || !Number.isInteger(updateId))
       throw new BadRequestError('telegram: Update without integer update_id');

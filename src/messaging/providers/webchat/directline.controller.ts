@@ -1,10 +1,10 @@
-import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { UnknownTenancyError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import { RESOLVED_TENANCY, TenantGuard, type TenancyCarrier } from '../../../tenancy/tenant.guard.js';
 import { DirectLineService } from './directline.service.js';
-import type { ActivitySet, ConversationInfo } from './directline.types.js';
+import type { ConversationInfo } from './directline.types.js';
 import { WebChatChannels } from './webchat-channels.js';
 
 type Request = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, unknown> }>;
@@ -76,10 +76,12 @@ abstract class DirectLineEndpoints {
   }
 
   @Get('conversations/:conversationId/activities')
-  async list(@Req() req: Request): Promise<ActivitySet> {
+  // Serialised by the service, so one activity that cannot be serialised never fails the history.
+  @Header('content-type', 'application/json; charset=utf-8')
+  async list(@Req() req: Request): Promise<string> {
     const r = this.channel(req);
     const auth = await this.dl.authenticate(r, req.headers.authorization);
-    return this.dl.activities(r, auth, String(req.params['conversationId']), one(req.query['watermark']));
+    return this.dl.activitiesJson(r, auth, String(req.params['conversationId']), one(req.query['watermark']));
   }
 
   private streamBase(req: Request): string {

@@ -8,6 +8,7 @@ import { IngressService } from '../../ingress.service.js';
 import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
 import { EgressError, ProviderAuthError } from '../messaging-provider.js';
 import { channelSecret, isRecord, normalizeCard, safeEqual, setting, str } from '../provider-support.js';
+import { activitySetJson } from './activity-set-json.js';
 import { MemoryDirectLineStore, type DirectLineStore } from './directline.store.js';
 import { DirectLineTokens, type DirectLineClaims } from './directline.tokens.js';
 import type { Activity, ActivitySet, ChannelAccount, ConversationInfo } from './directline.types.js';
@@ -229,6 +230,39 @@ export class DirectLineService implements OnModuleDestroy {
     this.assertConversation(auth, conversationId);
     await this.requireConversation(resolved, conversationId);
     return this.store.since(channelKey(resolved), conversationId, parseWatermark(watermark));
+  }
+
+  /** `GET …/activities` as the JSON sent (see `json`). */
+  async activitiesJson(
+    resolved: ResolvedChannel,
+    auth: DirectLineAuth,
+    conversationId: string,
+    watermark: string | undefined,
+  ): Promise<string> {
+    return this.json(
+      resolved,
+      conversationId,
+      await this.activities(resolved, auth, conversationId, watermark),
+    );
+  }
+
+  /**
+   * An activity set's JSON for polling and the stream: one activity that cannot be serialised is
+   * replaced by an event (and logged), never failing the whole history.
+   */
+  json(resolved: ResolvedChannel, conversationId: string, set: ActivitySet): string {
+    return activitySetJson(set, (activity, err) =>
+      this.logger.warn(
+        {
+          tenant: resolved.tenant.tenantId,
+          channel: resolved.channel.id,
+          conversationId,
+          activityId: activity.id,
+          reason: err.message,
+        },
+        'webchat activity cannot be serialised, sent as an omitted-activity event',
+      ),
+    );
   }
 
   /** The stream's `t` query token (or a conversation token / the secret in the Authorization header). */

@@ -125,7 +125,7 @@ export class DirectLineStream implements OnApplicationBootstrap, OnApplicationSh
     this.alive.add(ws);
     ws.on('pong', () => this.alive.add(ws));
     const send = (set: ActivitySet) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(set));
+      if (ws.readyState === ws.OPEN) ws.send(this.dl.json(resolved, conversationId, set));
     };
     // Listen before reading the backlog, so nothing appended in between is lost; dedupe by watermark.
     const pending: ActivitySet[] = [];

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { parseBoundedJson } from '../../../common/bounded-json.js';
 import { BadRequestError, GreenticError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import type { EgressMessage } from '../../message-envelope.js';
@@ -44,12 +45,13 @@ export class WebhookProvider implements MessagingProvider {
   readonly id = 'webhook';
 
   // Synchronous: nothing here waits, and the webhook controller skips the await for a plain result.
-  ingress(req: ProviderRequest): IngressResult {
+  ingress(req: ProviderRequest, resolved: ResolvedChannel): IngressResult {
     let body: unknown;
     try {
-      body = JSON.parse(req.rawBody.toString('utf8'));
+      body = parseBoundedJson(req.rawBody.toString('utf8'), resolved.tenantBinding.limits);
     } catch (e) {
-      throw new BadRequestError(`malformed JSON body: ${(e as Error).message}`);
+      if (!(e instanceof SyntaxError)) throw e;
+      throw new BadRequestError(`malformed JSON body: ${e.message}`);
     }
     if (!body || typeof body !== 'object' || Array.isArray(body))
       throw new BadRequestError('body must be a JSON object');

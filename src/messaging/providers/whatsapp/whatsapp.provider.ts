@@ -92,7 +92,7 @@ export class WhatsAppProvider implements MessagingProvider {
     if (!hexSignatureMatches(hmacSha256(secret, req.rawBody), sig, 'sha256=')) {
       throw new ProviderAuthError('whatsapp', 'signature mismatch');
     }
-    const body = parseJsonObject(req.rawBody, 'whatsapp');
+    const body = parseJsonObject(req.rawBody, 'whatsapp', resolved.tenantBinding.limits);
     if (!Array.isArray(body['entry'])) throw new BadRequestError('whatsapp: notification without entry[]');
     const tenant = resolved.tenant.tenantId;
     const messages: InboundMessage[] = [];
