@@ -43,7 +43,10 @@ export function parseBundle(text: string, file: string): Bundle {
   }
   const data: unknown = doc.toJS();
   if (!validateSchema(data)) {
-    const msgs = (validateSchema.errors ?? []).map((e) => describeSchemaError(e, doc, lc, file));
+    // An `if`/`then` failure is reported by the `then` keyword's own errors, which name the key.
+    const msgs = (validateSchema.errors ?? [])
+      .filter((e) => e.keyword !== 'if')
+      .map((e) => describeSchemaError(e, doc, lc, file));
     throw new ConfigError(`invalid bundle:\n  ${[...new Set(msgs)].join('\n  ')}`, { file });
   }
   return normalise(data as RawBundle, file);
@@ -64,6 +67,8 @@ function describeSchemaError(e: ErrorObject, doc: Document, lc: LineCounter, fil
     expected = `one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
   } else if (e.keyword === 'propertyNames') {
     expected = 'ids of letters, digits, _ and - only';
+  } else if (e.keyword === 'pattern') {
+    expected = `a string matching ${(e.params as { pattern: string }).pattern}`;
   }
   const node = doc.getIn(segs, true) as YamlNode | undefined;
   const offset = node?.range?.[0] ?? findParentOffset(doc, segs);
@@ -146,6 +151,18 @@ function optional<K extends string>(key: K, value: number | undefined): Partial<
   return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
 }
 
+/** Envs where a WebChat channel may let any site's pages call it (`allowed_origins: ['*']`). */
+export const DEV_ENV_IDS: readonly string[] = ['dev', 'development', 'local'];
+
+function refuseAnyOriginOutsideDev(c: RawChannel, key: string, envId: string, file: string): void {
+  const origins = c.settings?.['allowed_origins'];
+  if (!Array.isArray(origins) || !origins.includes('*') || DEV_ENV_IDS.includes(envId)) return;
+  throw new ConfigError(
+    `invalid bundle:\n  ${file}: key '${key}.settings.allowed_origins': '*' (any origin) is allowed only in a dev env (${DEV_ENV_IDS.join(', ')}), not in env '${envId}'; list the sites' origins instead, e.g. https://www.example.com`,
+    { file },
+  );
+}
+
 function normalise(raw: RawBundle, file: string): Bundle {
   const limits = mergeLimits(DEFAULT_LIMITS, raw.limits);
   const tenants = new Map<string, TenantBinding>();
@@ -161,6 +178,14 @@ function normalise(raw: RawBundle, file: string): Bundle {
             throw new ConfigError(
               `invalid bundle:\n  ${file}: key 'tenants.${tenantId}.envs.${envId}.teams.${teamId}.channels.${channelId}.pack': expected one of the tenant's packs ${JSON.stringify([...packIds])}, got '${c.pack}'`,
               { file },
+            );
+          }
+          if (c.provider === 'webchat') {
+            refuseAnyOriginOutsideDev(
+              c,
+              `tenants.${tenantId}.envs.${envId}.teams.${teamId}.channels.${channelId}`,
+              envId,
+              file,
             );
           }
           channels.set(channelId, {

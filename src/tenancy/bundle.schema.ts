@@ -55,6 +55,18 @@ const timer = {
   },
 } as const;
 
+/**
+ * A WebChat channel's `settings.allowed_origins`: the sites (`https://host[:port]`, no path) whose
+ * pages may call its Direct Line; `*` (any) only in a dev env, which the loader checks.
+ */
+const allowedOrigins = {
+  type: 'array',
+  items: {
+    type: 'string',
+    pattern: '^(\\*|https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?)$',
+  },
+} as const;
+
 const channel = {
   type: 'object',
   additionalProperties: false,
@@ -70,6 +82,8 @@ const channel = {
     rate_limit: rateLimit,
     retry,
   },
+  if: { required: ['provider'], properties: { provider: { const: 'webchat' } } },
+  then: { properties: { settings: { properties: { allowed_origins: allowedOrigins } } } },
 } as const;
 
 const limits = {

@@ -10,7 +10,9 @@ import {
   type PackResolver,
   type ResolveContext,
 } from '../resolvers/pack-resolver.js';
-import { openPack, type VerifiedPack } from '../verify/pack-verifier.js';
+import { openAnyPack } from '../verify/open-any-pack.js';
+import type { VerifiedPackV1 } from '../verify/pack-v1-verifier.js';
+import type { VerifiedPack } from '../verify/pack-verifier.js';
 import type { TrustPolicy } from '../verify/trust.js';
 import { DirectoryPackSource } from './directory-pack.source.js';
 
@@ -47,6 +49,51 @@ export function contentsOf(v: VerifiedPack, digest: string, location: string): P
     signer: v.signature.signer,
     warnings: v.signature.warnings,
     location,
+    format: 'legacy',
+  };
+}
+
+/** `assets/.../i18n/<locale>.json` or a top-level `i18n/<locale>.json` (upstream copies extra dirs as-is). */
+const I18N_FILE = /^(?:assets\/(?:.+\/)?i18n|i18n)\/[^/]+\.json$/;
+
+/**
+ * Verified pack-v1 archive → what the registry loads: the flow-v1 flows, every bundled component's wasm
+ * named by its component id, assets (and the i18n files among them), the default messaging entrypoint.
+ * `.ygtc` sources, when the archive carries them (packs built here, upstream `--dev` builds), fill `flows`.
+ */
+export function contentsOfV1(v: VerifiedPackV1, digest: string, location: string): PackContents {
+  const m = v.manifest;
+  const flows: PackFlowFile[] = [];
+  for (const f of m.flows) {
+    const p = `flows/${f.id}/flow.ygtc`;
+    const bytes = v.files.get(p);
+    if (bytes) flows.push({ id: f.id, path: `${location}!/${p}`, text: new TextDecoder().decode(bytes) });
+  }
+  const components: ComponentSpec[] = [...v.components.values()].map((c) => ({
+    name: c.id,
+    version: c.version,
+    bytes: c.bytes,
+  }));
+  const assets = new Map<string, Uint8Array>();
+  const i18n = new Map<string, Uint8Array>();
+  for (const [p, bytes] of v.files) {
+    if (p.startsWith('assets/')) assets.set(p, bytes);
+    if (I18N_FILE.test(p)) i18n.set(p, bytes);
+  }
+  return {
+    id: m.pack_id,
+    version: m.version,
+    digest,
+    flows,
+    components,
+    assets,
+    ...(v.signature.signer ? { signer: v.signature.signer } : {}),
+    warnings: v.warnings,
+    location,
+    format: 'pack-v1',
+    flowsV1: m.flows,
+    i18n,
+    ...(v.defaultEntrypoint ? { defaultEntrypoint: v.defaultEntrypoint } : {}),
   };
 }
 
@@ -95,13 +142,15 @@ export class GtpackPackSource implements PackSource {
       }
       return this.dirs.load({ ...binding, source: `file:${resolved.dir}` }, bundleDir);
     }
-    const verified = await openPack(resolved.bytes, {
+    const opened = await openAnyPack(resolved.bytes, {
       label: resolved.location,
       policy,
       limits: this.opts.limits,
       expectedId: binding.id,
     });
-    return contentsOf(verified, resolved.digest, resolved.location);
+    return opened.format === 'pack-v1'
+      ? contentsOfV1(opened.pack, resolved.digest, resolved.location)
+      : contentsOf(opened.pack, resolved.digest, resolved.location);
   }
 
   async probe(binding: PackBinding, bundleDir: string): Promise<string | undefined> {

@@ -3,12 +3,13 @@ import { ChannelDirectLineController, DefaultDirectLineController } from './dire
 import { DirectLineService } from './directline.service.js';
 import { DirectLineStream } from './directline.stream.js';
 import { WebChatChannels } from './webchat-channels.js';
+import { WebChatCors } from './webchat-cors.hook.js';
 import { WebChatPageController } from './webchat-page.controller.js';
 import { WebChatProvider } from './webchat.provider.js';
 
 @Module({
   controllers: [WebChatPageController, ChannelDirectLineController, DefaultDirectLineController],
-  providers: [DirectLineService, DirectLineStream, WebChatChannels, WebChatProvider],
+  providers: [DirectLineService, DirectLineStream, WebChatChannels, WebChatCors, WebChatProvider],
   exports: [DirectLineService],
 })
 export class WebChatModule {}

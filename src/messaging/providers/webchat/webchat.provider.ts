@@ -10,7 +10,8 @@ import { DirectLineService } from './directline.service.js';
  * Ingress arrives on the Direct Line routes, not on `/webhooks`; egress appends the flow's replies
  * to the conversation, which the stream and polling hand to the client.
  *
- * Settings: `token_ttl_seconds` (1800), `bot_id`, `bot_name`, `title`, `accent_color`, `page` (true).
+ * Settings: `token_ttl_seconds` (1800), `bot_id`, `bot_name`, `title`, `accent_color`, `page` (true),
+ * `allowed_origins` (sites whose pages may call the channel: see WebChatCors).
  * Secrets: `directline_secret`.
  */
 @Injectable()
