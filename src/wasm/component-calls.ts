@@ -13,6 +13,7 @@ import {
   type ComponentCall,
   type ComponentOperation,
   type PreparedComponent,
+  type ResolvedComponentCall,
 } from './component-runtime.js';
 import type { ComponentExports } from './transpile-cache.js';
 import { errorText } from './transpile-cache.js';
@@ -81,6 +82,21 @@ export interface V06NodeError {
 
 interface V06Node {
   invoke(op: string, envelope: V06InvocationEnvelope): V06InvocationResult;
+  /** Upstream's node (wit/upstream/component-0.6.0); the runner's own 0.6 world has none. */
+  describe?(): UpstreamDescriptor;
+}
+
+/** Upstream `node.describe()`'s component-descriptor, as jco lifts it (the fields the runner reads). */
+interface UpstreamDescriptor {
+  name: string;
+  version: string;
+  summary?: string;
+  ops: Array<{ name: string; summary?: string; input?: UpstreamIoSchema; output?: UpstreamIoSchema }>;
+}
+
+interface UpstreamIoSchema {
+  schema: { tag: string; val: unknown };
+  contentType: string;
 }
 
 interface V06Descriptor {
@@ -94,7 +110,11 @@ interface V06Descriptor {
  * ComponentTrapError means the instance is poisoned (jco refuses further calls into it) and must
  * be dropped.
  */
-export function callComponent(instance: ComponentExports, tenant: TenantCtx, call: ComponentCall): unknown {
+export function callComponent(
+  instance: ComponentExports,
+  tenant: TenantCtx,
+  call: ResolvedComponentCall,
+): unknown {
   return call.component.world === WORLD_V01
     ? callV01(instance, tenant, call)
     : callV06(instance, tenant, call);
@@ -110,7 +130,7 @@ export function v01Message(call: ComponentCall): V01Message {
   };
 }
 
-function callV01(instance: ComponentExports, tenant: TenantCtx, call: ComponentCall): unknown {
+function callV01(instance: ComponentExports, tenant: TenantCtx, call: ResolvedComponentCall): unknown {
   const exports = instance as unknown as V01Exports;
   const message = v01Message(call);
   let outcome: V01Outcome;
@@ -158,7 +178,7 @@ export function v06Envelope(tenant: TenantCtx, call: ComponentCall, now = Date.n
       deadlineMs: BigInt(now + (call.deadlineMs ?? DEFAULT_DEADLINE_MS)),
       attempt,
       idempotencyKey: `${ctx.flowId}/${ctx.nodeId}/${ctx.messageId}`,
-      i18nId: 'en',
+      i18nId: ctx.locale || 'en',
     },
     flowId: ctx.flowId,
     stepId: ctx.nodeId,
@@ -169,7 +189,7 @@ export function v06Envelope(tenant: TenantCtx, call: ComponentCall, now = Date.n
   };
 }
 
-function callV06(instance: ComponentExports, tenant: TenantCtx, call: ComponentCall): unknown {
+function callV06(instance: ComponentExports, tenant: TenantCtx, call: ResolvedComponentCall): unknown {
   const node = instance[V06_NODE] as V06Node;
   let envelope: V06InvocationEnvelope;
   try {
@@ -211,8 +231,33 @@ function callV06(instance: ComponentExports, tenant: TenantCtx, call: ComponentC
   return output;
 }
 
-/** 0.6 `describe()`: the declared operations (CBOR `{ operations: [{ name, input_schema?, output_schema? }] }`). */
+/**
+ * The operation a call runs: the one it names, else the component manifest's `default_operation`,
+ * else the component's only operation (`execute` for 0.1). Never a made-up one.
+ */
+export function callOperation(call: ComponentCall): string {
+  if (call.operation) return call.operation;
+  const { component } = call;
+  if (component.defaultOperation) return component.defaultOperation;
+  if (component.world === WORLD_V01) return V01_EXECUTE;
+  if (component.operations.length === 1) return component.operations[0]!.name;
+  const declared = component.operations.map((o) => o.name);
+  throw new ComponentError(
+    'operation_required',
+    `component '${component.name}' has no default operation` +
+      (declared.length ? ` and declares several (${declared.join(', ')}): name one` : ': name one'),
+    400,
+    { component: component.name, operations: declared },
+  );
+}
+
+/**
+ * 0.6 operations: upstream's `node.describe()` (a record) when the node has it, else the runner's
+ * own `component-descriptor.describe()` (CBOR `{ operations: [{ name, input_schema?, output_schema? }] }`).
+ */
 export function describeOperations(instance: ComponentExports, componentName: string): ComponentOperation[] {
+  const node = instance[V06_NODE] as V06Node | undefined;
+  if (node && typeof node.describe === 'function') return describeUpstream(node, componentName);
   const descriptor = instance[V06_DESCRIPTOR] as V06Descriptor | undefined;
   if (!descriptor) return [];
   let doc: unknown;
@@ -230,7 +275,9 @@ export function describeOperations(instance: ComponentExports, componentName: st
     });
   }
   return ops.map((raw, i) => {
-    const op = (raw ?? {}) as Record<string, unknown>;
+    const op = { ...((raw ?? {}) as Record<string, unknown>) };
+    // Upstream's older CBOR descriptor (ComponentDescribe) names an operation `id`.
+    if (op.name === undefined && typeof op.id === 'string') op.name = op.id;
     if (typeof op.name !== 'string' || !op.name) {
       throw new ComponentLoadError(`component '${componentName}' describe(): operation #${i} has no name`, {
         component: componentName,
@@ -245,6 +292,43 @@ export function describeOperations(instance: ComponentExports, componentName: st
   });
 }
 
+function describeUpstream(node: V06Node, componentName: string): ComponentOperation[] {
+  let descriptor: UpstreamDescriptor;
+  try {
+    descriptor = node.describe!();
+  } catch (err) {
+    throw new ComponentLoadError(`component '${componentName}' node.describe() failed: ${errorText(err)}`, {
+      component: componentName,
+    });
+  }
+  const ops = Array.isArray(descriptor?.ops) ? descriptor.ops : [];
+  return ops.map((op, i) => {
+    if (typeof op?.name !== 'string' || !op.name) {
+      throw new ComponentLoadError(`component '${componentName}' node.describe(): op #${i} has no name`, {
+        component: componentName,
+      });
+    }
+    const operation: ComponentOperation = { name: op.name };
+    if (typeof op.summary === 'string' && op.summary) operation.summary = op.summary;
+    const input = inlineSchema(op.input);
+    const output = inlineSchema(op.output);
+    if (input) operation.inputSchema = input;
+    if (output) operation.outputSchema = output;
+    return operation;
+  });
+}
+
+/** An io-schema's schema when it is inline CBOR holding an object (ids and refs are not fetched). */
+function inlineSchema(io: UpstreamIoSchema | undefined): Record<string, unknown> | undefined {
+  if (io?.schema?.tag !== 'inline-cbor' || !(io.schema.val instanceof Uint8Array)) return undefined;
+  try {
+    const schema = decodeCbor(io.schema.val);
+    return isRecord(schema) ? schema : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- errors -------------------------------------------------------------------------------
 
 /** The `err` payload of a jco-lifted `result`, which jco throws as its own ComponentError. */
@@ -255,7 +339,7 @@ function jcoResultError(err: unknown): unknown {
   return undefined;
 }
 
-function fromNodeError(nodeError: V06NodeError, call: ComponentCall): ComponentError {
+function fromNodeError(nodeError: V06NodeError, call: ResolvedComponentCall): ComponentError {
   const code = typeof nodeError.code === 'string' && nodeError.code ? nodeError.code : 'component_failed';
   return new ComponentError(code, nodeError.message || `component '${call.component.name}' failed`, 502, {
     component: call.component.name,

@@ -11,11 +11,20 @@ export interface ComponentSpec {
   version: string;
   /** Raw component bytes (`component.wasm`). */
   bytes: Uint8Array;
+  /** The component manifest's `default_operation`: called when a call names no operation. */
+  defaultOperation?: string;
+  /**
+   * Host directory of the pack's `assets/`, visible to the component read-only at `/` through
+   * WASI (upstream components read `assets/cards/x.json` this way). None: no filesystem at all.
+   */
+  assetsDir?: string;
 }
 
 /** One operation a component declares (0.6 `describe()`); 0.1 components have only `execute`. */
 export interface ComponentOperation {
   name: string;
+  /** Upstream `node.describe()`: the operation's one-line summary. */
+  summary?: string;
   inputSchema?: Record<string, unknown>;
   outputSchema?: Record<string, unknown>;
 }
@@ -30,6 +39,10 @@ export interface PreparedComponent {
   /** Export names as the component declares them. */
   exports: string[];
   operations: ComponentOperation[];
+  /** From the spec: the operation a call without one runs. */
+  defaultOperation?: string;
+  /** From the spec: the pack's assets directory the component sees read-only. */
+  assetsDir?: string;
 }
 
 /** Per-call facts handed to the component (0.6 envelope ctx; 0.1 message fields). */
@@ -43,6 +56,8 @@ export interface ComponentCallContext {
   text: string;
   traceId?: string;
   attempt?: number;
+  /** The message's locale (`en`, `de-CH`): the 0.6 envelope's `i18n-id` (default `en`). */
+  locale?: string;
   /** Secret names the channel binding allows this call to read. */
   allowedSecrets?: string[];
   /**
@@ -54,7 +69,11 @@ export interface ComponentCallContext {
 
 export interface ComponentCall {
   component: PreparedComponent;
-  operation: string;
+  /**
+   * The operation the flow names. Absent or empty: the component's `defaultOperation`, else its
+   * only declared operation (`execute` for 0.1); otherwise the call fails (`operation_required`).
+   */
+  operation?: string;
   /** Mapped args (JSON). */
   input: unknown;
   ctx: ComponentCallContext;
@@ -63,6 +82,9 @@ export interface ComponentCall {
   /** The calling node's trace context, for the call's span; never sent to the component. */
   traceContext?: Context;
 }
+
+/** A call whose operation is settled (see `callOperation` in component-calls.ts). */
+export type ResolvedComponentCall = ComponentCall & { operation: string };
 
 /**
  * The component seam. `prepare` does the per-digest work once (transpile, compile, detect world);

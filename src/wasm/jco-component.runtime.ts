@@ -15,7 +15,7 @@
 import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { ComponentLoadError, ComponentTrapError } from '../common/errors.js';
 import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
-import { callComponent, describeOperations, trapError } from './component-calls.js';
+import { callComponent, callOperation, describeOperations, trapError } from './component-calls.js';
 import {
   WORLD_V01,
   type ComponentCall,
@@ -33,7 +33,7 @@ import {
   type ComponentImports,
   type LoadedArtifact,
 } from './transpile-cache.js';
-import { createWasiSandbox, missingImports } from './wasi-sandbox.js';
+import { createWasiSandbox, missingImports, withWasiVersions } from './wasi-sandbox.js';
 import { detectWorld } from './world-detect.js';
 
 export interface JcoRuntimeOptions {
@@ -44,6 +44,11 @@ export interface JcoRuntimeOptions {
 }
 
 export const JCO_RUNTIME_OPTIONS = Symbol('JCO_RUNTIME_OPTIONS');
+
+/** One instance per component and assets directory (one component may sit in two packs). */
+function instanceKey(digest: string, assetsDir: string | undefined): string {
+  return assetsDir ? `${digest}\u0000${assetsDir}` : digest;
+}
 
 /** What is known of a digest once prepared (shared by every spec carrying those bytes). */
 interface LoadedComponent {
@@ -65,6 +70,8 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
   private readonly cache: TranspileCache;
   /** Sandboxed WASI imports; stateless, so one set serves every instance. */
   private readonly wasi: ComponentImports = createWasiSandbox();
+  /** WASI imports with a pack's assets preopened read-only, per assets directory. */
+  private readonly wasiWithAssets = new Map<string, ComponentImports>();
   private readonly components = new Map<string, Promise<LoadedComponent>>();
   /** tenantKey -> digest -> instance slot. */
   private readonly instances = new Map<string, Map<string, InstanceSlot>>();
@@ -90,10 +97,13 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
       world: loaded.world,
       exports: [...loaded.exports],
       operations: loaded.operations.map((op) => ({ ...op })),
+      ...(spec.defaultOperation ? { defaultOperation: spec.defaultOperation } : {}),
+      ...(spec.assetsDir ? { assetsDir: spec.assetsDir } : {}),
     };
   }
 
-  async invoke(tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
+  async invoke(tenant: TenantCtx, request: ComponentCall): Promise<unknown> {
+    const call = { ...request, operation: callOperation(request) };
     const loaded = await this.components.get(call.component.digest);
     if (!loaded) {
       throw new ComponentLoadError(
@@ -102,11 +112,12 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
       );
     }
     const key = tenantKey(tenant);
+    const slotKey = instanceKey(loaded.digest, call.component.assetsDir);
     let slot = this.slotFor(key, tenant, loaded, call.component);
     let instance = await slot.instance;
     // While this call waited, a concurrent call may have trapped (or release() ran) and dropped
     // the slot: never enter a dropped instance, take the current one.
-    while (this.instances.get(key)?.get(loaded.digest) !== slot) {
+    while (this.instances.get(key)?.get(slotKey) !== slot) {
       slot = this.slotFor(key, tenant, loaded, call.component);
       instance = await slot.instance;
     }
@@ -116,7 +127,7 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
     } catch (err) {
       if (err instanceof ComponentTrapError) {
         this.counters.traps++;
-        this.dropSlot(key, loaded.digest, slot);
+        this.dropSlot(key, slotKey, slot);
         this.logger.warn(`${err.message} (instance dropped)`);
       }
       throw err;
@@ -168,20 +179,18 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
     }
     let operations: ComponentOperation[] = [{ name: 'execute' }];
     if (info.world !== WORLD_V01) {
-      operations = [];
-      if (info.hasDescriptor) {
-        // A scratch instance, never a tenant's: describe() must not leave state in one.
-        let scratch: ComponentExports;
-        try {
-          scratch = await artifact.instantiate(this.wasi);
-        } catch (err) {
-          throw new ComponentLoadError(`component '${spec.name}' failed to instantiate: ${errorText(err)}`, {
-            component: spec.name,
-            digest,
-          });
-        }
-        operations = describeOperations(scratch, spec.name);
+      // A scratch instance, never a tenant's: describe() must not leave state in one. Upstream's
+      // node.describe() does not show in the export list, so every 0.6 component is asked.
+      let scratch: ComponentExports;
+      try {
+        scratch = await artifact.instantiate(withWasiVersions(this.wasi, artifact.imports));
+      } catch (err) {
+        throw new ComponentLoadError(`component '${spec.name}' failed to instantiate: ${errorText(err)}`, {
+          component: spec.name,
+          digest,
+        });
       }
+      operations = describeOperations(scratch, spec.name);
     }
     this.logger.log(
       `prepared component '${spec.name}@${spec.version}' (${info.world}, ${digest.slice(0, 12)}, ` +
@@ -201,39 +210,47 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
       slots = new Map();
       this.instances.set(key, slots);
     }
-    const existing = slots.get(loaded.digest);
+    const slotKey = instanceKey(loaded.digest, component.assetsDir);
+    const existing = slots.get(slotKey);
     if (existing) return existing;
 
     const started = performance.now();
     const slot: InstanceSlot = {
-      instance: loaded.artifact.instantiate(this.importsFor(tenant)).then(
+      instance: loaded.artifact.instantiate(this.importsFor(loaded, component)).then(
         (instance) => {
           this.counters.instantiations++;
           this.counters.instantiateMs += performance.now() - started;
           return instance;
         },
         (err: unknown) => {
-          this.dropSlot(key, loaded.digest, slot);
+          this.dropSlot(key, slotKey, slot);
           throw trapError(err, tenant, component, 'instantiate');
         },
       ),
     };
-    slots.set(loaded.digest, slot);
+    slots.set(slotKey, slot);
     return slot;
   }
 
   /**
-   * Imports for a tenant's instance. Today only the sandboxed WASI set (stateless, shared); the
-   * `greentic:host` imports (secrets, state, http...) will be bound to the tenant here.
+   * Imports for an instance: the sandboxed WASI set, with the pack's assets when it has some.
+   * Host imports (greentic:host, upstream's state/http/secrets) are the pool runtime's; a component
+   * that needs them is refused at prepare here.
    */
-  private importsFor(_tenant: TenantCtx): ComponentImports {
-    return this.wasi;
+  private importsFor(loaded: LoadedComponent, component: PreparedComponent): ComponentImports {
+    const dir = component.assetsDir;
+    let wasi = this.wasi;
+    if (dir) {
+      wasi = this.wasiWithAssets.get(dir) ?? createWasiSandbox({ assetsDir: dir });
+      this.wasiWithAssets.set(dir, wasi);
+    }
+    return withWasiVersions(wasi, loaded.artifact.imports);
   }
 
-  private dropSlot(key: string, digest: string, slot: InstanceSlot): void {
+  private dropSlot(key: string, slotKey: string, slot: InstanceSlot): void {
     const slots = this.instances.get(key);
-    if (slots?.get(digest) !== slot) return;
-    slots.delete(digest);
+    if (slots?.get(slotKey) !== slot) return;
+    slots.delete(slotKey);
     if (slots.size === 0) this.instances.delete(key);
   }
 }

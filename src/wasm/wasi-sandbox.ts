@@ -4,7 +4,8 @@
  *
  * Built from @bytecodealliance/preview2-shim, restricted:
  *   - environment: no variables, no arguments, no initial cwd (the host's would leak);
- *   - filesystem: an isolated namespace with no preopens (no host directory is reachable);
+ *   - filesystem: an isolated namespace with no preopens (no host directory is reachable), or,
+ *     for a pack's components, the pack's `assets/` read-only at `/` (wasi-readonly-fs.ts);
  *   - sockets / outgoing HTTP: denied (a later `greentic:host/http` import is the way out);
  *   - exit: throws instead of ending the host process; stdin: refused;
  *   - stdout goes to the host's stderr, so the host's stdout stays clean structured logs.
@@ -18,6 +19,7 @@ import * as io from '@bytecodealliance/preview2-shim/io';
 import * as random from '@bytecodealliance/preview2-shim/random';
 import * as sockets from '@bytecodealliance/preview2-shim/sockets';
 import type { ComponentImports } from './transpile-cache.js';
+import { createReadOnlyFilesystem } from './wasi-readonly-fs.js';
 
 /** Thrown into the component when it calls `wasi:cli/exit`; surfaces as a trap. */
 export class ComponentExitError extends Error {
@@ -48,9 +50,20 @@ const nodeSockets = sockets as unknown as {
   >;
 };
 
-/** A fresh set of sandboxed WASI imports (no per-tenant state: one set may serve all instances). */
-export function createWasiSandbox(): ComponentImports {
-  const fs = nodeFilesystem.createFilesystem({ preopens: {} });
+export interface WasiSandboxOptions {
+  /** Host directory the guest sees read-only at `/` (a pack's `assets/`); none: no filesystem. */
+  assetsDir?: string;
+}
+
+/**
+ * A fresh set of sandboxed WASI imports. No per-tenant state: one set may serve every instance
+ * that sees the same assets (WASI 0.2.x imports of any patch version map onto it: jco keys them
+ * without the version).
+ */
+export function createWasiSandbox(options: WasiSandboxOptions = {}): ComponentImports {
+  const fs = options.assetsDir
+    ? createReadOnlyFilesystem(options.assetsDir)
+    : nodeFilesystem.createFilesystem({ preopens: {} });
   const net = nodeSockets.createSockets({ enableNetwork: false });
   const environment = {
     getEnvironment: (): Array<[string, string]> => [],
@@ -112,5 +125,28 @@ export function createWasiSandbox(): ComponentImports {
 
 /** Interfaces a component imports that `provided` does not supply. */
 export function missingImports(required: readonly string[], provided: ComponentImports): string[] {
-  return required.filter((name) => provided[name] === undefined);
+  return required.filter((name) => provided[name] === undefined && provided[wasiKey(name)] === undefined);
+}
+
+/**
+ * The shim's key for a WASI import: jco names an import without its version (`wasi:io/streams`)
+ * unless a component imports two versions of one interface, then with it (`wasi:io/streams@0.2.3`).
+ * Every 0.2.x maps onto the preview2 shim; other majors are not provided.
+ */
+export function wasiKey(name: string): string {
+  const m = /^(wasi:[a-z-]+\/[a-z-]+)@0\.2\.\d+$/.exec(name);
+  return m ? m[1]! : name;
+}
+
+/** `imports` plus versioned keys for the WASI 0.2.x names in `required` that jco spelt with a version. */
+export function withWasiVersions(imports: ComponentImports, required: readonly string[]): ComponentImports {
+  let out = imports;
+  for (const name of required) {
+    const key = wasiKey(name);
+    if (key !== name && out[name] === undefined && out[key] !== undefined) {
+      if (out === imports) out = { ...imports };
+      out[name] = out[key]!;
+    }
+  }
+  return out;
 }

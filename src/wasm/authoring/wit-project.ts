@@ -69,6 +69,65 @@ export async function writeWitProject(witDir: string, options: WitProjectOptions
       await readFile(join(RUNNER_WIT_DIR, 'host', 'host.wit'), 'utf8'),
     ]);
   }
+  await writeFiles(witDir, files);
+  return { witDir, worldName: 'component', files: files.map(([rel]) => rel) };
+}
+
+/** Upstream host interfaces a component built against upstream's WIT may import. */
+export type UpstreamHostImport = 'state' | 'http' | 'secrets';
+
+/** Upstream packages under `wit/upstream/`: directory -> the import line a world uses. */
+const UPSTREAM_IMPORTS: Record<UpstreamHostImport, { dir: string; iface: string }> = {
+  state: { dir: 'state-1.0.0', iface: 'greentic:state/state-store@1.0.0' },
+  http: { dir: 'http-1.0.0', iface: 'greentic:http/http-client@1.0.0' },
+  secrets: { dir: 'secrets-store-1.0.0', iface: 'greentic:secrets-store/secrets-store@1.0.0' },
+};
+/** Packages every upstream project carries (the world and the types its interfaces use). */
+const UPSTREAM_BASE = ['component-0.6.0', 'types-core-0.6.0', 'interfaces-types-0.1.0'];
+
+export interface UpstreamWitProjectOptions {
+  /** The author's package (default `local:component`). */
+  packageName?: string;
+  /** Host interfaces to import (default none). */
+  imports?: readonly UpstreamHostImport[];
+}
+
+/** The world file of a project built against upstream's `greentic:component/component@0.6.0`. */
+export function upstreamWorldWit(options: UpstreamWitProjectOptions = {}): string {
+  const lines = [
+    "// The component's world: upstream's greentic:component@0.6.0 (node) and the host interfaces it uses.",
+    `package ${options.packageName ?? 'local:component'};`,
+    '',
+    'world component {',
+    '  include greentic:component/component@0.6.0;',
+    ...(options.imports ?? []).map((name) => `  import ${UPSTREAM_IMPORTS[name].iface};`),
+    '}',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * Writes a project against upstream's WIT (`wit/upstream/`): `<witDir>/world.wit` plus the
+ * upstream packages under `deps/`, named as upstream names them so the component links there too.
+ */
+export async function writeUpstreamWitProject(
+  witDir: string,
+  options: UpstreamWitProjectOptions = {},
+): Promise<WitProject> {
+  const dirs = [...UPSTREAM_BASE, ...(options.imports ?? []).map((name) => UPSTREAM_IMPORTS[name].dir)];
+  const files: Array<[string, string]> = [['world.wit', upstreamWorldWit(options)]];
+  for (const dir of dirs) {
+    files.push([
+      join('deps', `greentic-${dir}`, 'package.wit'),
+      await readFile(join(RUNNER_WIT_DIR, 'upstream', dir, 'package.wit'), 'utf8'),
+    ]);
+  }
+  await writeFiles(witDir, files);
+  return { witDir, worldName: 'component', files: files.map(([rel]) => rel) };
+}
+
+async function writeFiles(witDir: string, files: ReadonlyArray<readonly [string, string]>): Promise<void> {
   for (const [rel, text] of files) {
     const target = join(witDir, rel);
     await mkdir(join(target, '..'), { recursive: true });
@@ -76,5 +135,4 @@ export async function writeWitProject(witDir: string, options: WitProjectOptions
     const current = await readFile(target, 'utf8').catch(() => undefined);
     if (current !== text) await writeFile(target, text);
   }
-  return { witDir, worldName: 'component', files: files.map(([rel]) => rel) };
 }

@@ -99,3 +99,80 @@ export function stateOp(
     }
   }
 }
+
+// ---- greentic:state/state-store@1.0.0 --------------------------------------------------------
+
+/**
+ * Upstream's state-store keeps byte blobs. They live next to the `greentic:host/state` strings, in
+ * the same session data, under `component_state_store.<component>.<key>` as base64, so they too
+ * commit with the session and are scoped by the session key (tenant, provider, conversation,
+ * user) and by component. The guest's own `ctx` argument plays no part in the scope.
+ */
+export const STATE_STORE_ROOT = 'component_state_store';
+
+/** Upstream's code for a missing key (components test for it to tell "absent" from a failure). */
+export const STATE_NOT_FOUND = 'not_found';
+
+function blobSize(bucket: Bucket): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(bucket)) n += Buffer.byteLength(k) + Math.floor((v.length * 3) / 4);
+  return n;
+}
+
+function readStoreBucket(session: Record<string, unknown>, component: string): Bucket | undefined {
+  const root = session[STATE_STORE_ROOT];
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
+  const bucket = (root as Record<string, unknown>)[component];
+  if (bucket === null || typeof bucket !== 'object' || Array.isArray(bucket)) return undefined;
+  return bucket as Bucket;
+}
+
+function writeStoreBucket(session: Record<string, unknown>, component: string, bucket: Bucket): void {
+  const root = session[STATE_STORE_ROOT];
+  const base = root !== null && typeof root === 'object' && !Array.isArray(root) ? root : {};
+  session[STATE_STORE_ROOT] = { ...base, [component]: bucket };
+}
+
+/** `read` / `write` / `delete` of greentic:state/state-store on the call's session data. */
+export function stateStoreOp(
+  session: Record<string, unknown> | undefined,
+  component: string,
+  op: 'read' | 'write' | 'delete',
+  args: unknown[],
+  limits: StateLimits = DEFAULT_STATE_LIMITS,
+): HostAnswer {
+  if (!session) return err('unavailable', 'this call has no session to keep state in');
+  const [key, value] = args;
+  const problem = checkKey(key, limits);
+  if (problem) return err('invalid', problem);
+  const k = key as string;
+  const bucket = readStoreBucket(session, component);
+  switch (op) {
+    case 'read': {
+      const v = bucket && Object.hasOwn(bucket, k) ? bucket[k] : undefined;
+      if (typeof v !== 'string') return err(STATE_NOT_FOUND, `state key '${k}' not found`);
+      return { tag: 'ok', val: new Uint8Array(Buffer.from(v, 'base64')) };
+    }
+    case 'write': {
+      if (!(value instanceof Uint8Array)) return err('invalid', 'value must be bytes');
+      if (value.byteLength > limits.maxValueBytes) {
+        return err('too-large', `value exceeds ${limits.maxValueBytes} bytes`);
+      }
+      const next = { ...(bucket ?? {}), [k]: Buffer.from(value).toString('base64') };
+      if (blobSize(next) > limits.maxTotalBytes) {
+        return err('too-large', `state of this component exceeds ${limits.maxTotalBytes} bytes per session`);
+      }
+      writeStoreBucket(session, component, next);
+      return { tag: 'ok', val: 'ok' };
+    }
+    case 'delete': {
+      // Upstream acknowledges a delete whether or not the key existed.
+      if (bucket && Object.hasOwn(bucket, k)) {
+        const next = { ...bucket };
+        delete next[k];
+        writeStoreBucket(session, component, next);
+      }
+      return { tag: 'ok', val: 'ok' };
+    }
+  }
+}

@@ -10,8 +10,8 @@ import { GreenticError } from '../../common/errors.js';
 import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
 import type { ComponentCallContext } from '../component-runtime.js';
 import type { HostAnswer, HostCall } from '../pool/protocol.js';
-import { DEFAULT_STATE_LIMITS, stateOp, type StateLimits } from './component-state.js';
-import { DEFAULT_HTTP_POLICY, guestFetch, type HttpPolicy } from './http-fetch.js';
+import { DEFAULT_STATE_LIMITS, stateOp, stateStoreOp, type StateLimits } from './component-state.js';
+import { DEFAULT_HTTP_POLICY, guestFetch, type GuestHttpRequest, type HttpPolicy } from './http-fetch.js';
 
 /** What the host needs from the rest of the runner (Nest services, or the CLI's stand-ins). */
 export interface HostServices {
@@ -69,6 +69,20 @@ export class HostCalls {
         return stateOp(scope.ctx.session, scope.component, 'delete', call.args, this.stateLimits);
       case 'http.fetch':
         return this.fetch(scope, call.args[0]);
+      // upstream interfaces: the guest's ctx is ignored (its tenant claim is only logged)
+      case 'state-store.read':
+      case 'state-store.write':
+      case 'state-store.delete': {
+        const op = call.op.slice('state-store.'.length) as 'read' | 'write' | 'delete';
+        const args = op === 'write' ? call.args.slice(0, 2) : call.args.slice(0, 1);
+        this.checkClaim(scope, call.args[op === 'write' ? 2 : 1]);
+        return stateStoreOp(scope.ctx.session, scope.component, op, args, this.stateLimits);
+      }
+      case 'http-client.send':
+        this.checkClaim(scope, call.args[1]);
+        return this.send(scope, call.args[0]);
+      case 'secrets-store.get':
+        return this.secretBytes(scope, call.args[0]);
       default:
         return err('invalid', `unknown host function '${String(call.op)}'`);
     }
@@ -110,6 +124,44 @@ export class HostCalls {
       this.logger.warn({ ...this.who(scope), reason: answer.val.message }, 'component HTTP request refused');
     }
     return answer;
+  }
+
+  /** greentic:http/http-client `send`: today's http policy; the response body is `option<list<u8>>`. */
+  private async send(scope: HostCallScope, request: unknown): Promise<HostAnswer> {
+    const req = request as Partial<GuestHttpRequest> | null;
+    // Upstream's request has no timeout field: the tenant's timeout and the call's deadline apply.
+    const answer = await this.fetch(
+      scope,
+      req && typeof req === 'object' ? { ...req, timeoutMs: undefined } : req,
+    );
+    if (answer.tag === 'err') {
+      // Upstream's code for a transport failure.
+      return answer.val.code === 'failed' ? err('unavailable', answer.val.message) : answer;
+    }
+    return answer;
+  }
+
+  /** greentic:secrets-store `get`: the binding's allow-list, value as bytes, errors as its enum's cases. */
+  private async secretBytes(scope: HostCallScope, key: unknown): Promise<HostAnswer> {
+    const answer = await this.secret(scope, key);
+    if (answer.tag === 'ok') {
+      return {
+        tag: 'ok',
+        val: typeof answer.val === 'string' ? new Uint8Array(Buffer.from(answer.val, 'utf8')) : undefined,
+      };
+    }
+    const code = { denied: 'denied', invalid: 'invalid-key' }[answer.val.code] ?? 'internal';
+    return err(code, answer.val.message);
+  }
+
+  /** A guest-supplied tenant-ctx never widens the scope; naming another tenant is worth a warning. */
+  private checkClaim(scope: HostCallScope, claimed: unknown): void {
+    if (typeof claimed === 'string' && claimed !== scope.tenant.tenantId) {
+      this.logger.warn(
+        { ...this.who(scope), claimedTenant: claimed },
+        "component passed another tenant's ctx to a host call; it was ignored",
+      );
+    }
   }
 
   private log(scope: HostCallScope | undefined, args: unknown[]): void {

@@ -11,8 +11,9 @@ import { pathToFileURL } from 'node:url';
 import { ComponentLoadError } from '../../common/errors.js';
 import type { ComponentSpec, ComponentWorld } from '../component-runtime.js';
 import { isHostImport } from '../host/host-imports.js';
+import { isUpstreamImport } from '../host/upstream-imports.js';
 import { errorText, TranspileCache, type TranspiledComponent } from '../transpile-cache.js';
-import { createWasiSandbox } from '../wasi-sandbox.js';
+import { createWasiSandbox, wasiKey } from '../wasi-sandbox.js';
 import { wasmApi } from '../wasm-api.js';
 import { detectWorld } from '../world-detect.js';
 import { capModuleMemory, pagesForBytes } from './memory-cap.js';
@@ -41,10 +42,13 @@ export interface LoaderStats {
 
 let wasiNames: Set<string> | undefined;
 
-/** Interface names the runner can satisfy: the sandboxed WASI set plus `greentic:host`. */
+/**
+ * Interface names the runner can satisfy: the sandboxed WASI set (any 0.2.x), `greentic:host`, and
+ * upstream's host interfaces with their types-only packages.
+ */
 export function providedImport(name: string): boolean {
   wasiNames ??= new Set(Object.keys(createWasiSandbox()));
-  return wasiNames.has(name) || isHostImport(name);
+  return wasiNames.has(wasiKey(name)) || isHostImport(name) || isUpstreamImport(name);
 }
 
 export class ComponentLoader {

@@ -15,10 +15,11 @@ import {
   ComponentTrapError,
 } from '../../common/errors.js';
 import { callComponent, describeOperations, trapError } from '../component-calls.js';
-import type { ComponentCall, PreparedComponent } from '../component-runtime.js';
+import type { PreparedComponent, ResolvedComponentCall } from '../component-runtime.js';
 import type { ComponentExports, ComponentImports } from '../transpile-cache.js';
 import { errorText } from '../transpile-cache.js';
 import { hostImports, isHostImport } from '../host/host-imports.js';
+import { isUpstreamImport, upstreamImports } from '../host/upstream-imports.js';
 import {
   CTL,
   FIRE_AND_FORGET,
@@ -85,7 +86,7 @@ const cap = init.memoryCapBytes;
 const requestSlots = new SlotArea(init.ctl, CTL_BYTES, init.slots, init.slotBytes);
 const resultSlots = new SlotArea(init.ctl, requestSlots.end, init.slots, init.slotBytes);
 /** Static parts of compact calls: binding number -> tenant key, tenant, digest, name. */
-const bindings = new Map<number, [string, TenantCtx, string, string]>();
+const bindings = new Map<number, [string, TenantCtx, string, string, string | undefined]>();
 
 const components = new Map<string, Promise<Loaded>>();
 const failedLoads = new Map<string, Error>();
@@ -95,8 +96,10 @@ const instances = new Map<string, Map<string, Instance>>();
 
 let current: CallRequest | undefined;
 let hostSeq = 0;
-let wasi: ComponentImports | undefined;
-let imports: ComponentImports | undefined;
+/** Host imports (greentic:host and upstream's), the same for every instance of this worker. */
+let hostSide: ComponentImports | undefined;
+/** Full import objects per assets directory ('' = none): the WASI filesystem differs per pack. */
+const importSets = new Map<string, ComponentImports>();
 /** Set once this worker has answered `kill`: it runs nothing more and waits to be terminated. */
 let poisoned = false;
 
@@ -124,15 +127,28 @@ function bridge(op: HostOp, args: unknown[]): HostAnswer | undefined {
   return receiveMessageOnPort(init.hostAnswers)?.message as HostAnswer | undefined;
 }
 
-async function importsFor(loaded: Loaded): Promise<ComponentImports> {
-  if (!imports) imports = hostImports(bridge);
-  if (!wasi && loaded.imports.some((name) => name.startsWith('wasi:'))) {
-    // Only componentize-js-style components import WASI; WAT fixtures never load the shim.
+/** `control.should-cancel`: true once the running call is past its deadline. */
+const control = {
+  shouldCancel(): boolean {
+    const call = current;
+    if (!call) return false;
+    return performance.timeOrigin + performance.now() - startedAt[STARTED_AT_F64]! > call.deadlineMs;
+  },
+};
+
+async function importsFor(loaded: Loaded, assetsDir = ''): Promise<ComponentImports> {
+  hostSide ??= { ...hostImports(bridge), ...upstreamImports(bridge, control) };
+  const wasiNeeded = loaded.imports.some((name) => name.startsWith('wasi:'));
+  // Only componentize-js-style components import WASI; WAT fixtures never load the shim.
+  if (!wasiNeeded) return hostSide;
+  let set = importSets.get(assetsDir);
+  if (!set) {
     const { createWasiSandbox } = await import('../wasi-sandbox.js');
-    wasi = createWasiSandbox();
-    imports = { ...wasi, ...imports };
+    set = { ...createWasiSandbox(assetsDir ? { assetsDir } : {}), ...hostSide };
+    importSets.set(assetsDir, set);
   }
-  return imports;
+  const { withWasiVersions } = await import('../wasi-sandbox.js');
+  return withWasiVersions(set, loaded.imports);
 }
 
 // ---- loading and instances -----------------------------------------------------------------
@@ -153,7 +169,9 @@ async function load(req: LoadRequest): Promise<Loaded> {
       exports: [],
       operations: [],
     },
-    imports: req.imports.filter((name) => name.startsWith('wasi:') || isHostImport(name)),
+    imports: req.imports.filter(
+      (name) => name.startsWith('wasi:') || isHostImport(name) || isUpstreamImport(name),
+    ),
     modules: new Map(req.modules),
     bindings,
   };
@@ -167,7 +185,12 @@ function memoryBytes(instance: Instance): number {
   return total;
 }
 
-async function instantiate(loaded: Loaded): Promise<Instance> {
+/** An instance per component and assets directory (one component may sit in two packs). */
+function instanceKey(req: CallRequest): string {
+  return req.a ? `${req.d}\u0000${req.a}` : req.d;
+}
+
+async function instantiate(loaded: Loaded, assetsDir?: string): Promise<Instance> {
   const memories: WasmMemory[] = [];
   // jco instantiates each core module through this hook: it is where the memories are visible.
   const instantiateCore: InstantiateCore = async (module, coreImports) => {
@@ -182,13 +205,17 @@ async function instantiate(loaded: Loaded): Promise<Instance> {
     if (!module) throw new Error(`core module '${name}' is not part of component ${loaded.meta.digest}`);
     return module;
   };
-  const exports = await loaded.bindings.instantiate(getCoreModule, await importsFor(loaded), instantiateCore);
+  const exports = await loaded.bindings.instantiate(
+    getCoreModule,
+    await importsFor(loaded, assetsDir),
+    instantiateCore,
+  );
   return { exports, memories };
 }
 
-function dropInstance(tk: string, digest: string): void {
+function dropInstance(tk: string, key: string): void {
   const byDigest = instances.get(tk);
-  byDigest?.delete(digest);
+  byDigest?.delete(key);
   if (byDigest?.size === 0) instances.delete(tk);
 }
 
@@ -212,7 +239,7 @@ function memoryKill(req: CallRequest, loaded: Loaded, mem: number, what: string)
 }
 
 function run(req: CallRequest, loaded: Loaded, instance: Instance): WorkerResult {
-  const call: ComponentCall = {
+  const call: ResolvedComponentCall = {
     component: req.n === loaded.meta.name ? loaded.meta : { ...loaded.meta, name: req.n },
     operation: req.op,
     input: req.input,
@@ -231,12 +258,12 @@ function run(req: CallRequest, loaded: Loaded, instance: Instance): WorkerResult
   }
   const mem = memoryBytes(instance);
   if (mem > cap) {
-    dropInstance(req.tk, req.d);
+    dropInstance(req.tk, instanceKey(req));
     return memoryKill(req, loaded, mem, `grew its linear memory to ${mib(mem)}, past its cap of ${mib(cap)}`);
   }
   if (error === undefined) return { ok: true, value, mem };
   if (error instanceof ComponentTrapError) {
-    dropInstance(req.tk, req.d);
+    dropInstance(req.tk, instanceKey(req));
     // A failed memory.grow at the (patched) maximum surfaces as a trap: an instance that trapped
     // within an eighth of its cap ran into the cap, not into a bug.
     if (mem + Math.max(65_536, cap / 8) > cap) {
@@ -261,7 +288,7 @@ function loadedFor(digest: string): Loaded | Promise<Loaded> {
 }
 
 function handleCall(req: CallRequest): WorkerResult | Promise<WorkerResult> {
-  const instance = instances.get(req.tk)?.get(req.d);
+  const instance = instances.get(req.tk)?.get(instanceKey(req));
   const known = ready.get(req.d);
   if (instance && known) return run(req, known, instance);
   return (async () => {
@@ -273,7 +300,7 @@ function handleCall(req: CallRequest): WorkerResult | Promise<WorkerResult> {
     }
     let fresh: Instance;
     try {
-      fresh = await instantiate(loaded);
+      fresh = await instantiate(loaded, req.a);
     } catch (e) {
       return failure(trapError(e, req.t, loaded.meta, 'instantiate'));
     }
@@ -288,7 +315,7 @@ function handleCall(req: CallRequest): WorkerResult | Promise<WorkerResult> {
     }
     let byDigest = instances.get(req.tk);
     if (!byDigest) instances.set(req.tk, (byDigest = new Map()));
-    byDigest.set(req.d, fresh);
+    byDigest.set(instanceKey(req), fresh);
     return run(req, loaded, fresh);
   })();
 }
@@ -429,9 +456,9 @@ function nextRequest(seq: number): WorkerRequest | undefined {
   const slot = requestSlots.read(seq);
   if (slot.inPort) return receiveMessageOnPort(init.calls)?.message as WorkerRequest | undefined;
   const c = slot.value as CompactCall;
-  if (c[13]) bindings.set(c[1], c[13]);
+  if (c[14]) bindings.set(c[1], c[14]);
   // An unknown binding is a protocol bug: the call then fails as "not loaded" rather than hang.
-  const bound = bindings.get(c[1]) ?? ['', { tenantId: '', envId: '' }, '', '?'];
+  const bound = bindings.get(c[1]) ?? ['', { tenantId: '', envId: '' }, '', '?', undefined];
   const ctx: CallRequest['ctx'] = {
     flowId: c[5],
     nodeId: c[6],
@@ -442,6 +469,7 @@ function nextRequest(seq: number): WorkerRequest | undefined {
   };
   if (c[11] !== undefined) ctx.traceId = c[11];
   if (c[12] !== undefined) ctx.attempt = c[12];
+  if (c[13] !== undefined) ctx.locale = c[13];
   return {
     k: 'call',
     id: c[0],
@@ -449,6 +477,7 @@ function nextRequest(seq: number): WorkerRequest | undefined {
     t: bound[1],
     d: bound[2],
     n: bound[3],
+    ...(bound[4] ? { a: bound[4] } : {}),
     op: c[2],
     input: c[3],
     ctx,

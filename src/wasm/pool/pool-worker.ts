@@ -124,7 +124,7 @@ export class PoolWorker {
   private readonly channel: WorkerChannel;
   private readonly requestSlots: SlotArea;
   private readonly resultSlots: SlotArea;
-  /** `${tenantKey}\0${digest}\0${name}` -> binding number known to the worker. */
+  /** `${tenantKey}\0${digest}\0${name}\0${assetsDir}` -> binding number known to the worker. */
   private readonly bindings = new Map<string, number>();
   private inflight: PendingRequest[] = [];
   /** Requests waiting for a free slot (bookkeeping requests beyond the pipeline depth). */
@@ -346,7 +346,7 @@ export class PoolWorker {
 
   /** A call into its slot, compact; false when it does not fit (it then goes on the port). */
   private writeCall(seq: number, r: CallRequest): boolean {
-    const key = `${r.tk}\u0000${r.d}\u0000${r.n}`;
+    const key = `${r.tk}\u0000${r.d}\u0000${r.n}\u0000${r.a ?? ''}`;
     let binding = this.bindings.get(key);
     const fresh = binding === undefined;
     if (binding === undefined) binding = this.bindings.size + 1;
@@ -365,8 +365,9 @@ export class PoolWorker {
       c.text,
       c.traceId,
       c.attempt,
+      c.locale,
     ];
-    if (fresh) compact.push([r.tk, r.t, r.d, r.n]);
+    if (fresh) compact.push([r.tk, r.t, r.d, r.n, r.a]);
     if (!this.requestSlots.write(seq, compact)) return false;
     if (fresh) this.bindings.set(key, binding);
     return true;

@@ -21,6 +21,7 @@ import {
   type ComponentSpec,
   type PreparedComponent,
 } from '../component-runtime.js';
+import { callOperation } from '../component-calls.js';
 import { HostCalls, type HostServices } from '../host/host-calls.js';
 import { transpileStats, TranspileCache } from '../transpile-cache.js';
 import { ComponentLoader, type LoadedComponent } from './component-loader.js';
@@ -108,6 +109,8 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
       world: component.world,
       exports: [...component.exports],
       operations: operations.map((op) => ({ ...op })),
+      ...(spec.defaultOperation ? { defaultOperation: spec.defaultOperation } : {}),
+      ...(spec.assetsDir ? { assetsDir: spec.assetsDir } : {}),
     };
   }
 
@@ -124,6 +127,12 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
       );
     }
     if (this.closed) return Promise.reject(closedError());
+    let operation: string;
+    try {
+      operation = callOperation(call);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const pool = this.poolFor(tenant.tenantId);
     const tk = tenantKey(tenant);
     const deadlineMs = call.deadlineMs ?? pool.settings.deadlineMs;
@@ -139,6 +148,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
     };
     if (ctx.traceId !== undefined) wire.traceId = ctx.traceId;
     if (ctx.attempt !== undefined) wire.attempt = ctx.attempt;
+    if (ctx.locale !== undefined) wire.locale = ctx.locale;
     const deadlineAt = performance.now() + deadlineMs;
     return new Promise((resolve, reject) => {
       const job: PoolJob = {
@@ -147,7 +157,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
         tenantKey: tk,
         component: prepared.component,
         name: call.component.name,
-        operation: call.operation,
+        operation,
         request: {
           k: 'call',
           id,
@@ -155,7 +165,8 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
           t: tenant,
           d: call.component.digest,
           n: call.component.name,
-          op: call.operation,
+          ...(call.component.assetsDir ? { a: call.component.assetsDir } : {}),
+          op: operation,
           input: call.input,
           ctx: wire,
           deadlineMs,
@@ -165,7 +176,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
         scope: {
           tenant,
           component: call.component.name,
-          operation: call.operation,
+          operation,
           ctx,
           deadlineAt,
           span: call.traceContext ? trace.getSpan(call.traceContext) : trace.getActiveSpan(),
@@ -305,7 +316,9 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
     const component = await this.loader.load(spec);
     let operations: ComponentOperation[] = [{ name: 'execute' }];
     if (component.world !== WORLD_V01) {
-      operations = component.hasDescriptor ? await this.describe(component) : [];
+      // Upstream's node describes itself (`node.describe()`), which the export list does not
+      // show: every 0.6 component is described, and one with neither describe has no operations.
+      operations = await this.describe(component);
     }
     this.logger.log(
       `prepared component '${spec.name}@${spec.version}' (${component.world}, ${component.digest.slice(0, 12)}, ` +

@@ -103,6 +103,8 @@ export interface CallRequest {
   d: string;
   /** The name the caller knows the component by (errors name it). */
   n: string;
+  /** Host directory of the pack's assets, visible read-only to the guest at `/`. */
+  a?: string;
   op: string;
   input: unknown;
   ctx: WireCallContext;
@@ -127,7 +129,8 @@ export type CompactCall = [
   text: string,
   traceId: string | undefined,
   attempt: number | undefined,
-  bind?: [tk: string, t: TenantCtx, d: string, n: string],
+  locale: string | undefined,
+  bind?: [tk: string, t: TenantCtx, d: string, n: string, a: string | undefined],
 ];
 
 /** 0.6 describe() in a fresh instance that is dropped afterwards. */
@@ -167,7 +170,19 @@ export type WorkerResult =
 // ---- host calls -----------------------------------------------------------------------------
 
 export type HostOp =
-  'secrets.get' | 'state.get' | 'state.set' | 'state.delete' | 'http.fetch' | 'log' | 'telemetry.event';
+  | 'secrets.get'
+  | 'state.get'
+  | 'state.set'
+  | 'state.delete'
+  | 'http.fetch'
+  | 'log'
+  | 'telemetry.event'
+  // upstream interfaces (host/upstream-imports.ts)
+  | 'state-store.read'
+  | 'state-store.write'
+  | 'state-store.delete'
+  | 'http-client.send'
+  | 'secrets-store.get';
 
 /** Ops that return nothing: the worker posts them and goes on. */
 export const FIRE_AND_FORGET: ReadonlySet<HostOp> = new Set<HostOp>(['log', 'telemetry.event']);

@@ -25,6 +25,7 @@ import {
   type ComponentSpec,
   type PreparedComponent,
 } from '../../../wasm/component-runtime.js';
+import { callOperation } from '../../../wasm/component-calls.js';
 import { JcoComponentRuntime } from '../../../wasm/jco-component.runtime.js';
 import type { ComponentMock, ConversationScript, MockResponse, Turn } from './conversation-script.js';
 import { checkReplies, type Mismatch } from './expectations.js';
@@ -150,23 +151,24 @@ export class MockingRuntime implements ComponentRuntime {
   async invoke(tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
     const mock = this.mocks.get(call.component.name);
     if (!mock) return this.runtime().invoke(tenant, call);
-    const responses = mock.get(call.operation) ?? mock.get('*');
+    const operation = callOperation(call);
+    const responses = mock.get(operation) ?? mock.get('*');
     if (!responses) {
       throw new ComponentError(
         'mock_missing',
-        `the script mocks component '${call.component.name}' but not its operation '${call.operation}'`,
+        `the script mocks component '${call.component.name}' but not its operation '${operation}'`,
         502,
         { retryable: false },
       );
     }
-    const key = `${call.component.name}.${call.operation}`;
+    const key = `${call.component.name}.${operation}`;
     const n = (this.calls.get(key) ?? 0) + 1;
     this.calls.set(key, n);
     const r: MockResponse = responses[Math.min(n, responses.length) - 1]!;
     if (r.delayMs !== undefined) await new Promise((res) => setTimeout(res, r.delayMs).unref());
     const scope = {
       input: call.input,
-      call: { operation: call.operation, attempt: call.ctx.attempt ?? 1, n },
+      call: { operation, attempt: call.ctx.attempt ?? 1, n },
     };
     if (r.error !== undefined)
       throw new ComponentError(r.code ?? 'component_failed', String(render(r.error, scope)), 502);
