@@ -3,6 +3,7 @@ import { PackError } from '../../common/errors.js';
 import { CanonicalCborError, decodeCanonical, encodeCanonical } from './canonical-cbor.js';
 import { PACK_FORMAT_VERSION } from './constants.js';
 import { blake3Hex } from './hash.js';
+import { WireCborError, decodeWire, wireToJson } from './pack-v1/wire-cbor.js';
 
 /** `manifest.cbor` / `manifest.json`, with the public format's field names. */
 export interface PackMeta {
@@ -129,9 +130,19 @@ export function decodeManifest(bytes: Uint8Array, label: string): PackManifest {
   try {
     value = decodeCanonical(bytes);
   } catch (e) {
-    if (e instanceof CanonicalCborError)
-      throw new PackError('pack_manifest_invalid', `${label}: manifest.cbor is ${e.message}`);
-    throw e;
+    if (!(e instanceof CanonicalCborError)) throw e;
+    // Upstream's older builders wrote this layout with serde_cbor: self-describe tag 55799 and keys in
+    // declaration order. Decoding stays unambiguous (no duplicate keys, other tags or trailing bytes).
+    try {
+      value = wireToJson(decodeWire(bytes));
+    } catch (e2) {
+      if (e2 instanceof WireCborError)
+        throw new PackError(
+          'pack_manifest_invalid',
+          `${label}: manifest.cbor is ${e.message} (${e2.message})`,
+        );
+      throw e2;
+    }
   }
   if (!validate(value)) {
     const msgs = [...new Set((validate.errors ?? []).map(describe))];
@@ -174,7 +185,8 @@ export function checkManifestAgainstFiles(
         );
       }
     }
-    if (hashOf(f.file_yaml) !== f.hash_blake3) {
+    // Ours hash the .ygtc; upstream's builder hashes the flow's JSON.
+    if (hashOf(f.file_yaml) !== f.hash_blake3 && hashOf(f.file_json) !== f.hash_blake3) {
       throw new PackError(
         'pack_manifest_hash_mismatch',
         `${label}: flow '${f.id}': '${f.file_yaml}' does not have the manifest's BLAKE3`,
@@ -241,10 +253,8 @@ export function checkManifestAgainstFiles(
     }
     let same: boolean;
     try {
-      // manifest.cbor is, checked at decode, the canonical encoding of `m`: compare against it.
-      const cbor = files.get('manifest.cbor');
-      same =
-        Buffer.compare(Buffer.from(encodeCanonical(parsed)), Buffer.from(cbor ?? encodeCanonical(m))) === 0;
+      // Compare meaning, not bytes: manifest.cbor may be the older layout's declaration-order encoding.
+      same = Buffer.compare(Buffer.from(encodeCanonical(parsed)), Buffer.from(encodeCanonical(m))) === 0;
     } catch {
       same = false;
     }
