@@ -20,7 +20,10 @@ export interface ProviderResponse {
 
 /** The fields of an envelope a provider fills; tenancy fields come from the resolved channel. */
 export type InboundMessage = Pick<MessageEnvelope, 'id' | 'conversationId' | 'userId' | 'text'> &
-  Partial<Pick<MessageEnvelope, 'attachments' | 'action' | 'raw' | 'timestamp' | 'meta'>>;
+  Partial<Pick<MessageEnvelope, 'attachments' | 'action' | 'raw' | 'timestamp' | 'meta'>> & {
+    /** The user's language tag as the channel reports it (`en-US`); becomes the envelope's `locale`. */
+    locale?: string;
+  };
 
 export interface IngressResult {
   /** Messages for the flow; empty for handshakes, ignored events and duplicates. */

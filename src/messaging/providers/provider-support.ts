@@ -5,6 +5,7 @@ import { ExpiringMap } from '../../common/expiring-map.js';
 import type { SecretsService } from '../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
 import type { EgressMessage, OutboundReply } from '../message-envelope.js';
+import { adaptiveCardFallback, adaptiveCardText, isAdaptiveCard } from './adaptive-card-text.js';
 import { EgressError, type ProviderRequest } from './messaging-provider.js';
 
 /** Helpers every provider needs: headers, HMAC, constant-time compare, secrets, settings, cards, egress errors. */
@@ -176,7 +177,11 @@ export interface NormalCard {
   subtitle?: string;
   text?: string;
   imageUrl?: string;
-  buttons: { title: string; value: string; url?: string }[];
+  /**
+   * `data`: an Adaptive Card Submit's data, which the provider encodes into the button so a tap
+   * comes back as that action (`value` is then the button's title, the fallback when it cannot).
+   */
+  buttons: { title: string; value: string; url?: string; data?: Record<string, unknown> }[];
 }
 
 /**
@@ -185,6 +190,7 @@ export interface NormalCard {
  * (Block Kit `blocks`, `type: AdaptiveCard`) are passed through by the providers that speak them.
  */
 export function normalizeCard(card: Record<string, unknown>): NormalCard {
+  if (isAdaptiveCard(card)) return normalizeAdaptiveCard(card);
   const out: NormalCard = { buttons: [] };
   const title = str(card['title']);
   const subtitle = str(card['subtitle']);
@@ -211,9 +217,28 @@ export function normalizeCard(card: Record<string, unknown>): NormalCard {
   return out;
 }
 
+/**
+ * An Adaptive Card read as text (see adaptive-card-text.ts): body lines as `text` (images as their
+ * alt text or URL among them, in place), Submit buttons with their data, OpenUrl buttons as links.
+ */
+function normalizeAdaptiveCard(card: Record<string, unknown>): NormalCard {
+  const fb = adaptiveCardFallback(card);
+  const out: NormalCard = { buttons: [] };
+  if (fb.title) out.title = fb.title;
+  const text = fb.lines.join('\n');
+  if (text) out.text = text;
+  for (const b of fb.buttons) {
+    if (b.url) out.buttons.push({ title: b.title, value: b.url, url: b.url });
+    else if (b.data) out.buttons.push({ title: b.title, value: b.title, data: b.data });
+    else out.buttons.push({ title: b.title, value: b.text ?? b.title });
+  }
+  return out;
+}
+
 /** Plain-text rendering of a reply, for channels (or parts) without rich formats. */
 export function replyText(reply: OutboundReply): string {
   if (reply.text) return reply.text;
+  if (isAdaptiveCard(reply.card)) return adaptiveCardText(reply.card);
   if (reply.card) {
     const c = normalizeCard(reply.card);
     return [c.title, c.subtitle, c.text].filter(Boolean).join('\n');

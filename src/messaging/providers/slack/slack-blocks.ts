@@ -8,6 +8,9 @@ const BUTTON_TEXT_MAX = 75;
 const BUTTON_VALUE_MAX = 2000;
 const ACTIONS_MAX = 25;
 
+/** Prefix of the action id of a button that submits an Adaptive Card's data (JSON in `value`). */
+export const CARD_SUBMIT_ACTION = 'card_submit_';
+
 export type SlackBlock = Record<string, unknown>;
 
 export interface SlackMessageParts {
@@ -33,7 +36,7 @@ export function toSlackMessage(reply: OutboundReply): SlackMessageParts | undefi
   const text = replyText(reply) || reply.choices?.join(' / ') || '';
   if (!reply.card && !reply.choices?.length) return text ? { text } : undefined;
   const blocks: SlackBlock[] = [];
-  const buttons: { title: string; value: string; url?: string }[] = [];
+  const buttons: { title: string; value: string; url?: string; data?: Record<string, unknown> }[] = [];
   if (reply.card) {
     const c = normalizeCard(reply.card);
     if (c.title)
@@ -50,12 +53,15 @@ export function toSlackMessage(reply: OutboundReply): SlackMessageParts | undefi
     blocks.push({
       type: 'actions',
       block_id: 'greentic_choices',
-      elements: buttons.slice(0, ACTIONS_MAX).map((b, i) => ({
-        type: 'button',
-        action_id: `choice_${i}`,
-        text: { type: 'plain_text', text: cut(b.title, BUTTON_TEXT_MAX) },
-        ...(b.url ? { url: b.url } : { value: cut(b.value, BUTTON_VALUE_MAX) }),
-      })),
+      elements: buttons.slice(0, ACTIONS_MAX).map((b, i) => {
+        const text = { type: 'plain_text', text: cut(b.title, BUTTON_TEXT_MAX) };
+        if (b.url) return { type: 'button', action_id: `choice_${i}`, text, url: b.url };
+        // A card's Submit: its data as the value, named by the action id, so a click comes back as it.
+        const data = b.data ? JSON.stringify(b.data) : undefined;
+        if (data !== undefined && data.length <= BUTTON_VALUE_MAX)
+          return { type: 'button', action_id: `${CARD_SUBMIT_ACTION}${i}`, text, value: data };
+        return { type: 'button', action_id: `choice_${i}`, text, value: cut(b.value, BUTTON_VALUE_MAX) };
+      }),
     });
   }
   return { text: text || ' ', blocks };

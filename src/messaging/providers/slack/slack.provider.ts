@@ -8,6 +8,7 @@ import {
   WebClient,
   type Logger as SlackLogger,
 } from '@slack/web-api';
+import { DEFAULT_JSON_LIMITS, parseBoundedJson } from '../../../common/bounded-json.js';
 import { BadRequestError } from '../../../common/errors.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
@@ -30,7 +31,8 @@ import {
   parseJsonObject,
   str,
 } from '../provider-support.js';
-import { toSlackMessage } from './slack-blocks.js';
+import { submitEcho } from '../adaptive-card-text.js';
+import { CARD_SUBMIT_ACTION, toSlackMessage } from './slack-blocks.js';
 import { verifySlackRequest } from './slack-signature.js';
 
 const SLACK_API = 'https://slack.com/api/';
@@ -171,6 +173,7 @@ export class SlackProvider implements MessagingProvider {
       : undefined;
     const label = isRecord(action['text']) ? str(action['text']['text']) : undefined;
     const value = str(action['value']) ?? selected ?? label ?? '';
+    const submitted = cardSubmitOf(action, value);
     const message = isRecord(p['message']) ? p['message'] : {};
     const threadTs = str(container['thread_ts']) ?? str(message['thread_ts']);
     const id = str(p['trigger_id']) ?? `${channel}:${str(action['action_ts']) ?? Date.now()}`;
@@ -180,14 +183,16 @@ export class SlackProvider implements MessagingProvider {
           id,
           conversationId: channel,
           userId: user,
-          text: value,
-          action: {
-            type: 'block_actions',
-            action_id: action['action_id'],
-            block_id: action['block_id'],
-            value,
-            ...(label ? { label } : {}),
-          },
+          text: submitted ? (label ?? submitEcho(submitted)) : value,
+          action: submitted
+            ? { type: 'card_submit', ...submitted }
+            : {
+                type: 'block_actions',
+                action_id: action['action_id'],
+                block_id: action['block_id'],
+                value,
+                ...(label ? { label } : {}),
+              },
           raw: p,
           meta: { channel, ...(threadTs ? { thread_ts: threadTs } : {}) },
         },
@@ -229,6 +234,18 @@ export class SlackProvider implements MessagingProvider {
       this.clients.set(key, c);
     }
     return c;
+  }
+}
+
+/** The Adaptive Card Submit data a card button of ours carries (JSON value under a card_submit_ id). */
+function cardSubmitOf(action: Record<string, unknown>, value: string): Record<string, unknown> | undefined {
+  if (!str(action['action_id'])?.startsWith(CARD_SUBMIT_ACTION)) return undefined;
+  try {
+    const data = parseBoundedJson(value, DEFAULT_JSON_LIMITS);
+    return isRecord(data) ? data : undefined;
+  } catch {
+    // Not JSON after all: read as a plain button value.
+    return undefined;
   }
 }
 

@@ -25,6 +25,8 @@ import {
   setting,
   str,
 } from '../provider-support.js';
+import { asAdaptiveCardContent, isAdaptiveCard, submitEcho } from '../adaptive-card-text.js';
+import { localeOf } from '../locale-tag.js';
 import { BOT_FRAMEWORK_OPENID_METADATA, BotFrameworkAuth } from './bot-framework-auth.js';
 
 const TOKEN_ENDPOINT = 'https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token';
@@ -32,6 +34,23 @@ const TOKEN_SCOPE = 'https://api.botframework.com/.default';
 /** Refresh the connector token this long before it expires. */
 const TOKEN_MARGIN_MS = 5 * 60_000;
 const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
+
+/** The invoke answer for an Action.Execute: a plain acknowledgement; the flow's replies follow as messages. */
+const EXECUTE_ACK = {
+  statusCode: 200,
+  type: 'application/vnd.microsoft.activity.message',
+  value: 'ok',
+};
+
+/** An Action.Execute invoke's `value.action`: its data with its verb. */
+function executeData(value: unknown): Record<string, unknown> | undefined {
+  const action = isRecord(value) && isRecord(value['action']) ? value['action'] : undefined;
+  if (!action) return undefined;
+  const data = isRecord(action['data']) ? { ...action['data'] } : {};
+  const verb = str(action['verb']);
+  if (verb && data['verb'] === undefined) data['verb'] = verb;
+  return data;
+}
 
 interface CachedToken {
   token: string;
@@ -103,7 +122,9 @@ export class TeamsProvider implements MessagingProvider {
       );
       return { messages: [], response: { status: 200 } };
     }
-    if (type !== 'message') {
+    // An Action.Execute (Universal Actions) arrives as an invoke that expects an answer in the response.
+    const execute = type === 'invoke' && activity['name'] === 'adaptiveCard/action';
+    if (type !== 'message' && !execute) {
       this.logger.debug({ tenant, type }, 'teams activity type ignored');
       return { messages: [], response: { status: 200 } };
     }
@@ -112,10 +133,16 @@ export class TeamsProvider implements MessagingProvider {
     const userId = str(from?.['id']);
     if (!id || !conversationId || !userId || !serviceUrl)
       throw new BadRequestError('teams: message activity without id, conversation.id, from.id or serviceUrl');
-    const value = isRecord(activity['value']) ? activity['value'] : undefined;
+    const value = execute
+      ? executeData(activity['value'])
+      : isRecord(activity['value'])
+        ? activity['value']
+        : undefined;
     // "<at>Bot</at> hello" in channels → "hello".
     const typed = (str(activity['text']) ?? '').replace(/<at>[^<]*<\/at>/g, '').trim();
-    const text = typed || (value ? (str(value['choice']) ?? str(value['value']) ?? '') : '');
+    // A card's Action.Submit sends its data (and the inputs) as `value`, usually without text.
+    const text = typed || (value ? submitEcho(value) : '');
+    const locale = localeOf(activity['locale']);
     return {
       messages: [
         {
@@ -124,6 +151,7 @@ export class TeamsProvider implements MessagingProvider {
           userId,
           text,
           ...(value ? { action: { type: 'card_submit', ...value } } : {}),
+          ...(locale ? { locale } : {}),
           ...(str(activity['timestamp']) ? { timestamp: str(activity['timestamp']) } : {}),
           raw: activity,
           meta: {
@@ -134,7 +162,7 @@ export class TeamsProvider implements MessagingProvider {
           },
         },
       ],
-      response: { status: 200 },
+      response: execute ? { status: 200, body: EXECUTE_ACK } : { status: 200 },
     };
   }
 
@@ -227,10 +255,10 @@ export class TeamsProvider implements MessagingProvider {
 
 /** A reply as Bot Framework activity content: text, or an Adaptive Card for cards and choices. */
 export function toTeamsActivity(reply: OutboundReply): Record<string, unknown> | undefined {
-  if (reply.card?.['type'] === 'AdaptiveCard') {
+  if (isAdaptiveCard(reply.card)) {
     return {
       ...(reply.text ? { text: reply.text } : {}),
-      attachments: [{ contentType: ADAPTIVE_CARD, content: reply.card }],
+      attachments: [{ contentType: ADAPTIVE_CARD, content: asAdaptiveCardContent(reply.card) }],
     };
   }
   if (!reply.card && !reply.choices?.length)

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { BadRequestError } from '../../../common/errors.js';
+import { ExpiringMap } from '../../../common/expiring-map.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
+import { tenantKey } from '../../../tenancy/tenant-ctx.js';
 import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
 import {
   EgressError,
@@ -24,16 +27,24 @@ import {
   safeEqual,
   str,
 } from '../provider-support.js';
+import { decodeCardSubmit, encodeCardSubmit } from '../adaptive-card-text.js';
+import { localeOf } from '../locale-tag.js';
 
 const TELEGRAM_API = 'https://api.telegram.org';
 const TEXT_MAX = 4096;
 /** Telegram's limit on `callback_data`, in bytes. */
 const CALLBACK_DATA_MAX = 64;
+/** Card Submit data too long for `callback_data`, kept here under a short token (`~#token`). */
+const STASH_MAX = 10_000;
+const STASH_TTL_MS = 7 * 24 * 3_600_000;
+const STASH_PREFIX = '~#';
 
 interface InlineButton {
   text: string;
   callback_data?: string;
   url?: string;
+  /** `callback_data` is already encoded card data, sent as is. */
+  card?: boolean;
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -53,6 +64,12 @@ export class TelegramProvider implements MessagingProvider {
   readonly id = 'telegram';
   private readonly logger = new Logger(TelegramProvider.name);
   private readonly progress = new DeliveryProgress();
+  /**
+   * Submit data of card buttons sent in the last week whose data did not fit in 64 bytes, by
+   * tenant, channel, chat and token. Per process, bounded: a tap on such a button that reaches
+   * another replica or comes after a restart is read as its label only (logged).
+   */
+  private readonly stash = new ExpiringMap<string, Record<string, unknown>>(STASH_MAX, STASH_TTL_MS);
 
   constructor(private readonly secrets: SecretsService) {}
 
@@ -88,6 +105,7 @@ export class TelegramProvider implements MessagingProvider {
             conversationId: String(chat['id']),
             userId: String(from['id']),
             text,
+            ...(localeOf(from['language_code']) ? { locale: localeOf(from['language_code']) } : {}),
             ...(date ? { timestamp: date } : {}),
             raw: update,
             meta: { chat_id: chat['id'], message_id: message['message_id'] },
@@ -106,15 +124,23 @@ export class TelegramProvider implements MessagingProvider {
       const chat = cqMessage && isRecord(cqMessage['chat']) ? cqMessage['chat'] : undefined;
       const chatId = chat?.['id'] ?? from['id'];
       const data = str(cq['data']) ?? '';
-      const text = buttonText(cqMessage, data) ?? data;
+      const label = buttonText(cqMessage, data);
+      const submitted = this.cardSubmitOf(resolved, chatId, data);
+      if (!submitted && data.startsWith(STASH_PREFIX))
+        this.logger.warn(
+          { tenant, channel: resolved.channel.id, updateId },
+          'telegram card button data no longer held here (restart or another replica): its label is sent instead',
+        );
+      const locale = localeOf(from['language_code']);
       return {
         messages: [
           {
             id,
             conversationId: String(chatId),
             userId: String(from['id']),
-            text,
-            action: { type: 'callback_query', data },
+            text: label ?? data,
+            action: submitted ? { type: 'card_submit', ...submitted } : { type: 'callback_query', data },
+            ...(locale ? { locale } : {}),
             raw: update,
             meta: { chat_id: chatId },
           },
@@ -131,12 +157,30 @@ export class TelegramProvider implements MessagingProvider {
     return { messages: [], response: { status: 200 } };
   }
 
+  /** The card Submit data a callback carries: inline (`~?…`, `~{…}`) or stashed at send (`~#token`). */
+  private cardSubmitOf(
+    resolved: ResolvedChannel,
+    chatId: unknown,
+    data: string,
+  ): Record<string, unknown> | undefined {
+    if (!data.startsWith(STASH_PREFIX)) return decodeCardSubmit(data);
+    return this.stash.get(
+      `${tenantKey(resolved.tenant)}/${resolved.channel.id}/${String(chatId)}/${data.slice(STASH_PREFIX.length)}`,
+    );
+  }
+
   async send(msg: EgressMessage, resolved: ResolvedChannel): Promise<void> {
     const token = await channelSecret(this.secrets, resolved, 'bot_token');
     const url = `${baseUrl(resolved, 'api_base_url', TELEGRAM_API)}/bot${token}/sendMessage`;
     const chatId = msg.meta?.['chat_id'] ?? msg.conversationId;
+    const stashKey = `${tenantKey(resolved.tenant)}/${resolved.channel.id}/${String(chatId)}/`;
+    const stash = (data: Record<string, unknown>) => {
+      const token = randomBytes(9).toString('base64url');
+      this.stash.set(stashKey + token, data);
+      return STASH_PREFIX + token;
+    };
     await this.progress.deliver(msg, async (reply) => {
-      const body = toSendMessage(chatId, reply);
+      const body = toSendMessage(chatId, reply, stash);
       if (!body) return;
       let res: Response;
       try {
@@ -177,16 +221,25 @@ function buttonText(message: Record<string, unknown> | undefined, data: string):
   for (const row of rows) {
     if (!Array.isArray(row)) continue;
     for (const b of row)
-      if (isRecord(b) && b['callback_data'] === data) return data.startsWith('#') ? str(b['text']) : data;
+      if (isRecord(b) && b['callback_data'] === data) return /^[#~]/.test(data) ? str(b['text']) : data;
   }
   return undefined;
 }
 
+/** A plain value as callback_data: itself when it fits and cannot be mistaken for `#i` or card data. */
 function callbackData(value: string, index: number): string {
-  return Buffer.byteLength(value) <= CALLBACK_DATA_MAX && !value.startsWith('#') ? value : `#${index}`;
+  return Buffer.byteLength(value) <= CALLBACK_DATA_MAX && !/^[#~]/.test(value) ? value : `#${index}`;
 }
 
-export function toSendMessage(chatId: unknown, reply: OutboundReply): Record<string, unknown> | undefined {
+/**
+ * A reply as sendMessage arguments. A card button's Submit data goes in `callback_data` compactly
+ * when it fits in 64 bytes (`~?k=v`, `~{json}`), else `stash` keeps it under a short token.
+ */
+export function toSendMessage(
+  chatId: unknown,
+  reply: OutboundReply,
+  stash?: (data: Record<string, unknown>) => string,
+): Record<string, unknown> | undefined {
   const buttons: InlineButton[] = [];
   let text = reply.text ?? '';
   let html = false;
@@ -202,15 +255,22 @@ export function toSendMessage(chatId: unknown, reply: OutboundReply): Record<str
     ]
       .filter(Boolean)
       .join('\n');
-    for (const b of c.buttons)
-      buttons.push(b.url ? { text: b.title, url: b.url } : { text: b.title, callback_data: b.value });
+    for (const b of c.buttons) {
+      if (b.url) buttons.push({ text: b.title, url: b.url });
+      else if (b.data) {
+        const encoded = encodeCardSubmit(b.data, CALLBACK_DATA_MAX) ?? stash?.(b.data);
+        buttons.push({ text: b.title, callback_data: encoded ?? b.value, card: encoded !== undefined });
+      } else buttons.push({ text: b.title, callback_data: b.value });
+    }
   }
   for (const choice of reply.choices ?? []) buttons.push({ text: choice, callback_data: choice });
   if (!text && buttons.length === 0) return undefined;
   if (!text) text = '…';
   if (text.length > TEXT_MAX) text = text.slice(0, TEXT_MAX - 1) + '…';
   const keyboard = buttons.map((b, i) => [
-    b.callback_data !== undefined ? { text: b.text, callback_data: callbackData(b.callback_data, i) } : b,
+    b.callback_data === undefined
+      ? { text: b.text, url: b.url }
+      : { text: b.text, callback_data: b.card ? b.callback_data : callbackData(b.callback_data, i) },
   ]);
   return {
     chat_id: chatId,

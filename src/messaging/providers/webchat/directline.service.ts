@@ -7,6 +7,13 @@ import { tenantKey } from '../../../tenancy/tenant-ctx.js';
 import { IngressService } from '../../ingress.service.js';
 import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
 import { EgressError, ProviderAuthError } from '../messaging-provider.js';
+import {
+  ADAPTIVE_CARD_CONTENT_TYPE,
+  asAdaptiveCardContent,
+  isAdaptiveCard,
+  submitEcho,
+} from '../adaptive-card-text.js';
+import { localeOf } from '../locale-tag.js';
 import { channelSecret, isRecord, normalizeCard, safeEqual, setting, str } from '../provider-support.js';
 import { activitySetJson } from './activity-set-json.js';
 import { MemoryDirectLineStore, type DirectLineStore } from './directline.store.js';
@@ -201,6 +208,9 @@ export class DirectLineService implements OnModuleDestroy {
       return { id: stored.id! };
     }
     if (type === 'message') {
+      // Web Chat sends a card's Action.Submit data as `value`, without text; `locale` is the user's.
+      const value = isRecord(stored.value) ? stored.value : undefined;
+      const locale = localeOf(stored['locale']);
       await this.ingress.accept(
         resolved,
         [
@@ -208,8 +218,9 @@ export class DirectLineService implements OnModuleDestroy {
             id: stored.id!,
             conversationId,
             userId: fromId,
-            text: stored.text ?? '',
-            ...(isRecord(stored.value) ? { action: { type: 'value', ...stored.value } } : {}),
+            text: stored.text || (value ? submitEcho(value) : ''),
+            ...(value ? { action: { type: 'value', ...value } } : {}),
+            ...(locale ? { locale } : {}),
             timestamp: stored.timestamp,
             raw: stored,
             meta: { replyToId: stored.id },
@@ -403,8 +414,10 @@ export function toDirectLineContent(reply: OutboundReply): Partial<Activity> | u
   const out: Partial<Activity> = {};
   if (reply.text) out.text = reply.text;
   if (reply.card) {
-    if (reply.card['type'] === 'AdaptiveCard') {
-      out.attachments = [{ contentType: 'application/vnd.microsoft.card.adaptive', content: reply.card }];
+    if (isAdaptiveCard(reply.card)) {
+      out.attachments = [
+        { contentType: ADAPTIVE_CARD_CONTENT_TYPE, content: asAdaptiveCardContent(reply.card) },
+      ];
     } else {
       const c = normalizeCard(reply.card);
       out.attachments = [

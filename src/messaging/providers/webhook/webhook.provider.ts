@@ -3,7 +3,9 @@ import { Injectable } from '@nestjs/common';
 import { parseBoundedJson } from '../../../common/bounded-json.js';
 import { BadRequestError, GreenticError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import type { EgressMessage } from '../../message-envelope.js';
+import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
+import { ADAPTIVE_CARD_CONTENT_TYPE, adaptiveCardText, isAdaptiveCard } from '../adaptive-card-text.js';
+import { isLocaleTag } from '../locale-tag.js';
 import {
   GreenticProvider,
   type InboundMessage,
@@ -35,9 +37,44 @@ function field(
   return v;
 }
 
+/** `locale`: optional, a BCP-47-ish tag (`en`, `de-CH`); anything else is refused. */
+function localeField(body: Record<string, unknown>): string | undefined {
+  const v = body['locale'];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || !isLocaleTag(v))
+    throw new BadRequestError(`field 'locale' must be a language tag such as 'en' or 'de-CH'`, {
+      field: 'locale',
+    });
+  return v;
+}
+
+/** `action`: optional, an object (a card's Action.Submit data sent back). */
+function actionField(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const v = body['action'];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw new BadRequestError(`field 'action' must be an object`, { field: 'action' });
+  return v as Record<string, unknown>;
+}
+
 /**
- * The generic webhook channel: `{ userId, text, conversationId?, messageId? }` in,
- * `{ replies, sessionKey }` out when the caller waits.
+ * A reply as the webhook answers it: an Adaptive Card also as an `attachments` entry
+ * (`application/vnd.microsoft.card.adaptive`), with `text` its readable fallback when the flow gave none.
+ */
+export function webhookReply(reply: OutboundReply): Record<string, unknown> {
+  if (!isAdaptiveCard(reply.card)) return reply as Record<string, unknown>;
+  const text = reply.text || adaptiveCardText(reply.card);
+  return {
+    ...reply,
+    ...(text ? { text } : {}),
+    attachments: [{ contentType: ADAPTIVE_CARD_CONTENT_TYPE, content: reply.card }],
+  };
+}
+
+/**
+ * The generic webhook channel: `{ userId, text, conversationId?, messageId?, locale?, action? }` in
+ * (`text` may be left out when `action` carries a card's Submit data), `{ replies, sessionKey }`
+ * out when the caller waits.
  */
 @Injectable()
 @GreenticProvider('webhook')
@@ -57,7 +94,9 @@ export class WebhookProvider implements MessagingProvider {
       throw new BadRequestError('body must be a JSON object');
     const b = body as Record<string, unknown>;
     const userId = field(b, 'userId', true, MAX_ID)!;
-    const text = field(b, 'text', true, MAX_TEXT)!;
+    const action = actionField(b);
+    const text = field(b, 'text', action === undefined, MAX_TEXT) ?? '';
+    const locale = localeField(b);
     const conversationId = field(b, 'conversationId', false, MAX_ID) ?? userId;
     const messageId = field(b, 'messageId', false, MAX_ID) ?? randomUUID();
     const prefer = req.headers['prefer'];
@@ -65,7 +104,10 @@ export class WebhookProvider implements MessagingProvider {
       req.query['wait'] === 'true' ||
       req.query['wait'] === '1' ||
       (typeof prefer === 'string' && /\bwait\b/i.test(prefer));
-    return { messages: [{ id: messageId, userId, conversationId, text, raw: b }], wait };
+    const message: InboundMessage = { id: messageId, userId, conversationId, text, raw: b };
+    if (action) message.action = action;
+    if (locale) message.locale = locale;
+    return { messages: [message], wait };
   }
 
   syncResponse(replies: EgressMessage[], messages: InboundMessage[]): ProviderResponse {
@@ -74,7 +116,7 @@ export class WebhookProvider implements MessagingProvider {
       messageId: messages[0]?.id,
       sessionKey: r?.sessionKey,
       status: r?.status,
-      replies: replies.length === 1 ? r!.replies : replies.flatMap((x) => x.replies),
+      replies: (replies.length === 1 ? r!.replies : replies.flatMap((x) => x.replies)).map(webhookReply),
     };
     if (r?.error) body['error'] = r.error;
     return { status: 200, body };
@@ -96,7 +138,7 @@ export class WebhookProvider implements MessagingProvider {
         conversationId: msg.conversationId,
         userId: msg.userId,
         status: msg.status,
-        replies: msg.replies,
+        replies: msg.replies.map(webhookReply),
       }),
       signal: AbortSignal.timeout(10_000),
     });

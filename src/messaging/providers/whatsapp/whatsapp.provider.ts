@@ -30,6 +30,7 @@ import {
   setting,
   str,
 } from '../provider-support.js';
+import { decodeCardSubmit, encodeCardSubmit } from '../adaptive-card-text.js';
 
 const GRAPH_API = 'https://graph.facebook.com';
 const GRAPH_VERSION = 'v21.0';
@@ -41,6 +42,8 @@ const ROW_TITLE_MAX = 24;
 const BODY_MAX = 1024;
 const TEXT_MAX = 4096;
 const HEADER_MAX = 60;
+const BUTTON_ID_MAX = 256;
+const ROW_ID_MAX = 200;
 /** Graph error codes that mean "later", not "never": throttling and transient service errors. */
 const RETRYABLE_GRAPH_CODES = new Set([1, 2, 4, 17, 341, 80007, 130429, 131000, 131048, 131056]);
 
@@ -192,8 +195,12 @@ function parseMessage(
           : undefined;
       if (!reply) return undefined;
       const id = str(reply['id']) ?? '';
+      const title = str(reply['title']) ?? '';
+      // A card button of ours: its id carries the Submit data.
+      const submitted = decodeCardSubmit(id);
+      if (submitted) return { text: title, action: { type: 'card_submit', ...submitted } };
       return {
-        text: id || (str(reply['title']) ?? ''),
+        text: id || title,
         action: { type: String(i['type']), id, title: reply['title'] },
       };
     }
@@ -217,14 +224,25 @@ function parseMessage(
   }
 }
 
+/** A reply button or list row id: a card button's Submit data when it fits (else its title), or the choice. */
+function optionId(o: { id: string; data?: Record<string, unknown> }, max: number): string {
+  const encoded = o.data ? encodeCardSubmit(o.data, max) : undefined;
+  return encoded ?? cut(o.id, max);
+}
+
 export function toWhatsAppMessage(to: string, reply: OutboundReply): Record<string, unknown> | undefined {
   const base = { messaging_product: 'whatsapp', recipient_type: 'individual', to };
   const card = reply.card ? normalizeCard(reply.card) : undefined;
   const options = [
-    ...(card?.buttons.filter((b) => !b.url).map((b) => ({ id: b.value, title: b.title })) ?? []),
+    ...(card?.buttons
+      .filter((b) => !b.url)
+      .map((b) => ({ id: b.value, title: b.title, ...(b.data ? { data: b.data } : {}) })) ?? []),
     ...(reply.choices ?? []).map((c) => ({ id: c, title: c })),
   ];
-  const bodyText = [reply.text, card?.subtitle, card?.text].filter(Boolean).join('\n') || card?.title || '';
+  // No link buttons among reply buttons: links are written out.
+  const links = card?.buttons.filter((b) => b.url).map((b) => `${b.title}: ${b.url}`) ?? [];
+  const bodyText =
+    [reply.text, card?.subtitle, card?.text, ...links].filter(Boolean).join('\n') || card?.title || '';
   if (options.length === 0) {
     const text = [
       card?.title && card.title !== bodyText ? `*${card.title}*` : undefined,
@@ -252,7 +270,10 @@ export function toWhatsAppMessage(to: string, reply: OutboundReply): Record<stri
         ...(header ? { header } : {}),
         body,
         action: {
-          buttons: options.map((o) => ({ type: 'reply', reply: { id: cut(o.id, 256), title: o.title } })),
+          buttons: options.map((o) => ({
+            type: 'reply',
+            reply: { id: optionId(o, BUTTON_ID_MAX), title: o.title },
+          })),
         },
       },
     };
@@ -271,7 +292,7 @@ export function toWhatsAppMessage(to: string, reply: OutboundReply): Record<stri
             title: 'Options',
             rows: options
               .slice(0, ROWS_MAX)
-              .map((o) => ({ id: cut(o.id, 200), title: cut(o.title, ROW_TITLE_MAX) })),
+              .map((o) => ({ id: optionId(o, ROW_ID_MAX), title: cut(o.title, ROW_TITLE_MAX) })),
           },
         ],
       },
