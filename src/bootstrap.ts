@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
@@ -44,32 +45,64 @@ export async function configureApp(app: RunnerApp): Promise<void> {
   await app.startAllMicroservices();
 }
 
-export async function createApp(opts: AppModuleOptions = {}): Promise<RunnerApp> {
+/**
+ * Nest's start-up logs (modules, routes) stay buffered until the app is up: a failed start prints
+ * its one error line, not a page of route mappings before it. At debug/trace they are printed anyway.
+ */
+function releaseStartupLogs(opts: AppModuleOptions): void {
+  const level = opts.config?.LOG_LEVEL ?? process.env['LOG_LEVEL'];
+  if (level !== 'debug' && level !== 'trace') Logger.overrideLogger(false);
+  Logger.flush();
+}
+
+async function buildApp(opts: AppModuleOptions): Promise<RunnerApp> {
   // Before the container exists: instruments and tracers bind to the SDK's global providers.
   await startTelemetry({ ...process.env, ...(opts.config ?? {}) });
   const adapter = new FastifyAdapter({
     // Express answered `/health/` like `/health`; callers and probes may rely on it.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
   });
-  // abortOnError: false so a bad bundle surfaces as an error with its message, not a bare exit.
-  const app = await NestFactory.create<RunnerApp>(AppModule.forRoot(opts), adapter, {
-    bodyParser: false,
-    bufferLogs: true,
-    abortOnError: false,
-  });
+  // abortOnError: false so a bad bundle surfaces as an error with its message, not a bare exit;
+  // autoFlushLogs: false so neither a failure nor useLogger() prints the buffered logs.
+  let app: RunnerApp;
+  try {
+    app = await NestFactory.create<RunnerApp>(AppModule.forRoot(opts), adapter, {
+      bodyParser: false,
+      bufferLogs: true,
+      autoFlushLogs: false,
+      abortOnError: false,
+    });
+  } catch (e) {
+    releaseStartupLogs(opts);
+    throw e;
+  }
   try {
     await configureApp(app);
   } catch (e) {
     await app.close().catch(() => undefined);
+    releaseStartupLogs(opts);
     throw e;
   }
   return app;
 }
 
+export async function createApp(opts: AppModuleOptions = {}): Promise<RunnerApp> {
+  const app = await buildApp(opts);
+  app.flushLogs();
+  return app;
+}
+
 export async function startApp(opts: AppModuleOptions = {}): Promise<{ app: RunnerApp; url: string }> {
-  const app = await createApp(opts);
+  const app = await buildApp(opts);
   const cfg = app.get(RunnerConfig);
-  await app.listen(cfg.PORT, cfg.HOST);
+  try {
+    await app.listen(cfg.PORT, cfg.HOST);
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    releaseStartupLogs(opts);
+    throw e;
+  }
+  app.flushLogs();
   const addr = app.getHttpServer().address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.PORT;
   return { app, url: `http://${cfg.HOST}:${port}` };

@@ -1,10 +1,7 @@
-import { startRunner } from './cli/greentic-runner/start.js';
+import 'reflect-metadata';
+import { runStart } from './cli/greentic-runner/start.js';
 
-// Same as `greentic-runner start`: listen, then drain and exit 0 on SIGTERM.
-startRunner().catch((err: unknown) => {
-  // Start-up errors (bad config, bad bundle, invalid pack) name the file and key; print them plainly.
-  process.stderr.write(
-    `greentic-runner failed to start:\n${err instanceof Error ? err.message : String(err)}\n`,
-  );
-  process.exit(1);
-});
+// Same as `greentic-runner start`: listen, then drain and exit 0 on SIGTERM. A start-up failure
+// prints one line per problem and exits 1 (configuration) or 2 (a dependency is unreachable).
+const code = await runStart();
+if (code !== 0) process.exit(code);

@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiParam } from '@nestjs/swagger';
+import { ApiAdmin, ApiErrors, DeadLetterList, DeadLetterReplayed } from '../common/openapi-schemas.js';
 import { GreenticError } from '../common/errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { AdminGuard } from './admin.guard.js';
@@ -19,8 +20,8 @@ export class DeadLetterNotFoundError extends GreenticError {
 export type DeadLetterView = Omit<DeadLetter, 'payload'>;
 
 /** `/admin/tenants/{tenant}/dead-letters`: list a tenant's dead-lettered messages and replay one. */
-@ApiTags('admin')
-@ApiSecurity('admin-token')
+@ApiAdmin()
+@ApiErrors(404)
 @Controller('admin/tenants/:tenant/dead-letters')
 @UseGuards(AdminGuard)
 export class DeadLettersAdminController {
@@ -32,6 +33,7 @@ export class DeadLettersAdminController {
   @Get()
   @ApiOperation({ summary: "A tenant's dead-lettered messages seen by this replica, newest first" })
   @ApiParam({ name: 'tenant' })
+  @ApiOkResponse({ type: DeadLetterList })
   list(@Param('tenant') tenant: string): { tenant: string; deadLetters: DeadLetterView[] } {
     this.registry.tenant(tenant);
     return { tenant, deadLetters: this.store.list(tenant).map(view) };
@@ -42,6 +44,8 @@ export class DeadLettersAdminController {
   @ApiOperation({ summary: 'Publish a dead-lettered message to its original subject again' })
   @ApiParam({ name: 'tenant' })
   @ApiParam({ name: 'id' })
+  @ApiAcceptedResponse({ type: DeadLetterReplayed })
+  @ApiErrors(503)
   async replay(
     @Param('tenant') tenant: string,
     @Param('id') id: string,

@@ -1,5 +1,6 @@
 import { Controller, Get, Param, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery } from '@nestjs/swagger';
+import { ApiAdmin, ApiErrors } from '../common/openapi-schemas.js';
 import type { FastifyReply } from 'fastify';
 import { BadRequestError, GreenticError } from '../common/errors.js';
 import { renderFlowGraph, type GraphFormat } from '../flows/flow-graph.js';
@@ -17,8 +18,7 @@ const CONTENT_TYPES: Record<GraphFormat, string> = {
  * `GET /admin/flows/{tenant}/{pack}/{flow}/graph`: a picture of a flow as deployed (the pack
  * version serving new conversations), SVG by default, `?format=dot|mermaid` for the sources.
  */
-@ApiTags('admin')
-@ApiSecurity('admin-token')
+@ApiAdmin()
 @Controller('admin/flows')
 @UseGuards(AdminGuard)
 export class FlowGraphAdminController {
@@ -34,6 +34,11 @@ export class FlowGraphAdminController {
   @ApiParam({ name: 'flow' })
   @ApiQuery({ name: 'format', required: false, enum: ['svg', 'dot', 'mermaid'] })
   @ApiProduces('image/svg+xml', 'text/vnd.graphviz', 'text/plain')
+  @ApiOkResponse({
+    description: 'The graph as SVG (default), Graphviz dot or Mermaid',
+    schema: { type: 'string' },
+  })
+  @ApiErrors(400, 404)
   async graph(
     @Param('tenant') tenantId: string,
     @Param('pack') packId: string,

@@ -1,5 +1,6 @@
 import { Controller, Get, Param, UseGuards } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam } from '@nestjs/swagger';
+import { ApiAdmin, ApiErrors, FlowList } from '../common/openapi-schemas.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { AdminGuard } from './admin.guard.js';
@@ -17,8 +18,7 @@ export interface FlowView {
 }
 
 /** `/admin/tenants/{tenant}/flows`: the flows of a tenant's loaded packs, and which channels use them. */
-@ApiTags('admin')
-@ApiSecurity('admin-token')
+@ApiAdmin()
 @Controller('admin/tenants/:tenant/flows')
 @UseGuards(AdminGuard)
 export class FlowsAdminController {
@@ -30,6 +30,8 @@ export class FlowsAdminController {
   @Get()
   @ApiOperation({ summary: "Flows of a tenant's loaded packs" })
   @ApiParam({ name: 'tenant' })
+  @ApiOkResponse({ type: FlowList })
+  @ApiErrors(404)
   list(@Param('tenant') tenantId: string): { tenant: string; flows: FlowView[] } {
     const tenant = this.registry.tenant(tenantId);
     const bindings: { flow: string; pack: string; at: string }[] = [];

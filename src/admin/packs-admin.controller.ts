@@ -1,9 +1,17 @@
 import { Body, Controller, Get, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { BadRequestError, GreenticError } from '../common/errors.js';
 import { PackRegistry, type PackStatus, type ReloadResult } from '../packs/pack-registry.service.js';
 import { PackTrustService, type TrustSummary } from '../packs/verify/pack-trust.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import {
+  ApiAdmin,
+  ApiErrors,
+  PackReloadRequest,
+  PackReloadResult,
+  PacksStatus,
+} from '../common/openapi-schemas.js';
 import { AdminGuard } from './admin.guard.js';
 
 interface ReloadBody {
@@ -19,6 +27,7 @@ function optId(v: unknown, name: string): string | undefined {
 }
 
 /** `/admin/packs`: what is loaded, and a reload that reports each pack's outcome. */
+@ApiAdmin()
 @Controller('admin/packs')
 @UseGuards(AdminGuard)
 export class PacksAdminController {
@@ -29,6 +38,8 @@ export class PacksAdminController {
   ) {}
 
   @Get('status')
+  @ApiOperation({ summary: 'Loaded packs: versions, digests, signatures, trust and watch settings' })
+  @ApiOkResponse({ type: PacksStatus })
   status(): {
     ready: boolean;
     trust: TrustSummary;
@@ -50,6 +61,16 @@ export class PacksAdminController {
    */
   @Post('reload')
   @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Reload packs now (all, or one tenant and/or pack); the previous version keeps serving on failure',
+  })
+  @ApiQuery({ name: 'tenant', required: false, description: 'Only this tenant (also accepted in the body)' })
+  @ApiQuery({ name: 'pack', required: false, description: 'Only this pack (also accepted in the body)' })
+  @ApiBody({ type: PackReloadRequest, required: false })
+  @ApiOkResponse({ type: PackReloadResult, description: 'Nothing failed' })
+  @ApiResponse({ status: 422, type: PackReloadResult, description: 'A pack was refused' })
+  @ApiErrors(400, 404)
   async reload(
     @Body() body: ReloadBody | undefined,
     @Query('tenant') qTenant: string | undefined,

@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, HttpCode, Inject, Logger, Param, UseGuards } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam } from '@nestjs/swagger';
+import { ApiAdmin, ApiErrors, SessionView as SessionViewSchema } from '../common/openapi-schemas.js';
 import { GreenticError } from '../common/errors.js';
 import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -38,8 +39,11 @@ export interface SessionView {
  * message starts its flow afresh). The session key is `{tenant}:{provider}:{conversation}:{user}`;
  * a key of another tenant is not found, whatever the store holds.
  */
-@ApiTags('admin')
-@ApiSecurity('admin-token')
+@ApiAdmin()
+@ApiParam({ name: 'tenant' })
+@ApiParam({ name: 'env' })
+@ApiParam({ name: 'team' })
+@ApiErrors(404)
 @Controller('admin/tenants/:tenant/:env/:team/sessions')
 @UseGuards(AdminGuard)
 export class SessionsAdminController {
@@ -53,6 +57,7 @@ export class SessionsAdminController {
   @Get(':key')
   @ApiOperation({ summary: 'Look up a session: where its flow is parked, its state and data' })
   @ApiParam({ name: 'key', description: '{tenant}:{provider}:{conversation}:{user}' })
+  @ApiOkResponse({ type: SessionViewSchema })
   async get(
     @Param('tenant') tenant: string,
     @Param('env') env: string,
@@ -88,6 +93,7 @@ export class SessionsAdminController {
   @HttpCode(204)
   @ApiOperation({ summary: 'End a session: its parked flow and data are dropped' })
   @ApiParam({ name: 'key', description: '{tenant}:{provider}:{conversation}:{user}' })
+  @ApiNoContentResponse({ description: 'Ended' })
   async end(
     @Param('tenant') tenant: string,
     @Param('env') env: string,

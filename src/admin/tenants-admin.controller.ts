@@ -1,5 +1,11 @@
 import { Controller, Get, Param, UseGuards } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam } from '@nestjs/swagger';
+import {
+  ApiAdmin,
+  ApiErrors,
+  TenantList,
+  TenantView as TenantViewSchema,
+} from '../common/openapi-schemas.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -31,8 +37,7 @@ export interface TenantView {
 }
 
 /** `/admin/tenants`: tenants with their bindings (channels → provider, pack, flow). Never a secret value. */
-@ApiTags('admin')
-@ApiSecurity('admin-token')
+@ApiAdmin()
 @Controller('admin/tenants')
 @UseGuards(AdminGuard)
 export class TenantsAdminController {
@@ -44,6 +49,7 @@ export class TenantsAdminController {
 
   @Get()
   @ApiOperation({ summary: 'List tenants and their channel bindings' })
+  @ApiOkResponse({ type: TenantList })
   list(): { tenants: TenantView[] } {
     return { tenants: this.registry.tenants().map((t) => this.view(t)) };
   }
@@ -51,6 +57,8 @@ export class TenantsAdminController {
   @Get(':tenant')
   @ApiOperation({ summary: "One tenant's envs, teams, channels, packs and secrets backend" })
   @ApiParam({ name: 'tenant' })
+  @ApiOkResponse({ type: TenantViewSchema })
+  @ApiErrors(404)
   one(@Param('tenant') tenant: string): TenantView {
     return this.view(this.registry.tenant(tenant));
   }

@@ -301,21 +301,85 @@ export class RunnerConfig {
 
 const KEYS = Object.keys(new RunnerConfig()) as (keyof RunnerConfig)[];
 
-/** `@nestjs/config` validate hook: env → typed config, or a ConfigError naming each bad key. */
+/** Every variable the runner reads: the config class, plus the optional token it leaves unset. */
+export const RUNNER_CONFIG_KEYS: readonly string[] = [...KEYS, 'GREENTIC_ADMIN_TOKEN'];
+
+/** One bad variable: its name, the value as given, and what was expected. */
+export interface ConfigProblem {
+  key: string;
+  value: unknown;
+  /** class-validator's message without the key: `must be an integer number`. */
+  expected: string;
+}
+
+/**
+ * What a failed check expected. A value that is not a number at all fails every numeric
+ * constraint at once (NaN is neither ≥ 0 nor ≤ 65535); only the integer one says anything then.
+ */
+function expectation(key: string, raw: unknown, constraints: Record<string, string>): string {
+  const notNumeric = constraints['isInt'] !== undefined && !/^\s*-?\d+\s*$/.test(String(raw));
+  const messages = notNumeric ? [constraints['isInt']!] : Object.values(constraints);
+  // class-validator's messages start with the property name, which the line already gives.
+  return messages.map((m) => (m.startsWith(`${key} `) ? m.slice(key.length + 1) : m)).join('; ');
+}
+
+/** `@nestjs/config` validate hook: env → typed config, or a ConfigError naming each bad key and value. */
 export function validateRunnerConfig(env: Record<string, unknown>): RunnerConfig {
   const picked: Record<string, unknown> = {};
-  for (const k of [...KEYS, 'GREENTIC_ADMIN_TOKEN'])
-    if (env[k] !== undefined && env[k] !== '') picked[k] = env[k];
+  for (const k of RUNNER_CONFIG_KEYS) if (env[k] !== undefined && env[k] !== '') picked[k] = env[k];
   const cfg = plainToInstance(RunnerConfig, picked, { exposeDefaultValues: true });
   const errors = validateSync(cfg, { skipMissingProperties: false });
   if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      const expected = Object.values(e.constraints ?? {}).join('; ');
-      return `${e.property}=${JSON.stringify(e.value)}: expected ${expected}`;
-    });
+    // The value as given, not as transformed: `PORT=abc` must not read `PORT=null` (NaN).
+    const problems: ConfigProblem[] = errors.map((e) => ({
+      key: e.property,
+      value: picked[e.property] ?? e.value,
+      expected: expectation(e.property, picked[e.property], e.constraints ?? {}),
+    }));
+    const lines = problems.map((p) => `${p.key}=${JSON.stringify(p.value)}: ${p.expected}`);
     throw new ConfigError(`invalid configuration (environment):\n  ${lines.join('\n  ')}`, {
-      keys: errors.map((e) => e.property),
+      keys: problems.map((p) => p.key),
     });
   }
   return cfg;
+}
+
+/** Read by name outside RunnerConfig: `GREENTIC_SECRET_*` by the env secrets backend, the worker cache by the pool. */
+const OTHER_KNOWN = /^GREENTIC_(SECRET_.+|TS_WORKER_CACHE)$/;
+
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+export interface UnknownVariable {
+  name: string;
+  /** The closest variable the runner knows, when one is close enough to be the intended one. */
+  suggestion?: string;
+}
+
+/**
+ * `GREENTIC_*` variables the runner does not read: a typo (`GREENTIC_BUSS=nats`) would otherwise
+ * be silently ignored and the default used.
+ */
+export function unknownGreenticVariables(env: Record<string, unknown>): UnknownVariable[] {
+  const known = RUNNER_CONFIG_KEYS.filter((k) => k.startsWith('GREENTIC_'));
+  return Object.keys(env)
+    .filter((name) => name.startsWith('GREENTIC_') && !known.includes(name) && !OTHER_KNOWN.test(name))
+    .sort()
+    .map((name) => {
+      const best = known
+        .map((k) => ({ k, d: distance(name.slice(9), k.slice(9)) }))
+        .sort((a, b) => a.d - b.d)[0];
+      // A third of the name's own length: BUSS→BUS and SESION→SESSIONS, not TOTALLY_OTHER→TIMERS.
+      const close = best && best.d <= Math.max(2, Math.floor((name.length - 9) / 3));
+      return close ? { name, suggestion: best.k } : { name };
+    });
 }

@@ -1,4 +1,5 @@
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
@@ -7,9 +8,11 @@ import { PackRegistry } from '../packs/pack-registry.service.js';
 import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
 import { componentsHealth } from '../wasm/component-health.js';
 import { COMPONENT_RUNTIME, type ComponentRuntime } from '../wasm/component-runtime.js';
+import { LiveResponse, ReadyResponse } from '../common/openapi-schemas.js';
 import { LifecycleService } from './lifecycle.service.js';
 
 /** `/health`: one indicator per dependency a message needs (bus, session store, packs). */
+@ApiTags('health')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -24,6 +27,7 @@ export class HealthController {
   ) {}
 
   @Get()
+  @ApiOperation({ summary: 'Each dependency a message needs: bus, session store, packs, components' })
   @HealthCheck()
   check() {
     return this.health.check([
@@ -58,12 +62,17 @@ export class HealthController {
 
   /** Liveness: the process and its event loop answer. Stays up while draining. */
   @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process answers (also while draining)' })
+  @ApiOkResponse({ type: LiveResponse })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
   /** Readiness: packs loaded, bus and session store reachable, not draining; 503 otherwise. */
   @Get('ready')
+  @ApiOperation({ summary: 'Readiness: packs loaded, dependencies reachable, not draining' })
+  @ApiOkResponse({ type: ReadyResponse })
+  @ApiResponse({ status: 503, description: 'Not ready', type: ReadyResponse })
   async ready(
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, unknown> }> {

@@ -2,7 +2,7 @@ import type { onRequestHookHandler } from 'fastify';
 import type { LifecycleService } from './lifecycle.service.js';
 
 /** Operator routes: answered while draining, and not work to wait for. */
-const OPERATIONS = /^\/(health|metrics|admin|openapi\.json)(\/|$|\?)/;
+const OPERATIONS = /^\/(health|metrics|admin|docs|openapi\.(json|yaml))(\/|$|\?)/;
 
 const SHUTTING_DOWN = JSON.stringify({
   error: { code: 'shutting_down', message: 'the runner is shutting down; retry on another replica' },

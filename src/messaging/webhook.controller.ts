@@ -1,5 +1,23 @@
 import { All, Controller, Inject, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiExtraModels,
+  ApiParam,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ApiChannelParams,
+  ApiErrors,
+  ApiServedMethods,
+  WEBHOOK_BODY_MODELS,
+  WEBHOOK_BODY_SCHEMA,
+  WebhookAccepted,
+  WebhookSyncReply,
+} from '../common/openapi-schemas.js';
 import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
@@ -13,6 +31,8 @@ import { webhookTraceContext } from '../telemetry/webhook-span.hooks.js';
  * `/webhooks/{provider}/{tenant}/{env}/{team}/{channel}`: the one HTTP door for every channel.
  * The provider verifies and parses; this controller only resolves, publishes and answers.
  */
+@ApiTags('webhooks')
+@ApiExtraModels(...WEBHOOK_BODY_MODELS)
 @Controller('webhooks')
 @UseGuards(TenantGuard, RateLimitGuard)
 export class WebhookController {
@@ -25,6 +45,32 @@ export class WebhookController {
   // Route params and the channel are read off the request, not through parameter decorators:
   // each decorated parameter costs Nest a pipe run per request.
   @All(':provider/:tenant/:env/:team/:channel')
+  @ApiServedMethods({
+    get: "Verification challenge of the provider's webhook set-up (WhatsApp, Slack URL check...)",
+    head: 'Reachability check (the challenge without a body)',
+    post: 'Inbound message from a provider; published to the bus, answered 202 (or 200 with `?wait=true`)',
+  })
+  @ApiParam({
+    name: 'provider',
+    description: 'Provider id: webhook, slack, teams, telegram, whatsapp, webchat or a custom one',
+    example: 'webhook',
+  })
+  @ApiChannelParams()
+  @ApiQuery({
+    name: 'wait',
+    required: false,
+    enum: ['true', '1'],
+    description: 'Generic webhook: wait for the flow and answer its replies (also `Prefer: wait`)',
+  })
+  @ApiConsumes('application/json', 'application/x-www-form-urlencoded')
+  @ApiBody({ schema: WEBHOOK_BODY_SCHEMA })
+  @ApiResponse({ status: 202, description: 'Accepted: published for processing', type: WebhookAccepted })
+  @ApiResponse({
+    status: 200,
+    description: "`?wait=true`: the flow's replies; or the provider's own answer (a challenge echo, an ack)",
+    type: WebhookSyncReply,
+  })
+  @ApiErrors(400, 401, 403, 404, 413, 429, 503, 504)
   async handle(@Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
     const providerId = (req.params as { provider: string }).provider;
     const channel = requireChannel(req);

@@ -81,8 +81,12 @@ export class RedisRateLimitStore implements RateLimitStore {
       connectTimeout: 3_000,
     });
     redis.defineCommand('gtRateTake', { lua: TAKE_LUA });
-    const early = (): void => undefined;
-    // Connection errors before the store exists surface through connect() below.
+    // Connection errors before the store exists surface through connect() below, with the
+    // socket's reason (connect() itself rejects with "Connection is closed").
+    let cause: Error | undefined;
+    const early = (e: Error): void => {
+      cause = e;
+    };
     redis.on('error', early);
     try {
       await redis.connect();
@@ -90,7 +94,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     } catch (e) {
       redis.disconnect();
       throw new CoordinationUnavailableError(
-        `rate limits: cannot connect to Redis at ${options.url.replace(/\/\/[^@/]*@/, '//[redacted]@')}: ${(e as Error).message}`,
+        `rate limits: cannot connect to Redis at ${options.url.replace(/\/\/[^@/]*@/, '//[redacted]@')}: ${(cause ?? (e as Error)).message}`,
       );
     }
     const store = new RedisRateLimitStore(redis as Redis & Scripted);

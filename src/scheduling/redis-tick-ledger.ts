@@ -92,7 +92,11 @@ export class RedisTickLedger implements TickLedger {
     redis.defineCommand('gtTickClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
     redis.defineCommand('gtTickRenew', { numberOfKeys: 1, lua: RENEW_LUA });
     redis.defineCommand('gtTickConfirm', { numberOfKeys: 1, lua: CONFIRM_LUA });
-    const early = (): void => undefined;
+    // Keeps the socket's reason (ECONNREFUSED...): connect() itself rejects with "Connection is closed".
+    let cause: Error | undefined;
+    const early = (e: Error): void => {
+      cause = e;
+    };
     redis.on('error', early);
     try {
       await redis.connect();
@@ -100,7 +104,7 @@ export class RedisTickLedger implements TickLedger {
     } catch (e) {
       redis.disconnect();
       throw new CoordinationUnavailableError(
-        `timers: cannot connect to Redis at ${url.replace(/\/\/[^@/]*@/, '//[redacted]@')}: ${(e as Error).message}`,
+        `timers: cannot connect to Redis at ${url.replace(/\/\/[^@/]*@/, '//[redacted]@')}: ${(cause ?? (e as Error)).message}`,
       );
     }
     const ledger = new RedisTickLedger(redis as Redis & Scripted, prefix);

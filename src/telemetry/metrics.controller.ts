@@ -1,6 +1,7 @@
 import { Controller, Get, Req, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiProduces, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorResponse } from '../common/openapi-schemas.js';
 import { telemetry } from './otel.js';
 
 /** `/metrics`: the Prometheus text format, on the runner's own port (no second listener). */
@@ -10,9 +11,14 @@ export class MetricsController {
   @Get()
   @ApiOperation({ summary: 'Prometheus metrics (text exposition format)' })
   @ApiProduces('text/plain')
-  @ApiResponse({ status: 200, description: 'Metrics in the Prometheus text format' })
+  @ApiResponse({
+    status: 200,
+    description: 'Metrics in the Prometheus text format',
+    schema: { type: 'string' },
+  })
   @ApiResponse({
     status: 404,
+    content: { 'application/json': { schema: { $ref: getSchemaPath(ErrorResponse) } } },
     description: 'Metrics are turned off (GREENTIC_METRICS=false or OTEL_SDK_DISABLED=true)',
   })
   metrics(@Req() req: FastifyRequest, @Res() res: FastifyReply): void {

@@ -150,8 +150,13 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
       code = explain(flags);
       return;
     }
-    const start = opts.start ?? (await import('./start.js')).startRunner;
-    await start(flagsToConfig(flags));
+    // A failure is printed as one line per problem; the exit code says config (1) or unreachable (2).
+    const { runStart } = await import('./start.js');
+    code = await runStart(flagsToConfig(flags), {
+      env,
+      err: io.err,
+      ...(opts.start ? { start: opts.start } : {}),
+    });
   });
 
   program

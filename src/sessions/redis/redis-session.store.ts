@@ -120,15 +120,23 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
       // Commands issued in the same tick (many messages at once) go out in one write.
       enableAutoPipelining: true,
     });
+    // Until the store listens itself: keeps ioredis from printing "Unhandled error event", and
+    // keeps the socket's reason (ECONNREFUSED...), which connect() reports as "Connection is closed".
+    let cause: Error | undefined;
+    const early = (e: Error): void => {
+      cause = e;
+    };
+    redis.on('error', early);
     try {
       await redis.connect();
       await redis.ping();
     } catch (e) {
       redis.disconnect();
       throw new SessionStoreUnavailableError(
-        `cannot connect to Redis at ${redactUrl(options.url)}: ${(e as Error).message}`,
+        `cannot connect to Redis at ${redactUrl(options.url)}: ${(cause ?? (e as Error)).message}`,
       );
     }
+    redis.off('error', early);
     return new RedisSessionStore(options, redis);
   }
 

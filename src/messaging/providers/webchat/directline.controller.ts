@@ -1,5 +1,14 @@
 import { Controller, Get, Header, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiResponse } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ActivitySet as ActivitySetSchema,
+  ApiDirectLine,
+  ConversationInfo as ConversationInfoSchema,
+  DirectLineActivity,
+  DirectLineTokenRequest,
+  ResourceId,
+} from '../../../common/openapi-schemas.js';
 import { UnknownTenancyError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import { RESOLVED_TENANCY, TenantGuard, type TenancyCarrier } from '../../../tenancy/tenant.guard.js';
@@ -25,6 +34,9 @@ abstract class DirectLineEndpoints {
 
   @Post('tokens/generate')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Exchange the channel secret for a conversation token' })
+  @ApiBody({ type: DirectLineTokenRequest, required: false })
+  @ApiOkResponse({ type: ConversationInfoSchema })
   async generate(@Req() req: Request): Promise<ConversationInfo> {
     const r = this.channel(req);
     return this.dl.generateToken(r, await this.dl.authenticate(r, req.headers.authorization), req.body);
@@ -32,12 +44,22 @@ abstract class DirectLineEndpoints {
 
   @Post('tokens/refresh')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Refresh a token before it expires' })
+  @ApiOkResponse({ type: ConversationInfoSchema })
   async refresh(@Req() req: Request): Promise<ConversationInfo> {
     const r = this.channel(req);
     return this.dl.refreshToken(r, await this.dl.authenticate(r, req.headers.authorization));
   }
 
   @Post('conversations')
+  @ApiOperation({ summary: 'Start a conversation (or resume the one a token is bound to)' })
+  @ApiBody({ type: DirectLineTokenRequest, required: false })
+  @ApiResponse({ status: 201, description: 'Started', type: ConversationInfoSchema })
+  @ApiResponse({
+    status: 200,
+    description: "The token's conversation already existed",
+    type: ConversationInfoSchema,
+  })
   async start(@Req() req: Request, @Res({ passthrough: true }) res: FastifyReply): Promise<ConversationInfo> {
     const r = this.channel(req);
     const { created, info } = await this.dl.startConversation(
@@ -51,6 +73,10 @@ abstract class DirectLineEndpoints {
   }
 
   @Get('conversations/:conversationId')
+  @ApiOperation({ summary: 'Reconnect: a fresh stream URL for the conversation' })
+  @ApiParam({ name: 'conversationId' })
+  @ApiQuery({ name: 'watermark', required: false })
+  @ApiOkResponse({ type: ConversationInfoSchema })
   async reconnect(@Req() req: Request): Promise<ConversationInfo> {
     const r = this.channel(req);
     const auth = await this.dl.authenticate(r, req.headers.authorization);
@@ -65,6 +91,11 @@ abstract class DirectLineEndpoints {
 
   @Post('conversations/:conversationId/activities')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Send an activity from the user' })
+  @ApiParam({ name: 'conversationId' })
+  @ApiBody({ type: DirectLineActivity })
+  @ApiOkResponse({ type: ResourceId })
+  @ApiResponse({ status: 413, description: 'Body too large' })
   async post(@Req() req: Request): Promise<{ id: string }> {
     const r = this.channel(req);
     return this.dl.postActivity(
@@ -76,6 +107,10 @@ abstract class DirectLineEndpoints {
   }
 
   @Get('conversations/:conversationId/activities')
+  @ApiOperation({ summary: 'Activities after the watermark (polling clients)' })
+  @ApiParam({ name: 'conversationId' })
+  @ApiQuery({ name: 'watermark', required: false })
+  @ApiOkResponse({ type: ActivitySetSchema })
   // Serialised by the service, so one activity that cannot be serialised never fails the history.
   @Header('content-type', 'application/json; charset=utf-8')
   async list(@Req() req: Request): Promise<string> {
@@ -89,6 +124,7 @@ abstract class DirectLineEndpoints {
   }
 }
 
+@ApiDirectLine()
 @Controller('webchat/:tenant/:env/:team/:channel/v3/directline')
 @UseGuards(TenantGuard)
 export class ChannelDirectLineController extends DirectLineEndpoints {
@@ -109,6 +145,7 @@ export class ChannelDirectLineController extends DirectLineEndpoints {
   }
 }
 
+@ApiDirectLine()
 @Controller('v3/directline')
 export class DefaultDirectLineController extends DirectLineEndpoints {
   constructor(

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ApiChannelParams,
+  ApiErrors,
+  ConversationInfo as ConversationInfoSchema,
+} from '../../../common/openapi-schemas.js';
 import { GreenticError, UnknownTenancyError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import { CurrentChannel } from '../../../tenancy/tenancy.decorators.js';
@@ -20,6 +26,7 @@ function webchatChannel(resolved: ResolvedChannel): ResolvedChannel {
 }
 
 /** The chat page of a WebChat channel, its token endpoint, and the Web Chat bundle it loads. */
+@ApiTags('webchat')
 @Controller('webchat')
 export class WebChatPageController {
   private bundle?: string;
@@ -27,6 +34,9 @@ export class WebChatPageController {
   constructor(private readonly dl: DirectLineService) {}
 
   @Get('assets/webchat.js')
+  @ApiOperation({ summary: 'The Bot Framework Web Chat bundle the chat page loads' })
+  @ApiProduces('application/javascript')
+  @ApiOkResponse({ schema: { type: 'string' } })
   asset(@Res() res: FastifyReply): void {
     this.bundle ??= webchatBundlePath();
     void res
@@ -36,6 +46,11 @@ export class WebChatPageController {
   }
 
   @Get(':tenant/:env/:team/:channel')
+  @ApiOperation({ summary: "The channel's chat page" })
+  @ApiChannelParams()
+  @ApiProduces('text/html')
+  @ApiOkResponse({ schema: { type: 'string' } })
+  @ApiErrors(404)
   @UseGuards(TenantGuard)
   page(
     @CurrentChannel() channel: ResolvedChannel,
@@ -63,6 +78,10 @@ export class WebChatPageController {
   /** A token for a new conversation; the page calls it so the channel secret stays on the server. */
   @Post(':tenant/:env/:team/:channel/token')
   @HttpCode(200)
+  @ApiOperation({ summary: 'A Direct Line token for the chat page (no secret needed)' })
+  @ApiChannelParams()
+  @ApiOkResponse({ type: ConversationInfoSchema })
+  @ApiErrors(403, 404, 429)
   @UseGuards(TenantGuard)
   token(@CurrentChannel() channel: ResolvedChannel): Promise<ConversationInfo> {
     return this.dl.pageToken(webchatChannel(channel));
