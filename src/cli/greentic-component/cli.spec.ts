@@ -58,6 +58,23 @@ describe('greentic-component describe', () => {
     expect(r.out).toContain('    sum  input {"type":"object"');
   });
 
+  it("lists an upstream 0.6.0 component's operations from node.describe(), with summaries", async () => {
+    const r = await cli('describe', fixturePath('js-upstream'));
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.out).toContain('exports:    greentic:component/node@0.6.0');
+    for (const name of [
+      'greentic:state/state-store',
+      'greentic:http/http-client',
+      'greentic:secrets-store/secrets-store',
+    ]) {
+      expect(r.out).toMatch(new RegExp(`imports: +.*${name}`));
+    }
+    expect(r.out).toContain(
+      '    count  Adds one to a counter kept in state-store (per session)  input {"type":"object"}',
+    );
+    expect(r.out).toContain('    whoami  Reports the operation and the envelope it was called with');
+  });
+
   it('prints JSON with --json, and refuses a component of neither world', async () => {
     const r = await cli('describe', fixturePath('echo'), '--json');
     expect(JSON.parse(r.out)).toMatchObject({
@@ -88,6 +105,24 @@ describe('greentic-component run', () => {
     expect(r.err).toContain(
       "error [component_timeout]: component 'loop' operation 'execute' for tenant 'local/dev/-' did not finish within its deadline of 1500 ms",
     );
+  });
+
+  it('passes --locale as the envelope i18n-id and --assets as a read-only directory', async () => {
+    const r = await cli(
+      'run',
+      fixturePath('js-upstream'),
+      '--op',
+      'whoami',
+      '--locale',
+      'fr',
+      '--assets',
+      '.',
+    );
+    expect(r.code).toBe(EXIT_OK);
+    expect(JSON.parse(r.out)).toMatchObject({ op: 'whoami', i18n: 'fr', tenant: 'local' });
+    const missing = await cli('run', fixturePath('js-upstream'), '--assets', '/no/such/dir');
+    expect(missing.code).not.toBe(EXIT_OK);
+    expect(missing.err).toContain('--assets /no/such/dir: no such directory');
   });
 
   it('gives host imports what the flags allow, and nothing else', async () => {

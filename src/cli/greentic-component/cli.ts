@@ -17,7 +17,7 @@ import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { ComponentLoadError, GreenticError } from '../../common/errors.js';
 import { WORLD_VERSIONS, writeWitProject, type WorldVersion } from '../../wasm/authoring/wit-project.js';
 import { assembleWatFile, buildJsComponent, builderStats } from '../../wasm/component-builder.js';
-import type { ComponentCallContext, PreparedComponent } from '../../wasm/component-runtime.js';
+import type { ComponentCallContext, ComponentSpec, PreparedComponent } from '../../wasm/component-runtime.js';
 import { DEFAULT_HTTP_POLICY } from '../../wasm/host/http-fetch.js';
 import { PooledComponentRuntime } from '../../wasm/pool/pooled-component.runtime.js';
 import { componentSource } from './templates.js';
@@ -124,7 +124,7 @@ async function readManifest(dir: string): Promise<ComponentManifest> {
   return { version: '0.1.0', worldName: 'component', ...m } as ComponentManifest;
 }
 
-async function loadSpec(file: string): Promise<{ name: string; version: string; bytes: Uint8Array }> {
+async function loadSpec(file: string): Promise<ComponentSpec> {
   const bytes = new Uint8Array(await readFile(file).catch(unreadable(file)));
   return { name: basename(file, extname(file)), version: '0.0.0', bytes };
 }
@@ -242,7 +242,10 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       io.out(`  imports:    ${imports.length ? imports.join(', ') : '(none)'}`);
       io.out('  operations:');
       for (const op of p.operations) {
-        io.out(`    ${op.name}${op.inputSchema ? `  input ${JSON.stringify(op.inputSchema)}` : ''}`);
+        const summary = op.summary ? `  ${op.summary}` : '';
+        io.out(
+          `    ${op.name}${summary}${op.inputSchema ? `  input ${JSON.stringify(op.inputSchema)}` : ''}`,
+        );
       }
     });
 
@@ -258,7 +261,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .option('--text <text>', 'the message text (0.1 content when no input)', '')
     .option('--tenant <tenant/env>', 'tenant and env of the call', 'local/dev')
     .option('--secret <name=value>', 'a secret the call may read (repeatable)', collect, [])
-    .option('--allow-host <host>', 'a host http.fetch may reach (repeatable)', collect, [])
+    .option('--allow-host <host>', 'a host http.fetch / http-client may reach (repeatable)', collect, [])
+    .option('--assets <dir>', "a pack's assets directory, visible read-only at / (WASI)")
+    .option('--locale <locale>', "the message locale (the 0.6 envelope's i18n-id)")
     .option('--state <json>', 'session data before the call (JSON object, or @file)')
     .option('--show-state', 'print the session data after the call (to stderr)')
     .option('--deadline-ms <ms>', 'call deadline', positiveInt, 10_000)
@@ -274,6 +279,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
           tenant: string;
           secret: string[];
           allowHost: string[];
+          assets?: string;
+          locale?: string;
           state?: string;
           showState?: boolean;
           deadlineMs: number;
@@ -298,6 +305,11 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         });
         const spec = await loadSpec(file);
         if (o.name) spec.name = o.name;
+        if (o.assets) {
+          if (!existsSync(o.assets))
+            throw new CliFailure('cli_file_unreadable', `--assets ${o.assets}: no such directory`);
+          spec.assetsDir = resolve(o.assets);
+        }
         const p: PreparedComponent = await runtime.prepare(spec);
         const operation = o.op ?? p.operations[0]?.name ?? 'execute';
         if (!p.operations.some((x) => x.name === operation) && p.operations.length > 0) {
@@ -320,6 +332,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
           text: o.text,
           allowedSecrets: [...secrets.keys()],
           session: session as Record<string, unknown>,
+          ...(o.locale ? { locale: o.locale } : {}),
         };
         const started = performance.now();
         const result = await runtime.invoke(
