@@ -15,8 +15,12 @@ import {
 } from '../../packs/format/keys.js';
 import { buildPackFromDir, signingTime } from '../../packs/format/pack-builder.js';
 import { signPack } from '../../packs/format/pack-writer.js';
+import { buildPackV1FromDir, signPackV1 } from '../../packs/format/pack-v1/pack-v1-writer.js';
+import { isPackV1Archive, openAnyPack, packSummary } from '../../packs/verify/open-any-pack.js';
+import { readArchive } from '../../packs/format/zip-reader.js';
+import { inspectPackV1 } from './inspect-pack-v1.js';
 import { OciClient } from '../../packs/resolvers/oci-client.js';
-import { openPack, type VerifiedPack } from '../../packs/verify/pack-verifier.js';
+import type { VerifiedPack } from '../../packs/verify/pack-verifier.js';
 import { loadTrustedKeys, trustPolicy, type PolicyMode } from '../../packs/verify/trust.js';
 import { withComponentDescriber } from './describe-components.js';
 
@@ -128,11 +132,29 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .argument('<dir>', 'pack directory')
     .requiredOption('-o, --out <file>', 'output .gtpack')
     .option('--key <file>', 'sign with this private key while building')
-    .action(async (dir: string, o: { out: string; key?: string }) => {
+    .addOption(
+      new Option('--format <format>', "archive layout: today's (sbom.json, pack.sig) or upstream's pack-v1")
+        .choices(['legacy', 'pack-v1'])
+        .default('legacy'),
+    )
+    .option('--key-id <id>', 'pack-v1: key_id of the signature (default: the key fingerprint)')
+    .action(async (dir: string, o: { out: string; key?: string; format: string; keyId?: string }) => {
       const key = o.key
         ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key)
         : undefined;
       progress(`building ${dir}`);
+      if (o.format === 'pack-v1') {
+        const v1 = await withComponentDescriber((describe) =>
+          buildPackV1FromDir(dir, { key, keyId: o.keyId, progress, describe }),
+        );
+        for (const w of v1.warnings) io.err(`warning: ${w}`);
+        await writeAtomic(o.out, v1.bytes);
+        const m = v1.manifest;
+        io.out(
+          `built ${o.out} (pack-v1): ${m.pack_id}@${m.version}, ${m.flows.length} flow(s), ${m.components.length} component(s), ${human(v1.bytes.length)}, ${packDigest(v1.bytes)}${key ? `, signed by ${keyFingerprint(key.publicKey)}` : ', unsigned'}`,
+        );
+        return;
+      }
       const r = await withComponentDescriber((describe) =>
         buildPackFromDir(dir, { key, progress, describe }),
       );
@@ -153,7 +175,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       const key = parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key);
       const bytes = await readPackFile(file);
       progress(`checking ${file} against its SBOM`);
-      const signed = await signPack(bytes, key, { label: file, signedAt: signingTime() });
+      const signed = isPackV1Archive(await readArchive(bytes, file))
+        ? (await signPackV1(bytes, key, { label: file })).bytes
+        : await signPack(bytes, key, { label: file, signedAt: signingTime() });
       await writeAtomic(o.out ?? file, signed);
       io.out(`signed ${o.out ?? file} with key ${keyFingerprint(key.publicKey)} (${packDigest(signed)})`);
     });
@@ -169,23 +193,25 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       const policy = trustPolicy(o.policy, loadTrustedKeys(o.trust, process.cwd(), '--trust'));
       const bytes = await readPackFile(file);
       try {
-        const v = await openPack(bytes, { label: file, policy, limits: DEFAULT_ARCHIVE_LIMITS });
+        const opened = await openAnyPack(bytes, { label: file, policy, limits: DEFAULT_ARCHIVE_LIMITS });
+        const v = packSummary(opened);
         if (o.json) {
           io.out(
             JSON.stringify({
               ok: true,
-              pack: v.manifest.meta.pack_id,
-              version: v.manifest.meta.version,
-              signer: v.signature.signer ?? null,
-              warnings: v.signature.warnings,
+              format: opened.format,
+              pack: v.id,
+              version: v.version,
+              signer: v.signer ?? null,
+              warnings: v.warnings,
               digest: packDigest(bytes),
             }),
           );
         } else {
           io.out(
-            `ok: ${file}: ${v.manifest.meta.pack_id}@${v.manifest.meta.version}${v.signature.signer ? `, signed by trusted key ${v.signature.signer}` : ''}`,
+            `ok: ${file}: ${v.id}@${v.version}${opened.format === 'pack-v1' ? ' (pack-v1)' : ''}${v.signer ? `, signed by trusted key ${v.signer}` : ''}`,
           );
-          for (const w of v.signature.warnings) io.err(`warning: ${w}`);
+          for (const w of v.warnings) io.err(`warning: ${w}`);
         }
       } catch (e) {
         if (!(e instanceof GreenticError)) throw e;
@@ -205,7 +231,17 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       const bytes = await readPackFile(file);
       let v: VerifiedPack;
       try {
-        v = await openPack(bytes, { label: file, policy: trustPolicy('dev', []) });
+        const opened = await openAnyPack(bytes, { label: file, policy: trustPolicy('dev', []) });
+        if (opened.format === 'pack-v1') {
+          for (const l of inspectPackV1(opened.pack, {
+            digest: packDigest(bytes),
+            size: bytes.byteLength,
+            json: o.json === true,
+          }))
+            io.out(l);
+          return;
+        }
+        v = opened.pack;
       } catch (e) {
         if (!(e instanceof GreenticError)) throw e;
         io.err(`invalid [${e.code}]: ${e.message}`);
@@ -287,11 +323,11 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .action(async (file: string, ref: string) => {
       const bytes = await readPackFile(file);
       progress(`checking ${file}`);
-      const v = await openPack(bytes, { label: file, policy: trustPolicy('dev', []) });
+      const v = packSummary(await openAnyPack(bytes, { label: file, policy: trustPolicy('dev', []) }));
       progress(`uploading ${human(bytes.byteLength)} to ${ref}`);
       const r = await new OciClient().push(ref, bytes, {
-        id: v.manifest.meta.pack_id,
-        version: v.manifest.meta.version,
+        id: v.id,
+        version: v.version,
         title: path.basename(file),
       });
       io.out(`pushed ${ref}`);

@@ -20,6 +20,7 @@ import {
 } from '../format/pack-v1/flow-v1.js';
 import { decodeManifestV1, encodeManifestV1, type PackV1Manifest } from '../format/pack-v1/manifest-v1.js';
 import { PACK_LOCK_CBOR, SBOM_CBOR, parseSbomV1, sbomMismatchesV1 } from '../format/pack-v1/sbom-v1.js';
+import { decodeWire } from '../format/pack-v1/wire-cbor.js';
 import type { TrustPolicy } from './trust.js';
 
 /** A component of a pack-v1 archive the runner can load: its wasm, by component id. */
@@ -170,6 +171,32 @@ export function defaultEntrypointV1(
   return node ? { flow: pick.id, node: node.id } : undefined;
 }
 
+/** Component versions from `pack.lock.cbor`, the only record of them when `components[]` is empty. */
+function lockVersions(
+  files: ReadonlyMap<string, Uint8Array>,
+  label: string,
+  warnings: string[],
+): [string, string][] {
+  const bytes = files.get(PACK_LOCK_CBOR);
+  if (!bytes) return [];
+  try {
+    const lock = decodeWire(bytes);
+    const comps = lock instanceof Map ? lock.get('components') : undefined;
+    if (!(comps instanceof Map)) return [];
+    const out: [string, string][] = [];
+    for (const [id, c] of comps) {
+      const v = c instanceof Map ? c.get('component_version') : undefined;
+      if (typeof v === 'string') out.push([id, v]);
+    }
+    return out;
+  } catch (e) {
+    warnings.push(
+      `${label}: pack.lock.cbor is unreadable (${(e as Error).message}); it is not needed to run`,
+    );
+    return [];
+  }
+}
+
 function sha256Pin(bytes: Uint8Array): string {
   return `sha256:${sha256Hex(bytes)}`;
 }
@@ -263,7 +290,10 @@ export function verifyPackV1Files(files: Map<string, Uint8Array>, opts: OpenPack
   }
 
   // Every bundled component by id: declared sources first, then the `components/<id>.wasm` convention.
-  const versions = new Map(manifest.components.map((c) => [c.id, c.version]));
+  const versions = new Map([
+    ...lockVersions(files, label, warnings),
+    ...manifest.components.map((c) => [c.id, c.version] as const),
+  ]);
   const components = new Map<string, PackV1ComponentFile>();
   const add = (id: string, p: string): void => {
     const bytes = files.get(p);
