@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slackSignature } from '../src/messaging/providers/slack/slack-signature.js';
 import {
+  CARD_FLOW,
   QUESTION,
   startProviderApp,
   until,
@@ -86,7 +87,14 @@ beforeAll(async () => {
         settings: { api_base_url: slack.url },
         secret_refs: { signing_secret: 'slack_signing_secret', bot_token: 'slack_bot_token' },
       },
+      slackcard: {
+        provider: 'slack',
+        flow: 'card',
+        settings: { api_base_url: slack.url },
+        secret_refs: { signing_secret: 'slack_signing_secret', bot_token: 'slack_bot_token' },
+      },
     },
+    flows: { 'card.ygtc': CARD_FLOW },
     secrets: { slack_signing_secret: SIGNING_SECRET, slack_bot_token: BOT_TOKEN },
     config: {
       GREENTIC_BUS: 'nats',
@@ -214,6 +222,51 @@ describe('Slack provider', () => {
     expect(r.status).toBe(200);
     await until(() => postsTo('DU600').length === 3, 'forecast after the click');
     expect(postsTo('DU600')[2]!.args['text']).toBe(await h.forecast('Lima'));
+  });
+
+  it('sends an Adaptive Card as Block Kit text and buttons; a click comes back as the Submit data', async () => {
+    const route = '/webhooks/slack/acme/dev/default/slackcard';
+    await deliver(messageEvent('EvCARD1', 'U800', 'hi'), { route });
+    await until(() => postsTo('DU800').length === 2, 'the echo and the card');
+    const card = postsTo('DU800')[1]!.args;
+    const blocks = JSON.parse(String(card['blocks'])) as Record<string, unknown>[];
+    expect(card['text']).toBe('Ticket INC-7\nStatus: Open\nPortal: https://itsm.example.com/INC-7');
+    expect(blocks.slice(0, 2)).toEqual([
+      { type: 'header', text: { type: 'plain_text', text: 'Ticket INC-7' } },
+      { type: 'section', text: { type: 'mrkdwn', text: 'Status: Open' } },
+    ]);
+    const buttons = blocks[2]!['elements'] as Record<string, unknown>[];
+    expect(
+      buttons.map((b) => [b['action_id'], (b['text'] as { text: string }).text, b['value'] ?? b['url']]),
+    ).toEqual([
+      ['card_submit_0', 'Close', '{"action_id":"close","ticket":"INC-7"}'],
+      [
+        'card_submit_1',
+        'Escalate',
+        '{"action_id":"escalate","ticket":"INC-7","note":"needs a manager before the end of the day"}',
+      ],
+      ['choice_2', 'Portal', 'https://itsm.example.com/INC-7'],
+    ]);
+
+    const payload = fixture('block_actions.json');
+    payload['trigger_id'] = `trig-card-${Date.now()}`;
+    payload['user'] = { id: 'U800', username: 'u800', team_id: 'T9TK3CUKW' };
+    payload['channel'] = { id: 'DU800', name: 'directmessage' };
+    payload['actions'] = [{ ...buttons[0], block_id: 'greentic_choices', action_ts: '1548426417.840180' }];
+    const r = await deliver(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), {
+      contentType: 'application/x-www-form-urlencoded',
+      route,
+    });
+    expect(r.status).toBe(200);
+    await until(() => postsTo('DU800').length === 4, 'the echo of the click');
+    expect(postsTo('DU800')[2]!.args['text']).toBe('action=close');
+    const clicked = h.envelopes().find((e) => e.id === payload['trigger_id']);
+    expect(clicked).toMatchObject({
+      text: 'Close',
+      action: { type: 'card_submit', action_id: 'close', ticket: 'INC-7' },
+    });
+    // Slack events carry no locale.
+    expect(clicked!.locale).toBeUndefined();
   });
 
   it('honours 429 Retry-After from Slack and still delivers once', async () => {

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CARD_FLOW,
   COLOUR_FLOW,
   QUESTION,
   startProviderApp,
+  TICKET_CARD,
   until,
   WELCOME,
   type ProviderApp,
@@ -70,8 +72,14 @@ beforeAll(async () => {
         settings,
         secret_refs: { app_password: 'teams_app_password' },
       },
+      teamscard: {
+        provider: 'teams',
+        flow: 'card',
+        settings,
+        secret_refs: { app_password: 'teams_app_password' },
+      },
     },
-    flows: { 'colour.ygtc': COLOUR_FLOW },
+    flows: { 'colour.ygtc': COLOUR_FLOW, 'card.ygtc': CARD_FLOW },
     secrets: { teams_app_password: APP_PASSWORD },
   });
 });
@@ -194,6 +202,42 @@ describe('Teams provider', () => {
       { type: 'TextBlock', text: 'Your colour', size: 'Medium', weight: 'Bolder', wrap: true },
       { type: 'TextBlock', text: 'You chose Blue.', wrap: true },
       { type: 'TextBlock', text: 'Blue', wrap: true },
+    ]);
+  });
+
+  it('sends an Adaptive Card reply as the card; a Submit (value, no text) and an Action.Execute invoke come back as the action, with the locale', async () => {
+    await deliver(message('adele', 'hi', { locale: 'en-GB' }), {}, 'teamscard');
+    await until(() => activitiesTo('adele').length === 2, 'the echo and the card');
+    expect(activitiesTo('adele')[1]!.body['attachments']).toEqual([
+      { contentType: 'application/vnd.microsoft.card.adaptive', content: TICKET_CARD },
+    ]);
+    // What Teams posts for an Action.Submit: the data as `value`, no text.
+    const submit = message('adele', '', { locale: 'en-GB', value: { action_id: 'close', ticket: 'INC-7' } });
+    delete submit['text'];
+    expect((await deliver(submit, {}, 'teamscard')).status).toBe(200);
+    await until(() => activitiesTo('adele').length === 4, 'the echo of the Submit');
+    expect(activitiesTo('adele')[2]!.body['text']).toBe('action=close');
+    const execute = message('adele', '', {
+      type: 'invoke',
+      name: 'adaptiveCard/action',
+      locale: 'fr-FR',
+      value: { action: { type: 'Action.Execute', verb: 'escalate', data: { action_id: 'escalate' } } },
+    });
+    delete execute['text'];
+    const r = await deliver(execute, {}, 'teamscard');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.text)).toEqual({
+      statusCode: 200,
+      type: 'application/vnd.microsoft.activity.message',
+      value: 'ok',
+    });
+    await until(() => activitiesTo('adele').length === 6, 'the echo of the Execute');
+    expect(activitiesTo('adele')[4]!.body['text']).toBe('action=escalate');
+    const envs = h.envelopes().filter((e) => e.conversationId === 'a:adele');
+    expect(envs.map((e) => [e.text, e.locale, e.action])).toEqual([
+      ['hi', 'en-GB', undefined],
+      ['close', 'en-GB', { type: 'card_submit', action_id: 'close', ticket: 'INC-7' }],
+      ['escalate', 'fr-FR', { type: 'card_submit', action_id: 'escalate', verb: 'escalate' }],
     ]);
   });
 

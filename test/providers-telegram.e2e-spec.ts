@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CARD_FLOW,
   COLOUR_FLOW,
   QUESTION,
   startProviderApp,
@@ -59,8 +60,9 @@ beforeAll(async () => {
     channels: {
       telegram: { provider: 'telegram', settings, secret_refs },
       tgcolour: { provider: 'telegram', flow: 'colour', settings, secret_refs },
+      tgcard: { provider: 'telegram', flow: 'card', settings, secret_refs },
     },
-    flows: { 'colour.ygtc': COLOUR_FLOW },
+    flows: { 'colour.ygtc': COLOUR_FLOW, 'card.ygtc': CARD_FLOW },
     secrets: { tg_webhook_secret: SECRET_TOKEN, tg_bot_token: BOT_TOKEN },
   });
 });
@@ -163,6 +165,61 @@ describe('Telegram provider', () => {
       parse_mode: 'HTML',
       reply_markup: { inline_keyboard: [[{ text: 'Again', callback_data: 'Again' }]] },
     });
+  });
+
+  it('sends an Adaptive Card as text with a keyboard whose taps come back as the Submit data, with the language_code as locale', async () => {
+    const chat = 6666666;
+    const u = JSON.parse(messageUpdate(chat, 'hi')) as Record<
+      string,
+      Record<string, Record<string, unknown>>
+    >;
+    u['message']!['from']!['language_code'] = 'de';
+    await deliver(JSON.stringify(u), SECRET_TOKEN, 'tgcard');
+    await until(() => sendsTo(chat).length === 2, 'the echo and the card');
+    const card = sendsTo(chat)[1]!.body;
+    const keyboard = (card['reply_markup'] as { inline_keyboard: Record<string, string>[][] })
+      .inline_keyboard;
+    expect(card).toMatchObject({ text: '<b>Ticket INC-7</b>\nStatus: Open', parse_mode: 'HTML' });
+    expect(keyboard[0]).toEqual([{ text: 'Close', callback_data: '~?action_id=close&ticket=INC-7' }]);
+    // Too long for 64 bytes: a short token the provider keeps.
+    expect(keyboard[1]![0]!['text']).toBe('Escalate');
+    expect(keyboard[1]![0]!['callback_data']).toMatch(/^~#[\w-]{12}$/);
+    expect(keyboard[2]).toEqual([{ text: 'Portal', url: 'https://itsm.example.com/INC-7' }]);
+
+    const tap = (data: string) => {
+      const cq = fixture('update.callback_query.json');
+      cq['update_id'] = nextUpdate++;
+      const q = cq['callback_query'] as Record<string, Record<string, unknown>>;
+      cq['callback_query'] = {
+        ...q,
+        id: `cq-${cq['update_id'] as number}`,
+        data,
+        from: { ...q['from'], id: chat, language_code: 'de' },
+        message: { ...q['message'], chat: { id: chat, type: 'private' }, reply_markup: card['reply_markup'] },
+      };
+      return deliver(JSON.stringify(cq), SECRET_TOKEN, 'tgcard');
+    };
+    expect((await tap(keyboard[0]![0]!['callback_data']!)).status).toBe(200);
+    await until(() => sendsTo(chat).length === 4, 'the echo of Close');
+    expect(sendsTo(chat)[2]!.body['text']).toBe('action=close');
+    await tap(keyboard[1]![0]!['callback_data']!);
+    await until(() => sendsTo(chat).length === 6, 'the echo of Escalate');
+    expect(sendsTo(chat)[4]!.body['text']).toBe('action=escalate');
+    const envs = h.envelopes().filter((e) => e.conversationId === String(chat));
+    expect(envs.map((e) => [e.text, e.locale, e.action])).toEqual([
+      ['hi', 'de', undefined],
+      ['Close', 'de', { type: 'card_submit', action_id: 'close', ticket: 'INC-7' }],
+      [
+        'Escalate',
+        'de',
+        {
+          type: 'card_submit',
+          action_id: 'escalate',
+          ticket: 'INC-7',
+          note: 'needs a manager before the end of the day',
+        },
+      ],
+    ]);
   });
 
   it('honours 429 retry_after from the Bot API', async () => {

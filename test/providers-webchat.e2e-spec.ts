@@ -5,8 +5,10 @@ import WebSocket from 'ws';
 import XMLHttpRequest from 'xhr2';
 import { DirectLineTokens } from '../src/messaging/providers/webchat/directline.tokens.js';
 import {
+  CARD_FLOW,
   QUESTION,
   startProviderApp,
+  TICKET_CARD,
   until,
   WELCOME,
   type ProviderApp,
@@ -101,7 +103,14 @@ beforeAll(async () => {
         settings: { token_ttl_seconds: 1 },
         secret_refs: { directline_secret: 'webchat_directline_secret' },
       },
+      cardchat: {
+        provider: 'webchat',
+        flow: 'card',
+        secret_refs: { directline_secret: 'webchat_directline_secret' },
+      },
+      webcard: { provider: 'webhook', flow: 'card' },
     },
+    flows: { 'card.ygtc': CARD_FLOW },
     secrets: { webchat_directline_secret: SECRET },
     config: { GREENTIC_WEBCHAT_DEFAULT_CHANNEL: 'acme/dev/default/webchat' },
   });
@@ -419,5 +428,82 @@ describe('WebChat Direct Line 3.0 REST contract', () => {
     } finally {
       dl.end();
     }
+  });
+});
+
+describe('Adaptive Cards and locale', () => {
+  const CARD_BASE = () => `${h.url}/webchat/acme/dev/default/cardchat/v3/directline`;
+
+  it("Direct Line: a card reply is an Adaptive Card attachment, a Submit (value, no text) comes back as the action, the locale is the activity's", async () => {
+    const gen = await rest('POST', '/tokens/generate', SECRET, { user: { id: 'card_user' } }, CARD_BASE());
+    const { token, conversationId } = gen.body as { token: string; conversationId: string };
+    expect((await rest('POST', '/conversations', token, undefined, CARD_BASE())).status).toBe(201);
+    const acts = `/conversations/${conversationId}/activities`;
+    const botMessages = async (n: number) => {
+      let list: Record<string, unknown>[] = [];
+      for (let i = 0; i < 400; i++) {
+        const page = await rest('GET', `${acts}?watermark=`, token, undefined, CARD_BASE());
+        list = (page.body['activities'] as Record<string, unknown>[]).filter(
+          (a) => (a['from'] as { role: string }).role === 'bot',
+        );
+        if (list.length >= n) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return list;
+    };
+    const from = { id: 'card_user' };
+    await rest('POST', acts, token, { type: 'message', from, text: 'hi', locale: 'de-CH' }, CARD_BASE());
+    const first = await botMessages(2);
+    expect(first[0]!['text']).toBe('action=');
+    expect(first[1]!['attachments']).toEqual([
+      { contentType: 'application/vnd.microsoft.card.adaptive', content: TICKET_CARD },
+    ]);
+    // What Microsoft Web Chat posts for an Action.Submit: the data as `value`, no text.
+    await rest(
+      'POST',
+      acts,
+      token,
+      { type: 'message', from, value: { action_id: 'close', ticket: 'INC-7' }, locale: 'de-CH' },
+      CARD_BASE(),
+    );
+    const second = await botMessages(4);
+    expect(second[2]!['text']).toBe('action=close');
+    const envs = h.envelopes().filter((e) => e.conversationId === conversationId);
+    expect(envs.map((e) => e.locale)).toEqual(['de-CH', 'de-CH']);
+    expect(envs[1]).toMatchObject({
+      text: 'close',
+      locale: 'de-CH',
+      action: { type: 'value', action_id: 'close', ticket: 'INC-7' },
+    });
+  });
+
+  it('webhook ?wait=true: the card as replies[].attachments with a text fallback; action and locale go to the flow; a malformed locale is 400', async () => {
+    const post = (body: Record<string, unknown>) =>
+      fetch(`${h.url}/webhooks/webhook/acme/dev/default/webcard?wait=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const first = await post({ userId: 'wh-card', text: 'hi', locale: 'fr' });
+    expect(first.status).toBe(200);
+    expect(first.body['replies']).toEqual([
+      { text: 'action=' },
+      {
+        card: TICKET_CARD,
+        text: 'Ticket INC-7\nStatus: Open\nPortal: https://itsm.example.com/INC-7',
+        attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: TICKET_CARD }],
+      },
+    ]);
+    const second = await post({ userId: 'wh-card', action: { action_id: 'escalate' }, locale: 'pt-BR' });
+    expect((second.body['replies'] as { text: string }[])[0]).toEqual({ text: 'action=escalate' });
+    const envs = h.envelopes().filter((e) => e.userId === 'wh-card');
+    expect(envs.map((e) => [e.locale, e.text, e.action])).toEqual([
+      ['fr', 'hi', undefined],
+      ['pt-BR', '', { action_id: 'escalate' }],
+    ]);
+    const bad = await post({ userId: 'wh-card', text: 'hi', locale: 'not a locale!' });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: { code: 'bad_request' } });
+    expect((await post({ userId: 'wh-card', text: 'hi', action: 'close' })).status).toBe(400);
   });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hmacSha256 } from '../src/messaging/providers/provider-support.js';
 import {
+  CARD_FLOW,
   COLOUR_FLOW,
   QUESTION,
   startProviderApp,
@@ -72,8 +73,9 @@ beforeAll(async () => {
     channels: {
       whatsapp: { provider: 'whatsapp', settings, secret_refs },
       wacolour: { provider: 'whatsapp', flow: 'colour', settings, secret_refs },
+      wacard: { provider: 'whatsapp', flow: 'card', settings, secret_refs },
     },
-    flows: { 'colour.ygtc': COLOUR_FLOW },
+    flows: { 'colour.ygtc': COLOUR_FLOW, 'card.ygtc': CARD_FLOW },
     secrets: { wa_verify_token: VERIFY_TOKEN, wa_app_secret: APP_SECRET, wa_access_token: ACCESS_TOKEN },
   });
 });
@@ -190,6 +192,54 @@ describe('WhatsApp provider', () => {
       body: { text: 'You chose Blue.\nBlue' },
       action: { buttons: [{ type: 'reply', reply: { id: 'Again', title: 'Again' } }] },
     });
+  });
+
+  it('sends an Adaptive Card as reply buttons whose ids carry the Submit data back, the link in the text', async () => {
+    const to = '15550005555';
+    await deliver(text(to, 'hi'), APP_SECRET, 'wacard');
+    await until(() => sendsTo(to).length === 2, 'the echo and the card');
+    const interactive = sendsTo(to)[1]!.body['interactive'] as {
+      action: { buttons: { reply: { id: string; title: string } }[] };
+    };
+    expect(interactive).toEqual({
+      type: 'button',
+      header: { type: 'text', text: 'Ticket INC-7' },
+      body: { text: 'Status: Open\nPortal: https://itsm.example.com/INC-7' },
+      action: {
+        buttons: [
+          { type: 'reply', reply: { id: '~?action_id=close&ticket=INC-7', title: 'Close' } },
+          {
+            type: 'reply',
+            reply: {
+              id: '~?action_id=escalate&ticket=INC-7&note=needs+a+manager+before+the+end+of+the+day',
+              title: 'Escalate',
+            },
+          },
+        ],
+      },
+    });
+    const tapped = interactive.action.buttons[1]!.reply;
+    await deliver(
+      notification('notification.button_reply.json', to, (m) => {
+        m['interactive'] = { type: 'button_reply', button_reply: tapped };
+      }),
+      APP_SECRET,
+      'wacard',
+    );
+    await until(() => sendsTo(to).length === 4, 'the echo of the tap');
+    expect((sendsTo(to)[2]!.body['text'] as { body: string }).body).toBe('action=escalate');
+    const env = h.envelopes().filter((e) => e.userId === to)[1]!;
+    expect(env).toMatchObject({
+      text: 'Escalate',
+      action: {
+        type: 'card_submit',
+        action_id: 'escalate',
+        ticket: 'INC-7',
+        note: 'needs a manager before the end of the day',
+      },
+    });
+    // WhatsApp messages carry no locale.
+    expect(env.locale).toBeUndefined();
   });
 
   it('retries a Graph rate limit (HTTP 429, code 130429)', async () => {

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { vi, type MockInstance } from 'vitest';
 import { startApp } from '../../../src/bootstrap.js';
 import { IngressService } from '../../../src/messaging/ingress.service.js';
+import type { MessageEnvelope } from '../../../src/messaging/message-envelope.js';
 import { fixturePath } from '../../fixtures/fixture-paths.js';
 import { writeTempBundle, type TempChannel } from '../temp-bundle.js';
 
@@ -37,6 +38,46 @@ nodes:
       - out: true
 `;
 
+/** An Adaptive Card as upstream's card component renders them: heading, facts, Submit buttons with data, a link. */
+export const TICKET_CARD = {
+  type: 'AdaptiveCard',
+  $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+  version: '1.5',
+  body: [
+    { type: 'TextBlock', text: 'Ticket INC-7', weight: 'Bolder', size: 'Medium' },
+    { type: 'FactSet', facts: [{ title: 'Status', value: 'Open' }] },
+  ],
+  actions: [
+    { type: 'Action.Submit', title: 'Close', data: { action_id: 'close', ticket: 'INC-7' } },
+    // Longer than Telegram's 64-byte callback_data, however it is encoded.
+    {
+      type: 'Action.Submit',
+      title: 'Escalate',
+      data: { action_id: 'escalate', ticket: 'INC-7', note: 'needs a manager before the end of the day' },
+    },
+    { type: 'Action.OpenUrl', title: 'Portal', url: 'https://itsm.example.com/INC-7' },
+  ],
+};
+
+/**
+ * Answers every message with the card data it carried and then the ticket card, so a tap on the
+ * card comes back as the next message and shows up in the next echo.
+ */
+export const CARD_FLOW = `id: card
+type: messaging
+nodes:
+  echo:
+    reply:
+      text: "action={{message.action.action_id}}"
+    routing:
+      - to: show
+  show:
+    reply:
+      card: ${JSON.stringify(TICKET_CARD)}
+    routing:
+      - out: true
+`;
+
 export interface ChannelSpec {
   provider: string;
   /** Flow of the demo pack (default weather_bot). */
@@ -50,6 +91,8 @@ export interface ProviderApp {
   url: string;
   /** Calls of IngressService.accept: what reached the bus (and so a flow). */
   accepted: MockInstance<IngressService['accept']>;
+  /** The envelopes put on the bus, as the flows receive them. */
+  envelopes: () => MessageEnvelope[];
   /** `warn` log lines (refusals are logged there with tenant and reason). */
   warnings: () => { obj: Record<string, unknown>; msg: string }[];
   /** The forecast text the demo flow gives for a city, taken from the generic webhook channel. */
@@ -100,11 +143,14 @@ export async function startProviderApp(opts: {
     imports: opts.imports,
   });
   const accepted = vi.spyOn(app.get(IngressService), 'accept');
+  const enveloped = vi.spyOn(app.get(IngressService), 'envelope');
   const cache = new Map<string, string>();
   return {
     app,
     url,
     accepted,
+    envelopes: () =>
+      enveloped.mock.results.filter((r) => r.type === 'return').map((r) => r.value as MessageEnvelope),
     warnings: () =>
       warn.mock.calls.map((c) => ({
         obj: (typeof c[0] === 'object' && c[0] ? c[0] : {}) as Record<string, unknown>,
