@@ -12,6 +12,7 @@ import { SchedulingModule } from './scheduling/scheduling.module.js';
 import { SecretsModule } from './secrets/secrets.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { TelemetryModule } from './telemetry/telemetry.module.js';
+import type { Bundle } from './tenancy/bundle.types.js';
 import { TenancyModule } from './tenancy/tenancy.module.js';
 import { WasmModule } from './wasm/wasm.module.js';
 
@@ -20,6 +21,8 @@ export interface AppModuleOptions {
   config?: Record<string, string | number | undefined>;
   /** Extra modules, e.g. custom messaging providers. */
   imports?: DynamicModule['imports'];
+  /** A bundle built in memory (`greentic-runner start --pack`); without it, GREENTIC_BUNDLE is loaded. */
+  bundle?: Bundle;
 }
 
 @Module({})
@@ -31,7 +34,7 @@ export class AppModule {
       imports: [
         RunnerConfigModule.forRoot(config),
         TelemetryModule,
-        TenancyModule.forRoot(config.GREENTIC_TENANCY_SCOPE),
+        TenancyModule.forRoot(config.GREENTIC_TENANCY_SCOPE, opts.bundle),
         SecretsModule,
         SessionsModule,
         WasmModule,

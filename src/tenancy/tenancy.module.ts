@@ -2,6 +2,7 @@ import { Global, Module, Scope, type DynamicModule, type OnModuleInit, type Prov
 import { ContextIdFactory, DiscoveryModule, REQUEST } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
 import { loadBundle } from './bundle.loader.js';
+import type { Bundle } from './bundle.types.js';
 import { DurableHandlerCache, installDurableHandlerCache } from './durable-handler-cache.js';
 import { BundleRegistry } from './bundle-registry.service.js';
 import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
@@ -31,21 +32,25 @@ function tenantCtxProvider(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE']): Provi
   };
 }
 
+/** The bundle given in memory, else the file GREENTIC_BUNDLE names. */
+function bundleRegistryProvider(bundle: Bundle | undefined): Provider {
+  if (bundle) return { provide: BundleRegistry, useValue: new BundleRegistry(bundle) };
+  return {
+    provide: BundleRegistry,
+    inject: [RunnerConfig],
+    useFactory: (c: RunnerConfig) => new BundleRegistry(loadBundle(c.GREENTIC_BUNDLE)),
+  };
+}
+
 @Global()
 @Module({
-  providers: [
-    {
-      provide: BundleRegistry,
-      inject: [RunnerConfig],
-      useFactory: (c: RunnerConfig) => new BundleRegistry(loadBundle(c.GREENTIC_BUNDLE)),
-    },
-    TenantGuard,
-  ],
-  exports: [BundleRegistry, TenantGuard],
+  providers: [TenantGuard],
+  exports: [TenantGuard],
 })
 export class TenancyModule implements OnModuleInit {
-  static forRoot(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE'] = 'durable'): DynamicModule {
+  static forRoot(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE'] = 'durable', bundle?: Bundle): DynamicModule {
     const provider = tenantCtxProvider(scope);
+    const registry = bundleRegistryProvider(bundle);
     // Durable trees resolve to the same controller and enhancers for every message of a tenant:
     // their handler pipelines are built once per tenant (see DurableHandlerCache).
     if (scope === 'durable') {
@@ -54,11 +59,15 @@ export class TenancyModule implements OnModuleInit {
       return {
         module: TenancyModule,
         imports: [DiscoveryModule],
-        providers: [provider, DurableHandlerCache],
-        exports: [TENANT_CTX],
+        providers: [registry, provider, DurableHandlerCache],
+        exports: [BundleRegistry, TENANT_CTX],
       };
     }
-    return { module: TenancyModule, providers: [provider], exports: [TENANT_CTX] };
+    return {
+      module: TenancyModule,
+      providers: [registry, provider],
+      exports: [BundleRegistry, TENANT_CTX],
+    };
   }
 
   constructor(private readonly registry: BundleRegistry) {}
