@@ -50,6 +50,7 @@ export class IngressService {
       timestamp: m.timestamp ?? isoNow(),
     };
     if (m.action) e.action = m.action;
+    if (m.locale) e.locale = m.locale;
     if (m.meta) e.meta = m.meta;
     if (raw !== undefined) e.raw = raw;
     if (carrier['traceparent']) e.traceparent = carrier['traceparent'];

@@ -16,6 +16,8 @@ export interface MessageEnvelope {
   attachments: Attachment[];
   /** Button/card payload when the user clicked rather than typed. */
   action?: Record<string, unknown>;
+  /** The user's locale as the channel reports it (`en-US`, `de`); selects a pack's i18n strings. */
+  locale?: string;
   /** ISO-8601. */
   timestamp: string;
   /** The provider payload, size-capped. */
