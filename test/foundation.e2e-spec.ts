@@ -155,6 +155,7 @@ describe('foundation: one message end to end', () => {
     // A replay of dup-2 must not advance the conversation: the session was not touched.
     const replay = await post(DEMO, { userId: 'frank', text: 'Rome', messageId: 'dup-2' }, '');
     expect(replay.status).toBe(202);
+    expect(replay.body).toMatchObject({ accepted: true, duplicate: true, messageId: 'dup-2' });
     const next = await post(DEMO, { userId: 'frank', text: 'hi', messageId: 'dup-3' });
     expect(next.body.replies?.[0]?.text).toBe("Hi there! Let's get your weather forecast.");
   });

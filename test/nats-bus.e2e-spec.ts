@@ -98,8 +98,13 @@ describe('NatsBus (JetStream)', () => {
       'greentic-tenant': 'acme',
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     };
-    await b.publish(SUBJ(), { sessionKey: 's1', n: 1 }, { msgId: 'm-1', headers });
-    await b.publish(SUBJ(), { sessionKey: 's1', n: 1 }, { msgId: 'm-1', headers });
+    expect(await b.publish(SUBJ(), { sessionKey: 's1', n: 1 }, { msgId: 'm-1', headers })).toEqual({
+      duplicate: false,
+    });
+    // The publisher learns the repeat was dropped (the webhook answers it as a duplicate).
+    expect(await b.publish(SUBJ(), { sessionKey: 's1', n: 1 }, { msgId: 'm-1', headers })).toEqual({
+      duplicate: true,
+    });
     await b.publish(SUBJ(), { sessionKey: 's1', n: 2 }, { msgId: 'm-2', headers });
     await until(() => got.length >= 2, 'two deliveries');
     await sleep(300);

@@ -1,12 +1,14 @@
 import SwaggerParser from '@apidevtools/swagger-parser';
+import { validate as readmeValidate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type RunnerApp } from '../src/bootstrap.js';
 import { writeTempBundle } from './support/temp-bundle.js';
 
 /**
  * `/openapi.json` is a valid OpenAPI 3 document of the whole HTTP surface, and `/docs` serves
- * Swagger UI from local assets. swagger-parser checks OpenAPI 3 documents against the schema
- * only, so the path-parameter and error-shape rules it leaves out are checked here.
+ * Swagger UI from local assets. Two maintained validators: swagger-parser checks OpenAPI 3
+ * documents against the schema only; @readme/openapi-parser also checks path parameters and
+ * operation ids. The error-shape and security rules are the project's, checked here.
  */
 interface Parameter {
   name: string;
@@ -60,6 +62,14 @@ describe('/openapi.json', () => {
     expect(doc.openapi).toMatch(/^3\.0\./);
     // validate() dereferences in place: give it a copy.
     await expect(SwaggerParser.validate(structuredClone(doc) as never)).resolves.toBeTruthy();
+  });
+
+  it('validates with @readme/openapi-parser, without errors or warnings', async () => {
+    const r = await readmeValidate(structuredClone(doc) as never, {
+      validate: { errors: { colorize: false } },
+    });
+    expect(r.valid ? [] : r.errors.map((e) => e.message)).toEqual([]);
+    expect(r.warnings.map((w) => w.message)).toEqual([]);
   });
 
   it('holds only OpenAPI methods, and declares every path parameter of every operation', () => {

@@ -227,6 +227,8 @@ describe('two replicas on NATS JetStream + Redis', () => {
     const first = await post(urls[A]!, WEB, body, '');
     const second = await post(urls[B]!, WEB, body, '');
     expect([first.status, second.status]).toEqual([202, 202]);
+    // The repeat is dropped by JetStream inside its window, and says so.
+    expect(second.body).toMatchObject({ duplicate: true, messageId: 'redo-1' });
     await until(() => repliesFor('redo-1').length === 1, 'the reply');
     // Past JetStream's duplicate window the same envelope arrives with a new Nats-Msg-Id:
     // the processed id stored with the session still stops it.

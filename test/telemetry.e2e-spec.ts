@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
+import { messageDedupeId } from '../src/messaging/message-envelope.js';
 import { telemetry } from '../src/telemetry/otel.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { OtlpFake, type ReceivedSpan } from './support/fakes/otlp-fake.js';
@@ -66,13 +67,15 @@ function byName(spans: ReceivedSpan[], name: string): ReceivedSpan {
 }
 
 /** Waits until the trace of `messageId` (found by its ingress publish span) holds every expected span. */
-async function traceOf(messageId: string, expectNames: string[]): Promise<ReceivedSpan[]> {
+async function traceOf(userId: string, messageId: string, expectNames: string[]): Promise<ReceivedSpan[]> {
+  // The bus's id of a message is its id inside its session.
+  const busId = messageDedupeId(`demo:webhook:${userId}:${userId}`, messageId);
   let spans: ReceivedSpan[] = [];
   await vi.waitFor(
     async () => {
       await telemetry()?.forceFlush();
       const publish = otlp.spans.find(
-        (s) => s.name === 'publish ingress' && s.attributes['messaging.message.id'] === messageId,
+        (s) => s.name === 'publish ingress' && s.attributes['messaging.message.id'] === busId,
       );
       spans = publish ? (otlp.traces().get(publish.traceId) ?? []) : [];
       for (const n of expectNames)
@@ -160,8 +163,8 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
       'publish egress',
       'egress egress',
     ];
-    const trace1 = await traceOf(`${bus}-turn-1`, [...common, 'node in']);
-    const trace2 = await traceOf(`${bus}-turn-2`, [
+    const trace1 = await traceOf(user, `${bus}-turn-1`, [...common, 'node in']);
+    const trace2 = await traceOf(user, `${bus}-turn-2`, [
       ...common,
       'node in',
       'node forecast_weather',

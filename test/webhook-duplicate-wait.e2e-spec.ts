@@ -119,16 +119,17 @@ describe('?wait=true with a repeated message id', () => {
     const first = await post(0, { userId: 'carol', text: 'secret', messageId: 'dup-3' });
     expect(first.body.replies).toEqual([{ text: 'echo secret' }]);
     const runs0 = flowRuns();
-    // Another user on the same channel reusing the id: the bus drops it as a duplicate (the id is
-    // per channel), and carol's reply is not theirs to see: 504 as before.
+    // Another user on the same channel reusing the id: ids are per session, so theirs is a message
+    // of its own, run and answered with its own reply; carol's is not theirs to see.
     const mallory = await post(1, { userId: 'mallory', text: 'x', messageId: 'dup-3' });
-    expect(mallory.status).toBe(504);
+    expect(mallory.status).toBe(200);
+    expect(mallory.body.replies).toEqual([{ text: 'echo x' }]);
     expect(JSON.stringify(mallory.body)).not.toContain('secret');
-    expect(flowRuns() - runs0).toBe(0);
+    expect(flowRuns() - runs0).toBe(1);
     // Another tenant's channel: its own message, run and answered with its own reply.
     const globex = await post(1, { userId: 'carol', text: 'mine', messageId: 'dup-3' }, 'globex');
     expect(globex.status).toBe(200);
     expect(globex.body.replies).toEqual([{ text: 'echo mine' }]);
-    expect(flowRuns() - runs0).toBe(1);
+    expect(flowRuns() - runs0).toBe(2);
   });
 });

@@ -4,7 +4,7 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bundle.types.js';
 import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
-import type { BusHandler, BusSubscription, MessageBus, SubscribeOptions } from './message-bus.js';
+import type { BusHandler, BusSubscription, MessageBus, PublishAck, SubscribeOptions } from './message-bus.js';
 import { egressSubject, type EgressMessage } from './message-envelope.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
@@ -159,8 +159,9 @@ class RecordingBus implements MessageBus {
   readonly kind = 'recording';
   readonly subs: { pattern: string; handler: BusHandler; opts?: SubscribeOptions }[] = [];
   readonly published: { subject: string; data: unknown }[] = [];
-  async publish(subject: string, data: unknown): Promise<void> {
+  async publish(subject: string, data: unknown): Promise<PublishAck> {
     this.published.push({ subject, data });
+    return { duplicate: false };
   }
   async subscribe<T>(
     pattern: string,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RunnerConfig } from '../config/runner-config.js';
 import { InProcessBus } from './in-process.bus.js';
 import { subjectMatches } from './message-bus.js';
 
@@ -29,15 +30,27 @@ describe('InProcessBus', () => {
     await bus.close();
   });
 
-  it('drops a duplicate msgId inside the window', async () => {
+  it('drops a duplicate msgId inside the window, and says so to the publisher', async () => {
     const bus = new InProcessBus();
     let n = 0;
     await bus.subscribe('a', async () => void n++);
-    await bus.publish('a', 1, { msgId: 'm1' });
-    await bus.publish('a', 1, { msgId: 'm1' });
-    await bus.publish('a', 1, { msgId: 'm2' });
+    expect(await bus.publish('a', 1, { msgId: 'm1' })).toEqual({ duplicate: false });
+    expect(await bus.publish('a', 1, { msgId: 'm1' })).toEqual({ duplicate: true });
+    expect(await bus.publish('a', 1, { msgId: 'm2' })).toEqual({ duplicate: false });
+    expect(await bus.publish('b', 1, { msgId: 'm1' })).toEqual({ duplicate: false });
+    expect(await bus.publish('a', 1)).toEqual({ duplicate: false });
     await tick();
-    expect(n).toBe(2);
+    expect(n).toBe(3);
+    expect((await bus.health()).details).toMatchObject({ published: 4, duplicates: 1 });
+    await bus.close();
+  });
+
+  it('keeps ids for the configured duplicate window only', async () => {
+    const bus = new InProcessBus({ GREENTIC_NATS_DUPLICATE_WINDOW_S: 0.05 } as RunnerConfig);
+    expect(await bus.publish('a', 1, { msgId: 'm1' })).toEqual({ duplicate: false });
+    expect(await bus.publish('a', 1, { msgId: 'm1' })).toEqual({ duplicate: true });
+    await new Promise((r) => setTimeout(r, 80));
+    expect(await bus.publish('a', 1, { msgId: 'm1' })).toEqual({ duplicate: false });
     await bus.close();
   });
 

@@ -1,6 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
+import { RunnerConfig } from '../config/runner-config.js';
 import {
   subjectMatches,
   type BusHandler,
@@ -8,6 +9,7 @@ import {
   type BusMessage,
   type BusSubscription,
   type MessageBus,
+  type PublishAck,
   type PublishOptions,
   type SubscribeOptions,
 } from './message-bus.js';
@@ -25,7 +27,8 @@ interface Route {
   groups: [queue: string, members: Sub[]][];
 }
 
-const DEDUPE_WINDOW_MS = 120_000;
+/** JetStream's default, for a bus built without config (unit specs). */
+const DEFAULT_DEDUPE_WINDOW_S = 120;
 /** De-duplication ids kept at most; past it the oldest go first, even inside the window. */
 const MAX_DEDUPE_IDS = 100_000;
 /** Subjects whose subscriber lists are remembered; subjects are per channel, so this is plenty. */
@@ -37,7 +40,9 @@ function redeliveryDelayMs(err: unknown, attempt: number): number {
   return typeof ra === 'number' && ra > 0 ? Math.min(ra, 60_000) : Math.min(1000, 20 * 2 ** attempt);
 }
 const DEFAULT_MAX_DELIVER = 5;
-const PUBLISHED: Promise<void> = Promise.resolve();
+// Every publish hands back one of two settled promises instead of making one.
+const ACCEPTED: Promise<PublishAck> = Promise.resolve(Object.freeze({ duplicate: false }));
+const DUPLICATE: Promise<PublishAck> = Promise.resolve(Object.freeze({ duplicate: true }));
 
 /**
  * The embedded bus: same subjects, queue groups, de-duplication and redelivery semantics as the
@@ -50,16 +55,25 @@ export class InProcessBus implements MessageBus {
   private readonly subs: Sub[] = [];
   private readonly rr = new Map<string, number>();
   private readonly routes = new Map<string, Route>();
-  /** De-duplication ids of the window, by subject and id. */
-  private readonly seen = new ExpiringMap<string, true>(MAX_DEDUPE_IDS, DEDUPE_WINDOW_MS);
+  /**
+   * De-duplication ids of the window, by subject and id. The window is JetStream's
+   * (`GREENTIC_NATS_DUPLICATE_WINDOW_S`), which the ReplyWaiter remembers replies for too.
+   */
+  private readonly seen: ExpiringMap<string, true>;
   private readonly inflight = new Set<Promise<void>>();
   private closed = false;
   private published = 0;
+  private duplicates = 0;
   private delivered = 0;
 
-  // Not async: the deliveries start here and run on their own, so every publish can hand back the
-  // same settled promise instead of making one.
-  publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
+  constructor(@Optional() config?: RunnerConfig) {
+    const windowS = config?.GREENTIC_NATS_DUPLICATE_WINDOW_S ?? DEFAULT_DEDUPE_WINDOW_S;
+    this.seen = new ExpiringMap<string, true>(MAX_DEDUPE_IDS, windowS * 1000);
+  }
+
+  // Not async: the deliveries start here and run on their own, so every publish can hand back a
+  // settled promise instead of making one.
+  publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<PublishAck> {
     try {
       return this.publishNow(subject, data, opts);
     } catch (e) {
@@ -67,10 +81,13 @@ export class InProcessBus implements MessageBus {
     }
   }
 
-  private publishNow(subject: string, data: unknown, opts: PublishOptions): Promise<void> {
+  private publishNow(subject: string, data: unknown, opts: PublishOptions): Promise<PublishAck> {
     if (this.closed) return Promise.reject(new Error('bus is closed'));
     if (opts.msgId !== undefined) {
-      if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) return PUBLISHED;
+      if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) {
+        this.duplicates++;
+        return DUPLICATE;
+      }
     }
     this.published++;
     // Copied key by key: a spread followed by a key took half a microsecond here.
@@ -85,7 +102,7 @@ export class InProcessBus implements MessageBus {
     const publishedAt = Date.now();
     for (const target of this.targets(subject))
       this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1, publishedAt }));
-    return PUBLISHED;
+    return ACCEPTED;
   }
 
   async subscribe<T>(
@@ -120,6 +137,7 @@ export class InProcessBus implements MessageBus {
         subscriptions: this.subs.length,
         inflight: this.inflight.size,
         published: this.published,
+        duplicates: this.duplicates,
         delivered: this.delivered,
       },
     };

@@ -4,10 +4,16 @@ import { RunnerConfig } from '../config/runner-config.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { buildSessionKey } from '../tenancy/message-ctx.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
-import { ingressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
+import {
+  ingressSubject,
+  messageDedupeId,
+  type EgressMessage,
+  type MessageEnvelope,
+} from './message-envelope.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
 import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
 import { isoNow } from '../common/iso-time.js';
+import { traceFields } from '../telemetry/trace-fields.js';
 
 /** Largest `raw` provider payload kept on the envelope. */
 const RAW_CAP_BYTES = 16 * 1024;
@@ -59,8 +65,8 @@ export class IngressService {
 
   /**
    * Publishes and, when `wait`, resolves with the flow's replies (or rejects with 504 after the
-   * timeout). `sourceBytes`: the size of the request body the messages were parsed from, when
-   * they were (it bounds the size of their `raw` payloads).
+   * timeout, for a message the bus accepted). `sourceBytes`: the size of the request body the
+   * messages were parsed from, when they were (it bounds the size of their `raw` payloads).
    */
   async accept(
     resolved: ResolvedChannel,
@@ -68,33 +74,58 @@ export class IngressService {
     wait: boolean,
     parent: Context = context.active(),
     sourceBytes?: number,
-  ): Promise<EgressMessage[]> {
+  ): Promise<IngressOutcome> {
     const envs = messages.map((m) => this.envelope(resolved, m, parent, sourceBytes));
     // A repeated id (the bus drops it as a duplicate, no flow runs) is answered with the reply
     // the ReplyWaiter remembers, or waits for it while the first delivery is still running.
     const waits = wait
       ? envs.map((e) => this.waiter.expect(replyRef(e), this.config.GREENTIC_SYNC_TIMEOUT_MS))
       : [];
+    let duplicates: string[] | undefined;
     try {
-      for (const e of envs) {
+      for (let i = 0; i < envs.length; i++) {
+        const e = envs[i]!;
         const headers: Record<string, string> = { 'greentic-tenant': e.tenant, 'greentic-env': e.env };
         if (e.traceparent) headers['traceparent'] = e.traceparent;
-        await this.bus.publish(ingressSubject(e.env, e.tenant, e.team, e.channel), e, {
-          msgId: e.id,
+        const ack = await this.bus.publish(ingressSubject(e.env, e.tenant, e.team, e.channel), e, {
+          msgId: messageDedupeId(e.sessionKey, e.id),
           headers,
           traceContext: parent,
         });
+        if (!ack.duplicate) continue;
+        waits[i]?.duplicate();
+        (duplicates ??= []).push(e.id);
+        this.logger.log(
+          { tenant: e.tenant, channel: e.channel, messageId: e.id, ...traceFields(parent) },
+          'repeated message id of the same session inside the duplicate window: not run again',
+        );
       }
     } catch (err) {
       for (const w of waits) w.cancel();
       throw err;
     }
     trace.getSpan(parent)?.setAttribute('greentic.messages', envs.length);
+    if (waits.length === 0) return duplicates ? { replies: [], duplicates } : PUBLISHED;
     // One message per webhook is the rule: no Promise.all for it.
-    if (waits.length === 1) return [await waits[0]!.reply];
-    return Promise.all(waits.map((w) => w.reply));
+    const replies =
+      waits.length === 1 ? [await waits[0]!.reply] : await Promise.all(waits.map((w) => w.reply));
+    return { replies, duplicates: duplicates ?? NONE };
   }
 }
+
+/** What became of the messages of one request. */
+export interface IngressOutcome {
+  /**
+   * When the caller waits, per message in order: the flow's replies, or null for a repeat of an
+   * id this session already sent whose replies are not at hand (it is not run again).
+   */
+  replies: readonly (EgressMessage | null)[];
+  /** Ids the bus dropped as repeats of the same session's inside the duplicate window. */
+  duplicates: readonly string[];
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+const PUBLISHED: IngressOutcome = Object.freeze({ replies: Object.freeze([]), duplicates: NONE });
 
 /**
  * How much longer JSON can get when parsed and serialised again: strings, literals and whitespace

@@ -18,7 +18,11 @@ export interface BusMessage<T = unknown> {
 }
 
 export interface PublishOptions {
-  /** De-duplication id (JetStream `Nats-Msg-Id`). */
+  /**
+   * De-duplication id (JetStream `Nats-Msg-Id`): a second publish on the same subject with the same
+   * id inside the duplicate window is dropped. The publisher chooses its scope; a message's is its
+   * session (`messageDedupeId`), so one user's id never drops another's message.
+   */
   msgId?: string;
   headers?: Record<string, string>;
   /** The trace context the publish belongs to (parent of its span); stays in the process. */
@@ -30,6 +34,12 @@ export interface SubscribeOptions {
   queue?: string;
   /** Max deliveries before the message is dead-lettered. */
   maxDeliver?: number;
+}
+
+/** What the bus did with a publish. */
+export interface PublishAck {
+  /** Dropped as a repeat of `msgId` inside the duplicate window: no subscriber gets it. */
+  readonly duplicate: boolean;
 }
 
 export type BusHandler<T = unknown> = (msg: BusMessage<T>) => Promise<void>;
@@ -45,7 +55,8 @@ export interface BusHealth {
 
 export interface MessageBus {
   readonly kind: string;
-  publish(subject: string, data: unknown, opts?: PublishOptions): Promise<void>;
+  /** Resolves once the message is accepted (durably, on NATS) or dropped as a duplicate. */
+  publish(subject: string, data: unknown, opts?: PublishOptions): Promise<PublishAck>;
   /** `pattern` uses NATS wildcards: `*` one token, `>` the rest. */
   subscribe<T = unknown>(
     pattern: string,

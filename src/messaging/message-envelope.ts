@@ -29,6 +29,20 @@ export interface MessageEnvelope {
   meta?: Record<string, unknown>;
 }
 
+/**
+ * Published on `duplicateSubject` when the session store refuses a message as a repeat of an id
+ * this session already sent and no replies of it are at hand: a caller waiting for the repeat's
+ * replies learns at once that none will come (core NATS, not a stream: only live waiters care).
+ */
+export interface DuplicateNotice {
+  inReplyTo: string;
+  tenant: string;
+  env: string;
+  team: string;
+  channel: string;
+  sessionKey: string;
+}
+
 export interface Attachment {
   contentType: string;
   url?: string;
@@ -81,7 +95,29 @@ export function egressSubject(env: string, tenant: string, team: string, channel
   return subjectOf('egress', env, tenant, team, channel);
 }
 
-const builtSubjects: Record<'ingress' | 'egress', Trie> = { ingress: new Map(), egress: new Map() };
+/** Where DuplicateNotices of a channel go; no stream captures it. */
+export function duplicateSubject(env: string, tenant: string, team: string, channel: string): string {
+  return subjectOf('duplicate', env, tenant, team, channel);
+}
+
+/**
+ * The bus de-duplication id (`msgId`) of a message, or of its replies (`id` = the reply id): its id
+ * inside its session. Message ids are unique per session only (a client's `1` or `msg-1`, a
+ * platform's id unique per bot or conversation), so two users reusing one never drop each
+ * other's messages, and the bus's scope is the session store's; a provider's retry is the same
+ * session and the same id, so it is still dropped. JSON keeps the pair unambiguous whatever the
+ * ids hold (`|`, `:`) and escapes the line breaks NATS headers refuse.
+ */
+export function messageDedupeId(sessionKey: string, id: string): string {
+  return JSON.stringify([sessionKey, id]);
+}
+
+type SubjectKind = 'ingress' | 'egress' | 'duplicate';
+const builtSubjects: Record<SubjectKind, Trie> = {
+  ingress: new Map(),
+  egress: new Map(),
+  duplicate: new Map(),
+};
 let builtCount = 0;
 const MAX_BUILT_SUBJECTS = 10_000;
 
@@ -90,19 +126,12 @@ const MAX_BUILT_SUBJECTS = 10_000;
  * (publish, de-duplication, reply keys), and a string built once keeps its hash, where a new one
  * would be hashed again at each map it meets.
  */
-function subjectOf(
-  kind: 'ingress' | 'egress',
-  env: string,
-  tenant: string,
-  team: string,
-  channel: string,
-): string {
+function subjectOf(kind: SubjectKind, env: string, tenant: string, team: string, channel: string): string {
   const node = branch(branch(branch(builtSubjects[kind], env), tenant), team);
   let subject = node.get(channel) as string | undefined;
   if (subject === undefined) {
     if (++builtCount > MAX_BUILT_SUBJECTS) {
-      builtSubjects.ingress.clear();
-      builtSubjects.egress.clear();
+      for (const t of Object.values(builtSubjects)) t.clear();
       builtCount = 0;
     }
     subject = `greentic.messaging.${kind}.${env}.${tenant}.${team}.${channel}`;

@@ -16,20 +16,29 @@ import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { LabelGuard } from '../telemetry/runner-metrics.js';
 import { failSpan, traceFields, tracingOn } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
-import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
+import {
+  duplicateSubject,
+  egressSubject,
+  messageDedupeId,
+  type DuplicateNotice,
+  type EgressMessage,
+  type MessageEnvelope,
+} from './message-envelope.js';
 import { isoNow } from '../common/iso-time.js';
 import type { FlowRunInput } from '../flows/flow-run.types.js';
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
- * commit the session, publish the replies on egress. Returns null for a duplicate.
+ * commit the session, publish the replies on egress. Returns null for a duplicate (an id this
+ * session already ran; announced on the channel's duplicate subject for a caller that waits).
  *
  * Exactly one reply per message id, whatever step a replica dies at: the processed id and the
  * replies are committed atomically with the session (one compare-and-set), then published with
- * `Nats-Msg-Id` = reply id, then the stored replies are dropped (a second commit). A redelivery
- * finds the id: if the replies are still stored (died between commit and confirm) it re-publishes
- * them with the same id, which JetStream de-duplicates if the first publish had landed; the flow
- * never runs twice. Dying before the first commit leaves nothing behind, so the flow runs again.
+ * `Nats-Msg-Id` = reply id (in its session), then the stored replies are dropped (a second
+ * commit). A redelivery finds the id: if the replies are still stored (died between commit and
+ * confirm) it re-publishes them with the same id, which JetStream de-duplicates if the first
+ * publish had landed; the flow never runs twice. Dying before the first commit leaves nothing
+ * behind, so the flow runs again.
  */
 @Injectable()
 export class MessageProcessor {
@@ -107,6 +116,7 @@ export class MessageProcessor {
           { tenant: env.tenant, messageId: env.id, ...traceFields(traceContext) },
           'duplicate message acknowledged, not run again',
         );
+        await this.announceDuplicate(env, traceContext);
       }
       return null;
     }
@@ -204,10 +214,38 @@ export class MessageProcessor {
     const headers: Record<string, string> = { 'greentic-tenant': egress.tenant, 'greentic-env': egress.env };
     if (egress.traceparent) headers['traceparent'] = egress.traceparent;
     await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
-      msgId: egress.id,
+      // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
+      msgId: messageDedupeId(egress.sessionKey, egress.id),
       headers,
       traceContext,
     });
+  }
+
+  /**
+   * Tells a caller waiting for this repeat's replies (`?wait=true`) that none will come: the id
+   * ran before, past the bus's window, and its replies went out then. Nobody else needs it, so a
+   * failed publish costs only that caller a quick answer, never the message.
+   */
+  private async announceDuplicate(env: MessageEnvelope, traceContext: Context): Promise<void> {
+    const notice: DuplicateNotice = {
+      inReplyTo: env.id,
+      tenant: env.tenant,
+      env: env.env,
+      team: env.team,
+      channel: env.channel,
+      sessionKey: env.sessionKey,
+    };
+    try {
+      await this.bus.publish(duplicateSubject(env.env, env.tenant, env.team, env.channel), notice, {
+        headers: { 'greentic-tenant': env.tenant, 'greentic-env': env.env },
+        traceContext,
+      });
+    } catch (e) {
+      this.logger.warn(
+        { tenant: env.tenant, messageId: env.id, err: (e as Error).message, ...traceFields(traceContext) },
+        'could not announce a duplicate message to a waiting caller',
+      );
+    }
   }
 
   /** Drops the stored replies once published: from then on a redelivery is acked without a re-publish. */

@@ -1,10 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunnerConfig } from '../config/runner-config.js';
 import { InProcessBus } from './in-process.bus.js';
-import { egressSubject, type EgressMessage } from './message-envelope.js';
+import {
+  duplicateSubject,
+  egressSubject,
+  type DuplicateNotice,
+  type EgressMessage,
+} from './message-envelope.js';
 import { ReplyWaiter, type ReplyRef } from './reply-waiter.service.js';
 
 const WEB = egressSubject('dev', 'acme', 'default', 'web');
+const WEB_DUPLICATES = duplicateSubject('dev', 'acme', 'default', 'web');
+
+function notice(inReplyTo: string, sessionKey = 's1'): DuplicateNotice {
+  return { inReplyTo, sessionKey, tenant: 'acme', env: 'dev', team: 'default', channel: 'web' };
+}
 const OTHER = egressSubject('dev', 'globex', 'default', 'web');
 
 function egress(inReplyTo: string, sessionKey = 's1', text = `re ${inReplyTo}`): EgressMessage {
@@ -96,8 +106,8 @@ describe('ReplyWaiter', () => {
     const other = waiter.expect(ref('m1', 's2'), 2_000);
     expect(waiter.pending).toBe(3);
     await bus.publish(WEB, egress('m1'));
-    expect((await a.reply).inReplyTo).toBe('m1');
-    expect((await b.reply).inReplyTo).toBe('m1');
+    expect((await a.reply)?.inReplyTo).toBe('m1');
+    expect((await b.reply)?.inReplyTo).toBe('m1');
     expect(await within(other.reply, 50)).toBe('pending');
     other.cancel();
     expect(waiter.pending).toBe(0);
@@ -110,7 +120,7 @@ describe('ReplyWaiter', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(waiter.remembered).toBe(2);
     await expect(waiter.expect(ref('m1'), 50).reply).rejects.toMatchObject({ code: 'reply_timeout' });
-    expect((await waiter.expect(ref('m3'), 50).reply).inReplyTo).toBe('m3');
+    expect((await waiter.expect(ref('m3'), 50).reply)?.inReplyTo).toBe('m3');
     await new Promise((r) => setTimeout(r, 250));
     await expect(waiter.expect(ref('m3'), 50).reply).rejects.toMatchObject({ code: 'reply_timeout' });
   });
@@ -126,5 +136,51 @@ describe('ReplyWaiter', () => {
     c.cancel();
     expect(await within(c.reply, 80)).toBe('pending');
     expect(waiter.pending).toBe(0);
+  });
+
+  it('remembers replies per session: two users who reused one id each get their own', async () => {
+    const { bus, waiter } = await setup();
+    await bus.publish(WEB, egress('m1', 's1', 'for s1'));
+    await bus.publish(WEB, egress('m1', 's2', 'for s2'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect((await waiter.expect(ref('m1', 's1'), 50).reply)?.replies).toEqual([{ text: 'for s1' }]);
+    expect((await waiter.expect(ref('m1', 's2'), 50).reply)?.replies).toEqual([{ text: 'for s2' }]);
+  });
+
+  it('answers a repeat the bus dropped with null at the timeout, never a 504', async () => {
+    const { bus, waiter } = await setup();
+    const w = waiter.expect(ref('m1'), 60);
+    w.duplicate();
+    expect(await w.reply).toBeNull();
+    expect(waiter.pending).toBe(0);
+    // The first delivery's replies still win when they come in time.
+    const late = waiter.expect(ref('m2'), 2_000);
+    late.duplicate();
+    await bus.publish(WEB, egress('m2'));
+    expect((await late.reply)?.inReplyTo).toBe('m2');
+  });
+
+  it("answers a repeat the session refused at once with null, only for that session's callers", async () => {
+    const { bus, waiter } = await setup();
+    const mine = waiter.expect(ref('m1', 's1'), 2_000);
+    const theirs = waiter.expect(ref('m1', 's2'), 2_000);
+    await bus.publish(WEB_DUPLICATES, notice('m1', 's1'));
+    expect(await within(mine.reply, 500)).toBeNull();
+    expect(await within(theirs.reply, 50)).toBe('pending');
+    theirs.cancel();
+    // Remembered: the next repeat of the same session is answered at once too.
+    expect(await within(waiter.expect(ref('m1', 's1'), 2_000).reply, 50)).toBeNull();
+  });
+
+  it('ignores a notice whose subject names another channel, and never lets one hide replies', async () => {
+    const { bus, waiter } = await setup();
+    const w = waiter.expect(ref('m1'), 2_000);
+    await bus.publish(duplicateSubject('dev', 'globex', 'default', 'web'), notice('m1'));
+    expect(await within(w.reply, 50)).toBe('pending');
+    w.cancel();
+    await bus.publish(WEB, egress('m2'));
+    await bus.publish(WEB_DUPLICATES, notice('m2'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect((await waiter.expect(ref('m2'), 50).reply)?.inReplyTo).toBe('m2');
   });
 });

@@ -3,31 +3,52 @@ import { GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MESSAGE_BUS, type BusSubscription, type MessageBus } from './message-bus.js';
-import { egressSubject, type EgressMessage, type MessageEnvelope } from './message-envelope.js';
+import {
+  duplicateSubject,
+  egressSubject,
+  messageDedupeId,
+  type DuplicateNotice,
+  type EgressMessage,
+  type MessageEnvelope,
+} from './message-envelope.js';
 
 /** Most replies remembered for repeated message ids (per replica); the oldest go first. */
 export const RECENT_REPLIES_MAX = 10_000;
 
 /** What a caller waits for: the reply to one message id on one channel, for one session. */
 export interface ReplyRef {
-  /** The channel's egress subject: message ids are unique per channel, not across channels. */
+  /** The channel's egress subject. */
   subject: string;
   messageId: string;
-  /** Only this session's reply answers: another user reusing the id never gets it. */
+  /** Message ids are unique per session: another user reusing the id never gets this reply. */
   sessionKey: string;
 }
 
 export interface ReplyWait {
-  reply: Promise<EgressMessage>;
+  /**
+   * The replies; null when the message is a repeat the session already ran and its replies are
+   * not at hand (answered as a duplicate, never run again). Rejects with 504 at the timeout,
+   * unless `duplicate()` was called.
+   */
+  reply: Promise<EgressMessage | null>;
   /** Stops waiting (the publish failed); the promise then never settles. */
   cancel(): void;
+  /**
+   * The bus dropped the publish as a repeat: nothing new will run. The first delivery's replies
+   * still answer if they come in time; at the timeout the wait resolves null instead of failing
+   * with a 504 that would promise a delivery.
+   */
+  duplicate(): void;
 }
 
 interface Waiter {
-  sessionKey: string;
-  resolve: (m: EgressMessage) => void;
+  resolve: (m: EgressMessage | null) => void;
   timer: NodeJS.Timeout;
+  duplicate: boolean;
 }
+
+/** What went by for a message: its replies, or the notice that it was refused as a repeat. */
+type Remembered = EgressMessage | DuplicateNotice;
 
 export function replyRef(e: MessageEnvelope): ReplyRef {
   return {
@@ -37,26 +58,33 @@ export function replyRef(e: MessageEnvelope): ReplyRef {
   };
 }
 
-const keyOf = (subject: string, messageId: string) => `${subject}|${messageId}`;
+/** Per channel and session: the scope of the bus's and the session store's de-duplication. */
+const keyOf = (subject: string, sessionKey: string, messageId: string) =>
+  `${subject}|${messageDedupeId(sessionKey, messageId)}`;
+
+const isReply = (m: Remembered): m is EgressMessage => Array.isArray((m as EgressMessage).replies);
 
 /**
  * Lets a webhook wait for the replies to its message. Every replica listens to egress (not as a
  * queue group), so the reply reaches the replica that holds the HTTP request whichever one ran it.
  *
- * It also remembers the replies that went by for the bus's duplicate window (bounded by count):
- * a repeated message id (a client retrying a `?wait=true` call) is de-duplicated by the bus or the
- * session store and runs no flow, so no new reply comes; the caller is answered with the
- * remembered one at once. A repeat of a message that is still running waits for its reply, as the
- * first caller does. Past the window, or once evicted, a repeat gets the 504 after the timeout.
+ * It also remembers the replies that went by for the bus's duplicate window (bounded by count),
+ * per channel, session and message id: a repeated message id from the same session (a client
+ * retrying a `?wait=true` call) is dropped by the bus or the session store and runs no flow, so no
+ * new reply comes; the caller is answered with the remembered one at once. A repeat of a message
+ * that is still running waits for its reply, as the first caller does. A repeat the session store
+ * refuses (past the bus's window) is announced on the channel's duplicate subject and answered as
+ * a duplicate at once; one the bus dropped whose replies do not come in time, at the timeout.
+ * Only a message the bus accepted as new can time out with 504.
  */
 @Injectable()
 export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdown {
   /** Callers per reply key: nearly always one (a list, not a Set, costs a fraction to make). */
   private readonly waiters = new Map<string, Waiter[]>();
-  private recent: ExpiringMap<string, EgressMessage>;
+  private recent: ExpiringMap<string, Remembered>;
   private readonly recentTtlMs: number;
   private recentMaxValue = RECENT_REPLIES_MAX;
-  private sub?: BusSubscription;
+  private readonly subs: BusSubscription[] = [];
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -76,32 +104,35 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.sub = await this.bus.subscribe<EgressMessage>('greentic.messaging.egress.>', async (msg) => {
-      const m = msg.data;
-      if (!m || typeof m.inReplyTo !== 'string') return;
-      const key = keyOf(msg.subject, m.inReplyTo);
-      this.remember(key, m);
-      const list = this.waiters.get(key);
-      if (!list) return;
-      const rest = list.filter((w) => w.sessionKey !== m.sessionKey);
-      if (rest.length === 0) this.waiters.delete(key);
-      else if (rest.length !== list.length) this.waiters.set(key, rest);
-      for (const w of list) {
-        if (w.sessionKey !== m.sessionKey) continue;
-        clearTimeout(w.timer);
-        w.resolve(m);
-      }
-    });
+    this.subs.push(
+      await this.bus.subscribe<EgressMessage>('greentic.messaging.egress.>', async (msg) => {
+        const m = msg.data;
+        if (!m || typeof m.inReplyTo !== 'string' || typeof m.sessionKey !== 'string') return;
+        this.settle(keyOf(msg.subject, m.sessionKey, m.inReplyTo), m);
+      }),
+      await this.bus.subscribe<DuplicateNotice>('greentic.messaging.duplicate.>', async (msg) => {
+        const n = msg.data;
+        if (!n || typeof n.inReplyTo !== 'string' || typeof n.sessionKey !== 'string') return;
+        // The subject is the authority on the channel: a notice naming another one is ignored.
+        if (msg.subject !== duplicateSubject(n.env, n.tenant, n.team, n.channel)) return;
+        this.settle(keyOf(egressSubject(n.env, n.tenant, n.team, n.channel), n.sessionKey, n.inReplyTo), n);
+      }),
+    );
   }
 
   /**
-   * Register before publishing, so a fast reply cannot slip past. A reply already seen for this
-   * message id and session answers at once.
+   * Register before publishing, so a fast reply cannot slip past. A reply (or duplicate notice)
+   * already seen for this message id and session answers at once.
    */
   expect(ref: ReplyRef, timeoutMs: number): ReplyWait {
-    const key = keyOf(ref.subject, ref.messageId);
-    const seen = this.recentReply(key, ref.sessionKey);
-    if (seen) return { reply: Promise.resolve(seen), cancel: () => undefined };
+    const key = keyOf(ref.subject, ref.sessionKey, ref.messageId);
+    const seen = this.recent.get(key);
+    if (seen)
+      return {
+        reply: Promise.resolve(isReply(seen) ? seen : null),
+        cancel: () => undefined,
+        duplicate: () => undefined,
+      };
     let waiter!: Waiter;
     const remove = () => {
       const list = this.waiters.get(key);
@@ -110,19 +141,20 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
       if (rest.length === 0) this.waiters.delete(key);
       else this.waiters.set(key, rest);
     };
-    const reply = new Promise<EgressMessage>((resolve, reject) => {
+    const reply = new Promise<EgressMessage | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         remove();
+        if (waiter.duplicate) return resolve(null);
         reject(
           new GreenticError(
             'reply_timeout',
-            `no reply within ${timeoutMs} ms; it will still be delivered through egress`,
+            `no reply within ${timeoutMs} ms; the message was accepted and its replies will be delivered through egress`,
             504,
             { messageId: ref.messageId },
           ),
         );
       }, timeoutMs);
-      waiter = { sessionKey: ref.sessionKey, resolve, timer };
+      waiter = { resolve, timer, duplicate: false };
     });
     const list = this.waiters.get(key);
     if (list) list.push(waiter);
@@ -132,6 +164,9 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
       cancel: () => {
         clearTimeout(waiter.timer);
         remove();
+      },
+      duplicate: () => {
+        waiter.duplicate = true;
       },
     };
   }
@@ -149,19 +184,30 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.sub?.unsubscribe();
+    await Promise.all(this.subs.splice(0).map((s) => s.unsubscribe()));
     for (const list of this.waiters.values()) for (const w of list) clearTimeout(w.timer);
     this.waiters.clear();
     this.recent.clear();
   }
 
-  /** A re-published reply (a redelivery) counts from now. */
-  private remember(key: string, msg: EgressMessage): void {
-    this.recent.set(key, msg);
-  }
-
-  private recentReply(key: string, sessionKey: string): EgressMessage | undefined {
-    const msg = this.recent.get(key);
-    return msg?.sessionKey === sessionKey ? msg : undefined;
+  /** Remembers what went by (a re-published reply counts from now) and answers its waiters. */
+  private settle(key: string, m: Remembered): void {
+    let answer: EgressMessage | null;
+    if (isReply(m)) {
+      this.recent.set(key, m);
+      answer = m;
+    } else {
+      // A notice never hides replies remembered for the same message: they are the better answer.
+      const known = this.recent.get(key);
+      if (known === undefined) this.recent.set(key, m);
+      answer = known !== undefined && isReply(known) ? known : null;
+    }
+    const list = this.waiters.get(key);
+    if (!list) return;
+    this.waiters.delete(key);
+    for (const w of list) {
+      clearTimeout(w.timer);
+      w.resolve(answer);
+    }
   }
 }

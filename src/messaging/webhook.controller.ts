@@ -23,7 +23,13 @@ import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-c
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
-import type { IngressResult, ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
+import type { EgressMessage } from './message-envelope.js';
+import type {
+  InboundMessage,
+  IngressResult,
+  ProviderRequest,
+  ProviderResponse,
+} from './providers/messaging-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 import { webhookTraceContext } from '../telemetry/webhook-span.hooks.js';
 
@@ -95,7 +101,7 @@ export class WebhookController {
     // A provider that parses synchronously (the generic webhook) spares the request an await.
     const result =
       typeof (parsed as { then?: unknown }).then === 'function' ? await parsed : (parsed as IngressResult);
-    const replies =
+    const out =
       result.messages.length > 0
         ? await this.ingress.accept(
             channel,
@@ -104,19 +110,50 @@ export class WebhookController {
             webhookTraceContext(req),
             preq.rawBody.length,
           )
-        : [];
+        : undefined;
     if (result.response) return send(res, result.response);
-    if (result.wait && provider.syncResponse)
-      return send(res, provider.syncResponse(replies, result.messages));
-    send(res, {
-      status: 202,
-      body: {
-        accepted: true,
-        messageId: result.messages[0]?.id,
-        messageIds: result.messages.map((m) => m.id),
-      },
-    });
+    const messages = result.messages;
+    if (result.wait && provider.syncResponse) {
+      const replies = out?.replies ?? [];
+      if (!replies.includes(null))
+        return send(res, provider.syncResponse(replies as EgressMessage[], messages));
+      // A null is a repeat that will not run, its first replies not at hand: a duplicate, not a 504.
+      const answered = messages.filter((_, i) => replies[i] !== null);
+      if (answered.length === 0) return send(res, duplicateAnswer(messages));
+      return send(
+        res,
+        provider.syncResponse(
+          replies.filter((r) => r !== null),
+          answered,
+        ),
+      );
+    }
+    const repeats = out ? out.duplicates : [];
+    if (repeats.length > 0 && repeats.length === messages.length) return send(res, duplicateAnswer(messages));
+    const body: Record<string, unknown> = {
+      accepted: true,
+      messageId: messages[0]?.id,
+      messageIds: messages.map((m) => m.id),
+    };
+    if (repeats.length > 0) body['duplicates'] = repeats;
+    send(res, { status: 202, body });
   }
+}
+
+/**
+ * A request whose every message repeats an id its session already sent: accepted before, so the
+ * same 202 a retrying client waits for, saying that nothing new runs.
+ */
+function duplicateAnswer(messages: InboundMessage[]): ProviderResponse {
+  return {
+    status: 202,
+    body: {
+      accepted: true,
+      duplicate: true,
+      messageId: messages[0]?.id,
+      messageIds: messages.map((m) => m.id),
+    },
+  };
 }
 
 function send(res: FastifyReply, r: ProviderResponse): void {

@@ -1,7 +1,7 @@
 import type { ModuleRef } from '@nestjs/core';
 import { describe, expect, it } from 'vitest';
 import { ComponentMemoryExceededError, ComponentTimeoutError } from '../common/errors.js';
-import type { BusHandler, MessageBus } from '../messaging/message-bus.js';
+import type { BusHandler, MessageBus, PublishAck } from '../messaging/message-bus.js';
 import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
 import { PUBLISHED_AT_HEADER, RunnerInstrumentation } from './instrumentation.service.js';
 import { LabelGuard, type RunnerMetrics } from './runner-metrics.js';
@@ -37,8 +37,9 @@ class FakeBus implements MessageBus {
     subject: string,
     _data: unknown,
     opts: { headers?: Record<string, string> } = {},
-  ): Promise<void> {
+  ): Promise<PublishAck> {
     this.published.push({ subject, headers: opts.headers ?? {} });
+    return { duplicate: false };
   }
   async subscribe<T>(pattern: string, handler: BusHandler<T>, opts: { queue?: string } = {}) {
     this.handlers.push({

@@ -168,7 +168,11 @@ export class RunnerInstrumentation implements OnModuleInit {
       };
       propagation.inject(trace.setSpan(parent, span), headers);
       return publish(subject, data, { ...opts, headers }).then(
-        () => span.end(),
+        (ack) => {
+          if (ack.duplicate) span.setAttribute('greentic.duplicate', true);
+          span.end();
+          return ack;
+        },
         (e: unknown) => {
           failSpan(span, e);
           span.end();

@@ -12,6 +12,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type PubAck,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import {
@@ -27,6 +28,7 @@ import type {
   BusHealth,
   BusSubscription,
   MessageBus,
+  PublishAck,
   PublishOptions,
   SubscribeOptions,
 } from '../message-bus.js';
@@ -39,6 +41,8 @@ import { durableName, SubjectMapper, type StreamDirection } from './nats-subject
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const HEALTH_CACHE_MS = 500;
 const HEALTH_TIMEOUT_MS = 2_000;
+const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
+const DUPLICATE: PublishAck = Object.freeze({ duplicate: true });
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -92,7 +96,15 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   private closing?: Promise<void>;
   private healthCache?: { at: number; value: BusHealth };
   private reEnsuring?: Promise<void>;
-  private readonly counters = { published: 0, acked: 0, naked: 0, deadLettered: 0, repartitioned: 0 };
+  private readonly counters = {
+    published: 0,
+    /** Publishes JetStream dropped as repeats of an id inside its duplicate window. */
+    duplicates: 0,
+    acked: 0,
+    naked: 0,
+    deadLettered: 0,
+    repartitioned: 0,
+  };
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -145,7 +157,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     }
   }
 
-  async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<void> {
+  async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<PublishAck> {
     if (this.closed) throw new BusUnavailableError('bus is closed');
     const wire = this.mapper.toWire(subject, orderingKey(subject, data));
     const payload = encoder.encode(JSON.stringify(data));
@@ -157,22 +169,30 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     if (this.mapper.direction(subject) === undefined) {
       this.nc.publish(wire, payload, { headers: h });
       this.counters.published++;
-      return;
+      return NOT_DUPLICATE;
     }
+    let ack: PubAck;
     try {
-      await this.js.publish(wire, payload, {
+      ack = await this.js.publish(wire, payload, {
         headers: h,
         timeout: this.options.publishTimeoutMs,
         // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
         // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
+        // Messages' ids come scoped by session already (messageDedupeId).
         ...(opts.msgId !== undefined ? { msgID: `${subject}|${opts.msgId}` } : {}),
       });
-      this.counters.published++;
     } catch (e) {
       throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, {
         subject,
       });
     }
+    // The server answers a repeat inside its duplicate window with the first copy's sequence.
+    if (ack.duplicate) {
+      this.counters.duplicates++;
+      return DUPLICATE;
+    }
+    this.counters.published++;
+    return NOT_DUPLICATE;
   }
 
   async subscribe<T>(
