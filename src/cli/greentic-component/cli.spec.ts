@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,5 +217,32 @@ describe('greentic-component new + build', () => {
     expect(JSON.parse(ran.out)).toBe('hello');
     // The skeleton logs through greentic:host/log: the line reaches stderr with the tenant.
     expect(ran.err).toContain('message received');
+  }, 300_000);
+
+  it("creates, builds and runs a project against upstream's WIT (node.describe, state-store)", async () => {
+    expect((await cli('new', 'upgreeter', '--world', 'upstream', '--dir', dir)).code).toBe(EXIT_OK);
+    const project = join(dir, 'upgreeter');
+    const world = await readFile(join(project, 'wit', 'world.wit'), 'utf8');
+    expect(world).toContain('include greentic:component/component@0.6.0;');
+    expect(world).toContain('import greentic:state/state-store@1.0.0;');
+    expect(world).not.toContain('greentic:host');
+    for (const dep of ['component-0.6.0', 'types-core-0.6.0', 'interfaces-types-0.1.0', 'state-1.0.0']) {
+      expect(existsSync(join(project, 'wit', 'deps', `greentic-${dep}`, 'package.wit')), dep).toBe(true);
+    }
+    const built = await cli('build', project);
+    expect(built.code).toBe(EXIT_OK);
+    expect(built.out).toMatch(/upgreeter\.wasm \(.* MiB, greentic:component@0\.6\.0, 1 operation\(s\)\)$/);
+    const wasm = join(project, 'dist', 'upgreeter.wasm');
+    expect((await cli('describe', wasm)).out).toContain(
+      '    greet  Greets, counting the greetings of this session',
+    );
+    const state = join(dir, 'upgreeter-state.json');
+    await writeFile(state, '{}');
+    const first = await cli('run', wasm, '--input', '{"name":"Ada"}', '--state', `@${state}`, '--show-state');
+    expect(JSON.parse(first.out)).toEqual({ text: 'Hello Ada (1)' });
+    const after = first.err.slice(first.err.indexOf('state: ') + 'state: '.length).trim();
+    await writeFile(state, after);
+    const second = await cli('run', wasm, '--input', '{"name":"Ada"}', '--state', `@${state}`);
+    expect(JSON.parse(second.out)).toEqual({ text: 'Hello Ada (2)' });
   }, 300_000);
 });

@@ -1,7 +1,7 @@
 /**
  * `greentic-component`: author WebAssembly components for the runner without a Rust toolchain.
  *
- *   new <name> --world 0.1|0.6   a JavaScript component skeleton with its WIT (world + host imports)
+ *   new <name> --world 0.1|0.6|upstream   a JavaScript component skeleton with its WIT (world + host imports)
  *   build [dir]                  componentize-js (library API), cached by source hash
  *   describe <file.wasm>         world, exports, imports, operations
  *   run <file.wasm> --input …    one call through the runner's own worker pool
@@ -15,7 +15,12 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { ComponentLoadError, GreenticError } from '../../common/errors.js';
-import { WORLD_VERSIONS, writeWitProject, type WorldVersion } from '../../wasm/authoring/wit-project.js';
+import {
+  WORLD_VERSIONS,
+  writeUpstreamWitProject,
+  writeWitProject,
+  type WorldVersion,
+} from '../../wasm/authoring/wit-project.js';
 import { assembleWatFile, buildJsComponent, builderStats } from '../../wasm/component-builder.js';
 import type { ComponentCallContext, ComponentSpec, PreparedComponent } from '../../wasm/component-runtime.js';
 import { DEFAULT_HTTP_POLICY } from '../../wasm/host/http-fetch.js';
@@ -39,11 +44,15 @@ const processIO: CliIO = {
   err: (l) => process.stderr.write(l + '\n'),
 };
 
+/** The runner's worlds, or `upstream`: upstream's greentic:component@0.6.0 node (wit/upstream/). */
+export type ProjectWorld = WorldVersion | 'upstream';
+const PROJECT_WORLDS: readonly ProjectWorld[] = [...WORLD_VERSIONS, 'upstream'];
+
 /** `greentic-component.json`: what `build` needs to know about a project. */
 export interface ComponentManifest {
   name: string;
   version: string;
-  world: WorldVersion;
+  world: ProjectWorld;
   /** Entry module, relative to the project. */
   source: string;
   /** WIT folder, relative to the project. */
@@ -118,8 +127,11 @@ async function readManifest(dir: string): Promise<ComponentManifest> {
     );
   });
   const m = JSON.parse(raw) as Partial<ComponentManifest>;
-  if (!m.name || !m.source || !m.wit || !m.world || !WORLD_VERSIONS.includes(m.world)) {
-    throw new CliFailure('cli_bad_manifest', `${file}: needs name, world (0.1 or 0.6), source and wit`);
+  if (!m.name || !m.source || !m.wit || !m.world || !PROJECT_WORLDS.includes(m.world)) {
+    throw new CliFailure(
+      'cli_bad_manifest',
+      `${file}: needs name, world (${PROJECT_WORLDS.join(', ')}), source and wit`,
+    );
   }
   return { version: '0.1.0', worldName: 'component', ...m } as ComponentManifest;
 }
@@ -144,10 +156,14 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .command('new')
     .description('create a JavaScript component project: component.js, wit/ and greentic-component.json')
     .argument('<name>', 'component name (lower case, digits, - and _)')
-    .addOption(new Option('--world <version>', 'Greentic world').choices(['0.1', '0.6']).default('0.6'))
+    .addOption(
+      new Option('--world <version>', "Greentic world (upstream: upstream's 0.6.0 node and host interfaces)")
+        .choices([...PROJECT_WORLDS])
+        .default('0.6'),
+    )
     .option('--dir <parent>', 'where to create the project folder', '.')
     .option('--force', 'write into an existing, non-empty folder')
-    .action(async (name: string, o: { world: WorldVersion; dir: string; force?: boolean }) => {
+    .action(async (name: string, o: { world: ProjectWorld; dir: string; force?: boolean }) => {
       if (!NAME.test(name))
         throw new CliFailure('cli_bad_name', `'${name}' is not a component name (a-z, 0-9, - and _)`);
       const dir = resolve(o.dir, name);
@@ -156,7 +172,13 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       }
       await mkdir(dir, { recursive: true });
       const packageName = `local:${name.replace(/_/g, '-')}`;
-      const wit = await writeWitProject(join(dir, 'wit'), { world: o.world, packageName });
+      const wit =
+        o.world === 'upstream'
+          ? await writeUpstreamWitProject(join(dir, 'wit'), {
+              packageName,
+              imports: ['state', 'http', 'secrets'],
+            })
+          : await writeWitProject(join(dir, 'wit'), { world: o.world, packageName });
       const manifest: ComponentManifest = {
         name,
         version: '0.1.0',
@@ -169,7 +191,11 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       await writeFile(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
       await writeFile(join(dir, '.gitignore'), 'dist/\n');
       io.out(
-        `created ${relative(process.cwd(), dir) || '.'} (greentic:component@${o.world === '0.1' ? '0.1.0' : '0.6.0'} + greentic:host)`,
+        `created ${relative(process.cwd(), dir) || '.'} (${
+          o.world === 'upstream'
+            ? "upstream's greentic:component@0.6.0 + state-store, http-client, secrets-store"
+            : `greentic:component@${o.world === '0.1' ? '0.1.0' : '0.6.0'} + greentic:host`
+        })`,
       );
       for (const f of ['component.js', MANIFEST, ...wit.files.map((x) => join('wit', x))]) io.out(`  ${f}`);
       io.out(`next: greentic-component build ${relative(process.cwd(), dir) || '.'}`);

@@ -196,6 +196,72 @@ export const componentDescriptor = {
 `;
 }
 
-export function componentSource(name: string, world: WorldVersion): string {
+function upstream(name: string): string {
+  return `// ${name}: a node of upstream's greentic:component@0.6.0 (greentic-component new --world upstream),
+// built against wit/upstream/, so it runs on upstream's runner as well as on this one.
+// \`describe()\` returns the component-descriptor record; \`invoke(op, envelope)\` runs one operation
+// with CBOR payloads. Throw { payload: node-error } for an error the flow can see.
+// Host imports: greentic:state/state-store (byte blobs of this session), greentic:http/http-client
+// (the tenant's allowed hosts) and greentic:secrets-store/secrets-store (the binding's secrets).
+import { read, write } from 'greentic:state/state-store@1.0.0';
+
+${CBOR_CODEC}
+function ok(output) {
+  return { ok: true, outputCbor: cborEncode(output), outputMetadataCbor: undefined };
+}
+
+function nodeError(code, message) {
+  return { payload: { code, message, retryable: false, backoffMs: undefined, details: undefined } };
+}
+
+const objectSchema = {
+  schema: { tag: 'inline-cbor', val: cborEncode({ type: 'object' }) },
+  contentType: 'application/cbor',
+  schemaVersion: undefined,
+};
+
+/** A counter in state-store: a missing key is the host error \`not_found\`. */
+function seen(key) {
+  try {
+    return Number(decoder.decode(read(key, undefined)));
+  } catch (e) {
+    if (e && e.payload && e.payload.code === 'not_found') return 0;
+    throw e;
+  }
+}
+
+export const node = {
+  describe() {
+    return {
+      name: '${name}',
+      version: '0.1.0',
+      summary: undefined,
+      capabilities: [],
+      ops: [
+        { name: 'greet', summary: 'Greets, counting the greetings of this session', input: objectSchema, output: objectSchema, examples: [] },
+      ],
+      schemas: [],
+      setup: undefined,
+    };
+  },
+
+  invoke(op, envelope) {
+    const input = envelope.payloadCbor.length ? (cborDecode(envelope.payloadCbor) ?? {}) : {};
+    switch (op) {
+      case 'greet': {
+        const n = seen('greeted') + 1;
+        write('greeted', encoder.encode(String(n)), undefined);
+        return ok({ text: \`Hello \${input.name ?? 'there'} (\${n})\` });
+      }
+      default:
+        throw nodeError('unknown_operation', 'no operation ' + op);
+    }
+  },
+};
+`;
+}
+
+export function componentSource(name: string, world: WorldVersion | 'upstream'): string {
+  if (world === 'upstream') return upstream(name);
   return world === '0.1' ? v01(name) : v06(name);
 }
