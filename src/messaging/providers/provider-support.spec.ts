@@ -5,6 +5,7 @@ import type { EgressMessage } from '../message-envelope.js';
 import { EgressError } from './messaging-provider.js';
 import {
   DeliveryProgress,
+  deliveryKey,
   hexSignatureMatches,
   hmacSha256,
   normalizeCard,
@@ -87,6 +88,27 @@ describe('provider support', () => {
     await expect(progress.deliver(msg, send)).rejects.toThrow('boom');
     await progress.deliver(msg, send);
     expect(sent).toEqual(['one', 'two', 'three']);
+  });
+
+  it('keeps delivery progress per session: two users who reused a message id both get their replies', async () => {
+    const progress = new DeliveryProgress();
+    const sent: string[] = [];
+    const alice = egress([{ text: 'for alice' }]);
+    const bob = { ...egress([{ text: 'for bob' }]), sessionKey: 'k2', userId: 'bob' };
+    await progress.deliver(alice, async (r) => void sent.push(r.text!));
+    await progress.deliver(bob, async (r) => void sent.push(r.text!));
+    // A redelivery of alice's message sends nothing again.
+    await progress.deliver(alice, async (r) => void sent.push(r.text!));
+    expect(sent).toEqual(['for alice', 'for bob']);
+  });
+
+  it('derives a header-safe delivery key, stable per message and distinct per session and channel', () => {
+    const a = egress([]);
+    const key = deliveryKey(a);
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(deliveryKey({ ...a })).toBe(key);
+    expect(deliveryKey({ ...a, sessionKey: 'other\nline' })).not.toBe(key);
+    expect(deliveryKey({ ...a, channel: 'c2' })).not.toBe(key);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

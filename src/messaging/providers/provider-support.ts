@@ -144,6 +144,17 @@ export function networkEgressError(provider: string, what: string, e: unknown): 
   return new EgressError(provider, `${what} failed: ${(e as Error).message}`, true);
 }
 
+/**
+ * A stable key for one egress message: the same across the bus's redeliveries, different for two
+ * sessions (or two channels) whose inbound messages reused an id. Hashed so that user-chosen ids
+ * and conversation names are safe in HTTP headers (`idempotency-key`).
+ */
+export function deliveryKey(msg: EgressMessage): string {
+  return createHash('sha256')
+    .update(JSON.stringify([msg.tenant, msg.env, msg.team, msg.channel, msg.sessionKey, msg.id]))
+    .digest('base64url');
+}
+
 const PROGRESS_TTL_MS = 3_600_000;
 const PROGRESS_MAX = 10_000;
 
@@ -154,7 +165,7 @@ const PROGRESS_MAX = 10_000;
  */
 export class DeliveryProgress {
   /**
-   * Replies sent per egress id, for an hour and at most 10,000 messages: past that a retry could
+   * Replies sent per egress message (its `deliveryKey`), for an hour and at most 10,000 messages: past that a retry could
    * resend, which the platforms' own idempotency (or the user) absorbs; memory stays bounded.
    */
   private readonly done = new ExpiringMap<string, number>(PROGRESS_MAX, PROGRESS_TTL_MS);
@@ -163,10 +174,11 @@ export class DeliveryProgress {
     msg: EgressMessage,
     sendOne: (reply: OutboundReply, index: number) => Promise<void>,
   ): Promise<void> {
-    const from = this.done.get(msg.id) ?? 0;
+    const key = deliveryKey(msg);
+    const from = this.done.get(key) ?? 0;
     for (let i = from; i < msg.replies.length; i++) {
       await sendOne(msg.replies[i]!, i);
-      this.done.set(msg.id, i + 1);
+      this.done.set(key, i + 1);
     }
   }
 }

@@ -6,6 +6,7 @@ import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.j
 import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, adaptiveCardText, isAdaptiveCard } from '../adaptive-card-text.js';
 import { isLocaleTag } from '../locale-tag.js';
+import { deliveryKey } from '../provider-support.js';
 import {
   GreenticProvider,
   type InboundMessage,
@@ -131,7 +132,7 @@ export class WebhookProvider implements MessagingProvider {
     if (typeof url !== 'string' || url.length === 0) return;
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': msg.id },
+      headers: { 'content-type': 'application/json', 'idempotency-key': deliveryKey(msg) },
       body: JSON.stringify({
         messageId: msg.inReplyTo,
         sessionKey: msg.sessionKey,
