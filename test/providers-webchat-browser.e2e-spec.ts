@@ -2,7 +2,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUESTION, startProviderApp, WELCOME, type ProviderApp } from './support/fakes/provider-harness.js';
+import {
+  CARD_FLOW,
+  QUESTION,
+  startProviderApp,
+  WELCOME,
+  type ProviderApp,
+} from './support/fakes/provider-harness.js';
 import { ARTIFACTS, bubble, bubbleTexts, launchChromium, say } from './support/webchat-browser.js';
 
 /**
@@ -22,7 +28,14 @@ beforeAll(async () => {
         settings: { title: 'Weather bot', bot_name: 'Weather' },
         secret_refs: { directline_secret: 'webchat_directline_secret' },
       },
+      cardchat: {
+        provider: 'webchat',
+        flow: 'card',
+        settings: { title: 'Tickets', bot_name: 'Tickets' },
+        secret_refs: { directline_secret: 'webchat_directline_secret' },
+      },
     },
+    flows: { 'card.ygtc': CARD_FLOW },
     secrets: { webchat_directline_secret: 'dl-secret-browser-0123456789' },
   });
 });
@@ -71,6 +84,34 @@ describe('WebChat page in Chromium', () => {
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'webchat-two-turn.png') });
       expect(existsSync(path.join(ARTIFACTS, 'webchat-two-turn.png'))).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('renders an Adaptive Card reply, and a click on its Action.Submit comes back into the flow with the browser locale', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'de-DE' });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${h.url}/webchat/acme/dev/default/cardchat`);
+      await page.locator('[data-id="webchat-sendbox-input"]').waitFor({ timeout: 20_000 });
+      await say(page, 'hi');
+      const card = page.locator('.ac-adaptiveCard').filter({ hasText: 'Ticket INC-7' });
+      await card.waitFor({ timeout: 15_000 });
+      expect(await card.innerText()).toContain('Status');
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'webchat-adaptive-card.png') });
+
+      await card.getByRole('button', { name: 'Close' }).click();
+      await bubble(page, 'action=close').waitFor({ timeout: 15_000 });
+      const submitted = h.envelopes().find((e) => e.channel === 'cardchat' && e.action);
+      expect(submitted).toMatchObject({
+        locale: 'de-DE',
+        action: { type: 'value', action_id: 'close', ticket: 'INC-7' },
+      });
+      expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
