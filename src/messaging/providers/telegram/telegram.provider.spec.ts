@@ -79,4 +79,34 @@ describe('sendMessage mapping', () => {
       ],
     });
   });
+
+  it('puts Adaptive Card Submit data in callback_data, stashing what does not fit, and never sends a plain value that looks like card data', () => {
+    const card = {
+      type: 'AdaptiveCard',
+      body: [{ type: 'TextBlock', text: 'Pick', weight: 'Bolder' }],
+      actions: [
+        { type: 'Action.Submit', title: 'Short', data: { action: 'about_card' } },
+        { type: 'Action.Submit', title: 'Long', data: { action: 'x'.repeat(80) } },
+      ],
+    };
+    const stashed: Record<string, unknown>[] = [];
+    const m = toSendMessage(1, { card, choices: ['~tilde'] }, (d) => {
+      stashed.push(d);
+      return '~#tok';
+    })!;
+    expect(m['text']).toBe('<b>Pick</b>');
+    expect(m['reply_markup']).toEqual({
+      inline_keyboard: [
+        [{ text: 'Short', callback_data: '~?action=about_card' }],
+        [{ text: 'Long', callback_data: '~#tok' }],
+        [{ text: '~tilde', callback_data: '#2' }],
+      ],
+    });
+    expect(stashed).toEqual([{ action: 'x'.repeat(80) }]);
+    // Without a stash the long one falls back to its label (sent as an index: the label fits, the data did not).
+    const bare = toSendMessage(1, { card })!;
+    expect((bare['reply_markup'] as { inline_keyboard: unknown[][] }).inline_keyboard[1]).toEqual([
+      { text: 'Long', callback_data: 'Long' },
+    ]);
+  });
 });

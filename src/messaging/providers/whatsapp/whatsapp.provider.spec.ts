@@ -101,4 +101,26 @@ describe('messages mapping', () => {
       (list['interactive'] as { action: { sections: { rows: unknown[] }[] } }).action.sections[0]!.rows,
     ).toHaveLength(4);
   });
+
+  it('sends more than three Adaptive Card Submits as a list whose row ids carry the data', () => {
+    const actions = ['a', 'b', 'c', 'd'].map((k) => ({
+      type: 'Action.Submit',
+      title: `Option ${k}`,
+      data: { action_id: k, n: 1 },
+    }));
+    const m = toWhatsAppMessage('1', {
+      card: { type: 'AdaptiveCard', body: [{ type: 'TextBlock', text: 'Choose one' }], actions },
+    })!;
+    const interactive = m['interactive'] as {
+      type: string;
+      body: { text: string };
+      action: { sections: { rows: { id: string; title: string }[] }[] };
+    };
+    expect(interactive.type).toBe('list');
+    expect(interactive.body.text).toBe('Choose one');
+    expect(interactive.action.sections[0]!.rows[3]).toEqual({
+      id: '~{"action_id":"d","n":1}',
+      title: 'Option d',
+    });
+  });
 });
