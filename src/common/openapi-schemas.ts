@@ -113,6 +113,21 @@ export class GenericWebhookMessage {
     description: 'Idempotency key: a repeated id is processed once (defaults to a random UUID)',
   })
   messageId?: string;
+
+  @ApiPropertyOptional({
+    maxLength: 35,
+    example: 'de-CH',
+    description: "The user's language tag (BCP-47): selects the pack's i18n strings; a malformed one is 400",
+  })
+  locale?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    example: { action_id: 'close' },
+    description: "A card's Action.Submit data sent back (`text` may then be left out)",
+  })
+  action?: Record<string, unknown>;
 }
 
 export class SlackEventPayload {
@@ -198,14 +213,37 @@ export class WebhookAccepted {
 
   @ApiProperty({ type: [String] })
   messageIds!: string[];
+
+  @ApiPropertyOptional({
+    enum: [true],
+    description: 'Every message repeats an id its session already sent: nothing new runs',
+  })
+  duplicate?: boolean;
+
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Ids among messageIds that repeat one their session already sent (not run again)',
+  })
+  duplicates?: string[];
 }
 
 export class ReplyMessage {
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ description: "The reply's text; for a card without text, the card read as text" })
   text?: string;
 
-  @ApiPropertyOptional({ type: 'array', items: { type: 'object', additionalProperties: true } })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'object', additionalProperties: true },
+    description:
+      'An Adaptive Card reply as `{ contentType: "application/vnd.microsoft.card.adaptive", content }`',
+  })
   attachments?: Record<string, unknown>[];
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: "The flow's card" })
+  card?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: [String], description: 'Choices offered with the reply' })
+  choices?: string[];
 }
 
 export class WebhookSyncReply {
