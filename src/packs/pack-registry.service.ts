@@ -7,6 +7,7 @@ import { validateFlow, validateFlowCalls } from '../flows/flow-validator.js';
 import { formatIssue, type FlowDefinition, type FlowIssue } from '../flows/flow.types.js';
 import type { PackView } from '../flows/flow-run.types.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import { packAssetsDir } from '../wasm/pack-assets.js';
 import type { PackBinding, TenantBinding } from '../tenancy/bundle.types.js';
 import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
 import {
@@ -82,6 +83,8 @@ export class PackRegistry implements OnApplicationShutdown {
   /** One load at a time per tenant/pack (watcher, filesystem events and admin calls race). */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly keepVersions: number;
+  /** Where a pack's assets are written for its components' read-only WASI preopen. */
+  private readonly assetsCacheDir: string | undefined;
   private readonly watchIntervalMs: number;
   private watcher?: PackWatcher;
   private loaded = false;
@@ -93,6 +96,7 @@ export class PackRegistry implements OnApplicationShutdown {
     @Optional() private readonly trust?: PackTrustService,
     @Optional() config?: RunnerConfig,
   ) {
+    this.assetsCacheDir = config?.GREENTIC_CACHE_DIR;
     this.keepVersions = config?.GREENTIC_PACK_KEEP_VERSIONS ?? 3;
     this.watchIntervalMs = config?.GREENTIC_PACK_WATCH_INTERVAL_MS ?? 0;
   }
@@ -406,6 +410,10 @@ export class PackRegistry implements OnApplicationShutdown {
     const layers = [main, ...overlays];
     const label = `${main.id}@${main.version}${overlays.map((o) => ` + ${o.id}@${o.version}`).join('')}`;
     const components = new Map<string, PreparedComponent>();
+    // Components see the pack's assets/ (overlays' win by path) read-only at `/` over WASI.
+    const assetsDir = await packAssetsDir(new Map(layers.flatMap((l) => [...l.assets])), {
+      cacheDir: this.assetsCacheDir,
+    });
     for (const layer of layers) {
       const own = new Set<string>();
       for (const spec of layer.components) {
@@ -415,7 +423,10 @@ export class PackRegistry implements OnApplicationShutdown {
             `pack '${layer.id}': component '${spec.name}' listed twice`,
           );
         own.add(spec.name);
-        components.set(spec.name, await this.runtime.prepare(spec));
+        components.set(
+          spec.name,
+          await this.runtime.prepare(assetsDir && !spec.assetsDir ? { ...spec, assetsDir } : spec),
+        );
       }
     }
     const flows = new Map<string, FlowDefinition>();
