@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunnerApp } from '../src/bootstrap.js';
 import { startApp } from '../src/bootstrap.js';
+import { runCli } from '../src/cli/greentic-pack/cli.js';
 import { decodeCanonical } from '../src/packs/format/canonical-cbor.js';
 import {
   DEFAULT_ARCHIVE_LIMITS,
@@ -17,7 +18,7 @@ import {
   MANIFEST_JSON,
   SBOM_JSON,
 } from '../src/packs/format/constants.js';
-import { generateKeyPair, keyFingerprint, publicKeyToPem } from '../src/packs/format/keys.js';
+import { generateKeyPair, keyFingerprint, publicKeyToPem, secretKeyToPem } from '../src/packs/format/keys.js';
 import { buildPackFromDir } from '../src/packs/format/pack-builder.js';
 import { effectiveComponentId } from '../src/packs/format/pack-v1/flow-v1.js';
 import {
@@ -300,6 +301,47 @@ describe('pack-v1: byte-level round trip', () => {
       unsigned.files.map((f) => (f === wasm ? { path: f.path, bytes: changed } : f)),
     );
     expect(await refusal(badWasm, dev)).toBe('pack_sbom_digest_mismatch');
+  });
+});
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('greentic-pack with pack-v1', () => {
+  it('builds --format pack-v1 signed, verifies it against the trusted key, inspects flows and nodes', async () => {
+    const keyFile = path.join(dir, 'cli.key');
+    const pubFile = path.join(dir, 'cli.pub');
+    writeFileSync(keyFile, secretKeyToPem(trusted));
+    writeFileSync(pubFile, publicKeyToPem(trusted.publicKey));
+    const out = path.join(dir, 'cli.gtpack');
+    const b = await cli('build', path.join(dir, 'src'), '-o', out, '--format', 'pack-v1', '--key', keyFile);
+    expect(b.code, b.err).toBe(0);
+    expect(b.out).toMatch(
+      new RegExp(`built .*\\(pack-v1\\): ${REVERSE_DNS_ID}@1\\.2\\.3, 2 flow\\(s\\), 1 component`),
+    );
+    const ok = await cli('verify', out, '--trust', pubFile, '--json');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({
+      ok: true,
+      format: 'pack-v1',
+      pack: REVERSE_DNS_ID,
+      signer: keyFingerprint(trusted.publicKey),
+    });
+    expect((await cli('verify', out)).code).toBe(3);
+    const ins = await cli('inspect', out);
+    expect(ins.code).toBe(0);
+    expect(ins.out).toMatch(/entrypoint {2}hello → answer/);
+    expect(ins.out).toMatch(/flow calc\n.*\n {2}call +echo +execute +next → answer/);
+    const json = JSON.parse((await cli('inspect', out, '--json')).out) as {
+      format: string;
+      components: { id: string }[];
+    };
+    expect(json.format).toBe('pack-v1');
+    expect(json.components.map((c) => c.id)).toEqual(['echo']);
   });
 });
 
