@@ -213,6 +213,18 @@ export class WebhookAccepted {
 
   @ApiProperty({ type: [String] })
   messageIds!: string[];
+
+  @ApiPropertyOptional({
+    enum: [true],
+    description: 'Every message repeats an id its session already sent: nothing new runs',
+  })
+  duplicate?: boolean;
+
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'Ids among messageIds that repeat one their session already sent (not run again)',
+  })
+  duplicates?: string[];
 }
 
 export class ReplyMessage {
