@@ -142,6 +142,22 @@ describe('greentic-runner start', () => {
     expect(code).toBe(0);
     expect(got).toMatchObject({ PORT: '0', GREENTIC_BUNDLE: 'x.yaml', GREENTIC_SESSIONS: 'redis' });
   });
+
+  it('--pack and --bundle exclude each other', async () => {
+    const o = io();
+    let started = false;
+    const code = await runCli(['start', '--pack', 'a.gtpack', '--bundle', 'x.yaml'], {
+      io: o.io,
+      start: async () => {
+        started = true;
+      },
+    });
+    expect(code).toBe(1);
+    expect(started).toBe(false);
+    expect(o.err.join('\n')).toMatch(
+      /option '--bundle <file>' cannot be used with option '--pack <file>'|option '--pack <file>' cannot be used with option '--bundle <file>'/,
+    );
+  });
 });
 
 describe('docs/operations.md', () => {

@@ -22,6 +22,8 @@ interface StartFlags {
   port?: string;
   host?: string;
   bundle?: string;
+  /** `start --pack`: serve one pack without a bundle file. */
+  pack?: string;
   bus?: string;
   sessions?: string;
   logLevel?: string;
@@ -144,7 +146,15 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
   });
 
   addStartOptions(
-    program.command('start').description('start the runner (HTTP + bus consumers) until SIGTERM'),
+    program
+      .command('start')
+      .description('start the runner (HTTP + bus consumers) until SIGTERM')
+      .addOption(
+        new Option(
+          '--pack <file>',
+          'serve this .gtpack (or pack directory) alone: tenant local, env dev, channels web and webchat, dev trust policy',
+        ).conflicts('bundle'),
+      ),
   ).action(async (flags: StartFlags) => {
     if (flags.configExplain) {
       code = explain(flags);
@@ -156,6 +166,9 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
       env,
       err: io.err,
       ...(opts.start ? { start: opts.start } : {}),
+      ...(flags.pack !== undefined && !opts.start
+        ? { start: async (c) => (await import('./pack-start.js')).startPackRunner(flags.pack!, c, io) }
+        : {}),
     });
   });
 
