@@ -27,7 +27,7 @@ import {
   safeEqual,
   str,
 } from '../provider-support.js';
-import { decodeCardSubmit, encodeCardSubmit } from '../adaptive-card-text.js';
+import { decodeCardSubmit, encodeCardSubmit, submitEcho } from '../adaptive-card-text.js';
 import { localeOf } from '../locale-tag.js';
 
 const TELEGRAM_API = 'https://api.telegram.org';
@@ -138,7 +138,7 @@ export class TelegramProvider implements MessagingProvider {
             id,
             conversationId: String(chatId),
             userId: String(from['id']),
-            text: label ?? data,
+            text: label ?? (submitted ? submitEcho(submitted) : data),
             action: submitted ? { type: 'card_submit', ...submitted } : { type: 'callback_query', data },
             ...(locale ? { locale } : {}),
             raw: update,

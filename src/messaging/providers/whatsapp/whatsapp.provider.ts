@@ -30,7 +30,7 @@ import {
   setting,
   str,
 } from '../provider-support.js';
-import { decodeCardSubmit, encodeCardSubmit } from '../adaptive-card-text.js';
+import { decodeCardSubmit, encodeCardSubmit, submitEcho } from '../adaptive-card-text.js';
 
 const GRAPH_API = 'https://graph.facebook.com';
 const GRAPH_VERSION = 'v21.0';
@@ -198,7 +198,8 @@ function parseMessage(
       const title = str(reply['title']) ?? '';
       // A card button of ours: its id carries the Submit data.
       const submitted = decodeCardSubmit(id);
-      if (submitted) return { text: title, action: { type: 'card_submit', ...submitted } };
+      if (submitted)
+        return { text: title || submitEcho(submitted), action: { type: 'card_submit', ...submitted } };
       return {
         text: id || title,
         action: { type: String(i['type']), id, title: reply['title'] },
