@@ -108,6 +108,8 @@ async function post(path: string, userId: string, text: string): Promise<Reply> 
 const say = async (path: string, userId: string, text = 'x'): Promise<string> => {
   const r = await post(path, userId, text);
   expect(r.status).toBe(200);
+  // A failed flow names its error code, so a failure says why.
+  expect(r.body.error?.code).toBeUndefined();
   return (r.body.replies ?? []).map((x) => x.text).join(' | ');
 };
 
@@ -159,6 +161,9 @@ beforeAll(async () => {
     tenants: {
       upco: {
         packs: ['upstream'],
+        // Not a deadline test: a first call instantiating the 12 MB component on a busy machine
+        // must not time out.
+        limits: { component_deadline_ms: 15_000 },
         http: { allow: [new URL(apiBase).host] },
         channels: {
           count: { pack: 'upstream', flow: 'count' },
@@ -170,6 +175,7 @@ beforeAll(async () => {
       },
       otherco: {
         packs: ['upstream'],
+        limits: { component_deadline_ms: 15_000 },
         channels: { count: { pack: 'upstream', flow: 'count' } },
       },
     },

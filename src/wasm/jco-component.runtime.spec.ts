@@ -267,6 +267,32 @@ describe('JcoComponentRuntime', () => {
       expect(await runtime.invoke(t, call(counter, 'execute'))).toBe(1);
     });
   });
+
+  describe('host imports (greentic:host, upstream state/http/secrets)', () => {
+    it('loads and describes a component that imports them; every host call answers `unavailable`', async () => {
+      const upstream = await prep('js-upstream');
+      expect(upstream.operations.map((o) => o.name)).toEqual([
+        'count',
+        'forget',
+        'fetch',
+        'secret',
+        'whoami',
+      ]);
+      const session = {};
+      expect(await runtime.invoke(tenantA, call(upstream, 'count', {}, { session }))).toMatchObject({
+        error: { code: 'unavailable' },
+      });
+      expect(session).toEqual({});
+      expect(await runtime.invoke(tenantA, call(upstream, 'secret', { name: 'x' }))).toEqual({
+        error: 'internal',
+      });
+      expect(await runtime.invoke(tenantA, call(upstream, 'whoami', {}))).toMatchObject({ op: 'whoami' });
+      const host = await prep('js-host');
+      expect(await runtime.invoke(tenantA, call(host, 'secret', { name: 'api_key' }))).toMatchObject({
+        error: { code: 'unavailable' },
+      });
+    });
+  });
 });
 
 describe('transpile cache across runtimes', () => {

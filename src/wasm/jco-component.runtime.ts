@@ -33,6 +33,9 @@ import {
   type ComponentImports,
   type LoadedArtifact,
 } from './transpile-cache.js';
+import { FIRE_AND_FORGET, type HostAnswer, type HostOp } from './pool/protocol.js';
+import { hostImports } from './host/host-imports.js';
+import { isUpstreamImport, upstreamImports } from './host/upstream-imports.js';
 import { createWasiSandbox, missingImports, withWasiVersions } from './wasi-sandbox.js';
 import { detectWorld } from './world-detect.js';
 
@@ -72,6 +75,12 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
   private readonly wasi: ComponentImports = createWasiSandbox();
   /** WASI imports with a pack's assets preopened read-only, per assets directory. */
   private readonly wasiWithAssets = new Map<string, ComponentImports>();
+  /**
+   * greentic:host and upstream's host interfaces, answering every call `unavailable`: this runtime
+   * has no host services (the pool runtime has), but a component that imports them still loads,
+   * so it can be described (greentic-pack build) and run as far as it goes without them.
+   */
+  private readonly hostRefusals: ComponentImports = refusingHostImports();
   private readonly components = new Map<string, Promise<LoadedComponent>>();
   /** tenantKey -> digest -> instance slot. */
   private readonly instances = new Map<string, Map<string, InstanceSlot>>();
@@ -170,7 +179,9 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
     const started = performance.now();
     const artifact = await this.cache.load(spec.bytes, spec.name);
     const info = detectWorld(spec.name, artifact.exports);
-    const missing = missingImports(artifact.imports, this.wasi);
+    const missing = missingImports(artifact.imports, { ...this.wasi, ...this.hostRefusals }).filter(
+      (name) => !isUpstreamImport(name),
+    );
     if (missing.length) {
       throw new ComponentLoadError(
         `component '${spec.name}' imports interfaces this runner does not provide: ${missing.join(', ')}`,
@@ -183,7 +194,9 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
       // node.describe() does not show in the export list, so every 0.6 component is asked.
       let scratch: ComponentExports;
       try {
-        scratch = await artifact.instantiate(withWasiVersions(this.wasi, artifact.imports));
+        scratch = await artifact.instantiate(
+          withWasiVersions({ ...this.wasi, ...this.hostRefusals }, artifact.imports),
+        );
       } catch (err) {
         throw new ComponentLoadError(`component '${spec.name}' failed to instantiate: ${errorText(err)}`, {
           component: spec.name,
@@ -233,9 +246,8 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
   }
 
   /**
-   * Imports for an instance: the sandboxed WASI set, with the pack's assets when it has some.
-   * Host imports (greentic:host, upstream's state/http/secrets) are the pool runtime's; a component
-   * that needs them is refused at prepare here.
+   * Imports for an instance: the sandboxed WASI set, with the pack's assets when it has some, and
+   * the host interfaces that refuse every call.
    */
   private importsFor(loaded: LoadedComponent, component: PreparedComponent): ComponentImports {
     const dir = component.assetsDir;
@@ -244,7 +256,7 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
       wasi = this.wasiWithAssets.get(dir) ?? createWasiSandbox({ assetsDir: dir });
       this.wasiWithAssets.set(dir, wasi);
     }
-    return withWasiVersions(wasi, loaded.artifact.imports);
+    return withWasiVersions({ ...wasi, ...this.hostRefusals }, loaded.artifact.imports);
   }
 
   private dropSlot(key: string, slotKey: string, slot: InstanceSlot): void {
@@ -253,4 +265,18 @@ export class JcoComponentRuntime implements ComponentRuntime, OnModuleDestroy {
     slots.delete(slotKey);
     if (slots.size === 0) this.instances.delete(key);
   }
+}
+
+function refusingHostImports(): ComponentImports {
+  const refuse = (op: HostOp): HostAnswer | undefined =>
+    FIRE_AND_FORGET.has(op)
+      ? undefined
+      : {
+          tag: 'err',
+          val: {
+            code: 'unavailable',
+            message: `host function '${op}' is not available in the in-process runtime (use the pool runtime)`,
+          },
+        };
+  return { ...hostImports(refuse), ...upstreamImports(refuse, { shouldCancel: () => false }) };
 }
