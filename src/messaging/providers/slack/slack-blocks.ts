@@ -19,6 +19,8 @@ export interface SlackMessageParts {
 }
 
 const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+/** mrkdwn reads `<…>` as links and mentions and `&` as an entity: flow text is shown as written. */
+const mrkdwn = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
  * A flow reply as chat.postMessage arguments: plain `text` always (notifications and
@@ -42,11 +44,12 @@ export function toSlackMessage(reply: OutboundReply): SlackMessageParts | undefi
     if (c.title)
       blocks.push({ type: 'header', text: { type: 'plain_text', text: cut(c.title, HEADER_MAX) } });
     const body = [reply.text, c.subtitle, c.text].filter(Boolean).join('\n');
-    if (body) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(body, SECTION_MAX) } });
+    if (body)
+      blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(mrkdwn(body), SECTION_MAX) } });
     if (c.imageUrl) blocks.push({ type: 'image', image_url: c.imageUrl, alt_text: c.title ?? 'image' });
     buttons.push(...c.buttons);
   } else if (reply.text) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(reply.text, SECTION_MAX) } });
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: cut(mrkdwn(reply.text), SECTION_MAX) } });
   }
   for (const choice of reply.choices ?? []) buttons.push({ title: choice, value: choice });
   if (buttons.length > 0) {

@@ -165,6 +165,11 @@ describe('Block Kit mapping', () => {
       text: { type: 'plain_text', text: 'Docs' },
       url: 'https://example.org',
     });
+    // Section text is escaped for mrkdwn: no accidental links, mentions or entities.
+    expect(toSlackMessage({ text: 'a <b> & <@U1>', choices: ['x'] })!.blocks![0]).toEqual({
+      type: 'section',
+      text: { type: 'mrkdwn', text: 'a &lt;b&gt; &amp; &lt;@U1&gt;' },
+    });
     const native = [{ type: 'divider' }];
     expect(toSlackMessage({ text: 'x', card: { blocks: native } })).toEqual({ text: 'x', blocks: native });
   });
