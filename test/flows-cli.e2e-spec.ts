@@ -79,8 +79,8 @@ describe('greentic-flow validate', () => {
     ]);
     expect(report.issues.map((i) => [i.file.split('/').pop(), i.line, i.column, i.code])).toEqual([
       ['bad-timeout.ygtc', 4, 3, 'components_unchecked'],
-      ['bad-timeout.ygtc', 6, 14, 'invalid_value'],
-      ['bad-timeout.ygtc', 7, 28, 'invalid_value'],
+      ['bad-timeout.ygtc', 6, 14, 'invalid_type'],
+      ['bad-timeout.ygtc', 7, 12, 'invalid_type'],
       ['unknown-route.ygtc', 7, 13, 'unknown_route_target'],
     ]);
   });

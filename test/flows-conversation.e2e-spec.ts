@@ -100,7 +100,7 @@ describe('greentic-runner test: mocks, limits and bad scripts', () => {
         '  fetch:',
         '    mcp.exec: { component: quotes, action: random, args: { topic: message.text } }',
         '    retry: { max_attempts: 3, backoff_ms: 1 }',
-        '    timeout: 200ms',
+        '    timeout: { duration: 200ms }',
         '    routing: [{ to: say }]',
         '  say:',
         '    reply: "{{fetch.payload.quote}} ({{fetch.payload.topic}})"',

@@ -74,7 +74,7 @@ meta: { error_reply: "That took too long." }
 nodes:
   call:
     component.exec: { component: slow, operation: execute }
-    timeout: 5ms
+    timeout: { ms: 5 }
     routing: [{ to: say }]
   say:
     reply: "never"

@@ -40,7 +40,7 @@ nodes:
   n09: { templating.handlebars: { text: "{{#if session.vip}}vip{{else}}regular{{/if}}", reply: false }, routing: [{ to: n10 }] }
   n10:
     reply: "Never for regular users"
-    when: 'n09.payload.text == "vip"'
+    when: { condition: 'n09.payload.text == "vip"' }
     routing: [{ to: n11 }]
   n11: { templating.handlebars: { text: "{{message.channel}}:{{message.conversationId}}", reply: false }, routing: [{ to: n12 }] }
   n12: { templating.handlebars: { text: "{{n11.payload.text}}#{{message.id}}", reply: false }, routing: [{ to: n13 }] }

@@ -500,7 +500,7 @@ describe('FlowExecutorService: limits, when, retry', () => {
         'nodes:',
         '  greet_vip:',
         '    reply: "Welcome back, VIP!"',
-        '    when: session.tier == "gold"',
+        '    when: { condition: session.tier == "gold" }',
         '    routing: [{ to: help }]',
         '  help:',
         '    reply: "How can I help?"',
@@ -523,7 +523,7 @@ describe('FlowExecutorService: limits, when, retry', () => {
         '  fetch:',
         '    quotes.random: { topic: message.text, lang: "{{session.locale}}" }',
         '    retry: { max_attempts: 3, backoff_ms: 5 }',
-        '    timeout: 1500ms',
+        '    timeout: { duration: 1500ms }',
         '    routing: [{ to: say }]',
         '  say:',
         '    reply: "{{fetch.payload.quote}}"',
@@ -812,7 +812,7 @@ describe('FlowExecutorService: flow.call', () => {
         'nodes:',
         '  call:',
         '    flow.call: { flow: lookup, input: { city: message.text } }',
-        '    timeout: 40ms',
+        '    timeout: { ms: 40 }',
       ),
     );
     let release: (v: unknown) => void = () => undefined;
@@ -854,7 +854,7 @@ describe('FlowExecutorService: node timeout and retry policy', () => {
 
   it('fires the node timeout when the component does not answer, and does not retry it', async () => {
     runtime.on('slow', () => new Promise(() => undefined));
-    const f = slowFlow(['    timeout: 30ms', '    retry: { max_attempts: 3, backoff_ms: 1 }']);
+    const f = slowFlow(['    timeout: { ms: 30 }', '    retry: { max_attempts: 3, backoff_ms: 1 }']);
     const t0 = performance.now();
     const r = await exec.run({ ...input(packOf([f], [slow]), 'slow', 'x'), componentDeadlineMs: 10_000 });
     expect(performance.now() - t0).toBeLessThan(2_000);
@@ -877,7 +877,7 @@ describe('FlowExecutorService: node timeout and retry policy', () => {
       }
       return 'late';
     });
-    const r = await exec.run(input(packOf([slowFlow(['    timeout: 20ms'])], [slow]), 'slow', 'x'));
+    const r = await exec.run(input(packOf([slowFlow(['    timeout: { ms: 20 }'])], [slow]), 'slow', 'x'));
     expect(r.error?.code).toBe('component_timeout');
   });
 

@@ -39,9 +39,20 @@ import {
   type NodePlan,
   type Render,
   type State,
+  v1Scope,
 } from './flow-plan.js';
 import { checkAnswer, type QaQuestion } from './nodes/qa-process.js';
-import { componentTargetOf, resolveOperation, STATE_ROOTS } from './operations.js';
+import { componentTargetOf, OP_MCP, resolveOperation, STATE_ROOTS } from './operations.js';
+import {
+  cardReply,
+  componentErrorOf,
+  isCardInvocation,
+  prepareCardInvocation,
+  renderedCardOf,
+  repliesOfEmit,
+} from './card-nodes.js';
+import type { I18nLookup } from './mapping-template.js';
+import { i18nLookupFor } from './pack-i18n.js';
 
 export const DEFAULT_ERROR_REPLY = 'Sorry, something went wrong while handling your message.';
 
@@ -49,7 +60,8 @@ export const DEFAULT_ERROR_REPLY = 'Sorry, something went wrong while handling y
 const MAX_BACKOFF_MS = 30_000;
 
 type Outcome =
-  | { kind: 'next'; replied: boolean; payload?: unknown }
+  /** `goto`: the node to continue at, decided by the node itself (a card's navigation). */
+  | { kind: 'next'; replied: boolean; payload?: unknown; goto?: string }
   | { kind: 'park'; pending: Record<string, unknown> }
   | { kind: 'fail'; code: string; message: string; nodeId?: string; flowId?: string; via?: string[] };
 
@@ -66,6 +78,8 @@ interface Run {
   attributes: Attributes;
   /** False when nothing would record node spans: they are then not created at all. */
   tracing: boolean;
+  /** The pack's i18n strings in the message's locale (`{{i18n:key}}`), when it has any. */
+  i18n: I18nLookup | undefined;
 }
 
 /** One flow being run: the root, or a sub-flow entered by `flow.call`. */
@@ -110,11 +124,17 @@ function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
-/** Node kinds that may be parked on: a question waiting for its answer, a sub-flow waiting for one. */
+/**
+ * Node kinds that may be parked on: a question waiting for its answer, a sub-flow waiting for one,
+ * a `session.wait`, or a flow-v1 component node that showed a card and waits for its Submit.
+ */
 function canResumeAt(plan: FlowPlan, nodeId: string): boolean {
   const kind = plan.nodes.get(nodeId)?.exec.kind;
-  return kind === 'qa' || kind === 'flow_call';
+  return kind === 'qa' || kind === 'flow_call' || kind === 'wait' || kind === 'call';
 }
+
+/** Card navigation keys in a Submit's data (upstream `card_nav`): a value naming a node continues there. */
+const CARD_NAV_KEYS = ['routeToCardId', 'toCardId', 'nextCardId'] as const;
 
 /**
  * Runs one inbound message through a flow: from the start node, or from the node a previous
@@ -146,6 +166,27 @@ export class FlowExecutorService {
         trace: [],
       };
     }
+    if (flow.nodes.size === 0) {
+      return this.failed(
+        {
+          input,
+          message: {},
+          replies: [],
+          trace: [],
+          sessionData,
+          steps: 0,
+          depthLimit: 0,
+          attributes: {},
+          tracing: false,
+          i18n: undefined,
+        },
+        flow,
+        {
+          code: 'flow_empty',
+          message: `flow '${flow.id}' of pack '${input.pack.id}@${input.pack.version}' has no nodes: there is nothing to run`,
+        },
+      );
+    }
     const { tenant, message } = input;
     const attributes: Attributes = {
       'greentic.tenant': tenant.tenantId,
@@ -163,6 +204,7 @@ export class FlowExecutorService {
       depthLimit: input.callDepthLimit ?? DEFAULT_CALL_DEPTH_LIMIT,
       attributes,
       tracing: tracingOn(input.traceContext ?? context.active()),
+      i18n: i18nLookupFor(input.pack.assets, message.locale),
     };
     const plan = planFor(flow);
     const snap = input.snapshot;
@@ -239,6 +281,12 @@ export class FlowExecutorService {
           message: run.message,
         }
       : { in: input, parameters: flow.parameters, session: run.sessionData, message: run.message };
+    if (flow.dialect === 'flow-v1') {
+      // Each message is a new entry for a flow-v1 flow (a root frame): `in` is this message,
+      // `response` its card data and text (upstream's routing context after an Action.Submit).
+      if (depth === 0) state['in'] = v1Entry(run.input.message);
+      state['response'] = v1Response(run.input.message);
+    }
     return { flow, plan: planFor(flow), state, depth, chain, abandoned: false, traceContext };
   }
 
@@ -411,7 +459,20 @@ export class FlowExecutorService {
         return { kind: 'next', replied: true, payload: reply };
       }
       case 'component':
-        return this.component(node, exec.args, run, frame, span, t);
+        return this.component(node, exec, run, frame, span, t);
+      case 'call':
+        return this.callV1(node, exec, run, frame, pending, span, t);
+      case 'emit': {
+        const payload = guarded(() => exec.payload(v1Scope(state), run.i18n), node);
+        const replies = repliesOfEmit(payload, run.i18n);
+        run.replies.push(...replies);
+        setPayload(state, node, payload);
+        state['prev'] = payload;
+        return { kind: 'next', replied: replies.length > 0, payload };
+      }
+      case 'wait':
+        if (pending === undefined) return { kind: 'park', pending: { wait: true } };
+        return { kind: 'next', replied: false, payload: state['response'] };
       case 'flow_call':
         return this.flowCall(node, exec, run, frame, pending, span, t);
       case 'invalid':
@@ -443,6 +504,11 @@ export class FlowExecutorService {
     const q: QaQuestion | undefined = questions[index];
     if (pending === undefined || !q) {
       if (exec.welcome) run.replies.push({ text: render(exec.welcome, state, node) });
+      if (questions.length === 0) {
+        // A welcome-only node greets and moves on.
+        setPayload(state, node, {});
+        return { kind: 'next', replied: exec.welcome !== undefined, payload: {} };
+      }
       return ask(0);
     }
     const answer = answerText(run.input.message);
@@ -458,7 +524,7 @@ export class FlowExecutorService {
 
   private async component(
     node: FlowNode,
-    args: (s: State) => unknown,
+    exec: Extract<NodeExec, { kind: 'component' }>,
     run: Run,
     frame: Frame,
     span: Span,
@@ -479,7 +545,7 @@ export class FlowExecutorService {
       return { kind: 'fail', code: 'unknown_operation', message: `node '${node.id}': ${op.message}` };
     span.setAttributes({ 'greentic.component': pc.name, 'greentic.component.operation': op.operation });
 
-    const input = guarded(() => args(frame.state), node);
+    const input = guarded(() => exec.args(frame.state), node);
     if (run.input.traceDetail) t.input = input;
     const policy = node.retry ?? run.input.defaultRetry ?? { maxAttempts: 1, backoffMs: 0 };
     const deadlineMs = node.timeoutMs ?? run.input.componentDeadlineMs;
@@ -518,20 +584,170 @@ export class FlowExecutorService {
             : await withDeadline(call, nodeTimeout, () => timeoutError(node, pc, nodeTimeout));
         span.setAttribute('greentic.attempts', attempt);
         if (attempt > 1) t.attempts = attempt;
-        setPayload(frame.state, node, result);
-        return { kind: 'next', replied: false, payload: result };
+        const payload = exec.outMap
+          ? guarded(() => exec.outMap!({ ...frame.state, out: result }), node)
+          : result;
+        setPayload(frame.state, node, payload);
+        this.mcpOutput(node, frame, payload);
+        return { kind: 'next', replied: false, payload };
       } catch (e) {
         const code = e instanceof GreenticError ? e.code : 'component_failed';
         const msg = e instanceof Error ? e.message : String(e);
         if (attempt >= policy.maxAttempts || !retryable(e)) {
           span.setAttribute('greentic.attempts', attempt);
           if (attempt > 1) t.attempts = attempt;
+          if (exec.errMap) {
+            // `err_map`: the node yields this instead of failing, and the flow goes on.
+            const payload = guarded(
+              () => exec.errMap!({ ...frame.state, error: { code, message: msg } }),
+              node,
+            );
+            setPayload(frame.state, node, payload);
+            return { kind: 'next', replied: false, payload };
+          }
           return { kind: 'fail', code, message: `node '${node.id}': component '${pc.name}' failed: ${msg}` };
         }
         span.addEvent('greentic.retry', { attempt, 'error.code': code });
         await sleep(Math.min(policy.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS));
       }
     }
+  }
+
+  /** `mcp` nodes may name where their result also lands: `output: issue` → `issue`. */
+  private mcpOutput(node: FlowNode, frame: Frame, payload: unknown): void {
+    if (node.operation !== OP_MCP || !isRecord(node.config)) return;
+    const out = node.config['output'];
+    if (typeof out !== 'string' || out === '' || STATE_ROOTS.has(out) || frame.flow.nodes.has(out)) return;
+    frame.state[out] = payload;
+  }
+
+  /**
+   * A flow-v1 component node: renders `input.mapping` over the v1 scope, calls the operation the node
+   * names (the runtime falls back to the component's `default_operation`, then its only operation),
+   * and reads the output: `{"error": ...}` fails the node (or yields `err_map`), `output.mapping`
+   * reshapes it, and a `renderedCard` goes to the user as a card, after which the session waits at
+   * this node for the card's answer (an Action.Submit, or any message) before routing on.
+   */
+  private async callV1(
+    node: FlowNode,
+    exec: Extract<NodeExec, { kind: 'call' }>,
+    run: Run,
+    frame: Frame,
+    pending: Record<string, unknown> | undefined,
+    span: Span,
+    t: NodeTrace,
+  ): Promise<Outcome> {
+    const state = frame.state;
+    if (pending?.['card'] === true) {
+      const payload = (state[node.id] as { payload?: unknown } | undefined)?.payload;
+      const nav = cardNavTarget(run.input.message, frame.flow);
+      if (run.input.traceDetail) t.input = { answer: state['response'] };
+      return { kind: 'next', replied: false, payload, ...(nav !== undefined ? { goto: nav } : {}) };
+    }
+    const { pack, tenant, message } = run.input;
+    const pc = pack.components.get(exec.component);
+    if (!pc) {
+      return {
+        kind: 'fail',
+        code: 'component_not_found',
+        message: `node '${node.id}' of flow '${frame.flow.id}': component '${exec.component}' is not in pack '${pack.id}@${pack.version}'`,
+      };
+    }
+    const scope = v1Scope(state);
+    let input = guarded(() => exec.input(scope, run.i18n), node);
+    if (isRecord(input)) {
+      // The payload is the rendered mapping without the component reference, with the operation in it.
+      const { component: _c, component_ref: _r, ...rest } = input;
+      input =
+        exec.operation !== undefined && rest['operation'] === undefined
+          ? { ...rest, operation: exec.operation }
+          : rest;
+      if (isCardInvocation(input)) input = prepareCardInvocation(input, pack.assets, message.locale);
+    }
+    if (run.input.traceDetail) t.input = input;
+    const operation =
+      exec.operation ??
+      pc.defaultOperation ??
+      (pc.operations.length === 1 ? pc.operations[0]!.name : undefined);
+    span.setAttributes({
+      'greentic.component': pc.name,
+      ...(operation !== undefined ? { 'greentic.component.operation': operation } : {}),
+    });
+    const spanCtx = span.spanContext();
+    const traceId = isSpanContextValid(spanCtx) ? spanCtx.traceId : traceIdOf(message.traceparent);
+    const traceContext = run.tracing ? trace.setSpan(frame.traceContext, span) : undefined;
+    const policy = run.input.defaultRetry ?? { maxAttempts: 1, backoffMs: 0 };
+    let result: unknown;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        result = await this.runtime.invoke(tenant, {
+          component: pc,
+          ...(operation !== undefined ? { operation } : {}),
+          input,
+          ctx: {
+            flowId: frame.flow.id,
+            nodeId: node.id,
+            messageId: message.id,
+            userId: message.userId,
+            sessionKey: message.sessionKey,
+            text: message.text,
+            ...(traceId ? { traceId } : {}),
+            ...(message.locale ? { locale: message.locale } : {}),
+            attempt,
+            allowedSecrets: run.input.allowedSecrets,
+            session: run.sessionData,
+          },
+          deadlineMs: run.input.componentDeadlineMs,
+          ...(traceContext ? { traceContext } : {}),
+        });
+        span.setAttribute('greentic.attempts', attempt);
+        if (attempt > 1) t.attempts = attempt;
+        break;
+      } catch (e) {
+        const code = e instanceof GreenticError ? e.code : 'component_failed';
+        const msg = e instanceof Error ? e.message : String(e);
+        if (attempt >= policy.maxAttempts || !retryable(e)) {
+          span.setAttribute('greentic.attempts', attempt);
+          if (attempt > 1) t.attempts = attempt;
+          return this.v1Failure(node, exec, run, frame, pc.name, code, msg);
+        }
+        span.addEvent('greentic.retry', { attempt, 'error.code': code });
+        await sleep(Math.min(policy.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS));
+      }
+    }
+    const error = componentErrorOf(result);
+    if (error) return this.v1Failure(node, exec, run, frame, pc.name, error.code, error.message);
+    const payload = exec.output
+      ? guarded(() => exec.output!({ ...scope, out: result, output: result, prev: result }, run.i18n), node)
+      : result;
+    setPayload(state, node, payload);
+    state['prev'] = payload;
+    const card = renderedCardOf(result);
+    if (!card) return { kind: 'next', replied: false, payload };
+    run.replies.push(cardReply(card, run.i18n));
+    // A card that ends the flow needs no answer; any other waits for the user's, one card per turn.
+    const ends = endsHere(node);
+    if (ends) return { kind: 'next', replied: true, payload };
+    return { kind: 'park', pending: { card: true } };
+  }
+
+  private v1Failure(
+    node: FlowNode,
+    exec: Extract<NodeExec, { kind: 'call' }>,
+    run: Run,
+    frame: Frame,
+    component: string,
+    code: string,
+    message: string,
+  ): Outcome {
+    if (exec.errMap) {
+      const scope = { ...v1Scope(frame.state), error: { code, message }, errors: [{ code, message }] };
+      const payload = guarded(() => exec.errMap!(scope, run.i18n), node);
+      setPayload(frame.state, node, payload);
+      frame.state['prev'] = payload;
+      return { kind: 'next', replied: false, payload };
+    }
+    return { kind: 'fail', code, message: `node '${node.id}': component '${component}' failed: ${message}` };
   }
 
   /**
@@ -650,8 +866,18 @@ export class FlowExecutorService {
     frame: Frame,
     outcome: Extract<Outcome, { kind: 'next' }>,
   ): string | undefined {
+    if (outcome.goto !== undefined) return outcome.goto;
+    const v1 = frame.flow.dialect === 'flow-v1';
+    let scope: State | undefined;
     for (const r of np.routes) {
-      if (r.cond && !truthy(r.cond(frame.state))) continue;
+      if (r.rule.status !== undefined && statusOf(outcome.payload) !== r.rule.status) continue;
+      if (r.cond) {
+        // flow-v1 conditions also read the node's output fields directly (upstream's Custom routing).
+        scope ??= v1
+          ? { ...(isRecord(outcome.payload) ? outcome.payload : {}), ...v1Scope(frame.state) }
+          : frame.state;
+        if (!truthy(r.cond(scope))) continue;
+      }
       if (r.rule.to !== undefined) return r.rule.to;
       if (r.rule.reply && !outcome.replied) {
         const reply = replyFromPayload(outcome.payload);
@@ -675,6 +901,58 @@ export class FlowExecutorService {
       trace: run.trace,
     };
   }
+}
+
+/** The `status` a node's output reports (`Branch.on_status` and `status:` routes). */
+function statusOf(payload: unknown): string | undefined {
+  if (!isRecord(payload)) return undefined;
+  const s = payload['status'];
+  return typeof s === 'string' ? s : typeof s === 'number' || typeof s === 'boolean' ? String(s) : undefined;
+}
+
+/** True when the node's routing ends the flow whatever happens (no rule goes anywhere). */
+function endsHere(node: FlowNode): boolean {
+  return node.routing.every((r) => r.to === undefined);
+}
+
+/** A Submit's `routeToCardId`/`toCardId`/`nextCardId` naming a node of the flow: where to continue. */
+function cardNavTarget(message: MessageEnvelope, flow: FlowDefinition): string | undefined {
+  const data = message.action;
+  if (!data) return undefined;
+  for (const key of CARD_NAV_KEYS) {
+    const v = data[key];
+    if (typeof v === 'string' && flow.nodes.has(v)) return v;
+  }
+  return undefined;
+}
+
+/**
+ * A message as a flow-v1 flow's entry (`in`): upstream templates read `in.input.text`,
+ * `in.input.metadata` (the card data after a Submit, and the locale), `in.text`.
+ */
+function v1Entry(m: MessageEnvelope): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { ...(m.action ?? {}) };
+  if (m.locale) metadata['locale'] = m.locale;
+  const input: Record<string, unknown> = {
+    id: m.id,
+    text: m.text,
+    channel: m.channel,
+    provider: m.provider,
+    conversation_id: m.conversationId,
+    user_id: m.userId,
+    session_id: m.sessionKey,
+    metadata,
+    attachments: m.attachments,
+    timestamp: m.timestamp,
+  };
+  if (m.locale) input['locale'] = m.locale;
+  return { ...input, input };
+}
+
+/** `response.*` in flow-v1 routing: the Submit's data (without the provider's `type` tag) and the text. */
+function v1Response(m: MessageEnvelope): Record<string, unknown> {
+  const { type: _type, ...data } = m.action ?? {};
+  return { ...data, text: m.text };
 }
 
 function retryable(e: unknown): boolean {
@@ -812,7 +1090,7 @@ function answerText(m: MessageEnvelope): string {
 function persistable(state: State): Record<string, unknown> {
   const rest: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(state)) {
-    if (k !== 'parameters' && k !== 'session' && k !== 'message') rest[k] = v;
+    if (k !== 'parameters' && k !== 'session' && k !== 'message' && k !== 'response') rest[k] = v;
   }
   return JSON.parse(JSON.stringify(rest, jsonSafe)) as Record<string, unknown>;
 }

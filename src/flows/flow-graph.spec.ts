@@ -24,7 +24,7 @@ const TRICKY = flow(
     '      - { reply: true }',
     '  graph:',
     '    weather.forecast: { q: in.q }',
-    '    when: in.q != ""',
+    '    when: { condition: in.q != "" }',
   ),
 );
 

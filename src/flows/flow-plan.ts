@@ -1,6 +1,9 @@
 import Handlebars from 'handlebars';
 import { compileExpression, ExpressionError, getPath, type Evaluator } from './expression.js';
-import type { FlowDefinition, FlowNode, RouteRule } from './flow.types.js';
+import type { FlowDefinition, FlowNode, NodeCall, RouteRule } from './flow.types.js';
+import { compileMapping, type MappingFn } from './mapping-template.js';
+import { isSupportedBuiltin, v1CallTarget } from './flow-v1-import.js';
+import { isBuiltinComponentId } from '../packs/format/pack-v1/flow-v1.js';
 import { readQaSpec, type QaSpec } from './nodes/qa-process.js';
 import {
   componentArgsOf,
@@ -8,6 +11,7 @@ import {
   isExecNode,
   OP_EMIT,
   OP_FLOW_CALL,
+  OP_MCP,
   OP_QA,
   OP_REPLY,
   OP_TEMPLATE,
@@ -32,8 +36,21 @@ export type NodeExec =
   | { kind: 'qa'; spec: QaSpec; welcome?: Render; prompts: Render[] }
   | { kind: 'template'; text: Render; reply: boolean }
   | { kind: 'reply'; text?: Render; card?: Mapper; choices?: Mapper }
-  | { kind: 'component'; args: Mapper }
+  | { kind: 'component'; args: Mapper; outMap?: Mapper; errMap?: Mapper }
   | { kind: 'flow_call'; flowId: string; input: Mapper; output?: Mapper }
+  /** A flow-v1 component call: mappings are `{{...}}` templates over the v1 scope (`v1Scope`). */
+  | {
+      kind: 'call';
+      component: string;
+      operation?: string;
+      input: MappingFn;
+      output?: MappingFn;
+      errMap?: MappingFn;
+    }
+  /** flow-v1 `emit.*`: its rendered mapping is sent as replies. */
+  | { kind: 'emit'; payload: MappingFn }
+  /** flow-v1 `session.wait`: parks until the next message. */
+  | { kind: 'wait' }
   | { kind: 'invalid'; message: string };
 
 export interface NodePlan {
@@ -179,6 +196,7 @@ function expressionOf(path: (string | number)[], src: string, what: string): Eva
 }
 
 function compileExec(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
+  if (node.call) return compileCall(node, node.call);
   const op = node.operation;
   const cfg = node.config;
   switch (op) {
@@ -270,7 +288,7 @@ function compileExec(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
     default: {
       if (!isComponentNode(node))
         return { kind: 'invalid', message: `node '${node.id}': unknown operation '${op}'` };
-      if (isExecNode(node)) {
+      if (isExecNode(node) && op !== OP_MCP) {
         const c = isRecord(cfg) ? cfg['component'] : undefined;
         if (typeof c !== 'string' || c === '') {
           throw new CompileError(
@@ -280,17 +298,33 @@ function compileExec(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
           );
         }
       }
-      const argsPath = isExecNode(node) ? [op, 'args'] : [op];
-      return {
+      const argsPath =
+        node.inMap !== undefined
+          ? ['in_map']
+          : op === OP_MCP
+            ? [op, 'arguments']
+            : isExecNode(node)
+              ? [op, 'args']
+              : [op];
+      const exec: NodeExec = {
         kind: 'component',
         args: guard(node.id, argsPath, () => compileMapper(componentArgsOf(node), nodeIds)),
       };
+      // `out_map` / `err_map` read the call's result / error as `out` / `error` besides the state.
+      const withRoot: NodeIdSet = { has: (id) => id === 'out' || id === 'error' || nodeIds.has(id) };
+      if (node.outMap !== undefined)
+        exec.outMap = guard(node.id, ['out_map'], () => compileMapper(node.outMap, withRoot));
+      if (node.errMap !== undefined)
+        exec.errMap = guard(node.id, ['err_map'], () => compileMapper(node.errMap, withRoot));
+      return exec;
     }
   }
 }
 
+const FLOW_CALL_KEYS = new Set(['flow_id', 'flow', 'input', 'output']);
+
 /**
- * `flow.call: <flow id>` or `flow.call: { flow, input, output }`. `input` maps the caller's state
+ * `flow.call: <flow id>` or `flow.call: { flow_id, input, output }` (`flow` is an alias of `flow_id`). `input` maps the caller's state
  * to the sub-flow's `in`; `output` (a path or mapping over the sub-flow's final state) picks what
  * lands at `<node>.payload`, by default the payload of the node the sub-flow ended on.
  */
@@ -305,21 +339,30 @@ function compileFlowCall(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
       `node '${node.id}': flow.call needs 'flow: <flow id>' (and optionally 'input' and 'output')`,
     );
   }
-  const unknown = Object.keys(cfg).filter((k) => k !== 'flow' && k !== 'input' && k !== 'output');
+  const unknown = Object.keys(cfg).filter((k) => !FLOW_CALL_KEYS.has(k));
   if (unknown.length > 0) {
     throw new CompileError(
       'invalid_config',
       [op, unknown[0]!],
-      `node '${node.id}': flow.call has unknown key '${unknown[0]}' (allowed: flow, input, output)`,
+      `node '${node.id}': flow.call has unknown key '${unknown[0]}' (allowed: flow_id, flow, input, output)`,
       true,
     );
   }
-  const flowId = cfg['flow'];
+  if (cfg['flow_id'] !== undefined && cfg['flow'] !== undefined) {
+    throw new CompileError(
+      'invalid_config',
+      [op, 'flow'],
+      `node '${node.id}': flow.call has both 'flow_id' and 'flow'; 'flow' is an alias of 'flow_id', give one`,
+      true,
+    );
+  }
+  const idKey = cfg['flow'] !== undefined ? 'flow' : 'flow_id';
+  const flowId = cfg[idKey];
   if (typeof flowId !== 'string' || flowId === '') {
     throw new CompileError(
       'invalid_config',
-      flowId === undefined ? [op] : [op, 'flow'],
-      `node '${node.id}': flow.call needs 'flow: <flow id>' naming a flow of the same pack`,
+      flowId === undefined ? [op] : [op, idKey],
+      `node '${node.id}': flow.call needs 'flow_id: <flow id>' naming a flow of the same pack`,
     );
   }
   const rawInput = cfg['input'];
@@ -338,6 +381,61 @@ function compileFlowCall(node: FlowNode, nodeIds: NodeIdSet): NodeExec {
   if (cfg['output'] !== undefined) {
     exec.output = guard(node.id, [op, 'output'], () => compileMapper(cfg['output'], ANY_NODE));
   }
+  return exec;
+}
+
+/**
+ * The scope flow-v1 templates read: `in` (and its alias `entry`), `prev` (the previous node's
+ * output), `node.<id>` (a node's output), `nodes.<id>.payload`, `<id>.payload`, `parameters`,
+ * `session` (also as `state`), `message` and `response` (the message's card data and text).
+ */
+export function v1Scope(state: State): Record<string, unknown> {
+  const node: Record<string, unknown> = {};
+  const nodes: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(state)) {
+    if (STATE_ROOTS.has(k) || V1_ROOTS.has(k) || !isRecord(v)) continue;
+    node[k] = v['payload'];
+    nodes[k] = v;
+  }
+  return {
+    ...state,
+    entry: state['in'],
+    state: state['session'],
+    node,
+    nodes,
+  };
+}
+
+/** Roots of a flow-v1 frame's state besides STATE_ROOTS. */
+export const V1_ROOTS: ReadonlySet<string> = new Set(['prev', 'response', 'entry', 'state', 'node', 'nodes']);
+
+function mappingOf(nodeId: string, path: (string | number)[], value: unknown): MappingFn {
+  return guard(nodeId, path, () => compileMapping(value));
+}
+
+function compileCall(node: FlowNode, call: NodeCall): NodeExec {
+  const id = call.component;
+  if (id.startsWith('emit.')) return { kind: 'emit', payload: mappingOf(node.id, ['input'], call.input) };
+  if (id === 'session.wait') return { kind: 'wait' };
+  if (id === 'flow.call') {
+    const flowId = v1CallTarget(call.input);
+    if (flowId === undefined) {
+      throw new CompileError('invalid_config', ['input'], `node '${node.id}': flow.call needs 'flow_id'`);
+    }
+    const raw = isRecord(call.input) ? call.input['input'] : undefined;
+    const input = mappingOf(node.id, ['input', 'input'], raw ?? {});
+    return { kind: 'flow_call', flowId, input: (s) => input(v1Scope(s)) };
+  }
+  if (isBuiltinComponentId(id) && !isSupportedBuiltin(id)) {
+    return {
+      kind: 'invalid',
+      message: `node '${node.id}': upstream builtin '${id}' is not supported by this runner`,
+    };
+  }
+  const exec: NodeExec = { kind: 'call', component: id, input: mappingOf(node.id, ['input'], call.input) };
+  if (call.operation !== undefined) exec.operation = call.operation;
+  if (call.output !== undefined) exec.output = mappingOf(node.id, ['output'], call.output);
+  if (call.errMap !== undefined) exec.errMap = mappingOf(node.id, ['err_map'], call.errMap);
   return exec;
 }
 

@@ -11,6 +11,8 @@ export interface PackView {
   version: string;
   flows: ReadonlyMap<string, FlowDefinition>;
   components: ReadonlyMap<string, PreparedComponent>;
+  /** The pack's `assets/` files by archive path: cards and i18n strings flow-v1 nodes read. */
+  assets?: ReadonlyMap<string, Uint8Array>;
 }
 
 /** How deep `flow.call` may nest when the caller does not say. */

@@ -317,40 +317,61 @@ describe('flow validation: invalid flows, each with its message and position', (
     ]);
   });
 
-  it('reports a bad retry, at the offending value', () => {
+  it('warns about a retry value it cannot use (upstream accepts any mapping), and refuses a scalar retry', () => {
     const issues = checkFlow(
       y(
         ...HEAD,
         'nodes:',
         '  a:',
-        '    reply: hi',
+        '    weather.forecast: {}',
         '    retry:',
         '      max_attempts: 0',
         '      backoff_ms: 100',
       ),
       FILE,
     ).issues;
-    expect(errors(issues)).toEqual([
-      expect.objectContaining({ message: "node 'a': retry.max_attempts must be >= 1", line: 7, column: 21 }),
-    ]);
+    expect(errors(issues)).toEqual([]);
+    expect(issues).toContainEqual(
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'ignored_hint',
+        message: "node 'a': retry.max_attempts must be an integer from 1 to 100; 3 is used",
+        line: 7,
+        column: 7,
+      }),
+    );
     const notMap = checkFlow(y(...HEAD, 'nodes:', '  a:', '    reply: hi', '    retry: 3'), FILE).issues;
     expect(errors(notMap)).toEqual([
-      expect.objectContaining({ message: "node 'a': retry must be a mapping", line: 6, column: 12 }),
+      expect.objectContaining({
+        message: "node 'a': retry must be a mapping, e.g. { max_attempts: 3, backoff_ms: 200 }",
+        line: 6,
+        column: 12,
+      }),
     ]);
   });
 
-  it('reports a bad timeout, at the value', () => {
+  it('refuses a scalar timeout or when (upstream: mappings only), at the value', () => {
     const issues = checkFlow(
-      y(...HEAD, 'nodes:', '  a:', '    reply: hi', '    timeout: 5 minutes'),
+      y(...HEAD, 'nodes:', '  a:', '    reply: hi', '    timeout: 5 minutes', '    when: in.x == 1'),
       FILE,
     ).issues;
-    expect(errors(issues)).toEqual([
-      expect.objectContaining({
-        message:
-          "node 'a': timeout must be milliseconds (a positive number) or a duration such as '250ms', '5s' or '1m'",
-        line: 6,
-        column: 14,
-      }),
+    expect(errors(issues).map((i) => [i.line, i.column, i.message])).toEqual([
+      [6, 14, "node 'a': timeout must be a mapping, e.g. { ms: 2000 } or { duration: '2s' }"],
+      [7, 11, `node 'a': when must be a mapping, e.g. { condition: 'session.tier == "gold"' }`],
+    ]);
+    const bad = checkFlow(
+      y(...HEAD, 'nodes:', '  a:', '    weather.forecast: {}', "    timeout: { duration: 'soon', unit: s }"),
+      FILE,
+    ).issues;
+    expect(errors(bad)).toEqual([]);
+    expect(bad.map((i) => [i.severity, i.line, i.column, i.message])).toEqual([
+      [
+        'warning',
+        6,
+        16,
+        "node 'a': timeout.duration must be a duration such as '250ms', '5s' or '1m30s'; the node has no timeout",
+      ],
+      ['warning', 6, 34, "node 'a': timeout.unit is not read by this runner (it reads ms or duration)"],
     ]);
   });
 
@@ -531,8 +552,8 @@ describe('loader normalisation', () => {
         '  b:',
         '    weather.forecast: { city: Paris }',
         '    retry: { max_attempts: 4 }',
-        '    timeout: 1m30s',
-        '    when: message.text != "skip"',
+        '    timeout: { duration: 1m30s }',
+        '    when: { condition: message.text != "skip" }',
         '    routing: [{ to: a }]',
       ),
       FILE,
@@ -548,8 +569,10 @@ describe('loader normalisation', () => {
       { reply: true, loc: { file: FILE, line: 7, column: 14 } },
     ]);
     expect(
-      parseFlow(y(...HEAD, 'nodes:', '  a:', '    reply: x', '    timeout: 2500'), FILE).flow!.nodes.get('a')!
-        .timeoutMs,
+      parseFlow(
+        y(...HEAD, 'nodes:', '  a:', '    reply: x', '    timeout: { ms: 2500 }'),
+        FILE,
+      ).flow!.nodes.get('a')!.timeoutMs,
     ).toBe(2500);
   });
 
@@ -632,9 +655,9 @@ describe('flow.call validation', () => {
       FILE,
     ).issues;
     expect(errors(issues).map((i) => [i.line, i.column, i.message])).toEqual([
-      [5, 16, "node 'a': flow.call needs 'flow: <flow id>' naming a flow of the same pack"],
+      [5, 16, "node 'a': flow.call needs 'flow_id: <flow id>' naming a flow of the same pack"],
       [8, 38, "node 'b': flow.call input must be a mapping (it becomes the sub-flow's 'in')"],
-      [11, 31, "node 'c': flow.call has unknown key 'inputs' (allowed: flow, input, output)"],
+      [11, 31, "node 'c': flow.call has unknown key 'inputs' (allowed: flow_id, flow, input, output)"],
     ]);
   });
 
@@ -712,7 +735,14 @@ describe('flow.call validation', () => {
 
   it('warns about retry and timeout on nodes that ignore them', () => {
     const issues = checkFlow(
-      y(...HEAD, 'nodes:', '  a:', '    reply: hi', '    retry: { max_attempts: 2 }', '    timeout: 5s'),
+      y(
+        ...HEAD,
+        'nodes:',
+        '  a:',
+        '    reply: hi',
+        '    retry: { max_attempts: 2 }',
+        '    timeout: { duration: 5s }',
+      ),
       FILE,
     ).issues;
     expect(issues.map((i) => [i.severity, i.code, i.line, i.column])).toEqual([

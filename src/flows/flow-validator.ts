@@ -86,7 +86,7 @@ export function validateFlow(flow: FlowDefinition, opts: ValidateOptions = {}): 
           `node '${node.id}': routing rule ${i + 1} is never taken: rule ${unconditional + 1} has no condition`,
           ruleLoc,
         );
-      } else if (rule.condition === undefined) {
+      } else if (rule.condition === undefined && rule.status === undefined) {
         unconditional = i;
       }
       if (rule.to === undefined) return;
@@ -353,23 +353,27 @@ export async function loadValidFlowFile(path: string, opts: ValidateOptions = {}
   return assertValidSource(await readFile(path, 'utf8'), path, opts);
 }
 
-/** The flow id a `flow.call` node names (`flow.call: id` or `flow.call: { flow: id }`). */
+/** The flow id a `flow.call` node names (`flow.call: id` or `flow.call: { flow_id: id }`, `flow` its alias). */
 export function callTargetOf(node: Pick<FlowNode, 'operation' | 'config'>): string | undefined {
   if (node.operation !== OP_FLOW_CALL) return undefined;
   const cfg = node.config;
   if (typeof cfg === 'string' && cfg !== '') return cfg;
   if (cfg !== null && typeof cfg === 'object' && !Array.isArray(cfg)) {
-    const f = (cfg as Record<string, unknown>)['flow'];
+    const f = (cfg as Record<string, unknown>)['flow'] ?? (cfg as Record<string, unknown>)['flow_id'];
     if (typeof f === 'string' && f !== '') return f;
   }
   return undefined;
 }
 
+function isRecordValue(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 function callTargetLoc(flow: FlowDefinition, nodeId: string): SourceLoc {
   const node = flow.nodes.get(nodeId);
-  return typeof node?.config === 'string'
-    ? locateInFlow(flow, ['nodes', nodeId, OP_FLOW_CALL], 'value')
-    : locateInFlow(flow, ['nodes', nodeId, OP_FLOW_CALL, 'flow'], 'value');
+  if (typeof node?.config === 'string') return locateInFlow(flow, ['nodes', nodeId, OP_FLOW_CALL], 'value');
+  const key = isRecordValue(node?.config) && node.config['flow'] === undefined ? 'flow_id' : 'flow';
+  return locateInFlow(flow, ['nodes', nodeId, OP_FLOW_CALL, key], 'value');
 }
 
 interface CallEdge {

@@ -5,6 +5,8 @@ export const OP_QA = 'qa.process';
 export const OP_TEMPLATE = 'templating.handlebars';
 export const OP_COMPONENT_EXEC = 'component.exec';
 export const OP_MCP_EXEC = 'mcp.exec';
+/** Upstream's MCP node: `mcp: { server, tool, arguments?, output? }` calls `tool` of the pack component `server`. */
+export const OP_MCP = 'mcp';
 export const OP_REPLY = 'reply';
 export const OP_EMIT = 'emit';
 export const OP_FLOW_CALL = 'flow.call';
@@ -14,6 +16,7 @@ export const BUILTIN_OPERATIONS: ReadonlySet<string> = new Set([
   OP_TEMPLATE,
   OP_COMPONENT_EXEC,
   OP_MCP_EXEC,
+  OP_MCP,
   OP_REPLY,
   OP_EMIT,
   OP_FLOW_CALL,
@@ -39,8 +42,11 @@ export function isComponentNode(node: Pick<FlowNode, 'operation'>): boolean {
 }
 
 export function isExecNode(node: Pick<FlowNode, 'operation'>): boolean {
-  return node.operation === OP_COMPONENT_EXEC || node.operation === OP_MCP_EXEC;
+  return node.operation === OP_COMPONENT_EXEC || node.operation === OP_MCP_EXEC || node.operation === OP_MCP;
 }
+
+/** Keys of a `component.exec` config that say what to call rather than what to pass. */
+const EXEC_KEYS = new Set(['component', 'operation', 'action', 'args']);
 
 function asRecord(v: unknown): Record<string, unknown> | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -55,21 +61,37 @@ function asRecord(v: unknown): Record<string, unknown> | undefined {
  * the split is at the last dot. Returns undefined for built-ins and malformed exec configs.
  */
 export function componentTargetOf(
-  node: Pick<FlowNode, 'operation' | 'config'>,
+  node: Pick<FlowNode, 'operation' | 'config' | 'operationName'>,
   has?: (name: string) => boolean,
 ): ComponentTarget | undefined {
   const op = node.operation;
+  if (op === OP_MCP) {
+    const cfg = asRecord(node.config);
+    const server = cfg?.['server'];
+    const tool = cfg?.['tool'];
+    if (typeof server !== 'string' || server === '') return undefined;
+    return {
+      component: server,
+      ...(typeof tool === 'string' && tool !== '' ? { operation: tool } : {}),
+      componentPath: [op, 'server'],
+      operationPath: [op, 'tool'],
+      tried: [server],
+    };
+  }
   if (isExecNode(node)) {
     const cfg = asRecord(node.config);
     const component = cfg?.['component'];
     if (typeof component !== 'string' || component === '') return undefined;
     const opKey = typeof cfg?.['operation'] === 'string' ? 'operation' : 'action';
-    const operation = cfg?.[opKey];
+    const inConfig = cfg?.[opKey];
+    // Upstream also writes the operation as a node-level sibling: `component.exec: {...}` + `operation: op`.
+    const operation = typeof inConfig === 'string' && inConfig !== '' ? inConfig : node.operationName;
     return {
       component,
-      operation: typeof operation === 'string' && operation !== '' ? operation : undefined,
+      operation,
       componentPath: [op, 'component'],
-      operationPath: typeof operation === 'string' ? [op, opKey] : [op],
+      operationPath:
+        typeof inConfig === 'string' ? [op, opKey] : node.operationName !== undefined ? ['operation'] : [op],
       tried: [component],
     };
   }
@@ -95,16 +117,27 @@ export function componentTargetOf(
   };
 }
 
-/** A component call's args: `args` of an exec node, or the whole config of a `namespace.op` node. */
-export function componentArgsOf(node: Pick<FlowNode, 'operation' | 'config'>): unknown {
-  return isExecNode(node) ? asRecord(node.config)?.['args'] : node.config;
+/**
+ * A component call's args: the node's `in_map` when it has one; else `arguments` of an `mcp` node;
+ * `args` of an exec node, or (upstream's form) its fields other than component/operation; or the
+ * whole config of a `namespace.op` node.
+ */
+export function componentArgsOf(node: Pick<FlowNode, 'operation' | 'config' | 'inMap'>): unknown {
+  if (node.inMap !== undefined) return node.inMap;
+  const cfg = asRecord(node.config);
+  if (node.operation === OP_MCP) return cfg?.['arguments'];
+  if (!isExecNode(node)) return node.config;
+  if (cfg === undefined || cfg['args'] !== undefined) return cfg?.['args'];
+  const fields = Object.entries(cfg).filter(([k]) => !EXEC_KEYS.has(k));
+  return fields.length > 0 ? Object.fromEntries(fields) : undefined;
 }
 
 export type OperationResolution = { ok: true; operation: string } | { ok: false; message: string };
 
 /**
- * Declared operations are checked only for 0.6 components that list them; 0.1 components have a
- * single `execute` export and take whatever operation name the flow passes in their message.
+ * Declared operations are checked only for 0.6 components that list them. Without a named
+ * operation: the component manifest's `default_operation`, else its only declared operation, else
+ * `execute` for a 0.1 component (its single export); never a made-up name for a 0.6 component.
  */
 export function resolveOperation(pc: PreparedComponent, requested: string | undefined): OperationResolution {
   const declared = pc.operations.map((o) => o.name);
@@ -118,10 +151,14 @@ export function resolveOperation(pc: PreparedComponent, requested: string | unde
     }
     return { ok: true, operation: requested };
   }
+  if (pc.defaultOperation) return { ok: true, operation: pc.defaultOperation };
   if (declared.length === 1) return { ok: true, operation: declared[0]! };
-  if (!checks || declared.includes('execute')) return { ok: true, operation: 'execute' };
+  if (pc.world !== WORLD_V06) return { ok: true, operation: 'execute' };
   return {
     ok: false,
-    message: `component '${pc.name}' declares several operations (${declared.join(', ')}); name one with 'operation'`,
+    message:
+      declared.length > 0
+        ? `component '${pc.name}' declares several operations (${declared.join(', ')}) and no default_operation; name one with 'operation'`
+        : `component '${pc.name}' declares no operations and no default_operation; name one with 'operation'`,
   };
 }

@@ -4,6 +4,7 @@ import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { FlowDefinition, FlowIssue, FlowNode, RetryPolicy, RouteRule, SourceLoc } from './flow.types.js';
 import { attachSource, locate, posOf, type FlowSource, type PathSegment } from './flow-source.js';
 import { NODE_NAME_PATTERN, NODE_RESERVED_KEYS, YGTC_FLOW_SCHEMA } from './ygtc.schema.js';
+import { OP_COMPONENT_EXEC, OP_MCP } from './operations.js';
 
 export interface ParseResult {
   /** Present when the file has no error-level issue. */
@@ -127,11 +128,27 @@ function buildFlow(raw: Record<string, unknown>, source: FlowSource, issues: Flo
   const rawNodes = isRecord(raw['nodes']) ? raw['nodes'] : {};
   const nodeName = new RegExp(NODE_NAME_PATTERN);
 
+  // Upstream: schema_version below 2 is the legacy form, whose nodes may carry several keys (the last wins).
+  const sv = raw['schema_version'];
+  const legacy = typeof sv === 'number' && sv < 2;
   for (const [id, rawNode] of Object.entries(rawNodes)) {
     if (!nodeName.test(id)) continue;
     const loc = locate(source, ['nodes', id]);
     const cfg = isRecord(rawNode) ? rawNode : {};
-    const opKeys = Object.keys(cfg).filter((k) => !RESERVED.has(k));
+    let opKeys = Object.keys(cfg).filter((k) => !RESERVED.has(k));
+    // Upstream lets `component.exec` sit with one other key; the call is the component.exec one.
+    if (opKeys.length === 2 && opKeys.includes(OP_COMPONENT_EXEC)) {
+      const other = opKeys.find((k) => k !== OP_COMPONENT_EXEC)!;
+      issues.push({
+        severity: 'warning',
+        code: 'extra_operation_key',
+        message: `node '${id}': '${other}' beside component.exec is ignored; the node calls the component.exec component`,
+        ...locate(source, ['nodes', id, other]),
+      });
+      opKeys = [OP_COMPONENT_EXEC];
+    } else if (legacy && opKeys.length > 1) {
+      opKeys = [opKeys[opKeys.length - 1]!];
+    }
     if (isRecord(rawNode)) {
       if (opKeys.length === 0) {
         issues.push({
@@ -157,18 +174,28 @@ function buildFlow(raw: Record<string, unknown>, source: FlowSource, issues: Flo
       routing: buildRouting(id, cfg['routing'], source, issues),
       loc,
     };
-    const retry = cfg['retry'];
-    if (isRecord(retry)) {
-      node.retry = {
-        maxAttempts: intOr(retry['max_attempts'], DEFAULT_RETRY.maxAttempts),
-        backoffMs: intOr(retry['backoff_ms'], DEFAULT_RETRY.backoffMs),
-      };
-    }
-    const timeoutMs = toMillis(cfg['timeout']);
+    const hint = (key: string, sub: string | undefined, message: string): void => {
+      issues.push({
+        severity: 'warning',
+        code: 'ignored_hint',
+        message: `node '${id}': ${message}`,
+        ...locate(source, sub === undefined ? ['nodes', id, key] : ['nodes', id, key, sub], 'key'),
+      });
+    };
+    const retry = readRetry(cfg['retry'], hint);
+    if (retry) node.retry = retry;
+    const timeoutMs = readTimeout(cfg['timeout'], hint);
     if (timeoutMs !== undefined) node.timeoutMs = timeoutMs;
-    if (typeof cfg['when'] === 'string' || typeof cfg['when'] === 'boolean') node.when = String(cfg['when']);
+    const when = readWhen(cfg['when'], hint);
+    if (when !== undefined) node.when = when;
     if (cfg['output'] !== undefined) node.output = cfg['output'];
     if (isRecord(cfg['meta'])) node.meta = cfg['meta'];
+    if (cfg['in_map'] !== undefined) node.inMap = cfg['in_map'];
+    if (cfg['out_map'] !== undefined) node.outMap = cfg['out_map'];
+    if (cfg['err_map'] !== undefined) node.errMap = cfg['err_map'];
+    if (typeof cfg['operation'] === 'string' && cfg['operation'] !== '')
+      node.operationName = cfg['operation'];
+    if (operation === OP_MCP) checkMcp(id, cfg[OP_MCP], source, issues);
     nodes.set(id, node);
   }
 
@@ -186,14 +213,119 @@ function buildFlow(raw: Record<string, unknown>, source: FlowSource, issues: Flo
   if (typeof raw['title'] === 'string') flow.title = raw['title'];
   if (typeof raw['description'] === 'string') flow.description = raw['description'];
   if (Array.isArray(raw['tags'])) flow.tags = raw['tags'].filter((t): t is string => typeof t === 'string');
-  const sv = raw['schema_version'];
-  if (typeof sv === 'string' || typeof sv === 'number') flow.schemaVersion = sv;
+  if (typeof sv === 'number') flow.schemaVersion = sv;
   attachSource(flow, source);
   return flow;
 }
 
-function intOr(v: unknown, dflt: number): number {
-  return typeof v === 'number' && Number.isInteger(v) ? v : dflt;
+type Hint = (key: string, sub: string | undefined, message: string) => void;
+
+const RETRY_KEYS = new Set(['max_attempts', 'backoff_ms']);
+
+/** `retry: { max_attempts, backoff_ms }`; other keys (upstream allows any) are reported and ignored. */
+function readRetry(v: unknown, hint: Hint): RetryPolicy | undefined {
+  if (!isRecord(v)) return undefined;
+  for (const k of Object.keys(v)) {
+    if (!RETRY_KEYS.has(k))
+      hint('retry', k, `retry.${k} is not read by this runner (it reads max_attempts, backoff_ms)`);
+  }
+  let maxAttempts = DEFAULT_RETRY.maxAttempts;
+  let backoffMs = DEFAULT_RETRY.backoffMs;
+  const m = v['max_attempts'];
+  if (m !== undefined) {
+    if (typeof m === 'number' && Number.isInteger(m) && m >= 1 && m <= 100) maxAttempts = m;
+    else
+      hint(
+        'retry',
+        'max_attempts',
+        `retry.max_attempts must be an integer from 1 to 100; ${maxAttempts} is used`,
+      );
+  }
+  const b = v['backoff_ms'];
+  if (b !== undefined) {
+    if (typeof b === 'number' && Number.isInteger(b) && b >= 0 && b <= 600_000) backoffMs = b;
+    else
+      hint(
+        'retry',
+        'backoff_ms',
+        `retry.backoff_ms must be an integer from 0 to 600000; ${backoffMs} is used`,
+      );
+  }
+  return { maxAttempts, backoffMs };
+}
+
+/** `timeout: { ms: 2000 }` or `timeout: { duration: '2s' }`. */
+function readTimeout(v: unknown, hint: Hint): number | undefined {
+  if (!isRecord(v)) return undefined;
+  for (const k of Object.keys(v)) {
+    if (k !== 'ms' && k !== 'duration')
+      hint('timeout', k, `timeout.${k} is not read by this runner (it reads ms or duration)`);
+  }
+  if (v['ms'] !== undefined && v['duration'] !== undefined) {
+    hint('timeout', 'duration', 'timeout has both ms and duration; ms is used');
+  }
+  const key = v['ms'] !== undefined ? 'ms' : v['duration'] !== undefined ? 'duration' : undefined;
+  if (key === undefined) {
+    if (Object.keys(v).length === 0) hint('timeout', undefined, 'timeout is empty: give ms or duration');
+    return undefined;
+  }
+  const ms =
+    key === 'ms' ? (typeof v['ms'] === 'number' ? toMillis(v['ms']) : undefined) : toMillis(v['duration']);
+  if (ms === undefined) {
+    hint(
+      'timeout',
+      key,
+      key === 'ms'
+        ? 'timeout.ms must be a positive number of milliseconds; the node has no timeout'
+        : "timeout.duration must be a duration such as '250ms', '5s' or '1m30s'; the node has no timeout",
+    );
+  }
+  return ms;
+}
+
+/** `when: { condition: <expression> }`. */
+function readWhen(v: unknown, hint: Hint): string | undefined {
+  if (!isRecord(v)) return undefined;
+  for (const k of Object.keys(v)) {
+    if (k !== 'condition') hint('when', k, `when.${k} is not read by this runner (it reads condition)`);
+  }
+  const c = v['condition'];
+  if (typeof c === 'string' && c.trim() !== '') return c;
+  if (typeof c === 'boolean') return String(c);
+  hint(
+    'when',
+    c === undefined ? undefined : 'condition',
+    'when needs condition: <expression>; the node always runs',
+  );
+  return undefined;
+}
+
+/** Upstream's `mcp` payload: `server` and `tool` non-empty strings, `arguments` a mapping, `output` a string. */
+function checkMcp(id: string, payload: unknown, source: FlowSource, issues: FlowIssue[]): void {
+  const at = (path: PathSegment[], message: string): void => {
+    issues.push({
+      severity: 'error',
+      code: 'invalid_mcp',
+      message: `node '${id}': mcp ${message}`,
+      ...locate(source, ['nodes', id, OP_MCP, ...path], 'value'),
+    });
+  };
+  if (!isRecord(payload)) {
+    at([], 'needs a mapping { server, tool, arguments?, output? }');
+    return;
+  }
+  for (const key of ['server', 'tool']) {
+    const v = payload[key];
+    if (typeof v !== 'string' || v.trim() === '') {
+      at(v === undefined ? [] : [key], `needs '${key}': a non-empty string`);
+    }
+  }
+  if (payload['arguments'] !== undefined && !isRecord(payload['arguments'])) {
+    at(['arguments'], "'arguments' must be a mapping");
+  }
+  if (payload['output'] !== undefined && typeof payload['output'] !== 'string') {
+    at(['output'], "'output' must be a string (the state key the result lands under)");
+  }
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
@@ -352,7 +484,10 @@ function schemaIssue(e: ErrorObject, source: FlowSource): FlowIssue {
     }
     case 'type':
       code = 'invalid_type';
-      message = `${where} must be ${typeWords(p['type'])}`;
+      message =
+        typeof e.parentSchema?.['x-message'] === 'string' && e.parentSchema['type'] !== undefined
+          ? `${where} ${e.parentSchema['x-message']}`
+          : `${where} must be ${typeWords(p['type'])}`;
       loc = locate(source, path, 'value');
       break;
     case 'oneOf':

@@ -1,8 +1,10 @@
 /**
- * JSON Schema (2020-12) of a `.ygtc` flow, after greentic-flow's `schemas/ygtc.flow.schema.json`.
- * Differences, all stricter or runner-specific: routing rules, `retry` and `timeout` have the shapes
- * this runner executes, and `when` is an expression string. "Exactly one operation key per node"
- * cannot be said in JSON Schema; the loader checks it.
+ * JSON Schema (2020-12) of a `.ygtc` flow, after greentic-flow's `schemas/ygtc.flow.schema.json`
+ * (commit 88e39aa): `retry`, `timeout` and `when` are mappings of any keys there, so they are here;
+ * the keys this runner executes (`retry: {max_attempts, backoff_ms}`, `timeout: {ms | duration}`,
+ * `when: {condition}`) are read by the loader, which warns about the rest. Stricter than upstream
+ * only where the runner needs it: route targets are non-empty. "Exactly one operation key per
+ * node" and the `mcp` payload cannot be said in JSON Schema; the loader checks them.
  *
  * `x-message` (an annotation, registered with ajv) gives the one message to show when a
  * `oneOf` fails as a whole, instead of one error per branch.
@@ -18,6 +20,11 @@ export const NODE_RESERVED_KEYS: readonly string[] = [
   'when',
   'meta',
   'annotations',
+  // Upstream's reserved node keys: input/output/error mappings and the operation sibling of `component.exec`.
+  'in_map',
+  'out_map',
+  'err_map',
+  'operation',
 ];
 
 export const NODE_NAME_PATTERN = '^[a-zA-Z_][\\w-]*$';
@@ -41,6 +48,7 @@ const routeRule = {
 
 const node = {
   type: 'object',
+  minProperties: 1,
   properties: {
     routing: {
       'x-message': "must be 'out', 'reply' or a list of rules ({to, out, reply, status, condition})",
@@ -52,18 +60,13 @@ const node = {
     output: { type: 'object' },
     retry: {
       type: 'object',
-      additionalProperties: false,
-      properties: {
-        max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
-        backoff_ms: { type: 'integer', minimum: 0, maximum: 600_000 },
-      },
+      'x-message': 'must be a mapping, e.g. { max_attempts: 3, backoff_ms: 200 }',
+      description: 'Runner reads max_attempts (1-100) and backoff_ms (0-600000).',
     },
     timeout: {
-      'x-message': "must be milliseconds (a positive number) or a duration such as '250ms', '5s' or '1m'",
-      oneOf: [
-        { type: 'number', exclusiveMinimum: 0 },
-        { type: 'string', pattern: DURATION_PATTERN },
-      ],
+      type: 'object',
+      'x-message': "must be a mapping, e.g. { ms: 2000 } or { duration: '2s' }",
+      description: "Runner reads ms (a positive number) or duration ('250ms', '5s', '1m30s').",
     },
     telemetry: {
       type: 'object',
@@ -74,7 +77,15 @@ const node = {
         sampling: { type: 'string' },
       },
     },
-    when: { type: ['string', 'boolean'] },
+    when: {
+      type: 'object',
+      'x-message': 'must be a mapping, e.g. { condition: \'session.tier == "gold"\' }',
+      description: 'Runner reads condition: the node runs only when it holds.',
+    },
+    in_map: { description: 'Input mapping: replaces the operation payload as the component input.' },
+    out_map: { description: "Output mapping over the state, the result as 'out'." },
+    err_map: { description: "What the node yields instead of failing, the error as 'error'." },
+    operation: { type: 'string', minLength: 1, description: 'Operation of a component.exec node.' },
     meta: { type: 'object' },
     annotations: { type: 'object' },
   },
@@ -105,12 +116,35 @@ export const YGTC_FLOW_SCHEMA = {
     parameters: { type: 'object' },
     meta: { type: 'object' },
     entrypoints: { type: 'object' },
-    schema_version: {
-      'x-message': 'must be a positive integer or a version string',
-      oneOf: [
-        { type: 'integer', minimum: 1 },
-        { type: 'string', minLength: 1 },
-      ],
+    schema_version: { type: 'integer', minimum: 1 },
+    slot_schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'slot_type'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          slot_type: { type: 'string', enum: ['string', 'enum', 'number', 'date', 'boolean'] },
+          pattern: { type: 'string' },
+          required: { type: 'boolean' },
+          enum_values: { type: 'array', items: { type: 'string' } },
+          default_value: { type: 'string' },
+        },
+        additionalProperties: false,
+        allOf: [
+          {
+            if: { properties: { slot_type: { const: 'string' } }, required: ['slot_type'] },
+            then: { required: ['pattern'], properties: { pattern: { type: 'string', minLength: 1 } } },
+          },
+          {
+            if: { properties: { slot_type: { const: 'enum' } }, required: ['slot_type'] },
+            then: {
+              required: ['enum_values'],
+              properties: { enum_values: { type: 'array', minItems: 1, items: { type: 'string' } } },
+            },
+          },
+        ],
+      },
     },
     nodes: {
       type: 'object',

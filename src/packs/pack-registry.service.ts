@@ -4,6 +4,8 @@ import { FlowValidationError, GreenticError, PackError } from '../common/errors.
 import { RunnerConfig } from '../config/runner-config.js';
 import { parseFlow } from '../flows/ygtc-loader.js';
 import { validateFlow, validateFlowCalls } from '../flows/flow-validator.js';
+import { checkFlowV1 } from '../flows/flow-v1-check.js';
+import { importFlowV1 } from '../flows/flow-v1-import.js';
 import { formatIssue, type FlowDefinition, type FlowIssue } from '../flows/flow.types.js';
 import type { PackView } from '../flows/flow-run.types.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -460,8 +462,24 @@ export class PackRegistry implements OnApplicationShutdown {
         own.add(parsed.flow.id);
         flows.set(parsed.flow.id, parsed.flow);
       }
+      // pack-v1 manifests: flow-v1 IR loaded as it is, unless the archive also carries that flow's
+      // `.ygtc` source (packs built here), which keeps the runner's built-ins and positions.
+      for (const entry of layer.flowsV1 ?? []) {
+        if (own.has(entry.flow.id)) continue;
+        const imported = importFlowV1(entry.flow, `${layer.location}!manifest.cbor`);
+        issues.push(...imported.issues.filter((i) => i.severity === 'error'));
+        for (const w of imported.issues.filter((i) => i.severity === 'warning'))
+          this.logger.warn({ pack: layer.id }, formatIssue(w));
+        if (!imported.flow) continue;
+        own.add(imported.flow.id);
+        flows.set(imported.flow.id, imported.flow);
+      }
     }
     for (const flow of flows.values()) {
+      if (flow.dialect === 'flow-v1') {
+        issues.push(...checkFlowV1(flow, components));
+        continue;
+      }
       const v = validateFlow(flow, { components });
       issues.push(...v.filter((i) => i.severity === 'error'));
       for (const w of v.filter((i) => i.severity === 'warning'))
@@ -491,6 +509,8 @@ export class PackRegistry implements OnApplicationShutdown {
       ],
       flows,
       components,
+      // Overlays' assets join the pack's, and win by path like their components.
+      assets: new Map(layers.flatMap((l) => [...l.assets])),
       loadedAt: new Date().toISOString(),
       ...(overlays.length > 0
         ? {

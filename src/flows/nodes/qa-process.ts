@@ -38,7 +38,7 @@ export function readQaSpec(config: unknown): { spec: QaSpec; problems: QaConfigP
   const problems: QaConfigProblem[] = [];
   const spec: QaSpec = { questions: [] };
   if (!isRecord(config)) {
-    problems.push({ path: [], message: 'qa.process needs a mapping with a list of questions' });
+    problems.push({ path: [], message: 'qa.process needs a mapping with a welcome or a list of questions' });
     return { spec, problems };
   }
   if (config['welcome'] !== undefined) {
@@ -46,10 +46,12 @@ export function readQaSpec(config: unknown): { spec: QaSpec; problems: QaConfigP
     else problems.push({ path: ['welcome'], message: 'qa.process welcome must be a string' });
   }
   const qs = config['questions'];
-  if (!Array.isArray(qs) || qs.length === 0) {
+  // Upstream accepts a welcome-only node: it greets and moves on without asking.
+  if (qs === undefined && spec.welcome !== undefined) return { spec, problems };
+  if (!Array.isArray(qs) || (qs.length === 0 && spec.welcome === undefined)) {
     problems.push({
       path: qs === undefined ? [] : ['questions'],
-      message: 'qa.process needs a non-empty list of questions',
+      message: 'qa.process needs a welcome or a non-empty list of questions',
     });
     return { spec, problems };
   }
