@@ -395,13 +395,13 @@ function decodePath(instancePath: string): string[] {
 /** `nodes.a.retry.max_attempts` → `node 'a': retry.max_attempts`; `id` → `'id'`. */
 function describePath(path: readonly string[]): string {
   if (path.length === 0) return 'the flow';
+  const dotted = (segs: readonly string[]): string =>
+    segs.reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
   if (path[0] === 'nodes' && path.length >= 2) {
-    const rest = path
-      .slice(2)
-      .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+    const rest = dotted(path.slice(2));
     return rest ? `node '${path[1]}': ${rest}` : `node '${path[1]}'`;
   }
-  return `'${path.join('.')}'`;
+  return `'${dotted(path)}'`;
 }
 
 const TYPE_WORDS: Record<string, string> = {
