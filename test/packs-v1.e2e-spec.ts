@@ -124,6 +124,26 @@ async function hostileV1(good: PackV1Archive): Promise<V1Case[]> {
       bytes: await repack(swapped, good.manifestBytes),
     },
     {
+      name: 'flow source changed after signing (SBOM refreshed; the manifest pins its sha256)',
+      code: 'pack_manifest_hash_mismatch',
+      bytes: await repack(
+        payload.map((f) =>
+          f.path === 'flows/hello/flow.ygtc'
+            ? { path: f.path, bytes: new TextEncoder().encode(replyFlow('hello', 'EVIL')) }
+            : f,
+        ),
+        good.manifestBytes,
+      ),
+    },
+    {
+      name: 'file added after signing (SBOM refreshed)',
+      code: 'pack_manifest_file_unlisted',
+      bytes: await repack(
+        [...payload, { path: 'assets/extra.json', bytes: new TextEncoder().encode('{}') }],
+        good.manifestBytes,
+      ),
+    },
+    {
       name: 'path escape (../ entry)',
       code: 'pack_entry_path_traversal',
       bytes: rawZip([
@@ -276,8 +296,19 @@ describe('pack-v1: byte-level round trip', () => {
     expect(c.assets.has('assets/cards/welcome.json')).toBe(true);
     // The first entry flow is tagged `default`.
     expect(c.defaultEntrypoint).toEqual({ flow: 'hello', node: 'answer' });
-    // The .ygtc sources ride along, so today's flow path keeps working.
+    // The .ygtc sources ride along, pinned by the signed manifest, so today's flow path keeps working.
     expect(c.flows.map((f) => f.id).sort()).toEqual(['calc', 'hello']);
+    // Sources the manifest does not pin (upstream `--dev` builds) are not used: the IR is what runs.
+    const { 'greentic.runner.payload_digests@v1': _pins, ...rest } = built.manifest.extensions!;
+    const unpinned = await assemblePackV1({
+      manifest: { ...built.manifest, signatures: [], extensions: rest },
+      files: payloadOf(built),
+    });
+    const u = await openAnyPack(unpinned.bytes, { label: 'unpinned', policy: dev });
+    if (u.format !== 'pack-v1') throw new Error('not pack-v1');
+    const uc = contentsOfV1(u.pack, 'sha256:y', 'unpinned.gtpack');
+    expect(uc.flows).toEqual([]);
+    expect(uc.flowsV1!.map((f) => f.id).sort()).toEqual(['calc', 'hello']);
   });
 
   it('a stale SBOM entry for manifest.cbor: refused under strict, loaded with a loud warning under dev', async () => {

@@ -59,7 +59,7 @@ const I18N_FILE = /^(?:assets\/(?:.+\/)?i18n|i18n)\/[^/]+\.json$/;
 /**
  * Verified pack-v1 archive → what the registry loads: the flow-v1 flows, every bundled component's wasm
  * named by its component id, assets (and the i18n files among them), the default messaging entrypoint.
- * `.ygtc` sources, when the archive carries them (packs built here, upstream `--dev` builds), fill `flows`.
+ * `.ygtc` sources fill `flows` when the manifest pins their sha256 (packs built here).
  */
 export function contentsOfV1(v: VerifiedPackV1, digest: string, location: string): PackContents {
   const m = v.manifest;
@@ -67,7 +67,10 @@ export function contentsOfV1(v: VerifiedPackV1, digest: string, location: string
   for (const f of m.flows) {
     const p = `flows/${f.id}/flow.ygtc`;
     const bytes = v.files.get(p);
-    if (bytes) flows.push({ id: f.id, path: `${location}!/${p}`, text: new TextDecoder().decode(bytes) });
+    // Only a source the manifest pins: an unpinned one (upstream `--dev` builds) is covered by the unsigned
+    // SBOM alone, so its flow-v1 IR in the manifest is what runs.
+    if (bytes && v.pinnedFiles.has(p))
+      flows.push({ id: f.id, path: `${location}!/${p}`, text: new TextDecoder().decode(bytes) });
   }
   const components: ComponentSpec[] = [...v.components.values()].map((c) => ({
     name: c.id,

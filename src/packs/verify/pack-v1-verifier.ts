@@ -8,6 +8,7 @@ import { checkEntryName } from '../format/zip-reader.js';
 import {
   componentManifestsV1,
   componentSourcesV1,
+  payloadDigestsV1,
   type ComponentSourceV1,
 } from '../format/pack-v1/extensions-v1.js';
 import {
@@ -19,7 +20,13 @@ import {
   type FlowV1Node,
 } from '../format/pack-v1/flow-v1.js';
 import { decodeManifestV1, encodeManifestV1, type PackV1Manifest } from '../format/pack-v1/manifest-v1.js';
-import { PACK_LOCK_CBOR, SBOM_CBOR, parseSbomV1, sbomMismatchesV1 } from '../format/pack-v1/sbom-v1.js';
+import {
+  PACK_LOCK_CBOR,
+  SBOM_CBOR,
+  V1_UNLISTED,
+  parseSbomV1,
+  sbomMismatchesV1,
+} from '../format/pack-v1/sbom-v1.js';
 import { decodeWire } from '../format/pack-v1/wire-cbor.js';
 import type { TrustPolicy } from './trust.js';
 
@@ -50,6 +57,8 @@ export interface VerifiedPackV1 {
   /** Signature warnings plus integrity findings the dev policy let through. */
   warnings: string[];
   defaultEntrypoint?: { flow: string; node: string };
+  /** Files whose sha256 the (signed) manifest pins; only these may be trusted beyond the manifest itself. */
+  pinnedFiles: ReadonlySet<string>;
 }
 
 export interface OpenPackV1Options {
@@ -270,6 +279,35 @@ export function verifyPackV1Files(files: Map<string, Uint8Array>, opts: OpenPack
       );
     }
   }
+  const pinned = payloadDigestsV1(manifest, label);
+  if (pinned) {
+    for (const [p, digest] of pinned) {
+      const bytes = files.get(pathOf(p, 'payload file'));
+      if (!bytes) {
+        throw new PackError(
+          'pack_manifest_file_missing',
+          `${label}: the manifest pins '${p}', which the archive does not have`,
+          { entry: p },
+        );
+      }
+      if (sha256Pin(bytes) !== digest) {
+        throw new PackError(
+          'pack_manifest_hash_mismatch',
+          `${label}: '${p}' does not have the sha256 the manifest pins (${digest})`,
+          { entry: p },
+        );
+      }
+    }
+    for (const p of files.keys()) {
+      if (p !== MANIFEST_CBOR && !V1_UNLISTED.has(p) && !pinned.has(p)) {
+        throw new PackError(
+          'pack_manifest_file_unlisted',
+          `${label}: '${p}' is in the archive but not among the files the manifest pins`,
+          { entry: p },
+        );
+      }
+    }
+  }
   for (const e of componentManifestsV1(manifest, label)) {
     const p = pathOf(e.manifest_file, `component manifest '${e.component_id}'`);
     const bytes = files.get(p);
@@ -333,5 +371,6 @@ export function verifyPackV1Files(files: Map<string, Uint8Array>, opts: OpenPack
     components,
     warnings: [...signature.warnings, ...warnings],
     ...(defaultEntrypoint ? { defaultEntrypoint } : {}),
+    pinnedFiles: new Set(pinned?.keys() ?? []),
   };
 }

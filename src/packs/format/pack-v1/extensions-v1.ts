@@ -5,6 +5,13 @@ import type { PackV1Manifest } from './manifest-v1.js';
 export const EXT_PACK_MODE = 'greentic.pack-mode.v1';
 export const EXT_COMPONENT_SOURCES = 'greentic.pack.component_sources@v1';
 export const EXT_COMPONENT_MANIFESTS = 'greentic.pack.component_manifests@v1';
+/**
+ * This runner's extension: sha256 of every payload file (all but manifest.cbor, the SBOM and signature
+ * files). pack-v1 signatures cover only the manifest, and upstream's SBOM is not signed, so without this a
+ * flow source or asset could be swapped and the SBOM rewritten under a valid signature. Upstream readers
+ * ignore unknown extensions.
+ */
+export const EXT_PAYLOAD_DIGESTS = 'greentic.runner.payload_digests@v1';
 
 /** One `greentic.pack.component_sources@v1` entry: where a component came from and the sha256 of its wasm. */
 export interface ComponentSourceV1 {
@@ -103,4 +110,19 @@ export function componentManifestsV1(m: PackV1Manifest, label: string): Componen
 export function packModeV1(m: PackV1Manifest): string | undefined {
   const mode = rec(m.extensions?.[EXT_PACK_MODE]?.inline)?.['mode'];
   return typeof mode === 'string' ? mode : undefined;
+}
+
+/** `greentic.runner.payload_digests@v1` → path → `sha256:<hex>`; undefined when the pack has none. */
+export function payloadDigestsV1(m: PackV1Manifest, label: string): Map<string, string> | undefined {
+  const ext = m.extensions?.[EXT_PAYLOAD_DIGESTS];
+  if (!ext) return undefined;
+  const files = rec(rec(ext.inline)?.['files']);
+  if (!files) return bad(label, EXT_PAYLOAD_DIGESTS, "'files' must be a map of path to sha256");
+  const out = new Map<string, string>();
+  for (const [p, d] of Object.entries(files)) {
+    if (typeof d !== 'string' || !SHA256_PIN.test(d))
+      bad(label, EXT_PAYLOAD_DIGESTS, `'${p}' must map to sha256:<64 hex>`);
+    out.set(p, (d as string).toLowerCase());
+  }
+  return out;
 }

@@ -7,7 +7,7 @@ import { buildPackFromDir, type BuildOptions } from '../pack-builder.js';
 import { readArchive } from '../zip-reader.js';
 import { writeDeterministicZip, type PackFile } from '../zip-writer.js';
 import { compileYgtcToFlowV1 } from './compile-ygtc.js';
-import { EXT_COMPONENT_SOURCES, EXT_PACK_MODE } from './extensions-v1.js';
+import { EXT_COMPONENT_SOURCES, EXT_PACK_MODE, EXT_PAYLOAD_DIGESTS } from './extensions-v1.js';
 import type { FlowV1Entry, JsonValue } from './flow-v1.js';
 import {
   PACK_V1_SCHEMA,
@@ -192,6 +192,8 @@ export function packV1FromLegacy(
   }
   for (const f of legacyFiles) if (f.path.startsWith('assets/')) files.push(f);
   files.push({ path: PACK_LOCK_CBOR, bytes: buildPackLock(lock) });
+  const digests: Record<string, JsonValue> = {};
+  for (const f of files) digests[f.path] = sha256Pin(f.bytes);
   const manifest: PackV1Manifest = {
     schema_version: PACK_V1_SCHEMA,
     pack_id: legacy.meta.pack_id,
@@ -207,6 +209,11 @@ export function packV1FromLegacy(
     signatures: [],
     extensions: {
       [EXT_PACK_MODE]: { kind: EXT_PACK_MODE, version: '1', inline: { mode: 'prod' } },
+      [EXT_PAYLOAD_DIGESTS]: {
+        kind: EXT_PAYLOAD_DIGESTS,
+        version: 'v1',
+        inline: { files: digests, schema_version: 1 },
+      },
       ...(sources.length > 0
         ? {
             [EXT_COMPONENT_SOURCES]: {
