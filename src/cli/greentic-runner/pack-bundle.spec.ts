@@ -103,6 +103,15 @@ describe('readPackEntrypoint', () => {
     );
   });
 
+  it('an upstream pack.yaml source (pack_id, no id) is named as one', async () => {
+    const dir = path.join(root, 'upstream-src');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'pack.yaml'), 'pack_id: ai.greentic.example\nversion: 0.1.0\n');
+    await expect(readPackEntrypoint(dir)).rejects.toThrow(
+      `--pack ${path.join(dir, 'pack.yaml')}: no 'id' (a 'pack_id' manifest is upstream's build source: pass the .gtpack built from it)`,
+    );
+  });
+
   it('a file that is not a pack archive fails with the reader error naming it', async () => {
     const file = path.join(root, 'notes.gtpack');
     writeFileSync(file, 'not a zip');

@@ -114,12 +114,14 @@ const strip = (flows: readonly FlowSummary[]): { id: string; kind: string }[] =>
 
 /** A pack directory (the development form): its manifest names the id, its `.ygtc` files the flows. */
 async function readPackDirectory(dir: string): Promise<PackEntrypoint> {
-  const manifest = await readDirectoryManifest(dir);
+  const { file, manifest } = await readDirectoryManifest(dir);
   const id = typeof manifest['id'] === 'string' ? manifest['id'] : undefined;
   if (!id)
-    throw new PackError('pack_manifest_invalid', `--pack ${dir}: the pack manifest has no 'id'`, {
-      file: dir,
-    });
+    throw new PackError(
+      'pack_manifest_invalid',
+      `--pack ${file}: no 'id'${'pack_id' in manifest ? " (a 'pack_id' manifest is upstream's build source: pass the .gtpack built from it)" : ''}`,
+      { file },
+    );
   const contents = await new DirectoryPackSource().load({ id, source: `file:${dir}` }, dir);
   const flows: FlowSummary[] = [];
   const issues: FlowIssue[] = [];
@@ -142,7 +144,9 @@ async function readPackDirectory(dir: string): Promise<PackEntrypoint> {
   return { id, version: contents.version, location: dir, layout: 'directory', flow, flows: strip(flows) };
 }
 
-async function readDirectoryManifest(dir: string): Promise<Record<string, unknown>> {
+async function readDirectoryManifest(
+  dir: string,
+): Promise<{ file: string; manifest: Record<string, unknown> }> {
   for (const name of ['pack.yaml', 'pack.yml', 'manifest.json']) {
     const file = path.join(dir, name);
     const text = await readFile(file, 'utf8').catch(() => undefined);
@@ -155,7 +159,7 @@ async function readDirectoryManifest(dir: string): Promise<Record<string, unknow
     }
     if (!m || typeof m !== 'object' || Array.isArray(m))
       throw new PackError('pack_manifest_invalid', `${file}: not a mapping`, { file });
-    return m as Record<string, unknown>;
+    return { file, manifest: m as Record<string, unknown> };
   }
   throw new PackError(
     'pack_not_found',
