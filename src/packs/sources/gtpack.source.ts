@@ -10,7 +10,7 @@ import {
   type PackResolver,
   type ResolveContext,
 } from '../resolvers/pack-resolver.js';
-import { openAnyPack } from '../verify/open-any-pack.js';
+import { openAnyPack, type OpenedPack } from '../verify/open-any-pack.js';
 import type { VerifiedPackV1 } from '../verify/pack-v1-verifier.js';
 import type { VerifiedPack } from '../verify/pack-verifier.js';
 import type { TrustPolicy } from '../verify/trust.js';
@@ -100,6 +100,13 @@ export function contentsOfV1(v: VerifiedPackV1, digest: string, location: string
   };
 }
 
+/** An opened archive of either layout → what the registry loads. */
+export function contentsOfOpened(opened: OpenedPack, digest: string, location: string): PackContents {
+  return opened.format === 'pack-v1'
+    ? contentsOfV1(opened.pack, digest, location)
+    : contentsOf(opened.pack, digest, location);
+}
+
 /**
  * The runner's pack source: a resolver chain by URI scheme (`file:`, `http(s):`, `oci:`, plus any
  * discovered resolver), then full verification of the archive. A `file:` directory is the
@@ -151,9 +158,7 @@ export class GtpackPackSource implements PackSource {
       limits: this.opts.limits,
       expectedId: binding.id,
     });
-    return opened.format === 'pack-v1'
-      ? contentsOfV1(opened.pack, resolved.digest, resolved.location)
-      : contentsOf(opened.pack, resolved.digest, resolved.location);
+    return contentsOfOpened(opened, resolved.digest, resolved.location);
   }
 
   async probe(binding: PackBinding, bundleDir: string): Promise<string | undefined> {

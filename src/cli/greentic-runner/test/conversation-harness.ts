@@ -12,8 +12,8 @@ import { parseFlowSource } from '../../../flows/ygtc-loader.js';
 import type { MessageEnvelope } from '../../../messaging/message-envelope.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../../packs/format/constants.js';
 import { packDigest } from '../../../packs/format/hash.js';
-import { contentsOf } from '../../../packs/sources/gtpack.source.js';
-import { openPack } from '../../../packs/verify/pack-verifier.js';
+import { contentsOfOpened } from '../../../packs/sources/gtpack.source.js';
+import { openAnyPack } from '../../../packs/verify/open-any-pack.js';
 import { trustPolicy } from '../../../packs/verify/trust.js';
 import type { FlowSnapshot } from '../../../sessions/session-store.js';
 import { buildSessionKey } from '../../../tenancy/message-ctx.js';
@@ -91,12 +91,12 @@ async function readPackDir(dir: string): Promise<TestPackSource> {
 async function readGtpack(file: string): Promise<TestPackSource> {
   const bytes = new Uint8Array(await readFile(file));
   // Tests run packs under development: unsigned or unknown-key packs load, with their warnings shown.
-  const v = await openPack(bytes, {
+  const v = await openAnyPack(bytes, {
     label: file,
     policy: trustPolicy('dev', []),
     limits: DEFAULT_ARCHIVE_LIMITS,
   });
-  const c = contentsOf(v, packDigest(bytes), file);
+  const c = contentsOfOpened(v, packDigest(bytes), file);
   return {
     id: c.id,
     version: c.version,
