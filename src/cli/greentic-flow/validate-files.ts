@@ -8,6 +8,8 @@ import { componentTargetOf } from '../../flows/operations.js';
 import { parseFlowSource } from '../../flows/ygtc-loader.js';
 import type { PreparedComponent } from '../../wasm/component-runtime.js';
 import type { DescribeComponent } from '../greentic-pack/describe-components.js';
+import { openUpstreamPackDir } from '../../packs/format/pack-v1/upstream-pack-yaml.js';
+import { validateUpstreamPack, type UpstreamFlowFile } from './validate-upstream-pack.js';
 
 /** One file's outcome. */
 export interface FileReport {
@@ -166,6 +168,7 @@ export async function validatePaths(
   const sets: FlowSet[] = [];
   const issues: FlowIssue[] = [];
   const loose: string[] = [];
+  const upstreamFiles: UpstreamFlowFile[] = [];
   for (const p of paths) {
     const abs = path.resolve(cwd, p);
     let st;
@@ -177,7 +180,13 @@ export async function validatePaths(
     }
     if (st.isDirectory()) {
       const manifest = MANIFESTS.find((m) => existsSync(path.join(abs, m)));
-      if (manifest) {
+      // Upstream's pack.yaml layout (pack_id, flows[].file) is checked the way its build compiles it.
+      const upstream = manifest ? await openUpstreamPackDir(abs) : undefined;
+      if (upstream) {
+        const r = await validateUpstreamPack(upstream, opts.describe);
+        issues.push(...r.issues);
+        upstreamFiles.push(...r.files);
+      } else if (manifest) {
         const pack = await packSet(abs, manifest, opts);
         if ('severity' in pack) issues.push(pack);
         else {
@@ -255,6 +264,13 @@ export async function validatePaths(
       byFile.set(f, { file: f, ...(id !== undefined ? { flow: id } : {}), errors: 0, warnings: 0 });
     }
   }
+  for (const f of upstreamFiles)
+    byFile.set(f.file, {
+      file: f.file,
+      ...(f.flow !== undefined ? { flow: f.flow } : {}),
+      errors: 0,
+      warnings: 0,
+    });
   for (const i of issues) {
     const r = byFile.get(i.file) ?? { file: i.file, errors: 0, warnings: 0 };
     if (i.severity === 'error') r.errors++;

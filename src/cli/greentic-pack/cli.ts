@@ -19,6 +19,8 @@ import { buildPackV1FromDir, signPackV1 } from '../../packs/format/pack-v1/pack-
 import { isPackV1Archive, openAnyPack, packSummary } from '../../packs/verify/open-any-pack.js';
 import { readArchive } from '../../packs/format/zip-reader.js';
 import { inspectPackV1 } from './inspect-pack-v1.js';
+import { buildUpstreamPackV1 } from '../../packs/format/pack-v1/upstream-pack-build.js';
+import { openUpstreamPackDir } from '../../packs/format/pack-v1/upstream-pack-yaml.js';
 import { OciClient } from '../../packs/resolvers/oci-client.js';
 import type { VerifiedPack } from '../../packs/verify/pack-verifier.js';
 import { loadTrustedKeys, trustPolicy, type PolicyMode } from '../../packs/verify/trust.js';
@@ -143,6 +145,20 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key)
         : undefined;
       progress(`building ${dir}`);
+      // Upstream's pack.yaml layout (pack_id, flows[].file, components[].wasm) always builds pack-v1.
+      const upstream = await openUpstreamPackDir(dir);
+      if (upstream) {
+        const v1 = await withComponentDescriber((describe) =>
+          buildUpstreamPackV1(upstream, { key, keyId: o.keyId, progress, describe }),
+        );
+        for (const w of v1.warnings) io.err(`warning: ${w}`);
+        await writeAtomic(o.out, v1.bytes);
+        const m = v1.manifest;
+        io.out(
+          `built ${o.out} (pack-v1, from upstream's pack.yaml layout): ${m.pack_id}@${m.version}, ${m.flows.length} flow(s), ${m.components.length} component(s), ${human(v1.bytes.length)}, ${packDigest(v1.bytes)}${key ? `, signed by ${keyFingerprint(key.publicKey)}` : ', unsigned'}`,
+        );
+        return;
+      }
       if (o.format === 'pack-v1') {
         const v1 = await withComponentDescriber((describe) =>
           buildPackV1FromDir(dir, { key, keyId: o.keyId, progress, describe }),
