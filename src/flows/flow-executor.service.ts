@@ -52,7 +52,7 @@ import {
   repliesOfEmit,
 } from './card-nodes.js';
 import type { I18nLookup } from './mapping-template.js';
-import { i18nLookupFor } from './pack-i18n.js';
+import { i18nLookupFor, readJsonAsset } from './pack-i18n.js';
 
 export const DEFAULT_ERROR_REPLY = 'Sorry, something went wrong while handling your message.';
 
@@ -207,7 +207,17 @@ export class FlowExecutorService {
       i18n: i18nLookupFor(input.pack.assets, message.locale),
     };
     const plan = planFor(flow);
-    const snap = input.snapshot;
+    // Upstream's card navigation: a Submit naming a node starts the flow there; one naming a card
+    // asset (`assets/cards/<id>.json`) is answered with that card, the session left where it was.
+    const nav = flow.dialect === 'flow-v1' ? cardNavigation(message, flow, input.pack.assets) : undefined;
+    if (nav?.card) {
+      run.replies.push(cardReply(nav.card, run.i18n));
+      const snapshot = input.snapshot;
+      return snapshot
+        ? { status: 'parked', replies: run.replies, snapshot, sessionData, trace: [] }
+        : { status: 'completed', replies: run.replies, snapshot: null, sessionData, trace: [] };
+    }
+    const snap = nav?.node !== undefined ? null : input.snapshot;
     const resumable = snap !== null && snap.flowId === flow.id && canResumeAt(plan, snap.nodeId);
     const frame = this.frame(
       run,
@@ -221,7 +231,7 @@ export class FlowExecutorService {
     const result = await this.runFrame(
       run,
       frame,
-      resumable ? snap.nodeId : flow.start,
+      resumable ? snap.nodeId : (nav?.node ?? flow.start),
       resumable ? (snap.pending ?? {}) : undefined,
     );
     switch (result.status) {
@@ -922,6 +932,25 @@ function cardNavTarget(message: MessageEnvelope, flow: FlowDefinition): string |
   for (const key of CARD_NAV_KEYS) {
     const v = data[key];
     if (typeof v === 'string' && flow.nodes.has(v)) return v;
+  }
+  return undefined;
+}
+
+/** A Submit's card navigation: to a node of the flow, or to a card asset of the pack. */
+function cardNavigation(
+  message: MessageEnvelope,
+  flow: FlowDefinition,
+  assets: ReadonlyMap<string, Uint8Array> | undefined,
+): { node?: string; card?: Record<string, unknown> } | undefined {
+  const node = cardNavTarget(message, flow);
+  if (node !== undefined) return { node };
+  const data = message.action;
+  if (!data || !assets) return undefined;
+  for (const key of CARD_NAV_KEYS) {
+    const v = data[key];
+    if (typeof v !== 'string' || !/^[\w.-]+$/.test(v)) continue;
+    const card = readJsonAsset(assets, `assets/cards/${v}.json`);
+    if (isRecord(card)) return { card };
   }
   return undefined;
 }

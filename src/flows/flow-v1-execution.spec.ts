@@ -437,6 +437,35 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
     expect(nav.replies).toEqual([{ text: 'Bye, ' }]);
   });
 
+  it('answers a Submit whose routeToCardId names a card asset with that card, the session left parked', async () => {
+    const runtime = new FakeRuntime({ [CARD]: cardComponent });
+    const exec = new FlowExecutorService(runtime);
+    const pack = packOf(
+      [
+        node('menu', CARD, { kind: 'next', nodeId: 'bye' }, CARD_CONFIG('assets/cards/welcome.json')),
+        node('bye', 'emit.response', { kind: 'end' }, { text: 'bye' }),
+      ],
+      [component(CARD, ['card'])],
+      ASSETS,
+    );
+    const parked = await run(exec, pack, msg('start'));
+    const about = await run(
+      exec,
+      pack,
+      msg('', { locale: 'de', action: { type: 'value', action_id: 'x', routeToCardId: 'welcome' } }),
+      parked.snapshot,
+    );
+    expect(about.status).toBe('parked');
+    expect(about.snapshot).toEqual(parked.snapshot);
+    expect(about.replies).toEqual([
+      { card: { type: 'AdaptiveCard', body: [{ type: 'TextBlock', text: 'Willkommen' }] } },
+    ]);
+    expect(runtime.calls).toHaveLength(1);
+    // A name that is neither a node nor a card asset: the message is the card's answer as usual.
+    const on = await run(exec, pack, msg('', { action: { routeToCardId: 'nothing' } }), parked.snapshot);
+    expect(on.replies).toEqual([{ text: 'bye' }]);
+  });
+
   it('does not park after a card that ends the flow', async () => {
     const runtime = new FakeRuntime({ [CARD]: cardComponent });
     const pack = packOf(
