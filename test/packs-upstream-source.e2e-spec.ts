@@ -15,7 +15,9 @@ import { runCli } from '../src/cli/greentic-pack/cli.js';
 import { decodeCanonical } from '../src/packs/format/canonical-cbor.js';
 import { generateKeyPair, keyFingerprint, publicKeyToPem, secretKeyToPem } from '../src/packs/format/keys.js';
 import { effectiveComponentId } from '../src/packs/format/pack-v1/flow-v1.js';
+import { SBOM_CBOR, buildSbomV1 } from '../src/packs/format/pack-v1/sbom-v1.js';
 import { readArchive } from '../src/packs/format/zip-reader.js';
+import { writeDeterministicZip } from '../src/packs/format/zip-writer.js';
 import { openAnyPack } from '../src/packs/verify/open-any-pack.js';
 import { trustPolicy } from '../src/packs/verify/trust.js';
 import { sendMessage, watComponent, writeBundle } from './fixtures/packs/pack-fixtures.js';
@@ -132,6 +134,23 @@ describe('greentic-pack build: upstream pack.yaml layout', () => {
     expect(ok.code).toBe(0);
     expect(ok.out).toContain(`signed by trusted key ${keyFingerprint(kp.publicKey)}`);
     expect((await pack('verify', signed)).code).toBe(3);
+
+    // An asset swapped after signing, the SBOM rewritten to match: the manifest's pins still refuse it.
+    const files = await readArchive(readFileSync(signed), signed);
+    const payload = [...files]
+      .filter(([p]) => p !== SBOM_CBOR)
+      .map(([p, bytes]) => ({
+        path: p,
+        bytes: p === 'assets/i18n/en.json' ? new TextEncoder().encode('{"greeting":"pwned"}') : bytes,
+      }));
+    const swapped = path.join(root, 'swapped.gtpack');
+    writeFileSync(
+      swapped,
+      await writeDeterministicZip([...payload, { path: SBOM_CBOR, bytes: buildSbomV1(payload) }]),
+    );
+    const bad = await pack('verify', swapped, '--trust', path.join(root, 'k.pub'));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('pack_manifest_hash_mismatch');
   });
 
   it('the runner serves the built archive: the component node runs, then emit.response answers', async () => {
