@@ -293,7 +293,8 @@ export async function compileUpstreamFlow(
       const id = effectiveComponentId(node);
       const ops = id !== undefined ? opts.operations.get(id) : undefined;
       const op = effectiveOperation(node);
-      if (!ops || op === undefined || ops.includes(op)) continue;
+      // A component that describes no operations (upstream's bare `node` world) cannot be checked.
+      if (!ops || ops.length === 0 || op === undefined || ops.includes(op)) continue;
       // A warning, as upstream's card packs call `run` on a component that describes only `card`.
       issues.push(
         nodeIssue({
