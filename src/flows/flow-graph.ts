@@ -39,6 +39,12 @@ export interface FlowGraph {
 }
 
 function kindOf(node: FlowNode): GraphNodeKind {
+  if (node.call) {
+    const id = node.call.component;
+    if (id === 'flow.call') return 'call';
+    if (id.startsWith('emit.')) return 'message';
+    return id === 'session.wait' ? 'other' : 'component';
+  }
   if (node.operation === OP_QA) return 'question';
   if (callTargetOf(node) !== undefined) return 'call';
   if (isComponentNode(node)) return 'component';
@@ -59,7 +65,10 @@ export function flowGraph(flow: FlowDefinition): FlowGraph {
     };
     const callee = callTargetOf(node);
     if (callee !== undefined) g.target = `flow ${callee}`;
-    const component = componentTargetOf(node);
+    // flow-v1 nodes name their component and operation outright.
+    const component = node.call
+      ? { component: node.call.component, operation: node.call.operation }
+      : componentTargetOf(node);
     if (component && g.kind === 'component') {
       g.target = component.operation ? `${component.component}.${component.operation}` : component.component;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FlowV1, FlowV1Node, FlowV1Routing, JsonValue } from '../packs/format/pack-v1/flow-v1.js';
+import { flowGraph } from './flow-graph.js';
 import { importFlowV1 } from './flow-v1-import.js';
 
 const FILE = 'packs/demo.gtpack!manifest.cbor';
@@ -111,6 +112,40 @@ describe('importFlowV1: flow-v1 IR into the runner IR', () => {
     expect(call('extract')).toMatchObject({ component: 'component-msg2events', operation: 'extract' });
     expect(call('say')).toEqual({ component: 'emit.response', input: { messages: '{{prev.messages}}' } });
     expect(f!.nodes.get('card')!.operation).toBe('ai.greentic.component-adaptive-card');
+  });
+
+  it("draws an imported flow with each node's component and operation", () => {
+    const { flow: f } = importFlowV1(
+      flow([
+        node(
+          'card',
+          'ai.greentic.component-adaptive-card',
+          { kind: 'next', nodeId: 'sub' },
+          {
+            component: { id: 'ai.greentic.component-adaptive-card', operation: 'run' },
+          },
+        ),
+        node(
+          'sub',
+          'flow.call',
+          { kind: 'next', nodeId: 'say' },
+          { input: { mapping: { flow_id: 'other' } } },
+        ),
+        node('say', 'emit.response', { kind: 'end' }),
+      ]),
+      FILE,
+    );
+    const g = flowGraph(f!);
+    expect(g.nodes.map((n) => [n.id, n.kind, n.target])).toEqual([
+      ['card', 'component', 'ai.greentic.component-adaptive-card.run'],
+      ['sub', 'call', 'flow other'],
+      ['say', 'message', undefined],
+    ]);
+    expect(g.edges).toEqual([
+      { from: 'card', to: 'sub', rule: 1 },
+      { from: 'sub', to: 'say', rule: 1 },
+      { from: 'say', end: 'out', rule: 1 },
+    ]);
   });
 
   it('starts at entrypoints.default, else at the first node, and keeps metadata', () => {

@@ -233,7 +233,14 @@ interface Cycle {
   closing: Edge;
 }
 
-/** One cycle per strongly connected component that holds no qa.process node. */
+/** A qa.process node with questions parks for input; a welcome-only one (upstream allows it) does not. */
+function asksQuestions(node: FlowNode | undefined): boolean {
+  if (node?.operation !== OP_QA) return false;
+  const qs = isRecordValue(node.config) ? node.config['questions'] : undefined;
+  return Array.isArray(qs) && qs.length > 0;
+}
+
+/** One cycle per strongly connected component that holds no qa.process node that asks. */
 function cyclesWithoutPark(flow: FlowDefinition, edges: ReadonlyMap<string, Edge[]>): Cycle[] {
   const order = [...flow.nodes.keys()];
   const index = new Map<string, number>();
@@ -275,7 +282,7 @@ function cyclesWithoutPark(flow: FlowDefinition, edges: ReadonlyMap<string, Edge
     const members = new Set(scc);
     const selfLoop = scc.length === 1 && (edges.get(scc[0]!) ?? []).some((e) => e.to === scc[0]);
     if (scc.length === 1 && !selfLoop) continue;
-    if (scc.some((id) => flow.nodes.get(id)?.operation === OP_QA)) continue;
+    if (scc.some((id) => asksQuestions(flow.nodes.get(id)))) continue;
     const first = order.find((id) => members.has(id))!;
     cycles.push(shortestCycle(first, members, edges));
   }

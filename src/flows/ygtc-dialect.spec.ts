@@ -117,6 +117,25 @@ describe('.ygtc dialect: what upstream accepts', () => {
     expect(r.replies).toEqual([{ text: 'Hi there' }, { text: 'Bye' }]);
   });
 
+  it('counts a welcome-only qa.process as not parking when it checks loops', () => {
+    const loop = (qa: string) =>
+      checkFlow(
+        y(
+          ...HEAD,
+          'nodes:',
+          '  a:',
+          `    qa.process: ${qa}`,
+          '    routing: [{ to: b }]',
+          '  b:',
+          '    reply: x',
+          '    routing: [{ to: a }]',
+        ),
+        FILE,
+      ).issues.map((i) => i.code);
+    expect(loop('{ welcome: Hi }')).toContain('cycle_without_park');
+    expect(loop('{ questions: [{ id: q, prompt: Q }] }')).not.toContain('cycle_without_park');
+  });
+
   it('accepts object-shaped timeout, when and retry, and runs what it reads', async () => {
     const text = y(
       ...HEAD,
