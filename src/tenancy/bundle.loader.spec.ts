@@ -75,6 +75,22 @@ describe('bundle loader', () => {
     );
   });
 
+  it('takes reverse-DNS pack ids (upstream packs), with dots between non-empty segments only', () => {
+    const dns = GOOD.replace('id: demo,', 'id: ai.greentic.demo,').replace(
+      'pack: demo',
+      'pack: ai.greentic.demo',
+    );
+    const b = parseBundle(dns, '/b/bundle.yaml');
+    expect(b.tenants.get('demo')?.envs.get('dev')?.teams.get('default')?.channels.get('web')?.pack).toBe(
+      'ai.greentic.demo',
+    );
+    for (const bad of ['ai..demo', '.demo', 'demo.', 'ai/demo']) {
+      expect(err(GOOD.replace('id: demo,', `id: "${bad}",`))).toMatch(
+        /key 'tenants\.demo\.packs\.0\.id': expected a string matching/,
+      );
+    }
+  });
+
   it('refuses a wrong type with its line', () => {
     expect(err(GOOD.replace('flow: weather_bot', 'flow: weather_bot, session_ttl_seconds: soon'))).toMatch(
       /bundle\.yaml:11:\d+: key '.*session_ttl_seconds': expected integer/,

@@ -1,5 +1,10 @@
 /** JSON Schema of the bundle file. Ids become NATS subject tokens, hence the pattern. */
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } as const;
+/**
+ * Pack ids are no subject tokens: upstream's reverse-DNS ids (`ai.greentic.runner.example`) are
+ * valid, dots between non-empty segments only.
+ */
+const PACK_ID = { type: 'string', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' } as const;
 
 // Rate limits, retry policy and timers (docs/flows.md).
 
@@ -39,7 +44,7 @@ const timer = {
   additionalProperties: false,
   required: ['pack', 'flow'],
   properties: {
-    pack: ID,
+    pack: PACK_ID,
     flow: { type: 'string', minLength: 1 },
     cron: { type: 'string', minLength: 1 },
     interval: DURATION,
@@ -73,7 +78,7 @@ const channel = {
   required: ['provider', 'pack', 'flow'],
   properties: {
     provider: { type: 'string', minLength: 1 },
-    pack: ID,
+    pack: PACK_ID,
     flow: { type: 'string', minLength: 1 },
     session_ttl_seconds: { type: 'integer', minimum: 1 },
     settings: { type: 'object' },
@@ -150,7 +155,7 @@ export const BUNDLE_SCHEMA = {
               additionalProperties: false,
               required: ['id', 'source'],
               properties: {
-                id: ID,
+                id: PACK_ID,
                 source: { type: 'string', minLength: 1 },
                 digest: { type: 'string' },
                 // Packs whose flows replace this pack's flows of the same id (see docs/packs.md).
@@ -161,7 +166,7 @@ export const BUNDLE_SCHEMA = {
                     additionalProperties: false,
                     required: ['id', 'source'],
                     properties: {
-                      id: ID,
+                      id: PACK_ID,
                       source: { type: 'string', minLength: 1 },
                       digest: { type: 'string' },
                     },
