@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { FlowIssue } from '../../flows/flow.types.js';
-import { compileUpstreamFlow } from '../../packs/format/pack-v1/upstream-flow.js';
+import { checkFlowCalls, compileUpstreamFlow } from '../../packs/format/pack-v1/upstream-flow.js';
 import type { UpstreamPackYaml } from '../../packs/format/pack-v1/upstream-pack-yaml.js';
 import type { DescribeComponent } from '../greentic-pack/describe-components.js';
 
@@ -61,6 +61,7 @@ export async function validateUpstreamPack(
     });
   const files: UpstreamFlowFile[] = [];
   const ids = new Map<string, string>();
+  const compiled: Parameters<typeof checkFlowCalls>[0][number][] = [];
   for (const ref of pack.flows) {
     const r = await compileUpstreamFlow(ref, pack, { operations });
     issues.push(...r.issues);
@@ -77,6 +78,8 @@ export async function validateUpstreamPack(
         column: 1,
       });
     else ids.set(r.flow.id, ref.file);
+    compiled.push({ flow: r.flow, file: ref.abs, nodeAt: r.nodeAt! });
   }
+  issues.push(...checkFlowCalls(compiled));
   return { files, issues };
 }

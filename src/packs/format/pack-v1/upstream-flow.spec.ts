@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { compileUpstreamFlow } from './upstream-flow.js';
+import { checkFlowCalls, compileUpstreamFlow } from './upstream-flow.js';
 import { isUpstreamPackYaml, openUpstreamPackDir, readSidecar } from './upstream-pack-yaml.js';
 
 let dir: string;
@@ -133,6 +133,20 @@ nodes:
     expect(r.issues.map((i) => `${i.line}:${i.column} ${i.code}`)).toEqual([
       '8:5 multiple_operations',
       '4:8 unknown_start',
+    ]);
+  });
+
+  it('a flow.call to a flow the pack does not have is an error at the calling node', async () => {
+    write(
+      'flows/main.ygtc',
+      'id: main\ntype: messaging\nnodes:\n  start:\n    flow.call: { flow_id: helper }\n    routing: [{ to: other }]\n  other:\n    flow.call: { flow_id: main }\n',
+    );
+    const pack = (await openUpstreamPackDir(dir))!;
+    const r = await compileUpstreamFlow(pack.flows[0]!, pack);
+    expect(r.issues).toEqual([]);
+    const calls = checkFlowCalls([{ flow: r.flow!, file: 'main.ygtc', nodeAt: r.nodeAt! }]);
+    expect(calls.map((i) => `${i.line}:${i.column} ${i.message}`)).toEqual([
+      "4:3 node 'start' of flow 'main' calls flow 'helper', which the pack does not have (pack flows: main)",
     ]);
   });
 });

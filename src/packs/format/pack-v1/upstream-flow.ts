@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { checkFlowV1 } from '../../../flows/flow-v1-check.js';
-import { importFlowV1 } from '../../../flows/flow-v1-import.js';
+import { importFlowV1, v1CallTarget } from '../../../flows/flow-v1-import.js';
 import type { FlowIssue } from '../../../flows/flow.types.js';
 import { compileYgtcToFlowV1 } from './compile-ygtc.js';
 import {
@@ -62,6 +62,8 @@ export interface UpstreamFlowResult {
   issues: FlowIssue[];
   /** The sidecar read, if the flow has one. */
   sidecar?: string;
+  /** Where a node is defined in the flow file (compiled flows only). */
+  nodeAt?: (node: string) => Pos;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -208,7 +210,10 @@ export async function compileUpstreamFlow(
     for (const [k, v] of Object.entries(raw['entrypoints']))
       if (typeof v === 'string') flow.entrypoints[k] = v;
 
-  const result: UpstreamFlowResult = { issues };
+  const result: UpstreamFlowResult = {
+    issues,
+    nodeAt: (n) => nodePos.get(n) ?? { line: 1, column: 1 },
+  };
   const sidecar = await readSidecar(file);
   if (sidecar) {
     result.sidecar = sidecar.file;
@@ -310,4 +315,30 @@ export async function compileUpstreamFlow(
   }
   if (!issues.some((i) => i.severity === 'error')) result.flow = flow;
   return result;
+}
+
+/**
+ * Pack-level: every `flow.call` names one of the pack's flows (`flow_id`, or `flow`). `nodeAt` gives a
+ * node's position in its flow file.
+ */
+export function checkFlowCalls(
+  flows: readonly { flow: FlowV1; file: string; nodeAt: (node: string) => Pos }[],
+): FlowIssue[] {
+  const ids = new Set(flows.map((f) => f.flow.id));
+  const issues: FlowIssue[] = [];
+  for (const { flow, file, nodeAt } of flows) {
+    for (const node of flow.nodes) {
+      if (effectiveComponentId(node) !== 'flow.call') continue;
+      const target = v1CallTarget(node.input.mapping);
+      if (target === undefined || ids.has(target)) continue;
+      issues.push({
+        severity: 'error',
+        code: 'unknown_flow',
+        message: `node '${node.id}' of flow '${flow.id}' calls flow '${target}', which the pack does not have (pack flows: ${[...ids].join(', ')})`,
+        file,
+        ...nodeAt(node.id),
+      });
+    }
+  }
+  return issues;
 }

@@ -10,7 +10,7 @@ import type { FlowV1Entry, JsonValue } from './flow-v1.js';
 import { PACK_V1_SCHEMA, type PackV1Component, type PackV1Manifest } from './manifest-v1.js';
 import { assemblePackV1, buildPackLock, type BuildV1Options, type BuildV1Result } from './pack-v1-writer.js';
 import { PACK_LOCK_CBOR } from './sbom-v1.js';
-import { compileUpstreamFlow } from './upstream-flow.js';
+import { checkFlowCalls, compileUpstreamFlow } from './upstream-flow.js';
 import { underRoot, type UpstreamPackYaml } from './upstream-pack-yaml.js';
 
 /**
@@ -181,6 +181,7 @@ export async function buildUpstreamPackV1(
 
   progress(`compiling ${pack.flows.length} flow(s)`);
   const flows: FlowV1Entry[] = [];
+  const compiled: Parameters<typeof checkFlowCalls>[0][number][] = [];
   const warnings: string[] = [];
   for (const ref of pack.flows) {
     const r = await compileUpstreamFlow(ref, pack, { offline: true, operations });
@@ -198,6 +199,7 @@ export async function buildUpstreamPackV1(
       });
       continue;
     }
+    compiled.push({ flow: r.flow, file: ref.abs, nodeAt: r.nodeAt! });
     flows.push({
       id: r.flow.id,
       kind: r.flow.kind,
@@ -206,6 +208,7 @@ export async function buildUpstreamPackV1(
       entrypoints: ref.entrypoints.length > 0 ? ref.entrypoints : Object.keys(r.flow.entrypoints),
     });
   }
+  issues.push(...checkFlowCalls(compiled));
   const assets = await collectAssets(pack, issues);
   if (flows.length === 0 && issues.length === 0)
     issues.push({
