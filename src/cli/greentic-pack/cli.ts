@@ -129,7 +129,7 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
   program
     .command('build')
     .description(
-      "build a .gtpack from a pack directory (pack.yaml); flows are validated first, their operations against each component's describe()",
+      "build a .gtpack from a pack directory (pack.yaml, this runner's layout or upstream's, which always builds pack-v1); flows are validated first, their operations against each component's describe()",
     )
     .argument('<dir>', 'pack directory')
     .requiredOption('-o, --out <file>', 'output .gtpack')
