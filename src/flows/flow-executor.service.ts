@@ -52,7 +52,7 @@ import {
   repliesOfEmit,
 } from './card-nodes.js';
 import type { I18nLookup } from './mapping-template.js';
-import { i18nLookupFor, readJsonAsset } from './pack-i18n.js';
+import { i18nLookupFor, i18nStrings, readJsonAsset } from './pack-i18n.js';
 
 export const DEFAULT_ERROR_REPLY = 'Sorry, something went wrong while handling your message.';
 
@@ -196,7 +196,7 @@ export class FlowExecutorService {
     if (tenant.teamId !== undefined) attributes['greentic.team'] = tenant.teamId;
     const run: Run = {
       input,
-      message: messageView(message),
+      message: messageView(message, i18nStrings(input.pack.assets, message.locale)),
       replies: [],
       trace: [],
       sessionData,
@@ -1095,8 +1095,11 @@ function replyFromPayload(payload: unknown): OutboundReply | undefined {
   return { text: typeof payload === 'object' ? JSON.stringify(payload) : String(payload) };
 }
 
-function messageView(m: MessageEnvelope): Record<string, unknown> {
+function messageView(m: MessageEnvelope, i18n: Readonly<Record<string, string>>): Record<string, unknown> {
   return {
+    locale: m.locale ?? null,
+    /** The pack's strings in the message's locale: `{{i18n:key}}` in `.ygtc` templates. */
+    i18n,
     id: m.id,
     text: m.text,
     userId: m.userId,

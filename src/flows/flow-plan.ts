@@ -78,6 +78,17 @@ export interface FlowPlan {
 /** Isolated so helpers registered elsewhere in the process never reach flow templates. */
 const hb = Handlebars.create();
 
+/**
+ * `{{i18n:key}}` in a `.ygtc` template: the pack's string for the message's locale (the executor puts
+ * them at `message.i18n`), else the key itself, as upstream renders a missing one.
+ */
+const I18N_TOKEN = /\{\{\s*i18n:([\w.-]+)\s*\}\}/g;
+hb.registerHelper('greentic_i18n', function (key: unknown, options: { data?: { root?: unknown } }) {
+  const root = options.data?.root as { message?: { i18n?: Record<string, unknown> } } | undefined;
+  const text = typeof key === 'string' ? root?.message?.i18n?.[key] : undefined;
+  return typeof text === 'string' ? text : String(key);
+});
+
 const PLANS = new WeakMap<FlowDefinition, FlowPlan>();
 
 export function planFor(flow: FlowDefinition): FlowPlan {
@@ -107,7 +118,7 @@ class CompileError extends Error {
 export function compileTemplate(text: string): Render {
   let ast: ReturnType<typeof hb.parse>;
   try {
-    ast = hb.parse(text);
+    ast = hb.parse(text.replace(I18N_TOKEN, (_m, key: string) => `{{greentic_i18n "${key}"}}`));
   } catch (e) {
     throw new Error(condenseHandlebarsError((e as Error).message), { cause: e });
   }

@@ -118,3 +118,33 @@ export function i18nLookupFor(
     return undefined;
   };
 }
+
+const MERGED = new WeakMap<PackAssets, Map<string, Readonly<I18nBundle>>>();
+const NO_STRINGS: Readonly<I18nBundle> = Object.freeze({});
+
+/**
+ * Every string for a locale, merged along its chain (`en`, then `xx`, then `xx-YY` on top; empty
+ * strings do not override), read once per pack and locale. Empty when the pack has no bundles.
+ */
+export function i18nStrings(
+  assets: PackAssets | undefined,
+  locale: string | undefined,
+): Readonly<I18nBundle> {
+  if (!assets) return NO_STRINGS;
+  const bundles = i18nBundles(assets);
+  if (bundles.size === 0) return NO_STRINGS;
+  const chain = localeChain(locale);
+  const key = chain.join('>');
+  let byLocale = MERGED.get(assets);
+  if (!byLocale) MERGED.set(assets, (byLocale = new Map()));
+  let merged = byLocale.get(key);
+  if (!merged) {
+    const out: I18nBundle = {};
+    for (const l of [...chain].reverse()) {
+      for (const [k, v] of Object.entries(bundles.get(l) ?? {})) if (v !== '') out[k] = v;
+    }
+    merged = Object.freeze(out);
+    byLocale.set(key, merged);
+  }
+  return merged;
+}

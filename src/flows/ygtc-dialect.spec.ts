@@ -295,6 +295,42 @@ describe('.ygtc dialect: what upstream accepts', () => {
   });
 });
 
+describe('.ygtc flows and the pack i18n strings', () => {
+  it('renders {{i18n:key}} in the message locale (xx-YY, xx, en), else the key', async () => {
+    const f = flowOf(
+      y(
+        ...HEAD,
+        'nodes:',
+        '  a:',
+        '    reply: { text: "{{i18n:greet}}, {{message.userId}} ({{i18n:missing.key}})", card: { title: "{{i18n:title}}" } }',
+      ),
+    );
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const p: PackView = {
+      ...pack([f]),
+      assets: new Map([
+        ['assets/i18n/en.json', enc({ greet: 'Hello', title: 'Title' })],
+        ['assets/i18n/fr.json', enc({ greet: 'Bonjour' })],
+      ]),
+    };
+    const exec = new FlowExecutorService(new EchoRuntime());
+    const base = {
+      tenant: { tenantId: 't', envId: 'dev' },
+      pack: p,
+      flowId: 'dialect',
+      snapshot: null,
+      sessionData: {},
+      allowedSecrets: [],
+      stepLimit: 5,
+      componentDeadlineMs: 100,
+    };
+    const fr = await exec.run({ ...base, message: { ...message('x'), locale: 'fr-CA' } });
+    expect(fr.replies).toEqual([{ text: 'Bonjour, u (missing.key)', card: { title: 'Title' } }]);
+    const none = await exec.run({ ...base, message: message('y') });
+    expect(none.replies[0]!.text).toBe('Hello, u (missing.key)');
+  });
+});
+
 describe('.ygtc dialect: what upstream refuses', () => {
   it('refuses scalar timeout, when and retry at the value', () => {
     const issues = checkFlow(
