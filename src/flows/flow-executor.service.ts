@@ -294,7 +294,12 @@ export class FlowExecutorService {
     if (flow.dialect === 'flow-v1') {
       // Each message is a new entry for a flow-v1 flow (a root frame): `in` is this message,
       // `response` its card data and text (upstream's routing context after an Action.Submit).
-      if (depth === 0) state['in'] = v1Entry(run.input.message);
+      // Answers a question node stored in `in` stay (a compiled `.ygtc` built-in).
+      if (depth === 0)
+        state['in'] = {
+          ...(saved ? (state['in'] as Record<string, unknown>) : {}),
+          ...v1Entry(run.input.message),
+        };
       state['response'] = v1Response(run.input.message);
     }
     return { flow, plan: planFor(flow), state, depth, chain, abandoned: false, traceContext };

@@ -304,6 +304,30 @@ describe('flow-v1 execution: mappings and operations', () => {
     expect(r2.replies).toEqual([{ text: 'fallback after AC_ASSET_NOT_FOUND' }]);
   });
 
+  it('runs .ygtc built-ins a compiler left as component.exec + operation (qa.process), answers kept across turns', async () => {
+    const pack = packOf(
+      [
+        node(
+          'ask',
+          'component.exec',
+          { kind: 'next', nodeId: 'greet' },
+          {
+            welcome: 'Hi!',
+            questions: [{ id: 'name', prompt: 'Your name?', answer_type: 'text' }],
+          },
+          { component: { id: 'component.exec', operation: 'qa.process' } },
+        ),
+        node('greet', 'emit.response', { kind: 'end' }, { text: 'Hello {{in.name}} ({{in.input.text}})' }),
+      ],
+      [],
+    );
+    const exec = new FlowExecutorService(new FakeRuntime({}));
+    const first = await run(exec, pack, msg('hey'));
+    expect(first).toMatchObject({ status: 'parked', replies: [{ text: 'Hi!' }, { text: 'Your name?' }] });
+    const second = await run(exec, pack, msg('Ada'), first.snapshot);
+    expect(second).toMatchObject({ status: 'completed', replies: [{ text: 'Hello Ada (Ada)' }] });
+  });
+
   it('fails a message bound to an empty flow with flow_empty', async () => {
     const r = await run(new FlowExecutorService(new FakeRuntime({})), packOf([], []), msg('x'));
     expect(r.status).toBe('failed');
