@@ -14,6 +14,7 @@ import {
   decodeManifestV1,
   encodeManifestV1,
   type PackV1Component,
+  type PackV1Kind,
   type PackV1Manifest,
 } from './manifest-v1.js';
 import { PACK_LOCK_CBOR, SBOM_CBOR, buildSbomV1, parseSbomV1, sbomMismatchesV1 } from './sbom-v1.js';
@@ -123,6 +124,57 @@ export function buildPackLock(
 }
 
 /**
+ * The pack-v1 manifest both builders write (today's layout and upstream's `pack.yaml`): the
+ * payload files' sha256 pinned in the signed manifest, so none can be swapped with the SBOM
+ * rewritten, and the component sources extension when components are bundled.
+ */
+export function composeManifestV1(input: {
+  packId: string;
+  name?: string;
+  version: string;
+  kind: PackV1Kind;
+  publisher: string;
+  components: PackV1Component[];
+  flows: FlowV1Entry[];
+  files: readonly PackFile[];
+  sources: JsonValue[];
+}): PackV1Manifest {
+  const digests: Record<string, JsonValue> = {};
+  for (const f of input.files) digests[f.path] = sha256Pin(f.bytes);
+  return {
+    schema_version: PACK_V1_SCHEMA,
+    pack_id: input.packId,
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    version: input.version,
+    kind: input.kind,
+    publisher: input.publisher,
+    components: input.components,
+    flows: input.flows,
+    dependencies: [],
+    capabilities: [],
+    secret_requirements: [],
+    signatures: [],
+    extensions: {
+      [EXT_PACK_MODE]: { kind: EXT_PACK_MODE, version: '1', inline: { mode: 'prod' } },
+      [EXT_PAYLOAD_DIGESTS]: {
+        kind: EXT_PAYLOAD_DIGESTS,
+        version: 'v1',
+        inline: { files: digests, schema_version: 1 },
+      },
+      ...(input.sources.length > 0
+        ? {
+            [EXT_COMPONENT_SOURCES]: {
+              kind: EXT_COMPONENT_SOURCES,
+              version: 'v1',
+              inline: { components: input.sources, schema_version: 1 },
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/**
  * The older layout's build output → pack-v1 files: `components/<id>.wasm`, assets as they are, the `.ygtc`
  * sources and their JSON under `flows/<id>/` (as upstream's `--dev` builds carry them), `pack.lock.cbor`,
  * and a manifest with the flows compiled to flow-v1 and every component's sha256 in
@@ -192,39 +244,17 @@ export function packV1FromLegacy(
   }
   for (const f of legacyFiles) if (f.path.startsWith('assets/')) files.push(f);
   files.push({ path: PACK_LOCK_CBOR, bytes: buildPackLock(lock) });
-  const digests: Record<string, JsonValue> = {};
-  for (const f of files) digests[f.path] = sha256Pin(f.bytes);
-  const manifest: PackV1Manifest = {
-    schema_version: PACK_V1_SCHEMA,
-    pack_id: legacy.meta.pack_id,
+  const manifest = composeManifestV1({
+    packId: legacy.meta.pack_id,
     ...(legacy.meta.name !== legacy.meta.pack_id ? { name: legacy.meta.name } : {}),
     version: legacy.meta.version,
     kind: 'application',
     publisher: legacy.meta.authors[0] ?? '',
     components,
     flows,
-    dependencies: [],
-    capabilities: [],
-    secret_requirements: [],
-    signatures: [],
-    extensions: {
-      [EXT_PACK_MODE]: { kind: EXT_PACK_MODE, version: '1', inline: { mode: 'prod' } },
-      [EXT_PAYLOAD_DIGESTS]: {
-        kind: EXT_PAYLOAD_DIGESTS,
-        version: 'v1',
-        inline: { files: digests, schema_version: 1 },
-      },
-      ...(sources.length > 0
-        ? {
-            [EXT_COMPONENT_SOURCES]: {
-              kind: EXT_COMPONENT_SOURCES,
-              version: 'v1',
-              inline: { components: sources, schema_version: 1 },
-            },
-          }
-        : {}),
-    },
-  };
+    files,
+    sources,
+  });
   return { manifest, files };
 }
 

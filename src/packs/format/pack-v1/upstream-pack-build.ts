@@ -5,10 +5,15 @@ import { formatIssue, type FlowIssue } from '../../../flows/flow.types.js';
 import type { PreparedComponent } from '../../../wasm/component-runtime.js';
 import { sha256Hex } from '../hash.js';
 import type { PackFile } from '../zip-writer.js';
-import { EXT_COMPONENT_SOURCES, EXT_PACK_MODE, EXT_PAYLOAD_DIGESTS } from './extensions-v1.js';
 import type { FlowV1Entry, JsonValue } from './flow-v1.js';
-import { PACK_V1_SCHEMA, type PackV1Component, type PackV1Manifest } from './manifest-v1.js';
-import { assemblePackV1, buildPackLock, type BuildV1Options, type BuildV1Result } from './pack-v1-writer.js';
+import type { PackV1Component } from './manifest-v1.js';
+import {
+  assemblePackV1,
+  buildPackLock,
+  composeManifestV1,
+  type BuildV1Options,
+  type BuildV1Result,
+} from './pack-v1-writer.js';
 import { PACK_LOCK_CBOR } from './sbom-v1.js';
 import { checkFlowCalls, compileUpstreamFlow } from './upstream-flow.js';
 import { underRoot, type UpstreamPackYaml } from './upstream-pack-yaml.js';
@@ -228,39 +233,17 @@ export async function buildUpstreamPackV1(
   files.push(...assets, { path: PACK_LOCK_CBOR, bytes: buildPackLock(lock) });
   // As in every pack-v1 built here: a signature covers only the manifest, so the manifest pins each
   // payload file (assets included) and none can be swapped with the SBOM rewritten.
-  const digests: Record<string, JsonValue> = {};
-  for (const f of files) digests[f.path] = `sha256:${sha256Hex(f.bytes)}`;
-  const manifest: PackV1Manifest = {
-    schema_version: PACK_V1_SCHEMA,
-    pack_id: pack.packId,
+  const manifest = composeManifestV1({
+    packId: pack.packId,
     ...(pack.name !== undefined ? { name: pack.name } : {}),
     version: pack.version,
     kind: pack.kind,
     publisher: pack.publisher,
-    components: components.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    components: components.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)),
     flows,
-    dependencies: [],
-    capabilities: [],
-    secret_requirements: [],
-    signatures: [],
-    extensions: {
-      [EXT_PACK_MODE]: { kind: EXT_PACK_MODE, version: '1', inline: { mode: 'prod' } },
-      [EXT_PAYLOAD_DIGESTS]: {
-        kind: EXT_PAYLOAD_DIGESTS,
-        version: 'v1',
-        inline: { files: digests, schema_version: 1 },
-      },
-      ...(sources.length > 0
-        ? {
-            [EXT_COMPONENT_SOURCES]: {
-              kind: EXT_COMPONENT_SOURCES,
-              version: 'v1',
-              inline: { components: sources, schema_version: 1 },
-            },
-          }
-        : {}),
-    },
-  };
+    files,
+    sources,
+  });
   progress(
     `writing pack-v1: ${files.length} payload file(s) + manifest.cbor, sbom.cbor${opts.key ? ', signature' : ''}`,
   );
