@@ -67,7 +67,7 @@ nodes:
     component.exec:
       component: echo
       operation: execute
-    timeout: 10s
+    timeout: { duration: 10s }
     routing:
       - to: answer
   answer:
