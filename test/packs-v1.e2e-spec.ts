@@ -333,6 +333,31 @@ describe('pack-v1: byte-level round trip', () => {
     );
     expect(await refusal(badWasm, dev)).toBe('pack_sbom_digest_mismatch');
   });
+
+  it('a flow calling a component the archive lacks: refused under strict, left out with a warning under dev', async () => {
+    const built = await buildPackV1FromDir(path.join(dir, 'src'));
+    // Like greentic-demo's msg-event-app: a flow names a component that is neither bundled nor declared.
+    const manifest: PackV1Manifest = {
+      ...built.manifest,
+      signatures: [],
+      components: [],
+      extensions: { 'greentic.pack-mode.v1': built.manifest.extensions!['greentic.pack-mode.v1']! },
+    };
+    const files = payloadOf(built).filter((f) => f.path !== 'components/echo.wasm');
+    const signed = (await assemblePackV1({ manifest, files, key: trusted })).bytes;
+    expect(await refusal(signed)).toBe('pack_manifest_component_missing');
+    const opened = await openAnyPack((await assemblePackV1({ manifest, files })).bytes, {
+      label: 'lacking',
+      policy: dev,
+    });
+    if (opened.format !== 'pack-v1') throw new Error('expected a pack-v1 archive');
+    // `calc` calls echo and is left out; `hello` needs no component and serves.
+    expect(opened.pack.manifest.flows.map((f) => f.id).sort()).toEqual(['calc', 'hello']);
+    expect(opened.pack.runnableFlows.map((f) => f.id)).toEqual(['hello']);
+    expect(opened.pack.warnings.join('\n')).toMatch(
+      /flow 'calc' node '[^']+' calls component 'echo', which the archive does not bundle: the flow is left out/,
+    );
+  });
 });
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {

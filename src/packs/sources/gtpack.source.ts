@@ -94,7 +94,7 @@ export function contentsOfV1(v: VerifiedPackV1, digest: string, location: string
     warnings: v.warnings,
     location,
     format: 'pack-v1',
-    flowsV1: m.flows,
+    flowsV1: v.runnableFlows,
     i18n,
     ...(v.defaultEntrypoint ? { defaultEntrypoint: v.defaultEntrypoint } : {}),
   };

@@ -54,6 +54,8 @@ export interface VerifiedPackV1 {
   signature: PackV1SignatureCheck;
   /** Every bundled component wasm, by component id. */
   components: Map<string, PackV1ComponentFile>;
+  /** The manifest's flows less those the dev policy left out (a component they call is not bundled). */
+  runnableFlows: FlowV1Entry[];
   /** Signature warnings plus integrity findings the dev policy let through. */
   warnings: string[];
   defaultEntrypoint?: { flow: string; node: string };
@@ -178,6 +180,17 @@ export function defaultEntrypointV1(
   if (!pick) return undefined;
   const node = entryNode(pick.flow);
   return node ? { flow: pick.id, node: node.id } : undefined;
+}
+
+/** The first node of `f` that calls a component the archive does not bundle. */
+function missingComponent(
+  f: FlowV1Entry,
+  bundled: ReadonlyMap<string, unknown>,
+): { node: string; component: string } | undefined {
+  for (const n of f.flow.nodes) {
+    for (const id of componentsNeeded(n)) if (!bundled.has(id)) return { node: n.id, component: id };
+  }
+  return undefined;
 }
 
 /** Component versions from `pack.lock.cbor`, the only record of them when `components[]` is empty. */
@@ -346,22 +359,31 @@ export function verifyPackV1Files(files: Map<string, Uint8Array>, opts: OpenPack
   for (const c of manifest.components) {
     if (!components.has(c.id)) warnings.push(`component '${c.id}' is listed in the manifest but not bundled`);
   }
+  const runnableFlows: FlowV1Entry[] = [];
   for (const f of manifest.flows) {
     if (f.flow.nodes.length === 0) warnings.push(`flow '${f.id}' has no nodes (it cannot run)`);
-    for (const n of f.flow.nodes) {
-      for (const id of componentsNeeded(n)) {
-        if (!components.has(id)) {
-          const remote = sourceById.get(id);
-          throw new PackError(
-            'pack_manifest_component_missing',
-            `${label}: flow '${f.id}' node '${n.id}' calls component '${id}', which the archive does not bundle${remote ? ` (its source is remote: ${remote.source})` : ''}`,
-            { flow: f.id, node: n.id, component: id },
-          );
-        }
-      }
+    const missing = missingComponent(f, components);
+    if (!missing) {
+      runnableFlows.push(f);
+      continue;
     }
+    const remote = sourceById.get(missing.component);
+    const what = `flow '${f.id}' node '${missing.node}' calls component '${missing.component}', which the archive does not bundle${remote ? ` (its source is remote: ${remote.source})` : ''}`;
+    // Upstream loads such packs (greentic-demo's msg-event-app is one) and fails the flow when it runs;
+    // under dev the pack's other flows serve and this one is left out, never under strict.
+    if (opts.policy.mode === 'dev') {
+      warnings.push(
+        `${what}: the flow is left out (allowed by the dev trust policy; strict refuses the pack)`,
+      );
+      continue;
+    }
+    throw new PackError('pack_manifest_component_missing', `${label}: ${what}`, {
+      flow: f.id,
+      node: missing.node,
+      component: missing.component,
+    });
   }
-  const defaultEntrypoint = defaultEntrypointV1(manifest.flows);
+  const defaultEntrypoint = defaultEntrypointV1(runnableFlows);
   return {
     manifest,
     files,
@@ -369,6 +391,7 @@ export function verifyPackV1Files(files: Map<string, Uint8Array>, opts: OpenPack
     sbomFile,
     signature,
     components,
+    runnableFlows,
     warnings: [...signature.warnings, ...warnings],
     ...(defaultEntrypoint ? { defaultEntrypoint } : {}),
     pinnedFiles: new Set(pinned?.keys() ?? []),
