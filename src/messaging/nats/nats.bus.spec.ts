@@ -399,7 +399,12 @@ describe('NatsBus', () => {
     await until(async () => (await b.health()).up, 'health up again');
     await b.publish(SUBJ, { sessionKey: 's', id: 'after' }, { msgId: 'after' });
     await until(() => got.includes('after'), 'the message after the reconnect');
-    expect(got.filter((id) => id === 'before')).toHaveLength(1);
+    // An ack still in flight when the link was cut is lost with it, so `before` may be delivered
+    // again after the reconnect: the bus is at-least-once (the session store drops such a repeat).
+    // What must hold is that nothing is lost. (`during` may arrive too: the client's reconnect
+    // buffer can still send a publish that timed out; the caller's retry under the same id is then
+    // dropped by the stream's duplicate window.)
+    expect(got.filter((id) => id === 'before').length).toBeGreaterThanOrEqual(1);
   });
 
   it('drops a reply re-published under the same id by another replica (a redelivery after a crash), and tells the publisher', async () => {
