@@ -33,18 +33,24 @@ const err = (code: string, message: string): HostAnswer => ({ tag: 'err', val: {
 
 type Bucket = Record<string, string>;
 
-function bucketOf(session: Record<string, unknown>, component: string): Bucket | undefined {
-  const root = session[STATE_ROOT];
+/** The component's bucket under `rootKey` of the session data (each state interface has its own root). */
+function bucketOf(session: Record<string, unknown>, rootKey: string, component: string): Bucket | undefined {
+  const root = session[rootKey];
   if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
   const bucket = (root as Record<string, unknown>)[component];
   if (bucket === null || typeof bucket !== 'object' || Array.isArray(bucket)) return undefined;
   return bucket as Bucket;
 }
 
-function writeBucket(session: Record<string, unknown>, component: string, bucket: Bucket): void {
-  const root = session[STATE_ROOT];
+function writeBucket(
+  session: Record<string, unknown>,
+  rootKey: string,
+  component: string,
+  bucket: Bucket,
+): void {
+  const root = session[rootKey];
   const base = root !== null && typeof root === 'object' && !Array.isArray(root) ? root : {};
-  session[STATE_ROOT] = { ...base, [component]: bucket };
+  session[rootKey] = { ...base, [component]: bucket };
 }
 
 function checkKey(key: unknown, limits: StateLimits): string | undefined {
@@ -72,7 +78,7 @@ export function stateOp(
   const problem = checkKey(key, limits);
   if (problem) return err('invalid', problem);
   const k = key as string;
-  const bucket = bucketOf(session, component);
+  const bucket = bucketOf(session, STATE_ROOT, component);
   switch (op) {
     case 'get': {
       const v = bucket && Object.hasOwn(bucket, k) ? bucket[k] : undefined;
@@ -87,14 +93,14 @@ export function stateOp(
       if (size(next) > limits.maxTotalBytes) {
         return err('too-large', `state of this component exceeds ${limits.maxTotalBytes} bytes per session`);
       }
-      writeBucket(session, component, next);
+      writeBucket(session, STATE_ROOT, component, next);
       return { tag: 'ok', val: undefined };
     }
     case 'delete': {
       if (!bucket || !Object.hasOwn(bucket, k)) return { tag: 'ok', val: false };
       const next = { ...bucket };
       delete next[k];
-      writeBucket(session, component, next);
+      writeBucket(session, STATE_ROOT, component, next);
       return { tag: 'ok', val: true };
     }
   }
@@ -119,20 +125,6 @@ function blobSize(bucket: Bucket): number {
   return n;
 }
 
-function readStoreBucket(session: Record<string, unknown>, component: string): Bucket | undefined {
-  const root = session[STATE_STORE_ROOT];
-  if (root === null || typeof root !== 'object' || Array.isArray(root)) return undefined;
-  const bucket = (root as Record<string, unknown>)[component];
-  if (bucket === null || typeof bucket !== 'object' || Array.isArray(bucket)) return undefined;
-  return bucket as Bucket;
-}
-
-function writeStoreBucket(session: Record<string, unknown>, component: string, bucket: Bucket): void {
-  const root = session[STATE_STORE_ROOT];
-  const base = root !== null && typeof root === 'object' && !Array.isArray(root) ? root : {};
-  session[STATE_STORE_ROOT] = { ...base, [component]: bucket };
-}
-
 /** `read` / `write` / `delete` of greentic:state/state-store on the call's session data. */
 export function stateStoreOp(
   session: Record<string, unknown> | undefined,
@@ -146,7 +138,7 @@ export function stateStoreOp(
   const problem = checkKey(key, limits);
   if (problem) return err('invalid', problem);
   const k = key as string;
-  const bucket = readStoreBucket(session, component);
+  const bucket = bucketOf(session, STATE_STORE_ROOT, component);
   switch (op) {
     case 'read': {
       const v = bucket && Object.hasOwn(bucket, k) ? bucket[k] : undefined;
@@ -162,7 +154,7 @@ export function stateStoreOp(
       if (blobSize(next) > limits.maxTotalBytes) {
         return err('too-large', `state of this component exceeds ${limits.maxTotalBytes} bytes per session`);
       }
-      writeStoreBucket(session, component, next);
+      writeBucket(session, STATE_STORE_ROOT, component, next);
       return { tag: 'ok', val: 'ok' };
     }
     case 'delete': {
@@ -170,7 +162,7 @@ export function stateStoreOp(
       if (bucket && Object.hasOwn(bucket, k)) {
         const next = { ...bucket };
         delete next[k];
-        writeStoreBucket(session, component, next);
+        writeBucket(session, STATE_STORE_ROOT, component, next);
       }
       return { tag: 'ok', val: 'ok' };
     }
