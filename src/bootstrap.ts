@@ -10,7 +10,7 @@ import { RunnerConfig } from './config/runner-config.js';
 import { lifecycleHook } from './health/lifecycle.hook.js';
 import { LifecycleService } from './health/lifecycle.service.js';
 import { BusTransport } from './messaging/bus.transport.js';
-import { MESSAGE_BUS, type MessageBus } from './messaging/message-bus.js';
+import { MESSAGE_BUS, type MessageBus } from './core/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
 import { startTelemetry, telemetry } from './telemetry/otel.js';
 import { installWebhookSpans } from './telemetry/webhook-span.hooks.js';

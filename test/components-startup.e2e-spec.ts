@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/bootstrap.js';
-import { COMPONENT_RUNTIME, type ComponentRuntime } from '../src/wasm/component-runtime.js';
+import { COMPONENT_RUNTIME, type ComponentRuntime } from '../src/core/component-runtime.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { writeTempBundle } from './support/temp-bundle.js';
 

@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
-import { MESSAGE_BUS, type MessageBus } from '../src/messaging/message-bus.js';
-import type { EgressMessage } from '../src/messaging/message-envelope.js';
+import { MESSAGE_BUS, type MessageBus } from '../src/core/message-bus.js';
+import type { EgressMessage } from '../src/core/message-envelope.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

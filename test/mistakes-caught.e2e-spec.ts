@@ -14,7 +14,7 @@ import { runCli as runPackCli } from '../src/cli/greentic-pack/cli.js';
 import { runCli as runRunnerCli } from '../src/cli/greentic-runner/cli.js';
 import { BUILTIN_PROVIDER_IDS } from '../src/messaging/providers/channel-providers.js';
 import { ProviderRegistry } from '../src/messaging/providers/provider-registry.service.js';
-import { WORLD_V06 } from '../src/wasm/component-runtime.js';
+import { WORLD_V06 } from '../src/core/component-runtime.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { writeTempBundle, type TempChannel } from './support/temp-bundle.js';
 

@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BadRequestError, GreenticError, PayloadTooLargeError } from '../src/common/errors.js';
-import type { BusMessage } from '../src/messaging/message-bus.js';
+import type { BusMessage } from '../src/core/message-bus.js';
 import { NatsBus } from '../src/messaging/nats/nats.bus.js';
 import type { NatsBusOptions } from '../src/messaging/nats/nats-bus.options.js';
 import {

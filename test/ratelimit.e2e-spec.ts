@@ -3,12 +3,12 @@ import path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
-import { MESSAGE_BUS, type MessageBus } from '../src/messaging/message-bus.js';
+import { MESSAGE_BUS, type MessageBus } from '../src/core/message-bus.js';
 import {
   ingressSubject,
   type EgressMessage,
   type MessageEnvelope,
-} from '../src/messaging/message-envelope.js';
+} from '../src/core/message-envelope.js';
 import { RateLimitService } from '../src/ratelimit/rate-limit.service.js';
 import { assembleWatFile } from '../src/wasm/component-builder.js';
 import { writeTempBundle } from './support/temp-bundle.js';

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionConflictError } from '../src/common/errors.js';
-import { emptySession, type SessionRecord } from '../src/sessions/session-store.js';
+import { emptySession, type SessionRecord } from '../src/core/session-store.js';
 import {
   SessionBusyError,
   SessionLeaseLostError,
@@ -11,7 +11,7 @@ import {
   RedisSessionStore,
   type RedisSessionStoreOptions,
 } from '../src/sessions/redis/redis-session.store.js';
-import type { TenantCtx } from '../src/tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../src/core/tenant-ctx.js';
 import {
   deleteRedisPrefix,
   requireRedis,

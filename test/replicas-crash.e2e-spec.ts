@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EgressMessage } from '../src/messaging/message-envelope.js';
+import type { EgressMessage } from '../src/core/message-envelope.js';
 import {
   deleteRedisPrefix,
   deleteStreams,

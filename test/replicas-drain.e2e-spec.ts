@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EgressMessage } from '../src/messaging/message-envelope.js';
+import type { EgressMessage } from '../src/core/message-envelope.js';
 import { partitionFor } from '../src/messaging/nats/nats-subjects.js';
 import {
   deleteRedisPrefix,

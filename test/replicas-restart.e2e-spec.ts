@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
-import type { EgressMessage } from '../src/messaging/message-envelope.js';
+import type { EgressMessage } from '../src/core/message-envelope.js';
 import { TestNatsServer, TestRedisServer } from './support/nats-redis-servers.js';
 import { countBy, replicaBundle, sleep, StreamObserver, until } from './support/replicas.js';
 

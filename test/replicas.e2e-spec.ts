@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
 import { FlowExecutorService } from '../src/flows/flow-executor.service.js';
 import type { FlowRunInput } from '../src/flows/flow-run.types.js';
-import type { EgressMessage, MessageEnvelope } from '../src/messaging/message-envelope.js';
-import { MESSAGE_BUS, type MessageBus } from '../src/messaging/message-bus.js';
+import type { EgressMessage, MessageEnvelope } from '../src/core/message-envelope.js';
+import { MESSAGE_BUS, type MessageBus } from '../src/core/message-bus.js';
 import { NatsBus } from '../src/messaging/nats/nats.bus.js';
-import { SESSION_STORE, type SessionStore } from '../src/sessions/session-store.js';
+import { SESSION_STORE, type SessionStore } from '../src/core/session-store.js';
 import {
   deleteRedisPrefix,
   deleteStreams,

@@ -10,7 +10,7 @@ import { SecretsService } from '../src/secrets/secrets.service.js';
 import { SecretBackendError } from '../src/secrets/secrets.errors.js';
 import { BundleRegistry } from '../src/tenancy/bundle-registry.service.js';
 import { parseBundle } from '../src/tenancy/bundle.loader.js';
-import type { TenantCtx } from '../src/tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../src/core/tenant-ctx.js';
 import { AwsSecretsFake } from './support/fakes/aws-secrets-fake.js';
 import { AzureKeyVaultFake } from './support/fakes/azure-keyvault-fake.js';
 import { GcpSecretsFake } from './support/fakes/gcp-secrets-fake.js';

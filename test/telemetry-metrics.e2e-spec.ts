@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
-import { COMPONENT_RUNTIME, type ComponentRuntime } from '../src/wasm/component-runtime.js';
+import { COMPONENT_RUNTIME, type ComponentRuntime } from '../src/core/component-runtime.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { writeTempBundle } from './support/temp-bundle.js';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
-import { messageDedupeId } from '../src/messaging/message-envelope.js';
+import { messageDedupeId } from '../src/core/message-envelope.js';
 import { telemetry } from '../src/telemetry/otel.js';
 import { fixturePath } from './fixtures/fixture-paths.js';
 import { OtlpFake, type ReceivedSpan } from './support/fakes/otlp-fake.js';

@@ -11,8 +11,8 @@ import {
   type BusMessage,
   type BusSubscription,
   type MessageBus,
-} from '../messaging/message-bus.js';
-import { parseSubject } from '../messaging/message-envelope.js';
+} from '../core/message-bus.js';
+import { parseSubject } from '../core/message-envelope.js';
 
 export interface DeadLetter {
   id: string;

@@ -2,9 +2,9 @@ import { Controller, Delete, Get, HttpCode, Inject, Logger, Param, UseGuards } f
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam } from '@nestjs/swagger';
 import { ApiAdmin, ApiErrors, SessionView as SessionViewSchema } from '../common/openapi-schemas.js';
 import { GreenticError } from '../common/errors.js';
-import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
+import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import { AdminGuard } from './admin.guard.js';
 import { redactForAdmin } from './admin-redaction.js';
 

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, of, throwError, type Observable } from 'rxjs';
-import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
+import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import type { BusContext } from '../messaging/bus.context.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { GreenticError, PayloadTooLargeError } from './errors.js';

@@ -1,4 +1,4 @@
-import type { OutboundReply } from '../messaging/message-envelope.js';
+import type { OutboundReply } from '../core/message-envelope.js';
 import { resolveI18nTokens, type I18nLookup } from './mapping-template.js';
 import { i18nBundles, pickLocale, readJsonAsset, type PackAssets } from './pack-i18n.js';
 

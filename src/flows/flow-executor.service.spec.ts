@@ -13,9 +13,9 @@ import {
 } from '@opentelemetry/api';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ComponentTimeoutError, ComponentTrapError } from '../common/errors.js';
-import type { MessageEnvelope } from '../messaging/message-envelope.js';
-import type { FlowSnapshot } from '../sessions/session-store.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { MessageEnvelope } from '../core/message-envelope.js';
+import type { FlowSnapshot } from '../core/session-store.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import {
   COMPONENT_RUNTIME,
   WORLD_V01,
@@ -24,7 +24,7 @@ import {
   type ComponentRuntime,
   type ComponentSpec,
   type PreparedComponent,
-} from '../wasm/component-runtime.js';
+} from '../core/component-runtime.js';
 import { DEFAULT_ERROR_REPLY, FlowExecutorService } from './flow-executor.service.js';
 import type { FlowRunInput, FlowRunResult, PackView } from './flow-run.types.js';
 import type { FlowDefinition } from './flow.types.js';

@@ -16,13 +16,13 @@ import {
   FlowExecutionError,
   GreenticError,
 } from '../common/errors.js';
-import type { MessageEnvelope, OutboundReply } from '../messaging/message-envelope.js';
-import type { FlowSnapshot } from '../sessions/session-store.js';
+import type { MessageEnvelope, OutboundReply } from '../core/message-envelope.js';
+import type { FlowSnapshot } from '../core/session-store.js';
 import {
   COMPONENT_RUNTIME,
   type ComponentRuntime,
   type PreparedComponent,
-} from '../wasm/component-runtime.js';
+} from '../core/component-runtime.js';
 import { truthy } from './expression.js';
 import {
   DEFAULT_CALL_DEPTH_LIMIT,

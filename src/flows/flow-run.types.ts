@@ -1,8 +1,8 @@
 import type { Context } from '@opentelemetry/api';
-import type { MessageEnvelope, OutboundReply } from '../messaging/message-envelope.js';
-import type { FlowSnapshot } from '../sessions/session-store.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
-import type { PreparedComponent } from '../wasm/component-runtime.js';
+import type { MessageEnvelope, OutboundReply } from '../core/message-envelope.js';
+import type { FlowSnapshot } from '../core/session-store.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
+import type { PreparedComponent } from '../core/component-runtime.js';
 import type { FlowDefinition, RetryPolicy } from './flow.types.js';
 
 /** The flows and components of one loaded pack version, as the executor sees them. */

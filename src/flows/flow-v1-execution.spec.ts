@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { ComponentError } from '../common/errors.js';
-import type { MessageEnvelope } from '../messaging/message-envelope.js';
+import type { MessageEnvelope } from '../core/message-envelope.js';
 import type { FlowV1, FlowV1Node, FlowV1Routing, JsonValue } from '../packs/format/pack-v1/flow-v1.js';
-import type { FlowSnapshot } from '../sessions/session-store.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { FlowSnapshot } from '../core/session-store.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import {
   WORLD_V06,
   type ComponentCall,
   type ComponentRuntime,
   type PreparedComponent,
-} from '../wasm/component-runtime.js';
+} from '../core/component-runtime.js';
 import { FlowExecutorService } from './flow-executor.service.js';
 import type { FlowRunResult, PackView } from './flow-run.types.js';
 import { importFlowV1 } from './flow-v1-import.js';

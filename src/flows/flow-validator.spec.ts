@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FlowValidationError } from '../common/errors.js';
-import { WORLD_V01, WORLD_V06, type PreparedComponent } from '../wasm/component-runtime.js';
+import { WORLD_V01, WORLD_V06, type PreparedComponent } from '../core/component-runtime.js';
 import type { FlowIssue } from './flow.types.js';
 import {
   assertValid,

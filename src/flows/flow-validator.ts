@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { FlowValidationError } from '../common/errors.js';
-import type { PreparedComponent } from '../wasm/component-runtime.js';
+import type { PreparedComponent } from '../core/component-runtime.js';
 import {
   formatIssue,
   type FlowDefinition,

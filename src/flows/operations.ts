@@ -1,4 +1,4 @@
-import { WORLD_V06, type PreparedComponent } from '../wasm/component-runtime.js';
+import { WORLD_V06, type PreparedComponent } from '../core/component-runtime.js';
 import type { FlowNode } from './flow.types.js';
 
 export const OP_QA = 'qa.process';

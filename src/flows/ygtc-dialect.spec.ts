@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { MessageEnvelope } from '../messaging/message-envelope.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { MessageEnvelope } from '../core/message-envelope.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import {
   WORLD_V06,
   type ComponentCall,
   type ComponentRuntime,
   type PreparedComponent,
-} from '../wasm/component-runtime.js';
+} from '../core/component-runtime.js';
 import { FlowExecutorService } from './flow-executor.service.js';
 import type { PackView } from './flow-run.types.js';
 import { checkFlow, validateFlowCalls } from './flow-validator.js';

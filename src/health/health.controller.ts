@@ -2,12 +2,12 @@ import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
+import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import { ProviderRegistry } from '../messaging/providers/provider-registry.service.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
-import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
+import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
 import { componentsHealth } from '../wasm/component-health.js';
-import { COMPONENT_RUNTIME, type ComponentRuntime } from '../wasm/component-runtime.js';
+import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runtime.js';
 import { LiveResponse, ReadyResponse } from '../common/openapi-schemas.js';
 import { LifecycleService } from './lifecycle.service.js';
 

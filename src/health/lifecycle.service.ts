@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
-import { MESSAGE_BUS, type MessageBus } from '../messaging/message-bus.js';
+import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { unresolvedSecretRefs } from '../secrets/channel-secret-refs.js';
 import { SecretsService } from '../secrets/secrets.service.js';
-import { SESSION_STORE, type SessionStore } from '../sessions/session-store.js';
+import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
 import { RunnerInstrumentation } from '../telemetry/instrumentation.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 

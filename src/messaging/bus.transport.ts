@@ -1,7 +1,7 @@
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { BusContext } from './bus.context.js';
-import type { BusSubscription, MessageBus } from './message-bus.js';
+import type { BusSubscription, MessageBus } from '../core/message-bus.js';
 
 export interface BusTransportOptions {
   /** Queue group shared by all replicas, so each message runs once. */

@@ -4,8 +4,8 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bundle.types.js';
 import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
-import type { BusHandler, BusSubscription, MessageBus, PublishAck, SubscribeOptions } from './message-bus.js';
-import { egressSubject, type EgressMessage } from './message-envelope.js';
+import type { BusHandler, BusSubscription, MessageBus, PublishAck, SubscribeOptions } from '../core/message-bus.js';
+import { egressSubject, type EgressMessage } from '../core/message-envelope.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
 

@@ -9,8 +9,8 @@ import { GreenticError } from '../common/errors.js';
 import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { Bundle } from '../tenancy/bundle.types.js';
-import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from './message-bus.js';
-import { egressSubject, type EgressMessage } from './message-envelope.js';
+import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from '../core/message-bus.js';
+import { egressSubject, type EgressMessage } from '../core/message-envelope.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 
 /** Longest Retry-After honoured in-line before the redelivery. */

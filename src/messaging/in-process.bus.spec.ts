@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunnerConfig } from '../config/runner-config.js';
 import { InProcessBus } from './in-process.bus.js';
-import { subjectMatches } from './message-bus.js';
+import { subjectMatches } from '../core/message-bus.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 

@@ -12,7 +12,7 @@ import {
   type PublishAck,
   type PublishOptions,
   type SubscribeOptions,
-} from './message-bus.js';
+} from '../core/message-bus.js';
 
 interface Sub {
   pattern: string;

@@ -1,11 +1,11 @@
 import { Controller, Inject, UseGuards } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { TenancyMismatchError } from '../common/errors.js';
-import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
 import { BusContext } from './bus.context.js';
-import type { MessageEnvelope } from './message-envelope.js';
+import type { MessageEnvelope } from '../core/message-envelope.js';
 import { MessageProcessor } from './message-processor.service.js';
 
 /**

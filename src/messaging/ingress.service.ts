@@ -2,14 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { context, propagation, trace, type Context } from '@opentelemetry/api';
 import { RunnerConfig } from '../config/runner-config.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import { buildSessionKey } from '../tenancy/message-ctx.js';
-import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
+import { buildSessionKey } from '../core/message-ctx.js';
+import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import {
   ingressSubject,
   messageDedupeId,
   type EgressMessage,
   type MessageEnvelope,
-} from './message-envelope.js';
+} from '../core/message-envelope.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
 import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
 import { isoNow } from '../common/iso-time.js';

@@ -13,9 +13,9 @@ import type {
   SessionRecord,
   SessionStore,
   SessionStoreHealth,
-} from '../sessions/session-store.js';
+} from '../core/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import {
   subjectMatches,
   type BusHandler,
@@ -24,7 +24,7 @@ import {
   type MessageBus,
   type PublishAck,
   type PublishOptions,
-} from './message-bus.js';
+} from '../core/message-bus.js';
 import {
   duplicateSubject,
   egressSubject,
@@ -32,7 +32,7 @@ import {
   type DuplicateNotice,
   type EgressMessage,
   type MessageEnvelope,
-} from './message-envelope.js';
+} from '../core/message-envelope.js';
 import { MessageProcessor } from './message-processor.service.js';
 import { BusUnavailableError } from './nats/nats-errors.js';
 

@@ -11,11 +11,11 @@ import {
   emptySession,
   type SessionRecord,
   type SessionStore,
-} from '../sessions/session-store.js';
+} from '../core/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { LabelGuard } from '../telemetry/runner-metrics.js';
 import { failSpan, traceFields, tracingOn } from '../telemetry/trace-fields.js';
-import { MESSAGE_BUS, type MessageBus } from './message-bus.js';
+import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import {
   duplicateSubject,
   egressSubject,
@@ -23,7 +23,7 @@ import {
   type DuplicateNotice,
   type EgressMessage,
   type MessageEnvelope,
-} from './message-envelope.js';
+} from '../core/message-envelope.js';
 import { isoNow } from '../common/iso-time.js';
 import type { FlowRunInput } from '../flows/flow-run.types.js';
 

@@ -7,7 +7,7 @@ import { EgressDispatcher } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
 import { IngressController } from './ingress.controller.js';
 import { IngressService } from './ingress.service.js';
-import { MESSAGE_BUS } from './message-bus.js';
+import { MESSAGE_BUS } from '../core/message-bus.js';
 import { MessageProcessor } from './message-processor.service.js';
 import { natsBusOptionsFrom } from './nats/nats-bus.options.js';
 import { NatsBus } from './nats/nats.bus.js';

@@ -6,7 +6,7 @@ import {
   egressSubject,
   type DuplicateNotice,
   type EgressMessage,
-} from './message-envelope.js';
+} from '../core/message-envelope.js';
 import { ReplyWaiter, type ReplyRef } from './reply-waiter.service.js';
 
 const WEB = egressSubject('dev', 'acme', 'default', 'web');

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
-import { MESSAGE_BUS, type BusSubscription, type MessageBus } from './message-bus.js';
+import { MESSAGE_BUS, type BusSubscription, type MessageBus } from '../core/message-bus.js';
 import {
   duplicateSubject,
   egressSubject,
@@ -10,7 +10,7 @@ import {
   type DuplicateNotice,
   type EgressMessage,
   type MessageEnvelope,
-} from './message-envelope.js';
+} from '../core/message-envelope.js';
 
 /** Most replies remembered for repeated message ids (per replica); the oldest go first. */
 export const RECENT_REPLIES_MAX = 10_000;

@@ -19,11 +19,11 @@ import {
   WebhookSyncReply,
 } from '../common/openapi-schemas.js';
 import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
-import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
-import type { EgressMessage } from './message-envelope.js';
+import type { EgressMessage } from '../core/message-envelope.js';
 import type {
   InboundMessage,
   IngressResult,

@@ -11,13 +11,13 @@ import {
   type PackBinding,
   type TenantBinding,
 } from '../tenancy/bundle.types.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import {
   WORLD_V01,
   type ComponentRuntime,
   type ComponentSpec,
   type PreparedComponent,
-} from '../wasm/component-runtime.js';
+} from '../core/component-runtime.js';
 import type { PackContents, PackSource } from './pack-source.js';
 import { PackRegistry } from './pack-registry.service.js';
 

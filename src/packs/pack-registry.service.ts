@@ -11,12 +11,12 @@ import type { PackView } from '../flows/flow-run.types.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { packAssetsDir } from '../wasm/pack-assets.js';
 import type { PackBinding, TenantBinding } from '../tenancy/bundle.types.js';
-import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import {
   COMPONENT_RUNTIME,
   type ComponentRuntime,
   type PreparedComponent,
-} from '../wasm/component-runtime.js';
+} from '../core/component-runtime.js';
 import { PACK_SOURCES, type PackContents, type PackSource } from './pack-source.js';
 import { PackWatcher } from './pack-watcher.js';
 import { PackTrustService } from './verify/pack-trust.service.js';

@@ -1,6 +1,6 @@
 import type { PackBinding } from '../tenancy/bundle.types.js';
 import type { FlowV1Entry } from './format/pack-v1/flow-v1.js';
-import type { ComponentSpec } from '../wasm/component-runtime.js';
+import type { ComponentSpec } from '../core/component-runtime.js';
 
 /** A flow file as a pack carries it, before parsing. */
 export interface PackFlowFile {

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
-import type { EgressMessage } from '../messaging/message-envelope.js';
+import type { EgressMessage } from '../core/message-envelope.js';
 import {
   GreenticProvider,
   type IngressResult,

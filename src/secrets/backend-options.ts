@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../common/errors.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 
 /**
  * Typed reads of one tenant's `secrets.options` from the bundle, with errors that name the tenant,

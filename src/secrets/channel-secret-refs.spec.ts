@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SecretBackendError } from './secrets.errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { parseBundle } from '../tenancy/bundle.loader.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import { unresolvedSecretRefs } from './channel-secret-refs.js';
 import type { SecretsService } from './secrets.service.js';
 

@@ -1,5 +1,5 @@
 import { ConfigError } from '../common/errors.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 
 export const DEFAULT_NAME_TEMPLATE = '{tenant}/{env}/{name}';
 const PLACEHOLDER = /\{([a-z]+)\}/g;

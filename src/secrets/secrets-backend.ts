@@ -1,4 +1,4 @@
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 
 /**
  * A secret store. Values never reach logs, errors, traces or admin output.

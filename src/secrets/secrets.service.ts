@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { ConfigError, SecretAccessError } from '../common/errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { SecretsBinding } from '../tenancy/bundle.types.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 import { BackendOptions } from './backend-options.js';
 import { envVarName } from './backends/env-secrets.backend.js';
 import {

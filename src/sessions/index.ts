@@ -1,3 +1,3 @@
-export * from './session-store.js';
+export * from '../core/session-store.js';
 export { MemorySessionStore } from './memory-session.store.js';
 export { SessionsModule } from './sessions.module.js';

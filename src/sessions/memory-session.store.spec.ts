@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SessionConflictError } from '../common/errors.js';
 import { MemorySessionStore } from './memory-session.store.js';
-import { emptySession } from './session-store.js';
+import { emptySession } from '../core/session-store.js';
 
 const a = { tenantId: 'a', envId: 'dev', teamId: 'default' };
 const b = { tenantId: 'b', envId: 'dev', teamId: 'default' };

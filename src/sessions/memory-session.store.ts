@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { SessionConflictError } from '../common/errors.js';
-import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
-import type { ProcessedMessage, SessionRecord, SessionStore, SessionStoreHealth } from './session-store.js';
+import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
+import type { ProcessedMessage, SessionRecord, SessionStore, SessionStoreHealth } from '../core/session-store.js';
 import { isoNow } from '../common/iso-time.js';
 
 interface Entry {

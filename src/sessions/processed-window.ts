@@ -1,5 +1,5 @@
 import { fnv1a } from '../common/hash.js';
-import type { ProcessedMessage } from './session-store.js';
+import type { ProcessedMessage } from '../core/session-store.js';
 
 /** How long processed message ids are remembered per session (redeliveries inside it are not re-run). */
 export const IDEMPOTENCY_WINDOW_S = 24 * 3600;

@@ -2,7 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MemorySessionStore } from './memory-session.store.js';
 import { RedisSessionStore } from './redis/redis-session.store.js';
-import { SESSION_STORE } from './session-store.js';
+import { SESSION_STORE } from '../core/session-store.js';
 
 @Global()
 @Module({

@@ -1,8 +1,8 @@
 import type { ModuleRef } from '@nestjs/core';
 import { describe, expect, it } from 'vitest';
 import { ComponentMemoryExceededError, ComponentTimeoutError } from '../common/errors.js';
-import type { BusHandler, MessageBus, PublishAck } from '../messaging/message-bus.js';
-import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
+import type { BusHandler, MessageBus, PublishAck } from '../core/message-bus.js';
+import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../core/component-runtime.js';
 import { PUBLISHED_AT_HEADER, RunnerInstrumentation } from './instrumentation.service.js';
 import { LabelGuard, type RunnerMetrics } from './runner-metrics.js';
 

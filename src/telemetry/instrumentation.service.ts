@@ -18,8 +18,8 @@ import {
   type MessageBus,
   type PublishOptions,
   type SubscribeOptions,
-} from '../messaging/message-bus.js';
-import { parseSubject, type EgressMessage, type MessageEnvelope } from '../messaging/message-envelope.js';
+} from '../core/message-bus.js';
+import { parseSubject, type EgressMessage, type MessageEnvelope } from '../core/message-envelope.js';
 import { MessageProcessor } from '../messaging/message-processor.service.js';
 import { PackRegistry, type ReloadResult } from '../packs/pack-registry.service.js';
 import { SecretsService } from '../secrets/secrets.service.js';
@@ -28,10 +28,10 @@ import {
   type CommitOptions,
   type SessionRecord,
   type SessionStore,
-} from '../sessions/session-store.js';
+} from '../core/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
-import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../wasm/component-runtime.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
+import { COMPONENT_RUNTIME, type ComponentCall, type ComponentRuntime } from '../core/component-runtime.js';
 import { telemetry } from './otel.js';
 import { RunnerMetrics } from './runner-metrics.js';
 import type { Attributes } from '@opentelemetry/api';

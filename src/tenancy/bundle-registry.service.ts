@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { UnknownTenancyError } from '../common/errors.js';
 import type { Bundle, ChannelBinding, TenantBinding } from './bundle.types.js';
-import type { TenantCtx } from './tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 
 /** What one webhook route or bus subject resolves to. */
 export interface ResolvedChannel {

@@ -1,5 +1,5 @@
-export * from './tenant-ctx.js';
-export * from './message-ctx.js';
+export * from '../core/tenant-ctx.js';
+export * from '../core/message-ctx.js';
 export * from './bundle.types.js';
 export { BundleRegistry, type ResolvedChannel, type TenancyCoordinates } from './bundle-registry.service.js';
 export { TenantGuard, RESOLVED_TENANCY } from './tenant.guard.js';

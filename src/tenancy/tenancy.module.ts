@@ -6,7 +6,7 @@ import type { Bundle } from './bundle.types.js';
 import { DurableHandlerCache, installDurableHandlerCache } from './durable-handler-cache.js';
 import { BundleRegistry } from './bundle-registry.service.js';
 import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
-import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from './tenant-ctx.js';
+import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
 import { TenantGuard } from './tenant.guard.js';
 import { extractTenancy } from './tenancy-extractor.js';
 

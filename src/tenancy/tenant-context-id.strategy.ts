@@ -2,7 +2,7 @@ import type { ContextId, ContextIdResolver, ContextIdStrategy, HostComponentInfo
 import { ContextIdFactory } from '@nestjs/core';
 import type { BundleRegistry } from './bundle-registry.service.js';
 import { extractTenancy } from './tenancy-extractor.js';
-import type { TenantCtx } from './tenant-ctx.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
 
 /**
  * Durable DI sub-trees per tenant/env/team: request-scoped providers that depend on TenantCtx

@@ -6,7 +6,7 @@
  * Plain functions over plain data, so a worker thread can run them unchanged.
  */
 import { ComponentError, ComponentLoadError, ComponentTrapError } from '../common/errors.js';
-import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import { decodeCbor, encodeCbor } from './cbor.js';
 import {
   WORLD_V01,
@@ -14,7 +14,7 @@ import {
   type ComponentOperation,
   type PreparedComponent,
   type ResolvedComponentCall,
-} from './component-runtime.js';
+} from '../core/component-runtime.js';
 import type { ComponentExports } from './transpile-cache.js';
 import { errorText } from './transpile-cache.js';
 import { V01_EXECUTE, V06_DESCRIPTOR, V06_NODE } from './world-detect.js';

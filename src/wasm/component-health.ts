@@ -3,7 +3,7 @@
  * queued, and how many calls were stopped (deadline), discarded (memory cap), refused (busy) or
  * crashed. Down only when the runtime cannot report (closed, or a runtime without stats).
  */
-import type { ComponentRuntime } from './component-runtime.js';
+import type { ComponentRuntime } from '../core/component-runtime.js';
 import type { TenantPoolStats } from './pool/tenant-pool.js';
 
 export interface ComponentsHealth {

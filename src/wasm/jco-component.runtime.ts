@@ -14,7 +14,7 @@
  */
 import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
 import { ComponentLoadError, ComponentTrapError } from '../common/errors.js';
-import { tenantKey, type TenantCtx } from '../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import { callComponent, callOperation, describeOperations, trapError } from './component-calls.js';
 import {
   WORLD_V01,
@@ -24,7 +24,7 @@ import {
   type ComponentSpec,
   type ComponentWorld,
   type PreparedComponent,
-} from './component-runtime.js';
+} from '../core/component-runtime.js';
 import {
   errorText,
   transpileStats,

@@ -5,7 +5,7 @@ import { RunnerConfig } from '../config/runner-config.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import { COMPONENT_RUNTIME, type ComponentRuntime } from './component-runtime.js';
+import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runtime.js';
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ComponentLoadError } from '../common/errors.js';
-import { WORLD_V01, WORLD_V06 } from './component-runtime.js';
+import { WORLD_V01, WORLD_V06 } from '../core/component-runtime.js';
 import { declaredExports, detectWorld, jcoAlias } from './world-detect.js';
 
 describe('world detection', () => {

@@ -5,7 +5,7 @@
  *                             (and usually `greentic:component/component-descriptor@0.6.0`)
  */
 import { ComponentLoadError } from '../common/errors.js';
-import { WORLD_V01, WORLD_V06, type ComponentWorld } from './component-runtime.js';
+import { WORLD_V01, WORLD_V06, type ComponentWorld } from '../core/component-runtime.js';
 import type { JcoExportKind } from './transpile-cache.js';
 
 export const V01_EXECUTE = 'execute';

@@ -2,7 +2,7 @@ import type {
   ComponentCall,
   ComponentCallContext,
   PreparedComponent,
-} from '../../src/wasm/component-runtime.js';
+} from '../../src/core/component-runtime.js';
 
 /** Per-call facts for runtime specs, with any field overridden. */
 export function callCtx(over: Partial<ComponentCallContext> = {}): ComponentCallContext {

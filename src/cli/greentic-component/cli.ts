@@ -22,7 +22,7 @@ import {
   type WorldVersion,
 } from '../../wasm/authoring/wit-project.js';
 import { assembleWatFile, buildJsComponent, builderStats } from '../../wasm/component-builder.js';
-import type { ComponentCallContext, ComponentSpec, PreparedComponent } from '../../wasm/component-runtime.js';
+import type { ComponentCallContext, ComponentSpec, PreparedComponent } from '../../core/component-runtime.js';
 import { DEFAULT_HTTP_POLICY } from '../../wasm/host/http-fetch.js';
 import { PooledComponentRuntime } from '../../wasm/pool/pooled-component.runtime.js';
 import { componentSource } from './templates.js';

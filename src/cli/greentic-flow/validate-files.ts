@@ -6,7 +6,7 @@ import { validateFlow, validateFlowCalls } from '../../flows/flow-validator.js';
 import type { FlowDefinition, FlowIssue } from '../../flows/flow.types.js';
 import { componentTargetOf } from '../../flows/operations.js';
 import { parseFlowSource } from '../../flows/ygtc-loader.js';
-import type { PreparedComponent } from '../../wasm/component-runtime.js';
+import type { PreparedComponent } from '../../core/component-runtime.js';
 import type { DescribeComponent } from '../greentic-pack/describe-components.js';
 import { openUpstreamPackDir } from '../../packs/format/pack-v1/upstream-pack-yaml.js';
 import { validateUpstreamPack, type UpstreamFlowFile } from './validate-upstream-pack.js';

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { ComponentSpec, PreparedComponent } from '../../wasm/component-runtime.js';
+import type { ComponentSpec, PreparedComponent } from '../../core/component-runtime.js';
 import { JcoComponentRuntime } from '../../wasm/jco-component.runtime.js';
 
 /** What a build or a validation needs of a component: its world and declared operations. */

@@ -10,8 +10,8 @@ import {
   SHARED_NATS_URL,
   uniqueNatsNamespace,
 } from '../../../test/support/nats-redis-servers.js';
-import type { BusMessage } from '../message-bus.js';
-import { messageDedupeId } from '../message-envelope.js';
+import type { BusMessage } from '../../core/message-bus.js';
+import { messageDedupeId } from '../../core/message-envelope.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError } from './nats-errors.js';
 import { partitionFor } from './nats-subjects.js';

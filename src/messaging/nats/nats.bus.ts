@@ -31,8 +31,8 @@ import type {
   PublishAck,
   PublishOptions,
   SubscribeOptions,
-} from '../message-bus.js';
-import { parseSubject } from '../message-envelope.js';
+} from '../../core/message-bus.js';
+import { parseSubject } from '../../core/message-envelope.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';

@@ -35,6 +35,6 @@ export {
 } from './provider-support.js';
 export { ProviderRegistry } from './provider-registry.service.js';
 export type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
-export type { EgressMessage, OutboundReply } from '../message-envelope.js';
+export type { EgressMessage, OutboundReply } from '../../core/message-envelope.js';
 export { SecretsService } from '../../secrets/secrets.service.js';
 export { BadRequestError, GreenticError } from '../../common/errors.js';

@@ -1,7 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 import { GreenticError } from '../../common/errors.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
-import type { EgressMessage, MessageEnvelope } from '../message-envelope.js';
+import type { EgressMessage, MessageEnvelope } from '../../core/message-envelope.js';
 
 /** A webhook request as a provider sees it: the raw body is kept for signature checks. */
 export interface ProviderRequest {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BadRequestError, PayloadTooDeepError, PayloadTooManyKeysError } from '../../common/errors.js';
 import { retryHints } from '../egress-dispatcher.service.js';
-import type { EgressMessage } from '../message-envelope.js';
+import type { EgressMessage } from '../../core/message-envelope.js';
 import { EgressError } from './messaging-provider.js';
 import {
   DeliveryProgress,

@@ -4,7 +4,7 @@ import { BadRequestError, ConfigError, GreenticError } from '../../common/errors
 import { ExpiringMap } from '../../common/expiring-map.js';
 import type { SecretsService } from '../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
-import type { EgressMessage, OutboundReply } from '../message-envelope.js';
+import type { EgressMessage, OutboundReply } from '../../core/message-envelope.js';
 import { adaptiveCardFallback, adaptiveCardText, isAdaptiveCard } from './adaptive-card-text.js';
 import { EgressError, type ProviderRequest } from './messaging-provider.js';
 

@@ -8,7 +8,7 @@ import {
   WORLD_V06,
   type ComponentSpec,
   type PreparedComponent,
-} from '../../wasm/component-runtime.js';
+} from '../../core/component-runtime.js';
 import { buildPackFromDir } from './pack-builder.js';
 
 /** What the runner's runtime would say of each component, without compiling one. */

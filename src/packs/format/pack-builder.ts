@@ -9,7 +9,7 @@ import {
   WORLD_V06,
   type ComponentSpec,
   type PreparedComponent,
-} from '../../wasm/component-runtime.js';
+} from '../../core/component-runtime.js';
 import { PACK_FORMAT_VERSION } from './constants.js';
 import { blake3Hex } from './hash.js';
 import type { Ed25519KeyPair } from './keys.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { PackError } from '../../common/errors.js';
 import type { PackBinding } from '../../tenancy/bundle.types.js';
-import type { ComponentSpec } from '../../wasm/component-runtime.js';
+import type { ComponentSpec } from '../../core/component-runtime.js';
 import type { PackContents, PackFlowFile, PackSource } from '../pack-source.js';
 
 interface RawPackManifest {

@@ -1,6 +1,6 @@
 import { PackError } from '../../common/errors.js';
 import type { PackBinding } from '../../tenancy/bundle.types.js';
-import type { ComponentSpec } from '../../wasm/component-runtime.js';
+import type { ComponentSpec } from '../../core/component-runtime.js';
 import type { ArchiveLimits } from '../format/constants.js';
 import type { PackContents, PackFlowFile, PackSource } from '../pack-source.js';
 import type { PackCache } from '../resolvers/pack-cache.js';

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { SessionConflictError } from '../../common/errors.js';
-import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
 import type { Context } from '@opentelemetry/api';
-import type { CommitOptions, SessionRecord, SessionStore, SessionStoreHealth } from '../session-store.js';
+import type { CommitOptions, SessionRecord, SessionStore, SessionStoreHealth } from '../../core/session-store.js';
 import {
   asStoreError,
   SessionBusyError,

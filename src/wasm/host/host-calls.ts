@@ -7,8 +7,8 @@
 import { Logger } from '@nestjs/common';
 import type { Span } from '@opentelemetry/api';
 import { GreenticError } from '../../common/errors.js';
-import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
-import type { ComponentCallContext } from '../component-runtime.js';
+import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
+import type { ComponentCallContext } from '../../core/component-runtime.js';
 import type { HostAnswer, HostCall } from '../pool/protocol.js';
 import { DEFAULT_STATE_LIMITS, stateOp, stateStoreOp, type StateLimits } from './component-state.js';
 import { DEFAULT_HTTP_POLICY, guestFetch, type GuestHttpRequest, type HttpPolicy } from './http-fetch.js';

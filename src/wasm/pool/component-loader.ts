@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ComponentLoadError } from '../../common/errors.js';
-import type { ComponentSpec, ComponentWorld } from '../component-runtime.js';
+import type { ComponentSpec, ComponentWorld } from '../../core/component-runtime.js';
 import { isHostImport } from '../host/host-imports.js';
 import { isUpstreamImport } from '../host/upstream-imports.js';
 import { errorText, TranspileCache, type TranspiledComponent } from '../transpile-cache.js';

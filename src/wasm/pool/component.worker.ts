@@ -15,7 +15,7 @@ import {
   ComponentTrapError,
 } from '../../common/errors.js';
 import { callComponent, describeOperations, trapError } from '../component-calls.js';
-import type { PreparedComponent, ResolvedComponentCall } from '../component-runtime.js';
+import type { PreparedComponent, ResolvedComponentCall } from '../../core/component-runtime.js';
 import type { ComponentExports, ComponentImports } from '../transpile-cache.js';
 import { errorText } from '../transpile-cache.js';
 import { hostImports, isHostImport } from '../host/host-imports.js';
@@ -39,7 +39,7 @@ import {
   type WorkerResult,
 } from './protocol.js';
 import { SlotArea } from './slots.js';
-import type { TenantCtx } from '../../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../../core/tenant-ctx.js';
 
 interface WasmMemory {
   readonly buffer: ArrayBuffer;

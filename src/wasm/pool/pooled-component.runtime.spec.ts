@@ -11,8 +11,8 @@ import {
   ComponentTimeoutError,
   ComponentTrapError,
 } from '../../common/errors.js';
-import type { TenantCtx } from '../../tenancy/tenant-ctx.js';
-import { WORLD_V01, WORLD_V06, type PreparedComponent } from '../component-runtime.js';
+import type { TenantCtx } from '../../core/tenant-ctx.js';
+import { WORLD_V01, WORLD_V06, type PreparedComponent } from '../../core/component-runtime.js';
 import { resetTranspileStats, TranspileCache, transpileStats } from '../transpile-cache.js';
 import type { PoolSettings } from './pool-settings.js';
 import { PooledComponentRuntime } from './pooled-component.runtime.js';

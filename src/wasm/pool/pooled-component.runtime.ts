@@ -12,7 +12,7 @@
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import { ComponentError, ComponentLoadError } from '../../common/errors.js';
-import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
 import {
   WORLD_V01,
   type ComponentCall,
@@ -20,7 +20,7 @@ import {
   type ComponentRuntime,
   type ComponentSpec,
   type PreparedComponent,
-} from '../component-runtime.js';
+} from '../../core/component-runtime.js';
 import { callOperation } from '../component-calls.js';
 import { HostCalls, type HostServices } from '../host/host-calls.js';
 import { transpileStats, TranspileCache } from '../transpile-cache.js';

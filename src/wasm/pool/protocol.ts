@@ -15,7 +15,7 @@
  * Host calls go the other way: the worker posts on `hostCalls` (main listens) and, for calls that
  * return something, sleeps on the HOST counter until main posts the answer on `hostAnswers`.
  */
-import type { ComponentCallContext, ComponentOperation, ComponentWorld } from '../component-runtime.js';
+import type { ComponentCallContext, ComponentOperation, ComponentWorld } from '../../core/component-runtime.js';
 import {
   ComponentBusyError,
   ComponentError,
@@ -25,7 +25,7 @@ import {
   ComponentTrapError,
   GreenticError,
 } from '../../common/errors.js';
-import type { TenantCtx } from '../../tenancy/tenant-ctx.js';
+import type { TenantCtx } from '../../core/tenant-ctx.js';
 
 /** Int32 slots of the control buffer. */
 export const CTL = {

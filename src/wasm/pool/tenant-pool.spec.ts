@@ -6,7 +6,7 @@ import {
   ComponentMemoryExceededError,
   ComponentTimeoutError,
 } from '../../common/errors.js';
-import { tenantKey, type TenantCtx } from '../../tenancy/tenant-ctx.js';
+import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
 import { HostCalls } from '../host/host-calls.js';
 import { TranspileCache } from '../transpile-cache.js';
 import { ComponentLoader, type LoadedComponent } from './component-loader.js';

@@ -17,8 +17,8 @@ import {
   ComponentTrapError,
   type GreenticError,
 } from '../../common/errors.js';
-import type { TenantCtx } from '../../tenancy/tenant-ctx.js';
-import type { ComponentOperation } from '../component-runtime.js';
+import type { TenantCtx } from '../../core/tenant-ctx.js';
+import type { ComponentOperation } from '../../core/component-runtime.js';
 import type { HostCallScope, HostCalls } from '../host/host-calls.js';
 import type { ComponentLoader, LoadedComponent } from './component-loader.js';
 import { PoolWorker, type DeathReason, type PendingRequest, type PoolWorkerHooks } from './pool-worker.js';

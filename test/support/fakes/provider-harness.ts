@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { vi, type MockInstance } from 'vitest';
 import { startApp } from '../../../src/bootstrap.js';
 import { IngressService } from '../../../src/messaging/ingress.service.js';
-import type { MessageEnvelope } from '../../../src/messaging/message-envelope.js';
+import type { MessageEnvelope } from '../../../src/core/message-envelope.js';
 import { fixturePath } from '../../fixtures/fixture-paths.js';
 import { writeTempBundle, type TempChannel } from '../temp-bundle.js';
 

@@ -9,22 +9,22 @@ import type { FlowRunResult, PackView } from '../../../flows/flow-run.types.js';
 import { validatePack } from '../../../flows/flow-validator.js';
 import type { FlowDefinition, FlowIssue } from '../../../flows/flow.types.js';
 import { parseFlowSource } from '../../../flows/ygtc-loader.js';
-import type { MessageEnvelope } from '../../../messaging/message-envelope.js';
+import type { MessageEnvelope } from '../../../core/message-envelope.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../../packs/format/constants.js';
 import { packDigest } from '../../../packs/format/hash.js';
 import { contentsOfOpened } from '../../../packs/sources/gtpack.source.js';
 import { openAnyPack } from '../../../packs/verify/open-any-pack.js';
 import { trustPolicy } from '../../../packs/verify/trust.js';
-import type { FlowSnapshot } from '../../../sessions/session-store.js';
-import { buildSessionKey } from '../../../tenancy/message-ctx.js';
-import type { TenantCtx } from '../../../tenancy/tenant-ctx.js';
+import type { FlowSnapshot } from '../../../core/session-store.js';
+import { buildSessionKey } from '../../../core/message-ctx.js';
+import type { TenantCtx } from '../../../core/tenant-ctx.js';
 import {
   WORLD_V06,
   type ComponentCall,
   type ComponentRuntime,
   type ComponentSpec,
   type PreparedComponent,
-} from '../../../wasm/component-runtime.js';
+} from '../../../core/component-runtime.js';
 import { callOperation } from '../../../wasm/component-calls.js';
 import { JcoComponentRuntime } from '../../../wasm/jco-component.runtime.js';
 import type { ComponentMock, ConversationScript, MockResponse, Turn } from './conversation-script.js';

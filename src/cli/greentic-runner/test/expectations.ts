@@ -1,4 +1,4 @@
-import type { OutboundReply } from '../../../messaging/message-envelope.js';
+import type { OutboundReply } from '../../../core/message-envelope.js';
 import type { Expectation } from './conversation-script.js';
 
 /** Why a turn did not go as scripted: a headline and diff lines (`-` expected, `+` actual). */

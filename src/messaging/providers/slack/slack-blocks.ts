@@ -1,4 +1,4 @@
-import type { OutboundReply } from '../../message-envelope.js';
+import type { OutboundReply } from '../../../core/message-envelope.js';
 import { normalizeCard, replyText } from '../provider-support.js';
 
 /** Block Kit limits we must respect, or chat.postMessage answers `invalid_blocks`. */

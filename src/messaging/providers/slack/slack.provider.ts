@@ -12,8 +12,8 @@ import { DEFAULT_JSON_LIMITS, parseBoundedJson } from '../../../common/bounded-j
 import { BadRequestError } from '../../../common/errors.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import { tenantKey } from '../../../tenancy/tenant-ctx.js';
-import type { EgressMessage } from '../../message-envelope.js';
+import { tenantKey } from '../../../core/tenant-ctx.js';
+import type { EgressMessage } from '../../../core/message-envelope.js';
 import {
   EgressError,
   GreenticProvider,

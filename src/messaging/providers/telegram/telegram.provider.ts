@@ -4,8 +4,8 @@ import { BadRequestError } from '../../../common/errors.js';
 import { ExpiringMap } from '../../../common/expiring-map.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import { tenantKey } from '../../../tenancy/tenant-ctx.js';
-import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
+import { tenantKey } from '../../../core/tenant-ctx.js';
+import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import {
   EgressError,
   GreenticProvider,

@@ -3,9 +3,9 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { BadRequestError, GreenticError } from '../../../common/errors.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import { tenantKey } from '../../../tenancy/tenant-ctx.js';
+import { tenantKey } from '../../../core/tenant-ctx.js';
 import { IngressService } from '../../ingress.service.js';
-import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
+import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import { EgressError, ProviderAuthError } from '../messaging-provider.js';
 import {
   ADAPTIVE_CARD_CONTENT_TYPE,

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import type { EgressMessage } from '../../message-envelope.js';
+import type { EgressMessage } from '../../../core/message-envelope.js';
 import { GreenticError } from '../../../common/errors.js';
 import { GreenticProvider, type IngressResult, type MessagingProvider } from '../messaging-provider.js';
 import { DirectLineService } from './directline.service.js';

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { parseBoundedJson } from '../../../common/bounded-json.js';
 import { BadRequestError, GreenticError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
+import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, adaptiveCardText, isAdaptiveCard } from '../adaptive-card-text.js';
 import { isLocaleTag } from '../locale-tag.js';
 import { deliveryKey } from '../provider-support.js';

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { BadRequestError } from '../../../common/errors.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import type { EgressMessage, OutboundReply } from '../../message-envelope.js';
+import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import {
   EgressError,
   GreenticProvider,

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FlowValidationError } from '../../../common/errors.js';
 import { formatIssue, type FlowIssue } from '../../../flows/flow.types.js';
-import type { PreparedComponent } from '../../../wasm/component-runtime.js';
+import type { PreparedComponent } from '../../../core/component-runtime.js';
 import { sha256Hex } from '../hash.js';
 import type { PackFile } from '../zip-writer.js';
 import type { FlowV1Entry, JsonValue } from './flow-v1.js';

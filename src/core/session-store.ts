@@ -1,5 +1,5 @@
 import type { Context } from '@opentelemetry/api';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from './tenant-ctx.js';
 
 /** Where a flow stopped to wait for the user, so the next message resumes it. */
 export interface FlowSnapshot {

@@ -1,5 +1,5 @@
 import type { Context } from '@opentelemetry/api';
-import type { TenantCtx } from '../tenancy/tenant-ctx.js';
+import type { TenantCtx } from './tenant-ctx.js';
 
 export const WORLD_V01 = 'greentic:component@0.1.0';
 export const WORLD_V06 = 'greentic:component@0.6.0';
