@@ -26,7 +26,8 @@ import {
   type PreparedComponent,
 } from '../../../core/component-runtime.js';
 import { callOperation } from '../../../wasm/component-calls.js';
-import { JcoComponentRuntime } from '../../../wasm/jco-component.runtime.js';
+import { DEFAULT_HTTP_POLICY } from '../../../wasm/host/http-fetch.js';
+import { PooledComponentRuntime } from '../../../wasm/pool/pooled-component.runtime.js';
 import type { ComponentMock, ConversationScript, MockResponse, Turn } from './conversation-script.js';
 import { checkReplies, type Mismatch } from './expectations.js';
 
@@ -114,19 +115,34 @@ export async function readTestPack(target: string): Promise<TestPackSource> {
   return st.isDirectory() ? readPackDir(path.resolve(target)) : readGtpack(target);
 }
 
-/** Calls of the script's mocks are answered here; every other component runs in the jco runtime. */
+/**
+ * Calls of the script's mocks are answered here; every other component runs in the production
+ * runtime (the worker pool) with the production host imports: session state, secrets from the
+ * script's `secrets:`, HTTP to the script's `http.allow`, logs.
+ */
 export class MockingRuntime implements ComponentRuntime {
   readonly kind = 'conversation-test';
-  private real?: JcoComponentRuntime;
+  private real?: PooledComponentRuntime;
   private readonly calls = new Map<string, number>();
+  private readonly mocks: ReadonlyMap<string, ComponentMock>;
 
   constructor(
-    private readonly mocks: ReadonlyMap<string, ComponentMock>,
+    private readonly script: Pick<ConversationScript, 'mocks' | 'secrets' | 'httpAllow'>,
     private readonly cacheDir?: string,
-  ) {}
+  ) {
+    this.mocks = script.mocks;
+  }
 
-  private runtime(): JcoComponentRuntime {
-    this.real ??= new JcoComponentRuntime(this.cacheDir ? { cacheDir: this.cacheDir } : {});
+  private runtime(): PooledComponentRuntime {
+    const { secrets, httpAllow } = this.script;
+    this.real ??= new PooledComponentRuntime({
+      ...(this.cacheDir ? { cacheDir: this.cacheDir } : {}),
+      settings: { minWorkers: 0, maxWorkers: 1 },
+      host: {
+        secrets: { get: async (_t, name) => secrets.get(name) },
+        httpPolicy: () => (httpAllow.length ? { ...DEFAULT_HTTP_POLICY, allow: httpAllow } : undefined),
+      },
+    });
     return this.real;
   }
 
@@ -213,7 +229,7 @@ export async function loadTestPack(
   cacheDir?: string,
 ): Promise<LoadedTestPack> {
   const src = await readTestPack(target);
-  const runtime = new MockingRuntime(script.mocks, cacheDir);
+  const runtime = new MockingRuntime(script, cacheDir);
   const unknownMocks = [...script.mocks.keys(), ...script.real].filter(
     (n) => !src.components.some((c) => c.name === n),
   );
@@ -318,7 +334,7 @@ export async function runConversation(
           flowId,
           snapshot,
           sessionData,
-          allowedSecrets: [],
+          allowedSecrets: [...script.secrets.keys()],
           stepLimit: 100,
           componentDeadlineMs: turn.timeoutMs,
           traceDetail: true,

@@ -16,6 +16,8 @@ import { toMillis } from '../../../flows/ygtc-loader.js';
  * mocks:
  *   weather_api:
  *     forecast_weather: { result: { location: { name: "{{input.q}}" }, summary: sunny } }
+ * secrets: { api_key: test-key }      # the binding's secrets (real components read them)
+ * http: { allow: ["127.0.0.1:8080"] }  # hosts real components may call
  * turns:
  *   - user: hi
  *     expect: ["Hi there!", { regex: "^What location" }]
@@ -66,6 +68,10 @@ export interface ConversationScript {
   mocks: Map<string, ComponentMock>;
   /** Components the script asks to run for real (`name: real`). */
   real: Set<string>;
+  /** The binding's secrets, with their values: the only names a real component may read. */
+  secrets: Map<string, string>;
+  /** Hosts a real component may reach over HTTP (the tenant's `http.allow`); empty: none. */
+  httpAllow: string[];
   turns: Turn[];
 }
 
@@ -119,6 +125,12 @@ export const SCRIPT_SCHEMA = {
     user: { type: 'string', minLength: 1 },
     turn_timeout: DURATION,
     session: { type: 'object' },
+    secrets: { type: 'object', additionalProperties: { type: 'string' } },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { allow: { type: 'array', items: { type: 'string', minLength: 1 } } },
+    },
     mocks: {
       type: 'object',
       additionalProperties: {
@@ -238,6 +250,9 @@ export function parseScript(text: string, file: string): ConversationScript {
     session: isRecord(r['session']) ? r['session'] : {},
     mocks,
     real,
+    secrets: new Map(Object.entries(isRecord(r['secrets']) ? (r['secrets'] as Record<string, string>) : {})),
+    httpAllow:
+      isRecord(r['http']) && Array.isArray(r['http']['allow']) ? (r['http']['allow'] as string[]) : [],
     turns,
   };
 }
