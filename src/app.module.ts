@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AdminModule } from './admin/admin.module.js';
-import { GreenticExceptionFilter } from './common/greentic-exception.filter.js';
+import { GreenticExceptionFilter } from './messaging/greentic-exception.filter.js';
 import { resolveRunnerConfig, RunnerConfigModule } from './config/config.module.js';
 import { FlowsModule } from './flows/flows.module.js';
 import { HealthModule } from './health/health.module.js';

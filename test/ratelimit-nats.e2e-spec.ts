@@ -3,11 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
 import { MESSAGE_BUS, type MessageBus } from '../src/core/message-bus.js';
-import {
-  ingressSubject,
-  type EgressMessage,
-  type MessageEnvelope,
-} from '../src/core/message-envelope.js';
+import { type EgressMessage, type MessageEnvelope } from '../src/core/message-envelope.js';
+import { ingressSubject } from '../src/core/subjects.js';
 import { RateLimitService } from '../src/ratelimit/rate-limit.service.js';
 import {
   deleteStreams,

@@ -6,13 +6,8 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import {
-  MESSAGE_BUS,
-  type BusMessage,
-  type BusSubscription,
-  type MessageBus,
-} from '../core/message-bus.js';
-import { parseSubject } from '../core/message-envelope.js';
+import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from '../core/message-bus.js';
+import { messagingSubject, parseSubject, subjectPattern } from '../core/subjects.js';
 
 export interface DeadLetter {
   id: string;
@@ -56,7 +51,7 @@ export class DeadLetterStore implements OnApplicationBootstrap, OnApplicationShu
   constructor(@Inject(MESSAGE_BUS) private readonly bus: MessageBus) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.sub = await this.bus.subscribe('greentic.messaging.dlq.>', async (m) => this.record(m));
+    this.sub = await this.bus.subscribe(subjectPattern('dlq'), async (m) => this.record(m));
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -104,11 +99,12 @@ export class DeadLetterStore implements OnApplicationBootstrap, OnApplicationShu
     let originalSubject = wrapped ? (d['subject'] as string) : (headerOriginal ?? '');
     const original = parseSubject(originalSubject);
     let direction: 'ingress' | 'egress';
-    if (original && original.direction !== 'dlq') direction = original.direction;
+    if (original && (original.direction === 'ingress' || original.direction === 'egress'))
+      direction = original.direction;
     else {
       // The in-process bus forwards the payload itself: an egress message answers another one.
       direction = payload && typeof payload === 'object' && 'inReplyTo' in payload ? 'egress' : 'ingress';
-      originalSubject = `greentic.messaging.${direction}.${parts.env}.${parts.tenant}.${parts.team}.${parts.channel}`;
+      originalSubject = messagingSubject(direction, parts);
     }
     const err =
       wrapped && d['error'] && typeof d['error'] === 'object'

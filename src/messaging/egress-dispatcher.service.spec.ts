@@ -5,9 +5,11 @@ import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bun
 import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
 import type { BusHandler, BusSubscription, MessageBus, PublishAck, SubscribeOptions } from '../core/message-bus.js';
-import { egressSubject, type EgressMessage } from '../core/message-envelope.js';
+import { type EgressMessage } from '../core/message-envelope.js';
+import { egressSubject } from '../core/subjects.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
+import { MemoryDeliveryLedger } from '../sessions/memory-delivery-ledger.js';
 
 const SUBJECT = 'greentic.messaging.egress.dev.acme.default.main';
 
@@ -79,7 +81,7 @@ async function dispatcher(send: MessagingProvider['send']) {
   const providers = {
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
   } as unknown as ProviderRegistry;
-  const d = new EgressDispatcher(bus, registry, providers);
+  const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
   await d.onApplicationBootstrap();
   const dlq: unknown[] = [];
   await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.data));
@@ -198,6 +200,7 @@ describe('EgressDispatcher: a consumer per provider', () => {
       bus,
       twoProviders(),
       providers(async () => undefined),
+      new MemoryDeliveryLedger(),
     );
     await d.onApplicationBootstrap();
     expect(bus.subs.map((s) => [s.pattern, s.opts])).toEqual([
@@ -223,6 +226,7 @@ describe('EgressDispatcher: a consumer per provider', () => {
         }
         sent.push(`${provider}:${m.tenant}:${m.id}`);
       }),
+      new MemoryDeliveryLedger(),
     );
     await d.onApplicationBootstrap();
     await bus.publish(egressSubject('dev', 'acme', 'default', 'chat'), egress('s1', 'acme', 'chat'));

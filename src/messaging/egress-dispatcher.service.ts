@@ -10,7 +10,8 @@ import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { Bundle } from '../tenancy/bundle.types.js';
 import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from '../core/message-bus.js';
-import { egressSubject, type EgressMessage } from '../core/message-envelope.js';
+import { type EgressMessage } from '../core/message-envelope.js';
+import { deadLetterSubjectOf, egressSubject, subjectPattern } from '../core/subjects.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 
 /** Longest Retry-After honoured in-line before the redelivery. */
@@ -62,7 +63,7 @@ export function egressRoutes(bundle: Bundle): EgressRoute[] {
   };
   for (const [id, list] of byId) {
     const providers = new Set(list.map((c) => c.provider));
-    if (providers.size === 1) add(list[0]!.provider, egressSubject('*', '*', '*', id));
+    if (providers.size === 1) add(list[0]!.provider, subjectPattern('egress', { channel: id }));
     else for (const c of list) add(c.provider, c.subject);
   }
   return [...patterns.keys()].sort().map((provider) => ({
@@ -138,14 +139,11 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
       if (!retryable) {
         // A 4xx from the service will fail the same way again: dead-letter now, don't hammer it.
         this.logger.error(log, 'egress delivery refused by the service, dead-lettered');
-        await this.bus.publish(
-          msg.subject.replace(/^greentic\.messaging\.egress\./, 'greentic.messaging.dlq.'),
-          {
-            subject: msg.subject,
-            error: { code: 'egress_failed', message: (e as Error).message },
-            data: m,
-          },
-        );
+        await this.bus.publish(deadLetterSubjectOf(msg.subject) ?? msg.subject, {
+          subject: msg.subject,
+          error: { code: 'egress_failed', message: (e as Error).message },
+          data: m,
+        });
         return;
       }
       this.logger.warn(log, 'egress delivery failed, will retry');

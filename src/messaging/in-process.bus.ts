@@ -2,6 +2,7 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
+import { deadLetterSubjectOf } from '../core/subjects.js';
 import {
   subjectMatches,
   type BusHandler,
@@ -204,11 +205,8 @@ export class InProcessBus implements MessageBus {
             { subject: msg.subject, attempts: attempt, err: (err as Error).message },
             'message dead-lettered after max deliveries',
           );
-          const dlq = msg.subject.replace(
-            /^greentic\.messaging\.(ingress|egress)\./,
-            'greentic.messaging.dlq.',
-          );
-          if (dlq !== msg.subject) {
+          const dlq = deadLetterSubjectOf(msg.subject);
+          if (dlq !== undefined) {
             for (const t of this.targets(dlq)) {
               this.track(
                 this.deliver(t, {

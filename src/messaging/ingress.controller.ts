@@ -1,5 +1,6 @@
 import { Controller, Inject, UseGuards } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { subjectPattern } from '../core/subjects.js';
 import { TenancyMismatchError } from '../common/errors.js';
 import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
@@ -22,7 +23,7 @@ export class IngressController {
 
   // The channel is read off the context TenantGuard resolved it on, not through a parameter
   // decorator: each decorated parameter costs Nest an async pipe run per message.
-  @MessagePattern('greentic.messaging.ingress.>')
+  @MessagePattern(subjectPattern('ingress'))
   async onIngress(
     @Payload() env: MessageEnvelope,
     @Ctx() ctx: BusContext,

@@ -4,12 +4,8 @@ import { RunnerConfig } from '../config/runner-config.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { buildSessionKey } from '../core/message-ctx.js';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
-import {
-  ingressSubject,
-  messageDedupeId,
-  type EgressMessage,
-  type MessageEnvelope,
-} from '../core/message-envelope.js';
+import { messageDedupeId, type EgressMessage, type MessageEnvelope } from '../core/message-envelope.js';
+import { ingressSubject } from '../core/subjects.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
 import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
 import { isoNow } from '../common/iso-time.js';

@@ -26,13 +26,12 @@ import {
   type PublishOptions,
 } from '../core/message-bus.js';
 import {
-  duplicateSubject,
-  egressSubject,
   messageDedupeId,
   type DuplicateNotice,
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
+import { duplicateSubject, egressSubject } from '../core/subjects.js';
 import { MessageProcessor } from './message-processor.service.js';
 import { BusUnavailableError } from './nats/nats-errors.js';
 

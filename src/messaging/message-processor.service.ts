@@ -17,13 +17,12 @@ import { LabelGuard } from '../telemetry/runner-metrics.js';
 import { failSpan, traceFields, tracingOn } from '../telemetry/trace-fields.js';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import {
-  duplicateSubject,
-  egressSubject,
   messageDedupeId,
   type DuplicateNotice,
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
+import { duplicateSubject, egressSubject } from '../core/subjects.js';
 import { isoNow } from '../common/iso-time.js';
 import type { FlowRunInput } from '../flows/flow-run.types.js';
 

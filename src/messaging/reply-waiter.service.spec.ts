@@ -1,12 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunnerConfig } from '../config/runner-config.js';
 import { InProcessBus } from './in-process.bus.js';
-import {
-  duplicateSubject,
-  egressSubject,
-  type DuplicateNotice,
-  type EgressMessage,
-} from '../core/message-envelope.js';
+import { type DuplicateNotice, type EgressMessage } from '../core/message-envelope.js';
+import { duplicateSubject, egressSubject } from '../core/subjects.js';
 import { ReplyWaiter, type ReplyRef } from './reply-waiter.service.js';
 
 const WEB = egressSubject('dev', 'acme', 'default', 'web');

@@ -4,13 +4,12 @@ import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MESSAGE_BUS, type BusSubscription, type MessageBus } from '../core/message-bus.js';
 import {
-  duplicateSubject,
-  egressSubject,
   messageDedupeId,
   type DuplicateNotice,
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
+import { duplicateSubject, egressSubject, subjectPattern } from '../core/subjects.js';
 
 /** Most replies remembered for repeated message ids (per replica); the oldest go first. */
 export const RECENT_REPLIES_MAX = 10_000;
@@ -105,12 +104,12 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     this.subs.push(
-      await this.bus.subscribe<EgressMessage>('greentic.messaging.egress.>', async (msg) => {
+      await this.bus.subscribe<EgressMessage>(subjectPattern('egress'), async (msg) => {
         const m = msg.data;
         if (!m || typeof m.inReplyTo !== 'string' || typeof m.sessionKey !== 'string') return;
         this.settle(keyOf(msg.subject, m.sessionKey, m.inReplyTo), m);
       }),
-      await this.bus.subscribe<DuplicateNotice>('greentic.messaging.duplicate.>', async (msg) => {
+      await this.bus.subscribe<DuplicateNotice>(subjectPattern('duplicate'), async (msg) => {
         const n = msg.data;
         if (!n || typeof n.inReplyTo !== 'string' || typeof n.sessionKey !== 'string') return;
         // The subject is the authority on the channel: a notice naming another one is ignored.

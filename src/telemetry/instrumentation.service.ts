@@ -19,7 +19,8 @@ import {
   type PublishOptions,
   type SubscribeOptions,
 } from '../core/message-bus.js';
-import { parseSubject, type EgressMessage, type MessageEnvelope } from '../core/message-envelope.js';
+import { type EgressMessage, type MessageEnvelope } from '../core/message-envelope.js';
+import { parseSubject } from '../core/subjects.js';
 import { MessageProcessor } from '../messaging/message-processor.service.js';
 import { PackRegistry, type ReloadResult } from '../packs/pack-registry.service.js';
 import { SecretsService } from '../secrets/secrets.service.js';

@@ -1,5 +1,5 @@
 import type { TenancyCoordinates } from './bundle-registry.service.js';
-import { parseSubject } from '../core/message-envelope.js';
+import { parseSubject } from '../core/subjects.js';
 
 /** Header names of the header strategy (admin and API calls that have no tenancy in the path). */
 export const TENANT_HEADER = 'x-greentic-tenant';

@@ -1,6 +1,12 @@
 import { fnv1a } from '../../common/hash.js';
+import {
+  SUBJECT_TOKENS,
+  subjectDirection,
+  subjectPattern,
+  type SubjectDirection,
+} from '../../core/subjects.js';
 /**
- * Logical subjects (what the app publishes and subscribes to, ARCHITECTURE.md §1) versus wire
+ * Logical subjects (what the app publishes and subscribes to: src/core/subjects.ts) versus wire
  * subjects (what NATS carries). On the wire:
  *
  *   [{subjectPrefix}.]greentic.messaging.{ingress|egress}.{env}.{tenant}.{team}.{channel}.p{N}
@@ -13,10 +19,10 @@ import { fnv1a } from '../../common/hash.js';
  * still shows everything; the prefix lets several deployments (or test runs) share one account.
  */
 
-export type StreamDirection = 'ingress' | 'egress' | 'dlq';
+/** The directions a stream captures; duplicate notices are core NATS only. */
+export type StreamDirection = Exclude<SubjectDirection, 'duplicate'>;
 
-/** Token count of a logical subject: greentic.messaging.{dir}.{env}.{tenant}.{team}.{channel}. */
-export const LOGICAL_TOKENS = 7;
+const LOGICAL_TOKENS = SUBJECT_TOKENS;
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
@@ -37,9 +43,8 @@ export class SubjectMapper {
 
   /** The stream direction a logical subject or pattern belongs to, if any. */
   direction(logical: string): StreamDirection | undefined {
-    const t = logical.split('.');
-    if (t[0] !== 'greentic' || t[1] !== 'messaging') return undefined;
-    return t[2] === 'ingress' || t[2] === 'egress' || t[2] === 'dlq' ? t[2] : undefined;
+    const dir = subjectDirection(logical);
+    return dir === 'duplicate' ? undefined : dir;
   }
 
   /** Ingress and egress keep per-session order through partitions; the dead-letter stream does not. */
@@ -49,7 +54,7 @@ export class SubjectMapper {
 
   /** Subjects a stream captures (wire form). */
   streamSubject(dir: StreamDirection): string {
-    return this.wire(`greentic.messaging.${dir}.>`);
+    return this.wire(subjectPattern(dir));
   }
 
   partitionOf(orderingKey: string): number {

@@ -32,7 +32,7 @@ import type {
   PublishOptions,
   SubscribeOptions,
 } from '../../core/message-bus.js';
-import { parseSubject } from '../../core/message-envelope.js';
+import { deadLetterSubject, parseSubject } from '../../core/subjects.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';
@@ -569,12 +569,12 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       code: error.code,
       reason: error.message,
     };
-    if (!parts || parts.direction === 'dlq') {
+    if (!parts || (parts.direction !== 'ingress' && parts.direction !== 'egress')) {
       this.logger.error(log, 'message cannot be processed nor dead-lettered; terminated');
       m.term();
       return;
     }
-    const dlq = `greentic.messaging.dlq.${parts.env}.${parts.tenant}.${parts.team}.${parts.channel}`;
+    const dlq = deadLetterSubject(parts.env, parts.tenant, parts.team, parts.channel);
     try {
       await this.publish(
         dlq,

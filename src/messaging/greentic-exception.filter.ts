@@ -10,9 +10,10 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, of, throwError, type Observable } from 'rxjs';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
-import type { BusContext } from '../messaging/bus.context.js';
+import { deadLetterSubjectOf } from '../core/subjects.js';
+import type { BusContext } from './bus.context.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import { GreenticError, PayloadTooLargeError } from './errors.js';
+import { GreenticError, PayloadTooLargeError } from '../common/errors.js';
 
 /** Refusals that no retry can fix; anything else (409 conflict, 429 busy, 5xx) is redelivered. */
 const POISON_STATUSES = new Set([400, 403, 404, 413, 422]);
@@ -102,12 +103,12 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     const data = host.switchToRpc().getData<unknown>();
     // 409 (conflict) and 429 (rate limited, busy) are not the message's fault: they are redelivered
     // (after the error's retryAfter, where it has one).
-    if (POISON_STATUSES.has(status) && subject && this.bus) {
+    const dlq = subject === undefined ? undefined : deadLetterSubjectOf(subject);
+    if (POISON_STATUSES.has(status) && dlq !== undefined && this.bus) {
       this.logger.warn(
         { subject, status, code: body.error.code, reason: body.error.message },
         'bus message refused, dead-lettered',
       );
-      const dlq = subject.replace(/^greentic\.messaging\.(ingress|egress)\./, 'greentic.messaging.dlq.');
       return from(this.bus.publish(dlq, { subject, error: body.error, data }));
     }
     this.logger.error(
