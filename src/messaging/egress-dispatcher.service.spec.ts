@@ -4,7 +4,13 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bundle.types.js';
 import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
-import type { BusHandler, BusSubscription, MessageBus, PublishAck, SubscribeOptions } from '../core/message-bus.js';
+import type {
+  BusHandler,
+  BusSubscription,
+  MessageBus,
+  PublishAck,
+  SubscribeOptions,
+} from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
 import { egressSubject } from '../core/subjects.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';

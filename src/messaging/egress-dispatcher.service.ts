@@ -13,6 +13,8 @@ import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } f
 import { type EgressMessage } from '../core/message-envelope.js';
 import { deadLetterSubjectOf, egressSubject, subjectPattern } from '../core/subjects.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
+import { DELIVERY_LEDGER, type DeliveryLedger } from '../core/delivery-ledger.js';
+import { ReplyDelivery } from './reply-delivery.js';
 
 /** Longest Retry-After honoured in-line before the redelivery. */
 const MAX_RETRY_AFTER_MS = 10_000;
@@ -89,6 +91,7 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
     private readonly registry: BundleRegistry,
     private readonly providers: ProviderRegistry,
+    @Inject(DELIVERY_LEDGER) private readonly ledger: DeliveryLedger,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -122,8 +125,12 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
       team: m.team,
       channel: m.channel,
     });
+    const mode = resolved.channel.delivery ?? 'at_least_once';
+    const delivery = new ReplyDelivery(m, resolved.tenant, mode, this.ledger, msg.deliveryCount, this.logger);
+    const provider = this.providers.get(resolved.channel.provider);
     try {
-      await this.providers.get(resolved.channel.provider).send(m, resolved);
+      await provider.send(m, resolved, delivery);
+      if (!delivery.used && mode === 'at_most_once') this.warnIgnored(provider.id);
     } catch (e) {
       const { retryable, retryAfterMs } = retryHints(e);
       const log = {
@@ -131,6 +138,8 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
         channel: m.channel,
         provider: resolved.channel.provider,
         messageId: m.inReplyTo,
+        idempotencyKey: delivery.key,
+        delivery: mode,
         attempt: msg.deliveryCount,
         retryable,
         retryAfterMs,
@@ -152,5 +161,17 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
         await sleep(Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
       throw e;
     }
+  }
+
+  private readonly ignoring = new Set<string>();
+
+  /** A custom provider that sends without `delivery` cannot honour at_most_once: say so once. */
+  private warnIgnored(provider: string): void {
+    if (this.ignoring.has(provider)) return;
+    this.ignoring.add(provider);
+    this.logger.error(
+      { provider },
+      'provider sent without its ReplyDelivery: at_most_once is not applied to its channels (see docs/providers.md)',
+    );
   }
 }

@@ -55,6 +55,21 @@ describe('bundle loader', () => {
     expect(err(`limits: { max_json_depth: 5000 }\n` + GOOD)).toMatch(/key 'limits\.max_json_depth'/);
   });
 
+  it("reads a channel's delivery mode, at_least_once by default, and refuses any other value", () => {
+    const b = parseBundle(
+      GOOD.replace('provider: webhook,', 'provider: webhook, delivery: at_most_once,'),
+      '/b/bundle.yaml',
+    );
+    const ch = b.tenants.get('demo')?.envs.get('dev')?.teams.get('default')?.channels.get('web');
+    expect(ch?.delivery).toBe('at_most_once');
+    const d = parseBundle(GOOD, '/b/bundle.yaml').tenants.get('demo')?.envs.get('dev')?.teams.get('default');
+    expect(d?.channels.get('web')?.delivery).toBe('at_least_once');
+    const m = err(GOOD.replace('provider: webhook,', 'provider: webhook, delivery: exactly_once,'));
+    expect(m).toContain('channels.web.delivery');
+    expect(m).toContain('at_least_once');
+    expect(m).toContain('at_most_once');
+  });
+
   it('names file, line, key and expectation for a missing required key', () => {
     const msg = err(GOOD.replace('provider: webhook, ', ''));
     expect(msg).toContain(

@@ -11,6 +11,7 @@ import {
   type Bundle,
   type BundleLimits,
   type ChannelBinding,
+  type DeliveryMode,
   type EnvBinding,
   type TeamBinding,
   type TenantBinding,
@@ -106,6 +107,7 @@ interface RawHttp {
 }
 interface RawChannel {
   provider: string;
+  delivery?: DeliveryMode;
   pack: string;
   flow: string;
   session_ttl_seconds?: number;
@@ -191,6 +193,7 @@ function normalise(raw: RawBundle, file: string): Bundle {
           channels.set(channelId, {
             id: channelId,
             provider: c.provider,
+            delivery: c.delivery ?? 'at_least_once',
             pack: c.pack,
             flow: c.flow,
             sessionTtlSeconds: c.session_ttl_seconds ?? 3600,

@@ -78,6 +78,7 @@ const channel = {
   required: ['provider', 'pack', 'flow'],
   properties: {
     provider: { type: 'string', minLength: 1 },
+    delivery: { enum: ['at_least_once', 'at_most_once'] },
     pack: PACK_ID,
     flow: { type: 'string', minLength: 1 },
     session_ttl_seconds: { type: 'integer', minimum: 1 },

@@ -40,9 +40,18 @@ export interface PackBinding {
   overlays?: PackBinding[];
 }
 
+/**
+ * What a replica crash may do to a channel's replies (docs/production-messaging.md):
+ * `at_least_once` never loses one and may repeat one in flight, with the same idempotency key;
+ * `at_most_once` never repeats one and drops one in flight, logging it.
+ */
+export type DeliveryMode = 'at_least_once' | 'at_most_once';
+
 export interface ChannelBinding {
   id: string;
   provider: string;
+  /** Bundle `delivery:`; unset means `at_least_once`. */
+  delivery?: DeliveryMode;
   pack: string;
   flow: string;
   sessionTtlSeconds: number;

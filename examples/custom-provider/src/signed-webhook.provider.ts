@@ -3,7 +3,6 @@ import { Injectable, Logger } from '@nestjs/common';
 import {
   BadRequestError,
   channelSecret,
-  DeliveryProgress,
   GreenticProvider,
   header,
   hexSignatureMatches,
@@ -20,6 +19,7 @@ import {
   type IngressResult,
   type MessagingProvider,
   type ProviderRequest,
+  type ReplyDelivery,
   type ResolvedChannel,
 } from '../../../src/messaging/providers/index.js';
 
@@ -43,7 +43,6 @@ export function sign(secret: string, timestamp: string, body: string | Buffer): 
 export class SignedWebhookProvider implements MessagingProvider {
   readonly id = 'signed-webhook';
   private readonly logger = new Logger(SignedWebhookProvider.name);
-  private readonly progress = new DeliveryProgress();
 
   constructor(private readonly secrets: SecretsService) {}
 
@@ -71,10 +70,12 @@ export class SignedWebhookProvider implements MessagingProvider {
     };
   }
 
-  async send(msg: EgressMessage, channel: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const url = requireSetting(channel, 'callback_url');
     const secret = await channelSecret(this.secrets, channel, 'signing_secret');
-    await this.progress.deliver(msg, async (reply, index) => {
+    // One call per reply; the runner records each, so a redelivery skips replies already sent,
+    // and `key` (the same on every attempt) lets the receiver drop a repeat after a crash.
+    await delivery.replies(async (reply, index, key) => {
       const body = JSON.stringify({
         id: `${msg.id}:${index}`,
         inReplyTo: msg.inReplyTo,
@@ -91,6 +92,7 @@ export class SignedWebhookProvider implements MessagingProvider {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
+            'idempotency-key': key,
             'x-signature-timestamp': ts,
             'x-signature': sign(secret, ts, body),
           },

@@ -16,7 +16,6 @@ export {
 export {
   baseUrl,
   channelSecret,
-  DeliveryProgress,
   header,
   hexSignatureMatches,
   hmacSha256,
@@ -33,6 +32,7 @@ export {
   str,
   type NormalCard,
 } from './provider-support.js';
+export { partKey, type ReplyDelivery } from '../reply-delivery.js';
 export { ProviderRegistry } from './provider-registry.service.js';
 export type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
 export type { EgressMessage, OutboundReply } from '../../core/message-envelope.js';

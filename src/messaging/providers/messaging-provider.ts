@@ -2,6 +2,7 @@ import { SetMetadata } from '@nestjs/common';
 import { GreenticError } from '../../common/errors.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
 import type { EgressMessage, MessageEnvelope } from '../../core/message-envelope.js';
+import type { ReplyDelivery } from '../reply-delivery.js';
 
 /** A webhook request as a provider sees it: the raw body is kept for signature checks. */
 export interface ProviderRequest {
@@ -49,8 +50,12 @@ export interface MessagingProvider {
   /**
    * Delivers replies to the service (rich replies mapped to its own format); throws an
    * EgressError, whose `retryable`/`retryAfterMs` tell the dispatcher whether and when to retry.
+   * Each call to the service goes through `delivery.replies` (one call per reply) or
+   * `delivery.whole` (one call for all), which apply the channel's delivery mode, record progress
+   * per part and hand out the part's idempotency key; put that key in the service's own
+   * de-duplication field where it has one.
    */
-  send(msg: EgressMessage, channel: ResolvedChannel): Promise<void>;
+  send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void>;
 }
 
 /**

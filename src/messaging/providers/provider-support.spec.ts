@@ -4,7 +4,6 @@ import { retryHints } from '../egress-dispatcher.service.js';
 import type { EgressMessage } from '../../core/message-envelope.js';
 import { EgressError } from './messaging-provider.js';
 import {
-  DeliveryProgress,
   deliveryKey,
   hexSignatureMatches,
   hmacSha256,
@@ -71,35 +70,6 @@ describe('provider support', () => {
     expect(hexSignatureMatches(d, `sha1=${hex}`, 'sha256=')).toBe(false);
     expect(hexSignatureMatches(d, `sha256=${hex}00`, 'sha256=')).toBe(false);
     expect(hexSignatureMatches(d, `sha256=${'z'.repeat(64)}`, 'sha256=')).toBe(false);
-  });
-
-  it('resumes a redelivered egress message after the last reply that went out', async () => {
-    const progress = new DeliveryProgress();
-    const sent: string[] = [];
-    let failOnce = true;
-    const msg = egress([{ text: 'one' }, { text: 'two' }, { text: 'three' }]);
-    const send = async (r: { text?: string }) => {
-      if (r.text === 'two' && failOnce) {
-        failOnce = false;
-        throw new EgressError('x', 'boom', true);
-      }
-      sent.push(r.text!);
-    };
-    await expect(progress.deliver(msg, send)).rejects.toThrow('boom');
-    await progress.deliver(msg, send);
-    expect(sent).toEqual(['one', 'two', 'three']);
-  });
-
-  it('keeps delivery progress per session: two users who reused a message id both get their replies', async () => {
-    const progress = new DeliveryProgress();
-    const sent: string[] = [];
-    const alice = egress([{ text: 'for alice' }]);
-    const bob = { ...egress([{ text: 'for bob' }]), sessionKey: 'k2', userId: 'bob' };
-    await progress.deliver(alice, async (r) => void sent.push(r.text!));
-    await progress.deliver(bob, async (r) => void sent.push(r.text!));
-    // A redelivery of alice's message sends nothing again.
-    await progress.deliver(alice, async (r) => void sent.push(r.text!));
-    expect(sent).toEqual(['for alice', 'for bob']);
   });
 
   it('derives a header-safe delivery key, stable per message and distinct per session and channel', () => {

@@ -1,7 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { DEFAULT_JSON_LIMITS, parseBoundedJson, type JsonLimits } from '../../common/bounded-json.js';
 import { BadRequestError, ConfigError, GreenticError } from '../../common/errors.js';
-import { ExpiringMap } from '../../common/expiring-map.js';
 import type { SecretsService } from '../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
 import type { EgressMessage, OutboundReply } from '../../core/message-envelope.js';
@@ -153,34 +152,6 @@ export function deliveryKey(msg: EgressMessage): string {
   return createHash('sha256')
     .update(JSON.stringify([msg.tenant, msg.env, msg.team, msg.channel, msg.sessionKey, msg.id]))
     .digest('base64url');
-}
-
-const PROGRESS_TTL_MS = 3_600_000;
-const PROGRESS_MAX = 10_000;
-
-/**
- * How many replies of each egress message were already delivered, so a redelivery after a
- * failure on reply 2 does not send reply 1 again. Per process: the bus redelivers to the same
- * consumer group, and a lost entry only risks one duplicate, never a lost reply.
- */
-export class DeliveryProgress {
-  /**
-   * Replies sent per egress message (its `deliveryKey`), for an hour and at most 10,000 messages: past that a retry could
-   * resend, which the platforms' own idempotency (or the user) absorbs; memory stays bounded.
-   */
-  private readonly done = new ExpiringMap<string, number>(PROGRESS_MAX, PROGRESS_TTL_MS);
-
-  async deliver(
-    msg: EgressMessage,
-    sendOne: (reply: OutboundReply, index: number) => Promise<void>,
-  ): Promise<void> {
-    const key = deliveryKey(msg);
-    const from = this.done.get(key) ?? 0;
-    for (let i = from; i < msg.replies.length; i++) {
-      await sendOne(msg.replies[i]!, i);
-      this.done.set(key, i + 1);
-    }
-  }
 }
 
 /** The provider-neutral reading of a flow's `card`: what every channel can render. */

@@ -22,15 +22,8 @@ import {
   type MessagingProvider,
   type ProviderRequest,
 } from '../messaging-provider.js';
-import {
-  baseUrl,
-  channelSecret,
-  DeliveryProgress,
-  header,
-  isRecord,
-  parseJsonObject,
-  str,
-} from '../provider-support.js';
+import type { ReplyDelivery } from '../../reply-delivery.js';
+import { baseUrl, channelSecret, header, isRecord, parseJsonObject, str } from '../provider-support.js';
 import { submitEcho } from '../adaptive-card-text.js';
 import { CARD_SUBMIT_ACTION, toSlackMessage } from './slack-blocks.js';
 import { verifySlackRequest } from './slack-signature.js';
@@ -64,7 +57,6 @@ export class SlackProvider implements MessagingProvider {
   readonly id = 'slack';
   private readonly logger = new Logger(SlackProvider.name);
   private readonly clients = new Map<string, WebClient>();
-  private readonly progress = new DeliveryProgress();
 
   constructor(private readonly secrets: SecretsService) {}
 
@@ -201,15 +193,22 @@ export class SlackProvider implements MessagingProvider {
     };
   }
 
-  async send(msg: EgressMessage, resolved: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, resolved: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const client = this.client(resolved, await channelSecret(this.secrets, resolved, 'bot_token'));
     const channel = str(msg.meta?.['channel']) ?? msg.conversationId;
     const threadTs = str(msg.meta?.['thread_ts']);
-    await this.progress.deliver(msg, async (reply) => {
+    await delivery.replies(async (reply, _index, key) => {
       const parts = toSlackMessage(reply);
       if (!parts) return;
       try {
-        await client.chat.postMessage({ channel, ...parts, ...(threadTs ? { thread_ts: threadTs } : {}) });
+        // chat.postMessage has no idempotency key; the key rides in the message's metadata, so a
+        // repeat is recognisable (conversations.history with include_all_metadata).
+        await client.chat.postMessage({
+          channel,
+          ...parts,
+          ...(threadTs ? { thread_ts: threadTs } : {}),
+          metadata: { event_type: 'greentic_reply', event_payload: { idempotency_key: key } },
+        });
       } catch (e) {
         throw slackEgressError(e);
       }

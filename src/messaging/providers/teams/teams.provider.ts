@@ -12,9 +12,9 @@ import {
   type MessagingProvider,
   type ProviderRequest,
 } from '../messaging-provider.js';
+import type { ReplyDelivery } from '../../reply-delivery.js';
 import {
   channelSecret,
-  DeliveryProgress,
   header,
   httpEgressError,
   isRecord,
@@ -78,7 +78,6 @@ export class TeamsProvider implements MessagingProvider {
   private readonly logger = new Logger(TeamsProvider.name);
   private readonly auth = new BotFrameworkAuth();
   private readonly tokens = new Map<string, Promise<CachedToken>>();
-  private readonly progress = new DeliveryProgress();
 
   constructor(private readonly secrets: SecretsService) {}
 
@@ -166,13 +165,15 @@ export class TeamsProvider implements MessagingProvider {
     };
   }
 
-  async send(msg: EgressMessage, resolved: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, resolved: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const serviceUrl = str(msg.meta?.['serviceUrl']) ?? requireSetting(resolved, 'service_url');
     const url = `${trimSlash(serviceUrl)}/v3/conversations/${encodeURIComponent(msg.conversationId)}/activities`;
     const bot = isRecord(msg.meta?.['bot']) ? msg.meta['bot'] : { id: requireSetting(resolved, 'app_id') };
     const user = isRecord(msg.meta?.['user']) ? msg.meta['user'] : { id: msg.userId };
     const replyToId = str(msg.meta?.['activityId']);
-    await this.progress.deliver(msg, async (reply) => {
+    // The connector de-duplicates nothing a bot sends (it assigns the activity id itself), so
+    // a reply resent after a crash shows twice; replyToId only threads it under the user's message.
+    await delivery.replies(async (reply) => {
       const content = toTeamsActivity(reply);
       if (!content) return;
       const activity = {

@@ -14,10 +14,10 @@ import {
   type MessagingProvider,
   type ProviderRequest,
 } from '../messaging-provider.js';
+import type { ReplyDelivery } from '../../reply-delivery.js';
 import {
   baseUrl,
   channelSecret,
-  DeliveryProgress,
   header,
   isRecord,
   networkEgressError,
@@ -63,7 +63,6 @@ const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 export class TelegramProvider implements MessagingProvider {
   readonly id = 'telegram';
   private readonly logger = new Logger(TelegramProvider.name);
-  private readonly progress = new DeliveryProgress();
   /**
    * Submit data of card buttons sent in the last week whose data did not fit in 64 bytes, by
    * tenant, channel, chat and token. Per process, bounded: a tap on such a button that reaches
@@ -169,7 +168,7 @@ export class TelegramProvider implements MessagingProvider {
     );
   }
 
-  async send(msg: EgressMessage, resolved: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, resolved: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const token = await channelSecret(this.secrets, resolved, 'bot_token');
     const url = `${baseUrl(resolved, 'api_base_url', TELEGRAM_API)}/bot${token}/sendMessage`;
     const chatId = msg.meta?.['chat_id'] ?? msg.conversationId;
@@ -179,7 +178,8 @@ export class TelegramProvider implements MessagingProvider {
       this.stash.set(stashKey + token, data);
       return STASH_PREFIX + token;
     };
-    await this.progress.deliver(msg, async (reply) => {
+    // The Bot API has no idempotency key: a reply resent after a crash shows twice in the chat.
+    await delivery.replies(async (reply) => {
       const body = toSendMessage(chatId, reply, stash);
       if (!body) return;
       let res: Response;

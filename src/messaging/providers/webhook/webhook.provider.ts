@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { parseBoundedJson } from '../../../common/bounded-json.js';
-import { BadRequestError, GreenticError } from '../../../common/errors.js';
+import { BadRequestError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, adaptiveCardText, isAdaptiveCard } from '../adaptive-card-text.js';
 import { isLocaleTag } from '../locale-tag.js';
-import { deliveryKey } from '../provider-support.js';
+import { httpEgressError, networkEgressError } from '../provider-support.js';
+import type { ReplyDelivery } from '../../reply-delivery.js';
 import {
   GreenticProvider,
   type InboundMessage,
@@ -124,31 +125,33 @@ export class WebhookProvider implements MessagingProvider {
   }
 
   /**
-   * Posts the replies to the channel's `callback_url` setting, when it has one; callers that
-   * wait get them in the webhook response instead.
+   * Posts the replies to the channel's `callback_url` setting, when it has one (callers that
+   * wait get them in the webhook response instead): all replies of a message in one callback,
+   * whose `idempotency-key` header is the same on every attempt and every replica.
    */
-  async send(msg: EgressMessage, channel: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const url = channel.channel.settings['callback_url'];
     if (typeof url !== 'string' || url.length === 0) return;
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': deliveryKey(msg) },
-      body: JSON.stringify({
-        messageId: msg.inReplyTo,
-        sessionKey: msg.sessionKey,
-        conversationId: msg.conversationId,
-        userId: msg.userId,
-        status: msg.status,
-        replies: msg.replies.map(webhookReply),
-      }),
-      signal: AbortSignal.timeout(10_000),
+    await delivery.whole(async (key) => {
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify({
+            messageId: msg.inReplyTo,
+            sessionKey: msg.sessionKey,
+            conversationId: msg.conversationId,
+            userId: msg.userId,
+            status: msg.status,
+            replies: msg.replies.map(webhookReply),
+          }),
+          signal: AbortSignal.timeout(10_000),
+        });
+      } catch (e) {
+        throw networkEgressError('webhook', 'callback', e);
+      }
+      if (!res.ok) throw httpEgressError('webhook', 'callback', res);
     });
-    if (!res.ok) {
-      const retryable = res.status >= 500 || res.status === 429;
-      throw new GreenticError('egress_failed', `callback answered ${res.status}`, 502, {
-        retryable,
-        retryAfter: res.headers.get('retry-after') ?? undefined,
-      });
-    }
   }
 }

@@ -13,10 +13,10 @@ import {
   type ProviderRequest,
   type ProviderResponse,
 } from '../messaging-provider.js';
+import type { ReplyDelivery } from '../../reply-delivery.js';
 import {
   baseUrl,
   channelSecret,
-  DeliveryProgress,
   header,
   hexSignatureMatches,
   hmacSha256,
@@ -72,7 +72,6 @@ function queryParam(query: Record<string, unknown>, name: string): string | unde
 export class WhatsAppProvider implements MessagingProvider {
   readonly id = 'whatsapp';
   private readonly logger = new Logger(WhatsAppProvider.name);
-  private readonly progress = new DeliveryProgress();
 
   constructor(private readonly secrets: SecretsService) {}
 
@@ -145,16 +144,19 @@ export class WhatsAppProvider implements MessagingProvider {
     return { messages, response: { status: 200 } };
   }
 
-  async send(msg: EgressMessage, resolved: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, resolved: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const token = await channelSecret(this.secrets, resolved, 'access_token');
     const phoneNumberId =
       setting(resolved, 'phone_number_id') ??
       str(msg.meta?.['phone_number_id']) ??
       requireSetting(resolved, 'phone_number_id');
     const url = `${baseUrl(resolved, 'api_base_url', GRAPH_API)}/${setting(resolved, 'api_version') ?? GRAPH_VERSION}/${encodeURIComponent(phoneNumberId)}/messages`;
-    await this.progress.deliver(msg, async (reply) => {
-      const body = toWhatsAppMessage(msg.userId, reply);
-      if (!body) return;
+    await delivery.replies(async (reply, _index, key) => {
+      const message = toWhatsAppMessage(msg.userId, reply);
+      if (!message) return;
+      // The Cloud API does not de-duplicate; it echoes biz_opaque_callback_data in the message's
+      // status webhooks, so a repeat is recognisable there by its key.
+      const body = { ...message, biz_opaque_callback_data: key };
       let res: Response;
       try {
         res = await fetch(url, {

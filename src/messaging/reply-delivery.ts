@@ -1,0 +1,114 @@
+import type { LoggerService } from '@nestjs/common';
+import { GreenticError } from '../common/errors.js';
+import type { DeliveryLedger } from '../core/delivery-ledger.js';
+import type { EgressMessage, OutboundReply } from '../core/message-envelope.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
+import type { DeliveryMode } from '../tenancy/bundle.types.js';
+import { deliveryKey } from './providers/provider-support.js';
+
+/**
+ * The idempotency key of one part of an egress message: the message's delivery key when the
+ * provider sends it in one call (the webhook callback), else `{deliveryKey}.{reply index}`.
+ * The same on every attempt and every replica, different for every reply.
+ */
+export function partKey(messageKey: string, part: number, parts: number): string {
+  return parts === 1 ? messageKey : `${messageKey}.${part}`;
+}
+
+/**
+ * Whether a failed call certainly delivered nothing: the service answered with an error status
+ * (EgressError's `upstreamStatus`). A timeout or a reset may have reached it after all.
+ */
+export function refusedByService(e: unknown): boolean {
+  return e instanceof GreenticError && typeof e.details['upstreamStatus'] === 'number';
+}
+
+/**
+ * One egress message's delivery under its channel's mode, handed to the provider's `send`. The
+ * provider calls `replies` (one call per reply) or `whole` (one call for all of them); each part
+ * is recorded in the ledger as it goes, so a redelivery re-sends only the parts not recorded sent.
+ *
+ * - `at_least_once`: a part is recorded `sent` after the service accepted it. A crash between the
+ *   two sends it again on the redelivery, with the same idempotency key.
+ * - `at_most_once`: a part is recorded `sending` before the call. A part found `sending` by a later
+ *   attempt (its sender crashed, or the call ended without an answer) is dropped and logged with
+ *   its key, never sent again. A call the service answered with an error status is released and retried.
+ */
+export class ReplyDelivery {
+  readonly key: string;
+  /** Set once the provider went through `replies` or `whole` (a provider that does not gets no progress). */
+  used = false;
+  private readonly tenant: TenantCtx;
+
+  constructor(
+    readonly msg: EgressMessage,
+    tenant: TenantCtx,
+    readonly mode: DeliveryMode,
+    private readonly ledger: DeliveryLedger,
+    /** 1 on the bus's first delivery: nothing can be recorded yet, so at-least-once skips the read. */
+    private readonly deliveryCount: number,
+    private readonly logger: LoggerService,
+  ) {
+    this.key = deliveryKey(msg);
+    this.tenant = tenant;
+  }
+
+  /** One call per reply not yet recorded sent; `key` is that reply's idempotency key. */
+  replies(send: (reply: OutboundReply, index: number, key: string) => Promise<void>): Promise<void> {
+    const replies = this.msg.replies;
+    return this.parts(replies.length, (i, key) => send(replies[i]!, i, key));
+  }
+
+  /** One call for the whole message (all its replies), unless recorded sent. */
+  whole(send: (key: string) => Promise<void>): Promise<void> {
+    return this.parts(1, (_i, key) => send(key));
+  }
+
+  private async parts(count: number, send: (index: number, key: string) => Promise<void>): Promise<void> {
+    this.used = true;
+    if (this.mode === 'at_most_once') {
+      for (let i = 0; i < count; i++) await this.atMostOnce(i, partKey(this.key, i, count), send);
+      return;
+    }
+    const marks =
+      this.deliveryCount > 1 ? await this.ledger.marks(this.tenant, this.key) : new Map<number, string>();
+    for (let i = 0; i < count; i++) {
+      if (marks.get(i) === 'sent') continue;
+      await send(i, partKey(this.key, i, count));
+      await this.ledger.markSent(this.tenant, this.key, i);
+    }
+  }
+
+  private async atMostOnce(
+    i: number,
+    key: string,
+    send: (index: number, key: string) => Promise<void>,
+  ): Promise<void> {
+    const found = await this.ledger.claim(this.tenant, this.key, i);
+    if (found === 'sent') return;
+    if (found === 'sending') {
+      this.logger.warn(
+        {
+          tenant: this.msg.tenant,
+          env: this.msg.env,
+          team: this.msg.team,
+          channel: this.msg.channel,
+          messageId: this.msg.inReplyTo,
+          egressId: this.msg.id,
+          reply: i,
+          idempotencyKey: key,
+          delivery: 'at_most_once',
+        },
+        'reply dropped: an earlier attempt may have sent it (at_most_once)',
+      );
+      return;
+    }
+    try {
+      await send(i, key);
+    } catch (e) {
+      if (refusedByService(e)) await this.ledger.release(this.tenant, this.key, i);
+      throw e;
+    }
+    await this.ledger.markSent(this.tenant, this.key, i);
+  }
+}
