@@ -1,11 +1,13 @@
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { runFlowCli } from '../src/cli/greentic-flow/cli.js';
+import { runCli } from '../src/cli/greentic-runner/cli.js';
 
 /** `greentic-flow` run in-process from its entry function, on the repository's fixtures and demo. */
 
@@ -215,5 +217,68 @@ describe('greentic-flow new and schema', () => {
     const validate = ajv.compile(schema);
     expect(validate(parseYaml(readFileSync(DEMO_FLOW, 'utf8')))).toBe(true);
     expect(validate({ id: 'x', type: 'messaging', nodes: { a: { reply: 'hi', routing: 42 } } })).toBe(false);
+  });
+
+  it('describes the bodies of built-in nodes, so an editor completes and checks inside a node', async () => {
+    const schema = JSON.parse((await cli(['schema'])).out) as Record<string, unknown>;
+    const validate = new Ajv2020({ strict: false }).compile(schema);
+    const flow = (body: Record<string, unknown>): unknown => ({
+      id: 'x',
+      type: 'messaging',
+      nodes: { a: body },
+    });
+    expect(
+      validate(
+        flow({
+          'qa.process': { questions: [{ id: 'q', prompt: 'Q?', answer_type: 'choice', choices: ['a'] }] },
+        }),
+      ),
+    ).toBe(true);
+    expect(
+      validate(flow({ 'qa.process': { questions: [{ id: 'q', prompt: 'Q?', answer_type: 'date' }] } })),
+    ).toBe(false);
+    expect(validate(flow({ 'qa.process': { questions: [{ id: 'q', prompt: 'Q?', max_words: 0 }] } }))).toBe(
+      false,
+    );
+    expect(validate(flow({ 'component.exec': { args: {} } }))).toBe(false);
+    expect(validate(flow({ 'flow.call': { flow_id: 'sub', inputs: {} } }))).toBe(false);
+    expect(validate(flow({ 'templating.handlebars': { text: 'hi', reply: 'no' } }))).toBe(false);
+    // A component's own namespace.op stays opaque: the component owns its config.
+    expect(validate(flow({ 'weather_api.forecast': { anything: [1, 2] } }))).toBe(true);
+    const qa = (
+      schema as {
+        properties: {
+          nodes: {
+            patternProperties: Record<string, { properties: Record<string, { description?: string }> }>;
+          };
+        };
+      }
+    ).properties.nodes.patternProperties;
+    const node = Object.values(qa)[0]!;
+    expect(node.properties['qa.process']?.description).toMatch(/questions/);
+  });
+
+  it('prints the bundle JSON Schema with --bundle: it accepts the demo bundle and refuses a typo', async () => {
+    const r = await cli(['schema', '--bundle']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.out) as Record<string, unknown>;
+    expect(schema['$schema']).toBe('http://json-schema.org/draft-07/schema#');
+    const validate = new Ajv({ strict: false }).compile(schema);
+    const demo = parseYaml(
+      readFileSync(path.join(ROOT, 'examples/demo/greentic.demo.yaml'), 'utf8'),
+    ) as Record<string, unknown>;
+    expect(validate(demo)).toBe(true);
+    expect(validate({ ...demo, tenant: {} })).toBe(false);
+    // greentic-runner prints the same schema.
+    const lines: string[] = [];
+    expect(await runCli(['schema'], { io: { out: (l) => lines.push(l), err: (l) => lines.push(l) } })).toBe(
+      0,
+    );
+    expect(JSON.parse(lines.join('\n'))).toEqual(schema);
+    const flowLines: string[] = [];
+    expect(
+      await runCli(['schema', '--flow'], { io: { out: (l) => flowLines.push(l), err: () => undefined } }),
+    ).toBe(0);
+    expect(JSON.parse(flowLines.join('\n'))).toEqual(JSON.parse((await cli(['schema'])).out));
   });
 });

@@ -3,7 +3,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import type { FlowDefinition, FlowIssue, FlowNode, RetryPolicy, RouteRule, SourceLoc } from './flow.types.js';
 import { attachSource, locate, posOf, type FlowSource, type PathSegment } from './flow-source.js';
-import { NODE_NAME_PATTERN, NODE_RESERVED_KEYS, YGTC_FLOW_SCHEMA } from './ygtc.schema.js';
+import { NODE_NAME_PATTERN, NODE_RESERVED_KEYS, YGTC_CHECK_SCHEMA } from './ygtc.schema.js';
 import { OP_COMPONENT_EXEC, OP_MCP } from './operations.js';
 
 export interface ParseResult {
@@ -29,7 +29,7 @@ function schemaValidator(): ValidateFunction {
   if (!validator) {
     const ajv = new Ajv2020({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
     ajv.addKeyword({ keyword: 'x-message', schemaType: 'string' });
-    validator = ajv.compile(YGTC_FLOW_SCHEMA);
+    validator = ajv.compile(YGTC_CHECK_SCHEMA);
   }
   return validator;
 }

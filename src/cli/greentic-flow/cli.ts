@@ -6,8 +6,8 @@ import { checkFlow } from '../../flows/flow-validator.js';
 import { renderFlowGraph, type GraphFormat } from '../../flows/flow-graph.js';
 import { formatIssue, type FlowIssue } from '../../flows/flow.types.js';
 import { parseFlowSource } from '../../flows/ygtc-loader.js';
-import { YGTC_FLOW_SCHEMA } from '../../flows/ygtc.schema.js';
 import { withComponentDescriber } from '../greentic-pack/describe-components.js';
+import { jsonSchemaText } from './json-schemas.js';
 import { flowTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.js';
 import { rel, validatePaths } from './validate-files.js';
 
@@ -151,10 +151,13 @@ export async function runFlowCli(
 
   program
     .command('schema')
-    .description('print the JSON Schema of .ygtc flows (point your editor YAML extension at it)')
+    .description(
+      'print the JSON Schema of .ygtc flows, node bodies included (point your editor YAML extension at it)',
+    )
+    .option('--bundle', 'the JSON Schema of bundle YAML files instead')
     .option('-o, --out <file>', 'write to a file instead of stdout')
-    .action(async (o: { out?: string }) => {
-      const text = JSON.stringify(YGTC_FLOW_SCHEMA, null, 2) + '\n';
+    .action(async (o: { out?: string; bundle?: boolean }) => {
+      const text = jsonSchemaText(o.bundle ? 'bundle' : 'flow');
       if (o.out) {
         await writeAtomic(path.resolve(cwd, o.out), text);
         io.err(`wrote ${o.out}`);

@@ -208,6 +208,15 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
 
   registerTestCommand(program, io, (c) => (code = c));
 
+  program
+    .command('schema')
+    .description('print the JSON Schema of bundle YAML files (or, with --flow, of .ygtc flows) for editors')
+    .option('--flow', 'the JSON Schema of .ygtc flows instead')
+    .action(async (o: { flow?: boolean }) => {
+      const { jsonSchemaText } = await import('../greentic-flow/json-schemas.js');
+      io.out(jsonSchemaText(o.flow ? 'flow' : 'bundle').trimEnd());
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
