@@ -14,7 +14,7 @@ import { runFlowCli } from '../src/cli/greentic-flow/cli.js';
 import { runCli } from '../src/cli/greentic-pack/cli.js';
 import { decodeCanonical } from '../src/packs/format/canonical-cbor.js';
 import { generateKeyPair, keyFingerprint, publicKeyToPem, secretKeyToPem } from '../src/packs/format/keys.js';
-import { effectiveComponentId } from '../src/packs/format/pack-v1/flow-v1.js';
+import { effectiveComponentId } from '../src/flows/flow-v1.js';
 import { SBOM_CBOR, buildSbomV1 } from '../src/packs/format/pack-v1/sbom-v1.js';
 import { readArchive } from '../src/packs/format/zip-reader.js';
 import { writeDeterministicZip } from '../src/packs/format/zip-writer.js';

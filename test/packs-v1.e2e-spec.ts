@@ -20,7 +20,7 @@ import {
 } from '../src/packs/format/constants.js';
 import { generateKeyPair, keyFingerprint, publicKeyToPem, secretKeyToPem } from '../src/packs/format/keys.js';
 import { buildPackFromDir } from '../src/packs/format/pack-builder.js';
-import { effectiveComponentId } from '../src/packs/format/pack-v1/flow-v1.js';
+import { effectiveComponentId } from '../src/flows/flow-v1.js';
 import {
   decodeManifestV1,
   encodeManifestV1,

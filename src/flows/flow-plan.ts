@@ -3,7 +3,7 @@ import { compileExpression, ExpressionError, getPath, type Evaluator } from './e
 import type { FlowDefinition, FlowNode, NodeCall, RouteRule } from './flow.types.js';
 import { compileMapping, type MappingFn } from './mapping-template.js';
 import { isSupportedBuiltin, v1CallTarget } from './flow-v1-import.js';
-import { isBuiltinComponentId } from '../packs/format/pack-v1/flow-v1.js';
+import { isBuiltinComponentId } from './flow-v1.js';
 import { readQaSpec, type QaSpec } from './nodes/qa-process.js';
 import {
   componentArgsOf,

@@ -1,6 +1,6 @@
 import { planFor } from './flow-plan.js';
 import type { FlowDefinition, FlowIssue } from './flow.types.js';
-import { isBuiltinComponentId } from '../packs/format/pack-v1/flow-v1.js';
+import { isBuiltinComponentId } from './flow-v1.js';
 
 /**
  * Load-time checks of a flow imported from a pack-v1 manifest, against the pack's components: every

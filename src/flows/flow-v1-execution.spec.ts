@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ComponentError } from '../common/errors.js';
 import type { MessageEnvelope } from '../core/message-envelope.js';
-import type { FlowV1, FlowV1Node, FlowV1Routing, JsonValue } from '../packs/format/pack-v1/flow-v1.js';
+import type { FlowV1, FlowV1Node, FlowV1Routing, JsonValue } from './flow-v1.js';
 import type { FlowSnapshot } from '../core/session-store.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FlowV1, FlowV1Node, FlowV1Routing, JsonValue } from '../packs/format/pack-v1/flow-v1.js';
+import type { FlowV1, FlowV1Node, FlowV1Routing, JsonValue } from './flow-v1.js';
 import { flowGraph } from './flow-graph.js';
 import { importFlowV1 } from './flow-v1-import.js';
 

@@ -8,7 +8,7 @@ import {
   type FlowV1Node,
   type FlowV1Routing,
   type JsonValue,
-} from '../packs/format/pack-v1/flow-v1.js';
+} from './flow-v1.js';
 import type { FlowDefinition, FlowIssue, FlowNode, NodeCall, RouteRule, SourceLoc } from './flow.types.js';
 
 /**

@@ -17,6 +17,7 @@ export {
 } from './flow-validator.js';
 export { FlowsModule } from './flows.module.js';
 export { BUILTIN_OPERATIONS, componentTargetOf, resolveOperation } from './operations.js';
-export { loadFlowFile, parseFlow, toMillis, type ParseResult } from './ygtc-loader.js';
+export { loadFlowFile, parseFlow, type ParseResult } from './ygtc-loader.js';
+export { toMillis } from '../common/duration.js';
 export { YGTC_FLOW_SCHEMA } from './ygtc.schema.js';
 export { flowGraph, renderFlowGraph, toDot, toMermaid, toSvg, type GraphFormat } from './flow-graph.js';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { isMap, LineCounter, parseDocument } from 'yaml';
+import { toMillis } from '../common/duration.js';
 import type { FlowDefinition, FlowIssue, FlowNode, RetryPolicy, RouteRule, SourceLoc } from './flow.types.js';
 import { attachSource, locate, posOf, type FlowSource, type PathSegment } from './flow-source.js';
 import { NODE_NAME_PATTERN, NODE_RESERVED_KEYS, YGTC_CHECK_SCHEMA } from './ygtc.schema.js';
@@ -326,17 +327,6 @@ function checkMcp(id: string, payload: unknown, source: FlowSource, issues: Flow
   if (payload['output'] !== undefined && typeof payload['output'] !== 'string') {
     at(['output'], "'output' must be a string (the state key the result lands under)");
   }
-}
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** `5000` → 5000; `'5s'` → 5000; `'1m30s'` → 90000; anything else → undefined. */
-export function toMillis(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? Math.round(v) : undefined;
-  if (typeof v !== 'string' || !/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(v)) return undefined;
-  let total = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
-  return total > 0 ? Math.round(total) : undefined;
 }
 
 function buildRouting(id: string, routing: unknown, source: FlowSource, issues: FlowIssue[]): RouteRule[] {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { fakeChannel } from '../../test/support/fakes/channel-context.js';
 import { SessionConflictError } from '../common/errors.js';
 import type { FlowExecutorService } from '../flows/flow-executor.service.js';
-import type { FlowRoute, FlowRouter } from '../flows/flow-router.service.js';
+import type { FlowRoute, FlowRouter } from '../packs/flow-router.service.js';
 import type { FlowRunInput, FlowRunResult } from '../flows/flow-run.types.js';
 import type { LoadedPack } from '../packs/pack-registry.service.js';
 import type {

@@ -3,7 +3,7 @@ import { context, propagation, trace, type Context } from '@opentelemetry/api';
 import { MetricService } from 'nestjs-otel';
 import type { Histogram } from '@opentelemetry/api';
 import { FlowExecutorService } from '../flows/flow-executor.service.js';
-import { FlowRouter } from '../flows/flow-router.service.js';
+import { FlowRouter } from '../packs/flow-router.service.js';
 import { SessionConflictError } from '../common/errors.js';
 import { findProcessed, withoutEgress, withProcessed } from '../sessions/processed-window.js';
 import {

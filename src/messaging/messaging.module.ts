@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
-import { FlowRouter } from '../flows/flow-router.service.js';
+import { FlowRouter } from '../packs/flow-router.service.js';
 import { FlowsModule } from '../flows/flows.module.js';
 import { EgressDispatcher } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';

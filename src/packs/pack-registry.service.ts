@@ -10,6 +10,7 @@ import { formatIssue, type FlowDefinition, type FlowIssue } from '../flows/flow.
 import type { PackView } from '../flows/flow-run.types.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { packAssetsDir } from '../wasm/pack-assets.js';
+import type { TenantComponentDigests } from '../wasm/tenant-component-digests.js';
 import type { PackBinding, TenantBinding } from '../tenancy/bundle.types.js';
 import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import {
@@ -75,7 +76,7 @@ export interface ReloadResult {
  * pack once (FlowRouter), so messages in flight finish on the version they started with.
  */
 @Injectable()
-export class PackRegistry implements OnApplicationShutdown {
+export class PackRegistry implements OnApplicationShutdown, TenantComponentDigests {
   private readonly logger = new Logger(PackRegistry.name);
   /** tenantId → packId → versions, newest last. */
   private readonly packs = new Map<string, Map<string, LoadedPack[]>>();
@@ -316,6 +317,15 @@ export class PackRegistry implements OnApplicationShutdown {
   current(tenantId: string, packId: string): LoadedPack | undefined {
     const v = this.packs.get(tenantId)?.get(packId);
     return v?.[v.length - 1];
+  }
+
+  /** Digests of the components in a tenant's current packs: what its pool workers warm up with. */
+  componentDigests(tenantId: string): string[] {
+    const digests = new Set<string>();
+    for (const binding of this.bundles.bundle.tenants.get(tenantId)?.packs ?? []) {
+      for (const c of this.current(tenantId, binding.id)?.components.values() ?? []) digests.add(c.digest);
+    }
+    return [...digests];
   }
 
   /** A held version (for sessions parked on it), newest first when a version was republished. */

@@ -1,5 +1,5 @@
 import type { PackBinding } from '../tenancy/bundle.types.js';
-import type { FlowV1Entry } from './format/pack-v1/flow-v1.js';
+import type { FlowV1Entry } from '../flows/flow-v1.js';
 import type { ComponentSpec } from '../core/component-runtime.js';
 
 /** A flow file as a pack carries it, before parsing. */

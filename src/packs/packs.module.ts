@@ -9,6 +9,7 @@ import { PackCache } from './resolvers/pack-cache.js';
 import { PackResolverRegistry } from './resolvers/pack-resolver.registry.js';
 import { GtpackPackSource } from './sources/gtpack.source.js';
 import { PackTrustService } from './verify/pack-trust.service.js';
+import { TENANT_COMPONENT_DIGESTS } from '../wasm/tenant-component-digests.js';
 
 @Global()
 @Module({
@@ -29,7 +30,9 @@ import { PackTrustService } from './verify/pack-trust.service.js';
       ],
     },
     PackRegistry,
+    // The worker pool warms a tenant's workers with its packs' components.
+    { provide: TENANT_COMPONENT_DIGESTS, useExisting: PackRegistry },
   ],
-  exports: [PackRegistry, PACK_SOURCES, PackTrustService, PackResolverRegistry],
+  exports: [PackRegistry, TENANT_COMPONENT_DIGESTS, PACK_SOURCES, PackTrustService, PackResolverRegistry],
 })
 export class PacksModule {}

@@ -1,7 +1,7 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MemoryRateLimitStore } from './memory-rate-limit.store.js';
-import { usesRedisCoordination } from './rate-limit-config.js';
+import { usesRedisCoordination } from './coordination.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitService } from './rate-limit.service.js';
 import { RATE_LIMIT_STORE, type RateLimitStore } from './rate-limiter.js';

@@ -5,4 +5,4 @@ export { TickSchedule } from './schedule.js';
 export { MemoryTickLedger, TICK_LEDGER, type Claim, type TickLedger } from './tick-ledger.js';
 export { RedisTickLedger } from './redis-tick-ledger.js';
 export { TimerProvider } from './timer.provider.js';
-export { TIMER_PROVIDER } from './timer-config.js';
+export { TIMER_PROVIDER } from '../tenancy/bundle-timers.js';

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
-import { usesRedisCoordination } from '../ratelimit/rate-limit-config.js';
+import { usesRedisCoordination } from '../ratelimit/coordination.js';
 import { RedisTickLedger } from './redis-tick-ledger.js';
 import { MemoryTickLedger, TICK_LEDGER, type TickLedger } from './tick-ledger.js';
 import { TimerScheduler } from './timer-scheduler.service.js';

@@ -8,7 +8,7 @@ import {
   type ProviderRequest,
 } from '../messaging/providers/messaging-provider.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import { TIMER_PROVIDER } from './timer-config.js';
+import { TIMER_PROVIDER } from '../tenancy/bundle-timers.js';
 
 /**
  * The channel of a timer. Nothing comes in over HTTP (the scheduler fires timers); what a timer

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../common/errors.js';
-import { rateLimitOf, retryOf, type RawRateLimit, type RawRetry } from '../ratelimit/rate-limit-config.js';
-import { normaliseTimers, type RawTimer } from '../scheduling/timer-config.js';
+import { rateLimitOf, retryOf, type RawRateLimit, type RawRetry } from './bundle-rate-limits.js';
+import { normaliseTimers, type RawTimer } from './bundle-timers.js';
 import { BUNDLE_SCHEMA } from './bundle.schema.js';
 import {
   DEFAULT_LIMITS,

@@ -2,12 +2,12 @@ import { Global, Module } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { MetricService } from 'nestjs-otel';
 import { RunnerConfig } from '../config/runner-config.js';
-import { PackRegistry } from '../packs/pack-registry.service.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runtime.js';
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
+import { TENANT_COMPONENT_DIGESTS, type TenantComponentDigests } from './tenant-component-digests.js';
 
 /**
  * Provides the ComponentRuntime (COMPONENT_RUNTIME): the worker pool by default, the foundation's
@@ -42,7 +42,7 @@ import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
               bundles,
               metrics,
               // PackRegistry needs this runtime, so it is looked up when the pool warms, not injected.
-              tenantComponents: (tenantId) => tenantDigests(moduleRef, bundles, tenantId),
+              tenantComponents: (tenantId) => tenantDigests(moduleRef, tenantId),
             }),
     },
   ],
@@ -50,21 +50,13 @@ import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
 })
 export class WasmModule {}
 
-/** Digests of the components in a tenant's current packs (empty without PackRegistry). */
-function tenantDigests(
-  moduleRef: ModuleRef,
-  bundles: BundleRegistry | undefined,
-  tenantId: string,
-): string[] {
-  let packs: PackRegistry;
+/** Digests of the components in a tenant's current packs (empty without PacksModule). */
+function tenantDigests(moduleRef: ModuleRef, tenantId: string): string[] {
+  let source: TenantComponentDigests;
   try {
-    packs = moduleRef.get(PackRegistry, { strict: false });
+    source = moduleRef.get<TenantComponentDigests>(TENANT_COMPONENT_DIGESTS, { strict: false });
   } catch {
     return [];
   }
-  const digests = new Set<string>();
-  for (const binding of bundles?.bundle.tenants.get(tenantId)?.packs ?? []) {
-    for (const c of packs.current(tenantId, binding.id)?.components.values() ?? []) digests.add(c.digest);
-  }
-  return [...digests];
+  return source.componentDigests(tenantId);
 }

@@ -1,8 +1,4 @@
-import {
-  effectiveComponentId,
-  effectiveOperation,
-  type FlowV1Routing,
-} from '../../packs/format/pack-v1/flow-v1.js';
+import { effectiveComponentId, effectiveOperation, type FlowV1Routing } from '../../flows/flow-v1.js';
 import { sha256Hex } from '../../packs/format/hash.js';
 import type { VerifiedPackV1 } from '../../packs/verify/pack-v1-verifier.js';
 

@@ -18,7 +18,7 @@ import {
   isComponentExecId,
   type FlowV1Entry,
   type FlowV1Node,
-} from '../format/pack-v1/flow-v1.js';
+} from '../../flows/flow-v1.js';
 import { decodeManifestV1, encodeManifestV1, type PackV1Manifest } from '../format/pack-v1/manifest-v1.js';
 import {
   PACK_LOCK_CBOR,

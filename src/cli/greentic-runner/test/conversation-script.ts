@@ -4,7 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { GreenticError } from '../../../common/errors.js';
 import type { SourceLoc } from '../../../flows/flow.types.js';
 import { locate, posOf, type FlowSource } from '../../../flows/flow-source.js';
-import { toMillis } from '../../../flows/ygtc-loader.js';
+import { toMillis } from '../../../common/duration.js';
 
 /**
  * A conversation script (`greentic-runner test <pack> <script.yaml>`): user turns, the replies

@@ -5,7 +5,7 @@ import type {
   FlowV1Node,
   FlowV1Routing,
   JsonValue,
-} from './flow-v1.js';
+} from '../../../flows/flow-v1.js';
 
 /**
  * Compiles a `.ygtc` document (already validated by the runner's flow checker) to flow-v1, the way

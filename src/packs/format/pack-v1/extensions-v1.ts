@@ -1,5 +1,5 @@
 import { PackError } from '../../../common/errors.js';
-import type { JsonValue } from './flow-v1.js';
+import type { JsonValue } from '../../../flows/flow-v1.js';
 import type { PackV1Manifest } from './manifest-v1.js';
 
 export const EXT_PACK_MODE = 'greentic.pack-mode.v1';

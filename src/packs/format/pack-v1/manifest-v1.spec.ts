@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { customRouteEntries, effectiveComponentId, effectiveOperation, entryNode } from './flow-v1.js';
+import {
+  customRouteEntries,
+  effectiveComponentId,
+  effectiveOperation,
+  entryNode,
+} from '../../../flows/flow-v1.js';
 import { decodeManifestV1, encodeManifestV1 } from './manifest-v1.js';
 import { encodeWire, jsonToWire, type WireMap, type WireValue } from './wire-cbor.js';
 

@@ -9,7 +9,7 @@ import {
   type FlowV1Routing,
   type FlowV1Telemetry,
   type JsonValue,
-} from './flow-v1.js';
+} from '../../../flows/flow-v1.js';
 import {
   WireCborError,
   decodeWire,

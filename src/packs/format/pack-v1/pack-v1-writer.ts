@@ -8,7 +8,7 @@ import { readArchive } from '../zip-reader.js';
 import { writeDeterministicZip, type PackFile } from '../zip-writer.js';
 import { compileYgtcToFlowV1 } from './compile-ygtc.js';
 import { EXT_COMPONENT_SOURCES, EXT_PACK_MODE, EXT_PAYLOAD_DIGESTS } from './extensions-v1.js';
-import type { FlowV1Entry, JsonValue } from './flow-v1.js';
+import type { FlowV1Entry, JsonValue } from '../../../flows/flow-v1.js';
 import {
   PACK_V1_SCHEMA,
   decodeManifestV1,

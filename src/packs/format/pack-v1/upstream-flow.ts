@@ -11,7 +11,7 @@ import {
   isBuiltinComponentId,
   isComponentExecId,
   type FlowV1,
-} from './flow-v1.js';
+} from '../../../flows/flow-v1.js';
 import {
   componentOfLocal,
   fileDigest,

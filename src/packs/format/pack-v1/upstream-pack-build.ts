@@ -5,7 +5,7 @@ import { formatIssue, type FlowIssue } from '../../../flows/flow.types.js';
 import type { PreparedComponent } from '../../../core/component-runtime.js';
 import { sha256Hex } from '../hash.js';
 import type { PackFile } from '../zip-writer.js';
-import type { FlowV1Entry, JsonValue } from './flow-v1.js';
+import type { FlowV1Entry, JsonValue } from '../../../flows/flow-v1.js';
 import type { PackV1Component } from './manifest-v1.js';
 import {
   assemblePackV1,

@@ -1,5 +1,5 @@
-import { toMillis } from '../flows/ygtc-loader.js';
-import type { RateLimitPolicy, RetryDefaults } from '../tenancy/bundle.types.js';
+import { toMillis } from '../common/duration.js';
+import type { RateLimitPolicy, RetryDefaults } from './bundle.types.js';
 
 /** The bundle's `rate_limit` (schema-checked already) in normalised form. */
 export interface RawRateLimit {
@@ -23,15 +23,4 @@ export function rateLimitOf(raw: RawRateLimit | undefined): { rateLimit?: RateLi
 export function retryOf(raw: RawRetry | undefined): { retry?: RetryDefaults } {
   if (!raw) return {};
   return { retry: { maxAttempts: raw.max_attempts ?? 3, backoffMs: raw.backoff_ms ?? 100 } };
-}
-
-/** Redis when asked, or (`auto`) when sessions are in Redis: several replicas must share claims and buckets. */
-export function usesRedisCoordination(cfg: {
-  GREENTIC_COORDINATION: string;
-  GREENTIC_SESSIONS: string;
-}): boolean {
-  return (
-    cfg.GREENTIC_COORDINATION === 'redis' ||
-    (cfg.GREENTIC_COORDINATION === 'auto' && cfg.GREENTIC_SESSIONS === 'redis')
-  );
 }

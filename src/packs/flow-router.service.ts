@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { FlowExecutionError } from '../common/errors.js';
-import { PackRegistry, type LoadedPack } from '../packs/pack-registry.service.js';
+import { PackRegistry, type LoadedPack } from './pack-registry.service.js';
 import type { FlowSnapshot } from '../core/session-store.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 

@@ -1,7 +1,7 @@
 import { Cron } from 'croner';
 import { ConfigError } from '../common/errors.js';
-import { toMillis } from '../flows/ygtc-loader.js';
-import type { ChannelBinding, TeamBinding, TimerBinding, TimerSchedule } from '../tenancy/bundle.types.js';
+import { toMillis } from '../common/duration.js';
+import type { ChannelBinding, TeamBinding, TimerBinding, TimerSchedule } from './bundle.types.js';
 
 /** A `timers:` entry of a bundle env, as the schema let it through. */
 export interface RawTimer {
