@@ -114,7 +114,6 @@ describe('admin API without a configured token', () => {
         PORT: 0,
         LOG_LEVEL: 'silent',
         GREENTIC_BUNDLE: bundle(),
-        GREENTIC_TENANCY_SCOPE: 'singleton',
       },
     }));
     remote = await remoteFront(app);
@@ -154,7 +153,6 @@ describe('admin API with GREENTIC_ADMIN_TOKEN', () => {
         LOG_LEVEL: 'silent',
         GREENTIC_BUNDLE: bundle(),
         GREENTIC_ADMIN_TOKEN: TOKEN,
-        GREENTIC_TENANCY_SCOPE: 'singleton',
       },
     }));
     remote = await remoteFront(app);

@@ -33,8 +33,6 @@ beforeAll(async () => {
     GREENTIC_NATS_ACK_WAIT_MS: 3_000,
     GREENTIC_NATS_BACKOFF_MS: 100,
     GREENTIC_SESSION_LEASE_MS: 2_000,
-    // Two apps in one process share Nest's global ContextIdFactory (see replicas.e2e-spec.ts).
-    GREENTIC_TENANCY_SCOPE: 'singleton',
   };
   for (let i = 0; i < 2; i++) {
     const { app, url } = await startApp({ config });

@@ -100,9 +100,6 @@ function config(): Record<string, string | number> {
     GREENTIC_NATS_MAX_DELIVER: 3,
     GREENTIC_SESSION_LEASE_MS: 3_000,
     GREENTIC_SYNC_TIMEOUT_MS: 5_000,
-    // Nest's ContextIdFactory strategy is process-global, so two apps in one process cannot each
-    // keep their own durable per-tenant tree; the child-process tests run the default `durable`.
-    GREENTIC_TENANCY_SCOPE: 'singleton',
   };
 }
 

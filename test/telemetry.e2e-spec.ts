@@ -134,7 +134,6 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
         GREENTIC_BUNDLE: bundle,
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
         OTEL_TRACES_SAMPLER: 'always_on',
-        GREENTIC_TENANCY_SCOPE: 'singleton',
         ...cfg,
       },
     }));
@@ -154,55 +153,42 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
     const t2 = await say(base, user, answer, `${bus}-turn-2`);
     expect(t2.replies[0]?.text).toMatch(/^Weather for /);
 
+    // One span per hop; the flow's nodes are events on its span.
     const common = [
       'webhook webhook',
       'publish ingress',
       'consume ingress',
-      'message',
-      'session commit',
+      'flow weather_bot',
       'publish egress',
-      'egress egress',
+      'send egress',
     ];
-    const trace1 = await traceOf(user, `${bus}-turn-1`, [...common, 'node in']);
-    const trace2 = await traceOf(user, `${bus}-turn-2`, [
-      ...common,
-      'node in',
-      'node forecast_weather',
-      'node weather_text',
-      'component weather_api',
-    ]);
+    const trace1 = await traceOf(user, `${bus}-turn-1`, common);
+    const trace2 = await traceOf(user, `${bus}-turn-2`, [...common, 'component weather_api']);
     expect(trace1[0]!.traceId).not.toBe(trace2[0]!.traceId);
+    // Nothing but the hops: no span per node, commit or message by default.
+    expect(trace1.map((s) => s.name).sort()).toEqual([...common].sort());
+    expect(trace2.map((s) => s.name).sort()).toEqual([...common, 'component weather_api'].sort());
 
     for (const spans of [trace1, trace2]) {
       expectConnected(spans);
-      // The path of the message, parent by parent: webhook → publish → (bus) → consume → message.
+      // The path of the message, parent by parent: webhook → publish → (bus) → consume → flow.
       expect(parentOf(spans, byName(spans, 'publish ingress'))).toBe('webhook webhook');
       expect(parentOf(spans, byName(spans, 'consume ingress'))).toBe('publish ingress');
-      const message = byName(spans, 'message');
-      expect(parentOf(spans, message)).toBe('consume ingress');
-      // The processor commits the flow's result, then marks its egress published: both under `message`.
-      const commits = spans.filter((x) => x.name === 'session commit');
-      expect(commits.length).toBeGreaterThanOrEqual(1);
-      for (const c of commits) expect(parentOf(spans, c)).toBe('message');
-      expect(parentOf(spans, byName(spans, 'publish egress'))).toBe('message');
-      expect(parentOf(spans, byName(spans, 'egress egress'))).toBe('publish egress');
-      for (const node of spans.filter((s) => s.name.startsWith('node '))) {
-        expect(parentOf(spans, node)).toBe('message');
-        expect(node.attributes).toMatchObject({
-          'greentic.tenant': 'demo',
-          'greentic.env': 'dev',
-          'greentic.team': 'default',
-          'greentic.channel': 'web',
-          'greentic.flow': 'weather_bot',
-          'greentic.node': node.name.slice('node '.length),
-        });
-      }
-      expect(message.attributes).toMatchObject({
+      const flow = byName(spans, 'flow weather_bot');
+      expect(parentOf(spans, flow)).toBe('consume ingress');
+      expect(parentOf(spans, byName(spans, 'publish egress'))).toBe('consume ingress');
+      expect(parentOf(spans, byName(spans, 'send egress'))).toBe('publish egress');
+      expect(flow.attributes).toMatchObject({
         'greentic.tenant': 'demo',
         'greentic.env': 'dev',
         'greentic.team': 'default',
         'greentic.channel': 'web',
+        'greentic.flow': 'weather_bot',
       });
+      for (const e of flow.events) {
+        expect(e.name).toBe(`node ${String(e.attributes['greentic.node'])}`);
+        expect(typeof e.attributes['greentic.duration_ms']).toBe('number');
+      }
       expect(byName(spans, 'consume ingress').attributes['messaging.system']).toBe(
         bus === 'nats' ? 'nats' : 'memory',
       );
@@ -211,8 +197,14 @@ describe.each(cases)('traces over the $bus bus', ({ bus, config }) => {
       expect(everything).not.toContain(first);
       expect(everything).not.toContain(answer);
     }
+    expect(byName(trace1, 'flow weather_bot').events.map((e) => e.name)).toEqual(['node in']);
+    expect(byName(trace2, 'flow weather_bot').events.map((e) => e.name)).toEqual([
+      'node in',
+      'node forecast_weather',
+      'node weather_text',
+    ]);
     const component = byName(trace2, 'component weather_api');
-    expect(parentOf(trace2, component)).toBe('node forecast_weather');
+    expect(parentOf(trace2, component)).toBe('flow weather_bot');
     expect(component.attributes).toMatchObject({
       'greentic.tenant': 'demo',
       'greentic.flow': 'weather_bot',

@@ -92,10 +92,7 @@ try {
   for (const m of modes)
     servers.push({
       m,
-      srv: await spawnServer(m.script ?? runner, m.noBundle ? [] : [bundle], {
-        GREENTIC_TENANCY_SCOPE: 'durable',
-        ...m.env,
-      }),
+      srv: await spawnServer(m.script ?? runner, m.noBundle ? [] : [bundle], { ...m.env }),
     });
   for (const s of servers) {
     s.url = s.srv.url + (s.m.noBundle ? '/' : WEBHOOK_ROUTE);

@@ -8,56 +8,34 @@
 // Written in plain JS (decorators applied by hand) so it needs no build step.
 import 'reflect-metadata';
 import { Worker } from 'node:worker_threads';
-import { Controller, Inject, Injectable, Module, Post, Req, Res, Scope, UseGuards } from '@nestjs/common';
-import { ContextIdFactory, DiscoveryModule, NestFactory, REQUEST } from '@nestjs/core';
+import { Controller, Injectable, Module, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Server } from '@nestjs/microservices';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 
 const level = process.env.GREENTIC_FLOOR ?? 'worker';
-// durable (the runner's default, with its one-pipeline-per-tenant cache) or singleton controllers.
-const scope = process.env.GREENTIC_TENANCY_SCOPE ?? 'durable';
-const { DurableHandlerCache } = await import('../../dist/tenancy/durable-handler-cache.js');
 const channels = new Map([['bench/dev/default/web', { tenant: 'bench', channel: 'web' }]]);
 
-// The guard both doors pass: resolves the tenancy from the route or the subject.
+// The guard both doors pass: resolves the tenancy from the route or the subject and leaves it on
+// the request or RPC context, as the runner's TenantGuard does; controllers are singletons.
 class TenancyGuard {
   canActivate(ctx) {
     if (ctx.getType() === 'rpc') {
       const subject = ctx.switchToRpc().getContext().subject;
       const [, , , env, tenant, team, channel] = subject.split('.');
-      if (!channels.has(`${tenant}/${env}/${team}/${channel}`)) throw new Error('unknown channel');
+      const c = channels.get(`${tenant}/${env}/${team}/${channel}`);
+      if (!c) throw new Error('unknown channel');
+      ctx.switchToRpc().getContext().tenancy = c;
       return true;
     }
     const p = ctx.switchToHttp().getRequest().params;
     const c = channels.get(`${p.tenant}/${p.env}/${p.team}/${p.channel}`);
     if (!c) throw new Error('unknown channel');
-    ctx.switchToHttp().getRequest().resolved = c;
+    ctx.switchToHttp().getRequest().tenancy = c;
     return true;
   }
 }
 Injectable()(TenancyGuard);
-
-// A tenant context made durable per tenant, as the runner's TenantCtx.
-const trees = new Map();
-ContextIdFactory.apply({
-  attach(contextId, request) {
-    const tenant = request.params?.tenant ?? request.context?.subject?.split('.')[4] ?? '-';
-    let tree = trees.get(tenant);
-    if (!tree) trees.set(tenant, (tree = ContextIdFactory.create()));
-    return { resolve: (info) => (info.isTreeDurable ? tree : contextId), payload: { tenant } };
-  },
-});
-const TENANT = 'TENANT';
-const tenantProvider =
-  scope === 'durable'
-    ? {
-        provide: TENANT,
-        scope: Scope.REQUEST,
-        durable: true,
-        inject: [REQUEST],
-        useFactory: (p) => ({ tenantId: p.tenant }),
-      }
-    : { provide: TENANT, useValue: { tenantId: '-' } };
 
 // The hop to a worker: one message there and back per call.
 let worker;
@@ -100,9 +78,6 @@ async function work(msg) {
 }
 
 class IngressController {
-  constructor(tenant) {
-    this.tenant = tenant;
-  }
   async onIngress(data) {
     const out = await work(data);
     const w = waiters.get(data.key);
@@ -111,7 +86,6 @@ class IngressController {
     return { ok: true };
   }
 }
-Inject(TENANT)(IngressController, undefined, 0);
 const ingressDesc = Object.getOwnPropertyDescriptor(IngressController.prototype, 'onIngress');
 MessagePattern('ingress')(IngressController.prototype, 'onIngress', ingressDesc);
 UseGuards(TenancyGuard)(IngressController);
@@ -119,9 +93,6 @@ Controller()(IngressController);
 
 let seq = 0;
 class WebhookController {
-  constructor(tenant) {
-    this.tenant = tenant;
-  }
   async handle(req, res) {
     const msg = JSON.parse(req.body.toString('utf8'));
     let out;
@@ -137,11 +108,8 @@ class WebhookController {
     void res.code(200).send(out);
   }
 }
-Inject(TENANT)(WebhookController, undefined, 0);
 Req()(WebhookController.prototype, 'handle', 0);
 Res()(WebhookController.prototype, 'handle', 1);
-Reflect.defineMetadata('design:paramtypes', [Object], WebhookController);
-Reflect.defineMetadata('design:paramtypes', [Object], IngressController);
 const handleDesc = Object.getOwnPropertyDescriptor(WebhookController.prototype, 'handle');
 Post(':provider/:tenant/:env/:team/:channel')(WebhookController.prototype, 'handle', handleDesc);
 UseGuards(TenancyGuard)(WebhookController);
@@ -149,9 +117,8 @@ Controller('webhooks')(WebhookController);
 
 class FloorModule {}
 Module({
-  imports: [DiscoveryModule],
   controllers: [WebhookController, IngressController],
-  providers: [tenantProvider, TenancyGuard, DurableHandlerCache],
+  providers: [TenancyGuard],
 })(FloorModule);
 
 if (level === 'worker') {

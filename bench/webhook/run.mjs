@@ -1,7 +1,6 @@
 // bench/webhook: the sync webhook path (tenancy → flow → one component call → reply) against a
 // bare node:http server answering the same JSON, measured in the same run, at 50 connections.
-// Also compares TenantCtx scopes: durable per tenant (default), plain request scope, singleton, and
-// shows the floor: the same answer from the bare layers the runner is built on (Nest on Fastify, a
+// Also shows the floor: the same answer from the bare layers the runner is built on (Nest on Fastify, a
 // Nest RPC dispatch, a worker-thread hop) with no runner logic, so the runner's own cost shows.
 //
 // All servers stay up for the whole run and take turns under load in short slices, each round in a
@@ -34,33 +33,16 @@ const route = WEBHOOK_ROUTE;
 const floor = path.join(root, 'bench/webhook/floor-server.mjs');
 const runner = path.join(root, 'bench/webhook/runner-server.mjs');
 const BARE = 'bare node:http';
-const DURABLE = 'runner echo (TenantCtx durable)';
+const RUNNER = 'runner echo';
 const targets = [
   { target: BARE, script: path.join(root, 'bench/webhook/bare-server.mjs'), path: '/' },
   // What the layers the runner is built from cost without any runner logic (floor-server.mjs):
   // the most a runner on them could reach, so the gap to it is the runner's own cost.
-  { target: 'floor: Nest HTTP route + guard (durable)', script: floor, env: { GREENTIC_FLOOR: 'http' } },
+  { target: 'floor: Nest HTTP route + guard', script: floor, env: { GREENTIC_FLOOR: 'http' } },
   { target: 'floor: + Nest RPC dispatch + guard', script: floor, env: { GREENTIC_FLOOR: 'rpc' } },
   { target: 'floor: + worker-thread hop', script: floor, env: { GREENTIC_FLOOR: 'worker' } },
-  { target: DURABLE, script: runner, args: [echoBundle], env: { GREENTIC_TENANCY_SCOPE: 'durable' } },
-  {
-    target: 'runner echo (TenantCtx request)',
-    script: runner,
-    args: [echoBundle],
-    env: { GREENTIC_TENANCY_SCOPE: 'request' },
-  },
-  {
-    target: 'runner echo (singleton)',
-    script: runner,
-    args: [echoBundle],
-    env: { GREENTIC_TENANCY_SCOPE: 'singleton' },
-  },
-  {
-    target: 'runner demo weather JS (durable)',
-    script: runner,
-    args: [weatherBundle],
-    env: { GREENTIC_TENANCY_SCOPE: 'durable' },
-  },
+  { target: RUNNER, script: runner, args: [echoBundle] },
+  { target: 'runner demo weather JS', script: runner, args: [weatherBundle] },
 ];
 
 const samples = new Map(targets.map((t) => [t.target, []]));
@@ -129,11 +111,11 @@ process.stdout.write(
 process.stdout.write(
   'cpuUsPerReq: CPU time of the server process (all threads) per request; ratio: median of per-round req/s ratios to the bare server (min and max beside it)\n',
 );
-const durable = rows.find((r) => r.target === DURABLE);
+const measured = rows.find((r) => r.target === RUNNER);
 const target = { ratioAtLeast: 0.25, p99AtMostMs: 20 };
-const met = Number(durable.ratio) >= target.ratioAtLeast && durable.p99Ms <= target.p99AtMostMs;
+const met = Number(measured.ratio) >= target.ratioAtLeast && measured.p99Ms <= target.p99AtMostMs;
 process.stdout.write(
-  `target (durable runner ≥ ${target.ratioAtLeast}× bare, p99 ≤ ${target.p99AtMostMs} ms): ${met ? 'met' : 'NOT met'}\n`,
+  `target (runner echo ≥ ${target.ratioAtLeast}× bare, p99 ≤ ${target.p99AtMostMs} ms): ${met ? 'met' : 'NOT met'}\n`,
 );
 const file = writeResults('webhook', {
   connections,

@@ -1,10 +1,10 @@
-import { Controller, Delete, Get, HttpCode, Inject, Logger, Param, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Logger, Param, UseGuards } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiParam } from '@nestjs/swagger';
 import { ApiAdmin, ApiErrors, SessionView as SessionViewSchema } from '../common/openapi-schemas.js';
 import { GreenticError } from '../common/errors.js';
-import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
+import { TenantSessions } from '../sessions/tenant-sessions.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import type { TenantCtx } from '../core/tenant-ctx.js';
+import { TenantScopes } from '../tenancy/tenant-scopes.service.js';
 import { AdminGuard } from './admin.guard.js';
 import { redactForAdmin } from './admin-redaction.js';
 
@@ -51,7 +51,7 @@ export class SessionsAdminController {
 
   constructor(
     private readonly registry: BundleRegistry,
-    @Inject(SESSION_STORE) private readonly sessions: SessionStore,
+    private readonly scopes: TenantScopes,
   ) {}
 
   @Get(':key')
@@ -64,8 +64,8 @@ export class SessionsAdminController {
     @Param('team') team: string,
     @Param('key') key: string,
   ): Promise<SessionView> {
-    const ctx = this.ctx(tenant, env, team, key);
-    const s = await this.sessions.load(ctx, key);
+    const sessions = await this.sessionsOf(tenant, env, team, key);
+    const s = await sessions.load(key);
     if (!s || s.version === 0) throw new SessionNotFoundError(tenant, key);
     return redactForAdmin({
       tenant,
@@ -100,17 +100,18 @@ export class SessionsAdminController {
     @Param('team') team: string,
     @Param('key') key: string,
   ): Promise<void> {
-    const ctx = this.ctx(tenant, env, team, key);
-    const s = await this.sessions.load(ctx, key);
+    const sessions = await this.sessionsOf(tenant, env, team, key);
+    const s = await sessions.load(key);
     if (!s || s.version === 0) throw new SessionNotFoundError(tenant, key);
-    await this.sessions.delete(ctx, key);
+    await sessions.delete(key);
     this.logger.log({ tenant, env, team, session: key }, 'session ended by an operator');
   }
 
-  private ctx(tenant: string, env: string, team: string, key: string): TenantCtx {
+  /** The tenant's own sessions (404 for an unknown tenancy or a key of another tenant). */
+  private sessionsOf(tenant: string, env: string, team: string, key: string): Promise<TenantSessions> {
     const { ctx } = this.registry.resolveTenant({ tenant, env, team });
     // Keys start with their tenant; anything else is not this tenant's, even if a store has it.
     if (!key.startsWith(`${tenant}:`)) throw new SessionNotFoundError(tenant, key);
-    return ctx;
+    return this.scopes.get(ctx, TenantSessions);
   }
 }

@@ -214,14 +214,6 @@ export class RunnerConfig {
   GREENTIC_SYNC_TIMEOUT_MS = 10_000;
 
   /**
-   * How TenantCtx is scoped: `durable` (one DI sub-tree per tenant, the default), `request` (a new
-   * sub-tree per request: what plain request scope costs), `singleton` (no per-tenant injection;
-   * handlers use the guard's resolution only). The webhook benchmark compares the three.
-   */
-  @IsIn(['durable', 'request', 'singleton'])
-  GREENTIC_TENANCY_SCOPE: 'durable' | 'request' | 'singleton' = 'durable';
-
-  /**
    * The WebChat channel served on the plain Direct Line routes (`/v3/directline/...`), as
    * `tenant/env/team/channel`; empty: only the per-channel `/webchat/{tenant}/{env}/{team}/{channel}/...` routes.
    */
@@ -261,6 +253,10 @@ export class RunnerConfig {
   /** Put the user's message text on the consume span (off: traces carry no message text). */
   @IsIn(['true', 'false'])
   GREENTIC_TRACE_MESSAGE_TEXT: 'true' | 'false' = 'false';
+
+  /** One span per flow node under the flow's span (off: nodes are events on the flow span). */
+  @IsIn(['true', 'false'])
+  GREENTIC_TRACE_NODES: 'true' | 'false' = 'false';
 
   /** OTLP/HTTP base URL (`/v1/traces` is appended); traces are exported only when this or the traces URL is set. */
   @Matches(/^$|^https?:\/\/\S+$/, { message: 'expected an http(s) URL' })

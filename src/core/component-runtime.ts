@@ -1,4 +1,3 @@
-import type { Context } from '@opentelemetry/api';
 import type { TenantCtx } from './tenant-ctx.js';
 
 export const WORLD_V01 = 'greentic:component@0.1.0';
@@ -79,8 +78,6 @@ export interface ComponentCall {
   ctx: ComponentCallContext;
   /** Overrides the tenant's default deadline. */
   deadlineMs?: number;
-  /** The calling node's trace context, for the call's span; never sent to the component. */
-  traceContext?: Context;
 }
 
 /** A call whose operation is settled (see `callOperation` in component-calls.ts). */
@@ -102,3 +99,12 @@ export interface ComponentRuntime {
 }
 
 export const COMPONENT_RUNTIME = Symbol('COMPONENT_RUNTIME');
+
+/**
+ * Component calls bound to one tenant (TenantComponents in src/wasm): what a flow run is given,
+ * so it cannot call into another tenant's instances.
+ */
+export interface TenantComponentCalls {
+  readonly tenant: TenantCtx;
+  invoke(call: ComponentCall): Promise<unknown>;
+}

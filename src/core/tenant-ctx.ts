@@ -21,8 +21,5 @@ export function tenantKey(ctx: TenantCtx): string {
 
 const TENANT_KEYS = new WeakMap<TenantCtx, string>();
 
-/** DI token for the request-scoped, durable-per-tenant TenantCtx provider. */
+/** DI token for the request-scoped, durable-per-tenant TenantCtx provider (see TenancyModule). */
 export const TENANT_CTX = Symbol('TENANT_CTX');
-
-/** What TENANT_CTX holds under `GREENTIC_TENANCY_SCOPE=singleton`: no tenant is injected. */
-export const UNSCOPED_TENANT: TenantCtx = Object.freeze({ tenantId: '*', envId: '*' });

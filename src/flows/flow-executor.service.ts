@@ -1,14 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
-import {
-  context,
-  INVALID_SPAN_CONTEXT,
-  isSpanContextValid,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-} from '@opentelemetry/api';
+import { Injectable } from '@nestjs/common';
 import {
   ComponentLoadError,
   ComponentMemoryExceededError,
@@ -18,11 +8,7 @@ import {
 } from '../common/errors.js';
 import type { MessageEnvelope, OutboundReply } from '../core/message-envelope.js';
 import type { FlowSnapshot } from '../core/session-store.js';
-import {
-  COMPONENT_RUNTIME,
-  type ComponentRuntime,
-  type PreparedComponent,
-} from '../core/component-runtime.js';
+import type { PreparedComponent } from '../core/component-runtime.js';
 import { truthy } from './expression.js';
 import {
   DEFAULT_CALL_DEPTH_LIMIT,
@@ -31,7 +17,6 @@ import {
   type NodeTrace,
 } from './flow-run.types.js';
 import type { FlowDefinition, FlowNode } from './flow.types.js';
-import { tracingOn } from '../telemetry/trace-fields.js';
 import {
   planFor,
   type FlowPlan,
@@ -74,10 +59,6 @@ interface Run {
   sessionData: Record<string, unknown>;
   steps: number;
   depthLimit: number;
-  /** Span attributes every node of this run carries. */
-  attributes: Attributes;
-  /** False when nothing would record node spans: they are then not created at all. */
-  tracing: boolean;
   /** The pack's i18n strings in the message's locale (`{{i18n:key}}`), when it has any. */
   i18n: I18nLookup | undefined;
 }
@@ -92,8 +73,6 @@ interface Frame {
   chain: string[];
   /** Set when the caller gave up on this frame (its `flow.call` timed out): no further steps. */
   abandoned: boolean;
-  /** Parent of this frame's node spans: the message, or the `flow.call` node that entered it. */
-  traceContext: Context;
 }
 
 type FrameResult =
@@ -116,9 +95,6 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-/** Stands in for node spans when tracing is off; every method is a no-op. */
-const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
@@ -149,11 +125,15 @@ const CARD_NAV_KEYS = ['routeToCardId', 'toCardId', 'nextCardId'] as const;
  */
 @Injectable()
 export class FlowExecutorService {
-  private readonly tracer = trace.getTracer('greentic-runner');
-
-  constructor(@Inject(COMPONENT_RUNTIME) private readonly runtime: ComponentRuntime) {}
-
+  /**
+   * Holds no tenant: every tenant-addressed call of a run goes through `input.components`, the
+   * caller's tenant-bound TenantComponents.
+   */
   async run(input: FlowRunInput): Promise<FlowRunResult> {
+    if (input.components.tenant !== input.tenant)
+      throw new Error(
+        `flow run for tenant '${input.tenant.tenantId}' was given the components of tenant '${input.components.tenant.tenantId}'`,
+      );
     const sessionData = { ...input.sessionData };
     const flow = input.pack.flows.get(input.flowId);
     if (!flow) {
@@ -176,8 +156,6 @@ export class FlowExecutorService {
           sessionData,
           steps: 0,
           depthLimit: 0,
-          attributes: {},
-          tracing: false,
           i18n: undefined,
         },
         flow,
@@ -187,13 +165,7 @@ export class FlowExecutorService {
         },
       );
     }
-    const { tenant, message } = input;
-    const attributes: Attributes = {
-      'greentic.tenant': tenant.tenantId,
-      'greentic.env': tenant.envId,
-      'greentic.channel': message.channel,
-    };
-    if (tenant.teamId !== undefined) attributes['greentic.team'] = tenant.teamId;
+    const { message } = input;
     const run: Run = {
       input,
       message: messageView(message, i18nStrings(input.pack.assets, message.locale)),
@@ -202,8 +174,6 @@ export class FlowExecutorService {
       sessionData,
       steps: 0,
       depthLimit: input.callDepthLimit ?? DEFAULT_CALL_DEPTH_LIMIT,
-      attributes,
-      tracing: tracingOn(input.traceContext ?? context.active()),
       i18n: i18nLookupFor(input.pack.assets, message.locale),
     };
     const plan = planFor(flow);
@@ -219,15 +189,7 @@ export class FlowExecutorService {
     }
     const snap = nav?.node !== undefined ? null : input.snapshot;
     const resumable = snap !== null && snap.flowId === flow.id && canResumeAt(plan, snap.nodeId);
-    const frame = this.frame(
-      run,
-      flow,
-      resumable ? snap.state : undefined,
-      {},
-      0,
-      [flow.id],
-      input.traceContext ?? context.active(),
-    );
+    const frame = this.frame(run, flow, resumable ? snap.state : undefined, {}, 0, [flow.id]);
     const result = await this.runFrame(
       run,
       frame,
@@ -280,7 +242,6 @@ export class FlowExecutorService {
     input: Record<string, unknown>,
     depth: number,
     chain: string[],
-    traceContext: Context,
   ): Frame {
     const state: State = saved
       ? {
@@ -302,7 +263,7 @@ export class FlowExecutorService {
         };
       state['response'] = v1Response(run.input.message);
     }
-    return { flow, plan: planFor(flow), state, depth, chain, abandoned: false, traceContext };
+    return { flow, plan: planFor(flow), state, depth, chain, abandoned: false };
   }
 
   private async runFrame(
@@ -369,31 +330,15 @@ export class FlowExecutorService {
     frame: Frame,
     pending: Record<string, unknown> | undefined,
   ): Outcome | Promise<Outcome> {
-    if (!run.tracing) return this.stepIn(NO_SPAN, np, run, frame, pending);
-    const { node } = np;
-    const attributes: Attributes = {
-      ...run.attributes,
-      'greentic.flow': frame.flow.id,
-      'greentic.node': node.id,
-      'greentic.operation': node.operation,
-    };
-    if (frame.depth > 0) attributes['greentic.flow.depth'] = frame.depth;
-    const telemetry = nodeTelemetry(frame.flow, node.id);
-    if (telemetry) Object.assign(attributes, telemetry);
-    const span = this.tracer.startSpan(`node ${node.id}`, { attributes }, frame.traceContext);
-    return this.stepIn(span, np, run, frame, pending);
-  }
-
-  private stepIn(
-    span: Span,
-    np: NodePlan,
-    run: Run,
-    frame: Frame,
-    pending: Record<string, unknown> | undefined,
-  ): Outcome | Promise<Outcome> {
     const { node } = np;
     const t0 = performance.now();
-    const t: NodeTrace = { nodeId: node.id, operation: node.operation, durationMs: 0, ok: true };
+    const t: NodeTrace = {
+      nodeId: node.id,
+      operation: node.operation,
+      startedAt: performance.timeOrigin + t0,
+      durationMs: 0,
+      ok: true,
+    };
     if (frame.depth > 0) {
       t.flowId = frame.flow.id;
       t.depth = frame.depth;
@@ -402,47 +347,39 @@ export class FlowExecutorService {
     try {
       // A resumed node was entered on an earlier message; its `when` held then.
       if (pending === undefined && np.when && !truthy(np.when(frame.state))) {
-        span.setAttribute('greentic.skipped', true);
+        t.skipped = true;
         if (run.input.traceDetail) t.input = { skipped: true };
         result = { kind: 'next', replied: false };
       } else {
-        result = this.execute(np, run, frame, pending, span, t);
+        result = this.execute(np, run, frame, pending, t);
       }
     } catch (e) {
-      return this.crashed(e, span, run, t, t0);
+      return this.crashed(e, run, t, t0);
     }
     // Built-in nodes answer synchronously: no promise, no closure on their path.
-    if (!isPromise(result)) return this.finished(result, span, run, t, t0);
+    if (!isPromise(result)) return this.finished(result, run, t, t0);
     return result.then(
-      (o) => this.finished(o, span, run, t, t0),
-      (e: unknown) => this.crashed(e, span, run, t, t0),
+      (o) => this.finished(o, run, t, t0),
+      (e: unknown) => this.crashed(e, run, t, t0),
     );
   }
 
-  private finished(outcome: Outcome, span: Span, run: Run, t: NodeTrace, t0: number): Outcome {
+  private finished(outcome: Outcome, run: Run, t: NodeTrace, t0: number): Outcome {
     t.durationMs = performance.now() - t0;
     if (outcome.kind === 'fail') {
       t.ok = false;
       t.error = outcome.code;
-      span.setAttribute('greentic.error.code', outcome.code);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
     } else if (run.input.traceDetail) {
       t.output = outcome.kind === 'park' ? { parked: outcome.pending } : outcome.payload;
     }
     run.trace.push(t);
-    span.end();
     return outcome;
   }
 
   /** Domain errors fail the node; anything else is a bug and propagates. */
-  private crashed(e: unknown, span: Span, run: Run, t: NodeTrace, t0: number): Outcome {
-    if (!(e instanceof GreenticError)) {
-      span.recordException(e as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-      throw e;
-    }
-    return this.finished({ kind: 'fail', code: e.code, message: e.message }, span, run, t, t0);
+  private crashed(e: unknown, run: Run, t: NodeTrace, t0: number): Outcome {
+    if (!(e instanceof GreenticError)) throw e;
+    return this.finished({ kind: 'fail', code: e.code, message: e.message }, run, t, t0);
   }
 
   private execute(
@@ -450,7 +387,6 @@ export class FlowExecutorService {
     run: Run,
     frame: Frame,
     pending: Record<string, unknown> | undefined,
-    span: Span,
     t: NodeTrace,
   ): Outcome | Promise<Outcome> {
     const { node, exec } = np;
@@ -474,9 +410,9 @@ export class FlowExecutorService {
         return { kind: 'next', replied: true, payload: reply };
       }
       case 'component':
-        return this.component(node, exec, run, frame, span, t);
+        return this.component(node, exec, run, frame, t);
       case 'call':
-        return this.callV1(node, exec, run, frame, pending, span, t);
+        return this.callV1(node, exec, run, frame, pending, t);
       case 'emit': {
         const payload = guarded(() => exec.payload(v1Scope(state), run.i18n), node);
         const replies = repliesOfEmit(payload, run.i18n);
@@ -489,7 +425,7 @@ export class FlowExecutorService {
         if (pending === undefined) return { kind: 'park', pending: { wait: true } };
         return { kind: 'next', replied: false, payload: state['response'] };
       case 'flow_call':
-        return this.flowCall(node, exec, run, frame, pending, span, t);
+        return this.flowCall(node, exec, run, frame, pending, t);
       case 'invalid':
         throw new FlowExecutionError('flow_invalid', exec.message, { nodeId: node.id });
     }
@@ -542,10 +478,9 @@ export class FlowExecutorService {
     exec: Extract<NodeExec, { kind: 'component' }>,
     run: Run,
     frame: Frame,
-    span: Span,
     t: NodeTrace,
   ): Promise<Outcome> {
-    const { pack, tenant, message } = run.input;
+    const { pack, components, message } = run.input;
     const target = componentTargetOf(node, (name) => pack.components.has(name));
     const pc: PreparedComponent | undefined = target && pack.components.get(target.component);
     if (!target || !pc) {
@@ -558,19 +493,17 @@ export class FlowExecutorService {
     const op = resolveOperation(pc, target.operation);
     if (!op.ok)
       return { kind: 'fail', code: 'unknown_operation', message: `node '${node.id}': ${op.message}` };
-    span.setAttributes({ 'greentic.component': pc.name, 'greentic.component.operation': op.operation });
+    t.component = pc.name;
 
     const input = guarded(() => exec.args(frame.state), node);
     if (run.input.traceDetail) t.input = input;
     const policy = node.retry ?? run.input.defaultRetry ?? { maxAttempts: 1, backoffMs: 0 };
     const deadlineMs = node.timeoutMs ?? run.input.componentDeadlineMs;
-    const spanCtx = span.spanContext();
-    const traceId = isSpanContextValid(spanCtx) ? spanCtx.traceId : traceIdOf(message.traceparent);
-    const traceContext = run.tracing ? trace.setSpan(frame.traceContext, span) : undefined;
+    const traceId = traceIdOf(message.traceparent);
     for (let attempt = 1; ; attempt++) {
       try {
         const call = () =>
-          this.runtime.invoke(tenant, {
+          components.invoke({
             component: pc,
             operation: op.operation,
             input,
@@ -588,7 +521,6 @@ export class FlowExecutorService {
               session: run.sessionData,
             },
             deadlineMs,
-            ...(traceContext ? { traceContext } : {}),
           });
         // The runtime enforces the deadline on the call itself; a node's own `timeout` also bounds
         // what the flow waits, queueing for a worker included, and refuses a late answer.
@@ -597,7 +529,6 @@ export class FlowExecutorService {
           nodeTimeout === undefined
             ? await call()
             : await withDeadline(call, nodeTimeout, () => timeoutError(node, pc, nodeTimeout));
-        span.setAttribute('greentic.attempts', attempt);
         if (attempt > 1) t.attempts = attempt;
         const payload = exec.outMap
           ? guarded(() => exec.outMap!({ ...frame.state, out: result }), node)
@@ -609,7 +540,6 @@ export class FlowExecutorService {
         const code = e instanceof GreenticError ? e.code : 'component_failed';
         const msg = e instanceof Error ? e.message : String(e);
         if (attempt >= policy.maxAttempts || !retryable(e)) {
-          span.setAttribute('greentic.attempts', attempt);
           if (attempt > 1) t.attempts = attempt;
           if (exec.errMap) {
             // `err_map`: the node yields this instead of failing, and the flow goes on.
@@ -622,7 +552,7 @@ export class FlowExecutorService {
           }
           return { kind: 'fail', code, message: `node '${node.id}': component '${pc.name}' failed: ${msg}` };
         }
-        span.addEvent('greentic.retry', { attempt, 'error.code': code });
+        (t.retries ??= []).push(code);
         await sleep(Math.min(policy.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS));
       }
     }
@@ -649,7 +579,6 @@ export class FlowExecutorService {
     run: Run,
     frame: Frame,
     pending: Record<string, unknown> | undefined,
-    span: Span,
     t: NodeTrace,
   ): Promise<Outcome> {
     const state = frame.state;
@@ -659,7 +588,7 @@ export class FlowExecutorService {
       if (run.input.traceDetail) t.input = { answer: state['response'] };
       return { kind: 'next', replied: false, payload, ...(nav !== undefined ? { goto: nav } : {}) };
     }
-    const { pack, tenant, message } = run.input;
+    const { pack, components, message } = run.input;
     const pc = pack.components.get(exec.component);
     if (!pc) {
       return {
@@ -684,18 +613,13 @@ export class FlowExecutorService {
       exec.operation ??
       pc.defaultOperation ??
       (pc.operations.length === 1 ? pc.operations[0]!.name : undefined);
-    span.setAttributes({
-      'greentic.component': pc.name,
-      ...(operation !== undefined ? { 'greentic.component.operation': operation } : {}),
-    });
-    const spanCtx = span.spanContext();
-    const traceId = isSpanContextValid(spanCtx) ? spanCtx.traceId : traceIdOf(message.traceparent);
-    const traceContext = run.tracing ? trace.setSpan(frame.traceContext, span) : undefined;
+    t.component = pc.name;
+    const traceId = traceIdOf(message.traceparent);
     const policy = run.input.defaultRetry ?? { maxAttempts: 1, backoffMs: 0 };
     let result: unknown;
     for (let attempt = 1; ; attempt++) {
       try {
-        result = await this.runtime.invoke(tenant, {
+        result = await components.invoke({
           component: pc,
           ...(operation !== undefined ? { operation } : {}),
           input,
@@ -713,20 +637,17 @@ export class FlowExecutorService {
             session: run.sessionData,
           },
           deadlineMs: run.input.componentDeadlineMs,
-          ...(traceContext ? { traceContext } : {}),
         });
-        span.setAttribute('greentic.attempts', attempt);
         if (attempt > 1) t.attempts = attempt;
         break;
       } catch (e) {
         const code = e instanceof GreenticError ? e.code : 'component_failed';
         const msg = e instanceof Error ? e.message : String(e);
         if (attempt >= policy.maxAttempts || !retryable(e)) {
-          span.setAttribute('greentic.attempts', attempt);
           if (attempt > 1) t.attempts = attempt;
           return this.v1Failure(node, exec, run, frame, pc.name, code, msg);
         }
-        span.addEvent('greentic.retry', { attempt, 'error.code': code });
+        (t.retries ??= []).push(code);
         await sleep(Math.min(policy.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS));
       }
     }
@@ -776,7 +697,6 @@ export class FlowExecutorService {
     run: Run,
     frame: Frame,
     pending: Record<string, unknown> | undefined,
-    span: Span,
     t: NodeTrace,
   ): Promise<Outcome> {
     const fail = (code: string, message: string): Outcome => ({ kind: 'fail', code, message });
@@ -795,14 +715,13 @@ export class FlowExecutorService {
         `node '${node.id}': flow.call depth limit of ${run.depthLimit} exceeded (${chain.join(' -> ')})`,
       );
     }
-    span.setAttribute('greentic.flow.callee', callee.id);
 
     const saved = parseCallPending(pending?.['call']);
     const resume =
       saved !== undefined && saved.flowId === callee.id && canResumeAt(planFor(callee), saved.nodeId);
     let child: Frame;
     if (resume) {
-      child = this.frame(run, callee, saved.state, {}, depth, chain, trace.setSpan(frame.traceContext, span));
+      child = this.frame(run, callee, saved.state, {}, depth, chain);
     } else {
       const input = guarded(() => exec.input(frame.state), node);
       if (run.input.traceDetail) t.input = input;
@@ -813,7 +732,6 @@ export class FlowExecutorService {
         isRecord(input) ? { ...input } : {},
         depth,
         chain,
-        trace.setSpan(frame.traceContext, span),
       );
     }
     const running = this.runFrame(
@@ -1040,10 +958,13 @@ function parseCallPending(v: unknown): CallPending | undefined {
   return { flowId, nodeId, state, ...(isRecord(pending) ? { pending } : {}) };
 }
 
-const TELEMETRY = new WeakMap<FlowDefinition, Map<string, Attributes | null>>();
+const TELEMETRY = new WeakMap<FlowDefinition, Map<string, Record<string, string> | null>>();
 
-/** A node's `telemetry.attributes` (string values only), read once per flow definition. */
-function nodeTelemetry(flow: FlowDefinition, nodeId: string): Attributes | null {
+/**
+ * A node's `telemetry.attributes` (string values only), read once per flow definition: what the
+ * flow author wants on the node's span or event.
+ */
+export function nodeTelemetry(flow: FlowDefinition, nodeId: string): Record<string, string> | null {
   let byNode = TELEMETRY.get(flow);
   if (!byNode) TELEMETRY.set(flow, (byNode = new Map()));
   let attrs = byNode.get(nodeId);
@@ -1053,7 +974,7 @@ function nodeTelemetry(flow: FlowDefinition, nodeId: string): Attributes | null 
     const telemetry =
       isRecord(extra) && isRecord(extra['telemetry']) ? extra['telemetry']['attributes'] : undefined;
     if (isRecord(telemetry)) {
-      const out: Attributes = {};
+      const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(telemetry)) if (typeof v === 'string') out[k] = v;
       attrs = out;
     }

@@ -1,8 +1,7 @@
-import type { Context } from '@opentelemetry/api';
 import type { MessageEnvelope, OutboundReply } from '../core/message-envelope.js';
 import type { FlowSnapshot } from '../core/session-store.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
-import type { PreparedComponent } from '../core/component-runtime.js';
+import type { PreparedComponent, TenantComponentCalls } from '../core/component-runtime.js';
 import type { FlowDefinition, RetryPolicy } from './flow.types.js';
 
 /** The flows and components of one loaded pack version, as the executor sees them. */
@@ -20,6 +19,8 @@ export const DEFAULT_CALL_DEPTH_LIMIT = 8;
 
 export interface FlowRunInput {
   tenant: TenantCtx;
+  /** The component calls of `tenant` (TenantComponents): the run's only way into a component. */
+  components: TenantComponentCalls;
   message: MessageEnvelope;
   pack: PackView;
   flowId: string;
@@ -41,13 +42,13 @@ export interface FlowRunInput {
    * message path: it copies payloads that may hold user data.
    */
   traceDetail?: boolean;
-  /** The message's trace: parent of the node spans (the active context when absent). */
-  traceContext?: Context;
 }
 
 export interface NodeTrace {
   nodeId: string;
   operation: string;
+  /** Epoch ms (fractional) when the node started. */
+  startedAt: number;
   durationMs: number;
   ok: boolean;
   error?: string;
@@ -57,6 +58,12 @@ export interface NodeTrace {
   depth?: number;
   /** Component attempts, when a component node was retried. */
   attempts?: number;
+  /** Error codes of the attempts that were retried, in order. */
+  retries?: string[];
+  /** The component a component node called. */
+  component?: string;
+  /** The node's `when` did not hold: it was passed over. */
+  skipped?: boolean;
   /** With `traceDetail`: what the node consumed (mapped args, the answer, the sub-flow input). */
   input?: unknown;
   /** With `traceDetail`: what the node produced (its payload), or what it parked on. */
@@ -75,3 +82,13 @@ export interface FlowRunResult {
   error?: { code: string; message: string; nodeId?: string; flowId?: string };
   trace: NodeTrace[];
 }
+
+/**
+ * The flow-run seam the message path calls (FLOW_RUNNER): FlowExecutorService, as FlowsModule
+ * provides it (decorated there when the application asks, e.g. with spans and metrics).
+ */
+export interface FlowRunner {
+  run(input: FlowRunInput): Promise<FlowRunResult>;
+}
+
+export const FLOW_RUNNER = Symbol('FLOW_RUNNER');

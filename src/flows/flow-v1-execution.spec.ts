@@ -11,22 +11,28 @@ import {
   type PreparedComponent,
 } from '../core/component-runtime.js';
 import { FlowExecutorService } from './flow-executor.service.js';
-import type { FlowRunResult, PackView } from './flow-run.types.js';
+import type { FlowRunInput, FlowRunResult, PackView } from './flow-run.types.js';
 import { importFlowV1 } from './flow-v1-import.js';
+import { TenantComponents } from '../wasm/tenant-components.service.js';
+/** The executor as MessageProcessor drives it: each run given its tenant's component calls on `runtime`. */
+type Executor = { run(input: Omit<FlowRunInput, 'components'>): Promise<FlowRunResult> };
+function executorOn(runtime: ComponentRuntime): Executor {
+  const exec = new FlowExecutorService();
+  return { run: (input) => exec.run({ ...input, components: new TenantComponents(input.tenant, runtime) }) };
+}
 
 // A component runtime that answers by component name and records every call.
 type Handler = (call: ComponentCall) => unknown;
 
 class FakeRuntime implements ComponentRuntime {
   readonly kind = 'fake';
-  readonly calls: Omit<ComponentCall, 'traceContext'>[] = [];
+  readonly calls: ComponentCall[] = [];
   constructor(private readonly handlers: Record<string, Handler>) {}
   async prepare(): Promise<PreparedComponent> {
     throw new Error('not used');
   }
   async invoke(_t: TenantCtx, call: ComponentCall): Promise<unknown> {
-    const { traceContext: _trace, ...sent } = call;
-    this.calls.push(structuredClone(sent));
+    this.calls.push(structuredClone(call));
     const h = this.handlers[call.component.name];
     if (!h) throw new Error(`no handler for ${call.component.name}`);
     return h(call);
@@ -113,7 +119,7 @@ function msg(text: string, extra: Partial<MessageEnvelope> = {}): MessageEnvelop
 const TENANT: TenantCtx = { tenantId: 'acme', envId: 'dev', teamId: 'default' };
 
 function run(
-  exec: FlowExecutorService,
+  exec: Executor,
   pack: PackView,
   message: MessageEnvelope,
   snapshot: FlowSnapshot | null = null,
@@ -136,7 +142,7 @@ describe('flow-v1 execution: mappings and operations', () => {
     const runtime = new FakeRuntime({
       'component-msg2events': () => ({ event_type: 'greeting', data: { n: 1 } }),
     });
-    const exec = new FlowExecutorService(runtime);
+    const exec = executorOn(runtime);
     const pack = packOf(
       [
         node(
@@ -202,7 +208,7 @@ describe('flow-v1 execution: mappings and operations', () => {
       ],
       [component('component-telco-present', ['present'])],
     );
-    const r = await run(new FlowExecutorService(runtime), pack, msg('roaming'));
+    const r = await run(executorOn(runtime), pack, msg('roaming'));
     expect(r.replies).toEqual([{ text: 'Plans for roaming' }]);
     expect(runtime.calls[0]!.operation).toBe('present');
   });
@@ -224,7 +230,7 @@ describe('flow-v1 execution: mappings and operations', () => {
       // `run` is not among the declared ops (the card component): called anyway, as upstream does.
       [component('named', ['card']), component('dflt', ['x', 'y'], 'y'), component('single', ['only'])],
     );
-    const r = await run(new FlowExecutorService(runtime), pack, msg('go'));
+    const r = await run(executorOn(runtime), pack, msg('go'));
     expect(r.status).toBe('completed');
     expect(runtime.calls.map((c) => [c.component.name, c.operation])).toEqual([
       ['named', 'run'],
@@ -243,7 +249,7 @@ describe('flow-v1 execution: mappings and operations', () => {
       },
     });
     const pack = packOf([node('a', 'multi', { kind: 'end' })], [component('multi', ['x', 'y'])]);
-    const r = await run(new FlowExecutorService(runtime), pack, msg('go'));
+    const r = await run(executorOn(runtime), pack, msg('go'));
     expect(r.status).toBe('failed');
     expect(r.error).toMatchObject({ code: 'operation_required', nodeId: 'a' });
   });
@@ -266,21 +272,21 @@ describe('flow-v1 execution: mappings and operations', () => {
       ],
       [component('check', ['run'])],
     );
-    const r = await run(new FlowExecutorService(runtime), pack, msg('x'));
+    const r = await run(executorOn(runtime), pack, msg('x'));
     expect(r.replies).toEqual([{ text: 'good 7' }]);
   });
 
   it('answers with the node output on Reply routing', async () => {
     const runtime = new FakeRuntime({ echo: () => ({ text: 'echoed' }) });
     const pack = packOf([node('a', 'echo', { kind: 'reply' })], [component('echo', ['run'])]);
-    const r = await run(new FlowExecutorService(runtime), pack, msg('x'));
+    const r = await run(executorOn(runtime), pack, msg('x'));
     expect(r.replies).toEqual([{ text: 'echoed' }]);
   });
 
   it('fails the node on an `{"error": ...}` output, or yields err_map and goes on', async () => {
     const failing = () => ({ error: { code: 'AC_ASSET_NOT_FOUND', message: 'no such card' } });
     const plain = packOf([node('a', 'card', { kind: 'end' })], [component('card', ['card'])]);
-    const r = await run(new FlowExecutorService(new FakeRuntime({ card: failing })), plain, msg('x'));
+    const r = await run(executorOn(new FakeRuntime({ card: failing })), plain, msg('x'));
     expect(r.status).toBe('failed');
     expect(r.error).toEqual({
       code: 'AC_ASSET_NOT_FOUND',
@@ -300,7 +306,7 @@ describe('flow-v1 execution: mappings and operations', () => {
       ],
       [component('card', ['card'])],
     );
-    const r2 = await run(new FlowExecutorService(new FakeRuntime({ card: failing })), mapped, msg('x'));
+    const r2 = await run(executorOn(new FakeRuntime({ card: failing })), mapped, msg('x'));
     expect(r2.replies).toEqual([{ text: 'fallback after AC_ASSET_NOT_FOUND' }]);
   });
 
@@ -321,7 +327,7 @@ describe('flow-v1 execution: mappings and operations', () => {
       ],
       [],
     );
-    const exec = new FlowExecutorService(new FakeRuntime({}));
+    const exec = executorOn(new FakeRuntime({}));
     const first = await run(exec, pack, msg('hey'));
     expect(first).toMatchObject({ status: 'parked', replies: [{ text: 'Hi!' }, { text: 'Your name?' }] });
     const second = await run(exec, pack, msg('Ada'), first.snapshot);
@@ -329,7 +335,7 @@ describe('flow-v1 execution: mappings and operations', () => {
   });
 
   it('fails a message bound to an empty flow with flow_empty', async () => {
-    const r = await run(new FlowExecutorService(new FakeRuntime({})), packOf([], []), msg('x'));
+    const r = await run(executorOn(new FakeRuntime({})), packOf([], []), msg('x'));
     expect(r.status).toBe('failed');
     expect(r.error?.code).toBe('flow_empty');
   });
@@ -364,7 +370,7 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
 
   it('shows one card per turn: the session parks after each card and the next message goes on', async () => {
     const runtime = new FakeRuntime({ [CARD]: cardComponent });
-    const exec = new FlowExecutorService(runtime);
+    const exec = executorOn(runtime);
     const pack = packOf(
       [
         node(
@@ -420,7 +426,7 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
 
   it('routes a Submit by `response.*` (Custom conditions) and by routeToCardId', async () => {
     const runtime = new FakeRuntime({ [CARD]: cardComponent });
-    const exec = new FlowExecutorService(runtime);
+    const exec = executorOn(runtime);
     const pack = packOf(
       [
         node(
@@ -463,7 +469,7 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
 
   it('answers a Submit whose routeToCardId names a card asset with that card, the session left parked', async () => {
     const runtime = new FakeRuntime({ [CARD]: cardComponent });
-    const exec = new FlowExecutorService(runtime);
+    const exec = executorOn(runtime);
     const pack = packOf(
       [
         node('menu', CARD, { kind: 'next', nodeId: 'bye' }, CARD_CONFIG('assets/cards/welcome.json')),
@@ -497,7 +503,7 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
       [component(CARD, ['card'])],
       ASSETS,
     );
-    const r = await run(new FlowExecutorService(runtime), pack, msg('hi'));
+    const r = await run(executorOn(runtime), pack, msg('hi'));
     expect(r.status).toBe('completed');
     expect(r.replies).toEqual([{ card: ASSETS['assets/cards/about.json'] }]);
   });
@@ -515,7 +521,7 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
       ],
       [],
     );
-    const r = await run(new FlowExecutorService(new FakeRuntime({})), pack, msg('x'));
+    const r = await run(executorOn(new FakeRuntime({})), pack, msg('x'));
     expect(r.replies).toEqual([{ text: 'Title', card }]);
   });
 
@@ -528,7 +534,7 @@ describe('flow-v1 execution: cards, Submit and i18n', () => {
       ],
       [],
     );
-    const exec = new FlowExecutorService(new FakeRuntime({}));
+    const exec = executorOn(new FakeRuntime({}));
     const first = await run(exec, pack, msg('hi'));
     expect(first).toMatchObject({ status: 'parked', replies: [{ text: 'Your name?' }] });
     const second = await run(exec, pack, msg('Ada'), first.snapshot);

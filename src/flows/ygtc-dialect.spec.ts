@@ -8,11 +8,18 @@ import {
   type PreparedComponent,
 } from '../core/component-runtime.js';
 import { FlowExecutorService } from './flow-executor.service.js';
-import type { PackView } from './flow-run.types.js';
+import type { FlowRunInput, FlowRunResult, PackView } from './flow-run.types.js';
 import { checkFlow, validateFlowCalls } from './flow-validator.js';
 import type { FlowDefinition, FlowIssue } from './flow.types.js';
 import { componentTargetOf } from './operations.js';
 import { parseFlow } from './ygtc-loader.js';
+import { TenantComponents } from '../wasm/tenant-components.service.js';
+/** The executor as MessageProcessor drives it: each run given its tenant's component calls on `runtime`. */
+type Executor = { run(input: Omit<FlowRunInput, 'components'>): Promise<FlowRunResult> };
+function executorOn(runtime: ComponentRuntime): Executor {
+  const exec = new FlowExecutorService();
+  return { run: (input) => exec.run({ ...input, components: new TenantComponents(input.tenant, runtime) }) };
+}
 
 /**
  * The `.ygtc` dialect against upstream greentic-flow's schema and loader (commit 88e39aa): what it
@@ -82,7 +89,7 @@ function message(text: string): MessageEnvelope {
   };
 }
 
-function runOnce(exec: FlowExecutorService, p: PackView, flowId: string, text: string) {
+function runOnce(exec: Executor, p: PackView, flowId: string, text: string) {
   return exec.run({
     tenant: { tenantId: 't', envId: 'dev' },
     message: message(text),
@@ -112,7 +119,7 @@ describe('.ygtc dialect: what upstream accepts', () => {
     expect(checkFlow(y(...HEAD, 'nodes:', '  a:', '    qa.process: { welcome: Hi }'), FILE).issues).toEqual(
       [],
     );
-    const r = await runOnce(new FlowExecutorService(new EchoRuntime()), pack([f]), 'dialect', 'x');
+    const r = await runOnce(executorOn(new EchoRuntime()), pack([f]), 'dialect', 'x');
     expect(r.status).toBe('completed');
     expect(r.replies).toEqual([{ text: 'Hi there' }, { text: 'Bye' }]);
   });
@@ -166,7 +173,7 @@ describe('.ygtc dialect: what upstream accepts', () => {
     });
     const runtime = new EchoRuntime();
     const r = await runOnce(
-      new FlowExecutorService(runtime),
+      executorOn(runtime),
       pack([flow!], [comp('weather', ['forecast'])]),
       'dialect',
       'x',
@@ -194,7 +201,7 @@ describe('.ygtc dialect: what upstream accepts', () => {
     );
     const sub = flowOf(y('id: sub', 'type: messaging', 'nodes:', '  hi:', '    reply: "hi {{in.name}}"'));
     expect(validateFlowCalls([main, sub])).toEqual([]);
-    const r = await runOnce(new FlowExecutorService(new EchoRuntime()), pack([main, sub]), 'main', 'Ada');
+    const r = await runOnce(executorOn(new EchoRuntime()), pack([main, sub]), 'main', 'Ada');
     expect(r.replies).toEqual([{ text: 'hi Ada' }, { text: 'got hi Ada' }]);
   });
 
@@ -215,12 +222,7 @@ describe('.ygtc dialect: what upstream accepts', () => {
       operation: 'get_issue',
     });
     const runtime = new EchoRuntime();
-    const r = await runOnce(
-      new FlowExecutorService(runtime),
-      pack([f], [comp('github', ['get_issue'])]),
-      'dialect',
-      '42',
-    );
+    const r = await runOnce(executorOn(runtime), pack([f], [comp('github', ['get_issue'])]), 'dialect', '42');
     expect(r.replies).toEqual([{ text: 'get_issue 42' }]);
   });
 
@@ -240,7 +242,7 @@ describe('.ygtc dialect: what upstream accepts', () => {
     );
     const runtime = new EchoRuntime();
     const r = await runOnce(
-      new FlowExecutorService(runtime),
+      executorOn(runtime),
       pack([f], [comp('msg2events', ['extract'])]),
       'dialect',
       'hey',
@@ -261,12 +263,7 @@ describe('.ygtc dialect: what upstream accepts', () => {
       ),
     );
     const rt2 = new EchoRuntime();
-    await runOnce(
-      new FlowExecutorService(rt2),
-      pack([mapped], [comp('weather', ['forecast'])]),
-      'dialect',
-      'Rome',
-    );
+    await runOnce(executorOn(rt2), pack([mapped], [comp('weather', ['forecast'])]), 'dialect', 'Rome');
     expect(rt2.calls[0]!.input).toEqual({ city: 'Rome' });
   });
 
@@ -313,7 +310,7 @@ describe('.ygtc flows and the pack i18n strings', () => {
         ['assets/i18n/fr.json', enc({ greet: 'Bonjour' })],
       ]),
     };
-    const exec = new FlowExecutorService(new EchoRuntime());
+    const exec = executorOn(new EchoRuntime());
     const base = {
       tenant: { tenantId: 't', envId: 'dev' },
       pack: p,

@@ -1,15 +1,13 @@
-import type { Context } from '@opentelemetry/api';
 import { BaseRpcContext } from '@nestjs/microservices';
+import type { ResolvedTenancy, TenancyCarrier } from '../tenancy/resolved-tenancy.js';
 
-type BusContextArgs = [
-  subject: string,
-  headers: Record<string, string>,
-  deliveryCount: number,
-  traceContext?: Context,
-];
+type BusContextArgs = [subject: string, headers: Record<string, string>, deliveryCount: number];
 
 /** RPC context of a bus delivery; TenantGuard reads the tenancy from its subject. */
-export class BusContext extends BaseRpcContext<BusContextArgs> {
+export class BusContext extends BaseRpcContext<BusContextArgs> implements TenancyCarrier {
+  /** Set by TenantGuard: the delivery's tenancy, resolved once. */
+  tenancy?: ResolvedTenancy;
+
   getSubject(): string {
     return this.args[0];
   }
@@ -18,9 +16,5 @@ export class BusContext extends BaseRpcContext<BusContextArgs> {
   }
   getDeliveryCount(): number {
     return this.args[2];
-  }
-  /** The consume span's context, when the delivery is traced. */
-  getTraceContext(): Context | undefined {
-    return this.args[3];
   }
 }

@@ -1,26 +1,22 @@
-import { Controller, Inject, UseGuards } from '@nestjs/common';
+import { Controller, UseGuards } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { subjectPattern } from '../core/subjects.js';
 import { TenancyMismatchError } from '../common/errors.js';
-import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
-import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
+import { channelOf, tenancyOf } from '../tenancy/resolved-tenancy.js';
+import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { BusContext } from './bus.context.js';
 import type { MessageEnvelope } from '../core/message-envelope.js';
 import { MessageProcessor } from './message-processor.service.js';
 
 /**
  * Consumes the ingress subjects. The subject is the authority on tenancy (TenantGuard resolves
- * it); an envelope or header that claims another tenant is refused, never run.
+ * it); an envelope or header that claims another tenant is refused, never run. A singleton: the
+ * message runs in the tenant's own MessageProcessor, taken from the scope the guard resolved.
  */
 @Controller()
 @UseGuards(TenantGuard, RateLimitGuard)
 export class IngressController {
-  constructor(
-    @Inject(TENANT_CTX) private readonly tenant: TenantCtx,
-    private readonly processor: MessageProcessor,
-  ) {}
-
   // The channel is read off the context TenantGuard resolved it on, not through a parameter
   // decorator: each decorated parameter costs Nest an async pipe run per message.
   @MessagePattern(subjectPattern('ingress'))
@@ -28,8 +24,9 @@ export class IngressController {
     @Payload() env: MessageEnvelope,
     @Ctx() ctx: BusContext,
   ): Promise<{ ok: true; status: string }> {
-    const channel = requireChannel(ctx);
-    const t = this.tenant === UNSCOPED_TENANT ? channel.tenant : this.tenant;
+    const tenancy = tenancyOf(ctx);
+    const channel = channelOf(ctx);
+    const t = tenancy.tenant;
     const headerTenant = ctx.getHeaders()['greentic-tenant'];
     if (
       env.tenant !== t.tenantId ||
@@ -46,7 +43,8 @@ export class IngressController {
         },
       );
     }
-    const out = await this.processor.process(env, channel, ctx.getTraceContext());
+    const processor = await tenancy.scope.get(MessageProcessor);
+    const out = await processor.process(env, channel);
     return { ok: true, status: out?.status ?? 'duplicate' };
   }
 }

@@ -3,7 +3,6 @@ import { MetricService } from 'nestjs-otel';
 import { describe, expect, it } from 'vitest';
 import { fakeChannel } from '../../test/support/fakes/channel-context.js';
 import { SessionConflictError } from '../common/errors.js';
-import type { FlowExecutorService } from '../flows/flow-executor.service.js';
 import type { FlowRoute, FlowRouter } from '../packs/flow-router.service.js';
 import type { FlowRunInput, FlowRunResult } from '../flows/flow-run.types.js';
 import type { LoadedPack } from '../packs/pack-registry.service.js';
@@ -33,6 +32,11 @@ import {
 } from '../core/message-envelope.js';
 import { duplicateSubject, egressSubject } from '../core/subjects.js';
 import { MessageProcessor } from './message-processor.service.js';
+import { InflightWork } from './inflight-work.js';
+import { TenancyMismatchError } from '../common/errors.js';
+import { TenantSessions } from '../sessions/tenant-sessions.service.js';
+import { TenantComponents } from '../wasm/tenant-components.service.js';
+import type { ComponentRuntime } from '../core/component-runtime.js';
 import { BusUnavailableError } from './nats/nats-errors.js';
 
 /**
@@ -70,7 +74,6 @@ class FakeSessionStore implements SessionStore {
     record: SessionRecord,
     expectedVersion: number,
     _ttlSeconds: number,
-    _traceContext?: unknown,
     options?: CommitOptions,
   ): Promise<number> {
     this.beforeCommit?.(record, options);
@@ -251,6 +254,14 @@ Logger.overrideLogger(quiet);
 
 const ACME = fakeChannel('webhook', {}, 'acme', 'main');
 
+/** The greeter flow calls no component: a call reaching the runtime is a bug. */
+const NO_COMPONENTS: ComponentRuntime = {
+  kind: 'none',
+  prepare: () => Promise.reject(new Error('no components in this spec')),
+  invoke: () => Promise.reject(new Error('no components in this spec')),
+  close: () => Promise.resolve(),
+};
+
 function envelope(id: string, text: string, user = 'ann', tenant = 'acme'): MessageEnvelope {
   return {
     id,
@@ -274,12 +285,16 @@ function deployment(durable = true) {
   const bus = new FakeBus();
   const flow = new GreeterFlow();
   const router = new FakeRouter();
-  const replica = () =>
+  // A replica's processor for one tenant (ACME unless named): its sessions and components bound to it.
+  const replica = (of: ResolvedChannel = ACME) =>
     new MessageProcessor(
-      store,
+      of.tenant,
+      new TenantSessions(of.tenant, store),
+      new TenantComponents(of.tenant, NO_COMPONENTS),
       bus,
       router as unknown as FlowRouter,
-      flow as unknown as FlowExecutorService,
+      flow,
+      new InflightWork(),
       new MetricService(),
     );
   return { store, bus, flow, router, replica };
@@ -410,8 +425,11 @@ describe('MessageProcessor', () => {
     const globex = fakeChannel('webhook', {}, 'globex', 'main');
     await p.process(envelope('1', 'hi', 'ann'), ACME);
     await p.process(envelope('1', 'hi', 'bob'), ACME);
-    // Same session key text under another tenant: a different session in the store.
-    await p.process({ ...envelope('1', 'hi', 'ann', 'globex'), sessionKey: 'acme:webhook:ann:ann' }, globex);
+    // Same session key text under another tenant (its own processor): a different session in the store.
+    await replica(globex).process(
+      { ...envelope('1', 'hi', 'ann', 'globex'), sessionKey: 'acme:webhook:ann:ann' },
+      globex,
+    );
     expect(flow.runs).toHaveLength(3);
     expect(bus.egress()).toHaveLength(3);
     expect(bus.duplicates()).toEqual([]);
@@ -634,5 +652,16 @@ describe('MessageProcessor', () => {
     expect(flow.runs.map((r) => r.message.id)).toEqual(['m-1', 'm-2']);
     expect((await store.load(ACME.tenant, a!.sessionKey))?.data).toEqual({ turns: 2 });
     expect(bus.egress().map((e) => e.inReplyTo)).toEqual(['m-1', 'm-2']);
+  });
+});
+
+describe('MessageProcessor tenancy', () => {
+  it('refuses a channel of another tenant than the one it was built for, before touching a session', async () => {
+    const { store, flow, replica } = deployment();
+    const other = fakeChannel('webhook', {}, 'globex', 'main');
+    const env = { ...envelope('m-1', 'hi'), tenant: 'globex', sessionKey: 'globex:webhook:u:u' };
+    await expect(replica().process(env, other)).rejects.toBeInstanceOf(TenancyMismatchError);
+    expect(flow.runs).toHaveLength(0);
+    expect(await store.load(other.tenant, env.sessionKey)).toBeNull();
   });
 });

@@ -1,20 +1,16 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { context, propagation, trace, type Context } from '@opentelemetry/api';
+import { Inject, Injectable, Logger, Scope } from '@nestjs/common';
 import { MetricService } from 'nestjs-otel';
-import type { Histogram } from '@opentelemetry/api';
-import { FlowExecutorService } from '../flows/flow-executor.service.js';
+import type { Counter, Histogram } from '@opentelemetry/api';
 import { FlowRouter } from '../packs/flow-router.service.js';
-import { SessionConflictError } from '../common/errors.js';
+import { SessionConflictError, TenancyMismatchError } from '../common/errors.js';
 import { findProcessed, withoutEgress, withProcessed } from '../sessions/processed-window.js';
-import {
-  SESSION_STORE,
-  emptySession,
-  type SessionRecord,
-  type SessionStore,
-} from '../core/session-store.js';
+import { emptySession, type SessionRecord } from '../core/session-store.js';
+import { TENANT_CTX, tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
+import { TenantSessions } from '../sessions/tenant-sessions.service.js';
+import { TenantComponents } from '../wasm/tenant-components.service.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
-import { LabelGuard } from '../telemetry/runner-metrics.js';
-import { failSpan, traceFields, tracingOn } from '../telemetry/trace-fields.js';
+import { LabelGuard } from '../common/label-guard.js';
+import { InflightWork } from './inflight-work.js';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import {
   messageDedupeId,
@@ -24,7 +20,7 @@ import {
 } from '../core/message-envelope.js';
 import { duplicateSubject, egressSubject } from '../core/subjects.js';
 import { isoNow } from '../common/iso-time.js';
-import type { FlowRunInput } from '../flows/flow-run.types.js';
+import { FLOW_RUNNER, type FlowRunInput, type FlowRunner } from '../flows/flow-run.types.js';
 
 /**
  * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
@@ -38,84 +34,84 @@ import type { FlowRunInput } from '../flows/flow-run.types.js';
  * confirm) it re-publishes them with the same id, which JetStream de-duplicates if the first
  * publish had landed; the flow never runs twice. Dying before the first commit leaves nothing
  * behind, so the flow runs again.
+ *
+ * Durable per tenant (TenantScopes hands out the tenant's instance): its sessions and component
+ * calls are bound to TENANT_CTX, and a channel of another tenant is refused.
  */
-@Injectable()
+@Injectable({ scope: Scope.REQUEST, durable: true })
 export class MessageProcessor {
   private readonly logger = new Logger(MessageProcessor.name);
-  private readonly tracer = trace.getTracer('greentic-runner');
   private readonly flowLatency: Histogram;
+  private readonly messagesIn: Counter;
   private readonly labels = new LabelGuard();
 
   constructor(
-    @Inject(SESSION_STORE) private readonly sessions: SessionStore,
+    @Inject(TENANT_CTX) readonly tenant: TenantCtx,
+    private readonly sessions: TenantSessions,
+    private readonly components: TenantComponents,
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
     private readonly router: FlowRouter,
-    private readonly executor: FlowExecutorService,
+    @Inject(FLOW_RUNNER) private readonly flows: FlowRunner,
+    private readonly inflight: InflightWork,
     metrics: MetricService,
   ) {
+    this.messagesIn = metrics.getCounter('greentic_messages_in', {
+      description:
+        'Inbound messages processed, by tenant, channel and outcome (completed, parked, failed, duplicate, error)',
+    });
     this.flowLatency = metrics.getHistogram('greentic_flow_duration_ms', {
       description: 'Time to run a flow for one message',
       unit: 'ms',
     });
   }
 
-  /** `parent`: the delivery's trace (its consume span); else the envelope's `traceparent`. */
-  async process(
-    env: MessageEnvelope,
-    resolved: ResolvedChannel,
-    parent: Context = propagation.extract(context.active(), { traceparent: env.traceparent ?? '' }),
-  ): Promise<EgressMessage | null> {
-    // Without a tracer recording, no span at all: a no-op one still costs a context copy.
-    if (!tracingOn(parent))
-      return this.sessions.runExclusive(resolved.tenant, env.sessionKey, () =>
-        this.run(env, resolved, parent),
+  /**
+   * Runs in the caller's trace context (the bus consume span, when traced): what it does, the flow
+   * run and the reply publish, joins the message's trace through the active context.
+   */
+  async process(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
+    if (resolved.tenant !== this.tenant && tenantKey(resolved.tenant) !== tenantKey(this.tenant))
+      throw new TenancyMismatchError(
+        `the message processor of tenant '${this.tenant.tenantId}' was handed a channel of tenant '${resolved.tenant.tenantId}'`,
+        { tenant: this.tenant.tenantId },
       );
-    const attrs = {
-      'greentic.tenant': env.tenant,
-      'greentic.env': env.env,
-      'greentic.team': env.team,
-      'greentic.channel': env.channel,
-      'greentic.provider': env.provider,
-    };
-    const span = this.tracer.startSpan('message', { attributes: attrs }, parent);
-    // Handed down explicitly (nodes, components, commits, the egress publish): no async context.
-    const traceContext = trace.setSpan(parent, span);
-    try {
-      const out = await this.sessions.runExclusive(resolved.tenant, env.sessionKey, () =>
-        this.run(env, resolved, traceContext),
-      );
-      span.setAttribute('greentic.outcome', out?.status ?? 'duplicate');
-      return out;
-    } catch (e) {
-      failSpan(span, e);
-      throw e;
-    } finally {
-      span.end();
-    }
+    return this.inflight.track('processing', async () => {
+      let outcome = 'error';
+      try {
+        const out = await this.sessions.runExclusive(env.sessionKey, () => this.run(env, resolved));
+        outcome = out?.status ?? 'duplicate';
+        return out;
+      } finally {
+        this.messagesIn.add(
+          1,
+          this.labels.boundFor(resolved, `in:${outcome}`, () => ({
+            tenant: env.tenant,
+            channel: env.channel,
+            outcome,
+          })),
+        );
+      }
+    });
   }
 
-  private async run(
-    env: MessageEnvelope,
-    resolved: ResolvedChannel,
-    traceContext: Context,
-  ): Promise<EgressMessage | null> {
+  private async run(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
-    const session = (await this.sessions.load(tenant, env.sessionKey)) ?? emptySession(env.sessionKey);
+    const session = (await this.sessions.load(env.sessionKey)) ?? emptySession(env.sessionKey);
     const seen = findProcessed(session.processed, env.id);
     if (seen) {
       if (seen.egress) {
-        await this.publishEgress(seen.egress as unknown as EgressMessage, traceContext);
-        await this.confirmPublished(resolved, session, env.id, traceContext);
+        await this.publishEgress(seen.egress as unknown as EgressMessage);
+        await this.confirmPublished(resolved, session, env.id);
         this.logger.log(
-          { tenant: env.tenant, messageId: env.id, ...traceFields(traceContext) },
+          { tenant: env.tenant, messageId: env.id },
           'redelivered message: stored replies re-published, flow not run again',
         );
       } else {
         this.logger.log(
-          { tenant: env.tenant, messageId: env.id, ...traceFields(traceContext) },
+          { tenant: env.tenant, messageId: env.id },
           'duplicate message acknowledged, not run again',
         );
-        await this.announceDuplicate(env, traceContext);
+        await this.announceDuplicate(env);
       }
       return null;
     }
@@ -123,6 +119,7 @@ export class MessageProcessor {
     const route = this.router.route(resolved, session.snapshot);
     const runInput: FlowRunInput = {
       tenant,
+      components: this.components,
       message: env,
       pack: route.pack,
       flowId: route.flowId,
@@ -131,11 +128,10 @@ export class MessageProcessor {
       allowedSecrets: channel.secrets,
       stepLimit: tenantBinding.limits.flowStepLimit,
       componentDeadlineMs: tenantBinding.limits.componentDeadlineMs,
-      traceContext,
     };
     const retry = channel.retry ?? tenantBinding.retry;
     if (retry) runInput.defaultRetry = retry;
-    const result = await this.executor.run(runInput);
+    const result = await this.flows.run(runInput);
     if (route.notice) result.replies.unshift({ text: route.notice });
     // Optional fields assigned, not spread: an object literal with spreads is built the slow way.
     const egress: EgressMessage = {
@@ -175,14 +171,12 @@ export class MessageProcessor {
       processed,
     };
     committed.version = await this.sessions.commit(
-      tenant,
       committed,
       session.version,
       channel.sessionTtlSeconds,
-      traceContext,
     );
-    await this.publishEgress(egress, traceContext);
-    if (durable) await this.confirmPublished(resolved, committed, env.id, traceContext);
+    await this.publishEgress(egress);
+    if (durable) await this.confirmPublished(resolved, committed, env.id);
     const ms = performance.now() - started;
     this.flowLatency.record(
       ms,
@@ -201,7 +195,6 @@ export class MessageProcessor {
           messageId: env.id,
           flow: route.flowId,
           error: result.error,
-          ...traceFields(traceContext),
         },
         'flow failed',
       );
@@ -209,14 +202,13 @@ export class MessageProcessor {
     return egress;
   }
 
-  private async publishEgress(egress: EgressMessage, traceContext: Context): Promise<void> {
+  private async publishEgress(egress: EgressMessage): Promise<void> {
     const headers: Record<string, string> = { 'greentic-tenant': egress.tenant, 'greentic-env': egress.env };
     if (egress.traceparent) headers['traceparent'] = egress.traceparent;
     await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
       // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
       msgId: messageDedupeId(egress.sessionKey, egress.id),
       headers,
-      traceContext,
     });
   }
 
@@ -225,7 +217,7 @@ export class MessageProcessor {
    * ran before, past the bus's window, and its replies went out then. Nobody else needs it, so a
    * failed publish costs only that caller a quick answer, never the message.
    */
-  private async announceDuplicate(env: MessageEnvelope, traceContext: Context): Promise<void> {
+  private async announceDuplicate(env: MessageEnvelope): Promise<void> {
     const notice: DuplicateNotice = {
       inReplyTo: env.id,
       tenant: env.tenant,
@@ -237,11 +229,10 @@ export class MessageProcessor {
     try {
       await this.bus.publish(duplicateSubject(env.env, env.tenant, env.team, env.channel), notice, {
         headers: { 'greentic-tenant': env.tenant, 'greentic-env': env.env },
-        traceContext,
       });
     } catch (e) {
       this.logger.warn(
-        { tenant: env.tenant, messageId: env.id, err: (e as Error).message, ...traceFields(traceContext) },
+        { tenant: env.tenant, messageId: env.id, err: (e as Error).message },
         'could not announce a duplicate message to a waiting caller',
       );
     }
@@ -252,17 +243,14 @@ export class MessageProcessor {
     resolved: ResolvedChannel,
     record: SessionRecord,
     messageId: string,
-    traceContext: Context,
   ): Promise<void> {
     if (!findProcessed(record.processed, messageId)?.egress) return;
     const processed = withoutEgress(record.processed ?? [], messageId);
     try {
       await this.sessions.commit(
-        resolved.tenant,
         { ...record, processed },
         record.version,
         resolved.channel.sessionTtlSeconds,
-        traceContext,
         // The message's last write: a leasing store gives the session back with it.
         { last: true },
       );
@@ -271,7 +259,7 @@ export class MessageProcessor {
       // re-publishes them under the same id, which JetStream drops inside its duplicate window.
       if (!(e instanceof SessionConflictError)) throw e;
       this.logger.warn(
-        { tenant: resolved.tenant.tenantId, messageId, ...traceFields(traceContext) },
+        { tenant: resolved.tenant.tenantId, messageId },
         'could not mark replies as published',
       );
     }

@@ -1,4 +1,4 @@
-import { All, Controller, Inject, Req, Res, UseGuards } from '@nestjs/common';
+import { All, Controller, Req, Res, UseGuards } from '@nestjs/common';
 import {
   ApiBody,
   ApiConsumes,
@@ -19,9 +19,9 @@ import {
   WebhookSyncReply,
 } from '../common/openapi-schemas.js';
 import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
-import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
-import { requireChannel, TenantGuard } from '../tenancy/tenant.guard.js';
+import { channelOf } from '../tenancy/resolved-tenancy.js';
+import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
 import type { EgressMessage } from '../core/message-envelope.js';
 import type {
@@ -31,11 +31,11 @@ import type {
   ProviderResponse,
 } from './providers/messaging-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
-import { webhookTraceContext } from '../telemetry/webhook-span.hooks.js';
 
 /**
  * `/webhooks/{provider}/{tenant}/{env}/{team}/{channel}`: the one HTTP door for every channel.
- * The provider verifies and parses; this controller only resolves, publishes and answers.
+ * The provider verifies and parses; this controller only publishes and answers. A singleton:
+ * TenantGuard resolved the tenancy, read here with `channelOf(req)`.
  */
 @ApiTags('webhooks')
 @ApiExtraModels(...WEBHOOK_BODY_MODELS)
@@ -43,7 +43,6 @@ import { webhookTraceContext } from '../telemetry/webhook-span.hooks.js';
 @UseGuards(TenantGuard, RateLimitGuard)
 export class WebhookController {
   constructor(
-    @Inject(TENANT_CTX) private readonly tenant: TenantCtx,
     private readonly providers: ProviderRegistry,
     private readonly ingress: IngressService,
   ) {}
@@ -79,11 +78,8 @@ export class WebhookController {
   @ApiErrors(400, 401, 403, 404, 413, 429, 503, 504)
   async handle(@Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
     const providerId = (req.params as { provider: string }).provider;
-    const channel = requireChannel(req);
+    const channel = channelOf(req);
     if (channel.channel.provider !== providerId) throw new UnknownTenancyError('provider', providerId);
-    // The durable TenantCtx and the guard's resolution must agree; a mismatch is a wiring bug.
-    if (this.tenant !== UNSCOPED_TENANT && channel.tenant !== this.tenant)
-      throw new Error('TenantCtx does not match the resolved channel');
     const provider = this.providers.get(providerId);
     const preq: ProviderRequest = {
       method: req.method,
@@ -103,13 +99,7 @@ export class WebhookController {
       typeof (parsed as { then?: unknown }).then === 'function' ? await parsed : (parsed as IngressResult);
     const out =
       result.messages.length > 0
-        ? await this.ingress.accept(
-            channel,
-            result.messages,
-            result.wait === true,
-            webhookTraceContext(req),
-            preq.rawBody.length,
-          )
+        ? await this.ingress.accept(channel, result.messages, result.wait === true, preq.rawBody.length)
         : undefined;
     if (result.response) return send(res, result.response);
     const messages = result.messages;

@@ -1,6 +1,6 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { channelOf } from '../tenancy/tenant.guard.js';
+import type { TenancyCarrier } from '../tenancy/resolved-tenancy.js';
 import { RateLimitedError } from './rate-limit.errors.js';
 import { RateLimitService } from './rate-limit.service.js';
 
@@ -18,14 +18,14 @@ export class RateLimitGuard implements CanActivate {
   // Synchronous when no limit applies (the common case): Nest then awaits nothing for this guard.
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() === 'rpc') {
-      const resolved = channelOf(context.switchToRpc().getContext<unknown>());
+      const resolved = context.switchToRpc().getContext<TenancyCarrier>().tenancy?.channel;
       if (!resolved || !this.limits.limits(resolved)) return true;
       return this.limits.enforce(resolved, 'bus').then(() => true);
     }
     const http = context.switchToHttp();
     const req = http.getRequest<FastifyRequest>();
     if (req.method !== 'POST') return true;
-    const resolved = channelOf(req);
+    const resolved = req.tenancy?.channel;
     if (!resolved || !this.limits.limits(resolved)) return true;
     return this.limits.enforce(resolved, 'http').then(
       () => true,

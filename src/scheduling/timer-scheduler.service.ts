@@ -15,6 +15,7 @@ import { MessageProcessor } from '../messaging/message-processor.service.js';
 import { RunnerMetrics } from '../telemetry/runner-metrics.js';
 import { failSpan } from '../telemetry/trace-fields.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import { TenantScopes } from '../tenancy/tenant-scopes.service.js';
 import type { TimerBinding } from '../tenancy/bundle.types.js';
 import { TICK_LEDGER, type TickLedger } from './tick-ledger.js';
 import { TimerLoop, type PendingTick, type TickOutcome } from './timer-loop.js';
@@ -26,7 +27,7 @@ export function tickMessageId(timer: TimerBinding, tick: number): string {
 
 /**
  * Fires the bundle's timers. A tick is claimed in the tick ledger (Redis when several replicas
- * share the work) and run by the claiming replica through MessageProcessor, like any inbound
+ * share the work) and run by the claiming replica through its tenant's MessageProcessor, like any inbound
  * message: the timer's channel (provider `timer`) resolved by BundleRegistry, one session per
  * timer (so ticks of a timer never overlap and `session.*` carries state from tick to tick), the
  * same executor, spans and metrics, egress to the timer provider. Running it here rather than
@@ -45,7 +46,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly registry: BundleRegistry,
     private readonly ingress: IngressService,
-    private readonly processor: MessageProcessor,
+    private readonly scopes: TenantScopes,
     @Inject(TICK_LEDGER) private readonly ledger: TickLedger,
     private readonly config: RunnerConfig,
     @Optional() private readonly metrics?: RunnerMetrics,
@@ -136,7 +137,8 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
           },
           timestamp: scheduledAt,
         });
-        const out = await this.processor.process(envelope, resolved);
+        const processor = await this.scopes.get(resolved.tenant, MessageProcessor);
+        const out = await processor.process(envelope, resolved);
         const outcome = out === null ? 'duplicate' : out.status === 'failed' ? 'failed' : 'run';
         span.setAttribute('greentic.outcome', outcome);
         return outcome;

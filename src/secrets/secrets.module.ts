@@ -7,6 +7,7 @@ import { gcpSecretsFactory } from './backends/gcp-secrets.backend.js';
 import { vaultSecretsFactory } from './backends/vault-secrets.backend.js';
 import { SECRETS_BACKEND_FACTORIES } from './secrets-backend.js';
 import { SecretsService } from './secrets.service.js';
+import { TenantSecrets } from './tenant-secrets.service.js';
 
 /** Backends by the `secrets.backend` name a tenant's bundle entry uses. */
 export const SECRETS_FACTORIES = [
@@ -20,7 +21,11 @@ export const SECRETS_FACTORIES = [
 
 @Global()
 @Module({
-  providers: [{ provide: SECRETS_BACKEND_FACTORIES, useValue: SECRETS_FACTORIES }, SecretsService],
-  exports: [SecretsService, SECRETS_BACKEND_FACTORIES],
+  providers: [
+    { provide: SECRETS_BACKEND_FACTORIES, useValue: SECRETS_FACTORIES },
+    SecretsService,
+    TenantSecrets,
+  ],
+  exports: [SecretsService, TenantSecrets, SECRETS_BACKEND_FACTORIES],
 })
 export class SecretsModule {}

@@ -1,11 +1,22 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { decorated } from '../common/decorated-provider.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MemorySessionStore } from './memory-session.store.js';
 import { RedisSessionStore } from './redis/redis-session.store.js';
-import { SESSION_STORE } from '../core/session-store.js';
+import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
+import { TenantSessions } from './tenant-sessions.service.js';
 import { DELIVERY_LEDGER } from '../core/delivery-ledger.js';
 import { MemoryDeliveryLedger } from './memory-delivery-ledger.js';
 import { RedisDeliveryLedger } from './redis/redis-delivery-ledger.js';
+
+export type SessionStoreDecorator = (store: SessionStore) => SessionStore;
+
+export interface SessionsModuleOptions {
+  /** Wraps the store where it is provided (the application passes telemetry's instrumentation). */
+  decorate?: SessionStoreDecorator;
+}
+
+const DECORATE_STORE = Symbol('SessionsModule.decorate');
 
 @Global()
 @Module({
@@ -14,16 +25,20 @@ import { RedisDeliveryLedger } from './redis/redis-delivery-ledger.js';
     {
       // GREENTIC_SESSIONS=redis: shared by every replica (docs/production-messaging.md); otherwise in memory.
       provide: SESSION_STORE,
-      inject: [RunnerConfig, MemorySessionStore],
-      useFactory: (cfg: RunnerConfig, memory: MemorySessionStore) =>
-        cfg.GREENTIC_SESSIONS === 'redis'
-          ? RedisSessionStore.connect({
-              url: cfg.REDIS_URL,
-              prefix: cfg.GREENTIC_REDIS_PREFIX,
-              leaseMs: cfg.GREENTIC_SESSION_LEASE_MS,
-            })
-          : memory,
+      inject: [RunnerConfig, MemorySessionStore, { token: DECORATE_STORE, optional: true }],
+      useFactory: async (cfg: RunnerConfig, memory: MemorySessionStore, decorate?: SessionStoreDecorator) => {
+        const store: SessionStore =
+          cfg.GREENTIC_SESSIONS === 'redis'
+            ? await RedisSessionStore.connect({
+                url: cfg.REDIS_URL,
+                prefix: cfg.GREENTIC_REDIS_PREFIX,
+                leaseMs: cfg.GREENTIC_SESSION_LEASE_MS,
+              })
+            : memory;
+        return decorated(store, decorate);
+      },
     },
+    TenantSessions,
     MemoryDeliveryLedger,
     {
       // Delivery marks live beside the sessions: shared by every replica when sessions are.
@@ -35,6 +50,14 @@ import { RedisDeliveryLedger } from './redis/redis-delivery-ledger.js';
           : memory,
     },
   ],
-  exports: [SESSION_STORE, DELIVERY_LEDGER],
+  exports: [SESSION_STORE, DELIVERY_LEDGER, TenantSessions],
 })
-export class SessionsModule {}
+export class SessionsModule {
+  /** The module with its SESSION_STORE wrapped by `decorate`. */
+  static forRoot(opts: SessionsModuleOptions = {}): DynamicModule {
+    return {
+      module: SessionsModule,
+      providers: opts.decorate ? [{ provide: DECORATE_STORE, useValue: opts.decorate }] : [],
+    };
+  }
+}

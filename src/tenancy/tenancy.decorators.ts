@@ -1,12 +1,12 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { ResolvedChannel } from './bundle-registry.service.js';
-import { requireChannel } from './tenant.guard.js';
+import { channelOf, type TenancyCarrier } from './resolved-tenancy.js';
 
 /** The channel TenantGuard resolved for this request. */
 export const CurrentChannel = createParamDecorator((_: unknown, ctx: ExecutionContext): ResolvedChannel =>
-  requireChannel(
+  channelOf(
     ctx.getType() === 'rpc'
-      ? ctx.switchToRpc().getContext<unknown>()
-      : ctx.switchToHttp().getRequest<unknown>(),
+      ? ctx.switchToRpc().getContext<TenancyCarrier>()
+      : ctx.switchToHttp().getRequest<TenancyCarrier>(),
   ),
 );

@@ -1,36 +1,44 @@
-import { Global, Module, Scope, type DynamicModule, type OnModuleInit, type Provider } from '@nestjs/common';
-import { ContextIdFactory, DiscoveryModule, REQUEST } from '@nestjs/core';
+import { Global, Module, Scope, type DynamicModule, type Provider } from '@nestjs/common';
+import { REQUEST } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
 import { loadBundle } from './bundle.loader.js';
 import type { Bundle } from './bundle.types.js';
-import { DurableHandlerCache, installDurableHandlerCache } from './durable-handler-cache.js';
 import { BundleRegistry } from './bundle-registry.service.js';
-import { TenantContextIdStrategy } from './tenant-context-id.strategy.js';
-import { TENANT_CTX, UNSCOPED_TENANT, type TenantCtx } from '../core/tenant-ctx.js';
+import { TENANT_CTX, type TenantCtx } from '../core/tenant-ctx.js';
 import { TenantGuard } from './tenant.guard.js';
-import { extractTenancy } from './tenancy-extractor.js';
+import { TenantScopes } from './tenant-scopes.service.js';
 
-/**
- * TenantCtx is request-scoped but durable: one instance per tenant/env/team sub-tree
- * (TenantContextIdStrategy). The other scopes exist to measure what scoping costs.
+/*
+ * Tenancy, and how a service instance is bound to one tenant (issue #19):
+ *
+ * - TenantGuard resolves a hop's tenancy once (route, header or bus subject → BundleRegistry) and
+ *   leaves it on the request or RPC context as a typed `tenancy` (ResolvedTenancy, read with
+ *   `tenancyOf`): the TenantCtx, the tenant's binding, the channel, and the tenant's TenantScope.
+ * - TENANT_CTX is request-scoped and durable: it is whatever REQUEST holds in the tenant's sub-tree.
+ *   TenantScopes makes one ContextId per TenantCtx (ContextIdFactory.create), registers the
+ *   TenantCtx as that tree's REQUEST (ModuleRef.registerRequestByContextId) and resolves
+ *   tenant-bound services in it (ModuleRef.resolve(type, contextId, { strict: false })), once per
+ *   tenant and type; after that a message costs a Map lookup.
+ * - Tenant-bound services (TenantSessions, TenantSecrets, TenantComponents, MessageProcessor)
+ *   inject TENANT_CTX and take no tenant parameter, so an instance built for A cannot reach B.
+ * - Controllers stay singletons and inject nothing request-scoped: Nest builds their handler
+ *   pipelines once, and they take the tenant's instances from `tenancyOf(req).scope`.
+ * - Per-message facts travel in a MessageCtx passed down the call, never in these instances.
  */
-function tenantCtxProvider(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE']): Provider {
-  if (scope === 'singleton') return { provide: TENANT_CTX, useValue: UNSCOPED_TENANT };
-  return {
-    provide: TENANT_CTX,
-    scope: Scope.REQUEST,
-    durable: scope !== 'request',
-    inject: [REQUEST, BundleRegistry],
-    // Durable trees get the strategy's payload; plain request scope gets the request itself, read
-    // like the guard reads it. Either way, hand out the registry's one frozen TenantCtx.
-    useFactory: (p: Partial<TenantCtx>, registry: BundleRegistry): TenantCtx | undefined => {
-      if (p.tenantId && p.envId)
-        return registry.tryResolveTenant({ tenant: p.tenantId, env: p.envId, team: p.teamId });
-      const c = extractTenancy(p);
-      return c ? registry.tryResolveTenant(c) : undefined;
-    },
-  };
-}
+const tenantCtxProvider: Provider = {
+  provide: TENANT_CTX,
+  scope: Scope.REQUEST,
+  durable: true,
+  inject: [REQUEST],
+  useFactory: (request: unknown): TenantCtx => {
+    const t = request as Partial<TenantCtx> | undefined;
+    if (typeof t?.tenantId !== 'string' || typeof t.envId !== 'string')
+      throw new Error(
+        'TENANT_CTX outside a tenant scope: resolve tenant-bound services through TenantScopes',
+      );
+    return t as TenantCtx;
+  },
+};
 
 /** The bundle given in memory, else the file GREENTIC_BUNDLE names. */
 function bundleRegistryProvider(bundle: Bundle | undefined): Provider {
@@ -44,35 +52,15 @@ function bundleRegistryProvider(bundle: Bundle | undefined): Provider {
 
 @Global()
 @Module({
-  providers: [TenantGuard],
-  exports: [TenantGuard],
+  providers: [TenantGuard, TenantScopes, tenantCtxProvider],
+  exports: [TenantGuard, TenantScopes, TENANT_CTX],
 })
-export class TenancyModule implements OnModuleInit {
-  static forRoot(scope: RunnerConfig['GREENTIC_TENANCY_SCOPE'] = 'durable', bundle?: Bundle): DynamicModule {
-    const provider = tenantCtxProvider(scope);
-    const registry = bundleRegistryProvider(bundle);
-    // Durable trees resolve to the same controller and enhancers for every message of a tenant:
-    // their handler pipelines are built once per tenant (see DurableHandlerCache).
-    if (scope === 'durable') {
-      // Before the application exists: Nest builds its per-request handlers while it initialises.
-      installDurableHandlerCache();
-      return {
-        module: TenancyModule,
-        imports: [DiscoveryModule],
-        providers: [registry, provider, DurableHandlerCache],
-        exports: [BundleRegistry, TENANT_CTX],
-      };
-    }
+export class TenancyModule {
+  static forRoot(bundle?: Bundle): DynamicModule {
     return {
       module: TenancyModule,
-      providers: [registry, provider],
-      exports: [BundleRegistry, TENANT_CTX],
+      providers: [bundleRegistryProvider(bundle)],
+      exports: [BundleRegistry],
     };
-  }
-
-  constructor(private readonly registry: BundleRegistry) {}
-
-  onModuleInit(): void {
-    ContextIdFactory.apply(new TenantContextIdStrategy(this.registry));
   }
 }

@@ -1,6 +1,7 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { MetricService } from 'nestjs-otel';
+import { decorated } from '../common/decorated-provider.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -8,6 +9,7 @@ import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runt
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
 import { TENANT_COMPONENT_DIGESTS, type TenantComponentDigests } from './tenant-component-digests.js';
+import { TenantComponents } from './tenant-components.service.js';
 
 /**
  * Provides the ComponentRuntime (COMPONENT_RUNTIME): the worker pool by default, the foundation's
@@ -15,9 +17,20 @@ import { TENANT_COMPONENT_DIGESTS, type TenantComponentDigests } from './tenant-
  * PacksModule inject it without importing this module. Every dependency is optional, so the module
  * also works on its own (tests, the CLI).
  */
+export type ComponentRuntimeDecorator = (runtime: ComponentRuntime) => ComponentRuntime;
+
+export interface WasmModuleOptions {
+  /** Wraps the runtime where it is provided (the application passes telemetry's instrumentation). */
+  decorate?: ComponentRuntimeDecorator;
+}
+
+const DECORATE_RUNTIME = Symbol('WasmModule.decorate');
+
 @Global()
 @Module({
   providers: [
+    // nestjs-otel's instruments for the pool's own metrics (stateless; one per name process-wide).
+    MetricService,
     {
       provide: COMPONENT_RUNTIME,
       inject: [
@@ -26,6 +39,7 @@ import { TENANT_COMPONENT_DIGESTS, type TenantComponentDigests } from './tenant-
         { token: SecretsService, optional: true },
         { token: BundleRegistry, optional: true },
         { token: MetricService, optional: true },
+        { token: DECORATE_RUNTIME, optional: true },
       ],
       useFactory: (
         moduleRef: ModuleRef,
@@ -33,22 +47,35 @@ import { TENANT_COMPONENT_DIGESTS, type TenantComponentDigests } from './tenant-
         secrets?: SecretsService,
         bundles?: BundleRegistry,
         metrics?: MetricService,
-      ): ComponentRuntime =>
-        config?.GREENTIC_COMPONENT_RUNTIME === 'inprocess'
-          ? new JcoComponentRuntime({ cacheDir: config.GREENTIC_CACHE_DIR })
-          : createPooledRuntime({
-              config,
-              secrets,
-              bundles,
-              metrics,
-              // PackRegistry needs this runtime, so it is looked up when the pool warms, not injected.
-              tenantComponents: (tenantId) => tenantDigests(moduleRef, tenantId),
-            }),
+        decorate?: ComponentRuntimeDecorator,
+      ): ComponentRuntime => {
+        const runtime =
+          config?.GREENTIC_COMPONENT_RUNTIME === 'inprocess'
+            ? new JcoComponentRuntime({ cacheDir: config.GREENTIC_CACHE_DIR })
+            : createPooledRuntime({
+                config,
+                secrets,
+                bundles,
+                metrics,
+                // PackRegistry needs this runtime, so it is looked up when the pool warms, not injected.
+                tenantComponents: (tenantId) => tenantDigests(moduleRef, tenantId),
+              });
+        return decorated(runtime, decorate);
+      },
     },
+    TenantComponents,
   ],
-  exports: [COMPONENT_RUNTIME],
+  exports: [COMPONENT_RUNTIME, TenantComponents],
 })
-export class WasmModule {}
+export class WasmModule {
+  /** The module with its COMPONENT_RUNTIME wrapped by `decorate`. */
+  static forRoot(opts: WasmModuleOptions = {}): DynamicModule {
+    return {
+      module: WasmModule,
+      providers: opts.decorate ? [{ provide: DECORATE_RUNTIME, useValue: opts.decorate }] : [],
+    };
+  }
+}
 
 /** Digests of the components in a tenant's current packs (empty without PacksModule). */
 function tenantDigests(moduleRef: ModuleRef, tenantId: string): string[] {

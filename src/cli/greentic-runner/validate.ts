@@ -70,7 +70,7 @@ class ValidateModule {
       module: ValidateModule,
       imports: [
         RunnerConfigModule.forRoot(config),
-        TenancyModule.forRoot('singleton'),
+        TenancyModule.forRoot(),
         WasmModule,
         PacksModule,
         SecretsModule,

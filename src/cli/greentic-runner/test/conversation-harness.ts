@@ -5,6 +5,7 @@ import Handlebars from 'handlebars';
 import { parse as parseYaml } from 'yaml';
 import { ComponentError, GreenticError, PackError } from '../../../common/errors.js';
 import { FlowExecutorService } from '../../../flows/flow-executor.service.js';
+import { TenantComponents } from '../../../wasm/tenant-components.service.js';
 import type { FlowRunResult, PackView } from '../../../flows/flow-run.types.js';
 import { validatePack } from '../../../flows/flow-validator.js';
 import type { FlowDefinition, FlowIssue } from '../../../flows/flow.types.js';
@@ -300,8 +301,9 @@ export async function runConversation(
       400,
     );
   }
-  const executor = new FlowExecutorService(loaded.runtime);
+  const executor = new FlowExecutorService();
   const tenant: TenantCtx = { tenantId: script.tenant, envId: 'test', teamId: 'default' };
+  const components = new TenantComponents(tenant, loaded.runtime);
   const conversationId = 'conversation';
   let snapshot: FlowSnapshot | null = null;
   let sessionData: Record<string, unknown> = structuredClone(script.session);
@@ -329,6 +331,7 @@ export async function runConversation(
       report.result = await Promise.race([
         executor.run({
           tenant,
+          components,
           message,
           pack,
           flowId,

@@ -11,7 +11,8 @@ import {
 } from '../../../common/openapi-schemas.js';
 import { UnknownTenancyError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import { RESOLVED_TENANCY, TenantGuard, type TenancyCarrier } from '../../../tenancy/tenant.guard.js';
+import { channelOf } from '../../../tenancy/resolved-tenancy.js';
+import { TenantGuard } from '../../../tenancy/tenant.guard.js';
 import { DirectLineService } from './directline.service.js';
 import type { ConversationInfo } from './directline.types.js';
 import { WebChatChannels } from './webchat-channels.js';
@@ -133,8 +134,7 @@ export class ChannelDirectLineController extends DirectLineEndpoints {
   }
 
   protected channel(req: Request): ResolvedChannel {
-    const r = (req as unknown as TenancyCarrier)[RESOLVED_TENANCY];
-    if (!r || !('channel' in r)) throw new Error('TenantGuard did not resolve a channel');
+    const r = channelOf(req);
     if (r.channel.provider !== 'webchat') throw new UnknownTenancyError('provider', 'webchat');
     return r;
   }

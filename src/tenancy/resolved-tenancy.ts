@@ -1,0 +1,43 @@
+import type { TenantCtx } from '../core/tenant-ctx.js';
+import type { ResolvedChannel } from './bundle-registry.service.js';
+import type { TenantBinding } from './bundle.types.js';
+import type { TenantScope } from './tenant-scopes.service.js';
+
+/**
+ * What TenantGuard resolved for one hop (an HTTP request or a bus delivery), once: the tenant,
+ * its bundle entry, the channel when the route or subject names one, and the tenant's service
+ * scope (its durable instances of the tenant-bound services).
+ */
+export interface ResolvedTenancy {
+  readonly tenant: TenantCtx;
+  readonly binding: TenantBinding;
+  /** Set when the route or subject names a team and a channel. */
+  readonly channel?: ResolvedChannel;
+  readonly scope: TenantScope;
+}
+
+/** A request or RPC context TenantGuard passed: the guard sets `tenancy` on it. */
+export interface TenancyCarrier {
+  tenancy?: ResolvedTenancy;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by TenantGuard on routes it guards. */
+    tenancy?: ResolvedTenancy;
+  }
+}
+
+/** The tenancy TenantGuard resolved; a handler reaching this without the guard is a wiring bug. */
+export function tenancyOf(carrier: TenancyCarrier): ResolvedTenancy {
+  const t = carrier.tenancy;
+  if (!t) throw new Error('no tenancy resolved: the handler is not behind TenantGuard');
+  return t;
+}
+
+/** Like tenancyOf, for handlers whose route or subject names a channel. */
+export function channelOf(carrier: TenancyCarrier): ResolvedChannel {
+  const c = tenancyOf(carrier).channel;
+  if (!c) throw new Error('no channel resolved: the route behind TenantGuard names no channel');
+  return c;
+}
