@@ -83,6 +83,21 @@ export class RunnerProcess {
     }
   }
 
+  /**
+   * Every complete line the process prints from now on (stdout and stderr, each split on its own),
+   * e.g. to parse its JSON log lines; `log` keeps only the tail.
+   */
+  onLine(listener: (line: string) => void): void {
+    for (const stream of [this.proc.stdout, this.proc.stderr]) {
+      let partial = '';
+      stream?.on('data', (d: Buffer) => {
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) listener(line);
+      });
+    }
+  }
+
   /** `kill -9` by default: no shutdown hooks, no drain, connections just drop. */
   async kill(
     signal: NodeJS.Signals = 'SIGKILL',

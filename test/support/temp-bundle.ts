@@ -14,6 +14,7 @@ export interface TempPack {
 
 export interface TempChannel {
   provider?: string;
+  delivery?: 'at_least_once' | 'at_most_once';
   pack: string;
   flow: string;
   settings?: Record<string, unknown>;
