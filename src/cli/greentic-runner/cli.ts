@@ -209,6 +209,23 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
   registerTestCommand(program, io, (c) => (code = c));
 
   program
+    .command('chat')
+    .description(
+      'talk to a flow from the terminal, over the same path as a webhook message (the runner starts in this process: memory bus and sessions); cards show as text; /quit or Ctrl-D leaves',
+    )
+    .option('--pack <file>', 'a .gtpack or pack directory: chat on its web channel (tenant local, env dev)')
+    .option('--bundle <file>', 'a bundle YAML; with --channel')
+    .option('--channel <tenant/env/team/channel>', 'the bundle channel (provider: webhook) to talk to')
+    .option('--user <id>', 'the user id the messages come from', 'chat-user')
+    .option('--trace', "print each message's per-node transcript (as greentic-runner test does)")
+    .action(
+      async (o: { pack?: string; bundle?: string; channel?: string; user: string; trace?: boolean }) => {
+        const { runChat } = await import('./chat.js');
+        code = await runChat(o, io);
+      },
+    );
+
+  program
     .command('schema')
     .description('print the JSON Schema of bundle YAML files (or, with --flow, of .ygtc flows) for editors')
     .option('--flow', 'the JSON Schema of .ygtc flows instead')

@@ -25,7 +25,7 @@ function brief(v: unknown): string {
   return s.length > MAX_VALUE ? `${s.slice(0, MAX_VALUE - 1)}…` : s;
 }
 
-function nodeLine(t: NodeTrace): string {
+export function nodeLine(t: NodeTrace): string {
   const where = t.flowId ? `${'  '.repeat(t.depth ?? 1)}${t.flowId}/${t.nodeId}` : t.nodeId;
   const status = t.ok ? '' : `  ✗ ${t.error}`;
   const attempts = t.attempts ? ` (${t.attempts} attempts)` : '';
