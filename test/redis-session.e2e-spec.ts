@@ -257,7 +257,7 @@ describe('RedisSessionStore on a private redis-server', () => {
     for (let i = 0; i < 10; i++) {
       await s.runExclusive(A, 'k', async () => {
         const rec = (await s.load(A, 'k')) ?? emptySession('k');
-        await s.commit(A, { ...rec, data: { i } }, rec.version, 60, undefined, { last: true });
+        await s.commit(A, { ...rec, data: { i } }, rec.version, 60, { last: true });
       });
     }
     await sleep(200);
@@ -277,7 +277,7 @@ describe('RedisSessionStore on a private redis-server', () => {
     const err = await s
       .runExclusive(A, 'k', async () => {
         // Version 5 is not stored: the compare-and-set refuses, so the script releases nothing.
-        await s.commit(A, record('k', {}), 5, 60, undefined, { last: true });
+        await s.commit(A, record('k', {}), 5, 60, { last: true });
       })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SessionConflictError);

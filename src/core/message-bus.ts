@@ -1,5 +1,3 @@
-import type { Context } from '@opentelemetry/api';
-
 /**
  * The bus seam. The embedded default is in-process; production is NATS JetStream. Both carry
  * JSON payloads on the subjects of ARCHITECTURE.md §1 and hand each delivery to a handler
@@ -11,8 +9,6 @@ export interface BusMessage<T = unknown> {
   headers: Record<string, string>;
   /** 1 on first delivery. */
   deliveryCount: number;
-  /** The delivery's trace (its consume span), set by the instrumentation; stays in the process. */
-  traceContext?: Context;
   /** Epoch ms of the publish, where the bus knows it without a header (the in-process bus). */
   publishedAt?: number;
 }
@@ -25,8 +21,6 @@ export interface PublishOptions {
    */
   msgId?: string;
   headers?: Record<string, string>;
-  /** The trace context the publish belongs to (parent of its span); stays in the process. */
-  traceContext?: Context;
 }
 
 export interface SubscribeOptions {

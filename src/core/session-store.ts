@@ -1,4 +1,3 @@
-import type { Context } from '@opentelemetry/api';
 import type { TenantCtx } from './tenant-ctx.js';
 
 /** Where a flow stopped to wait for the user, so the next message resumes it. */
@@ -56,14 +55,12 @@ export interface SessionStore {
   /**
    * Atomic compare-and-set: stores `record` with version `expectedVersion + 1` only if the stored
    * version is still `expectedVersion`. Returns the new version, or throws SessionConflictError.
-   * `traceContext`: the message's trace, for the commit span (stores themselves ignore it).
    */
   commit(
     tenant: TenantCtx,
     record: SessionRecord,
     expectedVersion: number,
     ttlSeconds: number,
-    traceContext?: Context,
     options?: CommitOptions,
   ): Promise<number>;
   delete(tenant: TenantCtx, key: string): Promise<void>;

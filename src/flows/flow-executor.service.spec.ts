@@ -100,6 +100,8 @@ function msg(text: string, extra: Partial<MessageEnvelope> = {}): MessageEnvelop
     text,
     attachments: [],
     timestamp: '2025-01-01T00:00:00.000Z',
+    // The message's trace, as ingress stamps it: components see its trace id.
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     ...extra,
   };
 }

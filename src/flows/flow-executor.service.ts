@@ -130,9 +130,9 @@ export class FlowExecutorService {
    * caller's tenant-bound TenantComponents.
    */
   async run(input: FlowRunInput): Promise<FlowRunResult> {
-    if (input.components.tenant !== input.tenant)
+    if (input.components.tenant !== input.tenant || input.ctx.tenant !== input.tenant)
       throw new Error(
-        `flow run for tenant '${input.tenant.tenantId}' was given the components of tenant '${input.components.tenant.tenantId}'`,
+        `flow run for tenant '${input.tenant.tenantId}' was given the components or message of tenant '${input.components.tenant.tenantId}' / '${input.ctx.tenant.tenantId}'`,
       );
     const sessionData = { ...input.sessionData };
     const flow = input.pack.flows.get(input.flowId);
@@ -480,7 +480,7 @@ export class FlowExecutorService {
     frame: Frame,
     t: NodeTrace,
   ): Promise<Outcome> {
-    const { pack, components, message } = run.input;
+    const { pack, components, message, ctx: facts } = run.input;
     const target = componentTargetOf(node, (name) => pack.components.has(name));
     const pc: PreparedComponent | undefined = target && pack.components.get(target.component);
     if (!target || !pc) {
@@ -510,9 +510,9 @@ export class FlowExecutorService {
             ctx: {
               flowId: frame.flow.id,
               nodeId: node.id,
-              messageId: message.id,
-              userId: message.userId,
-              sessionKey: message.sessionKey,
+              messageId: facts.messageId,
+              userId: facts.userId,
+              sessionKey: facts.sessionKey,
               text: message.text,
               ...(traceId ? { traceId } : {}),
               attempt,
@@ -588,7 +588,7 @@ export class FlowExecutorService {
       if (run.input.traceDetail) t.input = { answer: state['response'] };
       return { kind: 'next', replied: false, payload, ...(nav !== undefined ? { goto: nav } : {}) };
     }
-    const { pack, components, message } = run.input;
+    const { pack, components, message, ctx: facts } = run.input;
     const pc = pack.components.get(exec.component);
     if (!pc) {
       return {
@@ -626,12 +626,12 @@ export class FlowExecutorService {
           ctx: {
             flowId: frame.flow.id,
             nodeId: node.id,
-            messageId: message.id,
-            userId: message.userId,
-            sessionKey: message.sessionKey,
+            messageId: facts.messageId,
+            userId: facts.userId,
+            sessionKey: facts.sessionKey,
             text: message.text,
             ...(traceId ? { traceId } : {}),
-            ...(message.locale ? { locale: message.locale } : {}),
+            ...(facts.locale ? { locale: facts.locale } : {}),
             attempt,
             allowedSecrets: run.input.allowedSecrets,
             session: run.sessionData,

@@ -1,6 +1,7 @@
 import type { MessageEnvelope, OutboundReply } from '../core/message-envelope.js';
 import type { FlowSnapshot } from '../core/session-store.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
+import type { MessageCtx } from '../core/message-ctx.js';
 import type { PreparedComponent, TenantComponentCalls } from '../core/component-runtime.js';
 import type { FlowDefinition, RetryPolicy } from './flow.types.js';
 
@@ -21,6 +22,8 @@ export interface FlowRunInput {
   tenant: TenantCtx;
   /** The component calls of `tenant` (TenantComponents): the run's only way into a component. */
   components: TenantComponentCalls;
+  /** The message's per-message facts (ids, user, session key), built once by the caller. */
+  ctx: MessageCtx;
   message: MessageEnvelope;
   pack: PackView;
   flowId: string;

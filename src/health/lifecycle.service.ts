@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { INestApplication } from '@nestjs/common';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
+import { InflightWork } from '../messaging/inflight-work.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
 import { unresolvedSecretRefs } from '../secrets/channel-secret-refs.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
-import { RunnerInstrumentation } from '../telemetry/instrumentation.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 
 export type LifecycleState = 'running' | 'draining' | 'stopped';
@@ -33,7 +33,7 @@ export class LifecycleService {
   private lastSecretProblems = '';
 
   constructor(
-    private readonly instrumentation: RunnerInstrumentation,
+    private readonly work: InflightWork,
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
     @Inject(SESSION_STORE) private readonly sessions: SessionStore,
     private readonly packs: PackRegistry,
@@ -89,7 +89,7 @@ export class LifecycleService {
   }
 
   inflight(): DrainResult['remaining'] {
-    const w = this.instrumentation.inflight;
+    const w = this.work;
     return { http: this.httpInFlight, processing: w.processing, busHandlers: w.busHandlers };
   }
 

@@ -7,12 +7,35 @@ export interface BusTransportOptions {
   /** Queue group shared by all replicas, so each message runs once. */
   queue: string;
   maxDeliver?: number;
+  /** Named route sets a handler may be consumed through (`routes` in its pattern's extras). */
+  routes?: Record<string, () => BusRoute[]>;
+}
+
+/** One subscription a handler is consumed through: a pattern under a queue group. */
+export interface BusRoute {
+  pattern: string;
+  queue: string;
 }
 
 /**
- * A Nest microservice transport over the MessageBus: `@MessagePattern('greentic.messaging.ingress.>')`
- * handlers receive bus deliveries through the same guards and DI (durable TenantCtx) as HTTP
- * controllers. The handler's completion acks; a thrown error asks the bus to redeliver.
+ * Per-handler options, given as the pattern decorator's extras:
+ * `@EventPattern(subjectPattern('egress'), { routes: 'egress', maxDeliver: 5 })`.
+ */
+export interface BusHandlerOptions {
+  /** Queue group of this handler (default: the transport's). */
+  queue?: string;
+  maxDeliver?: number;
+  /**
+   * A route set of the transport's options: the handler is consumed through each of its routes
+   * (patterns within the handler's pattern, each under its own queue) instead of its pattern once.
+   */
+  routes?: string;
+}
+
+/**
+ * A Nest microservice transport over the MessageBus: `@MessagePattern(subjectPattern('ingress'))` and
+ * `@EventPattern(subjectPattern('egress'), …)` handlers receive bus deliveries through the same guards
+ * and DI as HTTP controllers. The handler's completion acks; a thrown error asks the bus to redeliver.
  */
 export class BusTransport extends Server implements CustomTransportStrategy {
   private readonly subscriptions: BusSubscription[] = [];
@@ -27,23 +50,36 @@ export class BusTransport extends Server implements CustomTransportStrategy {
   async listen(callback: () => void): Promise<void> {
     try {
       for (const [pattern, handler] of this.messageHandlers) {
-        const sub = await this.bus.subscribe(
-          pattern,
-          async (msg) => {
-            const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.traceContext]);
-            const out: unknown = await handler(msg.data, ctx);
-            // Nest hands back an Observable only when the handler (or an interceptor) made one:
-            // a plain result needs no subscription just to be awaited.
-            if (isObservable(out)) await lastValueFrom(out, { defaultValue: undefined });
-          },
-          { queue: this.options.queue, maxDeliver: this.options.maxDeliver },
-        );
-        this.subscriptions.push(sub);
+        const extras = (handler.extras ?? {}) as BusHandlerOptions;
+        for (const route of this.routesOf(pattern, extras)) {
+          const sub = await this.bus.subscribe(
+            route.pattern,
+            async (msg) => {
+              const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount]);
+              const out: unknown = await handler(msg.data, ctx);
+              // Nest hands back an Observable only when the handler (or an interceptor) made one:
+              // a plain result needs no subscription just to be awaited.
+              if (isObservable(out)) await lastValueFrom(out, { defaultValue: undefined });
+            },
+            { queue: route.queue, maxDeliver: extras.maxDeliver ?? this.options.maxDeliver },
+          );
+          this.subscriptions.push(sub);
+        }
       }
       callback();
     } catch (e) {
       (callback as (err?: unknown) => void)(e);
     }
+  }
+
+  private routesOf(pattern: string, extras: BusHandlerOptions): BusRoute[] {
+    if (extras.routes === undefined) return [{ pattern, queue: extras.queue ?? this.options.queue }];
+    const routes = this.options.routes?.[extras.routes];
+    if (!routes)
+      throw new Error(
+        `handler of '${pattern}' names route set '${extras.routes}', which the transport lacks`,
+      );
+    return routes();
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { context, propagation, trace, type Context } from '@opentelemetry/api';
+import { context, propagation, trace } from '@opentelemetry/api';
 import { RunnerConfig } from '../config/runner-config.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { buildSessionKey } from '../core/message-ctx.js';
@@ -9,7 +9,6 @@ import { ingressSubject } from '../core/subjects.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
 import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
 import { isoNow } from '../common/iso-time.js';
-import { traceFields } from '../telemetry/trace-fields.js';
 
 /** Largest `raw` provider payload kept on the envelope. */
 const RAW_CAP_BYTES = 16 * 1024;
@@ -25,16 +24,11 @@ export class IngressService {
     private readonly config: RunnerConfig,
   ) {}
 
-  /** `parent`: the trace the message joins (the webhook span); the active context by default. */
-  envelope(
-    resolved: ResolvedChannel,
-    m: InboundMessage,
-    parent: Context = context.active(),
-    sourceBytes?: number,
-  ): MessageEnvelope {
+  /** The envelope carries the active trace (the webhook's span, when traced) as `traceparent`. */
+  envelope(resolved: ResolvedChannel, m: InboundMessage, sourceBytes?: number): MessageEnvelope {
     const { tenant, channel } = resolved;
     const carrier: Record<string, string> = {};
-    propagation.inject(parent, carrier);
+    propagation.inject(context.active(), carrier);
     const raw = m.raw === undefined ? undefined : capRaw(m.raw, sourceBytes);
     // Optional fields assigned, not spread: an object literal with spreads is built the slow way.
     const e: MessageEnvelope = {
@@ -68,10 +62,9 @@ export class IngressService {
     resolved: ResolvedChannel,
     messages: InboundMessage[],
     wait: boolean,
-    parent: Context = context.active(),
     sourceBytes?: number,
   ): Promise<IngressOutcome> {
-    const envs = messages.map((m) => this.envelope(resolved, m, parent, sourceBytes));
+    const envs = messages.map((m) => this.envelope(resolved, m, sourceBytes));
     // A repeated id (the bus drops it as a duplicate, no flow runs) is answered with the reply
     // the ReplyWaiter remembers, or waits for it while the first delivery is still running.
     const waits = wait
@@ -86,13 +79,12 @@ export class IngressService {
         const ack = await this.bus.publish(ingressSubject(e.env, e.tenant, e.team, e.channel), e, {
           msgId: messageDedupeId(e.sessionKey, e.id),
           headers,
-          traceContext: parent,
         });
         if (!ack.duplicate) continue;
         waits[i]?.duplicate();
         (duplicates ??= []).push(e.id);
         this.logger.log(
-          { tenant: e.tenant, channel: e.channel, messageId: e.id, ...traceFields(parent) },
+          { tenant: e.tenant, channel: e.channel, messageId: e.id },
           'repeated message id of the same session inside the duplicate window: not run again',
         );
       }
@@ -100,7 +92,7 @@ export class IngressService {
       for (const w of waits) w.cancel();
       throw err;
     }
-    trace.getSpan(parent)?.setAttribute('greentic.messages', envs.length);
+    trace.getActiveSpan()?.setAttribute('greentic.messages', envs.length);
     if (waits.length === 0) return duplicates ? { replies: [], duplicates } : PUBLISHED;
     // One message per webhook is the rule: no Promise.all for it.
     const replies =

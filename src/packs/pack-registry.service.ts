@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MetricService } from 'nestjs-otel';
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { FlowValidationError, GreenticError, PackError } from '../common/errors.js';
 import { RunnerConfig } from '../config/runner-config.js';
@@ -91,6 +92,10 @@ export class PackRegistry implements OnApplicationShutdown, TenantComponentDiges
   private readonly watchIntervalMs: number;
   private watcher?: PackWatcher;
   private loaded = false;
+  /** Reloads once packs are ready (the start-up load is not one, nor a poll that found nothing new). */
+  private readonly reloads = new MetricService().getCounter('greentic_pack_reloads', {
+    description: 'Pack reloads, by tenant, pack and outcome',
+  });
 
   constructor(
     private readonly bundles: BundleRegistry,
@@ -196,7 +201,13 @@ export class PackRegistry implements OnApplicationShutdown, TenantComponentDiges
   private refresh(t: TenantBinding, binding: PackBinding, opts: { force: boolean }): Promise<ReloadResult> {
     const key = `${t.id}/${binding.id}`;
     const prev = this.queues.get(key) ?? Promise.resolve();
-    const next = prev.then(() => this.doRefresh(t, binding, opts));
+    const next = prev
+      .then(() => this.doRefresh(t, binding, opts))
+      .then((r) => {
+        if (this.loaded && (opts.force || r.outcome !== 'unchanged'))
+          this.reloads.add(1, { tenant: r.tenant, pack: r.pack, outcome: r.outcome });
+        return r;
+      });
     this.queues.set(
       key,
       next.catch(() => undefined),

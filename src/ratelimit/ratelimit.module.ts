@@ -1,5 +1,6 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
+import { TelemetryModule } from '../telemetry/telemetry.module.js';
 import { MemoryRateLimitStore } from './memory-rate-limit.store.js';
 import { usesRedisCoordination } from './coordination.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
@@ -13,6 +14,7 @@ import { RedisRateLimitStore } from './redis-rate-limit.store.js';
  */
 @Global()
 @Module({
+  imports: [TelemetryModule],
   providers: [
     {
       provide: RATE_LIMIT_STORE,

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
+import { TelemetryModule } from '../telemetry/telemetry.module.js';
 import { usesRedisCoordination } from '../ratelimit/coordination.js';
 import { RedisTickLedger } from './redis-tick-ledger.js';
 import { MemoryTickLedger, TICK_LEDGER, type TickLedger } from './tick-ledger.js';
@@ -12,6 +13,7 @@ import { TimerProvider } from './timer.provider.js';
  * from the global MessagingModule.
  */
 @Module({
+  imports: [TelemetryModule],
   providers: [
     {
       provide: TICK_LEDGER,

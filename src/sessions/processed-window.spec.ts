@@ -56,21 +56,16 @@ describe('processed window', () => {
     expect(findProcessed(w, 'x')?.egress).toBeDefined();
   });
 
-  it('finds ids by hash on windows it made and by scan on windows read from a store, alike', () => {
+  it('finds the same ids in a window it made and in that window after a store round trip', () => {
     let w = windowOf(100);
     w = withoutEgress(withProcessed(w, { id: 'x', at: now, egress: { id: 'x:reply' } }, now), 'x');
-    // What a store hands back: the same entries, without the hashes (JSON drops symbol keys).
     const stored = JSON.parse(JSON.stringify(w)) as ProcessedWindow;
-    expect(Object.getOwnPropertySymbols(w)).toHaveLength(1);
-    expect(Object.getOwnPropertySymbols(stored)).toHaveLength(0);
     for (const id of ['x', 'm99', 'm60', 'm35', 'm34', 'm0', 'nope', '']) {
       expect(findProcessed(w, id), id).toEqual(findProcessed(stored, id));
     }
     expect(findProcessed(w, 'm99')?.id).toBe('m99');
     expect(findProcessed(w, 'm0')).toBeUndefined();
-    // A window grown from a stored one stays a plain list (it goes back to the store) and still finds.
     const grown = withProcessed(stored, { id: 'y', at: now }, now);
-    expect(Object.getOwnPropertySymbols(grown)).toHaveLength(0);
     expect([findProcessed(grown, 'm99')?.id, findProcessed(grown, 'y')?.id]).toEqual(['m99', 'y']);
   });
 

@@ -14,8 +14,7 @@ import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/expor
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { metrics as sdkMetrics, NodeSDK, resources, tracing } from '@opentelemetry/sdk-node';
 import { secretRedactor } from '../secrets/secret-redactor.js';
-import { installAttributeHashCache } from './attribute-hash-cache.js';
-import { SyncContextManager } from './sync-context-manager.js';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 
 /**
  * The OpenTelemetry Node SDK for the whole process, started before Nest builds its container:
@@ -26,8 +25,8 @@ import { SyncContextManager } from './sync-context-manager.js';
  *   `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; no endpoint, no tracer provider (spans stay
  *   no-ops). Protobuf by default, as the OTLP specification has it (half the bytes and half the
  *   CPU of JSON), JSON with `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL=http/json`. Sampling from `OTEL_TRACES_SAMPLER`/`_ARG` (default parent-based always-on).
- *   Propagation is W3C `traceparent` (and baggage). The active context is synchronous only
- *   (SyncContextManager): the runner hands trace context from hop to hop itself.
+ *   Propagation is W3C `traceparent` (and baggage) across the bus. Inside the process the active
+ *   context follows async work through the standard AsyncLocalStorage context manager.
  * - Metrics: a Prometheus reader served by the runner's own HTTP port at `/metrics`
  *   (`GREENTIC_METRICS=false` turns it off).
  * - `OTEL_SDK_DISABLED=true` turns both off.
@@ -126,8 +125,6 @@ function start(settings: TelemetrySettings): TelemetryHandle {
   if (settings.disabled || (!settings.tracesUrl && !settings.metrics)) {
     return { settings, tracing: false, shutdown: async () => {}, forceFlush: async () => {} };
   }
-  // Before any meter provider builds instrument storage (see the file).
-  installAttributeHashCache();
   // OTel's own diagnostics (export failures) go to stderr at warn; never span contents.
   diag.setLogger(
     {
@@ -184,8 +181,9 @@ function start(settings: TelemetrySettings): TelemetryHandle {
     metricReaders: prometheus ? [prometheus] : [],
     spanProcessors,
     sampler: samplerFor(settings),
-    // Trace context is passed explicitly across awaits (see SyncContextManager).
-    contextManager: new SyncContextManager(),
+    // The standard manager: the instrumented seams read the active span, nothing is passed by hand
+    // (measured against a synchronous-only manager in docs/telemetry.md).
+    contextManager: new AsyncLocalStorageContextManager(),
     // Logs go through pino; no OTel log pipeline (and no default OTLP log exporter).
     logRecordProcessors: [],
     instrumentations: [],

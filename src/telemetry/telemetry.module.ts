@@ -1,62 +1,50 @@
-import { Global, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
+import { Injectable, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { MetricService } from 'nestjs-otel';
-import { RunnerConfig } from '../config/runner-config.js';
-import { secretRedactor } from '../secrets/secret-redactor.js';
-import { RunnerInstrumentation } from './instrumentation.service.js';
+import { SecretsModule } from '../secrets/secrets.module.js';
+import { SecretsService } from '../secrets/secrets.service.js';
 import { MetricsController } from './metrics.controller.js';
 import { telemetry } from './otel.js';
-import { traceFields } from './trace-fields.js';
 import { RunnerMetrics } from './runner-metrics.js';
 
+/** Secret reads by tenant, backend and result, read from the secrets caches' own counters. */
+@Injectable()
+export class SecretsReadMetrics implements OnModuleInit {
+  constructor(
+    private readonly m: RunnerMetrics,
+    private readonly secrets: SecretsService,
+  ) {}
+
+  onModuleInit(): void {
+    const counter = this.m.metrics.getObservableCounter('greentic_secrets_reads', {
+      description: 'Secret reads by tenant, backend and result (hit, fetch, stale, error)',
+    });
+    counter.addCallback((r) => {
+      for (const s of this.secrets.status()) {
+        const base = { tenant: s.tenant, backend: s.backend };
+        r.observe(s.cache.hits, this.m.labels.bound({ ...base, result: 'hit' }));
+        r.observe(s.cache.fetches, this.m.labels.bound({ ...base, result: 'fetch' }));
+        r.observe(s.cache.staleServed, this.m.labels.bound({ ...base, result: 'stale' }));
+        r.observe(s.cache.errors, this.m.labels.bound({ ...base, result: 'error' }));
+      }
+    });
+  }
+}
+
 /**
- * Logs: pino JSON, one line per event, with tenant and trace ids on the line and every secret
- * value the runner has read blanked. Traces and metrics: nestjs-otel over the OpenTelemetry API,
- * recorded by the SDK that `startTelemetry()` (src/telemetry/otel.ts) starts before Nest; spans
- * and instruments are no-ops when it is off.
+ * Metrics at `/metrics` and the instruments the runner records (RunnerMetrics). Spans and the
+ * per-seam metrics come from the instrumented seams (instrumented-*.ts), which AppModule hands to
+ * the modules providing those seams. Nothing here reaches into other modules' objects; the SDK
+ * itself is started by `startTelemetry()` (otel.ts) before Nest, and spans and instruments are
+ * no-ops when it is off.
  */
-@Global()
 @Module({
-  imports: [
-    LoggerModule.forRootAsync({
-      inject: [RunnerConfig],
-      useFactory: (c: RunnerConfig) => ({
-        // No per-request child logger (pino-http) on any route: it keeps the request's logger in
-        // AsyncLocalStorage, and once one request has run through it (a health probe will) the
-        // storage's promise hooks tax every promise of the process on Node 20, the message path
-        // included. Log lines carry tenant and trace ids from the mixin and the call sites.
-        forRoutes: [],
-        pinoHttp: {
-          level: c.LOG_LEVEL,
-          // One line per event we choose, not one per HTTP request: webhooks are the hot path.
-          autoLogging: false,
-          quietReqLogger: true,
-          base: { service: 'greentic-runner' },
-          redact: {
-            paths: [
-              'req.headers.authorization',
-              'req.headers["x-admin-token"]',
-              '*.secret',
-              '*.token',
-              '*.password',
-              '*.client_secret',
-            ],
-            censor: '[redacted]',
-          },
-          // Trace ids of the active context; the message path also puts them on its lines itself.
-          mixin: () => traceFields(),
-          // Last line of defence: a secret value that reached a log line by any path is blanked.
-          hooks: { streamWrite: (s: string) => secretRedactor.redact(s) },
-        },
-      }),
-    }),
-  ],
+  imports: [SecretsModule],
   controllers: [MetricsController],
   // nestjs-otel's MetricService on its own, not its OpenTelemetryModule: that module's configure()
   // puts its wide-event middleware on every route (no option turns it off), which brings Nest's
   // middleware layer (middie) onto every webhook, about 5% of a message's CPU; we use no wide events.
-  providers: [MetricService, RunnerMetrics, RunnerInstrumentation],
-  exports: [MetricService, RunnerMetrics, RunnerInstrumentation],
+  providers: [MetricService, RunnerMetrics, SecretsReadMetrics],
+  exports: [MetricService, RunnerMetrics],
 })
 export class TelemetryModule implements OnApplicationShutdown {
   /** Closing an app exports the spans it queued; the SDK itself lives as long as the process. */

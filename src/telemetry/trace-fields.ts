@@ -7,10 +7,7 @@ import {
   type Span,
 } from '@opentelemetry/api';
 
-/**
- * `traceId` and `spanId` of a trace context, for a log line: the one given (a message's, handed
- * down explicitly) or the active one. Empty outside a recorded trace.
- */
+/** `traceId` and `spanId` of the active trace context, for a log line. Empty outside a recorded trace. */
 export function traceFields(ctx: Context = context.active()): { traceId?: string; spanId?: string } {
   const sc = trace.getSpan(ctx)?.spanContext();
   return sc && sc.traceId !== '00000000000000000000000000000000'
@@ -25,14 +22,15 @@ export function failSpan(span: Span, e: unknown): void {
 }
 
 /**
- * Whether node spans would be recorded: a tracer provider is registered (the SDK, or a test's), and
- * the parent span, if any, is sampled. Creating a span through the no-op API still costs a few
- * microseconds (and a context copy), which a flow of built-in nodes, or a message, notices.
+ * Whether spans would be recorded: a tracer provider is registered (the SDK, or a test's). The
+ * instrumented seams ask once, when they are built: without a provider they skip span work
+ * entirely (a no-op span still costs a context copy per call) and only record metrics.
  */
-export function tracingOn(traceContext: Context): boolean {
+export function tracingEnabled(): boolean {
   const provider = trace.getTracerProvider();
-  if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer('greentic-runner') === undefined)
-    return false;
-  const parent = trace.getSpan(traceContext);
-  return parent === undefined || parent.isRecording();
+  return !(
+    provider instanceof ProxyTracerProvider && provider.getDelegateTracer('greentic-runner') === undefined
+  );
 }
+
+export const TRACER_NAME = 'greentic-runner';

@@ -1,13 +1,5 @@
-import {
-  context,
-  propagation,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Context,
-} from '@opentelemetry/api';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
+import type { FastifyInstance } from 'fastify';
 
 const WEBHOOKS = '/webhooks/';
 const SPAN = Symbol('greentic.webhookSpan');
@@ -17,21 +9,14 @@ interface SpanCarrier {
 }
 
 /**
- * The webhook span's context, for what the request publishes. Without the span hook (tracing
- * off), the caller's own `traceparent`, so the envelope and the replies still carry its trace.
- */
-export function webhookTraceContext(req: FastifyRequest): Context {
-  return (req as SpanCarrier)[SPAN] ?? propagation.extract(ROOT_CONTEXT, req.headers);
-}
-
-/**
  * Opens the root span of a message's trace: `webhook {provider}`, active for everything the
  * request does (tenancy, provider parsing, the ingress publish and, for a waiting caller, the
  * reply). A caller's own `traceparent` header is honoured, so the runner joins its trace. Path
  * segments go on the span as tenancy attributes; the body (the user's text) never does.
  *
- * The span starts when the request arrives (so it covers reading the body); the controller hands
- * its context to the ingress (`webhookTraceContext`), which parents the publish on it.
+ * The span starts when the request arrives (so it covers reading the body) and is made the active
+ * context from the handler on (preHandler, after the body is read: stream events would not carry
+ * it), so the ingress publish and the envelope's `traceparent` follow it with nothing passed.
  */
 export function installWebhookSpans(fastify: FastifyInstance): void {
   const tracer = trace.getTracer('greentic-runner');
@@ -68,5 +53,10 @@ export function installWebhookSpans(fastify: FastifyInstance): void {
     reply.raw.once('finish', end);
     reply.raw.once('close', end);
     done();
+  });
+  fastify.addHook('preHandler', (req, _reply, done) => {
+    const ctx = (req as SpanCarrier)[SPAN];
+    if (ctx) context.with(ctx, done);
+    else done();
   });
 }

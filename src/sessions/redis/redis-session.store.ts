@@ -3,8 +3,12 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { SessionConflictError } from '../../common/errors.js';
 import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
-import type { Context } from '@opentelemetry/api';
-import type { CommitOptions, SessionRecord, SessionStore, SessionStoreHealth } from '../../core/session-store.js';
+import type {
+  CommitOptions,
+  SessionRecord,
+  SessionStore,
+  SessionStoreHealth,
+} from '../../core/session-store.js';
 import {
   asStoreError,
   SessionBusyError,
@@ -168,7 +172,6 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     record: SessionRecord,
     expectedVersion: number,
     ttlSeconds: number,
-    _traceContext?: Context,
     options?: CommitOptions,
   ): Promise<number> {
     const base = this.base(tenant, record.key);

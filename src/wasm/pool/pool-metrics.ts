@@ -2,7 +2,7 @@
  * Pool instruments (OpenTelemetry through nestjs-otel): workers, calls in flight and queued calls
  * per tenant (observed from the pool's own counts at scrape time, so the hot path records
  * nothing), and kills and busy rejections per tenant as counters. Call latency, timeouts and
- * memory kills per component are recorded around every runtime by RunnerInstrumentation.
+ * memory kills per component are recorded around every runtime by instrumentComponentRuntime (src/telemetry).
  */
 import type { Counter } from '@opentelemetry/api';
 import type { MetricService } from 'nestjs-otel';

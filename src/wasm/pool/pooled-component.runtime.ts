@@ -179,7 +179,8 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
           operation,
           ctx,
           deadlineAt,
-          span: call.traceContext ? trace.getSpan(call.traceContext) : trace.getActiveSpan(),
+          // The call's span when the runtime is instrumented (it is active around invoke).
+          span: trace.getActiveSpan(),
           logLines: 0,
         },
         orphanings: 0,

@@ -1,0 +1,51 @@
+import type { CommitOptions, SessionRecord, SessionStore } from '../core/session-store.js';
+import type { TenantCtx } from '../core/tenant-ctx.js';
+import { runnerMetrics, type RunnerMetrics } from './runner-metrics.js';
+
+/**
+ * The session store seam with its latency histogram (load and commit, by store and outcome:
+ * ok, conflict, error). No span: a commit is part of the message's hop, not a hop of its own.
+ */
+export function instrumentSessionStore(
+  store: SessionStore,
+  m: RunnerMetrics = runnerMetrics(),
+): SessionStore {
+  const kind = store.kind;
+  const timed = async <R>(operation: 'load' | 'commit', fn: () => Promise<R>): Promise<R> => {
+    const t0 = performance.now();
+    let outcome = 'ok';
+    try {
+      return await fn();
+    } catch (e) {
+      outcome = (e as { code?: string }).code === 'session_conflict' ? 'conflict' : 'error';
+      throw e;
+    } finally {
+      m.sessionStoreDuration.record(
+        performance.now() - t0,
+        m.labels.boundFor(store, operation, () => ({ store: kind, operation, outcome }), outcome),
+      );
+    }
+  };
+  return {
+    kind,
+    get durable() {
+      return store.durable;
+    },
+    load: (tenant: TenantCtx, key: string) => timed('load', () => store.load(tenant, key)),
+    commit: (
+      tenant: TenantCtx,
+      record: SessionRecord,
+      expectedVersion: number,
+      ttlSeconds: number,
+      options?: CommitOptions,
+    ) => timed('commit', () => store.commit(tenant, record, expectedVersion, ttlSeconds, options)),
+    delete: (tenant, key) => store.delete(tenant, key),
+    runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
+      return store.runExclusive(tenant, key, fn);
+    },
+    markProcessed: (tenant, key, id, windowSeconds) => store.markProcessed(tenant, key, id, windowSeconds),
+    isProcessed: (tenant, key, id) => store.isProcessed(tenant, key, id),
+    health: () => store.health(),
+    close: () => store.close(),
+  };
+}
