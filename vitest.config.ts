@@ -14,7 +14,13 @@ export default defineConfig({
     }),
   ],
   test: {
-    include: ['src/**/*.spec.ts', 'test/**/*.e2e-spec.ts', 'test/**/*.spec.ts', 'examples/**/*.spec.ts'],
+    include: [
+      'src/**/*.spec.ts',
+      'sdk/**/*.spec.ts',
+      'test/**/*.e2e-spec.ts',
+      'test/**/*.spec.ts',
+      'examples/**/*.spec.ts',
+    ],
     environment: 'node',
     pool: 'forks',
     testTimeout: 60_000,

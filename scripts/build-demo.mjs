@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the demo pack's weather_api component from weather.js with componentize-js and installs
+// Builds the demo pack's weather_api component from weather.ts (with the component SDK) and installs
 // it as examples/demo/packs/demo/components/weather_api/component.wasm (gitignored).
 // Run by `npm start`'s prestart, after `tsc`: it uses the compiled dist/wasm modules.
 // Cached by source hash under the cache dir ($GREENTIC_CACHE_DIR or .cache/greentic): the first
@@ -25,7 +25,7 @@ const { TranspileCache } = await import(pathToFileURL(join(root, 'dist/wasm/tran
 
 const started = performance.now();
 const built = await buildJsComponent({
-  sourcePath: join(componentDir, 'weather.js'),
+  sourcePath: join(componentDir, 'weather.ts'),
   witPath: join(componentDir, 'wit'),
   worldName: 'component',
   cacheDir,

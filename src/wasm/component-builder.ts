@@ -1,27 +1,50 @@
 /**
- * Making components without a Rust toolchain, cached by content hash under the cache dir
- * (`<cacheDir>/components/`), for test fixtures, the demo and the later `greentic-component` CLI:
+ * Making components without a Rust toolchain, cached by content hash, for test fixtures, the demo
+ * and the `greentic-component` CLI:
  *
- *   buildJsComponent  JavaScript + WIT -> component, with componentize-js (~15 s, ~12 MB).
+ *   buildJsComponent  JavaScript/TypeScript + WIT -> component: rolldown bundles the source with
+ *                     the component SDK (sdk/component), componentize-js builds the bundle
+ *                     (25-55 s, ~11 MB). Cached under the user cache dir (componentCacheDir).
  *   assembleWat       component text format -> component, with jco's `parse` (milliseconds).
  *
- * componentize-js is a devDependency-sized tool, so it is imported only when a build is needed.
+ * componentize-js and rolldown are devDependency-sized tools, imported only when a build needs them.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { bundleComponent, sdkVersion } from './authoring/component-bundle.js';
 import { packageVersion, resolveCacheDir, sha256Hex, writeFileAtomic } from './cache-utils.js';
 
 export type ComponentizeFeature = 'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event';
 
+/** What a component build reports as it goes (the CLI prints one line per event). */
+export type BuildProgress =
+  | { step: 'bundle'; modules: number; sdkModules: number; bytes: number; ms: number }
+  | { step: 'cache'; hit: boolean; key: string; path: string }
+  | { step: 'componentize'; elapsedMs: number; done: boolean }
+  | { step: 'done'; path: string; bytes: number; cached: boolean; ms: number };
+
 export interface BuildJsComponentOptions {
-  /** The component's JS module (ESM). Relative imports are allowed; see the cache key below. */
+  /** The component's entry module (ESM, JavaScript or TypeScript); it may import the SDK. */
   sourcePath: string;
   /** WIT file or directory. */
   witPath: string;
   worldName: string;
+  /** Default: componentCacheDir(). */
   cacheDir?: string;
   /** componentize-js engine features to leave out (fewer WASI imports). */
   disableFeatures?: ComponentizeFeature[];
+  onProgress?(event: BuildProgress): void;
+  /** How often a running componentize step reports (default 5 s). */
+  progressEveryMs?: number;
+}
+
+export interface BuiltComponent {
+  path: string;
+  bytes: number;
+  cached: boolean;
+  /** The cache key (sha256 of the build's inputs). */
+  key: string;
 }
 
 export interface AssembleWatOptions {
@@ -43,56 +66,102 @@ export function builderStats(): BuilderStats {
   return { ...stats };
 }
 
-const SOURCE_EXTENSIONS = new Set(['.js', '.mjs', '.cjs', '.json']);
+/**
+ * Where component builds are cached, so one source builds once per machine wherever it is built
+ * from: `$GREENTIC_CACHE_DIR`, else `$XDG_CACHE_HOME/greentic`, else `~/.cache/greentic`.
+ */
+export function componentCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['GREENTIC_CACHE_DIR']) return resolve(env['GREENTIC_CACHE_DIR']);
+  if (env['XDG_CACHE_HOME']) return join(resolve(env['XDG_CACHE_HOME']), 'greentic');
+  return join(homedir(), '.cache', 'greentic');
+}
+
+/** Builds a JS/TS component and returns the path of the cached `.wasm`. */
+export async function buildJsComponent(options: BuildJsComponentOptions): Promise<string> {
+  return (await buildComponent(options)).path;
+}
 
 /**
- * Builds a JS component with componentize-js and returns the path of the cached `.wasm`.
- * Cache key: every JS/JSON file in the source's directory (recursively, so relative imports are
- * covered), every `.wit` file of `witPath`, the world name, the disabled features and the
- * componentize-js version.
+ * Builds a JS/TS component: bundle, then componentize unless the cache has it. Cache key: every
+ * module the bundle read (the source's own and the SDK's, by content), the SDK and componentize-js
+ * versions, every `.wit` file of `witPath`, the world name and the disabled features.
  */
-export async function buildJsComponent(options: BuildJsComponentOptions): Promise<string> {
+export async function buildComponent(options: BuildJsComponentOptions): Promise<BuiltComponent> {
+  const started = performance.now();
+  const progress = options.onProgress ?? (() => undefined);
   const sourcePath = resolve(options.sourcePath);
   const witPath = resolve(options.witPath);
   const disableFeatures = [...(options.disableFeatures ?? [])].sort();
-  const sources = await hashFiles(dirname(sourcePath), (p) => SOURCE_EXTENSIONS.has(extname(p)));
+  const bundle = await bundleComponent(sourcePath).catch((e: Error) => {
+    throw new Error(`cannot bundle ${sourcePath}: ${e.message}`, { cause: e });
+  });
+  const sdkModules = bundle.inputs.filter(([name]) => name.startsWith('sdk:')).length;
+  progress({
+    step: 'bundle',
+    modules: bundle.inputs.length - sdkModules,
+    sdkModules,
+    bytes: Buffer.byteLength(bundle.code),
+    ms: performance.now() - started,
+  });
   const wits = (await stat(witPath)).isDirectory()
     ? await hashFiles(witPath, (p) => extname(p) === '.wit')
     : [[basename(witPath), sha256Hex(await readFile(witPath))]];
   const key = sha256Hex(
     JSON.stringify({
       tool: `componentize-js@${packageVersion('@bytecodealliance/componentize-js')}`,
-      entry: relative(dirname(sourcePath), sourcePath),
+      sdk: sdkVersion(),
       worldName: options.worldName,
       disableFeatures,
-      sources,
+      // the bundle itself too: a rolldown upgrade that changes its output rebuilds
+      bundle: sha256Hex(bundle.code),
+      sources: bundle.inputs,
       wits,
     }),
   );
   const name = `${basename(dirname(sourcePath))}-${basename(sourcePath, extname(sourcePath))}`;
-  const target = join(resolveCacheDir(options.cacheDir), 'components', `${name}-${key.slice(0, 16)}.wasm`);
+  const cacheDir = options.cacheDir ? resolveCacheDir(options.cacheDir) : componentCacheDir();
+  const target = join(cacheDir, 'components', `${name}-${key.slice(0, 16)}.wasm`);
 
-  return once(target, async () => {
+  let cached = true;
+  await once(target, async () => {
     if (await isFile(target)) {
       stats.jsCacheHits++;
       return target;
     }
-    const started = performance.now();
-    const component = await withHostPreopens(async () => {
-      const { componentize } = await import('@bytecodealliance/componentize-js');
-      const out = await componentize({
-        sourcePath,
-        witPath,
-        worldName: options.worldName,
-        ...(disableFeatures.length ? { disableFeatures } : {}),
+    cached = false;
+    progress({ step: 'cache', hit: false, key, path: target });
+    const bundled = join(cacheDir, 'bundles', `${name}-${key.slice(0, 16)}.js`);
+    await writeFileAtomic(bundled, bundle.code);
+    const t0 = performance.now();
+    const ticker = setInterval(
+      () => progress({ step: 'componentize', elapsedMs: performance.now() - t0, done: false }),
+      options.progressEveryMs ?? 5000,
+    );
+    ticker.unref();
+    try {
+      const component = await withHostPreopens(async () => {
+        const { componentize } = await import('@bytecodealliance/componentize-js');
+        const out = await componentize({
+          sourcePath: bundled,
+          witPath,
+          worldName: options.worldName,
+          ...(disableFeatures.length ? { disableFeatures } : {}),
+        });
+        return out.component;
       });
-      return out.component;
-    });
-    await writeFileAtomic(target, component);
+      await writeFileAtomic(target, component);
+    } finally {
+      clearInterval(ticker);
+    }
+    progress({ step: 'componentize', elapsedMs: performance.now() - t0, done: true });
     stats.jsBuilds++;
-    stats.jsBuildMs += Math.round(performance.now() - started);
+    stats.jsBuildMs += Math.round(performance.now() - t0);
     return target;
   });
+  if (cached) progress({ step: 'cache', hit: true, key, path: target });
+  const bytes = (await stat(target)).size;
+  progress({ step: 'done', path: target, bytes, cached, ms: performance.now() - started });
+  return { path: target, bytes, cached, key };
 }
 
 /** Assembles a component-text-format file with jco `parse`; returns the path of the cached `.wasm`. */

@@ -185,18 +185,20 @@ describe('greentic-component new + build', () => {
       name: 'greeter',
       version: '0.1.0',
       world: '0.6',
-      source: 'component.js',
+      source: 'component.ts',
       wit: 'wit',
       worldName: 'component',
+      disableFeatures: ['http', 'fetch-event'],
     });
     const world = await readFile(join(project, 'wit', 'world.wit'), 'utf8');
     expect(world).toContain('package local:greeter;');
     expect(world).toContain('include greentic:component/component@0.6.0;');
     expect(world).toContain('include greentic:host/imports@0.1.0;');
     expect(existsSync(join(project, 'wit', 'deps', 'greentic-host-0.1.0', 'host.wit'))).toBe(true);
-    expect(await readFile(join(project, 'component.js'), 'utf8')).toContain(
-      "from 'greentic:host/state@0.1.0'",
-    );
+    // The skeleton is logic only: the SDK brings the codec, the descriptor and the host wrappers.
+    const source = await readFile(join(project, 'component.ts'), 'utf8');
+    expect(source).toContain("from '@greentic/component-sdk/host'");
+    expect(source).not.toMatch(/cborEncode|DataView|push\(/);
     // A second `new` into the same folder is refused.
     expect((await cli('new', 'greeter', '--dir', dir)).code).toBe(EXIT_USAGE);
     expect((await cli('new', 'Bad Name', '--dir', dir)).err).toContain("'Bad Name' is not a component name");
@@ -210,8 +212,11 @@ describe('greentic-component new + build', () => {
     expect(built.out).toMatch(
       /^(built|cached) .*shouter\.wasm \(.* MiB, greentic:component@0\.1\.0, 1 operation\(s\)\)$/,
     );
+    expect(built.err).toMatch(/\[shouter\] bundle +1 module\(s\) \+ \d+ SDK module\(s\)/);
+    expect(built.err).toMatch(/\[shouter\] done +\d+\.\d MiB/);
     const again = await cli('build', project);
     expect(again.out).toMatch(/^cached /);
+    expect(again.err).toMatch(/\[shouter\] cache +hit /);
     const ran = await cli('run', join(project, 'dist', 'shouter.wasm'), '--text', 'hello');
     expect(ran.code).toBe(EXIT_OK);
     expect(JSON.parse(ran.out)).toBe('hello');

@@ -1,8 +1,8 @@
 /**
  * `greentic-component`: author WebAssembly components for the runner without a Rust toolchain.
  *
- *   new <name> --world 0.1|0.6|upstream   a JavaScript component skeleton with its WIT (world + host imports)
- *   build [dir]                  componentize-js (library API), cached by source hash
+ *   new <name> --world 0.1|0.6|upstream   a TypeScript component skeleton (SDK) with its WIT (world + host imports)
+ *   build [dir]                  bundle (rolldown, with the SDK) + componentize-js, cached per machine by inputs
  *   describe <file.wasm>         world, exports, imports, operations
  *   run <file.wasm> --input …    one call through the runner's own worker pool
  *   wat <file.wat>               assemble component text format with jco
@@ -21,11 +21,18 @@ import {
   writeWitProject,
   type WorldVersion,
 } from '../../wasm/authoring/wit-project.js';
-import { assembleWatFile, buildJsComponent, builderStats } from '../../wasm/component-builder.js';
+import { SDK_DIR } from '../../wasm/authoring/component-bundle.js';
+import {
+  assembleWatFile,
+  buildComponent,
+  componentCacheDir,
+  type BuildProgress,
+  type ComponentizeFeature,
+} from '../../wasm/component-builder.js';
 import type { ComponentCallContext, ComponentSpec, PreparedComponent } from '../../core/component-runtime.js';
 import { DEFAULT_HTTP_POLICY } from '../../wasm/host/http-fetch.js';
 import { PooledComponentRuntime } from '../../wasm/pool/pooled-component.runtime.js';
-import { componentSource } from './templates.js';
+import { COMPONENT_SOURCE, componentSource } from './templates.js';
 
 export const EXIT_OK = 0;
 export const EXIT_USAGE = 1;
@@ -58,6 +65,8 @@ export interface ComponentManifest {
   /** WIT folder, relative to the project. */
   wit: string;
   worldName: string;
+  /** componentize-js features left out of the engine (WASI interfaces the component does not use). */
+  disableFeatures?: ComponentizeFeature[];
 }
 
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -141,6 +150,51 @@ async function loadSpec(file: string): Promise<ComponentSpec> {
   return { name: basename(file, extname(file)), version: '0.0.0', bytes };
 }
 
+/** Engine features a Greentic component does not need: it reaches HTTP through the host's imports. */
+export const DEFAULT_DISABLED_FEATURES: readonly ComponentizeFeature[] = ['http', 'fetch-event'];
+
+/** The project's tsconfig.json: editor types for the SDK and the WIT imports (the build only strips types). */
+function projectTsconfig(): unknown {
+  const sdk = join(SDK_DIR, 'src');
+  return {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'ESNext',
+      moduleResolution: 'Bundler',
+      lib: ['ES2022', 'DOM'],
+      types: [],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      paths: {
+        '@greentic/component-sdk': [join(sdk, 'index.ts')],
+        '@greentic/component-sdk/host': [join(sdk, 'host.ts')],
+        '@greentic/component-sdk/upstream-host': [join(sdk, 'upstream-host.ts')],
+        '@greentic/component-sdk/upstream-host/*': [join(sdk, 'upstream', '*')],
+        '@greentic/component-sdk/cbor': [join(sdk, 'cbor.ts')],
+      },
+    },
+    include: [COMPONENT_SOURCE, join(sdk, 'wit-imports.d.ts')],
+  };
+}
+
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+
+function progressLine(name: string, p: BuildProgress): string {
+  switch (p.step) {
+    case 'bundle':
+      return `[${name}] bundle       ${p.modules} module(s) + ${p.sdkModules} SDK module(s), ${(p.bytes / 1024).toFixed(1)} KiB in ${p.ms.toFixed(0)} ms`;
+    case 'cache':
+      return p.hit
+        ? `[${name}] cache        hit ${p.key.slice(0, 16)} (${p.path})`
+        : `[${name}] cache        miss ${p.key.slice(0, 16)}: componentizing (25-55 s)`;
+    case 'componentize':
+      return `[${name}] componentize ${p.done ? 'done in' : 'running,'} ${(p.elapsedMs / 1000).toFixed(1)} s`;
+    case 'done':
+      return `[${name}] done         ${mib(p.bytes)} MiB${p.cached ? ' (from cache)' : ''} in ${(p.ms / 1000).toFixed(1)} s`;
+  }
+}
+
 export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
   const program = new Command('greentic-component')
     .description('Create, build, inspect and run Greentic WebAssembly components')
@@ -154,7 +208,9 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('new')
-    .description('create a JavaScript component project: component.js, wit/ and greentic-component.json')
+    .description(
+      `create a TypeScript component project: ${COMPONENT_SOURCE} (using @greentic/component-sdk), wit/, tsconfig.json and ${MANIFEST}`,
+    )
     .argument('<name>', 'component name (lower case, digits, - and _)')
     .addOption(
       new Option('--world <version>', "Greentic world (upstream: upstream's 0.6.0 node and host interfaces)")
@@ -183,11 +239,13 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         name,
         version: '0.1.0',
         world: o.world,
-        source: 'component.js',
+        source: COMPONENT_SOURCE,
         wit: 'wit',
         worldName: wit.worldName,
+        disableFeatures: [...DEFAULT_DISABLED_FEATURES],
       };
-      await writeFile(join(dir, 'component.js'), componentSource(name, o.world));
+      await writeFile(join(dir, COMPONENT_SOURCE), componentSource(name, o.world));
+      await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(projectTsconfig(), null, 2) + '\n');
       await writeFile(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
       await writeFile(join(dir, '.gitignore'), 'dist/\n');
       io.out(
@@ -197,31 +255,40 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
             : `greentic:component@${o.world === '0.1' ? '0.1.0' : '0.6.0'} + greentic:host`
         })`,
       );
-      for (const f of ['component.js', MANIFEST, ...wit.files.map((x) => join('wit', x))]) io.out(`  ${f}`);
+      for (const f of [COMPONENT_SOURCE, 'tsconfig.json', MANIFEST, ...wit.files.map((x) => join('wit', x))])
+        io.out(`  ${f}`);
       io.out(`next: greentic-component build ${relative(process.cwd(), dir) || '.'}`);
     });
 
   program
     .command('build')
-    .description('build the project with componentize-js (cached by source hash) and check its world')
+    .description(
+      'bundle the project with the component SDK, componentize it (cached per machine by inputs) and check its world',
+    )
     .argument('[dir]', 'project folder', '.')
     .option('-o, --out <file>', 'output .wasm (default <dir>/dist/<name>.wasm)')
-    .action(async (dirArg: string, o: { out?: string }) => {
+    .option(
+      '--cache-dir <dir>',
+      'build cache (default $GREENTIC_CACHE_DIR, $XDG_CACHE_HOME/greentic or ~/.cache/greentic)',
+    )
+    .option('-q, --quiet', 'no progress lines, only the result')
+    .action(async (dirArg: string, o: { out?: string; cacheDir?: string; quiet?: boolean }) => {
       useLogger();
       const dir = resolve(dirArg);
       const m = await readManifest(dir);
-      const before = builderStats();
-      const built = await buildJsComponent({
+      const built = await buildComponent({
         sourcePath: join(dir, m.source),
         witPath: join(dir, m.wit),
         worldName: m.worldName,
+        cacheDir: o.cacheDir ?? componentCacheDir(),
+        ...(m.disableFeatures ? { disableFeatures: m.disableFeatures } : {}),
+        ...(o.quiet ? {} : { onProgress: (p: BuildProgress) => io.err(progressLine(m.name, p)) }),
       }).catch((e: Error) => {
         throw new ComponentLoadError(`build of '${m.name}' failed: ${e.message}`);
       });
-      const cached = builderStats().jsBuilds === before.jsBuilds;
       const out = resolve(o.out ?? join(dir, 'dist', `${m.name}.wasm`));
       await mkdir(dirname(out), { recursive: true });
-      await copyFile(built, out);
+      await copyFile(built.path, out);
       runtime = new PooledComponentRuntime({ settings: { minWorkers: 0, maxWorkers: 1 } });
       const prepared = await runtime.prepare({
         name: m.name,
@@ -234,9 +301,8 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
           `${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`,
         );
       }
-      const size = (await readFile(out)).length;
       io.out(
-        `${cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${(size / 1024 / 1024).toFixed(1)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`,
+        `${built.cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${mib(built.bytes)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`,
       );
     });
 
