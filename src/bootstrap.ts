@@ -10,6 +10,8 @@ import { RunnerConfig } from './config/runner-config.js';
 import { lifecycleHook } from './health/lifecycle.hook.js';
 import { LifecycleService } from './health/lifecycle.service.js';
 import { BusTransport } from './messaging/bus.transport.js';
+import { EgressDispatcher } from './messaging/egress-dispatcher.service.js';
+import { EGRESS_ROUTES } from './messaging/egress.controller.js';
 import { MESSAGE_BUS, type MessageBus } from './core/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
 import { startTelemetry, telemetry } from './telemetry/otel.js';
@@ -39,7 +41,13 @@ export async function configureApp(app: RunnerApp): Promise<void> {
   setupOpenApi(app);
   await app.get(PackRegistry).loadAll();
   app.connectMicroservice(
-    { strategy: new BusTransport(app.get<MessageBus>(MESSAGE_BUS), { queue: 'greentic-runner' }) },
+    {
+      strategy: new BusTransport(app.get<MessageBus>(MESSAGE_BUS), {
+        queue: 'greentic-runner',
+        // Egress is consumed per provider (a failing provider holds up only its own replies).
+        routes: { [EGRESS_ROUTES]: () => app.get(EgressDispatcher).routes() },
+      }),
+    },
     { inheritAppConfig: true },
   );
   await app.startAllMicroservices();

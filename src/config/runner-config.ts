@@ -1,10 +1,6 @@
-import { availableParallelism } from 'node:os';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 import { ConfigError } from '../common/errors.js';
-
-/** Component pool polling, on by default only where a core is left for it (see the fields). */
-const DEFAULT_SPIN_US = availableParallelism() > 2 ? 200 : 0;
 
 /**
  * Process-level config from the environment. Everything tenant-specific lives in the bundle.
@@ -183,29 +179,6 @@ export class RunnerConfig {
   @IsInt()
   @Min(100)
   GREENTIC_COMPONENT_IDLE_MS = 60_000;
-
-  /** How calls reach workers: SharedArrayBuffer + Atomics (`atomics`) or plain `message` events. */
-  @IsIn(['atomics', 'message'])
-  GREENTIC_COMPONENT_CHANNEL: 'atomics' | 'message' = 'atomics';
-
-  /**
-   * Most µs a worker polls for its next call before sleeping, while calls follow closely (0: never).
-   * Default 200 with more than two cores, else 0: polling pays only with a core to spare, and on two
-   * cores it took CPU from the main thread (webhook bench +15% without it; two NATS replicas used
-   * 4.1 → 2.4 ms of CPU per message).
-   */
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(10_000)
-  GREENTIC_COMPONENT_SPIN_US = DEFAULT_SPIN_US;
-
-  /** Most µs the main thread polls for a result it expects that soon, while one call is in flight (0: never). */
-  @Type(() => Number)
-  @IsInt()
-  @Min(0)
-  @Max(1_000)
-  GREENTIC_COMPONENT_MAIN_SPIN_US = DEFAULT_SPIN_US;
 
   /** How long a sync webhook (`?wait=true`) waits for the flow before answering 504. */
   @Transform(({ value }) => (value === undefined || value === '' ? 10_000 : Number(value)))

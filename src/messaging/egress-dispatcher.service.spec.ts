@@ -4,6 +4,9 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bundle.types.js';
 import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
+import { BusContext } from './bus.context.js';
+import { BusTransport } from './bus.transport.js';
+import { EGRESS_CONSUMER, EGRESS_ROUTES, EgressController } from './egress.controller.js';
 import type {
   BusHandler,
   BusSubscription,
@@ -12,12 +15,31 @@ import type {
   SubscribeOptions,
 } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
-import { egressSubject } from '../core/subjects.js';
+import { egressSubject, subjectPattern } from '../core/subjects.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
 import { MemoryDeliveryLedger } from '../sessions/memory-delivery-ledger.js';
 
 const SUBJECT = 'greentic.messaging.egress.dev.acme.default.main';
+
+/**
+ * Consumes egress as the application does: EgressController's handler on the bus transport, on
+ * the dispatcher's routes (TenantGuard, which the application puts in front, is left out here).
+ */
+async function consume(bus: MessageBus, d: EgressDispatcher): Promise<BusTransport> {
+  const transport = new BusTransport(bus, { queue: 'runner', routes: { [EGRESS_ROUTES]: () => d.routes() } });
+  const controller = new EgressController(d);
+  transport.addHandler(
+    subjectPattern('egress'),
+    (data: EgressMessage, ctx: BusContext) => controller.onEgress(data, ctx),
+    true,
+    EGRESS_CONSUMER,
+  );
+  await new Promise<void>((resolve, reject) =>
+    transport.listen(((err?: unknown) => (err ? reject(err) : resolve())) as () => void),
+  );
+  return transport;
+}
 
 async function until(cond: () => boolean): Promise<void> {
   const deadline = Date.now() + 5_000;
@@ -88,7 +110,7 @@ async function dispatcher(send: MessagingProvider['send']) {
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
   } as unknown as ProviderRegistry;
   const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
-  await d.onApplicationBootstrap();
+  await consume(bus, d);
   const dlq: unknown[] = [];
   await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.data));
   return { bus, dlq };
@@ -208,13 +230,13 @@ describe('EgressDispatcher: a consumer per provider', () => {
       providers(async () => undefined),
       new MemoryDeliveryLedger(),
     );
-    await d.onApplicationBootstrap();
+    const transport = await consume(bus, d);
     expect(bus.subs.map((s) => [s.pattern, s.opts])).toEqual([
       ['greentic.messaging.egress.dev.acme.default.chat', { queue: 'egress-slack', maxDeliver: 5 }],
       ['greentic.messaging.egress.*.*.*.web', { queue: 'egress-webhook', maxDeliver: 5 }],
       ['greentic.messaging.egress.dev.globex.default.chat', { queue: 'egress-webhook', maxDeliver: 5 }],
     ]);
-    await d.onApplicationShutdown();
+    await transport.close();
     expect(bus.subs).toEqual([]);
   });
 
@@ -234,7 +256,7 @@ describe('EgressDispatcher: a consumer per provider', () => {
       }),
       new MemoryDeliveryLedger(),
     );
-    await d.onApplicationBootstrap();
+    const transport = await consume(bus, d);
     await bus.publish(egressSubject('dev', 'acme', 'default', 'chat'), egress('s1', 'acme', 'chat'));
     const t0 = Date.now();
     await bus.publish(egressSubject('dev', 'acme', 'default', 'web'), egress('w1', 'acme', 'web'));
@@ -243,7 +265,7 @@ describe('EgressDispatcher: a consumer per provider', () => {
     expect(Date.now() - t0).toBeLessThan(1_000);
     expect(sent.sort()).toEqual(['webhook:acme:w1', 'webhook:globex:g1']);
     expect(slackAttempts).toBeGreaterThanOrEqual(1);
-    await d.onApplicationShutdown();
+    await transport.close();
     await bus.close();
   });
 });

@@ -1,20 +1,15 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { Bundle } from '../tenancy/bundle.types.js';
-import { MESSAGE_BUS, type BusMessage, type BusSubscription, type MessageBus } from '../core/message-bus.js';
+import { MESSAGE_BUS, type BusMessage, type MessageBus } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
 import { deadLetterSubjectOf, egressSubject, subjectPattern } from '../core/subjects.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 import { DELIVERY_LEDGER, type DeliveryLedger } from '../core/delivery-ledger.js';
 import { ReplyDelivery } from './reply-delivery.js';
+import type { BusRoute } from './bus.transport.js';
 
 /** Longest Retry-After honoured in-line before the redelivery. */
 const MAX_RETRY_AFTER_MS = 10_000;
@@ -76,16 +71,15 @@ export function egressRoutes(bundle: Bundle): EgressRoute[] {
 }
 
 /**
- * Delivers egress to each channel's provider, through one consumer (queue group) per provider the
- * bundle uses, so a provider that is slow or failing (a 429 storm, an outage) holds up only its
- * own replies. Within a provider the bus keeps per-session order; each reply is sent once across
+ * Delivers egress to each channel's provider. EgressController consumes the egress subjects through
+ * the bus transport on `routes()`: one consumer (queue group) per provider the bundle uses, so a
+ * provider that is slow or failing (a 429 storm, an outage) holds up only its own replies. Within a provider the bus keeps per-session order; each reply is sent once across
  * replicas. A retryable failure throws and the bus redelivers with backoff (after the service's
  * Retry-After), then dead-letters; a non-retryable one is dead-lettered at once.
  */
 @Injectable()
-export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EgressDispatcher {
   private readonly logger = new Logger(EgressDispatcher.name);
-  private readonly subs: BusSubscription[] = [];
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
@@ -94,30 +88,18 @@ export class EgressDispatcher implements OnApplicationBootstrap, OnApplicationSh
     @Inject(DELIVERY_LEDGER) private readonly ledger: DeliveryLedger,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** The subscriptions egress is consumed through: each provider's patterns under its own queue. */
+  routes(): BusRoute[] {
     const routes = egressRoutes(this.registry.bundle);
-    for (const route of routes) {
-      for (const pattern of route.patterns) {
-        this.subs.push(
-          await this.bus.subscribe<EgressMessage>(pattern, (msg) => this.deliver(msg), {
-            queue: route.queue,
-            maxDeliver: 5,
-          }),
-        );
-      }
-    }
     this.logger.log(
       { consumers: routes.map((r) => ({ provider: r.provider, queue: r.queue, subjects: r.patterns })) },
-      'egress consumers started, one per provider',
+      'egress consumers, one per provider',
     );
+    return routes.flatMap((r) => r.patterns.map((pattern) => ({ pattern, queue: r.queue })));
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    const subs = this.subs.splice(0);
-    await Promise.all(subs.map((s) => s.unsubscribe()));
-  }
-
-  private async deliver(msg: BusMessage<EgressMessage>): Promise<void> {
+  /** Sends one egress message; a throw asks the bus to redeliver it. */
+  async deliver(msg: BusMessage<EgressMessage>): Promise<void> {
     const m = msg.data;
     const resolved = this.registry.resolveChannel({
       tenant: m.tenant,

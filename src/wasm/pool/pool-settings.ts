@@ -3,6 +3,7 @@
  * tenant's `limits` in the bundle. Deadlines may be narrowed further per call (a node's
  * `timeout`).
  */
+import { availableParallelism } from 'node:os';
 import type { WorkerChannel } from './protocol.js';
 
 export interface PoolSettings {
@@ -17,6 +18,7 @@ export interface PoolSettings {
   memoryMb: number;
   /** Idle time after which workers above `minWorkers` stop. */
   idleMs: number;
+  /** How calls reach workers: SharedArrayBuffer slots + Atomics, or a postMessage per call (benchmarks). */
   channel: WorkerChannel;
   /**
    * Most µs a worker polls for its next request before it sleeps, used only while requests follow
@@ -30,6 +32,13 @@ export interface PoolSettings {
   mainSpinUs: number;
 }
 
+/**
+ * Polling pays only with a core to spare: on two cores it took CPU from the main thread (webhook
+ * bench +15 % without it; two NATS replicas used 4.1 → 2.4 ms of CPU per message), so it is on
+ * only with more than two (docs/performance.md).
+ */
+const DEFAULT_SPIN_US = availableParallelism() > 2 ? 200 : 0;
+
 export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   minWorkers: 1,
   maxWorkers: 4,
@@ -39,8 +48,8 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   memoryMb: 128,
   idleMs: 60_000,
   channel: 'atomics',
-  spinUs: 200,
-  mainSpinUs: 200,
+  spinUs: DEFAULT_SPIN_US,
+  mainSpinUs: DEFAULT_SPIN_US,
 };
 
 /** Tenant-level overrides, as the bundle's `limits` carry them (see BundleLimits). */

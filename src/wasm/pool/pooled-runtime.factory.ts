@@ -22,7 +22,10 @@ export interface PooledRuntimeDeps {
   tenantComponents?(tenantId: string): string[];
 }
 
-/** Process defaults from the environment (RunnerConfig). */
+/**
+ * Process defaults from the environment (RunnerConfig). The call channel and polling are not
+ * configuration: they keep DEFAULT_POOL_SETTINGS, and only benchmarks pass others (docs/performance.md).
+ */
 export function poolSettingsFromConfig(config: RunnerConfig | undefined): Partial<PoolSettings> {
   if (!config) return {};
   return {
@@ -33,9 +36,6 @@ export function poolSettingsFromConfig(config: RunnerConfig | undefined): Partia
     deadlineMs: config.GREENTIC_COMPONENT_DEADLINE_MS,
     memoryMb: config.GREENTIC_COMPONENT_MEMORY_MB,
     idleMs: config.GREENTIC_COMPONENT_IDLE_MS,
-    channel: config.GREENTIC_COMPONENT_CHANNEL,
-    spinUs: config.GREENTIC_COMPONENT_SPIN_US,
-    mainSpinUs: config.GREENTIC_COMPONENT_MAIN_SPIN_US,
   };
 }
 
