@@ -17,6 +17,7 @@ import {
 } from '../core/component-runtime.js';
 import { DEFAULT_ERROR_REPLY, FlowExecutorService } from './flow-executor.service.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
+import { messageCtxOf } from '../core/message-ctx.js';
 import type { FlowRunInput, FlowRunResult, PackView } from './flow-run.types.js';
 import type { FlowDefinition } from './flow.types.js';
 import { FlowsModule } from './flows.module.js';
@@ -112,10 +113,12 @@ function input(
   text: string,
   snapshot: FlowSnapshot | null = null,
 ): FlowRunInput {
+  const message = msg(text);
   return {
     tenant: TENANT,
     components: new TenantComponents(TENANT, runtime),
-    message: msg(text),
+    ctx: messageCtxOf(message, TENANT),
+    message,
     pack,
     flowId,
     snapshot,

@@ -14,11 +14,19 @@ import { FlowExecutorService } from './flow-executor.service.js';
 import type { FlowRunInput, FlowRunResult, PackView } from './flow-run.types.js';
 import { importFlowV1 } from './flow-v1-import.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
+import { messageCtxOf } from '../core/message-ctx.js';
 /** The executor as MessageProcessor drives it: each run given its tenant's component calls on `runtime`. */
-type Executor = { run(input: Omit<FlowRunInput, 'components'>): Promise<FlowRunResult> };
+type Executor = { run(input: Omit<FlowRunInput, 'components' | 'ctx'>): Promise<FlowRunResult> };
 function executorOn(runtime: ComponentRuntime): Executor {
   const exec = new FlowExecutorService();
-  return { run: (input) => exec.run({ ...input, components: new TenantComponents(input.tenant, runtime) }) };
+  return {
+    run: (input) =>
+      exec.run({
+        ...input,
+        components: new TenantComponents(input.tenant, runtime),
+        ctx: messageCtxOf(input.message, input.tenant),
+      }),
+  };
 }
 
 // A component runtime that answers by component name and records every call.

@@ -14,11 +14,19 @@ import type { FlowDefinition, FlowIssue } from './flow.types.js';
 import { componentTargetOf } from './operations.js';
 import { parseFlow } from './ygtc-loader.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
+import { messageCtxOf } from '../core/message-ctx.js';
 /** The executor as MessageProcessor drives it: each run given its tenant's component calls on `runtime`. */
-type Executor = { run(input: Omit<FlowRunInput, 'components'>): Promise<FlowRunResult> };
+type Executor = { run(input: Omit<FlowRunInput, 'components' | 'ctx'>): Promise<FlowRunResult> };
 function executorOn(runtime: ComponentRuntime): Executor {
   const exec = new FlowExecutorService();
-  return { run: (input) => exec.run({ ...input, components: new TenantComponents(input.tenant, runtime) }) };
+  return {
+    run: (input) =>
+      exec.run({
+        ...input,
+        components: new TenantComponents(input.tenant, runtime),
+        ctx: messageCtxOf(input.message, input.tenant),
+      }),
+  };
 }
 
 /**

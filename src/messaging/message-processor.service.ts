@@ -6,6 +6,7 @@ import { SessionConflictError, TenancyMismatchError } from '../common/errors.js'
 import { findProcessed, withoutEgress, withProcessed } from '../sessions/processed-window.js';
 import { emptySession, type SessionRecord } from '../core/session-store.js';
 import { TENANT_CTX, tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
+import { messageCtxOf, type MessageCtx } from '../core/message-ctx.js';
 import { TenantSessions } from '../sessions/tenant-sessions.service.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
@@ -75,10 +76,12 @@ export class MessageProcessor {
         `the message processor of tenant '${this.tenant.tenantId}' was handed a channel of tenant '${resolved.tenant.tenantId}'`,
         { tenant: this.tenant.tenantId },
       );
+    // Built once; the envelope's own tenancy claims were checked against the hop's by the caller.
+    const msg = messageCtxOf(env, this.tenant);
     return this.inflight.track('processing', async () => {
       let outcome = 'error';
       try {
-        const out = await this.sessions.runExclusive(env.sessionKey, () => this.run(env, resolved));
+        const out = await this.sessions.runExclusive(msg.sessionKey, () => this.run(env, msg, resolved));
         outcome = out?.status ?? 'duplicate';
         return out;
       } finally {
@@ -94,10 +97,14 @@ export class MessageProcessor {
     });
   }
 
-  private async run(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
+  private async run(
+    env: MessageEnvelope,
+    msg: MessageCtx,
+    resolved: ResolvedChannel,
+  ): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
-    const session = (await this.sessions.load(env.sessionKey)) ?? emptySession(env.sessionKey);
-    const seen = findProcessed(session.processed, env.id);
+    const session = (await this.sessions.load(msg.sessionKey)) ?? emptySession(msg.sessionKey);
+    const seen = findProcessed(session.processed, msg.messageId);
     if (seen) {
       if (seen.egress) {
         await this.publishEgress(seen.egress as unknown as EgressMessage);
@@ -120,6 +127,7 @@ export class MessageProcessor {
     const runInput: FlowRunInput = {
       tenant,
       components: this.components,
+      ctx: msg,
       message: env,
       pack: route.pack,
       flowId: route.flowId,
@@ -170,11 +178,7 @@ export class MessageProcessor {
       updatedAt: session.updatedAt,
       processed,
     };
-    committed.version = await this.sessions.commit(
-      committed,
-      session.version,
-      channel.sessionTtlSeconds,
-    );
+    committed.version = await this.sessions.commit(committed, session.version, channel.sessionTtlSeconds);
     await this.publishEgress(egress);
     if (durable) await this.confirmPublished(resolved, committed, env.id);
     const ms = performance.now() - started;

@@ -17,7 +17,7 @@ import { contentsOfOpened } from '../../../packs/sources/gtpack.source.js';
 import { openAnyPack } from '../../../packs/verify/open-any-pack.js';
 import { trustPolicy } from '../../../packs/verify/trust.js';
 import type { FlowSnapshot } from '../../../core/session-store.js';
-import { buildSessionKey } from '../../../core/message-ctx.js';
+import { buildSessionKey, messageCtxOf } from '../../../core/message-ctx.js';
 import type { TenantCtx } from '../../../core/tenant-ctx.js';
 import {
   WORLD_V06,
@@ -332,6 +332,7 @@ export async function runConversation(
         executor.run({
           tenant,
           components,
+          ctx: messageCtxOf(message, tenant),
           message,
           pack,
           flowId,
