@@ -133,21 +133,38 @@ describe('Slack provider', () => {
     expect(welcome!.req.path).toBe('/api/chat.postMessage');
     expect(welcome!.req.headers['authorization']).toBe(`Bearer ${BOT_TOKEN}`);
     expect(welcome!.req.headers['content-type']).toBe('application/x-www-form-urlencoded');
-    expect(welcome!.args).toEqual({ channel: 'DU100', text: WELCOME });
-    expect(question!.args).toEqual({ channel: 'DU100', text: QUESTION });
+    const metadata = expect.any(String);
+    expect(welcome!.args).toEqual({ channel: 'DU100', text: WELCOME, metadata });
+    expect(question!.args).toEqual({ channel: 'DU100', text: QUESTION, metadata });
+    // Each reply's idempotency key rides in its message metadata (chat.postMessage de-duplicates nothing).
+    const keys = [welcome, question].map((p) => JSON.parse(String(p!.args['metadata'])) as unknown);
+    expect(keys).toEqual([
+      {
+        event_type: 'greentic_reply',
+        event_payload: { idempotency_key: expect.stringMatching(/^[\w-]{43}\.0$/) },
+      },
+      {
+        event_type: 'greentic_reply',
+        event_payload: { idempotency_key: expect.stringMatching(/^[\w-]{43}\.1$/) },
+      },
+    ]);
 
     const r2 = await deliver(messageEvent('EvTURN2', 'U100', 'Paris'));
     expect(r2.status).toBe(200);
     await until(() => postsTo('DU100').length === 3, 'forecast');
-    expect(postsTo('DU100')[2]!.args).toEqual({ channel: 'DU100', text: await h.forecast('Paris') });
+    expect(postsTo('DU100')[2]!.args).toEqual({
+      channel: 'DU100',
+      text: await h.forecast('Paris'),
+      metadata: expect.any(String),
+    });
   });
 
   it('replies in the thread of a threaded message', async () => {
     await deliver(messageEvent('EvTHREAD1', 'U200', 'hello', { thread_ts: '1355517500.000001' }));
     await until(() => postsTo('DU200').length === 2, 'threaded replies');
     expect(postsTo('DU200').map((p) => p.args)).toEqual([
-      { channel: 'DU200', text: WELCOME, thread_ts: '1355517500.000001' },
-      { channel: 'DU200', text: QUESTION, thread_ts: '1355517500.000001' },
+      { channel: 'DU200', text: WELCOME, thread_ts: '1355517500.000001', metadata: expect.any(String) },
+      { channel: 'DU200', text: QUESTION, thread_ts: '1355517500.000001', metadata: expect.any(String) },
     ]);
   });
 

@@ -118,9 +118,13 @@ describe('WhatsApp provider', () => {
       recipient_type: 'individual',
       to: '16505551234',
       type: 'text',
+      // Each reply's idempotency key (the Cloud API echoes it in status webhooks; it de-duplicates nothing).
+      biz_opaque_callback_data: expect.stringMatching(/^[\w-]{43}\.\d+$/),
     };
     expect(welcome!.body).toEqual({ ...base, text: { preview_url: false, body: WELCOME } });
     expect(question!.body).toEqual({ ...base, text: { preview_url: false, body: QUESTION } });
+    expect(String(welcome!.body['biz_opaque_callback_data'])).toMatch(/\.0$/);
+    expect(String(question!.body['biz_opaque_callback_data'])).toMatch(/\.1$/);
     await deliver(text('16505551234', 'Paris'));
     await until(() => sendsTo('16505551234').length === 3, 'forecast');
     expect(sendsTo('16505551234')[2]!.body).toEqual({
@@ -169,6 +173,7 @@ describe('WhatsApp provider', () => {
     await deliver(text('15550003333', 'hi'), APP_SECRET, 'wacolour');
     await until(() => sendsTo('15550003333').length === 1, 'the question');
     expect(sendsTo('15550003333')[0]!.body).toEqual({
+      biz_opaque_callback_data: expect.any(String),
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
       to: '15550003333',

@@ -7,12 +7,12 @@ import type { DeliveryMode } from '../tenancy/bundle.types.js';
 import { deliveryKey } from './providers/provider-support.js';
 
 /**
- * The idempotency key of one part of an egress message: the message's delivery key when the
- * provider sends it in one call (the webhook callback), else `{deliveryKey}.{reply index}`.
+ * The idempotency key of one part of an egress message: the message's delivery key for a provider
+ * that sends it in one call (the webhook callback, `part` undefined), else `{deliveryKey}.{reply index}`.
  * The same on every attempt and every replica, different for every reply.
  */
-export function partKey(messageKey: string, part: number, parts: number): string {
-  return parts === 1 ? messageKey : `${messageKey}.${part}`;
+export function partKey(messageKey: string, part?: number): string {
+  return part === undefined ? messageKey : `${messageKey}.${part}`;
 }
 
 /**
@@ -56,25 +56,30 @@ export class ReplyDelivery {
   /** One call per reply not yet recorded sent; `key` is that reply's idempotency key. */
   replies(send: (reply: OutboundReply, index: number, key: string) => Promise<void>): Promise<void> {
     const replies = this.msg.replies;
-    return this.parts(replies.length, (i, key) => send(replies[i]!, i, key));
+    return this.parts(replies.length, true, (i, key) => send(replies[i]!, i, key));
   }
 
   /** One call for the whole message (all its replies), unless recorded sent. */
   whole(send: (key: string) => Promise<void>): Promise<void> {
-    return this.parts(1, (_i, key) => send(key));
+    return this.parts(1, false, (_i, key) => send(key));
   }
 
-  private async parts(count: number, send: (index: number, key: string) => Promise<void>): Promise<void> {
+  private async parts(
+    count: number,
+    perReply: boolean,
+    send: (index: number, key: string) => Promise<void>,
+  ): Promise<void> {
+    const keyOf = (i: number) => partKey(this.key, perReply ? i : undefined);
     this.used = true;
     if (this.mode === 'at_most_once') {
-      for (let i = 0; i < count; i++) await this.atMostOnce(i, partKey(this.key, i, count), send);
+      for (let i = 0; i < count; i++) await this.atMostOnce(i, keyOf(i), send);
       return;
     }
     const marks =
       this.deliveryCount > 1 ? await this.ledger.marks(this.tenant, this.key) : new Map<number, string>();
     for (let i = 0; i < count; i++) {
       if (marks.get(i) === 'sent') continue;
-      await send(i, partKey(this.key, i, count));
+      await send(i, keyOf(i));
       await this.ledger.markSent(this.tenant, this.key, i);
     }
   }
