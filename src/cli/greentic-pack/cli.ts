@@ -22,6 +22,8 @@ import { inspectPackV1 } from './inspect-pack-v1.js';
 import { buildUpstreamPackV1 } from '../../packs/format/pack-v1/upstream-pack-build.js';
 import { openUpstreamPackDir } from '../../packs/format/pack-v1/upstream-pack-yaml.js';
 import { OciClient } from '../../packs/resolvers/oci-client.js';
+import { RegistryAuth } from '../../packs/resolvers/registry-auth.js';
+import { writeRegistryCredentials } from '../../packs/resolvers/registry-credentials.js';
 import type { VerifiedPack } from '../../packs/verify/pack-verifier.js';
 import { loadTrustedKeys, trustPolicy, type PolicyMode } from '../../packs/verify/trust.js';
 import { withComponentDescriber } from './describe-components.js';
@@ -83,7 +85,18 @@ async function writeAtomic(file: string, bytes: Uint8Array, mode?: number): Prom
  * `greentic-pack`: keys, build, sign, verify, inspect, push, pull. Returns the exit code:
  * 0 ok, 1 usage or I/O error, 2 invalid pack, 3 valid but untrusted (or unsigned under strict).
  */
-export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+/** All of stdin, for `login --password-stdin`. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function runCli(
+  argv: readonly string[],
+  io: CliIO = processIO,
+  stdin: () => Promise<string> = readStdin,
+): Promise<number> {
   const progress = (line: string): void => io.err(`… ${line}`);
   const program = new Command('greentic-pack')
     .description('Build, sign, verify and publish Greentic .gtpack archives')
@@ -351,6 +364,42 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
         `manifest digest: ${r.manifestDigest}  (pull by digest: oci:${r.ref.registry}/${r.ref.repository}@${r.manifestDigest})`,
       );
       io.out(`pack digest:     ${r.layerDigest}  (bundle pin: digest: ${r.layerDigest})`);
+    });
+
+  program
+    .command('login')
+    .description(
+      "store credentials for an OCI registry in Docker's config.json ($DOCKER_CONFIG/config.json or ~/.docker/config.json), after checking that the registry takes them; push, pull and the runner's oci: sources use them (as they use docker login's)",
+    )
+    .argument('<registry>', 'registry host[:port], as oci: references name it')
+    .requiredOption('-u, --username <user>', 'user name')
+    .option(
+      '-p, --password <password>',
+      'password (shows in shell history and the process list: prefer --password-stdin)',
+    )
+    .option('--password-stdin', 'read the password from stdin')
+    .action(async (registry: string, o: { username: string; password?: string; passwordStdin?: boolean }) => {
+      if ((o.password === undefined) === (o.passwordStdin !== true)) {
+        io.err('error: give the password with --password-stdin (or -p), one of them');
+        throw new CliExit(EXIT_USAGE);
+      }
+      const password = o.passwordStdin ? (await stdin()).replace(/\r?\n$/, '') : o.password!;
+      if (password === '') {
+        io.err('error: the password is empty');
+        throw new CliExit(EXIT_USAGE);
+      }
+      progress(`checking the credentials of '${o.username}' with ${registry}`);
+      const given = { username: o.username, password, source: 'the command line' };
+      await new OciClient(
+        30_000,
+        new RegistryAuth(
+          () => given,
+          30_000,
+          () => undefined,
+        ),
+      ).checkLogin(registry);
+      const file = writeRegistryCredentials(registry, o.username, password);
+      io.out(`Login Succeeded: credentials for ${registry} stored in ${file}`);
     });
 
   program

@@ -3,6 +3,7 @@ import { PACK_ARTIFACT_TYPE, PACK_LAYER_MEDIA_TYPE } from '../format/constants.j
 import { packDigest, sha256Hex } from '../format/hash.js';
 import type { PackCache } from './pack-cache.js';
 import { readCapped } from './pack-resolver.js';
+import { RegistryAuth } from './registry-auth.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
@@ -91,17 +92,47 @@ export interface PulledPack {
 
 /**
  * The OCI distribution API with plain fetch: blob upload (POST + monolithic PUT), manifest PUT,
- * manifest and blob GET. Every digest the registry hands back is recomputed here.
+ * manifest and blob GET. Every digest the registry hands back is recomputed here. A registry that
+ * answers 401 is authenticated with (`RegistryAuth`): Basic, or a bearer token from its token
+ * service, with the credentials Docker's config.json holds for it.
  */
 export class OciClient {
-  constructor(private readonly timeoutMs = 60_000) {}
+  constructor(
+    private readonly timeoutMs = 60_000,
+    private readonly auth = new RegistryAuth(),
+  ) {}
 
-  private async call(url: string, init: RequestInit, what: string): Promise<Response> {
+  private async send(url: string, init: RequestInit, authorization: string | undefined, what: string) {
+    const headers = new Headers(init.headers);
+    if (authorization) headers.set('authorization', authorization);
     try {
-      return await fetch(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+      return await fetch(url, { ...init, headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (e) {
       throw new PackError('pack_fetch_failed', `${what}: ${url}: ${(e as Error).message}`);
     }
+  }
+
+  /** One request, answered once more with the credentials a 401's challenge asks for. Bodies are buffers, so they resend. */
+  private async call(r: OciRef, url: string, init: RequestInit, what: string): Promise<Response> {
+    const res = await this.send(url, init, this.auth.headerFor(r.registry, r.repository), what);
+    if (res.status !== 401) return res;
+    this.auth.forget(r.registry, r.repository);
+    const header = await this.auth.answer(r.registry, r.repository, res, what);
+    const again = await this.send(url, init, header, what);
+    if (again.status === 401) {
+      await again.body?.cancel();
+      this.auth.forget(r.registry, r.repository);
+      throw this.auth.refused(r.registry, what);
+    }
+    return again;
+  }
+
+  /** Checks that the registry takes its stored credentials (`greentic-pack login`): GET /v2/. */
+  async checkLogin(registry: string): Promise<void> {
+    const r = parseOciRef(`oci:${registry}/login-check`);
+    const res = await this.call(r, `${r.baseUrl}/v2/`, {}, `login to ${registry}`);
+    await this.expect(res, [200], `login to ${registry}`);
+    await res.body?.cancel();
   }
 
   private async expect(res: Response, ok: number[], what: string): Promise<void> {
@@ -116,12 +147,14 @@ export class OciClient {
 
   private async pushBlob(r: OciRef, bytes: Uint8Array, digest: string): Promise<void> {
     const head = await this.call(
+      r,
       `${r.baseUrl}/v2/${r.repository}/blobs/${digest}`,
       { method: 'HEAD' },
       'blob check',
     );
     if (head.status === 200) return;
     const start = await this.call(
+      r,
       `${r.baseUrl}/v2/${r.repository}/blobs/uploads/`,
       { method: 'POST' },
       'blob upload start',
@@ -132,6 +165,7 @@ export class OciClient {
     const url = new URL(loc, r.baseUrl);
     url.searchParams.set('digest', digest);
     const put = await this.call(
+      r,
       url.toString(),
       {
         method: 'PUT',
@@ -172,6 +206,7 @@ export class OciClient {
     };
     const body = Buffer.from(JSON.stringify(manifest));
     const put = await this.call(
+      r,
       `${r.baseUrl}/v2/${r.repository}/manifests/${r.tag}`,
       { method: 'PUT', body, headers: { 'content-type': OCI_MANIFEST } },
       'manifest upload',
@@ -183,6 +218,7 @@ export class OciClient {
   private async fetchManifest(r: OciRef, label: string): Promise<{ manifest: OciManifest; digest: string }> {
     const reference = r.digest ?? r.tag!;
     const res = await this.call(
+      r,
       `${r.baseUrl}/v2/${r.repository}/manifests/${reference}`,
       { headers: { accept: OCI_MANIFEST } },
       label,
@@ -272,6 +308,7 @@ export class OciClient {
     const cached = await opts.cache?.get(layer.digest);
     if (cached) return { bytes: cached, manifestDigest, layerDigest: layer.digest, fromCache: true };
     const res = await this.call(
+      r,
       `${r.baseUrl}/v2/${r.repository}/blobs/${layer.digest}`,
       { redirect: 'follow' },
       `${ref}: blob`,
