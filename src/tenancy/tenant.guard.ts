@@ -1,6 +1,6 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { BadRequestError } from '../common/errors.js';
-import { BundleRegistry } from './bundle-registry.service.js';
+import { BundleRegistry, type TenancyCoordinates } from './bundle-registry.service.js';
 import type { ResolvedTenancy, TenancyCarrier } from './resolved-tenancy.js';
 import { extractTenancy } from './tenancy-extractor.js';
 import { TenantScopes } from './tenant-scopes.service.js';
@@ -31,7 +31,7 @@ export class TenantGuard implements CanActivate {
     return true;
   }
 
-  private resolve(c: NonNullable<ReturnType<typeof extractTenancy>>): ResolvedTenancy {
+  private resolve(c: TenancyCoordinates): ResolvedTenancy {
     if (c.channel !== undefined && c.team !== undefined) {
       const channel = this.registry.resolveChannel({
         tenant: c.tenant,
