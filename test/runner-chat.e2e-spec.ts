@@ -126,7 +126,7 @@ describe('greentic-runner chat in a terminal', () => {
       '--user',
       'ada',
     ]);
-    let at = await chat.waitFor(/as ada; \/quit/);
+    let at = await chat.waitFor(/as ada; \/help for commands/);
     at = await chat.waitFor(/you> /, at);
     chat.type('hi');
     at = await chat.waitFor(/bot> What location would you like a forecast for\?\n/, at);

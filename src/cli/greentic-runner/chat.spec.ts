@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { replyLines, runChat } from './chat.js';
+import { messageOf, replyLines, runChat } from './chat.js';
 
 describe('chat replies as terminal lines', () => {
   it('shows a card through its text fallback, buttons included, and choices numbered', () => {
@@ -20,6 +20,15 @@ describe('chat replies as terminal lines', () => {
     expect(lines.join('\n')).toContain('Track');
     expect(lines[lines.length - 1]).toBe('     choices: [1] Track  [2] Cancel');
     expect(replyLines({ text: 'plain' })).toEqual(['bot> plain']);
+  });
+});
+
+describe('chat input lines', () => {
+  it('sends text, or a card button press with /action', () => {
+    expect(messageOf('hello')).toEqual({ text: 'hello' });
+    expect(messageOf('/action {"action":"track"}')).toEqual({ action: { action: 'track' } });
+    expect(messageOf('/action [1]')).toMatch(/needs a JSON object/);
+    expect(messageOf('/action {')).toMatch(/needs the button's data as JSON/);
   });
 });
 

@@ -128,6 +128,24 @@ async function target(
 
 class UsageError extends Error {}
 
+const HELP = [
+  '  <text>           send a message',
+  '  /action <json>   press a card button: send its Submit data, e.g. /action {"action":"track"}',
+  '  /quit, Ctrl-D    leave',
+];
+
+/** A typed line as the webhook body's message part; a string is what is wrong with it. */
+export function messageOf(line: string): { text: string } | { action: Record<string, unknown> } | string {
+  if (!line.startsWith('/action')) return { text: line };
+  let data: unknown;
+  try {
+    data = JSON.parse(line.slice('/action'.length).trim());
+  } catch (e) {
+    return `/action needs the button's data as JSON: ${(e as Error).message}`;
+  }
+  return isRecord(data) ? { action: data } : '/action needs a JSON object, e.g. /action {"action":"track"}';
+}
+
 /** Runs the REPL until end of input or `/quit`; returns the exit code. */
 export async function runChat(
   o: ChatOptions,
@@ -176,7 +194,9 @@ export async function runChat(
   const webhook = `${url}/webhooks/webhook/${t.channel}?wait=true`;
   const user = o.user ?? 'chat-user';
   const conversationId = `chat-${randomUUID()}`;
-  io.out(`chatting with ${t.about} on ${t.channel} as ${user}; /quit or Ctrl-D to leave`);
+  io.out(
+    `chatting with ${t.about} on ${t.channel} as ${user}; /help for commands, /help for commands, /quit or Ctrl-D to leave`,
+  );
 
   const rl = createInterface({
     input,
@@ -189,7 +209,14 @@ export async function runChat(
     for await (const raw of rl) {
       const line = raw.trim();
       if (line === '/quit' || line === '/exit') break;
-      if (line === '') {
+      if (line === '' || line === '/help') {
+        if (line === '/help') for (const l of HELP) io.out(l);
+        rl.prompt();
+        continue;
+      }
+      const message = messageOf(line);
+      if (typeof message === 'string') {
+        io.err(message);
         rl.prompt();
         continue;
       }
@@ -197,7 +224,7 @@ export async function runChat(
       const res = await fetch(webhook, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ userId: user, conversationId, text: line }),
+        body: JSON.stringify({ userId: user, conversationId, ...message }),
       }).catch((e: Error) => e);
       if (res instanceof Error) {
         io.err(`greentic-runner chat: ${res.message}`);
