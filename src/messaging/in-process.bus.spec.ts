@@ -30,6 +30,26 @@ describe('InProcessBus', () => {
     await bus.close();
   });
 
+  it("hands subscribers the publisher's headers and id, and one payload none of them can change", async () => {
+    const bus = new InProcessBus();
+    const got: { headers: Record<string, string>; data: { nested: { n: number } } }[] = [];
+    await bus.subscribe<{ nested: { n: number } }>('h.>', async (m) => void got.push(m));
+    await bus.subscribe<{ nested: { n: number } }>('h.>', async (m) => void got.push(m));
+    const headers = { 'greentic-tenant': 'acme' };
+    await bus.publish('h.x', { nested: { n: 1 } }, { headers, msgId: 'm1' });
+    await tick();
+    expect(got.map((m) => m.headers)).toEqual([
+      { 'greentic-tenant': 'acme', 'Nats-Msg-Id': 'm1' },
+      { 'greentic-tenant': 'acme', 'Nats-Msg-Id': 'm1' },
+    ]);
+    expect(headers).toEqual({ 'greentic-tenant': 'acme' });
+    expect(() => {
+      got[0]!.data.nested.n = 2;
+    }).toThrow(TypeError);
+    expect(got[1]!.data.nested.n).toBe(1);
+    await bus.close();
+  });
+
   it('drops a duplicate msgId inside the window, and says so to the publisher', async () => {
     const bus = new InProcessBus();
     let n = 0;

@@ -24,12 +24,7 @@ import { channelOf } from '../tenancy/resolved-tenancy.js';
 import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { IngressService } from './ingress.service.js';
 import type { EgressMessage } from '../core/message-envelope.js';
-import type {
-  InboundMessage,
-  IngressResult,
-  ProviderRequest,
-  ProviderResponse,
-} from './providers/messaging-provider.js';
+import type { InboundMessage, ProviderRequest, ProviderResponse } from './providers/messaging-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 
 /**
@@ -93,10 +88,7 @@ export class WebhookController {
       return send(res, await provider.challenge(preq, channel));
     }
     if (req.method !== 'POST') throw new BadRequestError(`method ${req.method} not allowed`);
-    const parsed = provider.ingress(preq, channel);
-    // A provider that parses synchronously (the generic webhook) spares the request an await.
-    const result =
-      typeof (parsed as { then?: unknown }).then === 'function' ? await parsed : (parsed as IngressResult);
+    const result = await provider.ingress(preq, channel);
     const out =
       result.messages.length > 0
         ? await this.ingress.accept(channel, result.messages, result.wait === true, preq.rawBody.length)

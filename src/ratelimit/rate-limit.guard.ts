@@ -15,26 +15,25 @@ import { RateLimitService } from './rate-limit.service.js';
 export class RateLimitGuard implements CanActivate {
   constructor(private readonly limits: RateLimitService) {}
 
-  // Synchronous when no limit applies (the common case): Nest then awaits nothing for this guard.
-  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() === 'rpc') {
       const resolved = context.switchToRpc().getContext<TenancyCarrier>().tenancy?.channel;
-      if (!resolved || !this.limits.limits(resolved)) return true;
-      return this.limits.enforce(resolved, 'bus').then(() => true);
+      if (resolved && this.limits.limits(resolved)) await this.limits.enforce(resolved, 'bus');
+      return true;
     }
     const http = context.switchToHttp();
     const req = http.getRequest<FastifyRequest>();
     if (req.method !== 'POST') return true;
     const resolved = req.tenancy?.channel;
     if (!resolved || !this.limits.limits(resolved)) return true;
-    return this.limits.enforce(resolved, 'http').then(
-      () => true,
-      (e: unknown) => {
-        if (e instanceof RateLimitedError) {
-          void http.getResponse<FastifyReply>().header('retry-after', String(e.details['retryAfter']));
-        }
-        throw e;
-      },
-    );
+    try {
+      await this.limits.enforce(resolved, 'http');
+    } catch (e) {
+      if (e instanceof RateLimitedError) {
+        void http.getResponse<FastifyReply>().header('retry-after', String(e.details['retryAfter']));
+      }
+      throw e;
+    }
+    return true;
   }
 }

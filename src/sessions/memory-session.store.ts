@@ -1,7 +1,12 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { SessionConflictError } from '../common/errors.js';
 import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
-import type { ProcessedMessage, SessionRecord, SessionStore, SessionStoreHealth } from '../core/session-store.js';
+import type {
+  ProcessedMessage,
+  SessionRecord,
+  SessionStore,
+  SessionStoreHealth,
+} from '../core/session-store.js';
 import { isoNow } from '../common/iso-time.js';
 
 interface Entry {
@@ -24,7 +29,7 @@ function copyRecord(
     key: r.key,
     version,
     snapshot: r.snapshot === null ? null : structuredClone(r.snapshot),
-    // Most sessions keep no data: a structured clone of `{}` still costs a microsecond.
+    // Most sessions keep no data, and a structured clone of `{}` is not free (docs/performance.md).
     data: isEmpty(r.data) ? {} : structuredClone(r.data),
     updatedAt,
   };

@@ -83,7 +83,6 @@ export function webhookReply(reply: OutboundReply): Record<string, unknown> {
 export class WebhookProvider implements MessagingProvider {
   readonly id = 'webhook';
 
-  // Synchronous: nothing here waits, and the webhook controller skips the await for a plain result.
   ingress(req: ProviderRequest, resolved: ResolvedChannel): IngressResult {
     let body: unknown;
     try {
