@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { fakeChannel } from '../../test/support/fakes/channel-context.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import { DEFAULT_LIMITS, type Bundle, type ChannelBinding } from '../tenancy/bundle.types.js';
+import {
+  DEFAULT_LIMITS,
+  type Bundle,
+  type ChannelBinding,
+  type DeliveryMode,
+} from '../tenancy/bundle.types.js';
 import { EgressDispatcher, egressRoutes } from './egress-dispatcher.service.js';
 import { InProcessBus } from './in-process.bus.js';
 import { BusContext } from './bus.context.js';
@@ -100,11 +105,13 @@ function egress(id: string, tenant = 'acme', channel = 'main', sessionKey = 'k')
   };
 }
 
-async function dispatcher(send: MessagingProvider['send']) {
+async function dispatcher(send: MessagingProvider['send'], delivery?: DeliveryMode) {
   const bus = new InProcessBus();
+  const channel = fakeChannel('x');
+  if (delivery) channel.channel.delivery = delivery;
   const registry = {
     bundle: bundle({ acme: { main: 'x' } }),
-    resolveChannel: () => fakeChannel('x'),
+    resolveChannel: () => channel,
   } as unknown as BundleRegistry;
   const providers = {
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
@@ -115,6 +122,42 @@ async function dispatcher(send: MessagingProvider['send']) {
   await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.data));
   return { bus, dlq };
 }
+
+describe('EgressDispatcher delivery modes', () => {
+  it("applies the channel's at_most_once: a reply whose call ended without an answer is not sent again", async () => {
+    const calls: string[] = [];
+    let attempts = 0;
+    const { bus, dlq } = await dispatcher(async (_m, _ch, delivery) => {
+      attempts++;
+      await delivery.replies(async (_reply, _i, key) => {
+        calls.push(key);
+        throw new Error('socket hang up'); // no answer: it may have reached the service
+      });
+    }, 'at_most_once');
+    await bus.publish(SUBJECT, egress('m1'));
+    // The retry finds the reply marked sending: dropped (logged), acknowledged, not dead-lettered.
+    await until(() => attempts === 2);
+    await new Promise((r) => setTimeout(r, 300));
+    await bus.close();
+    expect(attempts).toBe(2);
+    expect(calls).toHaveLength(1);
+    expect(dlq).toEqual([]);
+  });
+
+  it('retries the same reply with the same key under at_least_once (the default)', async () => {
+    const calls: string[] = [];
+    const { bus } = await dispatcher(async (_m, _ch, delivery) => {
+      await delivery.replies(async (_reply, _i, key) => {
+        calls.push(key);
+        if (calls.length === 1) throw new Error('socket hang up');
+      });
+    });
+    await bus.publish(SUBJECT, egress('m1'));
+    await until(() => calls.length === 2);
+    await bus.close();
+    expect(calls[1]).toBe(calls[0]);
+  });
+});
 
 describe('EgressDispatcher retry semantics', () => {
   it('dead-letters a non-retryable failure at once, without another attempt', async () => {

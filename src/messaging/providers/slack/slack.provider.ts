@@ -260,10 +260,13 @@ function slackEgressError(e: unknown): EgressError {
       e.statusCode,
     );
   if (e instanceof WebAPIPlatformError) {
+    // Slack answered (HTTP 200, `ok: false`): nothing was posted, so at_most_once may retry it.
     return new EgressError(
       'slack',
       `chat.postMessage failed: ${e.data.error}`,
       RETRYABLE_PLATFORM_ERRORS.has(e.data.error),
+      undefined,
+      200,
     );
   }
   return new EgressError('slack', `chat.postMessage failed: ${(e as Error).message}`, true);

@@ -171,6 +171,9 @@ export class TeamsProvider implements MessagingProvider {
     const bot = isRecord(msg.meta?.['bot']) ? msg.meta['bot'] : { id: requireSetting(resolved, 'app_id') };
     const user = isRecord(msg.meta?.['user']) ? msg.meta['user'] : { id: msg.userId };
     const replyToId = str(msg.meta?.['activityId']);
+    // Fetched before any call to the connector: a token endpoint that does not answer sends nothing,
+    // which at_most_once must not mistake for a call that may have gone out.
+    const { token, key } = await this.token(resolved);
     // The connector de-duplicates nothing a bot sends (it assigns the activity id itself), so
     // a reply resent after a crash shows twice; replyToId only threads it under the user's message.
     await delivery.replies(async (reply) => {
@@ -184,7 +187,6 @@ export class TeamsProvider implements MessagingProvider {
         ...(replyToId ? { replyToId } : {}),
         ...content,
       };
-      const { token, key } = await this.token(resolved);
       let res: Response;
       try {
         res = await fetch(url, {
