@@ -224,6 +224,33 @@ describe('greentic-component new + build', () => {
     expect(ran.err).toContain('message received');
   }, 300_000);
 
+  it('build --watch rebuilds when a source file is written, until stopped', async () => {
+    // The 'shouter' project of the test above is built and cached: each rebuild here is a cache hit.
+    const project = join(dir, 'shouter');
+    const out: string[] = [];
+    const err: string[] = [];
+    const ac = new AbortController();
+    const packComponent = join(dir, 'shouter-pack', 'components', 'shouter.wasm');
+    const running = runCli(
+      ['build', project, '--watch', '-o', packComponent],
+      { out: (l) => out.push(l), err: (l) => err.push(l) },
+      { signal: ac.signal },
+    );
+    const until = async (n: number): Promise<void> => {
+      for (let i = 0; i < 600 && out.length < n; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(out.length, err.join('\n')).toBeGreaterThanOrEqual(n);
+    };
+    await until(1);
+    expect(err.join('\n')).toContain('[shouter] watching');
+    const source = join(project, 'component.ts');
+    await writeFile(source, await readFile(source, 'utf8'));
+    await until(2);
+    expect(out[1]).toMatch(/^cached .*shouter\.wasm/);
+    ac.abort();
+    expect(await running).toBe(EXIT_OK);
+    expect(existsSync(packComponent)).toBe(true);
+  }, 120_000);
+
   it("creates, builds and runs a project against upstream's WIT (node.describe, state-store)", async () => {
     expect((await cli('new', 'upgreeter', '--world', 'upstream', '--dir', dir)).code).toBe(EXIT_OK);
     const project = join(dir, 'upgreeter');

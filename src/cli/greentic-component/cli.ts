@@ -11,8 +11,8 @@
  */
 import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, watch } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { ComponentLoadError, GreenticError } from '../../common/errors.js';
 import {
@@ -195,7 +195,121 @@ function progressLine(name: string, p: BuildProgress): string {
   }
 }
 
-export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+interface BuildFlags {
+  out?: string;
+  cacheDir?: string;
+  quiet?: boolean;
+  watch?: boolean;
+}
+
+/** One build of a project: bundle, componentize (or the cache), copy to `--out`, check the world. */
+async function buildProject(
+  dir: string,
+  m: ComponentManifest,
+  o: BuildFlags,
+  io: CliIO,
+  runtime: PooledComponentRuntime,
+): Promise<void> {
+  const built = await buildComponent({
+    sourcePath: join(dir, m.source),
+    witPath: join(dir, m.wit),
+    worldName: m.worldName,
+    cacheDir: o.cacheDir ?? componentCacheDir(),
+    ...(m.disableFeatures ? { disableFeatures: m.disableFeatures } : {}),
+    ...(o.quiet ? {} : { onProgress: (p: BuildProgress) => io.err(progressLine(m.name, p)) }),
+  }).catch((e: Error) => {
+    throw new ComponentLoadError(`build of '${m.name}' failed: ${e.message}`);
+  });
+  const out = resolve(o.out ?? join(dir, 'dist', `${m.name}.wasm`));
+  await mkdir(dirname(out), { recursive: true });
+  // Written next to the target and renamed over it, so a runner watching the folder never reads half a file.
+  const tmp = `${out}.tmp-${process.pid}`;
+  await copyFile(built.path, tmp);
+  await rename(tmp, out);
+  const prepared = await runtime.prepare({
+    name: m.name,
+    version: m.version,
+    bytes: new Uint8Array(await readFile(out)),
+  });
+  const expected = m.world === '0.1' ? 'greentic:component@0.1.0' : 'greentic:component@0.6.0';
+  if (prepared.world !== expected) {
+    throw new ComponentLoadError(
+      `${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`,
+    );
+  }
+  io.out(
+    `${built.cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${mib(built.bytes)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`,
+  );
+}
+
+const WATCH_DEBOUNCE_MS = 200;
+
+/**
+ * `build --watch`: the project folder (minus dist/, node_modules/ and dot folders) and the SDK,
+ * recursively; a burst of events rebuilds once, and a change during a build queues one more.
+ * A failed build is reported and the watch goes on. Ends when `signal` aborts (Ctrl-C in the CLI).
+ */
+async function watchProject(
+  dir: string,
+  m: ComponentManifest,
+  io: CliIO,
+  signal: AbortSignal | undefined,
+  build: () => Promise<void>,
+): Promise<void> {
+  const stop = signal ?? sigintSignal();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = build()
+      .catch((e: Error) => io.err(`error: ${e.message}`))
+      .finally(() => {
+        running = undefined;
+        if (again && !stop.aborted) {
+          again = false;
+          run();
+        }
+      });
+  };
+  const ignored = (file: string | null): boolean =>
+    file !== null &&
+    file.split(/[\\/]/).some((seg) => seg === 'dist' || seg === 'node_modules' || seg.startsWith('.'));
+  const onChange = (_event: string, file: string | null): void => {
+    if (ignored(file) || stop.aborted) return;
+    clearTimeout(timer);
+    timer = setTimeout(run, WATCH_DEBOUNCE_MS);
+  };
+  const watchers = [dir, SDK_DIR].map((d) => watch(d, { recursive: true }, onChange));
+  io.err(`[${m.name}] watching ${relative(process.cwd(), dir) || '.'} and the component SDK (Ctrl-C stops)`);
+  await new Promise<void>((done) => {
+    if (stop.aborted) return done();
+    stop.addEventListener('abort', () => done(), { once: true });
+  });
+  clearTimeout(timer);
+  for (const w of watchers) w.close();
+  await running;
+}
+
+function sigintSignal(): AbortSignal {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  return ac.signal;
+}
+
+export interface RunCliOptions {
+  /** Ends `build --watch` (the CLI: Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+export async function runCli(
+  argv: readonly string[],
+  io: CliIO = processIO,
+  options: RunCliOptions = {},
+): Promise<number> {
   const program = new Command('greentic-component')
     .description('Create, build, inspect and run Greentic WebAssembly components')
     .option('-v, --verbose', "show the runner's own log lines")
@@ -272,38 +386,19 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
       'build cache (default $GREENTIC_CACHE_DIR, $XDG_CACHE_HOME/greentic or ~/.cache/greentic)',
     )
     .option('-q, --quiet', 'no progress lines, only the result')
-    .action(async (dirArg: string, o: { out?: string; cacheDir?: string; quiet?: boolean }) => {
+    .option(
+      '-w, --watch',
+      "rebuild when the source, its WIT or the SDK changes (with -o into a pack directory served by 'greentic-runner start --pack <dir>', the runner reloads the pack)",
+    )
+    .action(async (dirArg: string, o: BuildFlags) => {
       useLogger();
       const dir = resolve(dirArg);
       const m = await readManifest(dir);
-      const built = await buildComponent({
-        sourcePath: join(dir, m.source),
-        witPath: join(dir, m.wit),
-        worldName: m.worldName,
-        cacheDir: o.cacheDir ?? componentCacheDir(),
-        ...(m.disableFeatures ? { disableFeatures: m.disableFeatures } : {}),
-        ...(o.quiet ? {} : { onProgress: (p: BuildProgress) => io.err(progressLine(m.name, p)) }),
-      }).catch((e: Error) => {
-        throw new ComponentLoadError(`build of '${m.name}' failed: ${e.message}`);
-      });
-      const out = resolve(o.out ?? join(dir, 'dist', `${m.name}.wasm`));
-      await mkdir(dirname(out), { recursive: true });
-      await copyFile(built.path, out);
       runtime = new PooledComponentRuntime({ settings: { minWorkers: 0, maxWorkers: 1 } });
-      const prepared = await runtime.prepare({
-        name: m.name,
-        version: m.version,
-        bytes: new Uint8Array(await readFile(out)),
-      });
-      const expected = m.world === '0.1' ? 'greentic:component@0.1.0' : 'greentic:component@0.6.0';
-      if (prepared.world !== expected) {
-        throw new ComponentLoadError(
-          `${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`,
-        );
-      }
-      io.out(
-        `${built.cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${mib(built.bytes)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`,
-      );
+      const build = (): Promise<void> => buildProject(dir, m, o, io, runtime!);
+      if (!o.watch) return build();
+      await build().catch((e: Error) => io.err(`error: ${e.message}`));
+      await watchProject(dir, m, io, options.signal, build);
     });
 
   program
