@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -78,7 +78,7 @@ export function egressRoutes(bundle: Bundle): EgressRoute[] {
  * Retry-After), then dead-letters; a non-retryable one is dead-lettered at once.
  */
 @Injectable()
-export class EgressDispatcher {
+export class EgressDispatcher implements OnApplicationBootstrap {
   private readonly logger = new Logger(EgressDispatcher.name);
 
   constructor(
@@ -87,6 +87,22 @@ export class EgressDispatcher {
     private readonly providers: ProviderRegistry,
     @Inject(DELIVERY_LEDGER) private readonly ledger: DeliveryLedger,
   ) {}
+
+  /** at_most_once across replicas needs marks they all see: say so when they live in this process. */
+  onApplicationBootstrap(): void {
+    if (this.ledger.durable || this.bus.kind !== 'nats') return;
+    const channels: string[] = [];
+    for (const t of this.registry.bundle.tenants.values())
+      for (const e of t.envs.values())
+        for (const tm of e.teams.values())
+          for (const c of tm.channels.values())
+            if (c.delivery === 'at_most_once') channels.push(`${t.id}/${e.id}/${tm.id}/${c.id}`);
+    if (channels.length > 0)
+      this.logger.warn(
+        { channels },
+        'delivery: at_most_once holds only within one replica: delivery marks are in memory (set GREENTIC_SESSIONS=redis)',
+      );
+  }
 
   /** The subscriptions egress is consumed through: each provider's patterns under its own queue. */
   routes(): BusRoute[] {
