@@ -12,6 +12,11 @@
 //
 // Components: the WAT echo (a call costs microseconds, so the pool's own cost shows) and a
 // componentize-js component (js-v01, upper-cases the message). `--quick` shortens every phase.
+//
+//   weather  the demo's weather_api call (forecast_weather { q: Paris, days: 3 }), direct and pooled:
+//            before (bench/components/fixtures/weather-before, today's source before the component
+//            SDK), after (the demo's weather.ts on the SDK) and the floor (the same world, a fixed
+//            output, no decoding or logic: fixtures/weather-floor). `--weather` runs only this part.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +24,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_thread
 import { root, table, writeResults } from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
+const weatherOnly = process.argv.includes('--weather');
 const SEQ_CALLS = quick ? 5_000 : 20_000;
 const LOAD_MS = quick ? 1_500 : 4_000;
 const COLD_RUNS = quick ? 2 : 4;
@@ -42,6 +48,24 @@ const jsWasm = await buildJsComponent({
 const COMPONENTS = {
   'wat-echo': { name: 'echo', bytes: new Uint8Array(readFileSync(echoWasm)) },
   'js-v01': { name: 'js-v01', bytes: new Uint8Array(readFileSync(jsWasm)) },
+};
+
+const weatherDir = path.join(root, 'examples/demo/packs/demo/components/weather_api');
+const weatherBuild = async (sourcePath) =>
+  new Uint8Array(
+    readFileSync(
+      await buildJsComponent({ sourcePath, witPath: path.join(weatherDir, 'wit'), worldName: 'component' }),
+    ),
+  );
+process.stderr.write('building the weather components (cached per machine; ~30 s each the first time)...\n');
+const WEATHER = {
+  'weather before (hand-written CBOR)': await weatherBuild(
+    path.join(root, 'bench/components/fixtures/weather-before/weather.js'),
+  ),
+  'weather after (component SDK)': await weatherBuild(path.join(weatherDir, 'weather.ts')),
+  'floor (same world, fixed output)': await weatherBuild(
+    path.join(root, 'bench/components/fixtures/weather-floor/floor.js'),
+  ),
 };
 
 const ctx = {
@@ -282,6 +306,121 @@ async function cold(key) {
   return { uncachedMs: Math.round(median(out.uncachedMs)), cachedMs: Math.round(median(out.cachedMs)) };
 }
 
+// ---- weather: the demo's component call, before / after / floor --------------------------
+
+const WEATHER_INPUT = { q: 'Paris', days: 3 };
+
+/**
+ * Per component: jco's output called in this thread (the envelope built once, as a caller that
+ * reuses it would) and the pool (the runtime's whole call: envelope, CBOR both ways, worker hop).
+ * All variants in interleaved rounds, p50 = median of the rounds' p50s.
+ */
+async function weatherRounds() {
+  const { encodeCbor } = await dist('wasm/cbor.js');
+  const { V06_NODE } = await dist('wasm/world-detect.js');
+  const rounds = quick ? 3 : 7;
+  const perRound = Math.round((quick ? 2_000 : 10_000) / rounds);
+  const cache = new TranspileCache();
+  const pool = new PooledComponentRuntime({ settings: { deadlineMs: 10_000, minWorkers: 1, maxWorkers: 2 } });
+  const envelope = {
+    ctx: {
+      tenantId: 't1',
+      teamId: undefined,
+      userId: 'u-1',
+      envId: 'dev',
+      traceId: '',
+      correlationId: 'm-1',
+      deadlineMs: BigInt(Date.now() + 3_600_000),
+      attempt: 0,
+      idempotencyKey: undefined,
+      i18nId: 'en',
+    },
+    flowId: 'bench',
+    stepId: 'call',
+    componentId: 'weather_api',
+    attempt: 0,
+    payloadCbor: encodeCbor(WEATHER_INPUT),
+    metadataCbor: undefined,
+  };
+  const variants = [];
+  for (const [name, bytes] of Object.entries(WEATHER)) {
+    const artifact = await cache.load(bytes, 'weather_api');
+    const instance = await artifact.instantiate(artifact.imports.length ? createWasiSandbox() : {});
+    const node = instance[V06_NODE];
+    variants.push({
+      component: name,
+      label: 'direct: jco output, main thread',
+      fn: async () => node.invoke('forecast_weather', envelope),
+    });
+    const prepared = await pool.prepare({ name: 'weather_api', version: '1', bytes });
+    const call = { component: prepared, operation: 'forecast_weather', input: WEATHER_INPUT, ctx };
+    variants.push({
+      component: name,
+      label: 'pool: 1 caller (default settings)',
+      fn: () => pool.invoke(tenant('t1'), call),
+    });
+  }
+  for (const v of variants) {
+    for (let i = 0; i < 300; i++) await v.fn();
+    Object.assign(v, { p50s: [], samples: [], ms: 0 });
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const lat = new Array(perRound);
+      const t0 = performance.now();
+      for (let i = 0; i < perRound; i++) {
+        const s = performance.now();
+        await v.fn();
+        lat[i] = (performance.now() - s) * 1000;
+      }
+      v.ms += performance.now() - t0;
+      v.samples.push(...lat);
+      v.p50s.push(stats(lat, 1, 1).p50Us);
+    }
+  }
+  await pool.close();
+  const out = variants.map((v) => {
+    const p50s = [...v.p50s].sort((a, b) => a - b);
+    return {
+      what: `weather: ${v.label}`,
+      component: v.component,
+      ...stats(v.samples, v.ms, v.samples.length),
+      p50Us: p50s[p50s.length >> 1],
+    };
+  });
+  const find = (component, pooled) =>
+    out.find((r) => r.component === component && r.what.includes(pooled ? 'pool' : 'direct'));
+  const floorName = 'floor (same world, fixed output)';
+  for (const r of out) {
+    const pooled = r.what.includes('pool');
+    r.vsFloor = +(r.p50Us / find(floorName, pooled).p50Us).toFixed(2);
+    if (pooled) r.vsDirect = +(r.p50Us / find(r.component, false).p50Us).toFixed(2);
+  }
+  return out;
+}
+
+if (weatherOnly) {
+  const weather = await weatherRounds();
+  process.stdout.write(
+    table(weather, ['what', 'component', 'p50Us', 'p99Us', 'callsPerSec', 'vsFloor', 'vsDirect']) + '\n',
+  );
+  const after = weather.filter((r) => r.component.startsWith('weather after'));
+  const targets = {
+    demoOverFloorDirect: { target: 1.5, measured: after.find((r) => r.what.includes('direct')).vsFloor },
+    pooledOverDirect: { target: 1.2, measured: after.find((r) => r.what.includes('pool')).vsDirect },
+  };
+  process.stdout.write('\ntargets: ' + JSON.stringify(targets, null, 2) + '\n');
+  const file = writeResults('components-weather', {
+    quick,
+    cpus: os.cpus().length,
+    loadAverage: os.loadavg(),
+    rows: weather,
+    targets,
+  });
+  process.stdout.write(`results: ${path.relative(root, file)}\n`);
+  process.exit(0);
+}
+
 // ---- run ------------------------------------------------------------------------------------
 
 const rows = [];
@@ -315,8 +454,21 @@ for (const key of Object.keys(COMPONENTS)) {
 }
 const colds = {};
 for (const key of Object.keys(COMPONENTS)) colds[key] = await cold(key);
+const weatherRows = await weatherRounds();
+rows.push(...weatherRows);
 
-const columns = ['what', 'component', 'p50Us', 'p99Us', 'callsPerSec', 'ratio', 'vsInProcess', 'workers'];
+const columns = [
+  'what',
+  'component',
+  'p50Us',
+  'p99Us',
+  'callsPerSec',
+  'ratio',
+  'vsInProcess',
+  'vsFloor',
+  'vsDirect',
+  'workers',
+];
 process.stdout.write(table(rows, columns) + '\n\n');
 process.stdout.write(
   table(
@@ -350,6 +502,16 @@ const targets = {
     with: jsBest.label,
     bestVariant: best('js-v01').label,
     met: jsBest.p50Us / pooledRows['js-v01'].raw.p50Us <= 1.5,
+  },
+  weatherOverFloorDirect: {
+    target: 1.5,
+    measured: weatherRows.find((r) => r.component.startsWith('weather after') && r.what.includes('direct'))
+      .vsFloor,
+  },
+  weatherPooledOverDirect: {
+    target: 1.2,
+    measured: weatherRows.find((r) => r.component.startsWith('weather after') && r.what.includes('pool'))
+      .vsDirect,
   },
 };
 process.stdout.write('\ntargets: ' + JSON.stringify(targets, null, 2) + '\n');
