@@ -6,7 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixtureSpec, type FixtureName } from '../../test/fixtures/fixture-paths.js';
 import { ComponentError, ComponentLoadError, ComponentTrapError } from '../common/errors.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
-import { COMPONENT_RUNTIME, WORLD_V01, WORLD_V06, type PreparedComponent } from '../core/component-runtime.js';
+import {
+  COMPONENT_RUNTIME,
+  WORLD_V01,
+  WORLD_V06,
+  type PreparedComponent,
+} from '../core/component-runtime.js';
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { resetTranspileStats, TranspileCache, transpileStats } from './transpile-cache.js';
 import { RunnerConfigModule } from '../config/config.module.js';

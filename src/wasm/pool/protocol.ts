@@ -15,7 +15,11 @@
  * Host calls go the other way: the worker posts on `hostCalls` (main listens) and, for calls that
  * return something, sleeps on the HOST counter until main posts the answer on `hostAnswers`.
  */
-import type { ComponentCallContext, ComponentOperation, ComponentWorld } from '../../core/component-runtime.js';
+import type {
+  ComponentCallContext,
+  ComponentOperation,
+  ComponentWorld,
+} from '../../core/component-runtime.js';
 import {
   ComponentBusyError,
   ComponentError,
