@@ -1,8 +1,10 @@
-// The tracing floor: bench/webhook/bare-server.mjs's answer, plus, per request, the ten spans the
-// runner records for one message of the benchmark flow (same names, kinds, attributes, parent
-// chain and traceparent hop), through the runner's own OpenTelemetry setup (dist/telemetry/otel.js:
-// Node SDK, batch processor, OTLP exporter, redaction). No Nest and no runner logic: what it costs
-// over the bare server is what the SDK itself costs per traced message, the least any runner
+// The tracing floor: bench/webhook/bare-server.mjs's answer, plus, per request, the spans the
+// runner records by default for one message of the benchmark flow, one per hop (webhook, publish
+// ingress, consume ingress, flow run with its two nodes as events, component call, publish egress,
+// send egress: same names, kinds, attributes, parent chain and traceparent hops), through the
+// runner's own OpenTelemetry setup (dist/telemetry/otel.js: Node SDK, batch processor, OTLP
+// exporter, redaction, the AsyncLocalStorage context manager). No Nest and no runner logic: what it
+// costs over the bare server is what the SDK itself costs per traced message, the least any runner
 // emitting this trace could pay. Prints LISTENING <url>.
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { shutdownTelemetry, startTelemetry } from '../../dist/telemetry/otel.js';
@@ -68,25 +70,22 @@ function traceOne(body, req) {
   });
   const id = body.messageId;
   const consume = hop(trace.setSpan(context.active(), webhook), 'ingress', inSubject, id, 'consume');
-  const message = tracer.startSpan(
-    'message',
-    { attributes: { ...tenancy, 'greentic.provider': 'webhook' } },
-    trace.setSpan(context.active(), consume),
-  );
-  const inMessage = trace.setSpan(context.active(), message);
-  const nodeAttrs = (node, operation) => ({
-    'greentic.tenant': tenant,
-    'greentic.env': env,
-    'greentic.channel': channel,
-    'greentic.team': team,
-    'greentic.flow': 'bench',
-    'greentic.node': node,
-    'greentic.operation': operation,
-  });
-  const forecast = tracer.startSpan(
-    'node forecast',
-    { attributes: nodeAttrs('forecast', 'component.exec') },
-    inMessage,
+  const inConsume = trace.setSpan(context.active(), consume);
+  const t0 = Date.now();
+  const flow = tracer.startSpan(
+    'flow bench',
+    {
+      attributes: {
+        'greentic.tenant': tenant,
+        'greentic.env': env,
+        'greentic.channel': channel,
+        'greentic.provider': 'webhook',
+        'greentic.pack': 'bench',
+        'greentic.flow': 'bench',
+        'greentic.team': team,
+      },
+    },
+    inConsume,
   );
   tracer
     .startSpan(
@@ -103,29 +102,22 @@ function traceOne(body, req) {
           'greentic.operation': 'execute',
         },
       },
-      trace.setSpan(inMessage, forecast),
+      trace.setSpan(inConsume, flow),
     )
     .end();
-  forecast.end();
-  tracer.startSpan('node answer', { attributes: nodeAttrs('answer', 'reply') }, inMessage).end();
-  tracer
-    .startSpan(
-      'session commit',
-      {
-        attributes: {
-          'greentic.tenant': tenant,
-          'greentic.env': env,
-          'greentic.session.store': 'memory',
-          'greentic.session.version': 1,
-        },
-      },
-      inMessage,
-    )
-    .end();
-  const egress = hop(inMessage, 'egress', outSubject, `${id}:reply`, 'egress');
-  egress.end();
-  message.setAttribute('greentic.outcome', 'completed');
-  message.end();
+  flow.setAttribute('greentic.outcome', 'completed');
+  const node = (nodeId, operation, at, component) => ({
+    'greentic.node': nodeId,
+    'greentic.operation': operation,
+    'greentic.duration_ms': 0.1,
+    'greentic.outcome': 'ok',
+    ...(component ? { 'greentic.component': component } : {}),
+  });
+  flow.addEvent('node forecast', node('forecast', 'mcp.exec', t0, 'echo'), t0);
+  flow.addEvent('node answer', node('answer', 'reply', t0), t0);
+  flow.end();
+  const send = hop(inConsume, 'egress', outSubject, `${id}:reply`, 'send');
+  send.end();
   consume.end();
   return webhook;
 }

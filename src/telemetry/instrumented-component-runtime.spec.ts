@@ -33,8 +33,8 @@ class FakeRuntime implements ComponentRuntime {
   async invoke(_t: TenantCtx, c: ComponentCall): Promise<unknown> {
     this.activeDuringCall = trace.getActiveSpan()?.spanContext().spanId;
     await new Promise((r) => setTimeout(r, 1));
-    if (c.component.name === 'slow') throw new ComponentTimeoutError('slow', 10);
-    if (c.component.name === 'hungry') throw new ComponentMemoryExceededError('hungry', 1);
+    if (c.component.name === 'slow') throw new ComponentTimeoutError('slow timed out');
+    if (c.component.name === 'hungry') throw new ComponentMemoryExceededError('hungry over its cap');
     return { ok: true };
   }
   async release(t: TenantCtx): Promise<void> {
