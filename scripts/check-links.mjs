@@ -10,13 +10,16 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SKIP_DIRS = new Set(['node_modules', '.git', 'dist', '.cache', 'coverage']);
+/** Generated, gitignored output (test runs write pages there). */
+const SKIP_PATHS = new Set(['test/artifacts', 'bench/results']);
 
 function markdownFiles(dir) {
   const out = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.isDirectory()) {
-      if (!SKIP_DIRS.has(e.name) && !e.name.startsWith('.'))
-        out.push(...markdownFiles(path.join(dir, e.name)));
+      const sub = path.join(dir, e.name);
+      if (!SKIP_DIRS.has(e.name) && !e.name.startsWith('.') && !SKIP_PATHS.has(path.relative(root, sub)))
+        out.push(...markdownFiles(sub));
     } else if (e.name.endsWith('.md')) {
       out.push(path.join(dir, e.name));
     }
