@@ -240,7 +240,7 @@ describe('greentic-flow new and schema', () => {
     expect(validate(flow({ 'qa.process': { questions: [{ id: 'q', prompt: 'Q?', max_words: 0 }] } }))).toBe(
       false,
     );
-    expect(validate(flow({ 'component.exec': { args: {} } }))).toBe(false);
+    expect(validate(flow({ 'component.exec': { component: 3 } }))).toBe(false);
     expect(validate(flow({ 'flow.call': { flow_id: 'sub', inputs: {} } }))).toBe(false);
     expect(validate(flow({ 'templating.handlebars': { text: 'hi', reply: 'no' } }))).toBe(false);
     // A component's own namespace.op stays opaque: the component owns its config.

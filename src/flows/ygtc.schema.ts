@@ -59,7 +59,7 @@ const argsMapping = {
 
 const execBody = (op: string): Record<string, unknown> => ({
   type: 'object',
-  required: ['component'],
+  // No `required`: upstream packs may bind the component in a `.ygtc.resolve.json` sidecar instead.
   description: `${op}: call an operation of a pack component named in the config.`,
   properties: {
     component: { type: 'string', minLength: 1, description: 'Component name (pack.yaml components[].name).' },
