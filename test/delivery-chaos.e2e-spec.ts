@@ -59,6 +59,8 @@ interface DropLine {
 
 let receiver: Server;
 const callbacks: Callback[] = [];
+/** Callbacks received and not yet answered, per channel. */
+const open = { alo: 0, amo: 0 } as Record<string, number>;
 const drops: DropLine[] = [];
 let replicas: RunnerProcess[] = [];
 
@@ -70,12 +72,13 @@ function startReceiver(): Promise<number> {
       // Counted when the whole request arrived: from here the receiver has the reply, whatever
       // becomes of the sender before the answer.
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messageId: string };
-      callbacks.push({
-        channel: (req.url ?? '').slice(1),
-        key: String(req.headers['idempotency-key']),
-        messageId: body.messageId,
-      });
-      setTimeout(() => res.writeHead(200).end(), RECEIVER_PAUSE_MS);
+      const channel = (req.url ?? '').slice(1);
+      callbacks.push({ channel, key: String(req.headers['idempotency-key']), messageId: body.messageId });
+      open[channel] = (open[channel] ?? 0) + 1;
+      setTimeout(() => {
+        open[channel]!--;
+        res.writeHead(200).end();
+      }, RECEIVER_PAUSE_MS);
     });
   });
   return new Promise((resolve) =>
@@ -223,8 +226,12 @@ describe('kill -9 of a replica while replies are in flight', () => {
         if (await post(() => live, w + next, job.channel, job.id)) accepted[job.channel].add(job.id);
         if (!killed && next >= jobs.length / 2) {
           killed = true;
-          // Callbacks must be open on the victim: wait until replies are flowing.
+          // Callbacks must be open when the victim dies: wait until both channels have several
+          // open (about half of them the victim's), or kill anyway after a while.
           await until(() => callbacks.length >= 20, 'the first callbacks', 60_000);
+          await until(() => open['alo']! >= 4 && open['amo']! >= 4, 'open callbacks', 10_000).catch(
+            () => undefined,
+          );
           live = [replicas[1]!];
           await replicas[0]!.kill('SIGKILL');
         }
