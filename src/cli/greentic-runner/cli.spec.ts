@@ -25,7 +25,10 @@ function bundle(flow = WEATHER_FLOW): string {
     tenants: {
       demo: {
         packs: ['demo'],
-        channels: { web: { pack: 'demo', flow: 'weather_bot' } },
+        channels: {
+          web: { pack: 'demo', flow: 'weather_bot' },
+          alerts: { pack: 'demo', flow: 'weather_bot', delivery: 'at_most_once' },
+        },
         secrets: {
           backend: 'vault',
           options: {
@@ -94,6 +97,10 @@ describe('greentic-runner validate', () => {
     expect(t.out[0]).toMatch(/: valid$/);
     expect(t.out.join('\n')).toMatch(/pack demo\/demo: 0\.1\.0/);
     expect(t.out.join('\n')).toContain('channel dev/default/web → demo:weather_bot');
+    // A channel's delivery mode is shown when it is not the default.
+    expect(t.out.join('\n')).toContain(
+      'channel dev/default/alerts → demo:weather_bot (delivery: at_most_once)',
+    );
   });
 
   it('refuses a bundle whose flow routes to a missing node, naming file and line', async () => {

@@ -109,7 +109,10 @@ export async function validateBundle(bundle: string, opts: ValidateOptions = {})
       secretsBackend: t.secrets.backend,
       channels: [...t.envs.values()].flatMap((e) =>
         [...e.teams.values()].flatMap((tm) =>
-          [...tm.channels.values()].map((c) => `${e.id}/${tm.id}/${c.id} → ${c.pack}:${c.flow}`),
+          [...tm.channels.values()].map(
+            (c) =>
+              `${e.id}/${tm.id}/${c.id} → ${c.pack}:${c.flow}${c.delivery === 'at_most_once' ? ' (delivery: at_most_once)' : ''}`,
+          ),
         ),
       ),
     }));
