@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { PacksModule } from '../packs/packs.module.js';
+import { SecretsModule } from '../secrets/secrets.module.js';
 import { AdminGuard } from './admin.guard.js';
 import { DeadLetterStore } from './dead-letter.store.js';
 import { DeadLettersAdminController } from './dead-letters-admin.controller.js';
@@ -13,6 +15,7 @@ import { TenantsAdminController } from './tenants-admin.controller.js';
  * (flows, sessions) join this module's `controllers`.
  */
 @Module({
+  imports: [PacksModule, SecretsModule],
   controllers: [
     PacksAdminController,
     TenantsAdminController,

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { PacksModule } from '../packs/packs.module.js';
+import { SecretsModule } from '../secrets/secrets.module.js';
 import { HealthController } from './health.controller.js';
 import { LifecycleService } from './lifecycle.service.js';
 
 @Module({
-  imports: [TerminusModule.forRoot({ errorLogStyle: 'json' })],
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), PacksModule, SecretsModule],
   controllers: [HealthController],
   providers: [LifecycleService],
   exports: [LifecycleService],

@@ -4,6 +4,8 @@ import { MetricService } from 'nestjs-otel';
 import { decorated } from '../common/decorated-provider.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { FlowRouter } from '../packs/flow-router.service.js';
+import { PacksModule } from '../packs/packs.module.js';
+import { RateLimitModule } from '../ratelimit/ratelimit.module.js';
 import { FlowsModule } from '../flows/flows.module.js';
 import { EgressDispatcher } from './egress-dispatcher.service.js';
 import { EgressController } from './egress.controller.js';
@@ -34,7 +36,7 @@ const DECORATE_BUS = Symbol('MessagingModule.decorateBus');
 
 @Global()
 @Module({
-  imports: [DiscoveryModule, ProvidersModule],
+  imports: [DiscoveryModule, ProvidersModule, PacksModule, RateLimitModule],
   controllers: [WebhookController, IngressController, EgressController],
   providers: [
     InProcessBus,

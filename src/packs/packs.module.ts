@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
 import { DEFAULT_ARCHIVE_LIMITS } from './format/constants.js';
@@ -11,7 +11,6 @@ import { GtpackPackSource } from './sources/gtpack.source.js';
 import { PackTrustService } from './verify/pack-trust.service.js';
 import { TENANT_COMPONENT_DIGESTS } from '../wasm/tenant-component-digests.js';
 
-@Global()
 @Module({
   imports: [DiscoveryModule],
   providers: [

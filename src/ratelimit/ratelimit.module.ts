@@ -1,4 +1,4 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
 import { TelemetryModule } from '../telemetry/telemetry.module.js';
 import { MemoryRateLimitStore } from './memory-rate-limit.store.js';
@@ -12,7 +12,6 @@ import { RedisRateLimitStore } from './redis-rate-limit.store.js';
  * Token-bucket rate limits per tenant and channel (bundle `rate_limit`). Global, so the webhook and
  * ingress controllers can list RateLimitGuard without importing this module.
  */
-@Global()
 @Module({
   imports: [TelemetryModule],
   providers: [

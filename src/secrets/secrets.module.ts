@@ -1,4 +1,4 @@
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { awsSecretsFactory } from './backends/aws-secrets.backend.js';
 import { azureSecretsFactory } from './backends/azure-secrets.backend.js';
 import { envSecretsFactory } from './backends/env-secrets.backend.js';
@@ -19,7 +19,6 @@ export const SECRETS_FACTORIES = [
   azureSecretsFactory,
 ];
 
-@Global()
 @Module({
   providers: [
     { provide: SECRETS_BACKEND_FACTORIES, useValue: SECRETS_FACTORIES },

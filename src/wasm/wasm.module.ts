@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { MetricService } from 'nestjs-otel';
 import { decorated } from '../common/decorated-provider.js';
 import { RunnerConfig } from '../config/runner-config.js';
+import { SecretsModule } from '../secrets/secrets.module.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runtime.js';
@@ -28,6 +29,7 @@ const DECORATE_RUNTIME = Symbol('WasmModule.decorate');
 
 @Global()
 @Module({
+  imports: [SecretsModule],
   providers: [
     // nestjs-otel's instruments for the pool's own metrics (stateless; one per name process-wide).
     MetricService,

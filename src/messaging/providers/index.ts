@@ -37,4 +37,5 @@ export { ProviderRegistry } from './provider-registry.service.js';
 export type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
 export type { EgressMessage, OutboundReply } from '../../core/message-envelope.js';
 export { SecretsService } from '../../secrets/secrets.service.js';
+export { SecretsModule } from '../../secrets/secrets.module.js';
 export { BadRequestError, GreenticError } from '../../common/errors.js';

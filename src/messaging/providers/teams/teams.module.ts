@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { SecretsModule } from '../../../secrets/secrets.module.js';
 import { TeamsProvider } from './teams.provider.js';
 
-@Module({ providers: [TeamsProvider] })
+@Module({ imports: [SecretsModule], providers: [TeamsProvider] })
 export class TeamsModule {}
