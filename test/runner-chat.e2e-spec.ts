@@ -79,7 +79,7 @@ describe('greentic-runner chat in a terminal', () => {
   it('--pack: two turns with the demo pack, the second answer re-asked as the flow says', async () => {
     chat = PtyChat.start(['--pack', DEMO_PACK]);
     let at = await chat.waitFor(
-      /chatting with pack demo@[\d.]+, flow weather_bot on local\/dev\/default\/web/,
+      /chatting with pack demo@[\d.]+, flow weather_bot on local\/dev\/default\/web as chat-user; \/help for commands, \/quit or Ctrl-D to leave\n/,
     );
     at = await chat.waitFor(/you> /, at);
     chat.type('hi');

@@ -194,9 +194,7 @@ export async function runChat(
   const webhook = `${url}/webhooks/webhook/${t.channel}?wait=true`;
   const user = o.user ?? 'chat-user';
   const conversationId = `chat-${randomUUID()}`;
-  io.out(
-    `chatting with ${t.about} on ${t.channel} as ${user}; /help for commands, /help for commands, /quit or Ctrl-D to leave`,
-  );
+  io.out(`chatting with ${t.about} on ${t.channel} as ${user}; /help for commands, /quit or Ctrl-D to leave`);
 
   const rl = createInterface({
     input,
