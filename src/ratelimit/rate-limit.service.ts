@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { Counter } from '@opentelemetry/api';
 import { RunnerConfig } from '../config/runner-config.js';
-import { RunnerMetrics } from '../telemetry/runner-metrics.js';
+import { MetricService } from 'nestjs-otel';
+import { LabelGuard } from '../common/label-guard.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { CoordinationUnavailableError, RateLimitedError } from './rate-limit.errors.js';
 import {
@@ -34,15 +35,16 @@ export class RateLimitService {
   private readonly logger = new Logger(RateLimitService.name);
   private readonly prefix: string;
   private readonly decisions?: Counter;
+  private readonly labels = new LabelGuard();
   private lastUnavailableLog = 0;
 
   constructor(
     @Inject(RATE_LIMIT_STORE) private readonly store: RateLimitStore,
     @Optional() config?: RunnerConfig,
-    @Optional() private readonly metrics?: RunnerMetrics,
+    @Optional() metrics?: MetricService,
   ) {
     this.prefix = config?.GREENTIC_REDIS_PREFIX ?? 'greentic';
-    this.decisions = metrics?.metrics.getCounter('greentic_ratelimit_decisions', {
+    this.decisions = metrics?.getCounter('greentic_ratelimit_decisions', {
       description:
         'Rate-limit decisions, by tenant, channel, scope and outcome (allowed, limited, unavailable)',
     });
@@ -123,7 +125,6 @@ export class RateLimitService {
   }
 
   private count(labels: Record<string, string>, outcome: string): void {
-    if (this.decisions && this.metrics)
-      this.decisions.add(1, this.metrics.labels.bound({ ...labels, outcome }));
+    this.decisions?.add(1, this.labels.bound({ ...labels, outcome }));
   }
 }

@@ -1,6 +1,6 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
-import { TelemetryModule } from '../telemetry/telemetry.module.js';
+import { MetricService } from 'nestjs-otel';
 import { MemoryRateLimitStore } from './memory-rate-limit.store.js';
 import { usesRedisCoordination } from './coordination.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
@@ -13,8 +13,9 @@ import { RedisRateLimitStore } from './redis-rate-limit.store.js';
  * ingress controllers can list RateLimitGuard without importing this module.
  */
 @Module({
-  imports: [TelemetryModule],
   providers: [
+    // nestjs-otel's instruments for this module's own metrics (stateless; one per name process-wide).
+    MetricService,
     {
       provide: RATE_LIMIT_STORE,
       inject: [RunnerConfig],

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
-import { TelemetryModule } from '../telemetry/telemetry.module.js';
+import { MetricService } from 'nestjs-otel';
 import { usesRedisCoordination } from '../ratelimit/coordination.js';
 import { RedisTickLedger } from './redis-tick-ledger.js';
 import { MemoryTickLedger, TICK_LEDGER, type TickLedger } from './tick-ledger.js';
@@ -13,8 +13,9 @@ import { TimerProvider } from './timer.provider.js';
  * from the global MessagingModule.
  */
 @Module({
-  imports: [TelemetryModule],
   providers: [
+    // nestjs-otel's instruments for this module's own metrics (stateless; one per name process-wide).
+    MetricService,
     {
       provide: TICK_LEDGER,
       inject: [RunnerConfig],

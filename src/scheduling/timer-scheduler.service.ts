@@ -8,12 +8,12 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { trace, type Counter } from '@opentelemetry/api';
+import { SpanStatusCode, trace, type Counter } from '@opentelemetry/api';
 import { RunnerConfig } from '../config/runner-config.js';
 import { IngressService } from '../messaging/ingress.service.js';
 import { MessageProcessor } from '../messaging/message-processor.service.js';
-import { RunnerMetrics } from '../telemetry/runner-metrics.js';
-import { failSpan } from '../telemetry/trace-fields.js';
+import { MetricService } from 'nestjs-otel';
+import { LabelGuard } from '../common/label-guard.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import { TenantScopes } from '../tenancy/tenant-scopes.service.js';
 import type { TimerBinding } from '../tenancy/bundle.types.js';
@@ -42,6 +42,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   /** This replica, as named in tick claims and logs. */
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly ticks?: Counter;
+  private readonly labels = new LabelGuard();
 
   constructor(
     private readonly registry: BundleRegistry,
@@ -49,9 +50,9 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly scopes: TenantScopes,
     @Inject(TICK_LEDGER) private readonly ledger: TickLedger,
     private readonly config: RunnerConfig,
-    @Optional() private readonly metrics?: RunnerMetrics,
+    @Optional() metrics?: MetricService,
   ) {
-    this.ticks = metrics?.metrics.getCounter('greentic_timer_ticks', {
+    this.ticks = metrics?.getCounter('greentic_timer_ticks', {
       description:
         'Timer ticks by tenant, timer and outcome (run, failed, duplicate, missed, fenced, gave_up)',
     });
@@ -143,7 +144,8 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
         span.setAttribute('greentic.outcome', outcome);
         return outcome;
       } catch (e) {
-        failSpan(span, e);
+        span.recordException(e instanceof Error ? e : new Error(String(e)));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
         throw e;
       } finally {
         span.end();
@@ -152,7 +154,6 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private count(t: TimerBinding, outcome: TickOutcome): void {
-    if (this.ticks && this.metrics)
-      this.ticks.add(1, this.metrics.labels.bound({ tenant: t.tenant, timer: `${t.env}/${t.id}`, outcome }));
+    this.ticks?.add(1, this.labels.bound({ tenant: t.tenant, timer: `${t.env}/${t.id}`, outcome }));
   }
 }
