@@ -23,6 +23,8 @@ const utf8Decoder = new TextDecoder();
 const TWO_32 = 0x100000000;
 const MAX_DEPTH = 256;
 const U64_MAX = (1n << 64n) - 1n;
+/** Strings up to this many UTF-16 units try the ASCII paths first. */
+const SHORT_TEXT = 64;
 
 /** A reusable encoder: its buffer grows to the largest value encoded and is kept. */
 export class CborEncoder {
@@ -59,18 +61,21 @@ export class CborEncoder {
     const b = this.buf;
     let p = this.pos;
     const m = major << 5;
+    // Byte stores, not DataView calls: in an interpreter each native call costs more than a shift.
     if (n < 24) b[p++] = m | n;
     else if (n < 0x100) {
       b[p++] = m | 24;
       b[p++] = n;
     } else if (n < 0x10000) {
       b[p++] = m | 25;
-      this.view.setUint16(p, n);
-      p += 2;
+      b[p++] = n >> 8;
+      b[p++] = n & 0xff;
     } else if (n < TWO_32) {
       b[p++] = m | 26;
-      this.view.setUint32(p, n);
-      p += 4;
+      b[p++] = n >>> 24;
+      b[p++] = (n >>> 16) & 0xff;
+      b[p++] = (n >>> 8) & 0xff;
+      b[p++] = n & 0xff;
     } else {
       b[p++] = m | 27;
       this.view.setUint32(p, Math.floor(n / TWO_32));
@@ -178,11 +183,28 @@ export class CborEncoder {
       this.head(3, 0);
       return;
     }
+    this.ensure(9 + len * 3);
+    // Short ASCII (keys, most values): one store per character beats a call into TextEncoder,
+    // which allocates a view and a result object per string.
+    if (len <= SHORT_TEXT) {
+      const b = this.buf;
+      const start = this.pos + (len < 24 ? 1 : 2);
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[start + i] = c;
+      }
+      if (i === len) {
+        this.head(3, len);
+        this.pos = start + len;
+        return;
+      }
+    }
     // Up to 3 bytes per UTF-16 unit: reserve the head that bound needs, write the UTF-8 after
     // it, then move the bytes down if the real length takes a shorter head.
     const max = len * 3;
     const reserved = headSize(max);
-    this.ensure(9 + max);
     const start = this.pos + reserved;
     const written = utf8Encoder.encodeInto(s, this.buf.subarray(start)).written;
     const actual = headSize(written);
@@ -231,10 +253,15 @@ class Reader {
     switch (info) {
       case 24:
         return this.bytes[this.need(1)]!;
-      case 25:
-        return this.view.getUint16(this.need(2));
-      case 26:
-        return this.view.getUint32(this.need(4));
+      case 25: {
+        const p = this.need(2);
+        return (this.bytes[p]! << 8) | this.bytes[p + 1]!;
+      }
+      case 26: {
+        const p = this.need(4);
+        const b = this.bytes;
+        return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+      }
       case 27: {
         const p = this.need(8);
         const hi = this.view.getUint32(p);
@@ -283,7 +310,7 @@ class Reader {
       }
       case 3: {
         const n = this.length(info);
-        if (n >= 0) return n === 0 ? '' : utf8Decoder.decode(this.bytes.subarray(this.need(n), this.pos));
+        if (n >= 0) return n === 0 ? '' : this.text(this.need(n), n);
         return utf8Decoder.decode(concatChunks(this.chunks(3, depth)));
       }
       case 4: {
@@ -321,6 +348,22 @@ class Reader {
       default:
         return this.simple(info);
     }
+  }
+
+  /** UTF-8 at `start`; short ASCII without a call into TextDecoder (see CborEncoder.text). */
+  private text(start: number, n: number): string {
+    const b = this.bytes;
+    if (n <= SHORT_TEXT) {
+      let out = '';
+      let i = 0;
+      for (; i < n; i++) {
+        const c = b[start + i]!;
+        if (c >= 0x80) break;
+        out += String.fromCharCode(c);
+      }
+      if (i === n) return out;
+    }
+    return utf8Decoder.decode(b.subarray(start, start + n));
   }
 
   private simple(info: number): unknown {
