@@ -725,14 +725,7 @@ export class FlowExecutorService {
     } else {
       const input = guarded(() => exec.input(frame.state), node);
       if (run.input.traceDetail) t.input = input;
-      child = this.frame(
-        run,
-        callee,
-        undefined,
-        isRecord(input) ? { ...input } : {},
-        depth,
-        chain,
-      );
+      child = this.frame(run, callee, undefined, isRecord(input) ? { ...input } : {}, depth, chain);
     }
     const running = this.runFrame(
       run,
