@@ -17,8 +17,7 @@ import { MessageProcessor } from './message-processor.service.js';
 @Controller()
 @UseGuards(TenantGuard, RateLimitGuard)
 export class IngressController {
-  // The channel is read off the context TenantGuard resolved it on, not through a parameter
-  // decorator: each decorated parameter costs Nest an async pipe run per message.
+  // Tenancy is read off the context TenantGuard resolved it on (tenancyOf), not resolved again.
   @MessagePattern(subjectPattern('ingress'))
   async onIngress(
     @Payload() env: MessageEnvelope,
