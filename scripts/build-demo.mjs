@@ -2,9 +2,10 @@
 // Builds the demo pack's weather_api component from weather.ts (with the component SDK) and installs
 // it as examples/demo/packs/demo/components/weather_api/component.wasm (gitignored).
 // Run by `npm start`'s prestart, after `tsc`: it uses the compiled dist/wasm modules.
-// Cached by source hash under the cache dir ($GREENTIC_CACHE_DIR or .cache/greentic): the first
-// build takes ~15 s, later starts take milliseconds. It also warms the jco transpile cache, so the
-// runner's first load of the pack does not transpile either.
+// The build is cached per machine by its inputs ($GREENTIC_CACHE_DIR, else $XDG_CACHE_HOME/greentic
+// or ~/.cache/greentic): the first takes 25-55 s, later starts milliseconds. It also warms the jco
+// transpile cache ($GREENTIC_CACHE_DIR or .cache/greentic), so the runner's first load of the pack
+// does not transpile either.
 import { copyFile, readFile, rename, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,7 +29,7 @@ const built = await buildJsComponent({
   sourcePath: join(componentDir, 'weather.ts'),
   witPath: join(componentDir, 'wit'),
   worldName: 'component',
-  cacheDir,
+  // the per-machine build cache (componentCacheDir: $GREENTIC_CACHE_DIR, $XDG_CACHE_HOME/greentic or ~/.cache/greentic)
 });
 const bytes = await readFile(built);
 const current = existsSync(target) ? await readFile(target) : undefined;
