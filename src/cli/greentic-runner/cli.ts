@@ -24,6 +24,8 @@ interface StartFlags {
   bundle?: string;
   /** `start --pack`: serve one pack without a bundle file. */
   pack?: string;
+  /** `start --pack <dir> --watch-component <project...>`: build and rebuild these into the pack. */
+  watchComponent?: string[];
   bus?: string;
   sessions?: string;
   logLevel?: string;
@@ -106,6 +108,8 @@ export interface RunCliOptions {
   env?: NodeJS.ProcessEnv;
   /** Starts the runner; injected so tests can run everything but the server. */
   start?: (config: Record<string, string | undefined>) => Promise<void>;
+  /** Ends `start --watch-component`'s rebuilds (tests; the CLI runs them until the process ends). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -154,10 +158,24 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
           '--pack <file>',
           'serve this .gtpack (or pack directory) alone: tenant local, env dev, channels web and webchat, dev trust policy',
         ).conflicts('bundle'),
+      )
+      .option(
+        '--watch-component <project...>',
+        'with --pack <dir>: build these greentic-component projects into the pack, then rebuild on every change (the runner reloads the pack)',
       ),
   ).action(async (flags: StartFlags) => {
     if (flags.configExplain) {
       code = explain(flags);
+      return;
+    }
+    const watched = flags.watchComponent?.length
+      ? await import('./watch-components.js').then(async (w) => {
+          const list = await w.resolveWatchedComponents(flags.pack ?? '', flags.watchComponent!);
+          return (await w.buildWatchedComponents(list, io)) ? { w, list } : undefined;
+        })
+      : undefined;
+    if (flags.watchComponent?.length && !watched) {
+      code = 2;
       return;
     }
     // A failure is printed as one line per problem; the exit code says config (1) or unreachable (2).
@@ -170,6 +188,17 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
         ? { start: async (c) => (await import('./pack-start.js')).startPackRunner(flags.pack!, c, io) }
         : {}),
     });
+    if (watched && code === 0) {
+      // The watches end with the runner's shutdown signal (or opts.signal), so their file watchers
+      // do not keep the process alive.
+      let signal = opts.signal;
+      if (!signal) {
+        const ac = new AbortController();
+        for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => ac.abort());
+        signal = ac.signal;
+      }
+      void watched.w.watchComponents(watched.list, io, signal);
+    }
   });
 
   program
