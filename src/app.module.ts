@@ -6,6 +6,7 @@ import { resolveRunnerConfig, RunnerConfigModule } from './config/config.module.
 import { FlowsModule, type FlowRunnerDecorator } from './flows/flows.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
+import { ProvidersModule } from './messaging/providers/providers.module.js';
 import { PacksModule } from './packs/packs.module.js';
 import { RateLimitModule } from './ratelimit/ratelimit.module.js';
 import { SchedulingModule } from './scheduling/scheduling.module.js';
@@ -25,12 +26,28 @@ import { WasmModule } from './wasm/wasm.module.js';
 export interface AppModuleOptions {
   /** Config values that win over the environment (tests, CLI). */
   config?: Record<string, string | number | undefined>;
-  /** Extra modules, e.g. custom messaging providers. */
-  imports?: DynamicModule['imports'];
+  /**
+   * Extra modules, e.g. custom messaging providers. A module that needs the runner's own modules
+   * (the bus and ingress, sessions, ...) passes a function and imports the objects it is given.
+   */
+  imports?: DynamicModule['imports'] | ((modules: RunnerModules) => DynamicModule['imports']);
   /** A bundle built in memory (`greentic-runner start --pack`); without it, GREENTIC_BUNDLE is loaded. */
   bundle?: Bundle;
   /** Wraps the flow runner inside telemetry's wrapper (`greentic-runner chat --trace` reads each run's trace). */
   decorateFlowRunner?: FlowRunnerDecorator;
+}
+
+/**
+ * The runner's modules that carry options, each built once: a dynamic module is one instance per
+ * object (Nest's default 'reference' module ids), so every module importing the same object shares
+ * its providers. Only config and logging are global; every other dependency is an import.
+ */
+export interface RunnerModules {
+  sessions: DynamicModule;
+  wasm: DynamicModule;
+  packs: DynamicModule;
+  flows: DynamicModule;
+  messaging: DynamicModule;
 }
 
 @Module({})
@@ -39,32 +56,44 @@ export class AppModule {
     const config = resolveRunnerConfig(opts.config);
     const traceMessageText =
       config.GREENTIC_TRACE_MESSAGE_TEXT === 'true' || (telemetry()?.settings.traceMessageText ?? false);
+    // The seams carry spans and metrics: each is wrapped where its module provides it.
+    const sessions = SessionsModule.forRoot({ decorate: (store) => instrumentSessionStore(store) });
+    const wasm = WasmModule.forRoot({ decorate: (runtime) => instrumentComponentRuntime(runtime) });
+    const packs = PacksModule.forRoot({ wasm });
+    const flows = FlowsModule.forRoot({
+      decorate: (runner) =>
+        instrumentFlowRunner(opts.decorateFlowRunner?.(runner) ?? runner, {
+          nodeSpans: config.GREENTIC_TRACE_NODES === 'true',
+        }),
+    });
+    const messaging = MessagingModule.forRoot({
+      sessions,
+      wasm,
+      packs,
+      flows,
+      decorateBus: (bus) => instrumentBus(bus, { traceMessageText }),
+    });
+    const modules: RunnerModules = { sessions, wasm, packs, flows, messaging };
+    const extra = typeof opts.imports === 'function' ? opts.imports(modules) : opts.imports;
     return {
       module: AppModule,
       imports: [
-        RunnerConfigModule.forRoot(config),
+        RunnerConfigModule.forRoot(config, { bundle: opts.bundle }),
         LoggingModule,
         TelemetryModule,
-        TenancyModule.forRoot(opts.bundle),
+        // GreenticExceptionFilter (below) reads BundleRegistry and MESSAGE_BUS.
+        TenancyModule,
         SecretsModule,
-        // The seams carry spans and metrics: each is wrapped where its module provides it.
-        SessionsModule.forRoot({ decorate: (store) => instrumentSessionStore(store) }),
-        WasmModule.forRoot({ decorate: (runtime) => instrumentComponentRuntime(runtime) }),
-        PacksModule,
+        sessions,
+        wasm,
+        packs,
         RateLimitModule,
-        MessagingModule.forRoot({
-          flows: FlowsModule.forRoot({
-            decorate: (runner) =>
-              instrumentFlowRunner(opts.decorateFlowRunner?.(runner) ?? runner, {
-                nodeSpans: config.GREENTIC_TRACE_NODES === 'true',
-              }),
-          }),
-          decorateBus: (bus) => instrumentBus(bus, { traceMessageText }),
-        }),
-        SchedulingModule,
-        HealthModule,
-        AdminModule,
-        ...(opts.imports ?? []),
+        messaging,
+        ProvidersModule.forRoot(messaging),
+        SchedulingModule.forRoot(messaging),
+        HealthModule.forRoot({ messaging, sessions, wasm, packs }),
+        AdminModule.forRoot({ messaging, sessions, packs }),
+        ...(extra ?? []),
       ],
       providers: [{ provide: APP_FILTER, useClass: GreenticExceptionFilter }],
     };

@@ -1,6 +1,6 @@
-import { Module } from '@nestjs/common';
-import { PacksModule } from '../packs/packs.module.js';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { SecretsModule } from '../secrets/secrets.module.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { AdminGuard } from './admin.guard.js';
 import { DeadLetterStore } from './dead-letter.store.js';
 import { DeadLettersAdminController } from './dead-letters-admin.controller.js';
@@ -14,8 +14,15 @@ import { TenantsAdminController } from './tenants-admin.controller.js';
  * Operator routes under `/admin`, each controller behind AdminGuard. Other admin controllers
  * (flows, sessions) join this module's `controllers`.
  */
+export interface AdminModuleOptions {
+  /** The application's module objects (see AppModule.forRoot): dead letters, sessions, packs. */
+  messaging: DynamicModule;
+  sessions: DynamicModule;
+  packs: DynamicModule;
+}
+
 @Module({
-  imports: [PacksModule, SecretsModule],
+  imports: [SecretsModule, TenancyModule],
   controllers: [
     PacksAdminController,
     TenantsAdminController,
@@ -27,4 +34,8 @@ import { TenantsAdminController } from './tenants-admin.controller.js';
   providers: [AdminGuard, DeadLetterStore],
   exports: [AdminGuard],
 })
-export class AdminModule {}
+export class AdminModule {
+  static forRoot(opts: AdminModuleOptions): DynamicModule {
+    return { module: AdminModule, imports: [opts.messaging, opts.sessions, opts.packs] };
+  }
+}

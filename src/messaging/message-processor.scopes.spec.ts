@@ -2,6 +2,8 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { MetricService } from 'nestjs-otel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenancyMismatchError } from '../common/errors.js';
+import { RunnerConfigModule } from '../config/config.module.js';
+import { validateRunnerConfig } from '../config/runner-config.js';
 import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runtime.js';
 import { MESSAGE_BUS } from '../core/message-bus.js';
 import { SESSION_STORE } from '../core/session-store.js';
@@ -52,7 +54,7 @@ describe('MessageProcessor per tenant (TenantScopes)', () => {
 
   beforeAll(async () => {
     app = await Test.createTestingModule({
-      imports: [TenancyModule.forRoot(bundle)],
+      imports: [RunnerConfigModule.forRoot(validateRunnerConfig({}), { bundle }), TenancyModule],
       providers: [
         MessageProcessor,
         TenantSessions,

@@ -1,12 +1,11 @@
-import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { MetricService } from 'nestjs-otel';
 import { decorated } from '../common/decorated-provider.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { FlowRouter } from '../packs/flow-router.service.js';
-import { PacksModule } from '../packs/packs.module.js';
 import { RateLimitModule } from '../ratelimit/ratelimit.module.js';
-import { FlowsModule } from '../flows/flows.module.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { EgressDispatcher } from './egress-dispatcher.service.js';
 import { EgressController } from './egress.controller.js';
 import { InProcessBus } from './in-process.bus.js';
@@ -18,25 +17,37 @@ import { MessageProcessor } from './message-processor.service.js';
 import { natsBusOptionsFrom } from './nats/nats-bus.options.js';
 import { NatsBus } from './nats/nats.bus.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
-import { ProvidersModule } from './providers/providers.module.js';
 import { WebhookProvider } from './providers/webhook/webhook.provider.js';
 import { ReplyWaiter } from './reply-waiter.service.js';
 import { WebhookController } from './webhook.controller.js';
 
 export type MessageBusDecorator = (bus: MessageBus) => MessageBus;
 
+/**
+ * The modules the message path uses, each the one object the application built (a dynamic module is
+ * one instance per object, so passing the same object shares its providers).
+ */
 export interface MessagingModuleOptions {
-  /** The flows module the message path runs (e.g. `FlowsModule.forRoot({ decorate })`); FlowsModule by default. */
-  flows?: DynamicModule;
+  /** `SessionsModule.forRoot(...)`: TenantSessions and the delivery ledger. */
+  sessions: DynamicModule;
+  /** `WasmModule.forRoot(...)`: TenantComponents. */
+  wasm: DynamicModule;
+  /** `PacksModule.forRoot(...)`: PackRegistry, which FlowRouter reads. */
+  packs: DynamicModule;
+  /** The flows module the message path runs (e.g. `FlowsModule.forRoot({ decorate })`). */
+  flows: DynamicModule | Type;
   /** Wraps the bus where it is provided (the application passes telemetry's instrumentation). */
   decorateBus?: MessageBusDecorator;
 }
 
 const DECORATE_BUS = Symbol('MessagingModule.decorateBus');
 
-@Global()
+/**
+ * The bus, ingress, the message processor and egress. Channel providers (ProvidersModule, custom
+ * modules) sit beside it and import it for IngressService; ProviderRegistry finds them by discovery.
+ */
 @Module({
-  imports: [DiscoveryModule, ProvidersModule, PacksModule, RateLimitModule],
+  imports: [DiscoveryModule, TenancyModule, RateLimitModule],
   controllers: [WebhookController, IngressController, EgressController],
   providers: [
     InProcessBus,
@@ -73,10 +84,10 @@ const DECORATE_BUS = Symbol('MessagingModule.decorateBus');
   exports: [MESSAGE_BUS, InflightWork, ProviderRegistry, IngressService, MessageProcessor],
 })
 export class MessagingModule {
-  static forRoot(opts: MessagingModuleOptions = {}): DynamicModule {
+  static forRoot(opts: MessagingModuleOptions): DynamicModule {
     return {
       module: MessagingModule,
-      imports: [opts.flows ?? FlowsModule],
+      imports: [opts.sessions, opts.wasm, opts.packs, opts.flows],
       providers: opts.decorateBus ? [{ provide: DECORATE_BUS, useValue: opts.decorateBus }] : [],
     };
   }

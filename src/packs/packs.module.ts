@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { RunnerConfig } from '../config/runner-config.js';
 import { DEFAULT_ARCHIVE_LIMITS } from './format/constants.js';
@@ -9,10 +9,20 @@ import { PackCache } from './resolvers/pack-cache.js';
 import { PackResolverRegistry } from './resolvers/pack-resolver.registry.js';
 import { GtpackPackSource } from './sources/gtpack.source.js';
 import { PackTrustService } from './verify/pack-trust.service.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { TENANT_COMPONENT_DIGESTS } from '../wasm/tenant-component-digests.js';
 
+export interface PacksModuleOptions {
+  /** The application's `WasmModule.forRoot(...)`: PackRegistry prepares components on its runtime. */
+  wasm: DynamicModule;
+}
+
+/**
+ * Packs by tenant (PackRegistry) and where they come from. The application builds
+ * `PacksModule.forRoot({ wasm })` once and hands that object to the modules that import it.
+ */
 @Module({
-  imports: [DiscoveryModule],
+  imports: [DiscoveryModule, TenancyModule],
   providers: [
     PackTrustService,
     PackResolverRegistry,
@@ -34,4 +44,8 @@ import { TENANT_COMPONENT_DIGESTS } from '../wasm/tenant-component-digests.js';
   ],
   exports: [PackRegistry, TENANT_COMPONENT_DIGESTS, PACK_SOURCES, PackTrustService, PackResolverRegistry],
 })
-export class PacksModule {}
+export class PacksModule {
+  static forRoot(opts: PacksModuleOptions): DynamicModule {
+    return { module: PacksModule, imports: [opts.wasm] };
+  }
+}

@@ -9,8 +9,8 @@ import { RATE_LIMIT_STORE, type RateLimitStore } from './rate-limiter.js';
 import { RedisRateLimitStore } from './redis-rate-limit.store.js';
 
 /**
- * Token-bucket rate limits per tenant and channel (bundle `rate_limit`). Global, so the webhook and
- * ingress controllers can list RateLimitGuard without importing this module.
+ * Token-bucket rate limits per tenant and channel (bundle `rate_limit`). MessagingModule imports it
+ * for the RateLimitGuard on its webhook and ingress controllers.
  */
 @Module({
   providers: [

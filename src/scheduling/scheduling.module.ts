@@ -1,7 +1,8 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MetricService } from 'nestjs-otel';
 import { usesRedisCoordination } from '../ratelimit/coordination.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { RedisTickLedger } from './redis-tick-ledger.js';
 import { MemoryTickLedger, TICK_LEDGER, type TickLedger } from './tick-ledger.js';
 import { TimerScheduler } from './timer-scheduler.service.js';
@@ -10,9 +11,10 @@ import { TimerProvider } from './timer.provider.js';
 /**
  * Timers (bundle `timers:`): the scheduler, its tick ledger (Redis when replicas share the work),
  * and the `timer` messaging provider their channels use. IngressService and MessageProcessor come
- * from the global MessagingModule.
+ * from the application's `MessagingModule.forRoot(...)` object, given to `forRoot`.
  */
 @Module({
+  imports: [TenancyModule],
   providers: [
     // nestjs-otel's instruments for this module's own metrics (stateless; one per name process-wide).
     MetricService,
@@ -29,4 +31,8 @@ import { TimerProvider } from './timer.provider.js';
   ],
   exports: [TimerScheduler],
 })
-export class SchedulingModule {}
+export class SchedulingModule {
+  static forRoot(messaging: DynamicModule): DynamicModule {
+    return { module: SchedulingModule, imports: [messaging] };
+  }
+}

@@ -5,6 +5,7 @@ import { envSecretsFactory } from './backends/env-secrets.backend.js';
 import { fileSecretsFactory } from './backends/file-secrets.backend.js';
 import { gcpSecretsFactory } from './backends/gcp-secrets.backend.js';
 import { vaultSecretsFactory } from './backends/vault-secrets.backend.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { SECRETS_BACKEND_FACTORIES } from './secrets-backend.js';
 import { SecretsService } from './secrets.service.js';
 import { TenantSecrets } from './tenant-secrets.service.js';
@@ -19,7 +20,9 @@ export const SECRETS_FACTORIES = [
   azureSecretsFactory,
 ];
 
+/** Secrets by tenant binding (BundleRegistry) and the tenant-bound TenantSecrets (TENANT_CTX). */
 @Module({
+  imports: [TenancyModule],
   providers: [
     { provide: SECRETS_BACKEND_FACTORIES, useValue: SECRETS_FACTORIES },
     SecretsService,

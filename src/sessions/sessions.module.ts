@@ -1,9 +1,10 @@
-import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { decorated } from '../common/decorated-provider.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { MemorySessionStore } from './memory-session.store.js';
 import { RedisSessionStore } from './redis/redis-session.store.js';
 import { SESSION_STORE, type SessionStore } from '../core/session-store.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { TenantSessions } from './tenant-sessions.service.js';
 import { DELIVERY_LEDGER } from '../core/delivery-ledger.js';
 import { MemoryDeliveryLedger } from './memory-delivery-ledger.js';
@@ -18,8 +19,13 @@ export interface SessionsModuleOptions {
 
 const DECORATE_STORE = Symbol('SessionsModule.decorate');
 
-@Global()
+/**
+ * The session store and delivery ledger, and the tenant-bound TenantSessions. The application
+ * builds `SessionsModule.forRoot(...)` once and hands that object to every module that imports it
+ * (Nest identifies a dynamic module by reference, so they share one store).
+ */
 @Module({
+  imports: [TenancyModule],
   providers: [
     MemorySessionStore,
     {

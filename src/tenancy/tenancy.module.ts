@@ -1,5 +1,6 @@
-import { Global, Module, Scope, type DynamicModule, type Provider } from '@nestjs/common';
+import { Module, Scope, type Provider } from '@nestjs/common';
 import { REQUEST } from '@nestjs/core';
+import { IN_MEMORY_BUNDLE } from '../config/config.module.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { loadBundle } from './bundle.loader.js';
 import type { Bundle } from './bundle.types.js';
@@ -40,27 +41,29 @@ const tenantCtxProvider: Provider = {
   },
 };
 
-/** The bundle given in memory, else the file GREENTIC_BUNDLE names. */
-function bundleRegistryProvider(bundle: Bundle | undefined): Provider {
-  if (bundle) return { provide: BundleRegistry, useValue: new BundleRegistry(bundle) };
-  return {
-    provide: BundleRegistry,
-    inject: [RunnerConfig],
-    useFactory: (c: RunnerConfig) => new BundleRegistry(loadBundle(c.GREENTIC_BUNDLE)),
-  };
-}
+/** The bundle given in memory (RunnerConfigModule's `bundle`), else the file GREENTIC_BUNDLE names. */
+const bundleRegistryProvider: Provider = {
+  provide: BundleRegistry,
+  inject: [
+    { token: IN_MEMORY_BUNDLE, optional: true },
+    { token: RunnerConfig, optional: true },
+  ],
+  useFactory: (bundle?: Bundle, config?: RunnerConfig): BundleRegistry => {
+    if (bundle) return new BundleRegistry(bundle);
+    if (!config)
+      throw new Error(
+        'TenancyModule needs RunnerConfigModule.forRoot(config) (GREENTIC_BUNDLE) or its `bundle` option',
+      );
+    return new BundleRegistry(loadBundle(config.GREENTIC_BUNDLE));
+  },
+};
 
-@Global()
+/**
+ * Not global: the modules that resolve tenants or inject TENANT_CTX import it. It holds no options
+ * (the in-memory bundle comes with the config), so every import is the same single module.
+ */
 @Module({
-  providers: [TenantGuard, TenantScopes, tenantCtxProvider],
-  exports: [TenantGuard, TenantScopes, TENANT_CTX],
+  providers: [bundleRegistryProvider, TenantGuard, TenantScopes, tenantCtxProvider],
+  exports: [BundleRegistry, TenantGuard, TenantScopes, TENANT_CTX],
 })
-export class TenancyModule {
-  static forRoot(bundle?: Bundle): DynamicModule {
-    return {
-      module: TenancyModule,
-      providers: [bundleRegistryProvider(bundle)],
-      exports: [BundleRegistry],
-    };
-  }
-}
+export class TenancyModule {}

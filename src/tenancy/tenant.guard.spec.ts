@@ -2,6 +2,8 @@ import { Inject, Injectable, Scope, type ExecutionContext } from '@nestjs/common
 import { Test, type TestingModule } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnknownTenancyError } from '../common/errors.js';
+import { RunnerConfigModule } from '../config/config.module.js';
+import { validateRunnerConfig } from '../config/runner-config.js';
 import { TENANT_CTX, type TenantCtx } from '../core/tenant-ctx.js';
 import { parseBundle } from './bundle.loader.js';
 import { channelOf, tenancyOf, type TenancyCarrier } from './resolved-tenancy.js';
@@ -59,7 +61,7 @@ describe('TenantGuard and TenantScopes', () => {
 
   beforeAll(async () => {
     app = await Test.createTestingModule({
-      imports: [TenancyModule.forRoot(bundle)],
+      imports: [RunnerConfigModule.forRoot(validateRunnerConfig({}), { bundle }), TenancyModule],
       providers: [TenantProbe],
     }).compile();
     guard = app.get(TenantGuard);

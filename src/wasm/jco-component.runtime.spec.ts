@@ -328,7 +328,9 @@ describe('transpile cache across runtimes', () => {
 
 describe('WasmModule', () => {
   it('provides the worker pool as COMPONENT_RUNTIME by default', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [WasmModule] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [RunnerConfigModule.forRoot(validateRunnerConfig({})), WasmModule.forRoot()],
+    }).compile();
     const runtime = moduleRef.get(COMPONENT_RUNTIME);
     expect(runtime).toBeInstanceOf(PooledComponentRuntime);
     expect(runtime.kind).toBe('pool');
@@ -338,7 +340,7 @@ describe('WasmModule', () => {
   it('provides the in-process jco runtime with GREENTIC_COMPONENT_RUNTIME=inprocess', async () => {
     const config = validateRunnerConfig({ GREENTIC_COMPONENT_RUNTIME: 'inprocess' });
     const moduleRef = await Test.createTestingModule({
-      imports: [RunnerConfigModule.forRoot(config), WasmModule],
+      imports: [RunnerConfigModule.forRoot(config), WasmModule.forRoot()],
     }).compile();
     const runtime = moduleRef.get(COMPONENT_RUNTIME);
     expect(runtime).toBeInstanceOf(JcoComponentRuntime);

@@ -1,4 +1,4 @@
-import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { MetricService } from 'nestjs-otel';
 import { decorated } from '../common/decorated-provider.js';
@@ -6,6 +6,7 @@ import { RunnerConfig } from '../config/runner-config.js';
 import { SecretsModule } from '../secrets/secrets.module.js';
 import { SecretsService } from '../secrets/secrets.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runtime.js';
 import { JcoComponentRuntime } from './jco-component.runtime.js';
 import { createPooledRuntime } from './pool/pooled-runtime.factory.js';
@@ -14,9 +15,9 @@ import { TenantComponents } from './tenant-components.service.js';
 
 /**
  * Provides the ComponentRuntime (COMPONENT_RUNTIME): the worker pool by default, the foundation's
- * in-process runtime with `GREENTIC_COMPONENT_RUNTIME=inprocess`. Global so that FlowsModule and
- * PacksModule inject it without importing this module. Every dependency is optional, so the module
- * also works on its own (tests, the CLI).
+ * in-process runtime with `GREENTIC_COMPONENT_RUNTIME=inprocess`, and the tenant-bound
+ * TenantComponents. The application builds `WasmModule.forRoot(...)` once and hands that object to
+ * the modules that import it (packs, messaging, health), so they share one runtime.
  */
 export type ComponentRuntimeDecorator = (runtime: ComponentRuntime) => ComponentRuntime;
 
@@ -27,9 +28,8 @@ export interface WasmModuleOptions {
 
 const DECORATE_RUNTIME = Symbol('WasmModule.decorate');
 
-@Global()
 @Module({
-  imports: [SecretsModule],
+  imports: [SecretsModule, TenancyModule],
   providers: [
     // nestjs-otel's instruments for the pool's own metrics (stateless; one per name process-wide).
     MetricService,

@@ -66,13 +66,14 @@ class ValidateModule {
       GREENTIC_PACK_WATCH_INTERVAL_MS: 0,
       LOG_LEVEL: 'silent',
     });
+    const wasm = WasmModule.forRoot();
     return {
       module: ValidateModule,
       imports: [
         RunnerConfigModule.forRoot(config),
-        TenancyModule.forRoot(),
-        WasmModule,
-        PacksModule,
+        TenancyModule,
+        wasm,
+        PacksModule.forRoot({ wasm }),
         SecretsModule,
         DiscoveryModule,
         ...providerModules,

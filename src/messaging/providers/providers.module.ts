@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { SlackModule } from './slack/slack.module.js';
 import { TeamsModule } from './teams/teams.module.js';
 import { TelegramModule } from './telegram/telegram.module.js';
@@ -7,7 +7,13 @@ import { WhatsAppModule } from './whatsapp/whatsapp.module.js';
 
 /**
  * The built-in channels, one module each. Custom channels are modules of the same shape, added
- * with `AppModule.forRoot({ imports: [...] })` (see examples/custom-provider).
+ * with `AppModule.forRoot({ imports: [...] })` (see examples/custom-provider). ProviderRegistry
+ * (in MessagingModule) finds them all by discovery, so MessagingModule does not import them.
  */
-@Module({ imports: [SlackModule, TeamsModule, TelegramModule, WhatsAppModule, WebChatModule] })
-export class ProvidersModule {}
+@Module({ imports: [SlackModule, TeamsModule, TelegramModule, WhatsAppModule] })
+export class ProvidersModule {
+  /** `messaging` is the application's `MessagingModule.forRoot(...)`, which Web Chat posts to. */
+  static forRoot(messaging: DynamicModule): DynamicModule {
+    return { module: ProvidersModule, imports: [WebChatModule.forRoot(messaging)] };
+  }
+}
