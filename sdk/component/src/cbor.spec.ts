@@ -154,6 +154,14 @@ describe('SDK CBOR codec', () => {
     }
   });
 
+  it('writes map keys from its key cache exactly as the first time (and keys past the cache as usual)', () => {
+    const value = { day: 1, high_c: 22, é: 'ü', ['k'.repeat(40)]: true, nested: { day: 2 } };
+    const first = hex(encodeCbor(value));
+    expect(first).toBe(hex(host.encode(value)));
+    expect(hex(encodeCbor(value))).toBe(first);
+    expect(hex(new CborEncoder(4).encode(value))).toBe(first);
+  });
+
   it('decodes integers past 2^53 as bigint and keeps safe 64-bit heads as numbers', () => {
     expect(decodeCbor(Uint8Array.from(Buffer.from('1b0020000000000001', 'hex')))).toBe(2n ** 53n + 1n);
     expect(decodeCbor(Uint8Array.from(Buffer.from('1bffffffffffffffff', 'hex')))).toBe(2n ** 64n - 1n);

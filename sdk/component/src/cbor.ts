@@ -23,6 +23,9 @@ const utf8Decoder = new TextDecoder();
 const TWO_32 = 0x100000000;
 const MAX_DEPTH = 256;
 const U64_MAX = (1n << 64n) - 1n;
+/** Encoded map keys, shared by every encoder (a component's keys are a small, fixed set). */
+const keyCache = new Map<string, Uint8Array>();
+const KEY_CACHE_SIZE = 512;
 /** Strings up to this many UTF-16 units try the ASCII paths first. */
 const SHORT_TEXT = 64;
 
@@ -142,9 +145,28 @@ export class CborEncoder {
     this.head(5, keys.length);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      this.text(k);
+      this.key(k);
       this.write(o[k], depth + 1);
     }
+  }
+
+  /**
+   * A map key: the same few keys recur in every call, so their encodings are kept (two native
+   * calls, a lookup and a copy, instead of one per character).
+   */
+  private key(k: string): void {
+    let bytes = keyCache.get(k);
+    if (bytes === undefined) {
+      const start = this.pos;
+      this.text(k);
+      if (keyCache.size >= KEY_CACHE_SIZE || k.length > 32) return;
+      bytes = this.buf.slice(start, this.pos);
+      keyCache.set(k, bytes);
+      return;
+    }
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
   }
 
   private number(n: number): void {
