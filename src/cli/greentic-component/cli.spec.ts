@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -199,6 +201,11 @@ describe('greentic-component new + build', () => {
     const source = await readFile(join(project, 'component.ts'), 'utf8');
     expect(source).toContain("from '@greentic/component-sdk/host'");
     expect(source).not.toMatch(/cborEncode|DataView|push\(/);
+    // Its tsconfig.json types the source against the SDK and the WIT imports: it type-checks.
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    expect(() =>
+      execFileSync(process.execPath, [tsc, '-p', join(project, 'tsconfig.json')], { stdio: 'pipe' }),
+    ).not.toThrow();
     // A second `new` into the same folder is refused.
     expect((await cli('new', 'greeter', '--dir', dir)).code).toBe(EXIT_USAGE);
     expect((await cli('new', 'Bad Name', '--dir', dir)).err).toContain("'Bad Name' is not a component name");
