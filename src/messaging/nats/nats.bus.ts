@@ -394,6 +394,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       },
     });
     this.coreSubs.add(entry);
+    // The server knows the subscription once a round trip has passed: a subscriber's own
+    // publish (or another connection's) right after subscribe() must reach it.
+    // While disconnected the SUB waits in the reconnect buffer: subscribe() does not fail for that.
+    await withTimeout(this.nc.flush(), 5_000, 'flush').catch(() => undefined);
     return {
       unsubscribe: async () => {
         if (!entry.sub.isClosed()) entry.sub.unsubscribe();
