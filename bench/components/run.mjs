@@ -89,6 +89,31 @@ function stats(samplesUs, totalMs, calls) {
 }
 
 /** Sequential calls of `fn` (async), per-call latency. */
+/**
+ * Warms each variant up, then runs them in turn for `rounds` rounds of `perRound` calls, so every
+ * variant sees the same machine state; leaves each one's latencies (µs), per-round p50s and time.
+ */
+async function interleave(variants, { warmup, rounds, perRound }) {
+  for (const v of variants) {
+    for (let i = 0; i < warmup; i++) await v.fn();
+    Object.assign(v, { p50s: [], samples: [], ms: 0 });
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const lat = new Array(perRound);
+      const t0 = performance.now();
+      for (let i = 0; i < perRound; i++) {
+        const s = performance.now();
+        await v.fn();
+        lat[i] = (performance.now() - s) * 1000;
+      }
+      v.ms += performance.now() - t0;
+      v.samples.push(...lat);
+      v.p50s.push(stats(lat, 1, 1).p50Us);
+    }
+  }
+}
+
 async function sequential(fn, n = SEQ_CALLS) {
   for (let i = 0; i < Math.min(1000, n / 10); i++) await fn(i);
   const lat = new Array(n);
@@ -228,24 +253,7 @@ async function pooledRounds(key) {
       close: () => runtime.close(),
     });
   }
-  for (const v of variants) {
-    for (let i = 0; i < 500; i++) await v.fn();
-    Object.assign(v, { p50s: [], samples: [], ms: 0 });
-  }
-  for (let r = 0; r < rounds; r++) {
-    for (const v of variants) {
-      const lat = new Array(perRound);
-      const t0 = performance.now();
-      for (let i = 0; i < perRound; i++) {
-        const s = performance.now();
-        await v.fn();
-        lat[i] = (performance.now() - s) * 1000;
-      }
-      v.ms += performance.now() - t0;
-      v.samples.push(...lat);
-      v.p50s.push(stats(lat, 1, 1).p50Us);
-    }
-  }
+  await interleave(variants, { warmup: 500, rounds, perRound });
   const out = [];
   for (const v of variants) {
     await v.close();
@@ -360,24 +368,7 @@ async function weatherRounds() {
       fn: () => pool.invoke(tenant('t1'), call),
     });
   }
-  for (const v of variants) {
-    for (let i = 0; i < 300; i++) await v.fn();
-    Object.assign(v, { p50s: [], samples: [], ms: 0 });
-  }
-  for (let r = 0; r < rounds; r++) {
-    for (const v of variants) {
-      const lat = new Array(perRound);
-      const t0 = performance.now();
-      for (let i = 0; i < perRound; i++) {
-        const s = performance.now();
-        await v.fn();
-        lat[i] = (performance.now() - s) * 1000;
-      }
-      v.ms += performance.now() - t0;
-      v.samples.push(...lat);
-      v.p50s.push(stats(lat, 1, 1).p50Us);
-    }
-  }
+  await interleave(variants, { warmup: 300, rounds, perRound });
   await pool.close();
   const out = variants.map((v) => {
     const p50s = [...v.p50s].sort((a, b) => a - b);
