@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { setupOpenApi } from './admin/openapi.js';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { installBodyParsing } from './common/http-body.js';
@@ -14,6 +13,7 @@ import { EgressDispatcher } from './messaging/egress-dispatcher.service.js';
 import { EGRESS_ROUTES } from './messaging/egress.controller.js';
 import { MESSAGE_BUS, type MessageBus } from './core/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
+import { RunnerNestLogger } from './telemetry/logging.module.js';
 import { startTelemetry, telemetry } from './telemetry/otel.js';
 import { installWebhookSpans } from './telemetry/webhook-span.hooks.js';
 import { BundleRegistry } from './tenancy/bundle-registry.service.js';
@@ -28,7 +28,7 @@ export type RunnerApp = NestFastifyApplication;
  */
 export async function configureApp(app: RunnerApp): Promise<void> {
   const bundle = app.get(BundleRegistry).bundle;
-  app.useLogger(app.get(PinoNestLogger));
+  app.useLogger(app.get(RunnerNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
   installBodyParsing(fastify, bundle.limits);
   // Fastify hooks rather than Nest middleware: they run without the middleware layer's per-request

@@ -35,6 +35,26 @@ describe('validateRunnerConfig', () => {
     ]);
   });
 
+  it('LOG_FORMAT: pretty or json, by default pretty only when stdout is a terminal', () => {
+    expect(problem({ LOG_FORMAT: 'yaml' })).toContain(
+      'LOG_FORMAT="yaml": must be one of the following values: pretty, json',
+    );
+    expect(validateRunnerConfig({ LOG_FORMAT: 'json' }).LOG_FORMAT).toBe('json');
+    const was = Object.getOwnPropertyDescriptor(process.stdout, 'isTTY');
+    try {
+      for (const [tty, format] of [
+        [true, 'pretty'],
+        [false, 'json'],
+      ] as const) {
+        Object.defineProperty(process.stdout, 'isTTY', { value: tty, configurable: true });
+        expect(validateRunnerConfig({}).LOG_FORMAT).toBe(format);
+      }
+    } finally {
+      if (was) Object.defineProperty(process.stdout, 'isTTY', was);
+      else delete (process.stdout as { isTTY?: boolean }).isTTY;
+    }
+  });
+
   it('accepts numbers given as strings', () => {
     expect(validateRunnerConfig({ PORT: '0', GREENTIC_NATS_PARTITIONS: '4' })).toMatchObject({
       PORT: 0,

@@ -129,6 +129,13 @@ export class RunnerConfig {
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
 
+  /**
+   * `pretty`: one coloured line per event for people (pino-pretty); `json`: one JSON object per line
+   * for collectors. Default: pretty when stdout is a terminal, json otherwise (containers, pipes).
+   */
+  @IsIn(['pretty', 'json'])
+  LOG_FORMAT: 'pretty' | 'json' = process.stdout.isTTY ? 'pretty' : 'json';
+
   /** Where transpiled components and built fixtures are cached. */
   @IsString()
   GREENTIC_CACHE_DIR = '.cache/greentic';
