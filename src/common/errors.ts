@@ -14,6 +14,16 @@ export class GreenticError extends Error {
   }
 }
 
+/** A route that exists but does not serve this method; the answer carries `Allow: {allow}`. */
+export class MethodNotAllowedError extends GreenticError {
+  constructor(
+    message: string,
+    readonly allow: readonly string[],
+  ) {
+    super('method_not_allowed', message, 405, { allow });
+  }
+}
+
 export type TenancyPart = 'tenant' | 'env' | 'team' | 'channel' | 'provider';
 
 export class UnknownTenancyError extends GreenticError {

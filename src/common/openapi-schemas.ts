@@ -38,10 +38,11 @@ export class ErrorResponse {
 }
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed request (bad JSON, a missing or invalid field, a method the route does not serve)',
+  400: 'Malformed request (bad JSON, a missing or invalid field)',
   401: 'Missing or invalid credentials',
   403: 'Credentials valid but not for this resource (or a caller that is not loopback)',
   404: 'Unknown tenant, env, team, channel, provider or resource',
+  405: 'A method the route does not serve; `Allow` lists those it does',
   409: 'Changed concurrently',
   413: "Body larger than the tenant's limit",
   422: 'Refused content (an invalid pack or flow)',

@@ -18,7 +18,7 @@ import {
   WebhookAccepted,
   WebhookSyncReply,
 } from '../common/openapi-schemas.js';
-import { BadRequestError, UnknownTenancyError } from '../common/errors.js';
+import { MethodNotAllowedError, UnknownTenancyError } from '../common/errors.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { channelOf } from '../tenancy/resolved-tenancy.js';
 import { TenantGuard } from '../tenancy/tenant.guard.js';
@@ -70,7 +70,7 @@ export class WebhookController {
     description: "`?wait=true`: the flow's replies; or the provider's own answer (a challenge echo, an ack)",
     type: WebhookSyncReply,
   })
-  @ApiErrors(400, 401, 403, 404, 413, 429, 503, 504)
+  @ApiErrors(400, 401, 403, 404, 405, 413, 429, 503, 504)
   async handle(@Req() req: FastifyRequest, @Res() res: FastifyReply): Promise<void> {
     const providerId = (req.params as { provider: string }).provider;
     const channel = channelOf(req);
@@ -83,11 +83,18 @@ export class WebhookController {
       query: req.query as Record<string, unknown>,
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
     };
-    if (req.method === 'GET' || req.method === 'HEAD') {
-      if (!provider.challenge) throw new BadRequestError(`provider '${providerId}' accepts POST only`);
-      return send(res, await provider.challenge(preq, channel));
+    // One route for all methods (a provider's GET challenge shares the POST URL): what this
+    // channel's provider does not serve is a 405 naming the methods it does.
+    const allow = provider.challenge ? ['GET', 'HEAD', 'POST'] : ['POST'];
+    if (!allow.includes(req.method)) {
+      void res.header('allow', allow.join(', '));
+      throw new MethodNotAllowedError(
+        `provider '${providerId}' accepts ${allow.join(', ')} only, not ${req.method}`,
+        allow,
+      );
     }
-    if (req.method !== 'POST') throw new BadRequestError(`method ${req.method} not allowed`);
+    if ((req.method === 'GET' || req.method === 'HEAD') && provider.challenge)
+      return send(res, await provider.challenge(preq, channel));
     const result = await provider.ingress(preq, channel);
     const out =
       result.messages.length > 0
