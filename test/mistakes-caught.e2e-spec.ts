@@ -109,7 +109,7 @@ describe('a flow calling an operation its component does not declare', () => {
     const dir = packDir('computee');
     const out = path.join(dir, 'calc.gtpack');
     const r = await packCli(['build', dir, '-o', out]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain("component 'calc' has no operation 'computee'");
     expect(() => readFileSync(out)).toThrow();
   });
@@ -148,7 +148,7 @@ describe('a flow calling an operation its component does not declare', () => {
 describe('a channel bound to a provider nobody registered (provider: webhok)', () => {
   it('is refused by greentic-runner validate, naming the key, the provider and the registered ones', async () => {
     const r = await runnerCli(['validate', bundleWith({ provider: 'webhok' })]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.out).toContain('INVALID');
     expect(r.err).toContain(
       "key 'tenants.mistakes.envs.dev.teams.default.channels.web.provider': unknown provider 'webhok' (did you mean 'webhook'?); registered providers: slack, teams, telegram, timer, webchat, webhook, whatsapp",
@@ -174,7 +174,7 @@ describe('a channel bound to a provider nobody registered (provider: webhok)', (
       settings: { callback_url: 'http://127.0.0.1:9/inbox' },
     });
     const without = await runnerCli(['validate', bundle]);
-    expect(without.code).toBe(2);
+    expect(without.code).toBe(1);
     expect(without.err).toContain("unknown provider 'signed-webhook'");
     const withModule = await runnerCli([
       'validate',
@@ -199,7 +199,7 @@ describe('a channel whose secret_refs do not resolve', () => {
 
   it('is refused by greentic-runner validate, naming the secret and its environment variable', async () => {
     const r = await runnerCli(['validate', bundleWith(channel, 'mistakes_secrets', secrets)]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toContain(
       `tenant 'mistakes_secrets' channel 'dev/default/web' (webhook): secret_refs.signing_secret → secret 'hooks_signing' is not set (set environment variable ${VAR})`,
     );

@@ -123,7 +123,7 @@ describe('OCI registry: push and pull', () => {
       '--digest',
       sha(v2),
     );
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toMatch(
       /\[pack_digest_mismatch\]: .*the pack layer is sha256:[0-9a-f]{64}, the bundle pins sha256:/,
     );

@@ -133,7 +133,7 @@ describe('greentic-pack build: upstream pack.yaml layout', () => {
     const ok = await pack('verify', signed, '--trust', path.join(root, 'k.pub'));
     expect(ok.code).toBe(0);
     expect(ok.out).toContain(`signed by trusted key ${keyFingerprint(kp.publicKey)}`);
-    expect((await pack('verify', signed)).code).toBe(3);
+    expect((await pack('verify', signed)).code).toBe(1);
 
     // An asset swapped after signing, the SBOM rewritten to match: the manifest's pins still refuse it.
     const files = await readArchive(readFileSync(signed), signed);
@@ -149,7 +149,7 @@ describe('greentic-pack build: upstream pack.yaml layout', () => {
       await writeDeterministicZip([...payload, { path: SBOM_CBOR, bytes: buildSbomV1(payload) }]),
     );
     const bad = await pack('verify', swapped, '--trust', path.join(root, 'k.pub'));
-    expect(bad.code).toBe(2);
+    expect(bad.code).toBe(1);
     expect(bad.err).toContain('pack_manifest_hash_mismatch');
   });
 
@@ -187,7 +187,7 @@ describe('greentic-pack build: upstream pack.yaml layout', () => {
     sc.nodes['call_echo'] = { source: { kind: 'oci', ref: 'oci://ghcr.io/example/components/echo:0.1.0' } };
     writeFileSync(sidecarOf(dir), JSON.stringify(sc, null, 2));
     const r = await pack('build', dir, '-o', path.join(root, 'remote.gtpack'));
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toMatch(
       /on_message\.ygtc\.resolve\.json:5:5: error: node 'call_echo' of flow 'on_message' is bound to oci/,
     );

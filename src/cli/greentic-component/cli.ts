@@ -7,7 +7,7 @@
  *   run <file.wasm> --input …    one call through the runner's own worker pool
  *   wat <file.wat>               assemble component text format with jco
  *
- * Exit codes: 0 ok, 1 usage or I/O error, 2 not a usable component, 3 the call failed.
+ * Exit codes (docs/cli.md): 0 ok, 1 not a usable component or the call failed, 2 usage or I/O error.
  */
 import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -32,12 +32,40 @@ import {
 import type { ComponentCallContext, ComponentSpec, PreparedComponent } from '../../core/component-runtime.js';
 import { DEFAULT_HTTP_POLICY } from '../../wasm/host/http-fetch.js';
 import { PooledComponentRuntime } from '../../wasm/pool/pooled-component.runtime.js';
+import { notAComponent } from '../../wasm/wasm-input-errors.js';
+import {
+  applyCliConventions,
+  commanderExitCode,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+} from '../common/cli-conventions.js';
 import { COMPONENT_SOURCE, componentSource } from './templates.js';
 
-export const EXIT_OK = 0;
-export const EXIT_USAGE = 1;
-export const EXIT_INVALID = 2;
-export const EXIT_CALL_FAILED = 3;
+export { EXIT_OK, EXIT_USAGE };
+export const EXIT_INVALID = EXIT_FAILED;
+export const EXIT_CALL_FAILED = EXIT_FAILED;
+
+const EXAMPLES = {
+  '': [
+    'greentic-component new greeter',
+    'greentic-component build greeter',
+    'greentic-component run greeter/dist/greeter.wasm --input \'{"name":"Ada"}\'',
+  ],
+  new: ['greentic-component new greeter', 'greentic-component new legacy --world 0.1 --dir components'],
+  build: [
+    'greentic-component build greeter',
+    'greentic-component build greeter -o packs/support/components/greeter.wasm --watch',
+    'greentic-component build . --json',
+  ],
+  describe: ['greentic-component describe greeter.wasm', 'greentic-component describe greeter.wasm --json'],
+  run: [
+    'greentic-component run greeter.wasm --input \'{"name":"Ada"}\'',
+    'greentic-component run weather.wasm --op forecast --input @input.json --secret API_KEY=x --allow-host api.example.com',
+    'greentic-component run echo.wasm --text hi --json',
+  ],
+  wat: ['greentic-component wat echo.wat', 'greentic-component wat echo.wat -o dist/echo.wasm'],
+};
 
 export const MANIFEST = 'greentic-component.json';
 
@@ -147,6 +175,8 @@ async function readManifest(dir: string): Promise<ComponentManifest> {
 
 async function loadSpec(file: string): Promise<ComponentSpec> {
   const bytes = new Uint8Array(await readFile(file).catch(unreadable(file)));
+  const problem = notAComponent(bytes);
+  if (problem) throw new ComponentLoadError(`${file} ${problem}`);
   return { name: basename(file, extname(file)), version: '0.0.0', bytes };
 }
 
@@ -200,6 +230,7 @@ interface BuildFlags {
   cacheDir?: string;
   quiet?: boolean;
   watch?: boolean;
+  json?: boolean;
 }
 
 /** One build of a project: bundle, componentize (or the cache), copy to `--out`, check the world. */
@@ -236,6 +267,20 @@ async function buildProject(
     throw new ComponentLoadError(
       `${m.name}: ${MANIFEST} says ${expected} but the component implements ${prepared.world}`,
     );
+  }
+  if (o.json) {
+    io.out(
+      JSON.stringify({
+        ok: true,
+        name: m.name,
+        file: relative(process.cwd(), out),
+        size: built.bytes,
+        cached: built.cached,
+        world: prepared.world,
+        operations: prepared.operations.map((op) => op.name),
+      }),
+    );
+    return;
   }
   io.out(
     `${built.cached ? 'cached' : 'built'} ${relative(process.cwd(), out)} (${mib(built.bytes)} MiB, ${prepared.world}, ${prepared.operations.length} operation(s))`,
@@ -386,6 +431,7 @@ export async function runCli(
       'build cache (default $GREENTIC_CACHE_DIR, $XDG_CACHE_HOME/greentic or ~/.cache/greentic)',
     )
     .option('-q, --quiet', 'no progress lines, only the result')
+    .option('--json', 'print the result as JSON (one line per build; progress stays on stderr)')
     .option(
       '-w, --watch',
       "rebuild when the source, its WIT or the SDK changes (with -o into a pack directory served by 'greentic-runner start --pack <dir>', the runner reloads the pack)",
@@ -455,6 +501,7 @@ export async function runCli(
     .option('--show-state', 'print the session data after the call (to stderr)')
     .option('--deadline-ms <ms>', 'call deadline', positiveInt, 10_000)
     .option('--memory-mb <mb>', 'linear memory cap', positiveInt, 128)
+    .option('--json', 'print {ok, component, operation, ms, result, state} instead of the bare result')
     .action(
       async (
         file: string,
@@ -472,6 +519,7 @@ export async function runCli(
           showState?: boolean;
           deadlineMs: number;
           memoryMb: number;
+          json?: boolean;
         },
       ) => {
         useLogger();
@@ -526,7 +574,17 @@ export async function runCli(
           { tenantId, envId },
           { component: p, operation, input, ctx, deadlineMs: o.deadlineMs },
         );
-        io.err(`ok: ${p.name} ${operation} in ${(performance.now() - started).toFixed(1)} ms`);
+        const ms = performance.now() - started;
+        if (o.json) {
+          io.out(
+            JSON.stringify(
+              { ok: true, component: p.name, operation, ms, result: result ?? null, state: ctx.session },
+              jsonSafe,
+            ),
+          );
+          return;
+        }
+        io.err(`ok: ${p.name} ${operation} in ${ms.toFixed(1)} ms`);
         io.out(JSON.stringify(result ?? null, jsonSafe, 2));
         if (o.showState) io.err(`state: ${JSON.stringify(ctx.session)}`);
       },
@@ -549,24 +607,22 @@ export async function runCli(
       io.out(`assembled ${relative(process.cwd(), out)} (${(await readFile(out)).length} bytes)`);
     });
 
+  applyCliConventions(program, EXAMPLES, io.out);
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    if (e instanceof ComponentLoadError) {
-      io.err(`error [${e.code}]: ${e.message}`);
-      return EXIT_INVALID;
-    }
-    if (e instanceof CliFailure) {
-      io.err(`error [${e.code}]: ${e.message}`);
-      return EXIT_USAGE;
-    }
-    if (e instanceof GreenticError) {
-      io.err(`error [${e.code}]: ${e.message}`);
-      return EXIT_CALL_FAILED;
-    }
-    io.err(`error: ${(e as Error).message}`);
+    if (e instanceof CommanderError) return commanderExitCode(e);
+    const err = e as Error;
+    const code = e instanceof GreenticError ? e.code : undefined;
+    if (argv.includes('--json'))
+      io.out(JSON.stringify({ ok: false, ...(code ? { code } : {}), error: err.message }));
+    io.err(code ? `error [${code}]: ${err.message}` : `error: ${err.message}`);
+    if (e instanceof ComponentLoadError) return EXIT_INVALID;
+    if (e instanceof CliFailure) return EXIT_USAGE;
+    if (e instanceof GreenticError) return EXIT_CALL_FAILED;
+    // Anything else is I/O around the command (a build tool that is missing, a full disk).
     return EXIT_USAGE;
   } finally {
     await runtime?.close();

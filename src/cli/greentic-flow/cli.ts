@@ -2,6 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import {
+  applyCliConventions,
+  CliExit,
+  commanderExitCode,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+} from '../common/cli-conventions.js';
 import { checkFlow } from '../../flows/flow-validator.js';
 import { renderFlowGraph, type GraphFormat } from '../../flows/flow-graph.js';
 import { formatIssue, type FlowIssue } from '../../flows/flow.types.js';
@@ -11,10 +19,9 @@ import { jsonSchemaText } from './json-schemas.js';
 import { flowTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.js';
 import { rel, validatePaths } from './validate-files.js';
 
-/** Exit codes: 0 ok (warnings allowed), 1 a flow has errors, 2 usage or I/O problem. */
-export const EXIT_OK = 0;
-export const EXIT_INVALID = 1;
-export const EXIT_USAGE = 2;
+/** Exit codes (docs/cli.md): 0 ok (warnings allowed), 1 a flow has errors, 2 usage or I/O problem. */
+export { EXIT_OK, EXIT_USAGE };
+export const EXIT_INVALID = EXIT_FAILED;
 
 export interface CliIO {
   out(text: string): void;
@@ -26,12 +33,6 @@ const processIO: CliIO = {
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
 };
 
-class CliExit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
 const FLOW_ID = /^[A-Za-z0-9_-]+$/;
 
 /** Writes via a temp file and rename, so a watcher never sees half a file. */
@@ -41,6 +42,24 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await writeFile(tmp, text);
   await rename(tmp, file);
 }
+
+const EXAMPLES = {
+  '': ['greentic-flow validate flows/', 'greentic-flow new support -t qa', 'greentic-flow completion bash'],
+  validate: [
+    'greentic-flow validate flows/main.ygtc',
+    'greentic-flow validate packs/support --strict',
+    'greentic-flow validate flows/ --json > report.json',
+  ],
+  graph: [
+    'greentic-flow graph flows/main.ygtc -o main.svg',
+    'greentic-flow graph flows/main.ygtc -f mermaid',
+  ],
+  new: ['greentic-flow new support', 'greentic-flow new nightly -t timer -o flows/'],
+  schema: [
+    'greentic-flow schema -o .vscode/ygtc.schema.json',
+    'greentic-flow schema --bundle -o bundle.schema.json',
+  ],
+};
 
 function issueLine(i: FlowIssue): string {
   return `${formatIssue(i)} [${i.code}]`;
@@ -166,12 +185,14 @@ export async function runFlowCli(
       }
     });
 
+  applyCliConventions(program, EXAMPLES, io.out);
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;
   } catch (e) {
     if (e instanceof CliExit) return e.code;
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof CommanderError) return commanderExitCode(e);
     io.err(`greentic-flow: ${(e as Error).message}`);
     return EXIT_USAGE;
   }

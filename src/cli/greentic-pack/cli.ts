@@ -2,6 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import {
+  applyCliConventions,
+  CliExit,
+  commanderExitCode,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+} from '../common/cli-conventions.js';
 import { GreenticError } from '../../common/errors.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../packs/format/constants.js';
 import { packDigest } from '../../packs/format/hash.js';
@@ -28,10 +36,10 @@ import type { VerifiedPack } from '../../packs/verify/pack-verifier.js';
 import { loadTrustedKeys, trustPolicy, type PolicyMode } from '../../packs/verify/trust.js';
 import { withComponentDescriber } from './describe-components.js';
 
-export const EXIT_OK = 0;
-export const EXIT_USAGE = 1;
-export const EXIT_INVALID = 2;
-export const EXIT_UNTRUSTED = 3;
+/** Exit codes (docs/cli.md): an invalid pack and a valid but untrusted one both fail the check. */
+export { EXIT_OK, EXIT_USAGE };
+export const EXIT_INVALID = EXIT_FAILED;
+export const EXIT_UNTRUSTED = EXIT_FAILED;
 
 const UNTRUSTED = new Set(['pack_signature_untrusted', 'pack_signature_missing']);
 
@@ -44,12 +52,6 @@ const processIO: CliIO = {
   out: (l) => process.stdout.write(l + '\n'),
   err: (l) => process.stderr.write(l + '\n'),
 };
-
-class CliExit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
 
 function human(n: number): string {
   return n < 1024
@@ -81,9 +83,50 @@ async function writeAtomic(file: string, bytes: Uint8Array, mode?: number): Prom
   await rename(tmp, file);
 }
 
+/** The file name `build` and `pull` write without `-o`: `<id>-<version>.gtpack`. */
+export function defaultPackFileName(id: string, version: string): string {
+  return `${id}-${version}.gtpack`;
+}
+
+const EXAMPLES = {
+  '': [
+    'greentic-pack keys generate -o keys/release',
+    'greentic-pack build packs/support --key keys/release.key',
+    'greentic-pack verify support-1.0.0.gtpack --trust keys/release.pub',
+  ],
+  keys: ['greentic-pack keys generate -o keys/release'],
+  'keys generate': [
+    'greentic-pack keys generate -o keys/release',
+    'greentic-pack keys generate -o keys/dev --format json --if-missing',
+  ],
+  build: [
+    'greentic-pack build packs/support            # writes <id>-<version>.gtpack',
+    'greentic-pack build packs/support -o dist/support.gtpack --key keys/release.key',
+    'greentic-pack build packs/support --format pack-v1 --json',
+  ],
+  sign: ['greentic-pack sign support-1.0.0.gtpack --key keys/release.key'],
+  verify: [
+    'greentic-pack verify support-1.0.0.gtpack --trust keys/release.pub',
+    'greentic-pack verify support-1.0.0.gtpack --policy dev --json',
+  ],
+  inspect: [
+    'greentic-pack inspect support-1.0.0.gtpack',
+    'greentic-pack inspect support-1.0.0.gtpack --json',
+  ],
+  push: [
+    'greentic-pack push support-1.0.0.gtpack oci:ghcr.io/acme/packs/support:1.0.0',
+    'greentic-pack push support-1.0.0.gtpack oci:localhost:5000/support:1.0.0 --json',
+  ],
+  login: ['echo "$TOKEN" | greentic-pack login ghcr.io -u acme --password-stdin'],
+  pull: [
+    'greentic-pack pull oci:ghcr.io/acme/packs/support:1.0.0          # writes <id>-<version>.gtpack',
+    'greentic-pack pull oci:ghcr.io/acme/packs/support@sha256:… -o support.gtpack --json',
+  ],
+};
+
 /**
- * `greentic-pack`: keys, build, sign, verify, inspect, push, pull. Returns the exit code:
- * 0 ok, 1 usage or I/O error, 2 invalid pack, 3 valid but untrusted (or unsigned under strict).
+ * `greentic-pack`: keys, build, sign, verify, inspect, push, pull. Returns the exit code
+ * (docs/cli.md): 0 ok, 1 the pack is invalid, untrusted or the registry refused, 2 usage error.
  */
 /** All of stdin, for `login --password-stdin`. */
 async function readStdin(): Promise<string> {
@@ -145,7 +188,7 @@ export async function runCli(
       "build a .gtpack from a pack directory (pack.yaml, this runner's layout or upstream's, which always builds pack-v1); flows are validated first, their operations against each component's describe()",
     )
     .argument('<dir>', 'pack directory')
-    .requiredOption('-o, --out <file>', 'output .gtpack')
+    .option('-o, --out <file>', 'output .gtpack (default: <id>-<version>.gtpack in the current directory)')
     .option('--key <file>', 'sign with this private key while building')
     .addOption(
       new Option('--format <format>', "archive layout: today's (sbom.json, pack.sig) or upstream's pack-v1")
@@ -153,46 +196,80 @@ export async function runCli(
         .default('legacy'),
     )
     .option('--key-id <id>', 'pack-v1: key_id of the signature (default: the key fingerprint)')
-    .action(async (dir: string, o: { out: string; key?: string; format: string; keyId?: string }) => {
-      const key = o.key
-        ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key)
-        : undefined;
-      progress(`building ${dir}`);
-      // Upstream's pack.yaml layout (pack_id, flows[].file, components[].wasm) always builds pack-v1.
-      const upstream = await openUpstreamPackDir(dir);
-      if (upstream) {
-        const v1 = await withComponentDescriber((describe) =>
-          buildUpstreamPackV1(upstream, { key, keyId: o.keyId, progress, describe }),
-        );
-        for (const w of v1.warnings) io.err(`warning: ${w}`);
-        await writeAtomic(o.out, v1.bytes);
-        const m = v1.manifest;
+    .option('--json', 'print the result as JSON')
+    .action(
+      async (
+        dir: string,
+        o: { out?: string; key?: string; format: string; keyId?: string; json?: boolean },
+      ) => {
+        const key = o.key
+          ? parseSecretKey(await readFile(o.key, 'utf8').catch(notFound(o.key)), o.key)
+          : undefined;
+        progress(`building ${dir}`);
+        const built = async (): Promise<BuiltPack> => {
+          // Upstream's pack.yaml layout (pack_id, flows[].file, components[].wasm) always builds pack-v1.
+          const upstream = await openUpstreamPackDir(dir);
+          if (upstream || o.format === 'pack-v1') {
+            const v1 = await withComponentDescriber((describe) =>
+              upstream
+                ? buildUpstreamPackV1(upstream, { key, keyId: o.keyId, progress, describe })
+                : buildPackV1FromDir(dir, { key, keyId: o.keyId, progress, describe }),
+            );
+            const m = v1.manifest;
+            return {
+              bytes: v1.bytes,
+              warnings: v1.warnings,
+              format: 'pack-v1',
+              layout: upstream ? " (pack-v1, from upstream's pack.yaml layout)" : ' (pack-v1)',
+              id: m.pack_id,
+              version: m.version,
+              flows: m.flows.length,
+              components: m.components.length,
+            };
+          }
+          const r = await withComponentDescriber((describe) =>
+            buildPackFromDir(dir, { key, progress, describe }),
+          );
+          return {
+            bytes: r.bytes,
+            warnings: r.warnings,
+            format: 'legacy',
+            layout: '',
+            id: r.manifest.meta.pack_id,
+            version: r.manifest.meta.version,
+            flows: r.manifest.flows.length,
+            components: r.manifest.components.length,
+          };
+        };
+        const b = await built();
+        const out = o.out ?? defaultPackFileName(b.id, b.version);
+        for (const w of b.warnings) io.err(`warning: ${w}`);
+        await writeAtomic(out, b.bytes);
+        const digest = packDigest(b.bytes);
+        const signer = key ? keyFingerprint(key.publicKey) : null;
+        if (o.json) {
+          io.out(
+            JSON.stringify({
+              ok: true,
+              file: out,
+              format: b.format,
+              pack: b.id,
+              version: b.version,
+              flows: b.flows,
+              components: b.components,
+              size: b.bytes.length,
+              digest,
+              signer,
+              warnings: b.warnings,
+            }),
+          );
+          return;
+        }
         io.out(
-          `built ${o.out} (pack-v1, from upstream's pack.yaml layout): ${m.pack_id}@${m.version}, ${m.flows.length} flow(s), ${m.components.length} component(s), ${human(v1.bytes.length)}, ${packDigest(v1.bytes)}${key ? `, signed by ${keyFingerprint(key.publicKey)}` : ', unsigned'}`,
+          `built ${out}${b.layout}: ${b.id}@${b.version}, ${b.flows} flow(s), ${b.components} component(s), ${human(b.bytes.length)}, ${digest}${signer ? `, signed by ${signer}` : ', unsigned'}`,
         );
-        return;
-      }
-      if (o.format === 'pack-v1') {
-        const v1 = await withComponentDescriber((describe) =>
-          buildPackV1FromDir(dir, { key, keyId: o.keyId, progress, describe }),
-        );
-        for (const w of v1.warnings) io.err(`warning: ${w}`);
-        await writeAtomic(o.out, v1.bytes);
-        const m = v1.manifest;
-        io.out(
-          `built ${o.out} (pack-v1): ${m.pack_id}@${m.version}, ${m.flows.length} flow(s), ${m.components.length} component(s), ${human(v1.bytes.length)}, ${packDigest(v1.bytes)}${key ? `, signed by ${keyFingerprint(key.publicKey)}` : ', unsigned'}`,
-        );
-        return;
-      }
-      const r = await withComponentDescriber((describe) =>
-        buildPackFromDir(dir, { key, progress, describe }),
-      );
-      for (const w of r.warnings) io.err(`warning: ${w}`);
-      await writeAtomic(o.out, r.bytes);
-      io.out(
-        `built ${o.out}: ${r.manifest.meta.pack_id}@${r.manifest.meta.version}, ${r.manifest.flows.length} flow(s), ${r.manifest.components.length} component(s), ${human(r.bytes.length)}, ${packDigest(r.bytes)}${key ? `, signed by ${keyFingerprint(key.publicKey)}` : ', unsigned'}`,
-      );
-    });
+      },
+    );
 
   program
     .command('sign')
@@ -244,9 +321,10 @@ export async function runCli(
         }
       } catch (e) {
         if (!(e instanceof GreenticError)) throw e;
-        const code = UNTRUSTED.has(e.code) ? EXIT_UNTRUSTED : EXIT_INVALID;
+        const untrusted = UNTRUSTED.has(e.code);
+        const code = untrusted ? EXIT_UNTRUSTED : EXIT_INVALID;
         if (o.json) io.out(JSON.stringify({ ok: false, code: e.code, error: e.message }));
-        io.err(`${code === EXIT_UNTRUSTED ? 'untrusted' : 'invalid'} [${e.code}]: ${e.message}`);
+        io.err(`${untrusted ? 'untrusted' : 'invalid'} [${e.code}]: ${e.message}`);
         throw new CliExit(code);
       }
     });
@@ -349,7 +427,8 @@ export async function runCli(
     .description('push a .gtpack to an OCI registry (oci:<registry>/<repository>:<tag>)')
     .argument('<pack>', '.gtpack file')
     .argument('<ref>', 'OCI reference')
-    .action(async (file: string, ref: string) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, ref: string, o: { json?: boolean }) => {
       const bytes = await readPackFile(file);
       progress(`checking ${file}`);
       const v = packSummary(await openAnyPack(bytes, { label: file, policy: trustPolicy('dev', []) }));
@@ -359,6 +438,20 @@ export async function runCli(
         version: v.version,
         title: path.basename(file),
       });
+      if (o.json) {
+        io.out(
+          JSON.stringify({
+            ok: true,
+            ref,
+            pack: v.id,
+            version: v.version,
+            size: bytes.byteLength,
+            manifestDigest: r.manifestDigest,
+            packDigest: r.layerDigest,
+          }),
+        );
+        return;
+      }
       io.out(`pushed ${ref}`);
       io.out(
         `manifest digest: ${r.manifestDigest}  (pull by digest: oci:${r.ref.registry}/${r.ref.repository}@${r.manifestDigest})`,
@@ -406,37 +499,71 @@ export async function runCli(
     .command('pull')
     .description('pull a .gtpack from an OCI registry, by tag or by digest; every digest is checked')
     .argument('<ref>', 'OCI reference')
-    .requiredOption('-o, --out <file>', 'output .gtpack')
+    .option('-o, --out <file>', 'output .gtpack (default: <id>-<version>.gtpack in the current directory)')
     .option('--digest <pin>', 'expected sha256 of the .gtpack')
-    .action(async (ref: string, o: { out: string; digest?: string }) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (ref: string, o: { out?: string; digest?: string; json?: boolean }) => {
       progress(`pulling ${ref}`);
       const r = await new OciClient().pull(ref, {
         pin: o.digest,
         maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes,
       });
-      await writeAtomic(o.out, r.bytes);
+      // Named after what it holds; the archive is opened (not trusted) to read its id and version.
+      let out = o.out;
+      if (out === undefined) {
+        const v = packSummary(await openAnyPack(r.bytes, { label: ref, policy: trustPolicy('dev', []) }));
+        out = defaultPackFileName(v.id, v.version);
+      }
+      await writeAtomic(out, r.bytes);
+      if (o.json) {
+        io.out(
+          JSON.stringify({
+            ok: true,
+            ref,
+            file: out,
+            size: r.bytes.byteLength,
+            manifestDigest: r.manifestDigest,
+            packDigest: r.layerDigest,
+          }),
+        );
+        return;
+      }
       io.out(
-        `pulled ${ref} → ${o.out} (${human(r.bytes.byteLength)}, manifest ${r.manifestDigest}, pack ${r.layerDigest})`,
+        `pulled ${ref} → ${out} (${human(r.bytes.byteLength)}, manifest ${r.manifestDigest}, pack ${r.layerDigest})`,
       );
     });
+
+  applyCliConventions(program, EXAMPLES, io.out);
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT_OK;
   } catch (e) {
     if (e instanceof CliExit) return e.code;
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    if (e instanceof CommanderError) return commanderExitCode(e);
+    const json = argv.includes('--json');
     if (e instanceof GreenticError) {
+      if (json) io.out(JSON.stringify({ ok: false, code: e.code, error: e.message }));
       io.err(`error [${e.code}]: ${e.message}`);
-      return e.code === 'flow_invalid' || e.code.startsWith('pack_')
-        ? UNTRUSTED.has(e.code)
-          ? EXIT_UNTRUSTED
-          : EXIT_INVALID
-        : EXIT_USAGE;
+      // A command line naming what cannot be used (a missing key file, an existing output) is a usage error.
+      return e.code.startsWith('cli_') ? EXIT_USAGE : EXIT_FAILED;
     }
+    if (json) io.out(JSON.stringify({ ok: false, error: (e as Error).message }));
     io.err(`error: ${(e as Error).message}`);
-    return EXIT_USAGE;
+    return EXIT_FAILED;
   }
+}
+
+interface BuiltPack {
+  bytes: Uint8Array;
+  warnings: string[];
+  format: 'legacy' | 'pack-v1';
+  /** How the human line names the layout. */
+  layout: string;
+  id: string;
+  version: string;
+  flows: number;
+  components: number;
 }
 
 function notFound(file: string): (e: Error) => never {

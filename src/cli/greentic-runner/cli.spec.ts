@@ -83,7 +83,7 @@ describe('greentic-runner --config-explain', () => {
     ).toBe(0);
     expect(t.out.join('\n')).toMatch(/GREENTIC_BUS\s+flag\s+nats/);
     const bad = io();
-    expect(await runCli(['--config-explain'], { io: bad.io, env: { GREENTIC_METRICS: 'maybe' } })).toBe(2);
+    expect(await runCli(['--config-explain'], { io: bad.io, env: { GREENTIC_METRICS: 'maybe' } })).toBe(1);
     expect(bad.err.join('\n')).toContain('GREENTIC_METRICS="maybe"');
   });
 });
@@ -107,7 +107,7 @@ describe('greentic-runner validate', () => {
     const t = io();
     const broken = WEATHER_FLOW.replace('- to: weather_text', '- to: nowhere');
     const code = await runCli(['validate', bundle(broken), '--json'], { io: t.io, env: {} });
-    expect(code).toBe(2);
+    expect(code).toBe(1);
     const r = JSON.parse(t.out.join('\n')) as { ok: boolean; error: string };
     expect(r.ok).toBe(false);
     expect(r.error).toMatch(/weather_bot\.ygtc:\d+:\d+/);
@@ -132,7 +132,7 @@ describe('greentic-runner validate', () => {
       },
     });
     const t = io();
-    expect(await runCli(['validate', file], { io: t.io, env: {} })).toBe(2);
+    expect(await runCli(['validate', file], { io: t.io, env: {} })).toBe(1);
     expect(t.err.join('\n')).toContain("secrets backend 'aws': option 'region' is required");
   });
 });
@@ -159,7 +159,7 @@ describe('greentic-runner start', () => {
         started = true;
       },
     });
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(started).toBe(false);
     expect(o.err.join('\n')).toMatch(
       /option '--bundle <file>' cannot be used with option '--pack <file>'|option '--pack <file>' cannot be used with option '--bundle <file>'/,

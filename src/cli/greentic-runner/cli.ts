@@ -3,6 +3,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Type } from '@nestjs/common';
 import { Command, CommanderError, Option } from 'commander';
+import {
+  applyCliConventions,
+  commanderExitCode,
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  unknownCommand,
+} from '../common/cli-conventions.js';
 import { explainConfig, formatExplanation } from './config-explain.js';
 import { registerTestCommand } from './test/test.command.js';
 import { validateBundle } from './validate.js';
@@ -103,6 +111,35 @@ export async function loadProviderModules(specs: readonly string[], cwd = proces
   return out;
 }
 
+const EXAMPLES = {
+  '': [
+    'greentic-runner start --bundle bundle.yaml',
+    'greentic-runner validate bundle.yaml',
+    'greentic-runner --config-explain',
+  ],
+  start: [
+    'greentic-runner start --bundle bundle.yaml --port 8080',
+    'greentic-runner start --pack support-1.0.0.gtpack',
+    'greentic-runner start --pack packs/support --watch-component components/greeter',
+    'greentic-runner start --config-explain --json',
+  ],
+  validate: [
+    'greentic-runner validate bundle.yaml',
+    'greentic-runner validate bundle.yaml --json',
+    'greentic-runner validate bundle.yaml --provider-module ./providers/acme.js#AcmeModule',
+  ],
+  test: [
+    'greentic-runner test packs/support tests/greeting.yaml',
+    'greentic-runner test support-1.0.0.gtpack tests/greeting.yaml --json',
+    'greentic-runner test packs/support tests/greeting.yaml --junit reports/greeting.xml',
+  ],
+  chat: [
+    'greentic-runner chat --pack packs/support',
+    'greentic-runner chat --bundle bundle.yaml --channel acme/dev/default/web --trace',
+  ],
+  schema: ['greentic-runner schema > bundle.schema.json', 'greentic-runner schema --flow > ygtc.schema.json'],
+};
+
 export interface RunCliOptions {
   io?: CliIO;
   env?: NodeJS.ProcessEnv;
@@ -126,10 +163,10 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
       const x = explainConfig(env, flagsToConfig(flags));
       if (flags.json) io.out(JSON.stringify(x, null, 2));
       else for (const l of formatExplanation(x)) io.out(l);
-      return x.bundleError ? 2 : 0;
+      return x.bundleError ? EXIT_FAILED : EXIT_OK;
     } catch (e) {
       io.err(`greentic-runner: ${(e as Error).message}`);
-      return 2;
+      return EXIT_FAILED;
     }
   };
 
@@ -139,13 +176,16 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
       .exitOverride()
       // Options after a subcommand belong to it (start and the program share their option names).
       .enablePositionalOptions()
+      // The top level has an action (--config-explain): a stray word is an unknown command, said so below.
+      .allowExcessArguments(true)
       .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) }),
   );
   program.action((flags: StartFlags) => {
+    if (program.args[0] !== undefined) unknownCommand(program, program.args[0]);
     if (flags.configExplain) code = explain(flags);
     else {
-      program.outputHelp();
-      code = 1;
+      program.outputHelp({ error: true });
+      code = EXIT_USAGE;
     }
   });
 
@@ -232,7 +272,7 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
         for (const p of r.problems) io.err(`error: ${p}`);
         if (r.error) io.err(`error: ${r.error}`);
       }
-      code = r.ok ? 0 : 2;
+      code = r.ok ? EXIT_OK : EXIT_FAILED;
     });
 
   registerTestCommand(program, io, (c) => (code = c));
@@ -263,12 +303,14 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
       io.out(jsonSchemaText(o.flow ? 'flow' : 'bundle').trimEnd());
     });
 
+  applyCliConventions(program, EXAMPLES, io.out);
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    if (e instanceof CommanderError) return commanderExitCode(e);
     io.err(`greentic-runner: ${(e as Error).message}`);
-    return 1;
+    return EXIT_FAILED;
   }
   return code;
 }
