@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { bundleComponent, sdkVersion } from './authoring/component-bundle.js';
 import { packageVersion, resolveCacheDir, sha256Hex, writeFileAtomic } from './cache-utils.js';
+import { readableWatError } from './wasm-input-errors.js';
 
 export type ComponentizeFeature = 'stdio' | 'random' | 'clocks' | 'http' | 'fetch-event';
 
@@ -180,9 +181,13 @@ export async function assembleWatFile(watPath: string, options: AssembleWatOptio
     try {
       bytes = await parse(text);
     } catch (err) {
-      throw new Error(`cannot assemble ${watPath}: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      // file:line:col: message, not the parser's Rust Debug dump.
+      throw new Error(
+        `cannot assemble ${watPath}:${readableWatError(err instanceof Error ? err.message : String(err))}`,
+        {
+          cause: err,
+        },
+      );
     }
     await writeFileAtomic(target, bytes);
     stats.watBuilds++;

@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { ComponentLoadError } from '../common/errors.js';
 import { wasmApi, type CoreModule } from './wasm-api.js';
 import { packageVersion, publishDirAtomic, resolveCacheDir, sha256Hex, tempPathFor } from './cache-utils.js';
+import { notAComponent } from './wasm-input-errors.js';
 
 export type JcoExportKind = 'function' | 'instance';
 
@@ -96,9 +97,25 @@ const JS_NAME = 'component';
  * Bumped whenever the post-processing of jco's output changes (part of the cache key).
  * 1: `_debugLog` reads `process.env.JCO_DEBUG` once per module instead of on every call
  *    (it ran on every lowered import and cost ~40% of a componentize-js call).
+ * 2: transpiled with `importBindings: 'hybrid'` (TRANSPILE_OPTIONS).
  */
-const PATCH_LEVEL = 1;
+const PATCH_LEVEL = 2;
 const DEBUG_CHECK = 'if (!globalThis?.process?.env?.JCO_DEBUG) { return; }';
+
+/** jco's options; measured (bench/components, floor breakdown) and documented in docs/performance.md. */
+const TRANSPILE_OPTIONS = {
+  name: JS_NAME,
+  instantiation: 'async',
+  // jco's API spells "no .d.ts" this way (the `noTypescript` option is ignored by the API).
+  emitTypescriptDeclarations: false,
+  // Never inline core modules as base64: every module goes through getCoreModule (compiled once).
+  base64Cutoff: 0,
+  // An import whose function carries jco's `Symbol.for('cabiLower')` (its own lowering) is called
+  // directly, not through jco's per-call task bookkeeping: StarlingMonkey reads the monotonic clock
+  // ~7 times per export call, which cost ~25 µs of a ~40 µs empty call. wasi-sandbox.ts decides
+  // which imports offer one.
+  importBindings: 'hybrid',
+} as const;
 
 function patchGeneratedJs(source: string): string {
   if (!source.includes(DEBUG_CHECK)) return source;
@@ -220,19 +237,17 @@ export class TranspileCache {
     // Entries are published whole, so a directory without a complete entry was tampered with.
     if (await exists(dir)) await rm(dir, { recursive: true, force: true });
 
+    const notComponent = notAComponent(bytes);
+    if (notComponent)
+      throw new ComponentLoadError(`component '${label}' could not be transpiled: it ${notComponent}`, {
+        digest,
+      });
     const started = performance.now();
     // Imported on a cache miss only (~150 ms): a worker loading entries from disk never needs jco.
     const { transpile } = await import('@bytecodealliance/jco');
     let out: Awaited<ReturnType<typeof transpile>>;
     try {
-      out = await transpile(bytes, {
-        name: JS_NAME,
-        instantiation: 'async',
-        // jco's API spells "no .d.ts" this way (the `noTypescript` option is ignored by the API).
-        emitTypescriptDeclarations: false,
-        // Never inline core modules as base64: every module goes through getCoreModule (compiled once).
-        base64Cutoff: 0,
-      } as Parameters<typeof transpile>[1]);
+      out = await transpile(bytes, TRANSPILE_OPTIONS as Parameters<typeof transpile>[1]);
     } catch (err) {
       throw new ComponentLoadError(`component '${label}' could not be transpiled: ${errorText(err)}`, {
         digest,

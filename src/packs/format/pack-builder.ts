@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { FlowValidationError, PackError } from '../../common/errors.js';
 import { checkFlow, validateFlowCalls } from '../../flows/flow-validator.js';
 import { formatIssue, type FlowDefinition, type FlowIssue } from '../../flows/flow.types.js';
@@ -112,20 +112,46 @@ async function describeComponent(
   return pc;
 }
 
-function list(v: unknown, what: string, file: string): unknown[] {
+/** `pack.yaml:line:col` of a key path such as `components[2].name` (or of the nearest part that exists). */
+type Locate = (what: string) => string;
+
+function locator(doc: Document, lc: LineCounter, file: string): Locate {
+  return (what) => {
+    const keys = what.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
+    const path = keys.map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+    for (let n = path.length; n > 0; n--) {
+      const parent = n === 1 ? doc.contents : doc.getIn(path.slice(0, n - 1), true);
+      if (!isMap(parent) && !isSeq(parent)) continue;
+      // The value when there is one, else the key, else the collection that lacks it.
+      const node = (parent as { get(k: unknown, keep: true): unknown }).get(path[n - 1], true) as
+        { range?: [number, number, number] } | undefined;
+      const offset = node?.range?.[0];
+      if (offset !== undefined) {
+        const p = lc.linePos(offset);
+        return `${file}:${p.line}:${p.col}`;
+      }
+    }
+    const top = (doc.contents as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
+    const p = lc.linePos(top);
+    return `${file}:${p.line}:${p.col}`;
+  };
+}
+
+function list(v: unknown, what: string, at: Locate): unknown[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new PackError('pack_manifest_invalid', `${file}: '${what}' must be a list`);
+  if (!Array.isArray(v))
+    throw new PackError('pack_manifest_invalid', `${at(what)}: '${what}' must be a list`);
   return v;
 }
 
-function reqString(v: unknown, what: string, file: string, pattern?: RegExp): string {
+function reqString(v: unknown, what: string, at: Locate, pattern?: RegExp): string {
   if (typeof v !== 'string' && typeof v !== 'number')
-    throw new PackError('pack_manifest_invalid', `${file}: '${what}' is required (a string)`);
+    throw new PackError('pack_manifest_invalid', `${at(what)}: '${what}' is required (a string)`);
   const s = String(v);
   if (pattern && !pattern.test(s))
     throw new PackError(
       'pack_manifest_invalid',
-      `${file}: '${what}' = '${s}' does not match ${pattern.source}`,
+      `${at(what)}: '${what}' = '${s}' does not match ${pattern.source}`,
     );
   return s;
 }
@@ -148,28 +174,33 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
       throw new PackError('pack_not_found', `${dir}: no pack.yaml`);
     });
   }
-  const doc = parseDocument(text, { prettyErrors: false });
-  if (doc.errors.length > 0)
-    throw new PackError('pack_manifest_invalid', `${file}: ${doc.errors[0]!.message.split('\n')[0]}`);
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const p = lc.linePos(e.pos[0]);
+    throw new PackError('pack_manifest_invalid', `${file}:${p.line}:${p.col}: ${e.message.split('\n')[0]}`);
+  }
+  const at = locator(doc, lc, file);
   const raw = doc.toJS() as RawPackYaml | null;
   if (!raw || typeof raw !== 'object')
-    throw new PackError('pack_manifest_invalid', `${file}: expected a mapping`);
-  const id = reqString(raw.id, 'id', file, ID);
-  const version = reqString(raw.version ?? '0.1.0', 'version', file, VERSION);
+    throw new PackError('pack_manifest_invalid', `${at('')}: expected a mapping`);
+  const id = reqString(raw.id, 'id', at, ID);
+  const version = reqString(raw.version ?? '0.1.0', 'version', at, VERSION);
 
   const files: PackFile[] = [];
   const components: ComponentEntry[] = [];
   const described = new Map<string, PreparedComponent>();
-  const rawComponents = list(raw.components, 'components', file);
+  const rawComponents = list(raw.components, 'components', at);
   progress(`reading ${rawComponents.length} component(s)`);
   for (const [i, c] of rawComponents.entries()) {
     const o = (c ?? {}) as Record<string, unknown>;
-    const name = reqString(o['name'], `components[${i}].name`, file, ID);
-    const cver = reqString(o['version'] ?? version, `components[${i}].version`, file, VERSION);
-    const rel = reqString(o['path'], `components[${i}].path`, file);
+    const name = reqString(o['name'], `components[${i}].name`, at, ID);
+    const cver = reqString(o['version'] ?? version, `components[${i}].version`, at, VERSION);
+    const rel = reqString(o['path'], `components[${i}].path`, at);
     if (components.some((x) => x.name === name))
       throw new PackError('pack_component_duplicate', `${file}: component '${name}' listed twice`);
-    const wasm = await readInside(dir, rel, file, `components[${i}].path`);
+    const wasm = await readInside(dir, rel, at(`components[${i}].path`), `components[${i}].path`);
     const base = `components/${name}@${cver}`;
     files.push({ path: `${base}/component.wasm`, bytes: wasm });
     let manifestFile: string | null = null;
@@ -196,7 +227,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
     });
   }
 
-  const rawFlows = list(raw.flows, 'flows', file);
+  const rawFlows = list(raw.flows, 'flows', at);
   progress(`validating ${rawFlows.length} flow(s)`);
   // Described components let the validator check operations too, as the runner does at load.
   const known = opts.describe ? described : new Set(components.map((c) => c.name));
@@ -206,7 +237,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
   const warnings: string[] = [];
   for (const [i, f] of rawFlows.entries()) {
     const rel =
-      typeof f === 'string' ? f : reqString((f as { path?: unknown } | null)?.path, `flows[${i}].path`, file);
+      typeof f === 'string' ? f : reqString((f as { path?: unknown } | null)?.path, `flows[${i}].path`, at);
     const abs = path.resolve(dir, rel);
     const src = (await readInside(dir, rel, file, `flows[${i}]`)).toString('utf8').replace(/\r\n/g, '\n');
     const checked = checkFlow(src, abs, { components: known });
@@ -276,8 +307,8 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
   if (flows.length === 0)
     throw new PackError('pack_manifest_invalid', `${file}: a pack needs at least one flow`);
 
-  for (const [i, a] of list(raw.assets, 'assets', file).entries()) {
-    const rel = reqString(a, `assets[${i}]`, file);
+  for (const [i, a] of list(raw.assets, 'assets', at).entries()) {
+    const rel = reqString(a, `assets[${i}]`, at);
     const bytes = await readInside(dir, rel, file, `assets[${i}]`);
     const inPack = rel.replace(/^\.\//, '').startsWith('assets/')
       ? rel.replace(/^\.\//, '')
@@ -288,7 +319,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
   const entryFlows =
     raw.entry_flows === undefined
       ? flows.map((f) => f.id)
-      : list(raw.entry_flows, 'entry_flows', file).map(String);
+      : list(raw.entry_flows, 'entry_flows', at).map(String);
   for (const e of entryFlows) {
     if (!flows.some((f) => f.id === e))
       throw new PackError(
@@ -303,7 +334,7 @@ export async function buildPackFromDir(dirArg: string, opts: BuildOptions = {}):
       version,
       name: typeof raw.name === 'string' ? raw.name : id,
       description: typeof raw.description === 'string' ? raw.description : null,
-      authors: list(raw.authors, 'authors', file).map(String),
+      authors: list(raw.authors, 'authors', at).map(String),
       entry_flows: entryFlows,
       created_at_utc: opts.createdAt ?? reproducibleTime(),
       annotations: {},

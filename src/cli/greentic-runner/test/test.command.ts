@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { Command } from 'commander';
 import { GreenticError } from '../../../common/errors.js';
@@ -6,6 +8,7 @@ import { formatIssue } from '../../../flows/flow.types.js';
 import { loadTestPack, runConversation, type TurnReport } from './conversation-harness.js';
 import { loadScript } from './conversation-script.js';
 import { replyLine, show } from './expectations.js';
+import { junitXml, type TestRunReport } from './junit-report.js';
 
 export interface TestIO {
   out(line: string): void;
@@ -34,8 +37,7 @@ export function nodeLine(t: NodeTrace): string {
 
 function printTurn(io: TestIO, r: TurnReport): void {
   const { turn, result } = r;
-  const said = turn.user !== '' ? show(turn.user) : `action ${show(turn.action)}`;
-  io.out(`turn ${turn.index}  > ${said}`);
+  io.out(`turn ${turn.index}  > ${said(turn)}`);
   for (const t of result?.trace ?? []) io.out(nodeLine(t));
   for (const reply of result?.replies ?? []) io.out(`    < ${replyLine(reply)}`);
   if (r.mismatch) {
@@ -51,6 +53,19 @@ function printTurn(io: TestIO, r: TurnReport): void {
   }
 }
 
+/** How a run reports: the transcript (default), one JSON object, and/or a JUnit XML file. */
+export interface TestReportOptions {
+  cacheDir?: string;
+  /** Print the run as one JSON object (TestRunReport) on stdout; the transcript goes to stderr. */
+  json?: boolean;
+  /** Write the run as JUnit XML to this file. */
+  junit?: string;
+}
+
+function said(turn: TurnReport['turn']): string {
+  return turn.user !== '' ? show(turn.user) : `action ${show(turn.action)}`;
+}
+
 /**
  * Runs a conversation script against a pack and prints a per-node transcript. Returns the exit
  * code (TEST_EXIT_*).
@@ -59,45 +74,82 @@ export async function runConversationTest(
   packTarget: string,
   scriptFile: string,
   io: TestIO,
-  opts: { cacheDir?: string } = {},
+  opts: TestReportOptions = {},
 ): Promise<number> {
+  const started = performance.now();
+  const report: TestRunReport = { ok: false, script: scriptFile, file: scriptFile, turns: [], ms: 0 };
+  // Under --json stdout holds the JSON alone; the transcript still shows, on stderr.
+  const view: TestIO = opts.json ? { out: io.err, err: io.err } : io;
+  const finish = async (code: number): Promise<number> => {
+    report.ok = code === TEST_EXIT_PASS;
+    report.ms = performance.now() - started;
+    if (opts.json) io.out(JSON.stringify(report, null, 2));
+    if (opts.junit) {
+      await mkdir(path.dirname(path.resolve(opts.junit)), { recursive: true });
+      await writeFile(opts.junit, junitXml(report));
+    }
+    return code;
+  };
+  const unusable = (e: GreenticError | string): Promise<number> => {
+    report.error = typeof e === 'string' ? e : e.message;
+    view.err(`greentic-runner test: ${report.error}`);
+    return finish(TEST_EXIT_UNUSABLE);
+  };
   let loaded;
   let script;
   try {
     script = await loadScript(scriptFile);
+    report.script = script.name;
     loaded = await loadTestPack(packTarget, script, opts.cacheDir);
   } catch (e) {
     if (!(e instanceof GreenticError)) throw e;
-    io.err(`greentic-runner test: ${e.message}`);
-    return TEST_EXIT_UNUSABLE;
+    return unusable(e);
   }
   try {
-    for (const w of loaded.warnings) io.err(`warning: ${w}`);
+    report.pack = loaded.pack.id;
+    report.version = loaded.pack.version;
+    for (const w of loaded.warnings) view.err(`warning: ${w}`);
     const errors = loaded.issues.filter((i) => i.severity === 'error');
     if (errors.length > 0) {
-      for (const i of errors) io.err(formatIssue(i));
-      io.err(`greentic-runner test: pack '${loaded.pack.id}' has invalid flows`);
-      return TEST_EXIT_UNUSABLE;
+      for (const i of errors) view.err(formatIssue(i));
+      return await unusable(`pack '${loaded.pack.id}' has invalid flows`);
     }
     const mocked = [...script.mocks.keys()];
-    io.out(
+    view.out(
       `${script.name}: pack ${loaded.pack.id}@${loaded.pack.version}, ${script.turns.length} turns${mocked.length ? `, mocked: ${mocked.join(', ')}` : ''}`,
     );
-    let report;
+    let run;
     try {
-      report = await runConversation(script, loaded, (r) => printTurn(io, r));
+      run = await runConversation(script, loaded, (r) => printTurn(view, r));
     } catch (e) {
       if (!(e instanceof GreenticError)) throw e;
-      io.err(`greentic-runner test: ${e.message}`);
-      return TEST_EXIT_UNUSABLE;
+      return await unusable(e);
     }
-    if (report.ok) {
-      io.out(`PASS ${script.name}: ${report.turns.length} turns of flow '${report.flowId}' as scripted`);
-      return TEST_EXIT_PASS;
+    report.flow = run.flowId;
+    report.turns = script.turns.map((turn) => {
+      const r = run.turns.find((x) => x.turn.index === turn.index);
+      const at = `${turn.loc.line}:${turn.loc.column}`;
+      if (!r) return { index: turn.index, said: said(turn), outcome: 'skipped', ms: 0, at };
+      const failed = r.mismatch !== undefined || r.result === undefined;
+      return {
+        index: turn.index,
+        said: said(turn),
+        outcome: failed ? 'failed' : 'passed',
+        ...(r.result ? { status: r.result.status } : {}),
+        ms: r.elapsedMs,
+        at,
+        ...(failed
+          ? { failure: { message: r.mismatch?.headline ?? 'no result', diff: r.mismatch?.diff ?? [] } }
+          : {}),
+      };
+    });
+    if (run.ok) {
+      view.out(`PASS ${script.name}: ${run.turns.length} turns of flow '${run.flowId}' as scripted`);
+      return await finish(TEST_EXIT_PASS);
     }
-    const last = report.turns[report.turns.length - 1]!;
-    io.out(`FAIL ${script.name}: turn ${last.turn.index} of ${script.turns.length} did not go as scripted`);
-    return TEST_EXIT_MISMATCH;
+    const last = run.turns[run.turns.length - 1]!;
+    view.out(`FAIL ${script.name}: turn ${last.turn.index} of ${script.turns.length} did not go as scripted`);
+    return await finish(TEST_EXIT_MISMATCH);
   } finally {
     await loaded.runtime.close();
   }
@@ -113,11 +165,11 @@ export function registerTestCommand(program: Command, io: TestIO, setExitCode: (
     .argument('<pack>', 'pack directory (pack.yaml) or .gtpack file')
     .argument('<script>', 'conversation script (YAML): turns, expected replies, component mocks')
     .option('--cache-dir <dir>', 'component transpile cache (GREENTIC_CACHE_DIR)')
-    .action(async (pack: string, scriptFile: string, o: { cacheDir?: string }) => {
+    .option('--json', 'print the result as one JSON object (the transcript goes to stderr)')
+    .option('--junit <file>', 'also write the result as JUnit XML (one testcase per turn), for CI')
+    .action(async (pack: string, scriptFile: string, o: TestReportOptions) => {
       // The transcript is the output: runtime info logs (component prepared...) would interleave with it.
       Logger.overrideLogger(['error', 'fatal']);
-      setExitCode(
-        await runConversationTest(pack, scriptFile, io, o.cacheDir ? { cacheDir: o.cacheDir } : {}),
-      );
+      setExitCode(await runConversationTest(pack, scriptFile, io, o));
     });
 }
