@@ -86,7 +86,7 @@ describe('JcoComponentRuntime', () => {
         'greentic:component/component-descriptor@0.6.0',
         'greentic:component/node@0.6.0',
       ]);
-      expect(v06.operations.map((op) => op.name)).toEqual(['echo', 'sum', 'fail', 'crash']);
+      expect(v06.operations.map((op) => op.name)).toEqual(['echo', 'sum', 'fail', 'crash', 'clock']);
       expect(v06.operations[1]).toMatchObject({
         inputSchema: { type: 'object', required: ['values'] },
         outputSchema: { type: 'object' },
@@ -102,6 +102,23 @@ describe('JcoComponentRuntime', () => {
         flow: 'flow-1',
         step: 'node-1',
       });
+    });
+
+    it("0.6: Date.now() and crypto.getRandomValues read the host's clock and random source", async () => {
+      // jco's hybrid import bindings call the shim's own lowerings where it has them: the
+      // wall clock's is not used (it wrote the datetime at the wrong offsets, so Date.now() read 0).
+      const v06 = await prep('js-v06');
+      const before = Date.now();
+      const first = (await runtime.invoke(tenantA, call(v06, 'clock', {}))) as {
+        now: number;
+        random: number[];
+      };
+      const second = (await runtime.invoke(tenantA, call(v06, 'clock', {}))) as { random: number[] };
+      expect(first.now).toBeGreaterThanOrEqual(before - 1);
+      expect(first.now).toBeLessThanOrEqual(Date.now() + 1);
+      expect(first.random).toHaveLength(16);
+      expect(first.random).not.toEqual(second.random);
+      expect(await runtime.invoke(tenantA, call(v06, 'sum', { values: [1, 2] }))).toEqual({ sum: 3 });
     });
 
     it('0.6: a node-error becomes a ComponentError with its code', async () => {

@@ -9,7 +9,11 @@
  *   - sockets / outgoing HTTP: denied (a later `greentic:host/http` import is the way out);
  *   - exit: throws instead of ending the host process; stdin: refused;
  *   - stdout goes to the host's stderr, so the host's stdout stays clean structured logs.
- * Clocks and random come from the shim unchanged.
+ * Clocks and random come from the shim, the wall clock wrapped: the transpile is `importBindings:
+ * 'hybrid'` (transpile-cache.ts), so a function carrying `Symbol.for('cabiLower')` is called with
+ * its own lowering. The shim's monotonic clock and random bytes are correct that way; its wall
+ * clock's lowering writes the datetime at the wrong offsets (Date.now() read 0 in a component, and
+ * guest memory past the return area was overwritten), so the guest gets it through jco's lowering.
  */
 import * as cli from '@bytecodealliance/preview2-shim/cli';
 import * as clocks from '@bytecodealliance/preview2-shim/clocks';
@@ -102,7 +106,10 @@ export function createWasiSandbox(options: WasiSandboxOptions = {}): ComponentIm
     'wasi:cli/terminal-stdout': cli.terminalStdout,
     'wasi:cli/terminal-stderr': cli.terminalStderr,
     'wasi:clocks/monotonic-clock': clocks.monotonicClock,
-    'wasi:clocks/wall-clock': clocks.wallClock,
+    'wasi:clocks/wall-clock': {
+      now: () => clocks.wallClock.now(),
+      resolution: () => clocks.wallClock.resolution(),
+    },
     'wasi:filesystem/preopens': fs.preopens,
     'wasi:filesystem/types': fs.types,
     'wasi:io/error': io.error,

@@ -86,7 +86,7 @@ describe.each<PoolSettings['channel']>(['atomics', 'message'])(
         const [v01, v06] = await Promise.all([prep('js-v01'), prep('js-v06')]);
         expect(v01.world).toBe(WORLD_V01);
         expect(v06.world).toBe(WORLD_V06);
-        expect(v06.operations.map((op) => op.name)).toEqual(['echo', 'sum', 'fail', 'crash']);
+        expect(v06.operations.map((op) => op.name)).toEqual(['echo', 'sum', 'fail', 'crash', 'clock']);
         expect(v06.operations[1]).toMatchObject({ inputSchema: { required: ['values'] } });
         expect(await runtime.invoke(tenant('a'), call(v01, 'execute', undefined, { text: 'héllo' }))).toBe(
           'HÉLLO',
