@@ -16,15 +16,22 @@
 //   weather  the demo's weather_api call (forecast_weather { q: Paris, days: 3 }), direct and pooled:
 //            before (bench/components/fixtures/weather-before, today's source before the component
 //            SDK), after (the demo's weather.ts on the SDK) and the floor (the same world, a fixed
-//            output, no decoding or logic: fixtures/weather-floor). `--weather` runs only this part.
+//            output, no decoding or logic: fixtures/weather-floor), and the in-process runtime
+//            (the pool worker's marshalling without the thread hop). `--weather` runs only this
+//            part and the floor breakdown.
+//   floor    the floor broken down (floor-breakdown.mjs): entry and exit, each part of invoke's
+//   parts    parameters and result, import bindings 'hybrid' vs 'js', and a CPU profile of
+//            invoke by where its time goes. `--floor` runs only this part.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { root, table, writeResults } from '../lib/harness.mjs';
+import { floorBreakdown } from './floor-breakdown.mjs';
 
 const quick = process.argv.includes('--quick');
 const weatherOnly = process.argv.includes('--weather');
+const floorOnly = process.argv.includes('--floor');
 const SEQ_CALLS = quick ? 5_000 : 20_000;
 const LOAD_MS = quick ? 1_500 : 4_000;
 const COLD_RUNS = quick ? 2 : 4;
@@ -318,19 +325,10 @@ async function cold(key) {
 
 const WEATHER_INPUT = { q: 'Paris', days: 3 };
 
-/**
- * Per component: jco's output called in this thread (the envelope built once, as a caller that
- * reuses it would) and the pool (the runtime's whole call: envelope, CBOR both ways, worker hop).
- * All variants in interleaved rounds, p50 = median of the rounds' p50s.
- */
-async function weatherRounds() {
+/** The envelope of a weather call, built once (as a caller that reuses it would). */
+async function weatherEnvelope() {
   const { encodeCbor } = await dist('wasm/cbor.js');
-  const { V06_NODE } = await dist('wasm/world-detect.js');
-  const rounds = quick ? 3 : 7;
-  const perRound = Math.round((quick ? 2_000 : 10_000) / rounds);
-  const cache = new TranspileCache();
-  const pool = new PooledComponentRuntime({ settings: { deadlineMs: 10_000, minWorkers: 1, maxWorkers: 2 } });
-  const envelope = {
+  return {
     ctx: {
       tenantId: 't1',
       teamId: undefined,
@@ -350,6 +348,21 @@ async function weatherRounds() {
     payloadCbor: encodeCbor(WEATHER_INPUT),
     metadataCbor: undefined,
   };
+}
+
+/**
+ * Per component: jco's output called in this thread (the envelope built once), the in-process
+ * runtime (the runtime's whole call: envelope, CBOR both ways, no thread) and the pool (the same,
+ * plus the worker hop). All variants in interleaved rounds, p50 = median of the rounds' p50s.
+ */
+async function weatherRounds() {
+  const { V06_NODE } = await dist('wasm/world-detect.js');
+  const rounds = quick ? 3 : 7;
+  const perRound = Math.round((quick ? 2_000 : 10_000) / rounds);
+  const cache = new TranspileCache();
+  const pool = new PooledComponentRuntime({ settings: { deadlineMs: 10_000, minWorkers: 1, maxWorkers: 2 } });
+  const inProcessRuntime = new JcoComponentRuntime({ transpileCache: new TranspileCache() });
+  const envelope = await weatherEnvelope();
   const variants = [];
   for (const [name, bytes] of Object.entries(WEATHER)) {
     const artifact = await cache.load(bytes, 'weather_api');
@@ -359,6 +372,13 @@ async function weatherRounds() {
       component: name,
       label: 'direct: jco output, main thread',
       fn: async () => node.invoke('forecast_weather', envelope),
+    });
+    const local = await inProcessRuntime.prepare({ name: 'weather_api', version: '1', bytes });
+    const localCall = { component: local, operation: 'forecast_weather', input: WEATHER_INPUT, ctx };
+    variants.push({
+      component: name,
+      label: 'direct: in-process runtime (same marshalling)',
+      fn: () => inProcessRuntime.invoke(tenant('t1'), localCall),
     });
     const prepared = await pool.prepare({ name: 'weather_api', version: '1', bytes });
     const call = { component: prepared, operation: 'forecast_weather', input: WEATHER_INPUT, ctx };
@@ -370,6 +390,7 @@ async function weatherRounds() {
   }
   await interleave(variants, { warmup: 300, rounds, perRound });
   await pool.close();
+  await inProcessRuntime.close();
   const out = variants.map((v) => {
     const p50s = [...v.p50s].sort((a, b) => a - b);
     return {
@@ -379,33 +400,73 @@ async function weatherRounds() {
       p50Us: p50s[p50s.length >> 1],
     };
   });
-  const find = (component, pooled) =>
-    out.find((r) => r.component === component && r.what.includes(pooled ? 'pool' : 'direct'));
+  const kindOf = (r) => (r.what.includes('pool') ? 'pool' : r.what.includes('in-process') ? 'local' : 'jco');
+  const find = (component, kind) => out.find((r) => r.component === component && kindOf(r) === kind);
   const floorName = 'floor (same world, fixed output)';
   for (const r of out) {
-    const pooled = r.what.includes('pool');
-    r.vsFloor = +(r.p50Us / find(floorName, pooled).p50Us).toFixed(2);
-    if (pooled) r.vsDirect = +(r.p50Us / find(r.component, false).p50Us).toFixed(2);
+    r.vsFloor = +(r.p50Us / find(floorName, kindOf(r)).p50Us).toFixed(2);
+    if (kindOf(r) !== 'jco') r.vsDirect = +(r.p50Us / find(r.component, 'jco').p50Us).toFixed(2);
+    if (kindOf(r) === 'pool') r.vsInProcess = +(r.p50Us / find(r.component, 'local').p50Us).toFixed(2);
   }
   return out;
 }
 
-if (weatherOnly) {
-  const weather = await weatherRounds();
-  process.stdout.write(
-    table(weather, ['what', 'component', 'p50Us', 'p99Us', 'callsPerSec', 'vsFloor', 'vsDirect']) + '\n',
-  );
-  const after = weather.filter((r) => r.component.startsWith('weather after'));
-  const targets = {
-    demoOverFloorDirect: { target: 1.5, measured: after.find((r) => r.what.includes('direct')).vsFloor },
-    pooledOverDirect: { target: 1.2, measured: after.find((r) => r.what.includes('pool')).vsDirect },
+const WEATHER_COLUMNS = [
+  'what',
+  'component',
+  'p50Us',
+  'p99Us',
+  'callsPerSec',
+  'vsFloor',
+  'vsDirect',
+  'vsInProcess',
+];
+const FLOOR_COLUMNS = ['what', 'mode', 'p50Us', 'p10Us', 'overNothingUs', 'detail'];
+
+/** The issue's targets for the weather call, against this run's rows. */
+function weatherTargets(weatherRows) {
+  const after = (kind) =>
+    weatherRows.find((r) => r.component.startsWith('weather after') && r.what.includes(kind));
+  const demo = after('jco output').vsFloor;
+  const pooled = after('pool').vsDirect;
+  return {
+    weatherOverFloorDirect: { target: 1.5, measured: demo, met: demo <= 1.5 },
+    weatherPooledOverDirect: {
+      target: 1.2,
+      measured: pooled,
+      met: pooled <= 1.2,
+      // the runtime's marshalling (envelope, CBOR both ways) without the thread hop
+      inProcessOverDirect: after('in-process').vsDirect,
+    },
   };
-  process.stdout.write('\ntargets: ' + JSON.stringify(targets, null, 2) + '\n');
-  const file = writeResults('components-weather', {
+}
+
+function printFloor(floor) {
+  process.stdout.write(table(floor.rows, FLOOR_COLUMNS) + '\n\n');
+  process.stdout.write(
+    "invoke's self time by part (CPU profile, import bindings 'hybrid'):\n" +
+      table(floor.profile, ['part', 'usPerCall']) +
+      '\n\n',
+  );
+}
+
+if (floorOnly || weatherOnly) {
+  const floor = await floorBreakdown({ quick, envelope: await weatherEnvelope() });
+  printFloor(floor);
+  const weather = floorOnly ? [] : await weatherRounds();
+  let targets;
+  if (!floorOnly) {
+    process.stdout.write(table(weather, WEATHER_COLUMNS) + '\n');
+    targets = weatherTargets(weather);
+    process.stdout.write('\ntargets: ' + JSON.stringify(targets, null, 2) + '\n');
+  }
+  const file = writeResults(floorOnly ? 'components-floor' : 'components-weather', {
     quick,
     cpus: os.cpus().length,
     loadAverage: os.loadavg(),
     rows: weather,
+    floorParts: floor.rows,
+    floorProfile: floor.profile,
     targets,
   });
   process.stdout.write(`results: ${path.relative(root, file)}\n`);
@@ -447,6 +508,7 @@ const colds = {};
 for (const key of Object.keys(COMPONENTS)) colds[key] = await cold(key);
 const weatherRows = await weatherRounds();
 rows.push(...weatherRows);
+const floor = await floorBreakdown({ quick, envelope: await weatherEnvelope() });
 
 const columns = [
   'what',
@@ -461,6 +523,7 @@ const columns = [
   'workers',
 ];
 process.stdout.write(table(rows, columns) + '\n\n');
+printFloor(floor);
 process.stdout.write(
   table(
     Object.entries(colds).map(([component, c]) => ({ component, ...c })),
@@ -494,16 +557,7 @@ const targets = {
     bestVariant: best('js-v01').label,
     met: jsBest.p50Us / pooledRows['js-v01'].raw.p50Us <= 1.5,
   },
-  weatherOverFloorDirect: {
-    target: 1.5,
-    measured: weatherRows.find((r) => r.component.startsWith('weather after') && r.what.includes('direct'))
-      .vsFloor,
-  },
-  weatherPooledOverDirect: {
-    target: 1.2,
-    measured: weatherRows.find((r) => r.component.startsWith('weather after') && r.what.includes('pool'))
-      .vsDirect,
-  },
+  ...weatherTargets(weatherRows),
 };
 process.stdout.write('\ntargets: ' + JSON.stringify(targets, null, 2) + '\n');
 const file = writeResults('components', {
@@ -511,6 +565,8 @@ const file = writeResults('components', {
   cpus: os.cpus().length,
   loadAverage: os.loadavg(),
   rows,
+  floorParts: floor.rows,
+  floorProfile: floor.profile,
   cold: colds,
   targets,
 });
