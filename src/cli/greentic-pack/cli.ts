@@ -351,6 +351,7 @@ export async function runCli(
         v = opened.pack;
       } catch (e) {
         if (!(e instanceof GreenticError)) throw e;
+        if (o.json) io.out(JSON.stringify({ ok: false, code: e.code, error: e.message }));
         io.err(`invalid [${e.code}]: ${e.message}`);
         throw new CliExit(EXIT_INVALID);
       }
