@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { adminAccess } from '../common/admin-access.js';
 import { GreenticError } from '../common/errors.js';
 import { RunnerConfig } from '../config/runner-config.js';
 
@@ -10,17 +10,10 @@ export class AdminAccessError extends GreenticError {
   }
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 /**
  * Admin routes: `x-admin-token` must equal GREENTIC_ADMIN_TOKEN when one is configured; without
- * a token only loopback callers get in. The socket address is used, never X-Forwarded-For, which
- * any caller can write (behind a proxy, configure a token). Put `@UseGuards(AdminGuard)` on any
- * admin controller.
+ * a token only loopback callers get in (adminAccess; behind a proxy, configure a token). Put
+ * `@UseGuards(AdminGuard)` on any admin controller.
  */
 @Injectable()
 export class AdminGuard implements CanActivate {
@@ -30,26 +23,19 @@ export class AdminGuard implements CanActivate {
 
   canActivate(ctx: ExecutionContext): boolean {
     const req = ctx.switchToHttp().getRequest<FastifyRequest>();
-    const remote = req.socket?.remoteAddress ?? 'unknown';
-    const token = this.config.GREENTIC_ADMIN_TOKEN;
-    if (token) {
-      const given = req.headers['x-admin-token'];
-      // Compare fixed-length digests so the comparison time says nothing about the token.
-      if (typeof given === 'string' && timingSafeEqual(digest(given), digest(token))) return true;
+    const access = adminAccess(req, this.config.GREENTIC_ADMIN_TOKEN);
+    if (access.granted) return true;
+    const path = req.url.split('?')[0];
+    if (access.status === 401)
       this.logger.warn(
-        { remote, path: req.url.split('?')[0], presented: typeof given === 'string' },
+        { remote: access.remote, path, presented: access.presented },
         'admin request refused: bad or missing token',
       );
-      throw new AdminAccessError('admin routes need a valid x-admin-token header', 401);
-    }
-    if (LOOPBACK.has(remote)) return true;
-    this.logger.warn(
-      { remote, path: req.url.split('?')[0] },
-      'admin request refused: not loopback and no admin token configured',
-    );
-    throw new AdminAccessError(
-      'admin routes are open to loopback callers only (set GREENTIC_ADMIN_TOKEN for remote access)',
-      403,
-    );
+    else
+      this.logger.warn(
+        { remote: access.remote, path },
+        'admin request refused: not loopback and no admin token configured',
+      );
+    throw new AdminAccessError(access.reason, access.status);
   }
 }

@@ -1,7 +1,15 @@
-import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Inject, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { FastifyReply } from 'fastify';
-import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import { adminAccess } from '../common/admin-access.js';
+import { RunnerConfig } from '../config/runner-config.js';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import { ProviderRegistry } from '../messaging/providers/provider-registry.service.js';
 import { PackRegistry } from '../packs/pack-registry.service.js';
@@ -11,7 +19,20 @@ import { COMPONENT_RUNTIME, type ComponentRuntime } from '../core/component-runt
 import { LiveResponse, ReadyResponse } from '../common/openapi-schemas.js';
 import { LifecycleService } from './lifecycle.service.js';
 
-/** `/health`: one indicator per dependency a message needs (bus, session store, packs). */
+/** One indicator's status, without its details. */
+function statusOnly(r: Partial<HealthIndicatorResult> | undefined): HealthIndicatorResult | undefined {
+  if (!r) return undefined;
+  const out: HealthIndicatorResult = {};
+  for (const [k, v] of Object.entries(r)) if (v) out[k] = { status: v.status };
+  return out;
+}
+
+/**
+ * `/health`: one indicator per dependency a message needs (bus, session store, packs, components).
+ * Anyone gets each check's status; the details (pack sources, digests and signer fingerprints,
+ * bus and store connection facts, per-tenant pools) only callers the admin API admits (a valid
+ * `x-admin-token`, or loopback when no token is configured), as they are the admin API's facts.
+ */
 @ApiTags('health')
 @Controller('health')
 export class HealthController {
@@ -24,12 +45,33 @@ export class HealthController {
     private readonly providers: ProviderRegistry,
     private readonly lifecycle: LifecycleService,
     @Inject(COMPONENT_RUNTIME) private readonly components: ComponentRuntime,
+    private readonly config: RunnerConfig,
   ) {}
 
+  private detailed(req: FastifyRequest): boolean {
+    return adminAccess(req, this.config.GREENTIC_ADMIN_TOKEN).granted;
+  }
+
   @Get()
-  @ApiOperation({ summary: 'Each dependency a message needs: bus, session store, packs, components' })
+  @ApiOperation({
+    summary: 'Each dependency a message needs: bus, session store, packs, components',
+    description:
+      'Status per check for anyone; the details (paths, digests, fingerprints) only for admin callers (x-admin-token, or loopback without a token).',
+  })
   @HealthCheck()
-  check() {
+  async check(@Req() req: FastifyRequest): Promise<HealthCheckResult> {
+    // A failed check throws (503); the exception filter answers it without the report's details.
+    const r = await this.report();
+    if (this.detailed(req)) return r;
+    return {
+      status: r.status,
+      info: statusOnly(r.info),
+      error: statusOnly(r.error),
+      details: statusOnly(r.details) ?? {},
+    };
+  }
+
+  private report(): Promise<HealthCheckResult> {
     return this.health.check([
       async () => {
         const h = await this.bus.health();
@@ -74,10 +116,15 @@ export class HealthController {
   @ApiOkResponse({ type: ReadyResponse })
   @ApiResponse({ status: 503, description: 'Not ready', type: ReadyResponse })
   async ready(
+    @Req() req: FastifyRequest,
     @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<{ status: 'ok' | 'unavailable'; checks: Record<string, unknown> }> {
     const r = await this.lifecycle.readiness();
     if (!r.ready) void res.code(HttpStatus.SERVICE_UNAVAILABLE);
-    return { status: r.ready ? 'ok' : 'unavailable', checks: r.checks };
+    // Unresolved secrets name tenants, secrets and variables: details for admin callers only.
+    const checks = this.detailed(req)
+      ? r.checks
+      : Object.fromEntries(Object.entries(r.checks).map(([k, c]) => [k, { up: c.up }]));
+    return { status: r.ready ? 'ok' : 'unavailable', checks };
   }
 }
