@@ -4,7 +4,7 @@
  * exit-code scheme, and `completion bash|zsh|fish` (docs/cli.md).
  */
 import { readFileSync } from 'node:fs';
-import { Argument, type Command, CommanderError } from 'commander';
+import { Argument, type Command, type CommanderError } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 
 /** The one exit-code scheme (docs/cli.md): 0 ok, 1 what was checked or run failed, 2 usage error. */
@@ -18,9 +18,6 @@ export class CliExit extends Error {
     super(`exit ${code}`);
   }
 }
-
-/** Thrown for a command line that cannot be acted on (missing file, bad value); ends with EXIT_USAGE. */
-export class CliUsageError extends Error {}
 
 let version: string | undefined;
 
@@ -88,8 +85,6 @@ export function unknownCommand(program: Command, word: string): never {
 export function commanderExitCode(e: CommanderError): number {
   return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
 }
-
-export { CommanderError };
 
 /**
  * Adds `--version`, `completion <shell>`, suggestions and the examples to a fully built program.
