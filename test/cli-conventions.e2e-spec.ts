@@ -143,6 +143,9 @@ describe.each(TOOLS)('%s', (tool) => {
     const missing = await cli(tool, first);
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('missing required argument');
+    const gone = await cli(tool, first, path.join(dir, 'no-such-file'));
+    expect(gone.code, gone.err).toBe(2);
+    expect(gone.err).toContain('no-such-file');
     const badShell = await cli(tool, 'completion', 'tcsh');
     expect(badShell.code).toBe(2);
     expect(badShell.err).toContain('Allowed choices are bash, zsh, fish');

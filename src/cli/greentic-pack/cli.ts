@@ -71,7 +71,8 @@ async function readPackFile(file: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(file));
   } catch (e) {
-    throw new GreenticError('pack_not_found', `${file}: ${(e as Error).message}`, 404);
+    // A path on the command line that cannot be read is a usage error (exit 2), as for keys.
+    throw new GreenticError('cli_file_unreadable', `${file}: ${(e as Error).message}`, 400);
   }
 }
 

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Type } from '@nestjs/common';
@@ -252,6 +253,12 @@ export async function runCli(argv: string[], opts: RunCliOptions = {}): Promise<
       [],
     )
     .action(async (bundle: string, o: { json?: boolean; providerModule: string[] }) => {
+      if (!existsSync(bundle)) {
+        // A path on the command line that is not there is a usage error, as in the other tools.
+        io.err(`greentic-runner: ${bundle}: no such file`);
+        code = EXIT_USAGE;
+        return;
+      }
       const providerModules = await loadProviderModules(o.providerModule);
       const r = await validateBundle(bundle, { providerModules });
       if (o.json) io.out(JSON.stringify(r, null, 2));
