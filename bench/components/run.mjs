@@ -421,7 +421,7 @@ const WEATHER_COLUMNS = [
   'vsDirect',
   'vsInProcess',
 ];
-const FLOOR_COLUMNS = ['what', 'mode', 'p50Us', 'p10Us', 'overNothingUs', 'detail'];
+const FLOOR_COLUMNS = ['what', 'mode', 'p50Us', 'p10Us', 'p10OverNothingUs', 'detail'];
 
 /** The targets for the weather call, against this run's rows. */
 function weatherTargets(weatherRows) {
@@ -445,7 +445,7 @@ function printFloor(floor) {
   process.stdout.write(table(floor.rows, FLOOR_COLUMNS) + '\n\n');
   process.stdout.write(
     "invoke's self time by part (CPU profile, import bindings 'hybrid'):\n" +
-      table(floor.profile, ['part', 'usPerCall']) +
+      table(floor.profile, ['part', 'usPerCall', 'share']) +
       '\n\n',
   );
 }
