@@ -24,6 +24,8 @@ export interface NatsBusOptions {
   backoffMaxMs: number;
   publishTimeoutMs: number;
   drainTimeoutMs: number;
+  /** Period of the background read of stream and consumer state that `/health` answers from. */
+  healthRefreshMs: number;
 }
 
 export const DEFAULT_NATS_BUS_OPTIONS: NatsBusOptions = {
@@ -44,6 +46,7 @@ export const DEFAULT_NATS_BUS_OPTIONS: NatsBusOptions = {
   backoffMaxMs: 30_000,
   publishTimeoutMs: 5_000,
   drainTimeoutMs: 25_000,
+  healthRefreshMs: 5_000,
 };
 
 export function natsBusOptionsFrom(cfg: RunnerConfig): NatsBusOptions {
@@ -65,5 +68,6 @@ export function natsBusOptionsFrom(cfg: RunnerConfig): NatsBusOptions {
     backoffMaxMs: DEFAULT_NATS_BUS_OPTIONS.backoffMaxMs,
     publishTimeoutMs: DEFAULT_NATS_BUS_OPTIONS.publishTimeoutMs,
     drainTimeoutMs: cfg.GREENTIC_DRAIN_TIMEOUT_MS,
+    healthRefreshMs: DEFAULT_NATS_BUS_OPTIONS.healthRefreshMs,
   };
 }

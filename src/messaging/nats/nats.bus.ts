@@ -37,10 +37,9 @@ import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.option
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';
 import { durableName, SubjectMapper, type StreamDirection } from './nats-subjects.js';
+import { JetStreamHealthMonitor } from './nats-health.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
-const HEALTH_CACHE_MS = 500;
-const HEALTH_TIMEOUT_MS = 2_000;
 const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
 const DUPLICATE: PublishAck = Object.freeze({ duplicate: true });
 const encoder = new TextEncoder();
@@ -94,7 +93,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   private closed = false;
   private draining?: Promise<void>;
   private closing?: Promise<void>;
-  private healthCache?: { at: number; value: BusHealth };
+  /** Stream and consumer state read in the background; started by the first health probe. */
+  private jetstreamHealth?: JetStreamHealthMonitor;
   private reEnsuring?: Promise<void>;
   private readonly counters = {
     published: 0,
@@ -252,9 +252,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     };
   }
 
+  /** Answers from memory: connection state is live, stream and consumer state a background snapshot. */
   async health(): Promise<BusHealth> {
-    const now = Date.now();
-    if (this.healthCache && now - this.healthCache.at < HEALTH_CACHE_MS) return this.healthCache.value;
+    const up = this.connected && !this.closed && !this.nc.isClosed();
     const details: Record<string, unknown> = {
       kind: this.kind,
       connected: this.connected && !this.closed,
@@ -262,43 +262,30 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       partitions: this.options.partitions,
       ...this.counters,
     };
-    let up = this.connected && !this.closed && !this.nc.isClosed();
-    if (up) {
-      try {
-        const probe = async () => {
-          const streams: Record<string, unknown> = {};
-          for (const dir of DIRECTIONS) {
-            const s = await this.jsm.streams.info(this.streams[dir]);
-            streams[dir] = {
-              name: s.config.name,
-              messages: s.state.messages,
-              bytes: s.state.bytes,
-              consumers: s.state.consumer_count,
-            };
-          }
-          const lag: Record<string, { pending: number; ackPending: number; redelivered: number }> = {};
-          for (const sub of this.streamSubs) {
-            const infos = await Promise.all(
-              sub.loops.map((l) => this.jsm.consumers.info(sub.stream, l.name)),
-            );
-            const key = `${sub.queue} ${sub.pattern}`;
-            lag[key] = {
-              pending: infos.reduce((n, i) => n + i.num_pending, 0),
-              ackPending: infos.reduce((n, i) => n + i.num_ack_pending, 0),
-              redelivered: infos.reduce((n, i) => n + i.num_redelivered, 0),
-            };
-          }
-          return { streams, lag };
-        };
-        Object.assign(details, await withTimeout(probe(), HEALTH_TIMEOUT_MS, 'JetStream info'));
-      } catch (e) {
-        up = false;
-        details['error'] = (e as Error).message;
-      }
+    if (up && !this.jetstreamHealth) {
+      this.jetstreamHealth = new JetStreamHealthMonitor(
+        this.jsm,
+        {
+          streams: this.streams,
+          // Lag per subscription over all its queue group's consumers (every replica's); the ones
+          // this replica pulls from by name, so one the server lost reads as down.
+          consumers: () =>
+            this.streamSubs.flatMap((s) => {
+              const group = `${s.queue} ${s.pattern}`;
+              const prefix = `${durableName(s.queue, fnv1a(s.pattern).toString(36))}_`;
+              return [
+                { stream: s.stream, group, prefix },
+                ...s.loops.map((l) => ({ stream: s.stream, group, name: l.name })),
+              ];
+            }),
+          refreshMs: this.options.healthRefreshMs,
+        },
+        this.logger,
+      );
+      this.jetstreamHealth.start();
     }
-    const value = { up, details };
-    this.healthCache = { at: now, value };
-    return value;
+    const js = await this.jetstreamHealth?.report();
+    return { up: up && js?.up === true, details: { ...details, ...js?.details } };
   }
 
   /**
@@ -729,17 +716,18 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect') {
         this.connected = false;
-        this.healthCache = undefined;
         this.logger.warn({ server: s.server }, 'NATS disconnected; reconnecting');
       } else if (s.type === 'reconnect') {
         this.connected = true;
-        this.healthCache = undefined;
+        this.jetstreamHealth?.refreshSoon();
         this.logger.log({ server: s.server }, 'NATS reconnected');
         if (!this.closed) void this.reEnsure();
       } else if (s.type === 'close') {
         this.connected = false;
+        this.jetstreamHealth?.stop();
       }
     }
+    this.jetstreamHealth?.stop();
   }
 
   private async watchConsumer(messages: ConsumerMessages, sub: StreamSub, loop: PullLoop): Promise<void> {
