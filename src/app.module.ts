@@ -6,6 +6,7 @@ import { resolveRunnerConfig, RunnerConfigModule } from './config/config.module.
 import { FlowsModule, type FlowRunnerDecorator } from './flows/flows.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MessagingModule } from './messaging/messaging.module.js';
+import { importProviderModules } from './messaging/providers/provider-modules.js';
 import { ProvidersModule } from './messaging/providers/providers.module.js';
 import { PacksModule } from './packs/packs.module.js';
 import { RateLimitModule } from './ratelimit/ratelimit.module.js';
@@ -19,6 +20,7 @@ import { instrumentSessionStore } from './telemetry/instrumented-session-store.j
 import { LoggingModule } from './telemetry/logging.module.js';
 import { telemetry } from './telemetry/otel.js';
 import { TelemetryModule } from './telemetry/telemetry.module.js';
+import { loadBundle } from './tenancy/bundle.loader.js';
 import type { Bundle } from './tenancy/bundle.types.js';
 import { TenancyModule } from './tenancy/tenancy.module.js';
 import { WasmModule } from './wasm/wasm.module.js';
@@ -50,6 +52,22 @@ export interface RunnerModules {
   messaging: DynamicModule;
 }
 
+/** Holds the modules a bundle's `provider_modules` names. */
+@Module({})
+class BundleProviderModules {}
+
+/**
+ * The bundle's `provider_modules`, imported before the container is built (Nest awaits a promised
+ * import), so their providers are registered like any other. The bundle file is read here and again
+ * by TenancyModule: a start-up cost of one small YAML parse, and the same error either way.
+ */
+async function bundleProviderModules(bundle: Bundle | undefined, file: string): Promise<DynamicModule> {
+  const b = bundle ?? loadBundle(file);
+  const specs = b.providerModules ?? [];
+  const imports = specs.length > 0 ? await importProviderModules(specs, b.dir, `bundle ${b.file}`) : [];
+  return { module: BundleProviderModules, imports };
+}
+
 @Module({})
 export class AppModule {
   static forRoot(opts: AppModuleOptions = {}): DynamicModule {
@@ -75,6 +93,9 @@ export class AppModule {
     });
     const modules: RunnerModules = { sessions, wasm, packs, flows, messaging };
     const extra = typeof opts.imports === 'function' ? opts.imports(modules) : opts.imports;
+    const providerModules = bundleProviderModules(opts.bundle, config.GREENTIC_BUNDLE);
+    // Nest awaits it while scanning, a few ticks from now: a failure must not count as unhandled meanwhile.
+    providerModules.catch(() => undefined);
     return {
       module: AppModule,
       imports: [
@@ -93,6 +114,7 @@ export class AppModule {
         SchedulingModule.forRoot(messaging),
         HealthModule.forRoot({ messaging, sessions, wasm, packs }),
         AdminModule.forRoot({ messaging, sessions, packs }),
+        providerModules,
         ...(extra ?? []),
       ],
       providers: [{ provide: APP_FILTER, useClass: GreenticExceptionFilter }],

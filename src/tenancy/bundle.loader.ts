@@ -130,6 +130,7 @@ interface RawTenant {
   >;
 }
 interface RawBundle {
+  provider_modules?: string[];
   trust?: { policy?: 'strict' | 'dev'; keys?: string[] };
   limits?: RawLimits;
   tenants: Record<string, RawTenant>;
@@ -230,5 +231,6 @@ function normalise(raw: RawBundle, file: string): Bundle {
     tenants,
     trust: { policy: raw.trust?.policy ?? 'strict', keys: raw.trust?.keys ?? [] },
     limits,
+    providerModules: raw.provider_modules ?? [],
   };
 }

@@ -131,6 +131,9 @@ export const BUNDLE_SCHEMA = {
   required: ['tenants'],
   properties: {
     version: { type: ['string', 'number'] },
+    // Custom messaging provider modules loaded at start-up: a path (relative to the bundle) or a
+    // package name, optionally `#ExportName` (docs/providers.md).
+    provider_modules: { type: 'array', items: { type: 'string', minLength: 1 } },
     trust: {
       type: 'object',
       additionalProperties: false,

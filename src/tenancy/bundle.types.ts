@@ -148,6 +148,12 @@ export interface Bundle {
   tenants: Map<string, TenantBinding>;
   trust: TrustConfig;
   limits: BundleLimits;
+  /**
+   * `provider_modules`: modules with custom messaging providers, imported at start-up, each a
+   * path (relative to `dir`) or a package name, optionally `#ExportName`. Read once: a reload
+   * does not load new ones.
+   */
+  providerModules?: string[];
 }
 
 export const DEFAULT_LIMITS: BundleLimits = {
