@@ -38,6 +38,7 @@ import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs
 import { fnv1a } from '../../common/hash.js';
 import { durableName, SubjectMapper, type StreamDirection } from './nats-subjects.js';
 import { JetStreamHealthMonitor } from './nats-health.js';
+import { resumeAfterRestart } from './consumer-resume.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
@@ -730,16 +731,14 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     this.jetstreamHealth?.stop();
   }
 
+  /** Re-creates a lost consumer and keeps the iterator pulling across server restarts. */
   private async watchConsumer(messages: ConsumerMessages, sub: StreamSub, loop: PullLoop): Promise<void> {
-    for await (const s of messages.status()) {
-      if (
-        (s.type === 'consumer_not_found' || s.type === 'stream_not_found' || s.type === 'consumer_deleted') &&
-        !sub.stopped
-      ) {
-        this.logger.warn({ consumer: loop.name, status: s.type }, 'consumer missing; re-creating');
-        await this.reEnsure();
-      }
-    }
+    // Closing the iterator makes pull() open a fresh one, which pulls at once.
+    resumeAfterRestart(this.nc, messages, {
+      name: loop.name,
+      recreate: () => (sub.stopped ? Promise.resolve() : this.reEnsure()),
+      logger: this.logger,
+    });
   }
 }
 
