@@ -103,6 +103,19 @@ describe.each<PoolSettings['channel']>(['atomics', 'message'])(
         expect(failed).toMatchObject({ code: 'upstream_unavailable', details: { retryable: true } });
       });
 
+      it("gives a worker's component the host's clock and random bytes (Date.now(), crypto)", async () => {
+        const v06 = await prep('js-v06');
+        const before = Date.now();
+        const out = (await runtime.invoke(tenant('a'), call(v06, 'clock', {}))) as {
+          now: number;
+          random: number[];
+        };
+        expect(out.now).toBeGreaterThanOrEqual(before - 1);
+        expect(out.now).toBeLessThanOrEqual(Date.now() + 1);
+        expect(out.random).toHaveLength(16);
+        expect(new Set(out.random).size).toBeGreaterThan(1);
+      });
+
       it('refuses a component of neither world at prepare, listing its exports', async () => {
         const err = await rejection(runtime.prepare(await fixtureSpec('neither')));
         expect(err).toBeInstanceOf(ComponentLoadError);
