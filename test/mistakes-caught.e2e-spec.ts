@@ -51,7 +51,7 @@ async function runnerCli(args: string[]): Promise<Run> {
   return c.done(await runRunnerCli(args, { io: c.io, env: {} }));
 }
 
-/** A flow calling the 0.6 fixture `calc` (operations echo, sum, fail, crash). */
+/** A flow calling the 0.6 fixture `calc` (operations echo, sum, fail, crash, clock). */
 function calcFlow(operation: string): string {
   return [
     'id: compute',
@@ -129,7 +129,7 @@ describe('a flow calling an operation its component does not declare', () => {
       expect.objectContaining({
         name: 'calc',
         world: WORLD_V06,
-        operations: ['echo', 'sum', 'fail', 'crash'],
+        operations: ['echo', 'sum', 'fail', 'crash', 'clock'],
       }),
     ]);
   });
