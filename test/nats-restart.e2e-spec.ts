@@ -1,5 +1,8 @@
-import { rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import type { INestApplication } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
@@ -12,7 +15,8 @@ import { replicaBundle, sleep, until } from './support/replicas.js';
  * nats-server (JetStream, file store) and redis-server on spare ports; two replicas serve a light,
  * steady load of `?wait=true` calls (three callers, a new session each call) while the server is
  * killed and restarted: with its store kept, with its store wiped (what memory storage or a lost
- * volume does), and twice in a row.
+ * volume does), twice in a row, and back without JetStream for 5 s (JetStream then enabled by a
+ * config reload, without a reconnect: a JetStream still recovering or electing its leaders).
  *
  * What must hold: every call made once both replicas report ready again gets its reply, 200,
  * within REPLY_BOUND_MS. Calls in flight across the outage may fail (503: not accepted, the caller
@@ -34,6 +38,61 @@ let nats: TestNatsServer;
 let redis: TestRedisServer;
 let apps: INestApplication[] = [];
 const urls: string[] = [];
+let configured: ConfiguredNats | undefined;
+
+/** nats-server from a config file on the test server's port and store: its JetStream can be enabled by a reload. */
+class ConfiguredNats {
+  private readonly conf: string;
+  private readonly proc: ChildProcess;
+
+  constructor(private readonly server: TestNatsServer) {
+    this.conf = path.join(server.storeDir, '..', `${path.basename(server.storeDir)}.conf`);
+    this.write(false);
+    this.proc = spawn(process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server', ['-c', this.conf], {
+      stdio: 'ignore',
+    });
+  }
+
+  private write(jetstream: boolean): void {
+    writeFileSync(
+      this.conf,
+      `listen: 127.0.0.1:${this.server.port}\n` +
+        (jetstream ? `jetstream { store_dir: "${this.server.storeDir}" }\n` : ''),
+    );
+  }
+
+  /** Resolves once a client can connect (JetStream off). */
+  async started(): Promise<void> {
+    await until(async () => {
+      const nc = await connect({ servers: this.server.url, timeout: 500, reconnect: false });
+      await nc.close();
+      return true;
+    }, 'nats-server without JetStream');
+  }
+
+  /** Turns JetStream on with the store of before (SIGHUP reload: clients stay connected). */
+  async enableJetStream(): Promise<void> {
+    this.write(true);
+    this.proc.kill('SIGHUP');
+    await until(async () => {
+      const nc = await connect({ servers: this.server.url, timeout: 500, reconnect: false });
+      try {
+        await (await jetstreamManager(nc)).getAccountInfo();
+        return true;
+      } finally {
+        await nc.close();
+      }
+    }, 'JetStream enabled by the reload');
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGKILL');
+    await exited;
+    rmSync(this.conf, { force: true });
+  }
+}
 
 beforeAll(async () => {
   [nats, redis] = await Promise.all([TestNatsServer.start(), TestRedisServer.start()]);
@@ -56,6 +115,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(apps.map((a) => a.close()));
   apps = [];
+  await configured?.stop();
   await Promise.all([nats?.stop(), redis?.stop()]);
 });
 
@@ -159,6 +219,17 @@ describe('NATS restart under a light ?wait=true load (private nats-server)', () 
       await nats.down('SIGKILL');
       await sleep(1_000);
       await nats.up();
+    });
+  }, 120_000);
+
+  it('back without JetStream for 5 s, then JetStream enabled in place: every call after ready is answered', async () => {
+    await underLoad('nojs', async () => {
+      await nats.down('SIGKILL');
+      configured = new ConfiguredNats(nats);
+      await configured.started();
+      // The replicas reconnect to a server whose JetStream API does not answer yet.
+      await sleep(5_000);
+      await configured.enableJetStream();
     });
   }, 120_000);
 });
