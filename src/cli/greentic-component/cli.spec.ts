@@ -171,7 +171,7 @@ describe('greentic-component run', () => {
   it('refuses bad flags with a usage error', async () => {
     expect((await cli('run', fixturePath('echo'), '--input', '{nope')).code).toBe(EXIT_USAGE);
     expect((await cli('run', fixturePath('js-v06'), '--op', 'nope')).err).toContain(
-      "has no operation 'nope' (it has: echo, sum, fail, crash)",
+      "has no operation 'nope' (it has: echo, sum, fail, crash, clock)",
     );
     expect((await cli('run', join(dir, 'missing.wasm'))).code).toBe(EXIT_USAGE);
   });
