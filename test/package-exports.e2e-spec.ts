@@ -1,5 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,7 +225,7 @@ describe('the npm pack tarball, installed in another project', () => {
     ).trim();
     expect(where).toBe(
       ['dist/bootstrap.js', 'dist/messaging/providers/index.js']
-        .map((f) => 'file://' + path.join(app, 'node_modules/greentic-runner', f))
+        .map((f) => 'file://' + path.join(realpathSync(app), 'node_modules/greentic-runner', f))
         .join(' '),
     );
     // A path inside the package that is not an entry point is closed.
