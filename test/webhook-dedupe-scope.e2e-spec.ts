@@ -321,7 +321,7 @@ describe.each([inProcess(), jetStream()])('message ids are unique per session: $
     expect(runner.runsOf('gina', 'r-3')).toBe(1);
   });
 
-  it('a repeat past the bus window is refused by the session store: a duplicate at once, or 202 unrun', async () => {
+  it('a repeat past the bus window is stopped by the session store: answered from its stored replies or as a duplicate, or 202 unrun', async () => {
     const first = await shortWindow.post({ userId: 'hank', text: 'hi', messageId: 'r-4' }, true);
     expect(first).toMatchObject({ status: 200, body: { replies: [{ text: 'echo hi' }] } });
     const quiet = await shortWindow.post({ userId: 'jill', text: 'hi', messageId: 'r-5' }, false);
@@ -333,10 +333,17 @@ describe.each([inProcess(), jetStream()])('message ids are unique per session: $
       shortWindow.post({ userId: 'hank', text: 'hi', messageId: 'r-4' }, true),
       shortWindow.post({ userId: 'jill', text: 'hi', messageId: 'r-5' }, false),
     ]);
-    expect(again).toMatchObject({
-      status: 202,
-      body: { accepted: true, duplicate: true, messageId: 'r-4' },
-    });
+    if (bus.name.startsWith('JetStream')) {
+      // Redis keeps the replies with the session for the replay window: the repeat is answered
+      // with them, still without running the flow.
+      expect(again).toMatchObject({ status: 200, body: first.body });
+    } else {
+      // The in-memory store keeps the id only: answered as a duplicate.
+      expect(again).toMatchObject({
+        status: 202,
+        body: { accepted: true, duplicate: true, messageId: 'r-4' },
+      });
+    }
     expect(again.ms).toBeLessThan(SYNC_TIMEOUT_MS);
     // Fire-and-forget is answered before the session store sees it: the bus took it, nothing runs.
     expect(quietAgain).toMatchObject({ status: 202, body: { accepted: true } });

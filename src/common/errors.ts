@@ -144,3 +144,18 @@ export class SessionConflictError extends GreenticError {
     super('session_conflict', `session '${key}' was changed concurrently`, 409, {});
   }
 }
+
+/**
+ * A write refused because the partition it was made under has a newer owner (its lease lapsed
+ * while this replica stalled, or it was handed over): the new owner replays the message.
+ */
+export class OwnershipLostError extends GreenticError {
+  constructor(partition: number, epoch: number) {
+    super(
+      'partition_owner_changed',
+      `partition ${partition} has an owner newer than epoch ${epoch}; this replica's write was refused`,
+      409,
+      { partition, epoch },
+    );
+  }
+}

@@ -1,5 +1,7 @@
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ConfigError } from '../common/errors.js';
 
 /**
@@ -70,12 +72,40 @@ export class RunnerConfig {
   @Min(1)
   GREENTIC_NATS_DUPLICATE_WINDOW_S = 120;
 
-  /** Per-session ordering partitions: at most this many messages per stream are in flight cluster-wide. */
+  /**
+   * Partitions of ingress and egress (a stable hash of the session key): each is owned by one
+   * replica at a time, so this bounds how many replicas share the work. Changing it re-maps sessions.
+   */
   @Type(() => Number)
   @IsInt()
   @Min(1)
   @Max(1024)
-  GREENTIC_NATS_PARTITIONS = 16;
+  GREENTIC_NATS_PARTITIONS = 64;
+
+  /** Partition ownership lease: a replica that dies loses its partitions after this long. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1000)
+  GREENTIC_PARTITION_LEASE_MS = 10_000;
+
+  /** Unacknowledged messages per partition consumer. */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_NATS_MAX_ACK_PENDING = 1_024;
+
+  /** Messages one replica runs at once over all the partitions it owns (NATS bus). */
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  GREENTIC_MAX_INFLIGHT = 512;
+
+  /**
+   * This replica's id in partition leases and in its reply subject; unique per live replica.
+   * Empty: host name and process id.
+   */
+  @Matches(/^[A-Za-z0-9_-]*$/)
+  GREENTIC_REPLICA_ID = '';
 
   @Type(() => Number)
   @IsInt()
@@ -358,4 +388,20 @@ export function unknownGreenticVariables(env: Record<string, unknown>): UnknownV
       const close = best && best.d <= Math.max(2, Math.floor((name.length - 9) / 3));
       return close ? { name, suggestion: best.k } : { name };
     });
+}
+
+const generatedIds = new WeakMap<object, string>();
+
+/**
+ * The replica id: GREENTIC_REPLICA_ID, else host name, process id and a random suffix (two runners
+ * in one process, as tests start them, are two replicas), the same for every reader of one config.
+ */
+export function replicaIdOf(cfg: Pick<RunnerConfig, 'GREENTIC_REPLICA_ID'>): string {
+  if (cfg.GREENTIC_REPLICA_ID) return cfg.GREENTIC_REPLICA_ID;
+  let id = generatedIds.get(cfg);
+  if (id === undefined) {
+    id = `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    generatedIds.set(cfg, id);
+  }
+  return id;
 }

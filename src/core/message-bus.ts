@@ -1,3 +1,5 @@
+import type { OwnershipFence } from './partition-ownership.js';
+
 /**
  * The bus seam. The embedded default is in-process; production is NATS JetStream. Both carry
  * JSON payloads on the subjects of ARCHITECTURE.md §1 and hand each delivery to a handler
@@ -11,6 +13,11 @@ export interface BusMessage<T = unknown> {
   deliveryCount: number;
   /** Epoch ms of the publish, where the bus knows it without a header (the in-process bus). */
   publishedAt?: number;
+  /**
+   * The partition ownership the delivery runs under, where the bus has owners (NATS): a session
+   * write passes it on, so a replica that lost the partition cannot write.
+   */
+  fence?: OwnershipFence;
 }
 
 export interface PublishOptions {

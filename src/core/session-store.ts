@@ -1,3 +1,4 @@
+import type { OwnershipFence } from './partition-ownership.js';
 import type { TenantCtx } from './tenant-ctx.js';
 
 /** Where a flow stopped to wait for the user, so the next message resumes it. */
@@ -51,7 +52,11 @@ export interface SessionStore {
    * committed but not yet published, so only then are they stored until the publish is confirmed.
    */
   readonly durable: boolean;
-  load(tenant: TenantCtx, key: string): Promise<SessionRecord | null>;
+  /**
+   * `fence`: the message runs at its partition's owner; a store may answer from what it cached
+   * under the same fence (no other replica can have written since).
+   */
+  load(tenant: TenantCtx, key: string, fence?: OwnershipFence): Promise<SessionRecord | null>;
   /**
    * Atomic compare-and-set: stores `record` with version `expectedVersion + 1` only if the stored
    * version is still `expectedVersion`. Returns the new version, or throws SessionConflictError.
@@ -64,7 +69,10 @@ export interface SessionStore {
     options?: CommitOptions,
   ): Promise<number>;
   delete(tenant: TenantCtx, key: string): Promise<void>;
-  /** Runs `fn` with no other message of the same session running anywhere this store reaches. */
+  /**
+   * Runs `fn` with no other message of the same session running anywhere this store reaches. Not
+   * needed under partition ownership, where the owner runs a session's messages one at a time.
+   */
   runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T>;
   /** Remembers a processed message id for the idempotency window; false if it was seen already. */
   markProcessed(tenant: TenantCtx, key: string, messageId: string, windowSeconds: number): Promise<boolean>;
@@ -79,6 +87,11 @@ export interface CommitOptions {
    * the same step (one round trip less per message). Only a successful commit releases it.
    */
   last?: boolean;
+  /**
+   * The partition ownership the message runs under: the write is refused with OwnershipLostError
+   * if the partition has a newer owner, checked atomically with the compare-and-set.
+   */
+  fence?: OwnershipFence;
 }
 
 export const SESSION_STORE = Symbol('SESSION_STORE');

@@ -105,3 +105,23 @@ export function parseSubject(subject: string): SubjectParts | null {
   if (![env, tenant, team, channel].every(isSubjectToken)) return null;
   return { direction: direction as SubjectDirection, env, tenant, team, channel };
 }
+
+/**
+ * A replica's own reply subject: replies and duplicate notices for the callers waiting on that
+ * replica (`?wait=true`). Core NATS only, no stream; the ingress publish names it in the
+ * `greentic-reply-to` header, and the partition owner publishes there once.
+ */
+export function replySubject(replica: string): string {
+  return `${SUBJECT_ROOT}.reply.${replica}`;
+}
+
+/** Header naming the reply subject of the replica a caller waits on. */
+export const REPLY_TO_HEADER = 'greentic-reply-to';
+
+/** Whether `s` is a reply subject (a forged header naming anything else is ignored). */
+export function isReplySubject(s: string): boolean {
+  const t = s.split('.');
+  return (
+    t.length === 4 && t[0] === 'greentic' && t[1] === 'messaging' && t[2] === 'reply' && isSubjectToken(t[3]!)
+  );
+}

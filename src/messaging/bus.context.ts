@@ -1,7 +1,13 @@
 import { BaseRpcContext } from '@nestjs/microservices';
+import type { OwnershipFence } from '../core/partition-ownership.js';
 import type { ResolvedTenancy, TenancyCarrier } from '../tenancy/resolved-tenancy.js';
 
-type BusContextArgs = [subject: string, headers: Record<string, string>, deliveryCount: number];
+type BusContextArgs = [
+  subject: string,
+  headers: Record<string, string>,
+  deliveryCount: number,
+  fence?: OwnershipFence,
+];
 
 /** RPC context of a bus delivery; TenantGuard reads the tenancy from its subject. */
 export class BusContext extends BaseRpcContext<BusContextArgs> implements TenancyCarrier {
@@ -16,5 +22,9 @@ export class BusContext extends BaseRpcContext<BusContextArgs> implements Tenanc
   }
   getDeliveryCount(): number {
     return this.args[2];
+  }
+  /** The partition ownership this delivery runs under (NATS bus with partition owners). */
+  getFence(): OwnershipFence | undefined {
+    return this.args[3];
   }
 }

@@ -55,7 +55,7 @@ export class BusTransport extends Server implements CustomTransportStrategy {
           const sub = await this.bus.subscribe(
             route.pattern,
             async (msg) => {
-              const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount]);
+              const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.fence]);
               const out: unknown = await handler(msg.data, ctx);
               // Nest hands back an Observable only when the handler (or an interceptor) made one:
               // a plain result needs no subscription just to be awaited.

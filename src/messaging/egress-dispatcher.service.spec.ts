@@ -115,6 +115,7 @@ async function dispatcher(send: MessagingProvider['send'], delivery?: DeliveryMo
   } as unknown as BundleRegistry;
   const providers = {
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
+    sends: () => true,
   } as unknown as ProviderRegistry;
   const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
   await consume(bus, d);
@@ -225,6 +226,15 @@ describe('egressRoutes', () => {
       },
     ]);
   });
+
+  it('leaves out channels whose provider has nothing to send (a webhook without callback_url)', () => {
+    const b = bundle({ acme: { a: 'webhook', b: 'webhook', c: 'slack' } });
+    const routes = egressRoutes(b, (ch) => ch.id !== 'a' && ch.provider !== 'slack');
+    expect(routes).toEqual([
+      { provider: 'webhook', queue: 'egress-webhook', patterns: ['greentic.messaging.egress.*.*.*.b'] },
+    ]);
+    expect(egressRoutes(b, () => false)).toEqual([]);
+  });
 });
 
 /** Records subscriptions and lets a test deliver to them. */
@@ -262,6 +272,7 @@ describe('EgressDispatcher: a consumer per provider', () => {
         ingress: async () => ({ messages: [] }),
         send: (m: EgressMessage) => send(id, m),
       }),
+      sends: () => true,
     } as unknown as ProviderRegistry;
   }
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { GreenticError } from '../common/errors.js';
 import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import type { Bundle } from '../tenancy/bundle.types.js';
+import type { Bundle, ChannelBinding } from '../tenancy/bundle.types.js';
 import { MESSAGE_BUS, type BusMessage, type MessageBus } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
 import { deadLetterSubjectOf, egressSubject, subjectPattern } from '../core/subjects.js';
@@ -42,12 +42,17 @@ export interface EgressRoute {
  * subjects of its channels with that id. The patterns of two providers never overlap, so each
  * reply reaches exactly one provider's consumer.
  */
-export function egressRoutes(bundle: Bundle): EgressRoute[] {
+export function egressRoutes(
+  bundle: Bundle,
+  sends: (channel: ChannelBinding) => boolean = () => true,
+): EgressRoute[] {
   const byId = new Map<string, { provider: string; subject: string }[]>();
   for (const tenant of bundle.tenants.values())
     for (const env of tenant.envs.values())
       for (const team of env.teams.values())
         for (const ch of team.channels.values()) {
+          // A channel that sends nothing (a webhook without callback_url) needs no consumer.
+          if (!sends(ch)) continue;
           const list = byId.get(ch.id) ?? [];
           list.push({ provider: ch.provider, subject: egressSubject(env.id, tenant.id, team.id, ch.id) });
           byId.set(ch.id, list);
@@ -106,7 +111,7 @@ export class EgressDispatcher implements OnApplicationBootstrap {
 
   /** The subscriptions egress is consumed through: each provider's patterns under its own queue. */
   routes(): BusRoute[] {
-    const routes = egressRoutes(this.registry.bundle);
+    const routes = egressRoutes(this.registry.bundle, (ch) => this.providers.sends(ch));
     this.logger.log(
       { consumers: routes.map((r) => ({ provider: r.provider, queue: r.queue, subjects: r.patterns })) },
       'egress consumers, one per provider',

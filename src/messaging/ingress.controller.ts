@@ -1,6 +1,6 @@
 import { Controller, UseGuards } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { subjectPattern } from '../core/subjects.js';
+import { isReplySubject, REPLY_TO_HEADER, subjectPattern } from '../core/subjects.js';
 import { TenancyMismatchError } from '../common/errors.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
 import { channelOf, tenancyOf } from '../tenancy/resolved-tenancy.js';
@@ -43,7 +43,12 @@ export class IngressController {
       );
     }
     const processor = await tenancy.scope.get(MessageProcessor);
-    const out = await processor.process(env, channel);
+    const replyTo = ctx.getHeaders()[REPLY_TO_HEADER];
+    const out = await processor.process(env, channel, {
+      fence: ctx.getFence(),
+      // Only a replica's reply subject: a header naming anything else is not published to.
+      replyTo: replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined,
+    });
     return { ok: true, status: out?.status ?? 'duplicate' };
   }
 }

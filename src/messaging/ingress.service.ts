@@ -5,7 +5,7 @@ import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { buildSessionKey } from '../core/message-ctx.js';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
 import { messageDedupeId, type EgressMessage, type MessageEnvelope } from '../core/message-envelope.js';
-import { ingressSubject } from '../core/subjects.js';
+import { ingressSubject, REPLY_TO_HEADER } from '../core/subjects.js';
 import type { InboundMessage } from './providers/messaging-provider.js';
 import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
 import { isoNow } from '../common/iso-time.js';
@@ -76,12 +76,19 @@ export class IngressService {
         const e = envs[i]!;
         const headers: Record<string, string> = { 'greentic-tenant': e.tenant, 'greentic-env': e.env };
         if (e.traceparent) headers['traceparent'] = e.traceparent;
-        const ack = await this.bus.publish(ingressSubject(e.env, e.tenant, e.team, e.channel), e, {
-          msgId: messageDedupeId(e.sessionKey, e.id),
-          headers,
-        });
+        if (wait) headers[REPLY_TO_HEADER] = this.waiter.subject;
+        const subject = ingressSubject(e.env, e.tenant, e.team, e.channel);
+        const msgId = messageDedupeId(e.sessionKey, e.id);
+        const ack = await this.bus.publish(subject, e, { msgId, headers });
         if (!ack.duplicate) continue;
         waits[i]?.duplicate();
+        if (wait && !waits[i]!.answered) {
+          // A retry of a waiting call, perhaps first sent to another replica: this replica may
+          // never see those replies. Asked once more under an id scoped to this replica, the
+          // session's owner answers here from the replies stored with the session, without
+          // running the flow again (a repeat of this ask inside the window is dropped).
+          await this.bus.publish(subject, e, { msgId: `${msgId}@${this.waiter.replica}`, headers });
+        }
         (duplicates ??= []).push(e.id);
         this.logger.log(
           { tenant: e.tenant, channel: e.channel, messageId: e.id },

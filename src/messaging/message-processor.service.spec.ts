@@ -30,7 +30,9 @@ import {
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
-import { duplicateSubject, egressSubject } from '../core/subjects.js';
+import { egressSubject, replySubject } from '../core/subjects.js';
+import { OwnershipLostError } from '../common/errors.js';
+import type { OwnershipFence } from '../core/partition-ownership.js';
 import { MessageProcessor } from './message-processor.service.js';
 import { InflightWork } from './inflight-work.js';
 import { TenancyMismatchError } from '../common/errors.js';
@@ -176,10 +178,13 @@ class FakeBus implements MessageBus {
     return this.delivered.filter((m) => m.subject.includes('.egress.')).map((m) => m.data as EgressMessage);
   }
 
+  /** What the waiting replica received on its reply subject. */
+  answers(): (EgressMessage | DuplicateNotice)[] {
+    return this.delivered.filter((m) => m.subject === REPLY_TO).map((m) => m.data as EgressMessage);
+  }
+
   duplicates(): DuplicateNotice[] {
-    return this.delivered
-      .filter((m) => m.subject.includes('.duplicate.'))
-      .map((m) => m.data as DuplicateNotice);
+    return this.answers().filter((m) => !('replies' in m));
   }
 }
 
@@ -301,6 +306,9 @@ function deployment(durable = true) {
 }
 
 const EGRESS = egressSubject('dev', 'acme', 'default', 'main');
+/** The reply subject of the replica where a caller waits. */
+const REPLY_TO = replySubject('replica-a');
+const WAITING = { replyTo: REPLY_TO };
 
 // --- Specs ---------------------------------------------------------------------------------------
 
@@ -380,7 +388,7 @@ describe('MessageProcessor', () => {
     ['a durable store', true],
     ['an in-process store', false],
   ])(
-    'with %s, answers a repeated id of the same session as a duplicate: the flow not run again, no second reply, the session untouched',
+    'with %s, answers a repeated id of the same session without running the flow again, the session untouched',
     async (_, durable) => {
       const { store, bus, flow, replica } = deployment(durable);
       const env = envelope('m-1', 'hi');
@@ -388,35 +396,54 @@ describe('MessageProcessor', () => {
       expect(first?.status).toBe('parked');
       const before = await store.load(ACME.tenant, env.sessionKey);
 
-      // The same id again, on another replica (a provider's retry, a redelivery).
-      expect(await replica().process({ ...env, text: 'something else' }, ACME)).toBeNull();
+      // The same id again, on another replica, with a caller waiting there (a provider's retry).
+      expect(await replica().process({ ...env, text: 'something else' }, ACME, WAITING)).toBeNull();
 
       expect(flow.runs).toHaveLength(1);
       expect(bus.egress()).toHaveLength(1);
       expect(await store.load(ACME.tenant, env.sessionKey)).toEqual(before);
-      // A caller waiting on the repeat's replies learns at once that none will come.
-      expect(bus.duplicates()).toEqual([
-        {
-          inReplyTo: 'm-1',
-          tenant: 'acme',
-          env: 'dev',
-          team: 'default',
-          channel: 'main',
-          sessionKey: env.sessionKey,
-        },
-      ]);
-      expect(bus.delivered.at(-1)!.subject).toBe(duplicateSubject('dev', 'acme', 'default', 'main'));
+      if (durable) {
+        // The replies stored with the session answer the waiting caller, and the egress publish
+        // repeats under the reply's id, which the bus drops.
+        expect(bus.answers()).toEqual([first]);
+        const onEgress = bus.publishes.filter((p) => p.subject === EGRESS);
+        expect(onEgress.map((p) => p.opts.msgId)).toEqual([
+          messageDedupeId(env.sessionKey, 'm-1:reply'),
+          messageDedupeId(env.sessionKey, 'm-1:reply'),
+        ]);
+      } else {
+        // No replies kept: the waiting caller learns at once that none will come.
+        expect(bus.answers()).toEqual([
+          {
+            inReplyTo: 'm-1',
+            tenant: 'acme',
+            env: 'dev',
+            team: 'default',
+            channel: 'main',
+            sessionKey: env.sessionKey,
+          },
+        ]);
+      }
     },
   );
 
   it('still answers a duplicate (null, nothing run) when the notice for a waiting caller cannot be published', async () => {
-    const { bus, flow, replica } = deployment();
+    const { bus, flow, replica } = deployment(false);
     const env = envelope('m-1', 'hi');
     await replica().process(env, ACME);
-    bus.failOn = (subject) =>
-      subject.includes('.duplicate.') ? new BusUnavailableError('no responders') : undefined;
-    await expect(replica().process(env, ACME)).resolves.toBeNull();
+    bus.failOn = (subject) => (subject === REPLY_TO ? new BusUnavailableError('no responders') : undefined);
+    await expect(replica().process(env, ACME, WAITING)).resolves.toBeNull();
     expect(flow.runs).toHaveLength(1);
+  });
+
+  it('sends the replies once to the waiting replica and once on egress; none to a replica when nobody waits', async () => {
+    const { bus, replica } = deployment();
+    const out = await replica().process(envelope('m-1', 'hi'), ACME, WAITING);
+    expect(bus.answers()).toEqual([out]);
+    expect(bus.egress()).toEqual([out]);
+    await replica().process(envelope('m-2', 'Ann'), ACME);
+    expect(bus.answers()).toHaveLength(1);
+    expect(bus.egress()).toHaveLength(2);
   });
 
   it('scopes message ids to their session and tenant: another user or tenant reusing an id is a new message', async () => {
@@ -559,29 +586,22 @@ describe('MessageProcessor', () => {
     // Exactly the replies the flow produced, under the reply's own de-duplication id.
     expect(bus.egress()).toEqual([pending!.egress]);
     expect(bus.publishes.at(-1)!.opts.msgId).toBe(messageDedupeId(env.sessionKey, 'm-1:reply'));
-    // Confirmed: the stored copy is dropped, with the message's last write.
+    // No second write: the replay changed nothing, and the session state of the first run stands.
+    expect(store.commits).toHaveLength(1);
     const after = await store.load(ACME.tenant, env.sessionKey);
-    expect(after?.processed?.find((p) => p.id === 'm-1')).toEqual({ id: 'm-1', at: pending!.at });
-    expect(store.commits.at(-1)!.options).toEqual({ last: true });
-    // The session state the first run committed stands: the flow did not move it on.
-    expect(after).toMatchObject({ snapshot: committed!.snapshot, data: committed!.data });
+    expect(after).toEqual(committed);
 
-    // A further redelivery is a plain duplicate: nothing re-published.
+    // A further redelivery re-publishes under the same id again, which the bus drops.
     expect(await replica().process(env, ACME)).toBeNull();
     expect(bus.egress()).toHaveLength(1);
-    expect(bus.duplicates()).toHaveLength(1);
+    expect(bus.publishes.filter((p) => p.subject === EGRESS)).toHaveLength(2);
   });
 
-  it('a crash between publish and confirm: the redelivery publishes under the same id, which the bus drops, so one reply is delivered', async () => {
-    const { store, bus, flow, replica } = deployment(true);
+  it('a crash after the publish: the redelivery publishes under the same id, which the bus drops, so one reply is delivered', async () => {
+    const { bus, flow, replica } = deployment(true);
     const env = envelope('m-1', 'hi');
-    store.beforeCommit = (_record, options) => {
-      if (options?.last) throw new Error('replica died');
-    };
-    await expect(replica().process(env, ACME)).rejects.toThrow('replica died');
-    expect(bus.egress()).toHaveLength(1);
-
-    store.beforeCommit = undefined;
+    await replica().process(env, ACME);
+    // The replica died before acking: the same envelope again.
     expect(await replica().process(env, ACME)).toBeNull();
     expect(flow.runs).toHaveLength(1);
     const replies = bus.publishes.filter((p) => p.subject === EGRESS);
@@ -589,35 +609,6 @@ describe('MessageProcessor', () => {
     expect(replies[1]!.opts.msgId).toBe(replies[0]!.opts.msgId);
     expect(replies[1]!.data).toEqual(replies[0]!.data);
     expect(bus.egress()).toHaveLength(1);
-    expect((await store.load(ACME.tenant, env.sessionKey))?.processed?.[0]?.egress).toBeUndefined();
-  });
-
-  it('answers the message when confirming its replies is refused because the session moved on; a redelivery still re-publishes under the same id', async () => {
-    const { store, bus, flow, replica } = deployment(true);
-    const env = envelope('m-1', 'hi');
-    store.beforeCommit = (_record, options) => {
-      if (options?.last) store.writeConcurrently(ACME.tenant, env.sessionKey, { other: true });
-    };
-    const out = await replica().process(env, ACME);
-    expect(out?.status).toBe('parked');
-    expect(bus.egress()).toEqual([out]);
-    store.beforeCommit = undefined;
-    expect(await replica().process(env, ACME)).toBeNull();
-    expect(flow.runs).toHaveLength(1);
-    const replies = bus.publishes.filter((p) => p.subject === EGRESS);
-    expect(replies.map((p) => p.opts.msgId)).toEqual([
-      messageDedupeId(env.sessionKey, 'm-1:reply'),
-      messageDedupeId(env.sessionKey, 'm-1:reply'),
-    ]);
-    expect(bus.egress()).toEqual([out]);
-  });
-
-  it('propagates a failure to confirm that is not a conflict, so the message is redelivered rather than acked', async () => {
-    const { store, replica } = deployment(true);
-    store.beforeCommit = (_record, options) => {
-      if (options?.last) throw new Error('store unreachable');
-    };
-    await expect(replica().process(envelope('m-1', 'hi'), ACME)).rejects.toThrow('store unreachable');
   });
 
   it('with a store that dies with the process, keeps no replies: one commit per message, the id alone remembered', async () => {
@@ -629,16 +620,44 @@ describe('MessageProcessor', () => {
     expect(bus.egress()).toHaveLength(1);
   });
 
-  it('with a durable store, commits the replies with the state, then drops them once published, as the last write', async () => {
+  it('with a durable store, commits the replies with the state in one write, the last of the message', async () => {
     const { store, bus, replica } = deployment(true);
     const out = await replica().process(envelope('m-1', 'hi'), ACME);
-    expect(store.commits).toHaveLength(2);
-    const [first, confirm] = store.commits;
-    expect(first!.record.processed?.[0]?.egress).toEqual(out);
-    expect(first!.record.snapshot).toMatchObject({ nodeId: 'ask' });
-    expect(confirm!.record.processed?.[0]).toEqual({ id: 'm-1', at: first!.record.processed![0]!.at });
-    expect(confirm).toMatchObject({ expectedVersion: 1, options: { last: true } });
+    expect(store.commits).toHaveLength(1);
+    const [only] = store.commits;
+    expect(only!.record.processed?.[0]?.egress).toEqual(out);
+    expect(only!.record.snapshot).toMatchObject({ nodeId: 'ask' });
+    expect(only).toMatchObject({ expectedVersion: 0, options: { last: true } });
     expect(bus.egress()).toEqual([out]);
+  });
+
+  it('under a partition fence: takes no session lock, loads and commits under the fence', async () => {
+    const { store, bus, replica } = deployment(true);
+    const fence: OwnershipFence = { partition: 3, epoch: 7, lease: 'owners:g:p3', token: 'r1@7' };
+    let exclusive = 0;
+    const runExclusive = store.runExclusive.bind(store);
+    store.runExclusive = (t, k, fn) => {
+      exclusive++;
+      return runExclusive(t, k, fn);
+    };
+    const out = await replica().process(envelope('m-1', 'hi'), ACME, { fence, replyTo: REPLY_TO });
+    expect(exclusive).toBe(0);
+    expect(store.commits[0]!.options).toEqual({ fence, last: true });
+    expect(bus.answers()).toEqual([out]);
+    await replica().process(envelope('m-2', 'Ann'), ACME);
+    expect(exclusive).toBe(1);
+  });
+
+  it('publishes nothing when the partition has a newer owner: the commit is refused and the error propagates', async () => {
+    const { store, bus, replica } = deployment(true);
+    const fence: OwnershipFence = { partition: 3, epoch: 7, lease: 'owners:g:p3', token: 'r1@7' };
+    store.beforeCommit = () => {
+      throw new OwnershipLostError(3, 7);
+    };
+    await expect(
+      replica().process(envelope('m-1', 'hi'), ACME, { fence, replyTo: REPLY_TO }),
+    ).rejects.toBeInstanceOf(OwnershipLostError);
+    expect(bus.publishes).toEqual([]);
   });
 
   it("runs two messages of one session arriving at once one after the other, the second on the first's state", async () => {

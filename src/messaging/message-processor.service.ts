@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, Scope } from '@nestjs/common';
 import { MetricService } from 'nestjs-otel';
 import type { Counter, Histogram } from '@opentelemetry/api';
 import { FlowRouter } from '../packs/flow-router.service.js';
-import { SessionConflictError, TenancyMismatchError } from '../common/errors.js';
-import { findProcessed, withoutEgress, withProcessed } from '../sessions/processed-window.js';
+import { TenancyMismatchError } from '../common/errors.js';
+import { findProcessed, withProcessed } from '../sessions/processed-window.js';
 import { emptySession, type SessionRecord } from '../core/session-store.js';
 import { TENANT_CTX, tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import { messageCtxOf, type MessageCtx } from '../core/message-ctx.js';
@@ -19,22 +19,36 @@ import {
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
-import { duplicateSubject, egressSubject } from '../core/subjects.js';
+import { egressSubject } from '../core/subjects.js';
+import type { OwnershipFence } from '../core/partition-ownership.js';
 import { isoNow } from '../common/iso-time.js';
 import { FLOW_RUNNER, type FlowRunInput, type FlowRunner } from '../flows/flow-run.types.js';
 
+/** How a message reached the processor: what the bus and the ingress publish said of it. */
+export interface MessageDelivery {
+  /**
+   * The partition ownership it runs under (NATS bus): the owner runs a session's messages one at a
+   * time, so no per-message lock is taken, the session may come from the owner's cache, and the
+   * commit is refused if the partition moved on.
+   */
+  fence?: OwnershipFence;
+  /** The reply subject of the replica where a caller waits (`?wait=true`); replies go there once. */
+  replyTo?: string;
+}
+
 /**
- * One inbound message, start to finish: per-session exclusion, idempotency, route, execute,
- * commit the session, publish the replies on egress. Returns null for a duplicate (an id this
- * session already ran; announced on the channel's duplicate subject for a caller that waits).
+ * One inbound message, start to finish: idempotency, route, execute, commit the session, publish
+ * the replies. Returns null for a duplicate (an id this session already ran; a waiting caller is
+ * told on its reply subject).
  *
- * Exactly one reply per message id, whatever step a replica dies at: the processed id and the
- * replies are committed atomically with the session (one compare-and-set), then published with
- * `Nats-Msg-Id` = reply id (in its session), then the stored replies are dropped (a second
- * commit). A redelivery finds the id: if the replies are still stored (died between commit and
- * confirm) it re-publishes them with the same id, which JetStream de-duplicates if the first
- * publish had landed; the flow never runs twice. Dying before the first commit leaves nothing
- * behind, so the flow runs again.
+ * One Redis round trip per message at a partition owner: the session comes from the owner's cache
+ * and the commit is one compare-and-set that also checks the partition's epoch. The processed id
+ * and the replies are committed atomically with the session, then published on egress with
+ * `Nats-Msg-Id` = reply id (in its session) and to the waiting replica. The replies stay in the
+ * record for the replay window: a redelivery (the replica died after the commit, or a new owner
+ * replays the partition's tail) finds the id and re-publishes them with the same id, which
+ * JetStream de-duplicates if the first publish had landed; the flow never runs twice. Dying
+ * before the commit leaves nothing behind, so the flow runs again.
  *
  * Durable per tenant (TenantScopes hands out the tenant's instance): its sessions and component
  * calls are bound to TENANT_CTX, and a channel of another tenant is refused.
@@ -70,7 +84,11 @@ export class MessageProcessor {
    * Runs in the caller's trace context (the bus consume span, when traced): what it does, the flow
    * run and the reply publish, joins the message's trace through the active context.
    */
-  async process(env: MessageEnvelope, resolved: ResolvedChannel): Promise<EgressMessage | null> {
+  async process(
+    env: MessageEnvelope,
+    resolved: ResolvedChannel,
+    delivery: MessageDelivery = {},
+  ): Promise<EgressMessage | null> {
     if (resolved.tenant !== this.tenant && tenantKey(resolved.tenant) !== tenantKey(this.tenant))
       throw new TenancyMismatchError(
         `the message processor of tenant '${this.tenant.tenantId}' was handed a channel of tenant '${resolved.tenant.tenantId}'`,
@@ -81,7 +99,10 @@ export class MessageProcessor {
     return this.inflight.track('processing', async () => {
       let outcome = 'error';
       try {
-        const out = await this.sessions.runExclusive(msg.sessionKey, () => this.run(env, msg, resolved));
+        // A partition owner already runs one message of a session at a time (its session lanes).
+        const out = delivery.fence
+          ? await this.run(env, msg, resolved, delivery)
+          : await this.sessions.runExclusive(msg.sessionKey, () => this.run(env, msg, resolved, delivery));
         outcome = out?.status ?? 'duplicate';
         return out;
       } finally {
@@ -101,14 +122,15 @@ export class MessageProcessor {
     env: MessageEnvelope,
     msg: MessageCtx,
     resolved: ResolvedChannel,
+    delivery: MessageDelivery,
   ): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
-    const session = (await this.sessions.load(msg.sessionKey)) ?? emptySession(msg.sessionKey);
+    const { fence, replyTo } = delivery;
+    const session = (await this.sessions.load(msg.sessionKey, fence)) ?? emptySession(msg.sessionKey);
     const seen = findProcessed(session.processed, msg.messageId);
     if (seen) {
       if (seen.egress) {
-        await this.publishEgress(seen.egress as unknown as EgressMessage);
-        await this.confirmPublished(resolved, session, env.id);
+        await this.publishReplies(seen.egress as unknown as EgressMessage, replyTo);
         this.logger.log(
           { tenant: env.tenant, messageId: env.id },
           'redelivered message: stored replies re-published, flow not run again',
@@ -118,7 +140,7 @@ export class MessageProcessor {
           { tenant: env.tenant, messageId: env.id },
           'duplicate message acknowledged, not run again',
         );
-        await this.announceDuplicate(env);
+        if (replyTo) await this.announceDuplicate(env, replyTo);
       }
       return null;
     }
@@ -178,9 +200,13 @@ export class MessageProcessor {
       updatedAt: session.updatedAt,
       processed,
     };
-    committed.version = await this.sessions.commit(committed, session.version, channel.sessionTtlSeconds);
-    await this.publishEgress(egress);
-    if (durable) await this.confirmPublished(resolved, committed, env.id);
+    committed.version = await this.sessions.commit(
+      committed,
+      session.version,
+      channel.sessionTtlSeconds,
+      fence ? { fence, last: true } : { last: true },
+    );
+    await this.publishReplies(egress, replyTo);
     const ms = performance.now() - started;
     this.flowLatency.record(
       ms,
@@ -206,22 +232,47 @@ export class MessageProcessor {
     return egress;
   }
 
-  private async publishEgress(egress: EgressMessage): Promise<void> {
+  /**
+   * On egress (once, de-duplicated by reply id) and, when a caller waits, to its replica's reply
+   * subject, together: both publishes go out in the same write.
+   */
+  private async publishReplies(egress: EgressMessage, replyTo: string | undefined): Promise<void> {
     const headers: Record<string, string> = { 'greentic-tenant': egress.tenant, 'greentic-env': egress.env };
     if (egress.traceparent) headers['traceparent'] = egress.traceparent;
-    await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
-      // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
-      msgId: messageDedupeId(egress.sessionKey, egress.id),
-      headers,
-    });
+    const published = this.bus.publish(
+      egressSubject(egress.env, egress.tenant, egress.team, egress.channel),
+      egress,
+      {
+        // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
+        msgId: messageDedupeId(egress.sessionKey, egress.id),
+        headers,
+      },
+    );
+    if (replyTo) await Promise.all([published, this.answer(replyTo, egress, headers)]);
+    else await published;
+  }
+
+  /** A waiting caller's answer: core NATS, no ack; a lost one costs that caller a 504, never the reply. */
+  private async answer(
+    replyTo: string,
+    m: EgressMessage | DuplicateNotice,
+    headers: Record<string, string>,
+  ): Promise<void> {
+    try {
+      await this.bus.publish(replyTo, m, { headers });
+    } catch (e) {
+      this.logger.warn(
+        { tenant: m.tenant, messageId: m.inReplyTo, replyTo, err: (e as Error).message },
+        'could not answer the waiting replica',
+      );
+    }
   }
 
   /**
    * Tells a caller waiting for this repeat's replies (`?wait=true`) that none will come: the id
-   * ran before, past the bus's window, and its replies went out then. Nobody else needs it, so a
-   * failed publish costs only that caller a quick answer, never the message.
+   * ran before, past the replay window, and its replies went out then.
    */
-  private async announceDuplicate(env: MessageEnvelope): Promise<void> {
+  private async announceDuplicate(env: MessageEnvelope, replyTo: string): Promise<void> {
     const notice: DuplicateNotice = {
       inReplyTo: env.id,
       tenant: env.tenant,
@@ -230,42 +281,6 @@ export class MessageProcessor {
       channel: env.channel,
       sessionKey: env.sessionKey,
     };
-    try {
-      await this.bus.publish(duplicateSubject(env.env, env.tenant, env.team, env.channel), notice, {
-        headers: { 'greentic-tenant': env.tenant, 'greentic-env': env.env },
-      });
-    } catch (e) {
-      this.logger.warn(
-        { tenant: env.tenant, messageId: env.id, err: (e as Error).message },
-        'could not announce a duplicate message to a waiting caller',
-      );
-    }
-  }
-
-  /** Drops the stored replies once published: from then on a redelivery is acked without a re-publish. */
-  private async confirmPublished(
-    resolved: ResolvedChannel,
-    record: SessionRecord,
-    messageId: string,
-  ): Promise<void> {
-    if (!findProcessed(record.processed, messageId)?.egress) return;
-    const processed = withoutEgress(record.processed ?? [], messageId);
-    try {
-      await this.sessions.commit(
-        { ...record, processed },
-        record.version,
-        resolved.channel.sessionTtlSeconds,
-        // The message's last write: a leasing store gives the session back with it.
-        { last: true },
-      );
-    } catch (e) {
-      // The session expired or moved on in between: the replies are out, and a later redelivery
-      // re-publishes them under the same id, which JetStream drops inside its duplicate window.
-      if (!(e instanceof SessionConflictError)) throw e;
-      this.logger.warn(
-        { tenant: resolved.tenant.tenantId, messageId },
-        'could not mark replies as published',
-      );
-    }
+    await this.answer(replyTo, notice, { 'greentic-tenant': env.tenant, 'greentic-env': env.env });
   }
 }

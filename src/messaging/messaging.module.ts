@@ -12,6 +12,7 @@ import { InProcessBus } from './in-process.bus.js';
 import { IngressController } from './ingress.controller.js';
 import { IngressService } from './ingress.service.js';
 import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
+import { PARTITION_LEASES, type PartitionLeaseStore } from '../core/partition-ownership.js';
 import { countingHandlers, InflightWork } from './inflight-work.js';
 import { MessageProcessor } from './message-processor.service.js';
 import { natsBusOptionsFrom } from './nats/nats-bus.options.js';
@@ -58,15 +59,22 @@ const DECORATE_BUS = Symbol('MessagingModule.decorateBus');
       // GREENTIC_BUS=nats: JetStream (docs/production-messaging.md); otherwise the embedded bus.
       // Its deliveries count as in flight (graceful shutdown), and the application may decorate it.
       provide: MESSAGE_BUS,
-      inject: [RunnerConfig, InProcessBus, InflightWork, { token: DECORATE_BUS, optional: true }],
+      inject: [
+        RunnerConfig,
+        InProcessBus,
+        InflightWork,
+        PARTITION_LEASES,
+        { token: DECORATE_BUS, optional: true },
+      ],
       useFactory: async (
         cfg: RunnerConfig,
         memory: InProcessBus,
         inflight: InflightWork,
+        leases: PartitionLeaseStore,
         decorate?: MessageBusDecorator,
       ): Promise<MessageBus> => {
         const bus: MessageBus =
-          cfg.GREENTIC_BUS === 'nats' ? await NatsBus.connect(natsBusOptionsFrom(cfg)) : memory;
+          cfg.GREENTIC_BUS === 'nats' ? await NatsBus.connect(natsBusOptionsFrom(cfg), leases) : memory;
         return decorated(bus, (b) => {
           const counted = countingHandlers(b, inflight);
           return decorate ? decorate(counted) : counted;

@@ -2,11 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunnerConfig } from '../config/runner-config.js';
 import { InProcessBus } from './in-process.bus.js';
 import { type DuplicateNotice, type EgressMessage } from '../core/message-envelope.js';
-import { duplicateSubject, egressSubject } from '../core/subjects.js';
+import { egressSubject, replySubject } from '../core/subjects.js';
 import { ReplyWaiter, type ReplyRef } from './reply-waiter.service.js';
 
 const WEB = egressSubject('dev', 'acme', 'default', 'web');
-const WEB_DUPLICATES = duplicateSubject('dev', 'acme', 'default', 'web');
 
 function notice(inReplyTo: string, sessionKey = 's1'): DuplicateNotice {
   return { inReplyTo, sessionKey, tenant: 'acme', env: 'dev', team: 'default', channel: 'web' };
@@ -39,9 +38,11 @@ const ref = (messageId: string, sessionKey = 's1', subject = WEB): ReplyRef => (
 
 let open: { bus: InProcessBus; waiter: ReplyWaiter }[] = [];
 
-async function setup(windowSeconds = 120) {
-  const bus = new InProcessBus();
-  const waiter = new ReplyWaiter(bus, { GREENTIC_NATS_DUPLICATE_WINDOW_S: windowSeconds } as RunnerConfig);
+async function setup(windowSeconds = 120, bus = new InProcessBus(), replica = 'replica-a') {
+  const waiter = new ReplyWaiter(bus, {
+    GREENTIC_NATS_DUPLICATE_WINDOW_S: windowSeconds,
+    GREENTIC_REPLICA_ID: replica,
+  } as RunnerConfig);
   await waiter.onApplicationBootstrap();
   open.push({ bus, waiter });
   return { bus, waiter };
@@ -64,9 +65,9 @@ describe('ReplyWaiter', () => {
   it("answers a waiting caller with its message's reply, never with another channel's", async () => {
     const { bus, waiter } = await setup();
     const w = waiter.expect(ref('m1'), 2_000);
-    await bus.publish(OTHER, { ...egress('m1'), tenant: 'globex' });
+    await bus.publish(waiter.subject, { ...egress('m1'), tenant: 'globex' });
     expect(await within(w.reply, 50)).toBe('pending');
-    await bus.publish(WEB, egress('m1'));
+    await bus.publish(waiter.subject, egress('m1'));
     expect(await w.reply).toMatchObject({ inReplyTo: 'm1', replies: [{ text: 're m1' }] });
     expect(waiter.pending).toBe(0);
   });
@@ -74,7 +75,7 @@ describe('ReplyWaiter', () => {
   it('answers a repeated message id at once with the remembered reply', async () => {
     const { bus, waiter } = await setup();
     const first = waiter.expect(ref('m1'), 2_000);
-    await bus.publish(WEB, egress('m1'));
+    await bus.publish(waiter.subject, egress('m1'));
     const reply = await first.reply;
     const t0 = Date.now();
     expect(await waiter.expect(ref('m1'), 2_000).reply).toEqual(reply);
@@ -84,7 +85,7 @@ describe('ReplyWaiter', () => {
 
   it("never gives a remembered reply to another session reusing the id, nor another channel's", async () => {
     const { bus, waiter } = await setup();
-    await bus.publish(WEB, egress('m1', 's1'));
+    await bus.publish(waiter.subject, egress('m1', 's1'));
     await new Promise((r) => setTimeout(r, 10));
     await expect(waiter.expect(ref('m1', 's2'), 100).reply).rejects.toMatchObject({
       code: 'reply_timeout',
@@ -101,7 +102,7 @@ describe('ReplyWaiter', () => {
     const b = waiter.expect(ref('m1'), 2_000);
     const other = waiter.expect(ref('m1', 's2'), 2_000);
     expect(waiter.pending).toBe(3);
-    await bus.publish(WEB, egress('m1'));
+    await bus.publish(waiter.subject, egress('m1'));
     expect((await a.reply)?.inReplyTo).toBe('m1');
     expect((await b.reply)?.inReplyTo).toBe('m1');
     expect(await within(other.reply, 50)).toBe('pending');
@@ -112,7 +113,7 @@ describe('ReplyWaiter', () => {
   it('forgets replies after the duplicate window and beyond its bound, oldest first', async () => {
     const { bus, waiter } = await setup(0.2);
     waiter.recentMax = 2;
-    for (const id of ['m1', 'm2', 'm3']) await bus.publish(WEB, egress(id));
+    for (const id of ['m1', 'm2', 'm3']) await bus.publish(waiter.subject, egress(id));
     await new Promise((r) => setTimeout(r, 10));
     expect(waiter.remembered).toBe(2);
     await expect(waiter.expect(ref('m1'), 50).reply).rejects.toMatchObject({ code: 'reply_timeout' });
@@ -136,8 +137,8 @@ describe('ReplyWaiter', () => {
 
   it('remembers replies per session: two users who reused one id each get their own', async () => {
     const { bus, waiter } = await setup();
-    await bus.publish(WEB, egress('m1', 's1', 'for s1'));
-    await bus.publish(WEB, egress('m1', 's2', 'for s2'));
+    await bus.publish(waiter.subject, egress('m1', 's1', 'for s1'));
+    await bus.publish(waiter.subject, egress('m1', 's2', 'for s2'));
     await new Promise((r) => setTimeout(r, 10));
     expect((await waiter.expect(ref('m1', 's1'), 50).reply)?.replies).toEqual([{ text: 'for s1' }]);
     expect((await waiter.expect(ref('m1', 's2'), 50).reply)?.replies).toEqual([{ text: 'for s2' }]);
@@ -152,7 +153,7 @@ describe('ReplyWaiter', () => {
     // The first delivery's replies still win when they come in time.
     const late = waiter.expect(ref('m2'), 2_000);
     late.duplicate();
-    await bus.publish(WEB, egress('m2'));
+    await bus.publish(waiter.subject, egress('m2'));
     expect((await late.reply)?.inReplyTo).toBe('m2');
   });
 
@@ -160,7 +161,7 @@ describe('ReplyWaiter', () => {
     const { bus, waiter } = await setup();
     const mine = waiter.expect(ref('m1', 's1'), 2_000);
     const theirs = waiter.expect(ref('m1', 's2'), 2_000);
-    await bus.publish(WEB_DUPLICATES, notice('m1', 's1'));
+    await bus.publish(waiter.subject, notice('m1', 's1'));
     expect(await within(mine.reply, 500)).toBeNull();
     expect(await within(theirs.reply, 50)).toBe('pending');
     theirs.cancel();
@@ -168,14 +169,26 @@ describe('ReplyWaiter', () => {
     expect(await within(waiter.expect(ref('m1', 's1'), 2_000).reply, 50)).toBeNull();
   });
 
-  it('ignores a notice whose subject names another channel, and never lets one hide replies', async () => {
+  it("listens on its own replica's reply subject only", async () => {
+    const { bus, waiter } = await setup();
+    const other = await setup(120, bus, 'replica-b');
+    expect(waiter.subject).toBe(replySubject('replica-a'));
+    expect(other.waiter.subject).toBe(replySubject('replica-b'));
+    const w = waiter.expect(ref('m1'), 2_000);
+    await bus.publish(other.waiter.subject, egress('m1'));
+    expect(await within(w.reply, 50)).toBe('pending');
+    await bus.publish(waiter.subject, egress('m1'));
+    expect((await w.reply)?.inReplyTo).toBe('m1');
+  });
+
+  it('ignores a notice that names another channel, and never lets one hide replies', async () => {
     const { bus, waiter } = await setup();
     const w = waiter.expect(ref('m1'), 2_000);
-    await bus.publish(duplicateSubject('dev', 'globex', 'default', 'web'), notice('m1'));
+    await bus.publish(waiter.subject, { ...notice('m1'), tenant: 'globex' });
     expect(await within(w.reply, 50)).toBe('pending');
     w.cancel();
-    await bus.publish(WEB, egress('m2'));
-    await bus.publish(WEB_DUPLICATES, notice('m2'));
+    await bus.publish(waiter.subject, egress('m2'));
+    await bus.publish(waiter.subject, notice('m2'));
     await new Promise((r) => setTimeout(r, 10));
     expect((await waiter.expect(ref('m2'), 50).reply)?.inReplyTo).toBe('m2');
   });

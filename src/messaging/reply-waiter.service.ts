@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
-import { RunnerConfig } from '../config/runner-config.js';
+import { replicaIdOf, RunnerConfig } from '../config/runner-config.js';
 import { MESSAGE_BUS, type BusSubscription, type MessageBus } from '../core/message-bus.js';
 import {
   messageDedupeId,
@@ -9,7 +9,7 @@ import {
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
-import { duplicateSubject, egressSubject, subjectPattern } from '../core/subjects.js';
+import { egressSubject, replySubject } from '../core/subjects.js';
 
 /** Most replies remembered for repeated message ids (per replica); the oldest go first. */
 export const RECENT_REPLIES_MAX = 10_000;
@@ -32,6 +32,8 @@ export interface ReplyWait {
   reply: Promise<EgressMessage | null>;
   /** Stops waiting (the publish failed); the promise then never settles. */
   cancel(): void;
+  /** Answered already, from what this replica remembers. */
+  readonly answered: boolean;
   /**
    * The bus dropped the publish as a repeat: nothing new will run. The first delivery's replies
    * still answer if they come in time; at the timeout the wait resolves null instead of failing
@@ -64,17 +66,19 @@ const keyOf = (subject: string, sessionKey: string, messageId: string) =>
 const isReply = (m: Remembered): m is EgressMessage => Array.isArray((m as EgressMessage).replies);
 
 /**
- * Lets a webhook wait for the replies to its message. Every replica listens to egress (not as a
- * queue group), so the reply reaches the replica that holds the HTTP request whichever one ran it.
+ * Lets a webhook wait for the replies to its message. Each replica has its own reply subject
+ * (`greentic.messaging.reply.{replica}`), named in the ingress publish of a waiting call; the
+ * replica that runs the message publishes the replies there once, so only the replica holding the
+ * HTTP request receives them.
  *
- * It also remembers the replies that went by for the bus's duplicate window (bounded by count),
- * per channel, session and message id: a repeated message id from the same session (a client
- * retrying a `?wait=true` call) is dropped by the bus or the session store and runs no flow, so no
- * new reply comes; the caller is answered with the remembered one at once. A repeat of a message
- * that is still running waits for its reply, as the first caller does. A repeat the session store
- * refuses (past the bus's window) is announced on the channel's duplicate subject and answered as
- * a duplicate at once; one the bus dropped whose replies do not come in time, at the timeout.
- * Only a message the bus accepted as new can time out with 504.
+ * It also remembers the replies that came for the bus's duplicate window (bounded by count), per
+ * channel, session and message id: a repeated message id from the same session (a client retrying
+ * a `?wait=true` call on this replica) is dropped by the bus and runs no flow, so no new reply
+ * comes; the caller is answered with the remembered one at once. A repeat of a message that is
+ * still running waits for its reply, as the first caller does. A retry on another replica reaches
+ * the session's owner, which answers it from the replies stored with the session, or with a
+ * duplicate notice past the replay window. Only a message the bus accepted as new can time out
+ * with 504.
  */
 @Injectable()
 export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -84,11 +88,17 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly recentTtlMs: number;
   private recentMaxValue = RECENT_REPLIES_MAX;
   private readonly subs: BusSubscription[] = [];
+  /** This replica's id (GREENTIC_REPLICA_ID). */
+  readonly replica: string;
+  /** Where this replica's waiting callers get their replies. */
+  readonly subject: string;
 
   constructor(
     @Inject(MESSAGE_BUS) private readonly bus: MessageBus,
     config: RunnerConfig,
   ) {
+    this.replica = replicaIdOf(config);
+    this.subject = replySubject(this.replica);
     this.recentTtlMs = config.GREENTIC_NATS_DUPLICATE_WINDOW_S * 1000;
     this.recent = new ExpiringMap(this.recentMaxValue, this.recentTtlMs);
   }
@@ -104,17 +114,11 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationBootstrap(): Promise<void> {
     this.subs.push(
-      await this.bus.subscribe<EgressMessage>(subjectPattern('egress'), async (msg) => {
+      await this.bus.subscribe<Remembered>(this.subject, async (msg) => {
         const m = msg.data;
         if (!m || typeof m.inReplyTo !== 'string' || typeof m.sessionKey !== 'string') return;
-        this.settle(keyOf(msg.subject, m.sessionKey, m.inReplyTo), m);
-      }),
-      await this.bus.subscribe<DuplicateNotice>(subjectPattern('duplicate'), async (msg) => {
-        const n = msg.data;
-        if (!n || typeof n.inReplyTo !== 'string' || typeof n.sessionKey !== 'string') return;
-        // The subject is the authority on the channel: a notice naming another one is ignored.
-        if (msg.subject !== duplicateSubject(n.env, n.tenant, n.team, n.channel)) return;
-        this.settle(keyOf(egressSubject(n.env, n.tenant, n.team, n.channel), n.sessionKey, n.inReplyTo), n);
+        if (![m.env, m.tenant, m.team, m.channel].every((t) => typeof t === 'string')) return;
+        this.settle(keyOf(egressSubject(m.env, m.tenant, m.team, m.channel), m.sessionKey, m.inReplyTo), m);
       }),
     );
   }
@@ -131,6 +135,7 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
         reply: Promise.resolve(isReply(seen) ? seen : null),
         cancel: () => undefined,
         duplicate: () => undefined,
+        answered: true,
       };
     let waiter!: Waiter;
     const remove = () => {
@@ -160,6 +165,7 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
     else this.waiters.set(key, [waiter]);
     return {
       reply,
+      answered: false,
       cancel: () => {
         clearTimeout(waiter.timer);
         remove();

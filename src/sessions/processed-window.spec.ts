@@ -4,7 +4,7 @@ import {
   IDEMPOTENCY_WINDOW_S,
   normalizeProcessed,
   PROCESSED_CAP,
-  withoutEgress,
+  REPLAY_WINDOW_S,
   withProcessed,
   type ProcessedWindow,
 } from './processed-window.js';
@@ -49,16 +49,19 @@ describe('processed window', () => {
     expect(findProcessed(w, 'ancient')).toBeUndefined();
   });
 
-  it('drops the stored replies of one id once they are published', () => {
+  it('keeps replies for the replay window, then drops them (not the id) on a later commit', () => {
     const w = withProcessed(windowOf(2), { id: 'x', at: now, egress: { id: 'x:reply' } }, now);
-    const confirmed = withoutEgress(w, 'x');
-    expect(findProcessed(confirmed, 'x')).toEqual({ id: 'x', at: now });
+    const soon = withProcessed(w, { id: 'y', at: now + 1000 }, now + 1000);
+    expect(findProcessed(soon, 'x')?.egress).toEqual({ id: 'x:reply' });
+    const later = now + REPLAY_WINDOW_S * 1000 + 1;
+    const past = withProcessed(soon, { id: 'z', at: later }, later);
+    expect(findProcessed(past, 'x')).toEqual({ id: 'x', at: now });
     expect(findProcessed(w, 'x')?.egress).toBeDefined();
   });
 
   it('finds the same ids in a window it made and in that window after a store round trip', () => {
     let w = windowOf(100);
-    w = withoutEgress(withProcessed(w, { id: 'x', at: now, egress: { id: 'x:reply' } }, now), 'x');
+    w = withProcessed(w, { id: 'x', at: now, egress: { id: 'x:reply' } }, now);
     const stored = JSON.parse(JSON.stringify(w)) as ProcessedWindow;
     for (const id of ['x', 'm99', 'm60', 'm35', 'm34', 'm0', 'nope', '']) {
       expect(findProcessed(w, id), id).toEqual(findProcessed(stored, id));

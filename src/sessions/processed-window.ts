@@ -2,7 +2,14 @@ import type { ProcessedMessage } from '../core/session-store.js';
 
 /** How long processed message ids are remembered per session (redeliveries inside it are not re-run). */
 export const IDEMPOTENCY_WINDOW_S = 24 * 3600;
-/** Most recent processed ids kept per session record; unconfirmed replies are always kept. */
+/**
+ * How long a processed message keeps its replies in the record: a redelivery inside it (the
+ * replica died between commit and publish, or the message was replayed by a new partition owner)
+ * re-publishes them instead of running the flow again. Longer than any redelivery can come
+ * (ack wait × deliveries: the NATS bus refuses settings that pass it).
+ */
+export const REPLAY_WINDOW_S = 15 * 60;
+/** Most recent processed ids kept per session record (besides those still holding replies). */
 export const PROCESSED_CAP = 64;
 /** Ids a record may hold before it is pruned back to the cap: pruning filters, so not every message. */
 const PROCESSED_PRUNE_AT = PROCESSED_CAP + 16;
@@ -22,7 +29,10 @@ export function findProcessed(window: ProcessedWindow | undefined, id: string): 
   return undefined;
 }
 
-/** A new window with `entry` added; past the prune mark, expired and surplus confirmed ids go. */
+/**
+ * A new window with `entry` added. Replies older than the replay window are dropped from their
+ * entries (the id stays); past the prune mark, expired and surplus ids go.
+ */
 export function withProcessed(
   window: ProcessedWindow | undefined,
   entry: ProcessedMessage,
@@ -31,15 +41,15 @@ export function withProcessed(
   // Entries are frozen from birth: the memory store shares committed lists with every load.
   Object.freeze(entry);
   const list = window ? [...window, entry] : [entry];
+  const replayFrom = now - REPLAY_WINDOW_S * 1000;
+  for (let i = 0; i < list.length - 1; i++) {
+    const p = list[i]!;
+    if (p.egress && p.at < replayFrom) list[i] = Object.freeze({ id: p.id, at: p.at });
+  }
   return list.length > PROCESSED_PRUNE_AT ? prune(list, now) : list;
 }
 
-/** A new window in which `id` no longer holds its replies (their publish is confirmed). */
-export function withoutEgress(window: ProcessedWindow, id: string): ProcessedMessage[] {
-  return window.map((p) => (p.id === id && p.egress ? Object.freeze({ id: p.id, at: p.at }) : p));
-}
-
-/** Keeps unconfirmed entries always, and the newest PROCESSED_CAP confirmed ones inside the window. */
+/** Keeps entries holding replies (inside the replay window), and the newest PROCESSED_CAP others inside the idempotency window. */
 function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
   const keep = new Array<boolean>(list.length).fill(false);
   let kept = 0;

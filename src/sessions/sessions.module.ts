@@ -9,6 +9,8 @@ import { TenantSessions } from './tenant-sessions.service.js';
 import { DELIVERY_LEDGER } from '../core/delivery-ledger.js';
 import { MemoryDeliveryLedger } from './memory-delivery-ledger.js';
 import { RedisDeliveryLedger } from './redis/redis-delivery-ledger.js';
+import { MemoryPartitionLeases } from './memory-partition-leases.js';
+import { PARTITION_LEASES, type PartitionLeaseStore } from '../core/partition-ownership.js';
 
 export type SessionStoreDecorator = (store: SessionStore) => SessionStore;
 
@@ -18,6 +20,8 @@ export interface SessionsModuleOptions {
 }
 
 const DECORATE_STORE = Symbol('SessionsModule.decorate');
+/** The undecorated store (the leases share its connection). */
+const STORE = Symbol('SessionsModule.store');
 
 /**
  * The session store and delivery ledger, and the tenant-bound TenantSessions. The application
@@ -30,19 +34,30 @@ const DECORATE_STORE = Symbol('SessionsModule.decorate');
     MemorySessionStore,
     {
       // GREENTIC_SESSIONS=redis: shared by every replica (docs/production-messaging.md); otherwise in memory.
+      provide: STORE,
+      inject: [RunnerConfig, MemorySessionStore],
+      useFactory: async (cfg: RunnerConfig, memory: MemorySessionStore): Promise<SessionStore> =>
+        cfg.GREENTIC_SESSIONS === 'redis'
+          ? await RedisSessionStore.connect({
+              url: cfg.REDIS_URL,
+              prefix: cfg.GREENTIC_REDIS_PREFIX,
+              leaseMs: cfg.GREENTIC_SESSION_LEASE_MS,
+            })
+          : memory,
+    },
+    {
+      // The store as the application sees it: possibly wrapped (telemetry), lifecycle hooks kept.
       provide: SESSION_STORE,
-      inject: [RunnerConfig, MemorySessionStore, { token: DECORATE_STORE, optional: true }],
-      useFactory: async (cfg: RunnerConfig, memory: MemorySessionStore, decorate?: SessionStoreDecorator) => {
-        const store: SessionStore =
-          cfg.GREENTIC_SESSIONS === 'redis'
-            ? await RedisSessionStore.connect({
-                url: cfg.REDIS_URL,
-                prefix: cfg.GREENTIC_REDIS_PREFIX,
-                leaseMs: cfg.GREENTIC_SESSION_LEASE_MS,
-              })
-            : memory;
-        return decorated(store, decorate);
-      },
+      inject: [STORE, { token: DECORATE_STORE, optional: true }],
+      useFactory: (store: SessionStore, decorate?: SessionStoreDecorator) => decorated(store, decorate),
+    },
+    MemoryPartitionLeases,
+    {
+      // Partition leases live where sessions do: a commit checks its partition's lease atomically.
+      provide: PARTITION_LEASES,
+      inject: [STORE, MemoryPartitionLeases],
+      useFactory: (store: SessionStore, memory: MemoryPartitionLeases): PartitionLeaseStore =>
+        store instanceof RedisSessionStore ? store.leases() : memory,
     },
     TenantSessions,
     MemoryDeliveryLedger,
@@ -56,7 +71,7 @@ const DECORATE_STORE = Symbol('SessionsModule.decorate');
           : memory,
     },
   ],
-  exports: [SESSION_STORE, DELIVERY_LEDGER, TenantSessions],
+  exports: [SESSION_STORE, DELIVERY_LEDGER, PARTITION_LEASES, TenantSessions],
 })
 export class SessionsModule {
   /** The module with its SESSION_STORE wrapped by `decorate`. */

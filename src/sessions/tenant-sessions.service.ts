@@ -6,6 +6,7 @@ import {
   type SessionStore,
 } from '../core/session-store.js';
 import { TENANT_CTX, type TenantCtx } from '../core/tenant-ctx.js';
+import type { OwnershipFence } from '../core/partition-ownership.js';
 
 /**
  * One tenant's sessions: the SessionStore with the tenant fixed when the instance is built
@@ -23,8 +24,8 @@ export class TenantSessions {
     return this.store.durable;
   }
 
-  load(key: string): Promise<SessionRecord | null> {
-    return this.store.load(this.tenant, key);
+  load(key: string, fence?: OwnershipFence): Promise<SessionRecord | null> {
+    return this.store.load(this.tenant, key, fence);
   }
 
   commit(

@@ -1,5 +1,6 @@
 import type { CommitOptions, SessionRecord, SessionStore } from '../core/session-store.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
+import type { OwnershipFence } from '../core/partition-ownership.js';
 import { runnerMetrics, type RunnerMetrics } from './runner-metrics.js';
 
 /**
@@ -31,7 +32,8 @@ export function instrumentSessionStore(
     get durable() {
       return store.durable;
     },
-    load: (tenant: TenantCtx, key: string) => timed('load', () => store.load(tenant, key)),
+    load: (tenant: TenantCtx, key: string, fence?: OwnershipFence) =>
+      timed('load', () => store.load(tenant, key, fence)),
     commit: (
       tenant: TenantCtx,
       record: SessionRecord,

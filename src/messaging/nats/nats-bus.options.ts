@@ -1,4 +1,4 @@
-import type { RunnerConfig } from '../../config/runner-config.js';
+import { replicaIdOf, type RunnerConfig } from '../../config/runner-config.js';
 
 export type StreamRetention = 'limits' | 'interest' | 'workqueue';
 
@@ -18,6 +18,16 @@ export interface NatsBusOptions {
   replicas: number;
   duplicateWindowSeconds: number;
   partitions: number;
+  /** This replica's id in partition leases and its reply subject. */
+  replica: string;
+  /** Partition ownership lease; a dead replica's partitions move after it. */
+  partitionLeaseMs: number;
+  /** Unacked messages per partition consumer. */
+  maxAckPending: number;
+  /** Messages asked for per pull. */
+  pullBatch: number;
+  /** Messages this replica runs at once, over all partitions it owns. */
+  maxInflight: number;
   ackWaitMs: number;
   maxDeliver: number;
   backoffBaseMs: number;
@@ -39,7 +49,12 @@ export const DEFAULT_NATS_BUS_OPTIONS: NatsBusOptions = {
   dlqMaxAgeSeconds: 14 * 24 * 3600,
   replicas: 1,
   duplicateWindowSeconds: 120,
-  partitions: 16,
+  partitions: 64,
+  replica: `r${process.pid}`,
+  partitionLeaseMs: 10_000,
+  maxAckPending: 1_024,
+  pullBatch: 128,
+  maxInflight: 512,
   ackWaitMs: 30_000,
   maxDeliver: 5,
   backoffBaseMs: 500,
@@ -62,6 +77,11 @@ export function natsBusOptionsFrom(cfg: RunnerConfig): NatsBusOptions {
     replicas: cfg.GREENTIC_NATS_REPLICAS,
     duplicateWindowSeconds: cfg.GREENTIC_NATS_DUPLICATE_WINDOW_S,
     partitions: cfg.GREENTIC_NATS_PARTITIONS,
+    replica: replicaIdOf(cfg),
+    partitionLeaseMs: cfg.GREENTIC_PARTITION_LEASE_MS,
+    maxAckPending: cfg.GREENTIC_NATS_MAX_ACK_PENDING,
+    pullBatch: DEFAULT_NATS_BUS_OPTIONS.pullBatch,
+    maxInflight: cfg.GREENTIC_MAX_INFLIGHT,
     ackWaitMs: cfg.GREENTIC_NATS_ACK_WAIT_MS,
     maxDeliver: cfg.GREENTIC_NATS_MAX_DELIVER,
     backoffBaseMs: cfg.GREENTIC_NATS_BACKOFF_MS,

@@ -7,6 +7,7 @@ import {
   deleteStreams,
   freePort,
   requireNats,
+  requireRedis,
   SHARED_NATS_URL,
   uniqueNatsNamespace,
 } from '../../../test/support/nats-redis-servers.js';
@@ -16,6 +17,7 @@ import type { NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError } from './nats-errors.js';
 import { partitionFor } from './nats-subjects.js';
 import { NatsBus } from './nats.bus.js';
+import { ReplicaLeases } from '../../../test/support/replica-leases.js';
 
 /**
  * NatsBus on the machine's NATS, through its public methods: what test/nats-bus.e2e-spec.ts does
@@ -101,20 +103,29 @@ function namespace(label: string): Namespace {
   return ns;
 }
 
+/** Partition leases in Redis, as in production: the buses of one namespace are one deployment's replicas. */
+const leases = new ReplicaLeases();
+
 async function bus(ns: Namespace, extra: Partial<NatsBusOptions> = {}): Promise<NatsBus> {
-  const b = await NatsBus.connect({
-    servers: SHARED_NATS_URL,
-    streamPrefix: ns.GREENTIC_NATS_STREAM_PREFIX,
-    subjectPrefix: ns.GREENTIC_NATS_SUBJECT_PREFIX,
-    storage: 'memory',
-    partitions: PARTITIONS,
-    ackWaitMs: 2_000,
-    maxDeliver: 3,
-    backoffBaseMs: 50,
-    backoffMaxMs: 1_000,
-    drainTimeoutMs: 3_000,
-    ...extra,
-  });
+  const { replica, leases: own } = await leases.replica(ns.GREENTIC_NATS_STREAM_PREFIX);
+  const b = await NatsBus.connect(
+    {
+      replica,
+      partitionLeaseMs: 1_500,
+      servers: SHARED_NATS_URL,
+      streamPrefix: ns.GREENTIC_NATS_STREAM_PREFIX,
+      subjectPrefix: ns.GREENTIC_NATS_SUBJECT_PREFIX,
+      storage: 'memory',
+      partitions: PARTITIONS,
+      ackWaitMs: 2_000,
+      maxDeliver: 3,
+      backoffBaseMs: 50,
+      backoffMaxMs: 1_000,
+      drainTimeoutMs: 3_000,
+      ...extra,
+    },
+    own,
+  );
   buses.push(b);
   return b;
 }
@@ -171,6 +182,7 @@ async function deadLetters(b: NatsBus): Promise<BusMessage<DeadLetter>[]> {
 
 beforeAll(async () => {
   await requireNats();
+  await requireRedis();
   raw = await connect({ servers: SHARED_NATS_URL });
 });
 
@@ -182,6 +194,7 @@ afterEach(async () => {
   proxies = [];
   for (const p of prefixes) await deleteStreams(SHARED_NATS_URL, p);
   prefixes = [];
+  await leases.close();
 });
 
 afterAll(async () => {

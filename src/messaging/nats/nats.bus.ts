@@ -37,8 +37,11 @@ import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.option
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';
 import { durableName, SubjectMapper, type StreamDirection } from './nats-subjects.js';
-import { JetStreamHealthMonitor } from './nats-health.js';
 import { resumeAfterRestart } from './consumer-resume.js';
+import { JetStreamHealthMonitor } from './nats-health.js';
+import type { PartitionLeaseStore } from '../../core/partition-ownership.js';
+import { MemoryPartitionLeases } from '../../sessions/memory-partition-leases.js';
+import { PartitionedConsumer, type PartitionHost } from './partitioned-consumer.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
@@ -63,7 +66,10 @@ interface StreamSub {
   stream: string;
   handler: BusHandler;
   maxDeliver: number;
+  /** Shared pulls: the repartitioner of a partitioned direction, or the whole of an unpartitioned one. */
   loops: PullLoop[];
+  /** The partitions this replica owns, for a partitioned direction. */
+  owners?: PartitionedConsumer;
   inflight: Set<Promise<void>>;
   stopped: boolean;
 }
@@ -76,17 +82,19 @@ interface CoreSub {
 /**
  * The production bus: JetStream streams for ingress, egress and dead letters, created or updated
  * at start-up. Publishing to a stream subject waits for the PubAck (so a webhook is answered only
- * once the message is durable) and de-duplicates on `Nats-Msg-Id`. A subscription with a `queue`
- * is a set of durable pull consumers shared by every replica, one per partition with one message
- * in flight, so each message runs once and a session's messages run one at a time in order. The
- * handler's success acks; a thrown error naks with backoff; a permanent error, or the last
- * allowed delivery, dead-letters and terms. A subscription without a queue is a plain core NATS
- * subscription: every replica sees every message (the ReplyWaiter's fan-out).
+ * once the message is durable) and de-duplicates on `Nats-Msg-Id`.
+ *
+ * A subscription with a `queue` on ingress or egress is consumed by partition owners
+ * (PartitionedConsumer): each partition belongs to one replica at a time, which pulls it in batches
+ * and runs its sessions concurrently, each session's messages one at a time in order. The
+ * handler's success acks; a failure is retried within its session with backoff; a permanent error,
+ * or the last allowed attempt, dead-letters and terms. A subscription without a queue is a plain
+ * core NATS subscription (a replica's own reply subject).
  */
 export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdown {
   readonly kind = 'nats';
   private readonly logger = new Logger(NatsBus.name);
-  private readonly mapper: SubjectMapper;
+  readonly mapper: SubjectMapper;
   private readonly streams: Record<StreamDirection, string>;
   private readonly streamSubs: StreamSub[] = [];
   private readonly coreSubs = new Set<CoreSub>();
@@ -105,13 +113,20 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     naked: 0,
     deadLettered: 0,
     repartitioned: 0,
+    /** Failed attempts retried within their session by a partition owner. */
+    retried: 0,
   };
+
+  /** Messages taken by partition owners and not finished, against `options.maxInflight`. */
+  private admitted = 0;
+  private readonly admissionQueue: (() => void)[] = [];
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    readonly js: JetStreamClient,
     readonly options: NatsBusOptions,
+    readonly leases: PartitionLeaseStore,
   ) {
     this.mapper = new SubjectMapper(options.subjectPrefix, options.partitions);
     this.streams = {
@@ -123,7 +138,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   }
 
   /** Connects, then creates or updates the streams. Fails with a message naming the server when it cannot. */
-  static async connect(partial: Partial<NatsBusOptions> = {}): Promise<NatsBus> {
+  static async connect(
+    partial: Partial<NatsBusOptions> = {},
+    leases: PartitionLeaseStore = new MemoryPartitionLeases(),
+  ): Promise<NatsBus> {
     const options: NatsBusOptions = { ...DEFAULT_NATS_BUS_OPTIONS, ...partial };
     validateOptions(options);
     let nc: NatsConnection;
@@ -145,7 +163,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     }
     try {
       const jsm = await jetstreamManager(nc, { timeout: options.publishTimeoutMs });
-      const bus = new NatsBus(nc, jsm, jetstream(nc, { timeout: options.publishTimeoutMs }), options);
+      const bus = new NatsBus(nc, jsm, jetstream(nc, { timeout: options.publishTimeoutMs }), options, leases);
       await bus.ensureStreams();
       return bus;
     } catch (e) {
@@ -209,16 +227,11 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     const tag = fnv1a(pattern).toString(36);
     const loops: PullLoop[] = partitioned
       ? [
-          ...Array.from({ length: this.options.partitions }, (_, p) => ({
-            name: durableName(opts.queue!, tag, `p${p}`),
-            filter: this.mapper.partitionFilter(pattern, p),
-            maxAckPending: 1,
-            repartition: false,
-          })),
           {
+            // Messages published straight to NATS without a partition token: any replica moves them.
             name: durableName(opts.queue, tag, 'unpartitioned'),
             filter: this.mapper.unpartitionedFilter(pattern),
-            maxAckPending: 1,
+            maxAckPending: 64,
             repartition: true,
           },
         ]
@@ -241,11 +254,25 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       stopped: false,
     };
     await Promise.all(loops.map((l) => this.ensureConsumer(sub.stream, l)));
+    if (partitioned) {
+      if (!this.leases.shared)
+        this.logger.warn(
+          { queue: opts.queue, pattern },
+          'partition leases are in this process (sessions in memory): run one replica only, or set GREENTIC_SESSIONS=redis',
+        );
+      sub.owners = new PartitionedConsumer(
+        this.partitionHost(),
+        { stream: sub.stream, pattern, queue: opts.queue, handler: sub.handler, maxDeliver: sub.maxDeliver },
+        tag,
+      );
+      await sub.owners.start();
+    }
     this.streamSubs.push(sub);
     for (const l of loops) void this.pull(sub, l);
     return {
       unsubscribe: async () => {
         await this.stopPulling(sub);
+        await sub.owners?.stop();
         await settle(sub.inflight, this.options.drainTimeoutMs);
         const i = this.streamSubs.indexOf(sub);
         if (i >= 0) this.streamSubs.splice(i, 1);
@@ -296,13 +323,15 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
    */
   drain(): Promise<void> {
     this.draining ??= (async () => {
-      const inflight = this.streamSubs.reduce((n, s) => n + s.inflight.size, 0);
+      const inflight = this.streamSubs.reduce((n, s) => n + s.inflight.size + (s.owners?.inflight ?? 0), 0);
       this.logger.log(
         { subscriptions: this.streamSubs.length, inflight },
         'draining: stopped pulling, finishing in-flight messages',
       );
       await Promise.all(this.streamSubs.map((s) => this.stopPulling(s)));
       const all = new Set(this.streamSubs.flatMap((s) => [...s.inflight]));
+      // Partition owners finish what they took, give their partitions back and leave their groups.
+      for (const s of this.streamSubs) if (s.owners) all.add(s.owners.stop());
       const t0 = Date.now();
       const finished = await settle(all, this.options.drainTimeoutMs);
       if (finished)
@@ -552,12 +581,13 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     headers: Record<string, string>,
     data: unknown,
     error: { code: string; message: string },
+    deliveries = m.info.deliveryCount,
   ): Promise<void> {
     const parts = parseSubject(subject);
     const log = {
       subject,
       tenant: parts?.tenant,
-      deliveries: m.info.deliveryCount,
+      deliveries,
       code: error.code,
       reason: error.message,
     };
@@ -570,7 +600,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     try {
       await this.publish(
         dlq,
-        { subject, error, deliveries: m.info.deliveryCount, data },
+        { subject, error, deliveries, data },
         {
           msgId: `${m.info.stream}:${m.seq}`,
           headers: { ...headers, 'greentic-error': error.code, 'greentic-original-subject': subject },
@@ -584,6 +614,61 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     m.term();
     this.counters.deadLettered++;
     this.logger.error({ ...log, dlq }, 'message dead-lettered');
+  }
+
+  /** The partitions this replica owns, per consumer group. */
+  ownership(): Record<string, { partition: number; epoch: number }[]> {
+    const out: Record<string, { partition: number; epoch: number }[]> = {};
+    for (const s of this.streamSubs) if (s.owners) out[s.owners.group] = s.owners.ownership();
+    return out;
+  }
+
+  private partitionHost(): PartitionHost {
+    return {
+      js: this.js,
+      jsm: this.jsm,
+      mapper: this.mapper,
+      options: this.options,
+      leases: this.leases,
+      replica: this.options.replica,
+      deadLetter: (m, subject, headers, data, error, deliveries) =>
+        this.deadLetter(m, subject, headers, data, error, deliveries),
+      connected: () => this.connected && !this.closed,
+      keepPulling: (messages, name) => {
+        // Whether to re-create a lost consumer is the partition owner's call (its lease may be gone).
+        resumeAfterRestart(this.nc, messages, {
+          name,
+          recreate: () => Promise.resolve(),
+          logger: this.logger,
+        });
+      },
+      backoff: (attempt, err) => this.backoff(attempt, err),
+      count: (what) => {
+        if (what === 'acked') this.counters.acked++;
+        else this.counters.retried++;
+      },
+      admit: () => this.admit(),
+      orderingKey,
+      headerRecord: (m) => headerRecord(m.headers),
+    };
+  }
+
+  /** Room for one more message under the replica's in-flight limit (all partitions together). */
+  private admit(): Promise<() => void> {
+    const release = () => {
+      this.admitted--;
+      this.admissionQueue.shift()?.();
+    };
+    if (this.admitted < this.options.maxInflight) {
+      this.admitted++;
+      return Promise.resolve(release);
+    }
+    return new Promise((resolve) => {
+      this.admissionQueue.push(() => {
+        this.admitted++;
+        resolve(release);
+      });
+    });
   }
 
   private backoff(attempt: number, err: unknown): number {
@@ -702,8 +787,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     this.reEnsuring ??= (async () => {
       try {
         await this.ensureStreams();
-        for (const sub of this.streamSubs)
+        for (const sub of this.streamSubs) {
           for (const l of sub.loops) await this.ensureConsumer(sub.stream, l);
+          await sub.owners?.verify();
+        }
       } catch (e) {
         this.logger.warn({ err: (e as Error).message }, 'could not re-create streams/consumers yet');
       } finally {

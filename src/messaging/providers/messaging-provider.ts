@@ -1,6 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
 import { GreenticError } from '../../common/errors.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
+import type { ChannelBinding } from '../../tenancy/bundle.types.js';
 import type { EgressMessage, MessageEnvelope } from '../../core/message-envelope.js';
 import type { ReplyDelivery } from '../reply-delivery.js';
 
@@ -56,6 +57,12 @@ export interface MessagingProvider {
    * de-duplication field where it has one.
    */
   send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void>;
+  /**
+   * Whether `send` has anywhere to deliver this channel's replies (default: yes). A channel that
+   * sends nothing gets no egress consumer, and its replies are not published on egress: a waiting
+   * caller gets them on its replica's reply subject.
+   */
+  sends?(channel: ChannelBinding): boolean;
 }
 
 /**

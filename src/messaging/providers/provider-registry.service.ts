@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import { ConfigError, UnknownTenancyError } from '../../common/errors.js';
 import { BundleRegistry } from '../../tenancy/bundle-registry.service.js';
+import type { ChannelBinding } from '../../tenancy/bundle.types.js';
 import { unknownChannelProviders } from './channel-providers.js';
 import { GREENTIC_PROVIDER, type MessagingProvider } from './messaging-provider.js';
 
@@ -41,6 +42,12 @@ export class ProviderRegistry implements OnModuleInit {
     const p = this.providers.get(id);
     if (!p) throw new UnknownTenancyError('provider', id);
     return p;
+  }
+
+  /** Whether the channel's provider has anywhere to send its replies (MessagingProvider.sends). */
+  sends(channel: ChannelBinding): boolean {
+    const p = this.providers.get(channel.provider);
+    return p?.sends ? p.sends(channel) : true;
   }
 
   ids(): string[] {

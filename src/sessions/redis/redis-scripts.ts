@@ -7,12 +7,15 @@
  */
 
 /**
- * KEYS[1] session hash, KEYS[2] lease. ARGV: expected version, record JSON, ttl ms, fencing token
- * ('' outside a lease), '1' to release the lease with the write (the holder's last one). Returns
- * {1, newVersion} | {0, currentVersion} (version moved) | {-1, current} (the lease is no longer
- * ours: a stale holder must not write).
+ * KEYS[1] session hash, KEYS[2] session lease, KEYS[3] partition lease. ARGV: expected version,
+ * record JSON, ttl ms, session fencing token ('' outside a session lease), '1' to release the
+ * session lease with the write (the holder's last one), partition owner token ('' when not
+ * fenced by ownership). Returns {1, newVersion} | {0, currentVersion} (version moved) |
+ * {-1, current} (the session lease is no longer ours) | {-2, current} (the partition has a newer
+ * owner): a stale holder must not write.
  */
 export const COMMIT_LUA = `
+if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[6] then return {-2, 0} end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if cur ~= tonumber(ARGV[1]) then return {0, cur} end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1, cur} end
@@ -49,4 +52,61 @@ return 0
 export const RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+`;
+
+/**
+ * Partition ownership (src/core/partition-ownership.ts). Time is Redis's own (TIME), so replicas
+ * with drifting clocks agree on who is alive.
+ *
+ * KEYS[1] the group's member set (score: heartbeat deadline), KEYS[2..] leases this replica holds.
+ * ARGV: replica, ttl ms, then the token of each held lease. Returns {members, indexes of the held
+ * leases (1-based) that are no longer ours}; the others are extended by the ttl.
+ */
+export const OWNER_TICK_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+local lost = {}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i + 1] then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  else
+    lost[#lost + 1] = i - 1
+  end
+end
+return {redis.call('ZRANGE', KEYS[1], 0, -1), lost}
+`;
+
+/**
+ * KEYS[1] a partition's unfinished tail. ARGV: ack floor, last delivered sequence, ttl ms. Returns
+ * how many take-overs in a row found the floor at this sequence (0, and forgotten, when nothing
+ * was unfinished).
+ */
+export const OWNER_CARRY_LUA = `
+if tonumber(ARGV[2]) <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return 0 end
+local cur = redis.call('GET', KEYS[1])
+local n = 1
+if cur then
+  local floor, count = string.match(cur, '^(%d+):(%d+)$')
+  if floor == ARGV[1] then n = tonumber(count) + 1 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. n, 'PX', ARGV[3])
+return n
+`;
+
+/**
+ * KEYS[1] lease, KEYS[2] epoch counter. ARGV: replica, ttl ms. Returns {1, token, epoch} when
+ * claimed (a new epoch, also when this replica held it before a restart), {0, holder} while
+ * another replica holds it. The counter never expires: epochs only grow.
+ */
+export const OWNER_CLAIM_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[1] + 1) ~= ARGV[1] .. '@' then return {0, cur} end
+local e = redis.call('INCR', KEYS[2])
+local token = ARGV[1] .. '@' .. e
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {1, token, e}
 `;

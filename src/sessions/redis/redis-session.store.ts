@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { SessionConflictError } from '../../common/errors.js';
+import { OwnershipLostError, SessionConflictError } from '../../common/errors.js';
+import type { OwnershipFence } from '../../core/partition-ownership.js';
 import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
 import type {
   CommitOptions,
@@ -17,6 +18,7 @@ import {
 } from './redis-errors.js';
 import { ACQUIRE_LUA, COMMIT_LUA, RELEASE_LUA, RENEW_LUA } from './redis-scripts.js';
 import { normalizeProcessed } from '../processed-window.js';
+import { RedisPartitionLeases } from './redis-partition-leases.js';
 
 export interface RedisSessionStoreOptions {
   url: string;
@@ -28,6 +30,16 @@ export interface RedisSessionStoreOptions {
   leaseWaitMs?: number;
   commandTimeoutMs?: number;
   connectionName?: string;
+  /** Most sessions the partition owner keeps cached (see `load`). */
+  cacheMax?: number;
+}
+
+/** A session as this replica last wrote or read it, under the ownership it ran with. */
+interface Cached {
+  /** The owner token (`replica@epoch`) it is valid under. */
+  token: string;
+  v: string;
+  r: string;
 }
 
 interface Lease {
@@ -45,11 +57,13 @@ interface Scripted {
   gtCommit(
     session: string,
     lease: string,
+    partitionLease: string,
     expected: number,
     json: string,
     ttlMs: number,
     token: string,
     release: '1' | '0',
+    ownerToken: string,
   ): Promise<[number, number]>;
   gtAcquire(
     lease: string,
@@ -87,6 +101,10 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   private readonly held = new Map<string, Lease>();
   private readonly localTails = new Map<string, Promise<unknown>>();
   private readonly leaseWaitMs: number;
+  /** Sessions of the partitions this replica owns, least recently used first. */
+  private readonly cache = new Map<string, Cached>();
+  private readonly cacheMax: number;
+  private partitionLeases?: RedisPartitionLeases;
   private closed = false;
 
   private constructor(
@@ -94,7 +112,8 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     redis: Redis,
   ) {
     this.leaseWaitMs = options.leaseWaitMs ?? options.leaseMs * 2;
-    redis.defineCommand('gtCommit', { numberOfKeys: 2, lua: COMMIT_LUA });
+    this.cacheMax = options.cacheMax ?? 10_000;
+    redis.defineCommand('gtCommit', { numberOfKeys: 3, lua: COMMIT_LUA });
     redis.defineCommand('gtAcquire', { numberOfKeys: 3, lua: ACQUIRE_LUA });
     redis.defineCommand('gtRenew', { numberOfKeys: 1, lua: RENEW_LUA });
     redis.defineCommand('gtRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
@@ -149,17 +168,28 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     return `${this.options.prefix}:${tenantKey(tenant)}:{${key}}`;
   }
 
-  async load(tenant: TenantCtx, key: string): Promise<SessionRecord | null> {
+  /**
+   * Under a fence, a session this replica wrote or read under the same owner token comes from
+   * memory: no other replica can have written it since (their commits need the current token), so
+   * the partition owner's turns cost no read. A new epoch (ownership moved and came back) misses.
+   */
+  async load(tenant: TenantCtx, key: string, fence?: OwnershipFence): Promise<SessionRecord | null> {
     const base = this.base(tenant, key);
     const lease = this.held.get(base);
     let v: string | null | undefined;
     let r: string | null | undefined;
-    if (lease?.prefetched) {
+    const cached = fence ? this.cache.get(base) : undefined;
+    if (cached && cached.token === fence!.token) {
+      ({ v, r } = cached);
+      this.cache.delete(base);
+      this.cache.set(base, cached);
+    } else if (lease?.prefetched) {
       // Read atomically with taking the lease, and nobody else can write while we hold it.
       ({ v, r } = lease.prefetched);
       lease.prefetched = undefined;
     } else {
       [v, r] = await this.call(() => this.redis.hmget(`${base}:s`, 'v', 'r'));
+      if (fence && r !== null && r !== undefined) this.remember(base, fence.token, v ?? '0', r);
     }
     if (r === null || r === undefined) return null;
     const parsed = JSON.parse(r) as Omit<SessionRecord, 'version' | 'key'>;
@@ -179,21 +209,27 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     const release = options?.last === true && lease !== undefined;
     const { key: _key, version: _version, ...rest } = record;
     const json = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() });
+    const fence = options?.fence;
     const [status, version] = await this.call(() =>
       this.redis.gtCommit(
         `${base}:s`,
         `${base}:lease`,
+        fence?.lease ?? `${base}:s`,
         expectedVersion,
         json,
         Math.max(1, Math.round(ttlSeconds * 1000)),
         lease?.token ?? '',
         release ? '1' : '0',
+        fence?.token ?? '',
       ),
     );
     if (status === 1) {
       if (release) lease.released = true;
+      if (fence) this.remember(base, fence.token, String(version), json);
       return version;
     }
+    this.cache.delete(base);
+    if (status === -2) throw new OwnershipLostError(fence!.partition, fence!.epoch);
     if (status === -1) {
       if (lease) lease.lost = true;
       throw new SessionLeaseLostError(record.key);
@@ -202,7 +238,9 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   }
 
   async delete(tenant: TenantCtx, key: string): Promise<void> {
-    await this.call(() => this.redis.del(`${this.base(tenant, key)}:s`));
+    const base = this.base(tenant, key);
+    this.cache.delete(base);
+    await this.call(() => this.redis.del(`${base}:s`));
   }
 
   async runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
@@ -305,6 +343,22 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   /** After the bus has drained (in-flight messages still commit), so not on module destroy. */
   onApplicationShutdown(): Promise<void> {
     return this.close();
+  }
+
+  private remember(base: string, token: string, v: string, r: string): void {
+    this.cache.delete(base);
+    this.cache.set(base, { token, v, r });
+    if (this.cache.size > this.cacheMax) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  /** Partition leases on this store's connection: a commit checks them in the same script. */
+  leases(): RedisPartitionLeases {
+    return (this.partitionLeases ??= new RedisPartitionLeases(this.redis, this.options.prefix));
+  }
+
+  /** Sessions held in the owner's cache now. */
+  get cached(): number {
+    return this.cache.size;
   }
 
   private idKey(tenant: TenantCtx, key: string, messageId: string): string {

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { parseBoundedJson } from '../../../common/bounded-json.js';
 import { BadRequestError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
+import type { ChannelBinding } from '../../../tenancy/bundle.types.js';
 import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import { ADAPTIVE_CARD_CONTENT_TYPE, adaptiveCardText, isAdaptiveCard } from '../adaptive-card-text.js';
 import { isLocaleTag } from '../locale-tag.js';
@@ -128,6 +129,12 @@ export class WebhookProvider implements MessagingProvider {
    * wait get them in the webhook response instead): all replies of a message in one callback,
    * whose `idempotency-key` header is the same on every attempt and every replica.
    */
+  /** Only a channel with a `callback_url` has replies to post; the others answer waiting callers only. */
+  sends(channel: ChannelBinding): boolean {
+    const url = channel.settings['callback_url'];
+    return typeof url === 'string' && url.length > 0;
+  }
+
   async send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const url = channel.channel.settings['callback_url'];
     if (typeof url !== 'string' || url.length === 0) return;

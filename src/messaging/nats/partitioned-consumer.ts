@@ -1,0 +1,584 @@
+import { Logger } from '@nestjs/common';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { GreenticError, OwnershipLostError } from '../../common/errors.js';
+import { KeyedLanes } from '../../common/keyed-lanes.js';
+import type { BusHandler } from '../../core/message-bus.js';
+import { fairShare, type OwnershipFence, type PartitionLeaseStore } from '../../core/partition-ownership.js';
+import { parseSubject } from '../../core/subjects.js';
+import type { NatsBusOptions } from './nats-bus.options.js';
+import { isPermanentError, isUnavailableError } from './nats-errors.js';
+import { durableName, type SubjectMapper } from './nats-subjects.js';
+
+/** What a partitioned consumer needs of its bus. */
+export interface PartitionHost {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly mapper: SubjectMapper;
+  readonly options: NatsBusOptions;
+  readonly leases: PartitionLeaseStore;
+  /** This replica's id: its lease tokens and reply subject carry it. */
+  readonly replica: string;
+  deadLetter(
+    m: JsMsg,
+    subject: string,
+    headers: Record<string, string>,
+    data: unknown,
+    error: { code: string; message: string },
+    deliveries?: number,
+  ): Promise<void>;
+  /** Whether the NATS connection is up: a replica cut off from NATS stops renewing its leases. */
+  connected(): boolean;
+  /** Closes `messages` when it stalls after a server restart, so the pull loop opens a fresh one. */
+  keepPulling(messages: ConsumerMessages, name: string): void;
+  backoff(attempt: number, err: unknown): number;
+  /** Bus counters (acked, naked...). */
+  count(what: 'acked' | 'retried'): void;
+  /** Waits for room under the replica's in-flight limit; returns the release. */
+  admit(): Promise<() => void>;
+  /** The ordering key of a delivered message (its session key). */
+  orderingKey(subject: string, data: unknown): string;
+  headerRecord(m: JsMsg): Record<string, string>;
+}
+
+export interface PartitionedSubscription {
+  stream: string;
+  pattern: string;
+  queue: string;
+  handler: BusHandler;
+  maxDeliver: number;
+}
+
+const CONSUMER_EPOCH = /_e(\d+)$/;
+
+/**
+ * One queue group's consumption of a partitioned direction (ingress, or one provider's egress) by
+ * partition owners. Each replica heartbeats the group's leases; the partitions it should own are
+ * its fair share of the live members (rendezvous hashing). It claims a partition with a new epoch,
+ * then consumes it through a durable consumer of its own (`{group}_p{N}_e{epoch}`) that starts at
+ * the previous owner's ack floor, so the unfinished tail is replayed in order; the previous
+ * owner's consumer is deleted, and with it any pull that stale owner still has open. Inside a
+ * partition, messages run in lanes per session: one at a time per session, sessions concurrently.
+ */
+export class PartitionedConsumer {
+  private readonly logger = new Logger('NatsBus');
+  readonly group: string;
+  private readonly owned = new Map<number, OwnedPartition>();
+  /** Handed over, finishing what they took: their leases are still renewed until released. */
+  private readonly draining = new Set<OwnedPartition>();
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private stopping?: Promise<void>;
+  private stopped = false;
+
+  constructor(
+    private readonly host: PartitionHost,
+    readonly sub: PartitionedSubscription,
+    tag: string,
+  ) {
+    this.group = durableName(sub.queue, tag);
+  }
+
+  /** Partitions this replica owns now, with their epochs. */
+  ownership(): { partition: number; epoch: number }[] {
+    return [...this.owned.values()]
+      .map((o) => ({ partition: o.fence.partition, epoch: o.fence.epoch }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Messages taken and not finished. */
+  get inflight(): number {
+    let n = 0;
+    for (const o of this.owned.values()) n += o.pending.size;
+    for (const o of this.draining) n += o.pending.size;
+    return n;
+  }
+
+  /** Every partition gets a consumer (interest retention keeps only what some consumer wants), then the first heartbeat. */
+  async start(): Promise<void> {
+    const existing = await this.consumersByPartition();
+    const missing: number[] = [];
+    for (let p = 0; p < this.host.options.partitions; p++) if (!existing.has(p)) missing.push(p);
+    await Promise.all(missing.map((p) => this.createConsumer(p, 0, 0)));
+    await this.tick();
+    const every = Math.max(100, Math.min(1_000, Math.floor(this.host.options.partitionLeaseMs / 4)));
+    this.timer = setInterval(() => void this.tick(), every);
+    this.timer.unref();
+  }
+
+  /**
+   * Graceful stop: pull nothing more, finish what was taken (bounded by the drain timeout), give
+   * the partitions back and leave the group, so the others take over at their next heartbeat.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopped = true;
+      clearInterval(this.timer);
+      await this.ticking;
+      const all = [...this.owned.values()];
+      this.owned.clear();
+      await Promise.all([...all.map((o) => this.handOver(o)), ...[...this.draining].map((o) => o.drained)]);
+      await this.host.leases.leave(this.group, this.host.replica).catch(() => undefined);
+    })();
+    return this.stopping;
+  }
+
+  /** Stop pulling now (first half of a drain); `stop()` finishes. */
+  async pause(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.ticking;
+    await Promise.all([...this.owned.values()].map((o) => o.stopPulling()));
+  }
+
+  /** After a reconnect: partitions whose consumer the server lost are re-opened at the next heartbeat. */
+  async verify(): Promise<void> {
+    await Promise.all(
+      [...this.owned.values()].map(async (o) => {
+        try {
+          await this.host.jsm.consumers.info(this.sub.stream, o.name);
+        } catch (e) {
+          if (/not found/i.test((e as Error).message)) o.needsReopen = true;
+        }
+      }),
+    );
+  }
+
+  private tick(): Promise<void> {
+    if (this.ticking) return this.ticking;
+    this.ticking = this.heartbeat()
+      .catch((e: unknown) => {
+        this.logger.warn(
+          { group: this.group, err: (e as Error).message },
+          'partition heartbeat failed; retrying',
+        );
+      })
+      .finally(() => {
+        this.ticking = undefined;
+      });
+    return this.ticking;
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { leases, replica, options } = this.host;
+    // Cut off from NATS it can run nothing: no heartbeat, so its leases and membership lapse and
+    // the others take its partitions. Back online, it finds them lost and rejoins.
+    if (!this.host.connected()) return;
+    const mine = [...this.owned.values(), ...this.draining];
+    const { members, lost } = await leases.tick(
+      this.group,
+      replica,
+      mine.map((o) => o.fence),
+      options.partitionLeaseMs,
+    );
+    for (const fence of lost) {
+      const o = mine.find((x) => x.fence === fence);
+      if (!o) continue;
+      if (this.owned.get(fence.partition) === o) this.owned.delete(fence.partition);
+      this.draining.delete(o);
+      this.logger.warn(
+        { group: this.group, partition: fence.partition, epoch: fence.epoch },
+        'partition lease lost (it lapsed or was taken over); its unfinished messages go to the new owner',
+      );
+      o.abandon();
+    }
+    if (this.stopped) return;
+    const want = new Set(fairShare(members, replica, options.partitions));
+    for (const o of [...this.owned.values()]) {
+      if (!want.has(o.fence.partition)) {
+        // Drains in the background; the next heartbeats keep its lease alive meanwhile.
+        this.owned.delete(o.fence.partition);
+        void this.handOver(o);
+      } else if (o.needsReopen) {
+        o.needsReopen = false;
+        await o.reopen();
+      }
+    }
+    const claims: Promise<void>[] = [];
+    for (const p of want) if (!this.owned.has(p)) claims.push(this.claim(p));
+    await Promise.all(claims);
+  }
+
+  private async claim(partition: number): Promise<void> {
+    const { leases, replica, options } = this.host;
+    const fence = await leases.claim(this.group, partition, replica, options.partitionLeaseMs);
+    // Still held by the previous owner (draining, or dead until its lease lapses): next heartbeat.
+    if (!fence) return;
+    if (this.stopped) {
+      await leases.release(fence).catch(() => undefined);
+      return;
+    }
+    const o = new OwnedPartition(this.host, this.sub, this.group, fence);
+    this.owned.set(partition, o);
+    try {
+      const previous = await this.consumersByPartition(partition);
+      await o.open(previous.get(partition) ?? []);
+      this.logger.log(
+        { group: this.group, partition, epoch: fence.epoch, startSeq: o.startSeq },
+        'partition claimed',
+      );
+    } catch (e) {
+      this.owned.delete(partition);
+      o.abandon();
+      await leases.release(fence).catch(() => undefined);
+      this.logger.warn(
+        { group: this.group, partition, err: (e as Error).message },
+        'could not open a claimed partition; released it',
+      );
+    }
+  }
+
+  private async handOver(o: OwnedPartition): Promise<void> {
+    this.draining.add(o);
+    await o.drain(this.host.options.drainTimeoutMs);
+    this.draining.delete(o);
+    if (o.isLost) return;
+    await this.host.leases.release(o.fence).catch(() => undefined);
+    this.logger.log(
+      { group: this.group, partition: o.fence.partition, epoch: o.fence.epoch },
+      'partition handed over',
+    );
+  }
+
+  /** The group's consumers per partition, newest epoch first (`only`: just that partition's). */
+  private async consumersByPartition(only?: number): Promise<Map<number, ConsumerRef[]>> {
+    const out = new Map<number, ConsumerRef[]>();
+    const prefix = `${this.group}_p`;
+    for await (const c of this.host.jsm.consumers.list(this.sub.stream)) {
+      const name = c.config.durable_name ?? c.name;
+      if (!name.startsWith(prefix)) continue;
+      const rest = name.slice(prefix.length);
+      const p = Number.parseInt(rest, 10);
+      if (!Number.isInteger(p) || (only !== undefined && p !== only)) continue;
+      const m = CONSUMER_EPOCH.exec(rest);
+      // `{group}_p{N}` without an epoch: the consumer of a runner before partition owners.
+      if (!m && rest !== String(p)) continue;
+      const list = out.get(p) ?? [];
+      list.push({
+        name,
+        epoch: m ? Number(m[1]) : -1,
+        ackFloor: c.ack_floor?.stream_seq ?? 0,
+        unfinished: c.num_ack_pending,
+      });
+      out.set(p, list);
+    }
+    for (const list of out.values()) list.sort((a, b) => b.epoch - a.epoch);
+    return out;
+  }
+
+  private createConsumer(partition: number, epoch: number, startSeq: number): Promise<unknown> {
+    return this.host.jsm.consumers.add(
+      this.sub.stream,
+      consumerConfig(this.host, this.sub, this.group, partition, epoch, startSeq),
+    );
+  }
+}
+
+interface ConsumerRef {
+  name: string;
+  epoch: number;
+  ackFloor: number;
+  /** Messages it delivered and nobody acked. */
+  unfinished: number;
+}
+
+function consumerConfig(
+  host: PartitionHost,
+  sub: PartitionedSubscription,
+  group: string,
+  partition: number,
+  epoch: number,
+  startSeq: number,
+): Partial<ConsumerConfig> {
+  const cfg: Partial<ConsumerConfig> = {
+    durable_name: `${group}_p${partition}_e${epoch}`,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: host.options.ackWaitMs * 1_000_000,
+    // Deliveries are counted here, not by the server (see NatsBus).
+    max_deliver: -1,
+    max_ack_pending: host.options.maxAckPending,
+    filter_subject: host.mapper.partitionFilter(sub.pattern, partition),
+    deliver_policy: DeliverPolicy.All,
+  };
+  if (startSeq > 1) {
+    cfg.deliver_policy = DeliverPolicy.StartSequence;
+    cfg.opt_start_seq = startSeq;
+  }
+  return cfg;
+}
+
+/** A partition this replica owns: its consumer, its pull, its session lanes. */
+class OwnedPartition {
+  private readonly logger = new Logger('NatsBus');
+  readonly name: string;
+  readonly pending = new Set<JsMsg>();
+  private readonly lanes = new KeyedLanes();
+  private messages?: ConsumerMessages;
+  private pulling?: Promise<void>;
+  private beat?: NodeJS.Timeout;
+  private stopped = false;
+  /** The lease is gone: nothing more is acked or written; the new owner replays. */
+  private lost = false;
+  needsReopen = false;
+  startSeq = 0;
+  /** The previous owner's unfinished tail ends here; its messages were delivered `carried` more times. */
+  private tailEnd = 0;
+  private carried = 0;
+  /** Settles when a hand-over's drain is done. */
+  drained: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly host: PartitionHost,
+    private readonly sub: PartitionedSubscription,
+    private readonly group: string,
+    readonly fence: OwnershipFence,
+  ) {
+    this.name = `${group}_p${fence.partition}_e${fence.epoch}`;
+  }
+
+  /**
+   * Creates this epoch's consumer at the previous owner's ack floor, then deletes the older ones
+   * (after: interest retention must always see a consumer), then pulls.
+   */
+  async open(previous: ConsumerRef[]): Promise<void> {
+    const { jsm } = this.host;
+    const newest = previous.find((c) => c.epoch < this.fence.epoch);
+    this.startSeq = newest ? newest.ackFloor + 1 : 0;
+    if (newest) {
+      // The previous consumer's own "delivered" sequence is rewound while a message awaits
+      // redelivery, so the tail is bounded by the stream's last sequence: a message queued there
+      // but never delivered may be counted once too often, never too rarely.
+      this.tailEnd =
+        newest.unfinished > 0 ? (await jsm.streams.info(this.sub.stream)).state.last_seq : newest.ackFloor;
+      this.carried = await this.host.leases.carry(
+        this.group,
+        this.fence.partition,
+        newest.ackFloor,
+        this.tailEnd,
+      );
+    }
+    await jsm.consumers.add(
+      this.sub.stream,
+      consumerConfig(this.host, this.sub, this.group, this.fence.partition, this.fence.epoch, this.startSeq),
+    );
+    for (const c of previous) {
+      if (c.epoch >= this.fence.epoch) continue;
+      await jsm.consumers.delete(this.sub.stream, c.name).catch((e: unknown) => {
+        if (!/not found/i.test((e as Error).message)) throw e;
+      });
+    }
+    this.startPulling();
+  }
+
+  /** The server lost this consumer (a restart on wiped storage): make it again and pull. */
+  async reopen(): Promise<void> {
+    await this.stopPulling();
+    this.stopped = false;
+    await this.host.jsm.consumers
+      .add(
+        this.sub.stream,
+        consumerConfig(this.host, this.sub, this.group, this.fence.partition, this.fence.epoch, 0),
+      )
+      .catch((e: unknown) => {
+        this.logger.warn({ consumer: this.name, err: (e as Error).message }, 'could not re-create consumer');
+        this.needsReopen = true;
+      });
+    if (!this.needsReopen) this.startPulling();
+  }
+
+  async stopPulling(): Promise<void> {
+    this.stopped = true;
+    const m = this.messages;
+    if (m) await Promise.race([m.close(), sleep(2_000)]).catch(() => undefined);
+    // The loop ends with its iterator; one still waiting for a pull to open is left to notice the stop.
+    await Promise.race([this.pulling, sleep(2_000)]);
+  }
+
+  /** Finishes the messages running now (bounded), for a hand-over; those still queued are left. */
+  drain(timeoutMs: number): Promise<void> {
+    this.drained = (async () => {
+      await this.stopPulling();
+      await Promise.race([this.lanes.idle(), sleep(timeoutMs)]);
+      clearInterval(this.beat);
+    })();
+    return this.drained;
+  }
+
+  get isLost(): boolean {
+    return this.lost;
+  }
+
+  /** The lease is lost: stop at once; running handlers' writes are refused by the fence. */
+  abandon(): void {
+    this.lost = true;
+    clearInterval(this.beat);
+    void this.stopPulling();
+  }
+
+  private startPulling(): void {
+    const every = Math.max(200, Math.floor(this.host.options.ackWaitMs / 3));
+    clearInterval(this.beat);
+    // Messages waiting in a lane count as in progress too: their ack_wait must not lapse meanwhile.
+    this.beat = setInterval(() => {
+      for (const m of this.pending) m.working();
+    }, every);
+    this.beat.unref();
+    this.pulling = this.pull();
+  }
+
+  private async pull(): Promise<void> {
+    const { js, options } = this.host;
+    while (!this.stopped && !this.lost) {
+      try {
+        const consumer = await js.consumers.get(this.sub.stream, this.name);
+        const messages = await consumer.consume({ max_messages: options.pullBatch });
+        this.messages = messages;
+        void this.watch(messages);
+        this.host.keepPulling(messages, this.name);
+        if (this.stopped) await messages.close();
+        for await (const m of messages) {
+          // Pulled after the stop: left unacked, the next owner's consumer replays it from the floor.
+          if (this.stopped || this.lost) continue;
+          this.pending.add(m);
+          const release = await this.host.admit();
+          const subject = this.host.mapper.fromWire(m.subject);
+          let data: unknown;
+          try {
+            data = m.json();
+          } catch (e) {
+            release();
+            this.pending.delete(m);
+            await this.host.deadLetter(
+              m,
+              subject,
+              this.host.headerRecord(m),
+              new TextDecoder().decode(m.data),
+              {
+                code: 'malformed_json',
+                message: (e as Error).message,
+              },
+            );
+            continue;
+          }
+          void this.lanes
+            .add(this.host.orderingKey(subject, data), () => this.handle(m, subject, data))
+            .catch(() => undefined)
+            .finally(() => {
+              release();
+              this.pending.delete(m);
+            });
+        }
+        if (this.stopped || this.lost) return;
+      } catch (e) {
+        if (this.stopped || this.lost) return;
+        const msg = (e as Error).message;
+        if (/not found/i.test(msg)) {
+          this.needsReopen = true;
+          return;
+        }
+        this.logger.warn({ consumer: this.name, err: msg }, 'pull consumer interrupted; retrying');
+        await sleep(1_000);
+      }
+    }
+  }
+
+  private async watch(messages: ConsumerMessages): Promise<void> {
+    for await (const s of messages.status()) {
+      if (
+        (s.type === 'consumer_not_found' || s.type === 'consumer_deleted' || s.type === 'stream_not_found') &&
+        !this.stopped &&
+        !this.lost
+      ) {
+        // Deleted by a newer owner (the heartbeat will say the lease is lost), or lost by the
+        // server: either way pull no more now; the heartbeat decides which.
+        this.needsReopen = true;
+        this.stopped = true;
+        await messages.close().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Runs one message in its session's lane. A dependency outage is retried in place (not
+   * counted); any other failure is retried in the lane with backoff, holding back only its own
+   * session, until the delivery limit dead-letters it. Acked once done, never after the lease is gone.
+   */
+  private async handle(m: JsMsg, subject: string, data: unknown): Promise<void> {
+    // Stopped (a hand-over or a drain) before its turn came: left unacked, the next owner's
+    // consumer replays it from the ack floor, in order.
+    if (this.stopped || this.lost) return;
+    const headers = this.host.headerRecord(m);
+    // Deliveries by earlier owners' consumers count too (see PartitionLeaseStore.carry).
+    const firstDelivery = m.info.deliveryCount + (m.seq <= this.tailEnd ? this.carried : 0);
+    if (firstDelivery > this.sub.maxDeliver) {
+      return this.host.deadLetter(
+        m,
+        subject,
+        headers,
+        data,
+        { code: 'max_deliveries', message: `delivered ${firstDelivery} times without success` },
+        firstDelivery,
+      );
+    }
+    let failures = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (this.lost) return;
+      const deliveryCount = firstDelivery + failures;
+      try {
+        await this.sub.handler({ subject, data, headers, deliveryCount, fence: this.fence });
+        if (this.lost) return;
+        m.ack();
+        this.host.count('acked');
+        return;
+      } catch (err) {
+        if (err instanceof OwnershipLostError || this.lost) {
+          this.lost = true;
+          return;
+        }
+        const tenant = parseSubject(subject)?.tenant;
+        if (isUnavailableError(err)) {
+          // Stopping while a dependency is down: leave it for the next owner.
+          if (this.stopped) return;
+          const delay = this.host.backoff(attempt, err);
+          if (attempt === 1 || attempt % 10 === 0)
+            this.logger.warn(
+              { subject, tenant, attempt, retryInMs: delay, err: (err as Error).message },
+              'dependency unavailable; retrying the message in place',
+            );
+          await sleep(delay);
+          continue;
+        }
+        failures++;
+        if (isPermanentError(err) || deliveryCount >= this.sub.maxDeliver) {
+          const code = err instanceof GreenticError ? err.code : 'handler_failed';
+          return this.host.deadLetter(
+            m,
+            subject,
+            headers,
+            data,
+            { code, message: (err as Error).message ?? String(err) },
+            deliveryCount,
+          );
+        }
+        const delay = this.host.backoff(failures, err);
+        this.logger.warn(
+          { subject, tenant, attempt: deliveryCount, retryInMs: delay, err: (err as Error).message },
+          'message failed; retrying it in its session with backoff',
+        );
+        this.host.count('retried');
+        await sleep(delay);
+      }
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
