@@ -71,6 +71,7 @@ export class JetStreamHealthMonitor {
   private inflight?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private again = false;
   private refreshes = 0;
   /** When each consumer was first asked for: one created after a refresh began is not missing yet. */
   private readonly firstSeen = new Map<string, number>();
@@ -100,10 +101,14 @@ export class JetStreamHealthMonitor {
     this.timer = undefined;
   }
 
-  /** A refresh now (after a reconnect), unless one is running; the timer restarts from its end. */
+  /**
+   * A refresh now (after a reconnect); if one is running (it may have started while disconnected
+   * and be waiting for its timeout), another right after it. The timer restarts from its end.
+   */
   refreshSoon(): void {
-    if (this.stopped || this.inflight) return;
-    this.schedule(0);
+    if (this.stopped) return;
+    if (this.inflight) this.again = true;
+    else this.schedule(0);
   }
 
   /** Runs one refresh (or joins the running one). */
@@ -162,8 +167,12 @@ export class JetStreamHealthMonitor {
     this.timer = setTimeout(() => {
       void this.refresh().then(() => {
         // After a failure, look again sooner than a period: readiness should follow recovery closely.
-        if (!this.stopped)
-          this.schedule(this.lastError ? Math.min(1_000, this.opts.refreshMs) : this.opts.refreshMs);
+        if (this.stopped) return;
+        const again = this.again;
+        this.again = false;
+        this.schedule(
+          again ? 0 : this.lastError ? Math.min(1_000, this.opts.refreshMs) : this.opts.refreshMs,
+        );
       });
     }, ms);
     this.timer.unref();
