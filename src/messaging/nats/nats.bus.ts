@@ -115,7 +115,13 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     repartitioned: 0,
     /** Failed attempts retried within their session by a partition owner. */
     retried: 0,
+    /** Most messages this replica's partition owners held at once (running or queued in a session). */
+    peakInflight: 0,
+    /** Most handlers this replica's partition owners ran at once (all sessions, all partitions). */
+    peakRunning: 0,
   };
+  /** Handlers of partition owners running now. */
+  private running = 0;
 
   /** Messages taken by partition owners and not finished, against `options.maxInflight`. */
   private admitted = 0;
@@ -288,6 +294,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       connected: this.connected && !this.closed,
       server: this.nc.getServer(),
       partitions: this.options.partitions,
+      replica: this.options.replica,
+      // The partitions this replica owns now, per consumer group, with their epochs.
+      owned: this.ownership(),
       ...this.counters,
     };
     if (up && !this.jetstreamHealth) {
@@ -644,8 +653,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       },
       backoff: (attempt, err) => this.backoff(attempt, err),
       count: (what) => {
-        if (what === 'acked') this.counters.acked++;
-        else this.counters.retried++;
+        if (what === 'running') {
+          if (++this.running > this.counters.peakRunning) this.counters.peakRunning = this.running;
+        } else if (what === 'finished') this.running--;
+        else this.counters[what]++;
       },
       admit: () => this.admit(),
       orderingKey,
@@ -659,16 +670,12 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       this.admitted--;
       this.admissionQueue.shift()?.();
     };
-    if (this.admitted < this.options.maxInflight) {
-      this.admitted++;
-      return Promise.resolve(release);
-    }
-    return new Promise((resolve) => {
-      this.admissionQueue.push(() => {
-        this.admitted++;
-        resolve(release);
-      });
-    });
+    const admit = () => {
+      if (++this.admitted > this.counters.peakInflight) this.counters.peakInflight = this.admitted;
+      return release;
+    };
+    if (this.admitted < this.options.maxInflight) return Promise.resolve(admit());
+    return new Promise((resolve) => this.admissionQueue.push(() => resolve(admit())));
   }
 
   private backoff(attempt: number, err: unknown): number {

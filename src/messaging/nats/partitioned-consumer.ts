@@ -39,8 +39,8 @@ export interface PartitionHost {
   /** Closes `messages` when it stalls after a server restart, so the pull loop opens a fresh one. */
   keepPulling(messages: ConsumerMessages, name: string): void;
   backoff(attempt: number, err: unknown): number;
-  /** Bus counters (acked, naked...). */
-  count(what: 'acked' | 'retried'): void;
+  /** Bus counters: acked, retried, and handlers running (`running`/`finished`). */
+  count(what: 'acked' | 'retried' | 'running' | 'finished'): void;
   /** Waits for room under the replica's in-flight limit; returns the release. */
   admit(): Promise<() => void>;
   /** The ordering key of a delivered message (its session key). */
@@ -531,8 +531,10 @@ class OwnedPartition {
     for (let attempt = 1; ; attempt++) {
       if (this.lost) return;
       const deliveryCount = firstDelivery + failures;
+      this.host.count('running');
       try {
         await this.sub.handler({ subject, data, headers, deliveryCount, fence: this.fence });
+        this.host.count('finished');
         if (this.lost) return;
         m.ack();
         this.host.count('acked');
@@ -542,6 +544,7 @@ class OwnedPartition {
           this.lost = true;
           return;
         }
+        this.host.count('finished');
         const tenant = parseSubject(subject)?.tenant;
         if (isUnavailableError(err)) {
           // Stopping while a dependency is down: leave it for the next owner.
