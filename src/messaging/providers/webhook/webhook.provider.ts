@@ -124,16 +124,17 @@ export class WebhookProvider implements MessagingProvider {
     return { status: 200, body };
   }
 
-  /**
-   * Posts the replies to the channel's `callback_url` setting, when it has one (callers that
-   * wait get them in the webhook response instead): all replies of a message in one callback,
-   * whose `idempotency-key` header is the same on every attempt and every replica.
-   */
   /** Only a channel with a `callback_url` has replies to post; the others answer waiting callers only. */
   sends(channel: ChannelBinding): boolean {
     const url = channel.settings['callback_url'];
     return typeof url === 'string' && url.length > 0;
   }
+
+  /**
+   * Posts the replies to the channel's `callback_url` setting, when it has one (callers that
+   * wait get them in the webhook response instead): all replies of a message in one callback,
+   * whose `idempotency-key` header is the same on every attempt and every replica.
+   */
 
   async send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const url = channel.channel.settings['callback_url'];
