@@ -297,6 +297,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       replica: this.options.replica,
       // The partitions this replica owns now, per consumer group, with their epochs.
       owned: this.ownership(),
+      // Messages and bytes this connection sent and received (publishes, acks, pulls, replies).
+      traffic: this.nc.stats(),
       ...this.counters,
     };
     if (up && !this.jetstreamHealth) {
