@@ -33,6 +33,8 @@ const PARTITIONS = 16;
 const LEASE_MS = 2_000;
 /** The heartbeat period a partitioned consumer uses for this lease (src/messaging/nats/partitioned-consumer.ts). */
 const HEARTBEAT_MS = Math.max(100, Math.min(1_000, Math.floor(LEASE_MS / 4)));
+/** Time for the claims themselves (Redis scripts, consumer creation) after the heartbeat that sees the lease gone. */
+const CLAIM_ALLOWANCE_MS = 500;
 /**
  * Fixed ids, so the rendezvous shares are the same every run. With 16 partitions rendezvous
  * hashing is lumpy for some id sets (owner-a/b/c get 2/5/9); these get 6/5/5.
@@ -570,7 +572,8 @@ describe('partition owners with three replica processes', () => {
     );
     expect({ lost: lostIds, duplicated }).toEqual({ lost: [], duplicated: [] });
     expect(movedMs).toBeGreaterThan(0);
-    expect(movedMs).toBeLessThanOrEqual(LEASE_MS + HEARTBEAT_MS);
+    // Lease plus one heartbeat, and the claim's round trips on a machine shared with the rest of CI.
+    expect(movedMs).toBeLessThanOrEqual(LEASE_MS + HEARTBEAT_MS + CLAIM_ALLOWANCE_MS);
     // The survivors own everything, by their rendezvous shares.
     await until(async () => (await ownership()).complete, 'ownership settled on the survivors', 10_000);
     const survivors = IDS.slice(1);
