@@ -75,6 +75,8 @@ export class PartitionedConsumer {
   private readonly draining = new Set<OwnedPartition>();
   private timer?: NodeJS.Timeout;
   private ticking?: Promise<void>;
+  /** When the last heartbeat that renewed this replica's leases was sent. */
+  private renewedAt = 0;
   private stopping?: Promise<void>;
   private stopped = false;
 
@@ -172,12 +174,14 @@ export class PartitionedConsumer {
     // the others take its partitions. Back online, it finds them lost and rejoins.
     if (!this.host.connected()) return;
     const mine = [...this.owned.values(), ...this.draining];
+    const started = Date.now();
     const { members, lost } = await leases.tick(
       this.group,
       replica,
       mine.map((o) => o.fence),
       options.partitionLeaseMs,
     );
+    this.renewedAt = started;
     for (const fence of lost) {
       const o = mine.find((x) => x.fence === fence);
       if (!o) continue;
@@ -215,7 +219,7 @@ export class PartitionedConsumer {
       await leases.release(fence).catch(() => undefined);
       return;
     }
-    const o = new OwnedPartition(this.host, this.sub, this.group, fence);
+    const o = new OwnedPartition(this.host, this.sub, this.group, fence, () => this.current());
     this.owned.set(partition, o);
     try {
       const previous = await this.consumersByPartition(partition);
@@ -233,6 +237,15 @@ export class PartitionedConsumer {
         'could not open a claimed partition; released it',
       );
     }
+  }
+
+  /**
+   * Resolves once this replica's leases are known to be current: after a stall (a long GC pause,
+   * SIGSTOP) longer than half a lease, a heartbeat first, which abandons the partitions it lost
+   * before a message of theirs starts a flow whose commit would be refused anyway.
+   */
+  private async current(): Promise<void> {
+    if (Date.now() - this.renewedAt > this.host.options.partitionLeaseMs / 2) await this.tick();
   }
 
   private async handOver(o: OwnedPartition): Promise<void> {
@@ -339,6 +352,8 @@ class OwnedPartition {
     private readonly sub: PartitionedSubscription,
     private readonly group: string,
     readonly fence: OwnershipFence,
+    /** Resolves once the replica's leases are known to be current (see PartitionedConsumer.current). */
+    private readonly current: () => Promise<void>,
   ) {
     this.name = `${group}_p${fence.partition}_e${fence.epoch}`;
   }
@@ -511,8 +526,9 @@ class OwnedPartition {
    * session, until the delivery limit dead-letters it. Acked once done, never after the lease is gone.
    */
   private async handle(m: JsMsg, subject: string, data: unknown): Promise<void> {
-    // Stopped (a hand-over or a drain) before its turn came: left unacked, the next owner's
-    // consumer replays it from the ack floor, in order.
+    await this.current();
+    // Stopped (a hand-over or a drain) or lost before its turn came: left unacked, the next
+    // owner's consumer replays it from the ack floor, in order.
     if (this.stopped || this.lost) return;
     const headers = this.host.headerRecord(m);
     // Deliveries by earlier owners' consumers count too (see PartitionLeaseStore.carry).
