@@ -125,3 +125,6 @@ export function isReplySubject(s: string): boolean {
     t.length === 4 && t[0] === 'greentic' && t[1] === 'messaging' && t[2] === 'reply' && isSubjectToken(t[3]!)
   );
 }
+
+/** Header of replies the processor re-publishes for a replayed message (egress checks its ledger). */
+export const REPLAY_HEADER = 'greentic-replay';

@@ -20,7 +20,7 @@ import type {
   SubscribeOptions,
 } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
-import { egressSubject, subjectPattern } from '../core/subjects.js';
+import { egressSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
 import { MemoryDeliveryLedger } from '../sessions/memory-delivery-ledger.js';
@@ -157,6 +157,23 @@ describe('EgressDispatcher delivery modes', () => {
     await until(() => calls.length === 2);
     await bus.close();
     expect(calls[1]).toBe(calls[0]);
+  });
+
+  it('does not send again the replies a replay re-publishes when the ledger has them sent (past the bus window)', async () => {
+    const calls: string[] = [];
+    const { bus } = await dispatcher(async (_m, _ch, delivery) => {
+      await delivery.replies(async (_reply, _i, key) => void calls.push(key));
+    });
+    await bus.publish(SUBJECT, egress('m1'));
+    await until(() => calls.length === 1);
+    // The processor re-publishes the stored replies of a replayed message as a new bus message.
+    await bus.publish(SUBJECT, egress('m1'), { headers: { [REPLAY_HEADER]: '1' } });
+    await bus.publish(SUBJECT, egress('m2'), { headers: { [REPLAY_HEADER]: '1' } });
+    await until(() => calls.length === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    await bus.close();
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).not.toBe(calls[0]);
   });
 });
 

@@ -5,7 +5,7 @@ import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { Bundle, ChannelBinding } from '../tenancy/bundle.types.js';
 import { MESSAGE_BUS, type BusMessage, type MessageBus } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
-import { deadLetterSubjectOf, egressSubject, subjectPattern } from '../core/subjects.js';
+import { deadLetterSubjectOf, egressSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 import { DELIVERY_LEDGER, type DeliveryLedger } from '../core/delivery-ledger.js';
 import { ReplyDelivery } from './reply-delivery.js';
@@ -129,7 +129,9 @@ export class EgressDispatcher implements OnApplicationBootstrap {
       channel: m.channel,
     });
     const mode = resolved.channel.delivery ?? 'at_least_once';
-    const delivery = new ReplyDelivery(m, resolved.tenant, mode, this.ledger, msg.deliveryCount, this.logger);
+    // A replay re-published by the processor counts as a redelivery: the ledger says what was sent.
+    const attempt = msg.headers[REPLAY_HEADER] === '1' ? Math.max(2, msg.deliveryCount) : msg.deliveryCount;
+    const delivery = new ReplyDelivery(m, resolved.tenant, mode, this.ledger, attempt, this.logger);
     const provider = this.providers.get(resolved.channel.provider);
     try {
       await provider.send(m, resolved, delivery);

@@ -19,7 +19,7 @@ import {
   type EgressMessage,
   type MessageEnvelope,
 } from '../core/message-envelope.js';
-import { egressSubject } from '../core/subjects.js';
+import { egressSubject, REPLAY_HEADER } from '../core/subjects.js';
 import type { OwnershipFence } from '../core/partition-ownership.js';
 import { isoNow } from '../common/iso-time.js';
 import { FLOW_RUNNER, type FlowRunInput, type FlowRunner } from '../flows/flow-run.types.js';
@@ -130,7 +130,7 @@ export class MessageProcessor {
     const seen = findProcessed(session.processed, msg.messageId);
     if (seen) {
       if (seen.egress) {
-        await this.publishReplies(seen.egress as unknown as EgressMessage, replyTo);
+        await this.publishReplies(seen.egress as unknown as EgressMessage, replyTo, true);
         this.logger.log(
           { tenant: env.tenant, messageId: env.id },
           'redelivered message: stored replies re-published, flow not run again',
@@ -236,9 +236,16 @@ export class MessageProcessor {
    * On egress (once, de-duplicated by reply id) and, when a caller waits, to its replica's reply
    * subject, together: both publishes go out in the same write.
    */
-  private async publishReplies(egress: EgressMessage, replyTo: string | undefined): Promise<void> {
+  private async publishReplies(
+    egress: EgressMessage,
+    replyTo: string | undefined,
+    replay = false,
+  ): Promise<void> {
     const headers: Record<string, string> = { 'greentic-tenant': egress.tenant, 'greentic-env': egress.env };
     if (egress.traceparent) headers['traceparent'] = egress.traceparent;
+    // Published before, perhaps (past JetStream's window the bus no longer drops it): egress checks
+    // its delivery ledger as for a redelivery, so a reply already sent is not sent again.
+    if (replay) headers[REPLAY_HEADER] = '1';
     const published = this.bus.publish(
       egressSubject(egress.env, egress.tenant, egress.team, egress.channel),
       egress,
