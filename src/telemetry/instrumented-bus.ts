@@ -15,7 +15,7 @@ import type {
   SubscribeOptions,
 } from '../core/message-bus.js';
 import type { MessageEnvelope } from '../core/message-envelope.js';
-import { parseSubject, type SubjectParts } from '../core/subjects.js';
+import { isReplySubject, parseSubject, type SubjectParts } from '../core/subjects.js';
 import { runnerMetrics, type RunnerMetrics } from './runner-metrics.js';
 import { failSpan, TRACER_NAME, tracingEnabled } from './trace-fields.js';
 
@@ -59,7 +59,8 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
     const parts = parseSubject(subject);
     const parent = context.active();
     const span = tracer.startSpan(
-      `publish ${parts?.direction ?? subject}`,
+      // A replica's reply subject names the replica: the span name stays the same for all.
+      `publish ${parts?.direction ?? (isReplySubject(subject) ? 'reply' : subject)}`,
       {
         kind: SpanKind.PRODUCER,
         attributes: {
