@@ -631,6 +631,18 @@ describe('MessageProcessor', () => {
     expect(bus.egress()).toEqual([out]);
   });
 
+  it("drops a message's stored replies with the session's next commit once their publish landed, without a write of its own", async () => {
+    const { store, replica } = deployment(true);
+    const p = replica();
+    await p.process(envelope('m-1', 'hi'), ACME);
+    expect(store.commits[0]!.record.processed?.[0]?.egress).toBeDefined();
+    await p.process(envelope('m-2', 'Ann'), ACME);
+    expect(store.commits).toHaveLength(2);
+    const [m1, m2] = store.commits[1]!.record.processed!;
+    expect(m1).toEqual({ id: 'm-1', at: expect.any(Number) });
+    expect(m2?.egress).toBeDefined();
+  });
+
   it('under a partition fence: takes no session lock, loads and commits under the fence', async () => {
     const { store, bus, replica } = deployment(true);
     const fence: OwnershipFence = { partition: 3, epoch: 7, lease: 'owners:g:p3', token: 'r1@7' };

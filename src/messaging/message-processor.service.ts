@@ -3,7 +3,13 @@ import { MetricService } from 'nestjs-otel';
 import type { Counter, Histogram } from '@opentelemetry/api';
 import { FlowRouter } from '../packs/flow-router.service.js';
 import { TenancyMismatchError } from '../common/errors.js';
-import { findProcessed, withProcessed } from '../sessions/processed-window.js';
+import {
+  findProcessed,
+  REPLAY_WINDOW_S,
+  withoutEgress,
+  withProcessed,
+} from '../sessions/processed-window.js';
+import { ExpiringMap } from '../common/expiring-map.js';
 import { emptySession, type SessionRecord } from '../core/session-store.js';
 import { TENANT_CTX, tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import { messageCtxOf, type MessageCtx } from '../core/message-ctx.js';
@@ -59,6 +65,12 @@ export class MessageProcessor {
   private readonly flowLatency: Histogram;
   private readonly messagesIn: Counter;
   private readonly labels = new LabelGuard();
+  /**
+   * Per session, the ids whose replies this replica published since its last commit there: the
+   * next commit drops their stored copies, so a later redelivery (a stale consumer after a broker
+   * restart) does not publish them again past JetStream's window. Costs no extra write.
+   */
+  private readonly published = new ExpiringMap<string, string[]>(10_000, REPLAY_WINDOW_S * 1000);
 
   constructor(
     @Inject(TENANT_CTX) readonly tenant: TenantCtx,
@@ -131,6 +143,7 @@ export class MessageProcessor {
     if (seen) {
       if (seen.egress) {
         await this.publishReplies(seen.egress as unknown as EgressMessage, replyTo, true);
+        this.markPublished(msg.sessionKey, env.id);
         this.logger.log(
           { tenant: env.tenant, messageId: env.id },
           'redelivered message: stored replies re-published, flow not run again',
@@ -185,8 +198,10 @@ export class MessageProcessor {
     const now = Date.now();
     // A store that dies with the process has no redelivery to re-publish for: no stored replies.
     const durable = this.sessions.durable;
+    const landed = this.published.get(msg.sessionKey);
+    if (landed) this.published.delete(msg.sessionKey);
     const processed = withProcessed(
-      session.processed,
+      landed && session.processed ? withoutEgress(session.processed, landed) : session.processed,
       durable
         ? { id: env.id, at: now, egress: egress as unknown as Record<string, unknown> }
         : { id: env.id, at: now },
@@ -207,6 +222,7 @@ export class MessageProcessor {
       fence ? { fence, last: true } : { last: true },
     );
     await this.publishReplies(egress, replyTo);
+    if (durable) this.markPublished(msg.sessionKey, env.id);
     const ms = performance.now() - started;
     this.flowLatency.record(
       ms,
@@ -230,6 +246,12 @@ export class MessageProcessor {
       );
     }
     return egress;
+  }
+
+  private markPublished(sessionKey: string, id: string): void {
+    const ids = this.published.get(sessionKey);
+    if (ids) ids.push(id);
+    else this.published.set(sessionKey, [id]);
   }
 
   /**

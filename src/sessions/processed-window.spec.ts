@@ -5,6 +5,7 @@ import {
   normalizeProcessed,
   PROCESSED_CAP,
   REPLAY_WINDOW_S,
+  withoutEgress,
   withProcessed,
   type ProcessedWindow,
 } from './processed-window.js';
@@ -57,6 +58,14 @@ describe('processed window', () => {
     const past = withProcessed(soon, { id: 'z', at: later }, later);
     expect(findProcessed(past, 'x')).toEqual({ id: 'x', at: now });
     expect(findProcessed(w, 'x')?.egress).toBeDefined();
+  });
+
+  it('drops the replies of the given ids (their publish landed), keeping the ids, and returns the same window when none holds any', () => {
+    const w = withProcessed(windowOf(2), { id: 'x', at: now, egress: { id: 'x:reply' } }, now);
+    const confirmed = withoutEgress(w, ['x']);
+    expect(findProcessed(confirmed, 'x')).toEqual({ id: 'x', at: now });
+    expect(findProcessed(w, 'x')?.egress).toBeDefined();
+    expect(withoutEgress(confirmed, ['x', 'm0'])).toBe(confirmed);
   });
 
   it('finds the same ids in a window it made and in that window after a store round trip', () => {

@@ -49,6 +49,15 @@ export function withProcessed(
   return list.length > PROCESSED_PRUNE_AT ? prune(list, now) : list;
 }
 
+/**
+ * A window in which the entries of `ids` no longer hold their replies (their publish is known to
+ * have landed), or the same window when none of them does.
+ */
+export function withoutEgress(window: ProcessedWindow, ids: readonly string[]): ProcessedWindow {
+  if (!window.some((p) => p.egress && ids.includes(p.id))) return window;
+  return window.map((p) => (p.egress && ids.includes(p.id) ? Object.freeze({ id: p.id, at: p.at }) : p));
+}
+
 /** Keeps entries holding replies (inside the replay window), and the newest PROCESSED_CAP others inside the idempotency window. */
 function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
   const keep = new Array<boolean>(list.length).fill(false);
