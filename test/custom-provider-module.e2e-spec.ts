@@ -1,3 +1,4 @@
+import { validateBundle } from '../src/cli/greentic-runner/validate.js';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -59,6 +60,12 @@ afterAll(async () => {
 });
 
 describe('provider_modules in the bundle', () => {
+  it('greentic-runner validate loads them too: the channel on the custom provider is valid', async () => {
+    const report = await validateBundle(bundleWith([EXAMPLE]));
+    expect(report.providers).toContain('signed-webhook');
+    expect(report.problems).toEqual([]);
+  });
+
   it('loads the example provider into the stock runner: signed message in, signed reply out', async () => {
     runner = await RunnerProcess.start('custom-module', {
       GREENTIC_BUNDLE: bundleWith([EXAMPLE]),

@@ -14,6 +14,8 @@ import { SecretsService } from '../../secrets/secrets.service.js';
 import { TenancyModule } from '../../tenancy/tenancy.module.js';
 import { BundleRegistry } from '../../tenancy/bundle-registry.service.js';
 import { WasmModule } from '../../wasm/wasm.module.js';
+import { loadBundle } from '../../tenancy/bundle.loader.js';
+import { importProviderModules } from '../../messaging/providers/provider-modules.js';
 
 export interface ValidationReport {
   ok: boolean;
@@ -93,7 +95,9 @@ class ValidateModule {
 export async function validateBundle(bundle: string, opts: ValidateOptions = {}): Promise<ValidationReport> {
   let ctx: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
   try {
-    ctx = await NestFactory.createApplicationContext(ValidateModule.forRoot(bundle, opts.providerModules), {
+    // The bundle's own `provider_modules`, as the runner loads them, besides --provider-module.
+    const modules = [...(opts.providerModules ?? []), ...(await bundleProviderModules(bundle))];
+    ctx = await NestFactory.createApplicationContext(ValidateModule.forRoot(bundle, modules), {
       logger: false,
       abortOnError: false,
     });
@@ -138,4 +142,19 @@ export async function validateBundle(bundle: string, opts: ValidateOptions = {})
   } finally {
     await ctx?.close().catch(() => undefined);
   }
+}
+
+/**
+ * The provider modules a bundle lists (`provider_modules`). A bundle that does not load is left to
+ * the validation itself, which reports it; a module that does not import is a ConfigError naming it.
+ */
+async function bundleProviderModules(file: string): Promise<Type[]> {
+  let b: ReturnType<typeof loadBundle>;
+  try {
+    b = loadBundle(file);
+  } catch {
+    return [];
+  }
+  const specs = b.providerModules ?? [];
+  return specs.length > 0 ? importProviderModules(specs, b.dir, `bundle ${b.file}`) : [];
 }
