@@ -20,8 +20,8 @@ import { RunnerProcess } from './support/runner-process.js';
 /**
  * SIGTERM drains: the replica stops pulling, finishes the messages it holds, acks them, and
  * exits; none of them is redelivered elsewhere. To have messages in flight for certain, the test
- * holds their sessions' leases in Redis (as a busy replica would) for 2 s, so the handlers are
- * running, waiting for the lease, when SIGTERM arrives.
+ * pauses Redis writes for 2 s (CLIENT PAUSE WRITE), so the handlers are running, waiting at
+ * their commits, when SIGTERM arrives.
  */
 
 const ns = uniqueNatsNamespace('drain');
@@ -100,20 +100,16 @@ describe('graceful shutdown on SIGTERM', () => {
   it('stops pulling, finishes and acks in-flight messages, then exits; the next replica takes the rest', async () => {
     for (const u of USERS)
       expect((await post(a!.url, WEB, { userId: u, text: 'hi', messageId: `${u}-t1` })).status).toBe(200);
+    // Redis refuses writes for 2 s (as a slow or failing-over store would): the handlers run
+    // and wait at their commits.
     const redis = new Redis(SHARED_REDIS_URL);
-    for (const u of USERS)
-      await redis.set(
-        `${redisPrefix}:demo/dev/default:{demo:webhook:${u}:${u}}:lease`,
-        '1:busy',
-        'PX',
-        2_000,
-      );
+    await redis.call('CLIENT', 'PAUSE', '2000', 'WRITE');
     redis.disconnect();
     for (const u of USERS)
       expect(
         (await post(a!.url, WEB, { userId: u, text: `Drain${u}`, messageId: `${u}-t2` }, '')).status,
       ).toBe(202);
-    // All four are now held by A's handlers, which wait for their sessions' leases.
+    // All four are now held by A's handlers, which wait for Redis to take their commits.
     await until(
       async () => (await ingressDeliveries()).ackPending === USERS.length,
       'four messages in flight on A',
@@ -123,7 +119,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const exit = await a!.kill('SIGTERM');
     const tookMs = Date.now() - t0;
     // Exit 0 means the drain finished everything it held before the timeout; it had to wait for
-    // the leases (about 2 s) to do so.
+    // Redis (up to 2 s) to do so.
     expect(exit, a!.log.slice(-3000)).toEqual({ code: 0, signal: null });
     expect(tookMs).toBeGreaterThanOrEqual(1_000);
     expect(tookMs).toBeLessThan(15_000);
