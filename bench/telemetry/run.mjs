@@ -215,7 +215,9 @@ process.stdout.write(
 );
 const target = { metricsCostPctBelow: 5, tracesCostPctBelow: 20, tracesAddedVsFloorAtMost: 1.3 };
 const vsFloor = rows[2].addedUsPerReq / sdkFloor.addedUsPerReq;
-const sameSpans = rows[2].spansPerRequest === sdkFloor.spansPerRequest;
+// Requests still in flight when a slice ends export their spans without being counted: at the
+// runner's lower rate that shows as ~0.05 span per request more than the floor, not another span.
+const sameSpans = Math.abs(rows[2].spansPerRequest - sdkFloor.spansPerRequest) < 0.2;
 const floorMet = sameSpans && vsFloor <= target.tracesAddedVsFloorAtMost;
 process.stdout.write(
   `runner tracing vs the SDK floor: ${vsFloor.toFixed(2)}× the floor's added CPU (target ≤ ${target.tracesAddedVsFloorAtMost}×), ${rows[2].spansPerRequest} spans per request against the floor's ${sdkFloor.spansPerRequest}: ${floorMet ? 'met' : 'NOT met'}\n`,

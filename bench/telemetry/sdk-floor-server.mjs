@@ -1,12 +1,13 @@
 // The tracing floor: bench/webhook/bare-server.mjs's answer, plus, per request, the spans the
 // runner records by default for one message of the benchmark flow, one per hop (webhook, publish
 // ingress, consume ingress, flow run with its two nodes as events, component call, publish egress,
-// send egress: same names, kinds, attributes, parent chain and traceparent hops), through the
+// publish reply to the waiting caller: same names, kinds, attributes, parent chain, traceparent
+// hops and active contexts), through the
 // runner's own OpenTelemetry setup (dist/telemetry/otel.js: Node SDK, batch processor, OTLP
 // exporter, redaction, the AsyncLocalStorage context manager). No Nest and no runner logic: what it
 // costs over the bare server is what the SDK itself costs per traced message, the least any runner
 // emitting this trace could pay. Prints LISTENING <url>.
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { shutdownTelemetry, startTelemetry } from '../../dist/telemetry/otel.js';
 import { serveBare } from '../webhook/bare-server.mjs';
 
@@ -22,8 +23,12 @@ const tenancy = {
 const inSubject = `greentic.messaging.ingress.${env}.${tenant}.${team}.${channel}`;
 const outSubject = `greentic.messaging.egress.${env}.${tenant}.${team}.${channel}`;
 
-/** A bus hop as the runner's instrumentation makes it: publish span, header, consume span. */
-function hop(parent, direction, subject, msgId, consumer) {
+const replySubject = `greentic.messaging.reply.floor-${process.pid}`;
+// The bus's de-duplication id, which the runner's publish spans carry: session key and message id.
+const sessionKey = (body) => `${tenant}:webhook:${body.userId}:${body.userId}`;
+
+/** A publish as the runner's instrumented bus makes it: a PRODUCER span, its traceparent in the headers. */
+function publishOnly(parent, direction, subject, msgId) {
   const pub = tracer.startSpan(
     `publish ${direction}`,
     {
@@ -37,10 +42,16 @@ function hop(parent, direction, subject, msgId, consumer) {
     },
     parent,
   );
-  const headers = {};
+  const headers = { 'greentic-tenant': tenant, 'greentic-env': env };
   propagation.inject(trace.setSpan(parent, pub), headers);
   pub.end();
-  const consume = tracer.startSpan(
+  return headers;
+}
+
+/** A bus hop: the publish, then the group's delivery, a CONSUMER span parented by the header. */
+function hop(parent, direction, subject, msgId, id, consumer) {
+  const headers = publishOnly(parent, direction, subject, msgId);
+  return tracer.startSpan(
     `${consumer} ${direction}`,
     {
       kind: SpanKind.CONSUMER,
@@ -49,76 +60,100 @@ function hop(parent, direction, subject, msgId, consumer) {
         'messaging.destination.name': subject,
         'messaging.consumer.group.name': 'greentic-runner',
         'messaging.message.delivery_count': 1,
-        'messaging.message.id': msgId,
         ...tenancy,
+        'messaging.message.id': id,
       },
     },
-    propagation.extract(context.active(), headers),
+    propagation.extract(ROOT_CONTEXT, headers),
   );
-  return consume;
+}
+
+/** The reply to a waiting caller: a publish to the replica's reply subject, which no group consumes. */
+function reply(parent) {
+  const pub = tracer.startSpan(
+    'publish reply',
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'memory', 'messaging.destination.name': replySubject },
+    },
+    parent,
+  );
+  const headers = { 'greentic-tenant': tenant, 'greentic-env': env };
+  propagation.inject(trace.setSpan(parent, pub), headers);
+  pub.end();
 }
 
 function traceOne(body, req) {
-  const webhook = tracer.startSpan('webhook webhook', {
-    kind: SpanKind.SERVER,
-    attributes: {
-      'http.request.method': req.method,
-      'http.route': '/webhooks/{provider}/{tenant}/{env}/{team}/{channel}',
-      'greentic.provider': 'webhook',
-      ...tenancy,
-    },
-  });
-  const id = body.messageId;
-  const consume = hop(trace.setSpan(context.active(), webhook), 'ingress', inSubject, id, 'consume');
-  const inConsume = trace.setSpan(context.active(), consume);
-  const t0 = Date.now();
-  const flow = tracer.startSpan(
-    'flow bench',
+  const webhook = tracer.startSpan(
+    'webhook webhook',
     {
+      kind: SpanKind.SERVER,
       attributes: {
-        'greentic.tenant': tenant,
-        'greentic.env': env,
-        'greentic.channel': channel,
+        'http.request.method': req.method,
+        'http.route': '/webhooks/{provider}/{tenant}/{env}/{team}/{channel}',
         'greentic.provider': 'webhook',
-        'greentic.pack': 'bench',
-        'greentic.flow': 'bench',
-        'greentic.team': team,
+        ...tenancy,
       },
     },
-    inConsume,
+    propagation.extract(context.active(), req.headers),
   );
-  tracer
-    .startSpan(
-      'component echo',
-      {
+  // Each span active while its hop runs, as the runner's are (the context manager's work included).
+  context.with(trace.setSpan(context.active(), webhook), () => {
+    const id = body.messageId;
+    const key = sessionKey(body);
+    const consume = hop(context.active(), 'ingress', inSubject, JSON.stringify([key, id]), id, 'consume');
+    context.with(trace.setSpan(context.active(), consume), () => {
+      const t0 = Date.now();
+      const flow = tracer.startSpan('flow bench', {
         attributes: {
           'greentic.tenant': tenant,
           'greentic.env': env,
-          'greentic.team': team,
+          'greentic.channel': channel,
+          'greentic.provider': 'webhook',
+          'greentic.pack': 'bench',
           'greentic.flow': 'bench',
-          'greentic.node': 'forecast',
-          'greentic.component': 'echo',
-          'greentic.component.version': '0.1.0',
-          'greentic.operation': 'execute',
+          'greentic.team': team,
         },
-      },
-      trace.setSpan(inConsume, flow),
-    )
-    .end();
-  flow.setAttribute('greentic.outcome', 'completed');
-  const node = (nodeId, operation, at, component) => ({
-    'greentic.node': nodeId,
-    'greentic.operation': operation,
-    'greentic.duration_ms': 0.1,
-    'greentic.outcome': 'ok',
-    ...(component ? { 'greentic.component': component } : {}),
+      });
+      context.with(trace.setSpan(context.active(), flow), () =>
+        context.with(
+          trace.setSpan(
+            context.active(),
+            tracer.startSpan('component echo', {
+              attributes: {
+                'greentic.tenant': tenant,
+                'greentic.env': env,
+                'greentic.team': team,
+                'greentic.flow': 'bench',
+                'greentic.node': 'forecast',
+                'greentic.component': 'echo',
+                'greentic.component.version': '0.1.0',
+                'greentic.operation': 'execute',
+              },
+            }),
+          ),
+          () => trace.getActiveSpan().end(),
+        ),
+      );
+      flow.setAttribute('greentic.outcome', 'completed');
+      const node = (nodeId, operation, component) => ({
+        'greentic.node': nodeId,
+        'greentic.operation': operation,
+        'greentic.duration_ms': 0.1,
+        'greentic.outcome': 'ok',
+        ...(component ? { 'greentic.component': component } : {}),
+      });
+      flow.addEvent('node forecast', node('forecast', 'mcp.exec', 'echo'), t0);
+      flow.addEvent('node answer', node('answer', 'reply'), t0);
+      flow.end();
+      // The flow's replies: on egress (no group consumes a webhook channel without callback_url)
+      // and to the waiting caller's replica.
+      publishOnly(context.active(), 'egress', outSubject, JSON.stringify([key, `${id}:reply`]));
+      reply(context.active());
+    });
+    webhook.setAttribute('greentic.messages', 1);
+    consume.end();
   });
-  flow.addEvent('node forecast', node('forecast', 'mcp.exec', t0, 'echo'), t0);
-  flow.addEvent('node answer', node('answer', 'reply', t0), t0);
-  flow.end();
-  const send = hop(inConsume, 'egress', outSubject, `${id}:reply`, 'send');
-  send.end();
-  consume.end();
   return webhook;
 }
 

@@ -58,21 +58,18 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
     }
     const parts = parseSubject(subject);
     const parent = context.active();
+    // Attribute and header objects built key by key: spreads build them the slow way.
+    const attributes: Attributes = { 'messaging.system': system, 'messaging.destination.name': subject };
+    if (po.msgId !== undefined) attributes['messaging.message.id'] = po.msgId;
+    if (parts) addTenancy(attributes, parts);
     const span = tracer.startSpan(
       // A replica's reply subject names the replica: the span name stays the same for all.
       `publish ${parts?.direction ?? (isReplySubject(subject) ? 'reply' : subject)}`,
-      {
-        kind: SpanKind.PRODUCER,
-        attributes: {
-          'messaging.system': system,
-          'messaging.destination.name': subject,
-          ...(po.msgId !== undefined ? { 'messaging.message.id': po.msgId } : {}),
-          ...tenancyAttrs(parts),
-        },
-      },
+      { kind: SpanKind.PRODUCER, attributes },
       parent,
     );
-    const headers: Record<string, string> = { ...(po.headers ?? {}) };
+    const headers: Record<string, string> = {};
+    if (po.headers) for (const k in po.headers) headers[k] = po.headers[k]!;
     if (!stampsItself) headers[PUBLISHED_AT_HEADER] = String(Date.now());
     propagation.inject(trace.setSpan(parent, span), headers);
     return bus.publish(subject, data, { ...po, headers }).then(
@@ -92,7 +89,7 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
   const subscribe = <T>(pattern: string, handler: BusHandler<T>, so?: SubscribeOptions) =>
     bus.subscribe<T>(
       pattern,
-      async (msg) => {
+      (msg) => {
         const parts = parseSubject(msg.subject);
         const group = so?.queue !== undefined;
         // Lag is a property of a delivery to a consumer group; fan-out listeners would count the
@@ -103,22 +100,23 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
             m.busLag.record(Math.max(0, Date.now() - publishedAt), lagLabels(m, parts));
         }
         const countOut = group && parts?.direction === 'egress';
-        if (!tracing || !group) return delivered(m, parts, countOut, () => handler(msg));
+        if (!tracing || !group) return delivered(m, parts, countOut, msg, handler);
+        const parent = extractParent(msg);
         const span = tracer.startSpan(
           `${parts?.direction === 'egress' ? 'send' : 'consume'} ${parts?.direction ?? msg.subject}`,
           { kind: SpanKind.CONSUMER, attributes: consumeAttrs(system, msg, so!.queue!, parts, traceText) },
-          extractParent(msg),
+          parent,
         );
-        try {
-          await context.with(trace.setSpan(context.active(), span), () =>
-            delivered(m, parts, countOut, () => handler(msg)),
-          );
-        } catch (e) {
-          failSpan(span, e);
-          throw e;
-        } finally {
-          span.end();
-        }
+        // No async wrapper of its own: the span ends on the handler's own promise.
+        const ctx = trace.setSpan(parent, span);
+        return context.with(ctx, delivered<T>, undefined, m, parts, countOut, msg, handler).then(
+          () => span.end(),
+          (e: unknown) => {
+            failSpan(span, e);
+            span.end();
+            throw e;
+          },
+        );
       },
       so,
     );
@@ -132,20 +130,27 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
   };
 }
 
-async function delivered(
+function delivered<T>(
   m: RunnerMetrics,
   parts: SubjectParts | null,
   countOut: boolean,
-  run: () => Promise<void>,
+  msg: BusMessage<T>,
+  handler: BusHandler<T>,
 ): Promise<void> {
-  if (!countOut) return run();
+  let run: Promise<void>;
   try {
-    await run();
-    m.messagesOut.add(1, outLabels(m, parts!, 'delivered'));
+    run = handler(msg);
   } catch (e) {
-    m.messagesOut.add(1, outLabels(m, parts!, 'failed'));
-    throw e;
+    return Promise.reject(e as Error);
   }
+  if (!countOut) return run;
+  return run.then(
+    () => m.messagesOut.add(1, outLabels(m, parts!, 'delivered')),
+    (e: unknown) => {
+      m.messagesOut.add(1, outLabels(m, parts!, 'failed'));
+      throw e;
+    },
+  );
 }
 
 /** The publisher's context from the `traceparent` header, else from the envelope's own field. */
@@ -170,8 +175,8 @@ function consumeAttrs(
     'messaging.destination.name': msg.subject,
     'messaging.consumer.group.name': queue,
     'messaging.message.delivery_count': msg.deliveryCount,
-    ...tenancyAttrs(parts),
   };
+  if (parts) addTenancy(attrs, parts);
   if (typeof data?.id === 'string') attrs['messaging.message.id'] = data.id;
   if (traceText && parts?.direction === 'ingress' && typeof data?.text === 'string')
     attrs['greentic.message.text'] = data.text.slice(0, MAX_TRACED_TEXT);
@@ -187,12 +192,9 @@ function outLabels(m: RunnerMetrics, parts: SubjectParts, outcome: 'delivered' |
   return m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome });
 }
 
-function tenancyAttrs(parts: SubjectParts | null): Record<string, string> {
-  if (!parts) return {};
-  return {
-    'greentic.tenant': parts.tenant,
-    'greentic.env': parts.env,
-    'greentic.team': parts.team,
-    'greentic.channel': parts.channel,
-  };
+function addTenancy(attrs: Attributes, parts: SubjectParts): void {
+  attrs['greentic.tenant'] = parts.tenant;
+  attrs['greentic.env'] = parts.env;
+  attrs['greentic.team'] = parts.team;
+  attrs['greentic.channel'] = parts.channel;
 }

@@ -42,16 +42,12 @@ export function installWebhookSpans(fastify: FastifyInstance): void {
       parent,
     );
     (req as SpanCarrier)[SPAN] = trace.setSpan(parent, span);
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
+    // 'close' comes once per response, after 'finish' or when the connection drops first.
+    reply.raw.once('close', () => {
       span.setAttribute('http.response.status_code', reply.raw.statusCode);
       if (reply.raw.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
-    };
-    reply.raw.once('finish', end);
-    reply.raw.once('close', end);
+    });
     done();
   });
   fastify.addHook('preHandler', (req, _reply, done) => {
