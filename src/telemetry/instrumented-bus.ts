@@ -58,18 +58,21 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
     }
     const parts = parseSubject(subject);
     const parent = context.active();
-    // Attribute and header objects built key by key: spreads build them the slow way.
-    const attributes: Attributes = { 'messaging.system': system, 'messaging.destination.name': subject };
-    if (po.msgId !== undefined) attributes['messaging.message.id'] = po.msgId;
-    if (parts) addTenancy(attributes, parts);
     const span = tracer.startSpan(
       // A replica's reply subject names the replica: the span name stays the same for all.
       `publish ${parts?.direction ?? (isReplySubject(subject) ? 'reply' : subject)}`,
-      { kind: SpanKind.PRODUCER, attributes },
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': system,
+          'messaging.destination.name': subject,
+          ...(po.msgId !== undefined ? { 'messaging.message.id': po.msgId } : {}),
+          ...tenancyAttrs(parts),
+        },
+      },
       parent,
     );
-    const headers: Record<string, string> = {};
-    if (po.headers) for (const k in po.headers) headers[k] = po.headers[k]!;
+    const headers: Record<string, string> = { ...(po.headers ?? {}) };
     if (!stampsItself) headers[PUBLISHED_AT_HEADER] = String(Date.now());
     propagation.inject(trace.setSpan(parent, span), headers);
     return bus.publish(subject, data, { ...po, headers }).then(
@@ -89,7 +92,7 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
   const subscribe = <T>(pattern: string, handler: BusHandler<T>, so?: SubscribeOptions) =>
     bus.subscribe<T>(
       pattern,
-      (msg) => {
+      async (msg) => {
         const parts = parseSubject(msg.subject);
         const group = so?.queue !== undefined;
         // Lag is a property of a delivery to a consumer group; fan-out listeners would count the
@@ -100,23 +103,24 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
             m.busLag.record(Math.max(0, Date.now() - publishedAt), lagLabels(m, parts));
         }
         const countOut = group && parts?.direction === 'egress';
-        if (!tracing || !group) return delivered(m, parts, countOut, msg, handler);
+        if (!tracing || !group) return delivered(m, parts, countOut, () => handler(msg));
+        // The handler runs in the publisher's context (its baggage too), with this span on it.
         const parent = extractParent(msg);
         const span = tracer.startSpan(
           `${parts?.direction === 'egress' ? 'send' : 'consume'} ${parts?.direction ?? msg.subject}`,
           { kind: SpanKind.CONSUMER, attributes: consumeAttrs(system, msg, so!.queue!, parts, traceText) },
           parent,
         );
-        // No async wrapper of its own: the span ends on the handler's own promise.
-        const ctx = trace.setSpan(parent, span);
-        return context.with(ctx, delivered<T>, undefined, m, parts, countOut, msg, handler).then(
-          () => span.end(),
-          (e: unknown) => {
-            failSpan(span, e);
-            span.end();
-            throw e;
-          },
-        );
+        try {
+          await context.with(trace.setSpan(parent, span), () =>
+            delivered(m, parts, countOut, () => handler(msg)),
+          );
+        } catch (e) {
+          failSpan(span, e);
+          throw e;
+        } finally {
+          span.end();
+        }
       },
       so,
     );
@@ -130,27 +134,20 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
   };
 }
 
-function delivered<T>(
+async function delivered(
   m: RunnerMetrics,
   parts: SubjectParts | null,
   countOut: boolean,
-  msg: BusMessage<T>,
-  handler: BusHandler<T>,
+  run: () => Promise<void>,
 ): Promise<void> {
-  let run: Promise<void>;
+  if (!countOut) return run();
   try {
-    run = handler(msg);
+    await run();
+    m.messagesOut.add(1, outLabels(m, parts!, 'delivered'));
   } catch (e) {
-    return Promise.reject(e as Error);
+    m.messagesOut.add(1, outLabels(m, parts!, 'failed'));
+    throw e;
   }
-  if (!countOut) return run;
-  return run.then(
-    () => m.messagesOut.add(1, outLabels(m, parts!, 'delivered')),
-    (e: unknown) => {
-      m.messagesOut.add(1, outLabels(m, parts!, 'failed'));
-      throw e;
-    },
-  );
 }
 
 /** The publisher's context from the `traceparent` header, else from the envelope's own field. */
@@ -175,8 +172,8 @@ function consumeAttrs(
     'messaging.destination.name': msg.subject,
     'messaging.consumer.group.name': queue,
     'messaging.message.delivery_count': msg.deliveryCount,
+    ...tenancyAttrs(parts),
   };
-  if (parts) addTenancy(attrs, parts);
   if (typeof data?.id === 'string') attrs['messaging.message.id'] = data.id;
   if (traceText && parts?.direction === 'ingress' && typeof data?.text === 'string')
     attrs['greentic.message.text'] = data.text.slice(0, MAX_TRACED_TEXT);
@@ -192,9 +189,12 @@ function outLabels(m: RunnerMetrics, parts: SubjectParts, outcome: 'delivered' |
   return m.labels.bound({ tenant: parts.tenant, channel: parts.channel, outcome });
 }
 
-function addTenancy(attrs: Attributes, parts: SubjectParts): void {
-  attrs['greentic.tenant'] = parts.tenant;
-  attrs['greentic.env'] = parts.env;
-  attrs['greentic.team'] = parts.team;
-  attrs['greentic.channel'] = parts.channel;
+function tenancyAttrs(parts: SubjectParts | null): Record<string, string> {
+  if (!parts) return {};
+  return {
+    'greentic.tenant': parts.tenant,
+    'greentic.env': parts.env,
+    'greentic.team': parts.team,
+    'greentic.channel': parts.channel,
+  };
 }

@@ -1,4 +1,4 @@
-import { context, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { context, trace, type Span } from '@opentelemetry/api';
 import { ComponentMemoryExceededError, ComponentTimeoutError } from '../common/errors.js';
 import type { ComponentCall, ComponentRuntime } from '../core/component-runtime.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
@@ -58,18 +58,23 @@ export function instrumentComponentRuntime(
   const invoke = (tenant: TenantCtx, call: ComponentCall): Promise<unknown> => {
     if (!tracing) return measured(tenant, call);
     const parent = context.active();
-    const attributes: Attributes = {
-      'greentic.tenant': tenant.tenantId,
-      'greentic.env': tenant.envId,
-    };
-    if (tenant.teamId !== undefined) attributes['greentic.team'] = tenant.teamId;
-    attributes['greentic.flow'] = call.ctx.flowId;
-    attributes['greentic.node'] = call.ctx.nodeId;
-    attributes['greentic.component'] = call.component.name;
-    attributes['greentic.component.version'] = call.component.version;
-    if (call.operation) attributes['greentic.operation'] = call.operation;
-    const span = tracer.startSpan(`component ${call.component.name}`, { attributes }, parent);
-    return context.with(trace.setSpan(parent, span), measured, undefined, tenant, call, span);
+    const span = tracer.startSpan(
+      `component ${call.component.name}`,
+      {
+        attributes: {
+          'greentic.tenant': tenant.tenantId,
+          'greentic.env': tenant.envId,
+          ...(tenant.teamId !== undefined ? { 'greentic.team': tenant.teamId } : {}),
+          'greentic.flow': call.ctx.flowId,
+          'greentic.node': call.ctx.nodeId,
+          'greentic.component': call.component.name,
+          'greentic.component.version': call.component.version,
+          ...(call.operation ? { 'greentic.operation': call.operation } : {}),
+        },
+      },
+      parent,
+    );
+    return context.with(trace.setSpan(parent, span), () => measured(tenant, call, span));
   };
 
   if (runtime.stats) observeStats(runtime, m);

@@ -42,7 +42,7 @@ export function instrumentFlowRunner(
     }
   };
 
-  const traced = (input: FlowRunInput): Promise<FlowRunResult> => {
+  const traced = async (input: FlowRunInput): Promise<FlowRunResult> => {
     const { tenant, message } = input;
     const parent = context.active();
     const attributes: Attributes = {
@@ -55,26 +55,23 @@ export function instrumentFlowRunner(
     };
     if (tenant.teamId !== undefined) attributes['greentic.team'] = tenant.teamId;
     const span = tracer.startSpan(`flow ${input.flowId}`, { attributes }, parent);
-    // No async wrapper of its own: the span ends on the run's own promise.
-    return context.with(trace.setSpan(parent, span), runFlow, undefined, runner, input).then(
-      (result) => {
-        span.setAttribute('greentic.outcome', result.status);
-        if (result.error) {
-          span.setAttribute('greentic.error.code', result.error.code);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.code });
-        }
-        if (nodeSpans) recordNodeSpans(tracer, span, input, result.trace);
-        else for (const n of result.trace) span.addEvent(`node ${n.nodeId}`, nodeAttributes(n), n.startedAt);
-        span.end();
-        recordNodes(input, result);
-        return result;
-      },
-      (e: unknown) => {
-        failSpan(span, e);
-        span.end();
-        throw e;
-      },
-    );
+    try {
+      const result = await context.with(trace.setSpan(parent, span), () => runner.run(input));
+      span.setAttribute('greentic.outcome', result.status);
+      if (result.error) {
+        span.setAttribute('greentic.error.code', result.error.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: result.error.code });
+      }
+      if (nodeSpans) recordNodeSpans(tracer, span, input, result.trace);
+      else for (const n of result.trace) span.addEvent(`node ${n.nodeId}`, nodeAttributes(n), n.startedAt);
+      recordNodes(input, result);
+      return result;
+    } catch (e) {
+      failSpan(span, e);
+      throw e;
+    } finally {
+      span.end();
+    }
   };
 
   if (!tracing)
@@ -86,15 +83,6 @@ export function instrumentFlowRunner(
       },
     };
   return { run: traced };
-}
-
-/** `runner.run`, a synchronous throw as a rejection. */
-function runFlow(runner: FlowRunner, input: FlowRunInput): Promise<FlowRunResult> {
-  try {
-    return runner.run(input);
-  } catch (e) {
-    return Promise.reject(e as Error);
-  }
 }
 
 function nodeAttributes(n: NodeTrace): Attributes {
