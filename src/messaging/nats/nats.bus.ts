@@ -42,6 +42,7 @@ import { JetStreamHealthMonitor } from './nats-health.js';
 import type { PartitionLeaseStore } from '../../core/partition-ownership.js';
 import { MemoryPartitionLeases } from '../../sessions/memory-partition-leases.js';
 import { PartitionedConsumer, type PartitionHost } from './partitioned-consumer.js';
+import { TurnBatch } from './turn-batch.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
@@ -122,6 +123,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   };
   /** Handlers of partition owners running now. */
   private running = 0;
+  /** Publishes and acks of one event-loop turn, written together. */
+  private readonly batch = new TurnBatch();
 
   /** Messages taken by partition owners and not finished, against `options.maxInflight`. */
   private admitted = 0;
@@ -192,20 +195,22 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     const h = natsHeaders();
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
     if (this.mapper.direction(subject) === undefined) {
-      this.nc.publish(wire, payload, { headers: h });
+      this.batch.add(() => this.nc.publish(wire, payload, { headers: h }));
       this.counters.published++;
       return NOT_DUPLICATE;
     }
     let ack: PubAck;
     try {
-      ack = await this.js.publish(wire, payload, {
-        headers: h,
-        timeout: this.options.publishTimeoutMs,
-        // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
-        // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
-        // Messages' ids come scoped by session already (messageDedupeId).
-        ...(opts.msgId !== undefined ? { msgID: `${subject}|${opts.msgId}` } : {}),
-      });
+      ack = await this.batch.run(() =>
+        this.js.publish(wire, payload, {
+          headers: h,
+          timeout: this.options.publishTimeoutMs,
+          // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
+          // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
+          // Messages' ids come scoped by session already (messageDedupeId).
+          ...(opts.msgId !== undefined ? { msgID: `${subject}|${opts.msgId}` } : {}),
+        }),
+      );
     } catch (e) {
       throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, {
         subject,
@@ -654,6 +659,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         });
       },
       backoff: (attempt, err) => this.backoff(attempt, err),
+      later: (send) => this.batch.add(send),
       count: (what) => {
         if (what === 'running') {
           if (++this.running > this.counters.peakRunning) this.counters.peakRunning = this.running;

@@ -1,0 +1,30 @@
+/**
+ * Sends queued in one event-loop turn go to NATS together, at the turn's end (setImmediate): the
+ * client writes what it has buffered in one socket write, and on loopback each write costs the
+ * sender the receiver's TCP work too. Without this, every webhook's ingress publish (each HTTP
+ * request is its own I/O callback) and every ack was its own write.
+ */
+export class TurnBatch {
+  private queue: (() => void)[] = [];
+  private scheduled = false;
+
+  /** Runs `send` at the end of this turn, with the others queued meanwhile. */
+  add(send: () => void): void {
+    this.queue.push(send);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** `send`'s result, once it ran with its turn's batch. */
+  run<T>(send: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.add(() => send().then(resolve, reject)));
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const q = this.queue;
+    this.queue = [];
+    for (const send of q) send();
+  };
+}
