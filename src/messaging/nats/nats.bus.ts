@@ -32,7 +32,7 @@ import type {
   PublishOptions,
   SubscribeOptions,
 } from '../../core/message-bus.js';
-import { deadLetterSubject, parseSubject } from '../../core/subjects.js';
+import { deadLetterSubject, isReplySubject, parseSubject } from '../../core/subjects.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';
@@ -187,14 +187,21 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
 
   async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<PublishAck> {
     if (this.closed) throw new BusUnavailableError('bus is closed');
-    const wire = this.mapper.toWire(subject, orderingKey(subject, data));
+    const dir = this.mapper.direction(subject);
+    // On egress the waiting replica rides in the wire subject (it reads it with a core
+    // subscription); anywhere else the reply subject gets its own publish.
+    const wire = this.mapper.toWire(subject, orderingKey(subject, data), opts.replyTo);
     const payload = encoder.encode(JSON.stringify(data));
     // Too large is not an outage: refuse it as bad input instead of retrying it forever.
     const max = this.nc.info?.max_payload;
     if (max !== undefined && payload.length > max) throw new PayloadTooLargeError(max);
     const h = natsHeaders();
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
-    if (this.mapper.direction(subject) === undefined) {
+    if (opts.replyTo !== undefined && dir !== 'egress') {
+      const to = this.mapper.toWire(opts.replyTo, opts.replyTo);
+      this.batch.add(() => this.nc.publish(to, payload, { headers: h }));
+    }
+    if (dir === undefined) {
       this.batch.add(() => this.nc.publish(wire, payload, { headers: h }));
       this.counters.published++;
       return NOT_DUPLICATE;
@@ -398,8 +405,28 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     handler: BusHandler,
     queue?: string,
   ): Promise<BusSubscription> {
+    const subs: CoreSub[] = [this.coreSub(this.mapper.corePattern(pattern), pattern, handler, queue)];
+    // A replica's reply subject: its waiting callers' replies come as the egress publishes naming it.
+    if (isReplySubject(pattern))
+      subs.push(this.coreSub(this.mapper.awaitedEgressPattern(pattern), pattern, handler, queue));
+    // The server knows the subscription once a round trip has passed: a subscriber's own
+    // publish (or another connection's) right after subscribe() must reach it.
+    // While disconnected the SUB waits in the reconnect buffer: subscribe() does not fail for that.
+    await withTimeout(this.nc.flush(), 5_000, 'flush').catch(() => undefined);
+    return {
+      unsubscribe: async () => {
+        for (const entry of subs) {
+          if (!entry.sub.isClosed()) entry.sub.unsubscribe();
+          await settle(entry.inflight, 2_000);
+          this.coreSubs.delete(entry);
+        }
+      },
+    };
+  }
+
+  private coreSub(wire: string, pattern: string, handler: BusHandler, queue?: string): CoreSub {
     const entry: CoreSub = { sub: undefined as unknown as Subscription, inflight: new Set() };
-    entry.sub = this.nc.subscribe(this.mapper.corePattern(pattern), {
+    entry.sub = this.nc.subscribe(wire, {
       ...(queue !== undefined ? { queue } : {}),
       callback: (err, m) => {
         if (err) {
@@ -427,17 +454,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       },
     });
     this.coreSubs.add(entry);
-    // The server knows the subscription once a round trip has passed: a subscriber's own
-    // publish (or another connection's) right after subscribe() must reach it.
-    // While disconnected the SUB waits in the reconnect buffer: subscribe() does not fail for that.
-    await withTimeout(this.nc.flush(), 5_000, 'flush').catch(() => undefined);
-    return {
-      unsubscribe: async () => {
-        if (!entry.sub.isClosed()) entry.sub.unsubscribe();
-        await settle(entry.inflight, 2_000);
-        this.coreSubs.delete(entry);
-      },
-    };
+    return entry;
   }
 
   /** Pulls one durable consumer until the subscription stops; survives reconnects and lost consumers. */
