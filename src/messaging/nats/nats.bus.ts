@@ -12,7 +12,6 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
-  type PubAck,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import {
@@ -43,6 +42,7 @@ import type { PartitionLeaseStore } from '../../core/partition-ownership.js';
 import { MemoryPartitionLeases } from '../../sessions/memory-partition-leases.js';
 import { PartitionedConsumer, type PartitionHost } from './partitioned-consumer.js';
 import { TurnBatch } from './turn-batch.js';
+import { PubAcks, type StreamAck } from './pub-acks.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
@@ -125,6 +125,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   private running = 0;
   /** Publishes and acks of one event-loop turn, written together. */
   private readonly batch = new TurnBatch();
+  /** The PubAcks of this bus's stream publishes, on one inbox. */
+  private readonly acks: PubAcks;
 
   /** Messages taken by partition owners and not finished, against `options.maxInflight`. */
   private admitted = 0;
@@ -138,6 +140,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     readonly leases: PartitionLeaseStore,
   ) {
     this.mapper = new SubjectMapper(options.subjectPrefix, options.partitions);
+    this.acks = new PubAcks(nc, options.publishTimeoutMs);
     this.streams = {
       ingress: `${options.streamPrefix}_INGRESS`,
       egress: `${options.streamPrefix}_EGRESS`,
@@ -206,18 +209,13 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       this.counters.published++;
       return NOT_DUPLICATE;
     }
-    let ack: PubAck;
+    // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
+    // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
+    // Messages' ids come scoped by session already (messageDedupeId).
+    if (opts.msgId !== undefined) h.set('Nats-Msg-Id', `${subject}|${opts.msgId}`);
+    let ack: StreamAck;
     try {
-      ack = await this.batch.run(() =>
-        this.js.publish(wire, payload, {
-          headers: h,
-          timeout: this.options.publishTimeoutMs,
-          // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
-          // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
-          // Messages' ids come scoped by session already (messageDedupeId).
-          ...(opts.msgId !== undefined ? { msgID: `${subject}|${opts.msgId}` } : {}),
-        }),
-      );
+      ack = await this.batch.run(() => this.acks.publish(wire, payload, h));
     } catch (e) {
       throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, {
         subject,
@@ -384,6 +382,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           await this.nc.close().catch(() => undefined);
         });
       }
+      this.acks.close();
       this.logger.log({ ...this.counters }, 'NATS bus closed');
     })();
     return this.closing;
