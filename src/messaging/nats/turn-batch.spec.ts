@@ -16,6 +16,21 @@ describe('TurnBatch', () => {
     expect(ran).toEqual(['a', 'b', 'c']);
   });
 
+  it('runs the rest of a turn when one send throws', async () => {
+    const batch = new TurnBatch();
+    const ran: string[] = [];
+    batch.add(() => {
+      throw new Error('connection closed');
+    });
+    batch.add(() => ran.push('b'));
+    await expect(
+      batch.run(() => {
+        throw new Error('closed');
+      }),
+    ).rejects.toThrow('closed');
+    expect(ran).toEqual(['b']);
+  });
+
   it("settles run() with its send's result or error", async () => {
     const batch = new TurnBatch();
     await expect(batch.run(() => Promise.resolve(7))).resolves.toBe(7);

@@ -18,13 +18,30 @@ export class TurnBatch {
 
   /** `send`'s result, once it ran with its turn's batch. */
   run<T>(send: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.add(() => send().then(resolve, reject)));
+    return new Promise<T>((resolve, reject) =>
+      this.add(() => {
+        try {
+          send().then(resolve, reject);
+        } catch (e) {
+          reject(e as Error);
+        }
+      }),
+    );
   }
 
   private readonly flush = (): void => {
     this.scheduled = false;
     const q = this.queue;
     this.queue = [];
-    for (const send of q) send();
+    for (const send of q) {
+      // One failing send (the connection closed meanwhile) must not hold back the others. What it
+      // lost is what a closed connection loses anyway: a fire-and-forget publish or an ack, whose
+      // message is redelivered; `run` rejects its caller instead.
+      try {
+        send();
+      } catch {
+        continue;
+      }
+    }
   };
 }
