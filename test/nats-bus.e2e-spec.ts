@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BadRequestError, GreenticError, PayloadTooLargeError } from '../src/common/errors.js';
 import type { BusMessage } from '../src/core/message-bus.js';
+import { replySubject } from '../src/core/subjects.js';
 import { NatsBus } from '../src/messaging/nats/nats.bus.js';
 import type { NatsBusOptions } from '../src/messaging/nats/nats-bus.options.js';
 import { ReplicaLeases } from './support/replica-leases.js';
@@ -322,6 +323,35 @@ describe('NatsBus (JetStream)', () => {
     await a.publish(EGRESS, { sessionKey: 's', inReplyTo: 'x' }, { msgId: 'x:reply' });
     await until(() => seen.length === 2, 'both subscribers');
     expect(seen.sort()).toEqual([`a:${EGRESS}`, `b:${EGRESS}`]);
+  });
+
+  it("answers a waiting replica with the egress publish itself: its reply subject gets it once, a repeat too, no other replica's does", async () => {
+    const ns = namespace('awaited');
+    const [a, b, c] = [await bus(ns), await bus(ns), await bus(ns)];
+    const seen: string[] = [];
+    await b.subscribe(replySubject('rb'), async (m) => void seen.push(`b:${m.subject}`));
+    await c.subscribe(replySubject('rc'), async (m) => void seen.push(`c:${m.subject}`));
+    // Everything on the wire in this namespace: one message per publish, none to a reply subject.
+    const wire: string[] = [];
+    const tap = raw.subscribe(`${ns.GREENTIC_NATS_SUBJECT_PREFIX}.>`, {
+      callback: (_e, m) => void wire.push(m.subject),
+    });
+    await raw.flush();
+    const out = { sessionKey: 's', inReplyTo: 'y' };
+    expect(await a.publish(EGRESS, out, { msgId: 'y:reply', replyTo: replySubject('rb') })).toEqual({
+      duplicate: false,
+    });
+    // A replay of the stored replies: the stream drops it, the waiting caller still gets it.
+    expect(await a.publish(EGRESS, out, { msgId: 'y:reply', replyTo: replySubject('rb') })).toEqual({
+      duplicate: true,
+    });
+    await until(() => seen.length === 2, 'the waiting replica');
+    await sleep(200);
+    expect(seen).toEqual([`b:${EGRESS}`, `b:${EGRESS}`]);
+    tap.unsubscribe();
+    expect(wire).toHaveLength(2);
+    for (const w of wire)
+      expect(w).toMatch(/\.greentic\.messaging\.egress\.dev\.acme\.default\.web\.p\d+\.rb$/);
   });
 
   it('moves messages published straight to NATS without a partition onto their partition, in order', async () => {

@@ -1,5 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EgressMessage, MessageEnvelope } from '../src/core/message-envelope.js';
@@ -256,12 +256,20 @@ describe('partition owners with three replica processes', () => {
 
   it('delivers each ?wait=true reply to exactly one replica: the one that accepted the call', async () => {
     const nc: NatsConnection = await connect({ servers: SHARED_NATS_URL });
-    const deliveries: { subject: string; inReplyTo: string }[] = [];
-    const sub = nc.subscribe(`${SP}.greentic.messaging.reply.>`, {
-      callback: (_err, m) => {
-        deliveries.push({ subject: m.subject, inReplyTo: m.json<{ inReplyTo: string }>().inReplyTo });
-      },
-    });
+    // A waiting replica gets its replies as the one egress publish that names it (the last token of
+    // the egress wire subject; `_`: nobody waits), or on its own reply subject.
+    const deliveries: { to: string; inReplyTo: string }[] = [];
+    const record = (to: string, m: Msg) => {
+      if (to !== '_') deliveries.push({ to, inReplyTo: m.json<{ inReplyTo: string }>().inReplyTo });
+    };
+    const subs = [
+      nc.subscribe(`${SP}.greentic.messaging.reply.>`, {
+        callback: (_err, m) => record(m.subject.split('.').pop()!, m),
+      }),
+      nc.subscribe(`${SP}.greentic.messaging.egress.*.*.*.*.*.*`, {
+        callback: (_err, m) => record(m.subject.split('.').pop()!, m),
+      }),
+    ];
     await nc.flush();
     try {
       const N = 30;
@@ -287,10 +295,9 @@ describe('partition owners with three replica processes', () => {
       const counts = countBy(deliveries, (d) => d.inReplyTo);
       expect([...counts].filter(([, n]) => n !== 1)).toEqual([]);
       expect(counts.size).toBe(N);
-      for (const d of deliveries)
-        expect(d.subject).toBe(`${SP}.greentic.messaging.reply.${acceptedBy.get(d.inReplyTo)}`);
+      for (const d of deliveries) expect(d.to).toBe(acceptedBy.get(d.inReplyTo));
     } finally {
-      sub.unsubscribe();
+      for (const sub of subs) sub.unsubscribe();
       await nc.close();
     }
   });

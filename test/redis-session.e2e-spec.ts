@@ -12,6 +12,7 @@ import {
   type RedisSessionStoreOptions,
 } from '../src/sessions/redis/redis-session.store.js';
 import type { TenantCtx } from '../src/core/tenant-ctx.js';
+import { withoutEgress, withProcessed } from '../src/sessions/processed-window.js';
 import {
   deleteRedisPrefix,
   requireRedis,
@@ -180,6 +181,33 @@ describe('RedisSessionStore', () => {
     expect(back!.processed).toEqual([
       { id: 'first', at: 1, egress: { id: 'first:reply' } },
       { id: 'later', at: 2 },
+    ]);
+  });
+
+  it("gives each load of a partition owner's cached session its own snapshot and data, and stores what JSON.stringify would", async () => {
+    const s = await store();
+    const fence = (await s.leases().claim('cache', 0, 'r1', 10_000))!;
+    const t = Date.now();
+    const first = withProcessed(undefined, { id: 'm1', at: t, egress: { id: 'm1:reply' } }, t);
+    const v1 = await s.commit(A, { ...record('cached', { n: 1 }), processed: first }, 0, 60, { fence });
+    const a = (await s.load(A, 'cached', fence))!;
+    // A flow changing its copy in place (the commit above is refused or never made).
+    (a.data as { n: number }).n = 99;
+    const b = (await s.load(A, 'cached', fence))!;
+    expect(b).toMatchObject({ version: v1, data: { n: 1 }, processed: first });
+    // The next commit carries the cached entries (their JSON reused) plus a new one.
+    const second = withoutEgress(withProcessed(b.processed, { id: 'm2', at: t + 1 }, t + 1), ['m1']);
+    await s.commit(A, { ...b, snapshot: null, data: { n: 2 }, processed: second }, v1, 60, { fence });
+    const stored = await raw.hget(`${prefix}:a/dev/default:{cached}:s`, 'r');
+    expect(JSON.parse(stored!)).toEqual({
+      snapshot: null,
+      data: { n: 2 },
+      updatedAt: expect.any(String),
+      processed: second,
+    });
+    expect((await s.load(A, 'cached', fence))!.processed).toEqual([
+      { id: 'm1', at: t },
+      { id: 'm2', at: t + 1 },
     ]);
   });
 

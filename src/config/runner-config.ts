@@ -102,9 +102,9 @@ export class RunnerConfig {
 
   /**
    * This replica's id in partition leases and in its reply subject; unique per live replica.
-   * Empty: host name and process id.
+   * Empty: host name and process id. Not `_`, the egress token of a reply nobody waits for.
    */
-  @Matches(/^[A-Za-z0-9_-]*$/)
+  @Matches(/^(?!_$)[A-Za-z0-9_-]*$/)
   GREENTIC_REPLICA_ID = '';
 
   @Type(() => Number)

@@ -28,6 +28,12 @@ export interface PublishOptions {
    */
   msgId?: string;
   headers?: Record<string, string>;
+  /**
+   * A replica's reply subject (`replySubject`) whose subscribers get this message too, once, even
+   * when the publish is dropped as a duplicate (a replay answers its caller). The NATS bus carries
+   * both in one egress publish.
+   */
+  replyTo?: string;
 }
 
 export interface SubscribeOptions {

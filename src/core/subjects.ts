@@ -108,12 +108,26 @@ export function parseSubject(subject: string): SubjectParts | null {
 
 /**
  * A replica's own reply subject: replies and duplicate notices for the callers waiting on that
- * replica (`?wait=true`). Core NATS only, no stream; the ingress publish names it in the
- * `greentic-reply-to` header, and the partition owner publishes there once.
+ * replica (`?wait=true`). No stream; the ingress publish names it in the `greentic-reply-to`
+ * header, and the partition owner's egress publish names it (`PublishOptions.replyTo`), so the
+ * replies reach it once. A bus may carry that in the egress publish itself (the NATS bus puts
+ * the replica in the egress wire subject: `awaitedEgressToken`).
  */
 export function replySubject(replica: string): string {
   return `${SUBJECT_ROOT}.reply.${replica}`;
 }
+
+/**
+ * The token a bus may add to an egress subject to say which replica waits for it: the replica of
+ * a reply subject, or `_` when nobody waits (replica ids are never `_`, see replicaIdOf).
+ */
+export function awaitedEgressToken(replyTo: string | undefined): string {
+  if (replyTo === undefined || !isReplySubject(replyTo)) return NO_WAITER;
+  return replyTo.slice(SUBJECT_ROOT.length + '.reply.'.length);
+}
+
+/** The egress token of a reply nobody waits for. */
+export const NO_WAITER = '_';
 
 /** Header naming the reply subject of the replica a caller waits on. */
 export const REPLY_TO_HEADER = 'greentic-reply-to';

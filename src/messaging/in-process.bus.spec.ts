@@ -30,6 +30,19 @@ describe('InProcessBus', () => {
     await bus.close();
   });
 
+  it('gives the named reply subject its copy once per publish, a repeat dropped by id included', async () => {
+    const bus = new InProcessBus();
+    const seen: string[] = [];
+    await bus.subscribe('out.>', async (m) => void seen.push(m.subject));
+    await bus.subscribe('reply.a', async (m) => void seen.push(m.subject));
+    await bus.subscribe('reply.b', async (m) => void seen.push(m.subject));
+    expect(await bus.publish('out.x', {}, { msgId: 'r1', replyTo: 'reply.a' })).toEqual({ duplicate: false });
+    expect(await bus.publish('out.x', {}, { msgId: 'r1', replyTo: 'reply.a' })).toEqual({ duplicate: true });
+    await tick();
+    expect(seen.sort()).toEqual(['out.x', 'reply.a', 'reply.a']);
+    await bus.close();
+  });
+
   it("hands subscribers the publisher's headers and id, and one payload none of them can change", async () => {
     const bus = new InProcessBus();
     const got: { headers: Record<string, string>; data: { nested: { n: number } } }[] = [];

@@ -84,6 +84,8 @@ export class InProcessBus implements MessageBus {
 
   private publishNow(subject: string, data: unknown, opts: PublishOptions): Promise<PublishAck> {
     if (this.closed) return Promise.reject(new Error('bus is closed'));
+    // The waiting replica's copy goes even when the publish is a repeat (a replay answers it).
+    if (opts.replyTo !== undefined) this.publishNow(opts.replyTo, data, { headers: opts.headers ?? {} });
     if (opts.msgId !== undefined) {
       if (!this.seen.addIfAbsent(`${subject}|${opts.msgId}`, true)) {
         this.duplicates++;

@@ -150,6 +150,9 @@ class FakeBus implements MessageBus {
     if (err) throw err;
     const copy = JSON.parse(JSON.stringify(data)) as unknown;
     this.publishes.push({ subject, data: copy, opts });
+    // The waiting replica's copy arrives even when the publish is a repeat.
+    if (opts.replyTo !== undefined)
+      this.delivered.push({ subject: opts.replyTo, data: copy, headers: opts.headers ?? {} });
     if (opts.msgId !== undefined) {
       const id = `${subject}|${opts.msgId}`;
       if (this.ids.has(id)) return { duplicate: true };

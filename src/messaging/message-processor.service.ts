@@ -256,7 +256,7 @@ export class MessageProcessor {
 
   /**
    * On egress (once, de-duplicated by reply id) and, when a caller waits, to its replica's reply
-   * subject, together: both publishes go out in the same write.
+   * subject: one publish on NATS (the waiting replica is named in the egress subject).
    */
   private async publishReplies(
     egress: EgressMessage,
@@ -268,17 +268,12 @@ export class MessageProcessor {
     // Published before, perhaps (past JetStream's window the bus no longer drops it): egress checks
     // its delivery ledger as for a redelivery, so a reply already sent is not sent again.
     if (replay) headers[REPLAY_HEADER] = '1';
-    const published = this.bus.publish(
-      egressSubject(egress.env, egress.tenant, egress.team, egress.channel),
-      egress,
-      {
-        // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
-        msgId: messageDedupeId(egress.sessionKey, egress.id),
-        headers,
-      },
-    );
-    if (replyTo) await Promise.all([published, this.answer(replyTo, egress, headers)]);
-    else await published;
+    await this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
+      // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
+      msgId: messageDedupeId(egress.sessionKey, egress.id),
+      headers,
+      replyTo,
+    });
   }
 
   /** A waiting caller's answer: core NATS, no ack; a lost one costs that caller a 504, never the reply. */

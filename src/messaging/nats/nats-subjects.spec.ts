@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { replySubject } from '../../core/subjects.js';
 import { durableName, partitionFor, SubjectMapper } from './nats-subjects.js';
 
 const IN = 'greentic.messaging.ingress.dev.acme.default.web';
+const OUT = 'greentic.messaging.egress.dev.acme.default.web';
 
 describe('SubjectMapper', () => {
   it('appends the partition of the ordering key to ingress and egress, not to dead letters', () => {
@@ -12,6 +14,22 @@ describe('SubjectMapper', () => {
       'greentic.messaging.dlq.dev.acme.default.web',
     );
     expect(m.toWire('other.subject', 'k')).toBe('other.subject');
+  });
+
+  it("names on egress the replica whose caller waits, or '_', and reads it back as the logical subject", () => {
+    const m = new SubjectMapper('run42', 8);
+    const p = partitionFor('acme:webhook:c1:u1', 8);
+    const awaited = m.toWire(OUT, 'acme:webhook:c1:u1', replySubject('replica-a'));
+    expect(awaited).toBe(`run42.${OUT}.p${p}.replica-a`);
+    expect(m.toWire(OUT, 'acme:webhook:c1:u1')).toBe(`run42.${OUT}.p${p}._`);
+    // A header naming anything but a reply subject names no waiter.
+    expect(m.toWire(OUT, 'acme:webhook:c1:u1', 'greentic.messaging.ingress.x')).toBe(`run42.${OUT}.p${p}._`);
+    expect(m.fromWire(awaited)).toBe(OUT);
+    expect(m.awaitedEgressPattern(replySubject('replica-a'))).toBe(
+      'run42.greentic.messaging.egress.*.*.*.*.*.replica-a',
+    );
+    // The partition's consumer filter matches the publish, with a waiter or without.
+    expect(m.partitionFilter(OUT, p)).toBe(`run42.${OUT}.p${p}.*`);
   });
 
   it('keeps one session on one partition and spreads sessions over all of them', () => {
@@ -39,14 +57,15 @@ describe('SubjectMapper', () => {
       'greentic.messaging.ingress.*.*.*.*.p3',
     );
     expect(m.partitionFilter('greentic.messaging.egress.dev.acme.>', 0)).toBe(
-      'greentic.messaging.egress.dev.acme.*.*.p0',
+      'greentic.messaging.egress.dev.acme.*.*.p0.*',
     );
     expect(m.partitionFilter(IN, 1)).toBe(`${IN}.p1`);
     expect(m.unpartitionedFilter('greentic.messaging.ingress.>')).toBe('greentic.messaging.ingress.*.*.*.*');
     expect(m.corePattern('greentic.messaging.egress.>')).toBe('greentic.messaging.egress.>');
     expect(m.corePattern('greentic.messaging.egress.dev.acme.default.web')).toBe(
-      'greentic.messaging.egress.dev.acme.default.web.*',
+      'greentic.messaging.egress.dev.acme.default.web.*.*',
     );
+    expect(m.corePattern(IN)).toBe(`${IN}.*`);
   });
 
   it('refuses patterns that do not name a direction or do not fit the subject layout', () => {

@@ -1,5 +1,6 @@
 import { fnv1a } from '../../common/hash.js';
 import {
+  awaitedEgressToken,
   SUBJECT_TOKENS,
   subjectDirection,
   subjectPattern,
@@ -9,10 +10,14 @@ import {
  * Logical subjects (what the app publishes and subscribes to: src/core/subjects.ts) versus wire
  * subjects (what NATS carries). On the wire:
  *
- *   [{subjectPrefix}.]greentic.messaging.{ingress|egress}.{env}.{tenant}.{team}.{channel}.p{N}
+ *   [{subjectPrefix}.]greentic.messaging.ingress.{env}.{tenant}.{team}.{channel}.p{N}
+ *   [{subjectPrefix}.]greentic.messaging.egress.{env}.{tenant}.{team}.{channel}.p{N}.{waiter}
  *   [{subjectPrefix}.]greentic.messaging.dlq.{env}.{tenant}.{team}.{channel}
  *
  * `p{N}` is the partition of the message's ordering key (its `sessionKey`, else its subject).
+ * `{waiter}` (awaitedEgressToken) names the replica whose caller waits for these replies, `_` if
+ * none: that replica reads its egress with a core subscription, so one publish both lands in the
+ * stream and answers the caller. Always present, so one filter (`….p{N}.*`) covers a partition.
  * Each partition has one durable consumer with `max_ack_pending: 1`, so the messages of one
  * session are handed out one at a time in publish order, whichever replica pulls them. The
  * logical subject is always a prefix of the wire subject, so `nats sub 'greentic.messaging.>'`
@@ -61,35 +66,46 @@ export class SubjectMapper {
     return partitionFor(orderingKey, this.partitions);
   }
 
-  /** Wire subject for publishing a logical subject. */
-  toWire(logical: string, orderingKey: string): string {
+  /**
+   * Wire subject for publishing a logical subject; `replyTo`, for egress, the reply subject of the
+   * replica where a caller waits.
+   */
+  toWire(logical: string, orderingKey: string, replyTo?: string): string {
     const dir = this.direction(logical);
     if (this.partitioned(dir) && logical.split('.').length === LOGICAL_TOKENS) {
-      return this.wire(`${logical}.p${this.partitionOf(orderingKey)}`);
+      const p = `${logical}.p${this.partitionOf(orderingKey)}`;
+      return this.wire(dir === 'egress' ? `${p}.${awaitedEgressToken(replyTo)}` : p);
     }
     return this.wire(logical);
   }
 
-  /** Logical subject of a delivered wire subject (prefix and partition removed). */
+  /** Logical subject of a delivered wire subject (prefix, partition and waiter removed). */
   fromWire(wire: string): string {
     const t = wire.split('.');
     const rest = t.slice(this.prefixTokens.length);
-    if (
-      this.partitioned(this.direction(rest.join('.'))) &&
-      rest.length === LOGICAL_TOKENS + 1 &&
-      /^p\d+$/.test(rest[LOGICAL_TOKENS]!)
-    ) {
-      rest.pop();
+    const dir = this.direction(rest.join('.'));
+    if (this.partitioned(dir)) {
+      const tail = dir === 'egress' ? 2 : 1;
+      if (rest.length === LOGICAL_TOKENS + tail && /^p\d+$/.test(rest[LOGICAL_TOKENS]!))
+        rest.length = LOGICAL_TOKENS;
     }
     return rest.join('.');
   }
 
   /**
    * Consumer filter for one partition of a logical pattern: a trailing `>` becomes `*` tokens up
-   * to the logical length (a `>` would also swallow the partition token), then `.p{N}`.
+   * to the logical length (a `>` would also swallow the partition token), then `.p{N}` (and
+   * `.*`, the waiter, on egress).
    */
   partitionFilter(pattern: string, partition: number): string {
-    return this.wire(`${expandToLogical(pattern)}.p${partition}`);
+    const filter = `${expandToLogical(pattern)}.p${partition}`;
+    return this.wire(this.direction(pattern) === 'egress' ? `${filter}.*` : filter);
+  }
+
+  /** Where a replica's waiting callers' replies arrive on NATS: the egress publishes naming it. */
+  awaitedEgressPattern(replyTo: string): string {
+    const anyChannel = subjectPattern('egress', { env: '*', tenant: '*', team: '*', channel: '*' });
+    return this.wire(`${anyChannel}.*.${awaitedEgressToken(replyTo)}`);
   }
 
   /** Filter for messages that arrived without a partition token (published straight to NATS). */
@@ -104,7 +120,7 @@ export class SubjectMapper {
     if (this.partitioned(dir) && t[t.length - 1] !== '>') {
       if (t.length !== LOGICAL_TOKENS)
         throw new Error(`pattern '${pattern}' must have ${LOGICAL_TOKENS} tokens or end with '>'`);
-      return this.wire(`${pattern}.*`);
+      return this.wire(dir === 'egress' ? `${pattern}.*.*` : `${pattern}.*`);
     }
     return this.wire(pattern);
   }

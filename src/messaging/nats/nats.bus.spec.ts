@@ -225,11 +225,13 @@ describe('NatsBus', () => {
 
     const partitionOf = new Map<string, string>();
     for (const { subject, key } of wire) {
-      const m = /^(.*)\.p(\d+)$/.exec(subject);
+      // Egress names the replica a caller waits on after the partition: `_`, nobody here.
+      const m = /^(.*)\.p(\d+)(\._)?$/.exec(subject);
       expect(m, subject).not.toBeNull();
-      const [, logical, p] = m!;
+      const [, logical, p, waiter] = m!;
       expect(Number(p)).toBeLessThan(PARTITIONS);
       const group = key.startsWith('egress') ? 'egress' : key;
+      expect(waiter !== undefined).toBe(group === 'egress');
       expect(logical).toBe(`${ns.GREENTIC_NATS_SUBJECT_PREFIX}.${group === 'egress' ? EGRESS : SUBJ}`);
       expect(partitionOf.get(group) ?? p).toBe(p);
       partitionOf.set(group, p!);

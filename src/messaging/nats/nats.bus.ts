@@ -12,7 +12,6 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
-  type PubAck,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import {
@@ -32,7 +31,7 @@ import type {
   PublishOptions,
   SubscribeOptions,
 } from '../../core/message-bus.js';
-import { deadLetterSubject, parseSubject } from '../../core/subjects.js';
+import { deadLetterSubject, isReplySubject, parseSubject } from '../../core/subjects.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';
@@ -42,6 +41,8 @@ import { JetStreamHealthMonitor } from './nats-health.js';
 import type { PartitionLeaseStore } from '../../core/partition-ownership.js';
 import { MemoryPartitionLeases } from '../../sessions/memory-partition-leases.js';
 import { PartitionedConsumer, type PartitionHost } from './partitioned-consumer.js';
+import { TurnBatch } from './turn-batch.js';
+import { PubAcks, type StreamAck } from './pub-acks.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
 const NOT_DUPLICATE: PublishAck = Object.freeze({ duplicate: false });
@@ -122,6 +123,10 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   };
   /** Handlers of partition owners running now. */
   private running = 0;
+  /** Publishes and acks of one event-loop turn, written together. */
+  private readonly batch = new TurnBatch();
+  /** The PubAcks of this bus's stream publishes, on one inbox. */
+  private readonly acks: PubAcks;
 
   /** Messages taken by partition owners and not finished, against `options.maxInflight`. */
   private admitted = 0;
@@ -135,6 +140,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     readonly leases: PartitionLeaseStore,
   ) {
     this.mapper = new SubjectMapper(options.subjectPrefix, options.partitions);
+    this.acks = new PubAcks(nc, options.publishTimeoutMs);
     this.streams = {
       ingress: `${options.streamPrefix}_INGRESS`,
       egress: `${options.streamPrefix}_EGRESS`,
@@ -184,28 +190,32 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
 
   async publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<PublishAck> {
     if (this.closed) throw new BusUnavailableError('bus is closed');
-    const wire = this.mapper.toWire(subject, orderingKey(subject, data));
+    const dir = this.mapper.direction(subject);
+    // On egress the waiting replica rides in the wire subject (it reads it with a core
+    // subscription); anywhere else the reply subject gets its own publish.
+    const wire = this.mapper.toWire(subject, orderingKey(subject, data), opts.replyTo);
     const payload = encoder.encode(JSON.stringify(data));
     // Too large is not an outage: refuse it as bad input instead of retrying it forever.
     const max = this.nc.info?.max_payload;
     if (max !== undefined && payload.length > max) throw new PayloadTooLargeError(max);
     const h = natsHeaders();
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
-    if (this.mapper.direction(subject) === undefined) {
-      this.nc.publish(wire, payload, { headers: h });
+    if (opts.replyTo !== undefined && dir !== 'egress') {
+      const to = this.mapper.toWire(opts.replyTo, opts.replyTo);
+      this.batch.add(() => this.nc.publish(to, payload, { headers: h }));
+    }
+    if (dir === undefined) {
+      this.batch.add(() => this.nc.publish(wire, payload, { headers: h }));
       this.counters.published++;
       return NOT_DUPLICATE;
     }
-    let ack: PubAck;
+    // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
+    // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
+    // Messages' ids come scoped by session already (messageDedupeId).
+    if (opts.msgId !== undefined) h.set('Nats-Msg-Id', `${subject}|${opts.msgId}`);
+    let ack: StreamAck;
     try {
-      ack = await this.js.publish(wire, payload, {
-        headers: h,
-        timeout: this.options.publishTimeoutMs,
-        // De-duplication is per stream; scoping the id by subject keeps two tenants (or channels)
-        // whose platforms reuse an id (Telegram's update_id counts from 1) from dropping each other.
-        // Messages' ids come scoped by session already (messageDedupeId).
-        ...(opts.msgId !== undefined ? { msgID: `${subject}|${opts.msgId}` } : {}),
-      });
+      ack = await this.batch.run(() => this.acks.publish(wire, payload, h));
     } catch (e) {
       throw new BusUnavailableError(`publish to ${subject} was not acknowledged: ${(e as Error).message}`, {
         subject,
@@ -372,6 +382,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           await this.nc.close().catch(() => undefined);
         });
       }
+      this.acks.close();
       this.logger.log({ ...this.counters }, 'NATS bus closed');
     })();
     return this.closing;
@@ -393,8 +404,28 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     handler: BusHandler,
     queue?: string,
   ): Promise<BusSubscription> {
+    const subs: CoreSub[] = [this.coreSub(this.mapper.corePattern(pattern), pattern, handler, queue)];
+    // A replica's reply subject: its waiting callers' replies come as the egress publishes naming it.
+    if (isReplySubject(pattern))
+      subs.push(this.coreSub(this.mapper.awaitedEgressPattern(pattern), pattern, handler, queue));
+    // The server knows the subscription once a round trip has passed: a subscriber's own
+    // publish (or another connection's) right after subscribe() must reach it.
+    // While disconnected the SUB waits in the reconnect buffer: subscribe() does not fail for that.
+    await withTimeout(this.nc.flush(), 5_000, 'flush').catch(() => undefined);
+    return {
+      unsubscribe: async () => {
+        for (const entry of subs) {
+          if (!entry.sub.isClosed()) entry.sub.unsubscribe();
+          await settle(entry.inflight, 2_000);
+          this.coreSubs.delete(entry);
+        }
+      },
+    };
+  }
+
+  private coreSub(wire: string, pattern: string, handler: BusHandler, queue?: string): CoreSub {
     const entry: CoreSub = { sub: undefined as unknown as Subscription, inflight: new Set() };
-    entry.sub = this.nc.subscribe(this.mapper.corePattern(pattern), {
+    entry.sub = this.nc.subscribe(wire, {
       ...(queue !== undefined ? { queue } : {}),
       callback: (err, m) => {
         if (err) {
@@ -422,17 +453,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       },
     });
     this.coreSubs.add(entry);
-    // The server knows the subscription once a round trip has passed: a subscriber's own
-    // publish (or another connection's) right after subscribe() must reach it.
-    // While disconnected the SUB waits in the reconnect buffer: subscribe() does not fail for that.
-    await withTimeout(this.nc.flush(), 5_000, 'flush').catch(() => undefined);
-    return {
-      unsubscribe: async () => {
-        if (!entry.sub.isClosed()) entry.sub.unsubscribe();
-        await settle(entry.inflight, 2_000);
-        this.coreSubs.delete(entry);
-      },
-    };
+    return entry;
   }
 
   /** Pulls one durable consumer until the subscription stops; survives reconnects and lost consumers. */
@@ -654,6 +675,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         });
       },
       backoff: (attempt, err) => this.backoff(attempt, err),
+      later: (send) => this.batch.add(send),
       count: (what) => {
         if (what === 'running') {
           if (++this.running > this.counters.peakRunning) this.counters.peakRunning = this.running;

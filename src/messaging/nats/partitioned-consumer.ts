@@ -39,6 +39,8 @@ export interface PartitionHost {
   /** Closes `messages` when it stalls after a server restart, so the pull loop opens a fresh one. */
   keepPulling(messages: ConsumerMessages, name: string): void;
   backoff(attempt: number, err: unknown): number;
+  /** Sends at the end of this event-loop turn, with the turn's other publishes and acks. */
+  later(send: () => void): void;
   /** Bus counters: acked, retried, and handlers running (`running`/`finished`). */
   count(what: 'acked' | 'retried' | 'running' | 'finished'): void;
   /** Waits for room under the replica's in-flight limit; returns the release. */
@@ -552,7 +554,9 @@ class OwnedPartition {
         await this.sub.handler({ subject, data, headers, deliveryCount, fence: this.fence });
         this.host.count('finished');
         if (this.lost) return;
-        m.ack();
+        this.host.later(() => {
+          if (!this.lost) m.ack();
+        });
         this.host.count('acked');
         return;
       } catch (err) {

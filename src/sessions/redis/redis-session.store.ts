@@ -34,12 +34,16 @@ export interface RedisSessionStoreOptions {
   cacheMax?: number;
 }
 
+/** A session record as stored: the hash's `r`, parsed. */
+type StoredRecord = Omit<SessionRecord, 'key' | 'version'>;
+
 /** A session as this replica last wrote or read it, under the ownership it ran with. */
 interface Cached {
   /** The owner token (`replica@epoch`) it is valid under. */
   token: string;
-  v: string;
-  r: string;
+  version: number;
+  /** Parsed once: a load copies out only what a flow may change in place (snapshot, data). */
+  record: StoredRecord;
 }
 
 interface Lease {
@@ -180,21 +184,26 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     let r: string | null | undefined;
     const cached = fence ? this.cache.get(base) : undefined;
     if (cached && cached.token === fence!.token) {
-      ({ v, r } = cached);
       this.cache.delete(base);
       this.cache.set(base, cached);
+      return recordOf(cached.record, key, cached.version);
     } else if (lease?.prefetched) {
       // Read atomically with taking the lease, and nobody else can write while we hold it.
       ({ v, r } = lease.prefetched);
       lease.prefetched = undefined;
     } else {
       [v, r] = await this.call(() => this.redis.hmget(`${base}:s`, 'v', 'r'));
-      if (fence && r !== null && r !== undefined) this.remember(base, fence.token, v ?? '0', r);
     }
     if (r === null || r === undefined) return null;
-    const parsed = JSON.parse(r) as Omit<SessionRecord, 'version' | 'key'>;
+    const parsed = JSON.parse(r) as StoredRecord;
     const processed = normalizeProcessed(parsed.processed);
-    return { ...parsed, ...(processed ? { processed } : {}), key, version: Number(v ?? 0) };
+    // Entries are never changed in place (processed-window): frozen, they serialise once (recordJson).
+    if (processed) for (const p of processed) Object.freeze(p);
+    const stored = processed ? { ...parsed, processed } : parsed;
+    const version = Number(v ?? 0);
+    if (!fence) return { ...stored, key, version };
+    this.remember(base, fence.token, version, stored);
+    return recordOf(stored, key, version);
   }
 
   async commit(
@@ -208,7 +217,8 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     const lease = this.held.get(base);
     const release = options?.last === true && lease !== undefined;
     const { key: _key, version: _version, ...rest } = record;
-    const json = JSON.stringify({ ...rest, updatedAt: new Date().toISOString() });
+    const stored: StoredRecord = { ...rest, updatedAt: new Date().toISOString() };
+    const json = recordJson(stored);
     const fence = options?.fence;
     const [status, version] = await this.call(() =>
       this.redis.gtCommit(
@@ -225,7 +235,7 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     );
     if (status === 1) {
       if (release) lease.released = true;
-      if (fence) this.remember(base, fence.token, String(version), json);
+      if (fence) this.remember(base, fence.token, version, stored);
       return version;
     }
     this.cache.delete(base);
@@ -345,9 +355,9 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     return this.close();
   }
 
-  private remember(base: string, token: string, v: string, r: string): void {
+  private remember(base: string, token: string, version: number, record: StoredRecord): void {
     this.cache.delete(base);
-    this.cache.set(base, { token, v, r });
+    this.cache.set(base, { token, version, record });
     if (this.cache.size > this.cacheMax) this.cache.delete(this.cache.keys().next().value!);
   }
 
@@ -406,6 +416,48 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
       throw asStoreError(e);
     }
   }
+}
+
+/** A cached record for one run: its own snapshot and data, the (never changed) processed list shared. */
+function recordOf(stored: StoredRecord, key: string, version: number): SessionRecord {
+  const out: SessionRecord = {
+    key,
+    version,
+    snapshot:
+      stored.snapshot === null || stored.snapshot === undefined ? null : structuredClone(stored.snapshot),
+    data: isEmpty(stored.data) ? {} : structuredClone(stored.data),
+    updatedAt: stored.updatedAt,
+  };
+  if (stored.processed) out.processed = stored.processed;
+  return out;
+}
+
+function isEmpty(o: Record<string, unknown> | undefined): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
+/**
+ * Frozen processed entries' JSON: an entry rides along in the next 64 commits of its session, so
+ * it is serialised once instead of once per commit (the list is most of a record's bytes).
+ */
+const entryJson = new WeakMap<object, string>();
+
+/** The record's JSON, the same as JSON.stringify gives, reusing its processed entries' JSON. */
+export function recordJson(stored: StoredRecord): string {
+  const { processed, ...head } = stored;
+  const json = JSON.stringify(head);
+  if (!processed) return json;
+  let list = '';
+  for (const p of processed) {
+    let j = entryJson.get(p);
+    if (j === undefined) {
+      j = JSON.stringify(p);
+      if (Object.isFrozen(p)) entryJson.set(p, j);
+    }
+    list = list === '' ? j : `${list},${j}`;
+  }
+  return `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}"processed":[${list}]}`;
 }
 
 function redactUrl(url: string): string {
