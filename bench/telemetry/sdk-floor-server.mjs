@@ -1,7 +1,7 @@
 // The tracing floor: bench/webhook/bare-server.mjs's answer, plus, per request, the spans the
 // runner records by default for one message of the benchmark flow, one per hop (webhook, publish
 // ingress, consume ingress, flow run with its two nodes as events, component call, publish egress,
-// publish reply to the waiting caller: same names, kinds, attributes, parent chain, traceparent
+// which also answers the waiting caller: same names, kinds, attributes, parent chain, traceparent
 // hops and active contexts), through the
 // runner's own OpenTelemetry setup (dist/telemetry/otel.js: Node SDK, batch processor, OTLP
 // exporter, redaction, the AsyncLocalStorage context manager). No Nest and no runner logic: what it
@@ -23,7 +23,6 @@ const tenancy = {
 const inSubject = `greentic.messaging.ingress.${env}.${tenant}.${team}.${channel}`;
 const outSubject = `greentic.messaging.egress.${env}.${tenant}.${team}.${channel}`;
 
-const replySubject = `greentic.messaging.reply.floor-${process.pid}`;
 // The bus's de-duplication id, which the runner's publish spans carry: session key and message id.
 const sessionKey = (body) => `${tenant}:webhook:${body.userId}:${body.userId}`;
 
@@ -66,21 +65,6 @@ function hop(parent, direction, subject, msgId, id, consumer) {
     },
     propagation.extract(ROOT_CONTEXT, headers),
   );
-}
-
-/** The reply to a waiting caller: a publish to the replica's reply subject, which no group consumes. */
-function reply(parent) {
-  const pub = tracer.startSpan(
-    'publish reply',
-    {
-      kind: SpanKind.PRODUCER,
-      attributes: { 'messaging.system': 'memory', 'messaging.destination.name': replySubject },
-    },
-    parent,
-  );
-  const headers = { 'greentic-tenant': tenant, 'greentic-env': env };
-  propagation.inject(trace.setSpan(parent, pub), headers);
-  pub.end();
 }
 
 function traceOne(body, req) {
@@ -146,10 +130,9 @@ function traceOne(body, req) {
       flow.addEvent('node forecast', node('forecast', 'mcp.exec', 'echo'), t0);
       flow.addEvent('node answer', node('answer', 'reply'), t0);
       flow.end();
-      // The flow's replies: on egress (no group consumes a webhook channel without callback_url)
-      // and to the waiting caller's replica.
+      // The flow's reply: one egress publish, which also reaches the waiting caller (no group
+      // consumes a webhook channel without callback_url).
       publishOnly(context.active(), 'egress', outSubject, JSON.stringify([key, `${id}:reply`]));
-      reply(context.active());
     });
     webhook.setAttribute('greentic.messages', 1);
     consume.end();
