@@ -6,7 +6,11 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
  * a few hundred ms, or load the CPU with replica processes, so a neighbour's CPU use would make
  * them fail (or make the neighbour fail).
  */
-const ALONE = ['test/components.e2e-spec.ts', 'test/partition-owners.e2e-spec.ts'];
+const ALONE = [
+  'src/wasm/pool/pooled-component.runtime.spec.ts',
+  'test/components.e2e-spec.ts',
+  'test/partition-owners.e2e-spec.ts',
+];
 
 /**
  * Everything else runs 3 files at a time. Most e2e files wait (lease TTLs, timeouts, killed
