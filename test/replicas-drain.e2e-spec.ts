@@ -5,12 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EgressMessage } from '../src/core/message-envelope.js';
 import { partitionFor } from '../src/messaging/nats/nats-subjects.js';
 import {
-  deleteRedisPrefix,
   deleteStreams,
   requireNats,
-  requireRedis,
   SHARED_NATS_URL,
-  SHARED_REDIS_URL,
+  TestRedisServer,
   uniqueNatsNamespace,
   uniqueRedisPrefix,
 } from './support/nats-redis-servers.js';
@@ -21,7 +19,8 @@ import { RunnerProcess } from './support/runner-process.js';
  * SIGTERM drains: the replica stops pulling, finishes the messages it holds, acks them, and
  * exits; none of them is redelivered elsewhere. To have messages in flight for certain, the test
  * pauses Redis writes for 2 s (CLIENT PAUSE WRITE), so the handlers are running, waiting at
- * their commits, when SIGTERM arrives.
+ * their commits, when SIGTERM arrives. The pause would stall every client of a server, so the
+ * replicas use a redis-server of this file's own, never the shared one.
  */
 
 const ns = uniqueNatsNamespace('drain');
@@ -47,6 +46,7 @@ let a: RunnerProcess | undefined;
 let b: RunnerProcess | undefined;
 let egress: StreamObserver<EgressMessage>;
 let bundle: string;
+let redisServer: TestRedisServer;
 
 function env(): Record<string, string | number> {
   return {
@@ -54,7 +54,7 @@ function env(): Record<string, string | number> {
     GREENTIC_BUS: 'nats',
     GREENTIC_SESSIONS: 'redis',
     NATS_URL: SHARED_NATS_URL,
-    REDIS_URL: SHARED_REDIS_URL,
+    REDIS_URL: redisServer.url,
     ...ns,
     GREENTIC_REDIS_PREFIX: redisPrefix,
     GREENTIC_NATS_PARTITIONS: PARTITIONS,
@@ -66,7 +66,7 @@ function env(): Record<string, string | number> {
 
 beforeAll(async () => {
   await requireNats();
-  await requireRedis();
+  redisServer = await TestRedisServer.start();
   bundle = replicaBundle();
   a = await RunnerProcess.start('A', { ...env(), LOG_LEVEL: 'info' });
   egress = await StreamObserver.start(
@@ -80,7 +80,7 @@ afterAll(async () => {
   await Promise.all([a?.kill('SIGKILL'), b?.kill('SIGKILL')]);
   await egress?.stop();
   await deleteStreams(SHARED_NATS_URL, ns.GREENTIC_NATS_STREAM_PREFIX);
-  await deleteRedisPrefix(SHARED_REDIS_URL, redisPrefix);
+  await redisServer?.stop();
 });
 
 async function ingressDeliveries(): Promise<{ deliveries: number; ackPending: number }> {
@@ -102,7 +102,7 @@ describe('graceful shutdown on SIGTERM', () => {
       expect((await post(a!.url, WEB, { userId: u, text: 'hi', messageId: `${u}-t1` })).status).toBe(200);
     // Redis refuses writes for 2 s (as a slow or failing-over store would): the handlers run
     // and wait at their commits.
-    const redis = new Redis(SHARED_REDIS_URL);
+    const redis = new Redis(redisServer.url);
     await redis.call('CLIENT', 'PAUSE', '2000', 'WRITE');
     redis.disconnect();
     for (const u of USERS)
