@@ -29,9 +29,10 @@ export interface MessageEnvelope {
 }
 
 /**
- * Published on `duplicateSubject` (subjects.ts) when the session store refuses a message as a repeat of an id
- * this session already sent and no replies of it are at hand: a caller waiting for the repeat's
- * replies learns at once that none will come (core NATS, not a stream: only live waiters care).
+ * Published on the waiting replica's reply subject (`replySubject`, subjects.ts) when the session
+ * store refuses a message as a repeat of an id this session already sent and no replies of it are
+ * at hand: the caller waiting for the repeat's replies learns at once that none will come (core
+ * NATS, not a stream: only live waiters care).
  */
 export interface DuplicateNotice {
   inReplyTo: string;

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   deadLetterSubject,
   deadLetterSubjectOf,
-  duplicateSubject,
   egressSubject,
   ingressSubject,
   isSubjectToken,
@@ -18,9 +17,6 @@ describe('messaging subjects', () => {
     );
     expect(egressSubject('dev', 'acme', 'default', 'web')).toBe(
       'greentic.messaging.egress.dev.acme.default.web',
-    );
-    expect(duplicateSubject('dev', 'acme', 'default', 'web')).toBe(
-      'greentic.messaging.duplicate.dev.acme.default.web',
     );
     expect(deadLetterSubject('dev', 'acme', 'default', 'web')).toBe(
       'greentic.messaging.dlq.dev.acme.default.web',
@@ -50,7 +46,7 @@ describe('messaging subjects', () => {
       'greentic.messaging.dlq.dev.acme.default.web',
     );
     expect(deadLetterSubjectOf(deadLetterSubject('dev', 'acme', 'default', 'web'))).toBeUndefined();
-    expect(deadLetterSubjectOf(duplicateSubject('dev', 'acme', 'default', 'web'))).toBeUndefined();
+    expect(deadLetterSubjectOf('greentic.messaging.duplicate.dev.acme.default.web')).toBeUndefined();
     expect(deadLetterSubjectOf('orders.created')).toBeUndefined();
   });
 
@@ -64,7 +60,8 @@ describe('messaging subjects', () => {
 
   it('reads the direction of subjects and patterns alike', () => {
     expect(subjectDirection(subjectPattern('dlq'))).toBe('dlq');
-    expect(subjectDirection(duplicateSubject('dev', 'a', 'b', 'c'))).toBe('duplicate');
+    expect(subjectDirection(egressSubject('dev', 'a', 'b', 'c'))).toBe('egress');
+    expect(subjectDirection('greentic.messaging.duplicate.dev.a.b.c')).toBeUndefined();
     expect(subjectDirection('greentic.messaging.*.dev.>')).toBeUndefined();
     expect(subjectDirection('greentic.other.ingress.x')).toBeUndefined();
   });

@@ -1,16 +1,16 @@
 /**
  * The messaging subjects, in one place (ARCHITECTURE.md §1):
  *
- *   greentic.messaging.{ingress|egress|duplicate|dlq}.{env}.{tenant}.{team}.{channel}
+ *   greentic.messaging.{ingress|egress|dlq}.{env}.{tenant}.{team}.{channel}
  *
  * These are logical subjects, what the app publishes and subscribes to; a bus may carry them on
  * the wire in another form (the NATS bus adds a prefix and a partition token, see nats-subjects).
  */
 
-/** Where a subject sits in a message's life: in, out, a refused repeat, or dead-lettered. */
-export type SubjectDirection = 'ingress' | 'egress' | 'duplicate' | 'dlq';
+/** Where a subject sits in a message's life: in, out, or dead-lettered. */
+export type SubjectDirection = 'ingress' | 'egress' | 'dlq';
 
-const DIRECTIONS: ReadonlySet<string> = new Set<SubjectDirection>(['ingress', 'egress', 'duplicate', 'dlq']);
+const DIRECTIONS: ReadonlySet<string> = new Set<SubjectDirection>(['ingress', 'egress', 'dlq']);
 
 /** The two tokens every messaging subject starts with. */
 export const SUBJECT_ROOT = 'greentic.messaging';
@@ -53,18 +53,13 @@ export function egressSubject(env: string, tenant: string, team: string, channel
   return messagingSubject('egress', { env, tenant, team, channel });
 }
 
-/** Where DuplicateNotices of a channel go; no stream captures it. */
-export function duplicateSubject(env: string, tenant: string, team: string, channel: string): string {
-  return messagingSubject('duplicate', { env, tenant, team, channel });
-}
-
 export function deadLetterSubject(env: string, tenant: string, team: string, channel: string): string {
   return messagingSubject('dlq', { env, tenant, team, channel });
 }
 
 /**
  * Where a message that cannot be processed goes: the dead-letter subject of its channel. Undefined
- * for subjects that have none (dead letters themselves, duplicate notices, anything else).
+ * for subjects that have none (dead letters themselves, anything else).
  */
 export function deadLetterSubjectOf(subject: string): string | undefined {
   const p = parseSubject(subject);

@@ -24,8 +24,8 @@ import {
  * still shows everything; the prefix lets several deployments (or test runs) share one account.
  */
 
-/** The directions a stream captures; duplicate notices are core NATS only. */
-export type StreamDirection = Exclude<SubjectDirection, 'duplicate'>;
+/** The directions a stream captures: every messaging direction has one. */
+export type StreamDirection = SubjectDirection;
 
 const LOGICAL_TOKENS = SUBJECT_TOKENS;
 
@@ -48,8 +48,7 @@ export class SubjectMapper {
 
   /** The stream direction a logical subject or pattern belongs to, if any. */
   direction(logical: string): StreamDirection | undefined {
-    const dir = subjectDirection(logical);
-    return dir === 'duplicate' ? undefined : dir;
+    return subjectDirection(logical);
   }
 
   /** Ingress and egress keep per-session order through partitions; the dead-letter stream does not. */
