@@ -77,9 +77,11 @@ describe('ReplyWaiter', () => {
     const first = waiter.expect(ref('m1'), 2_000);
     await bus.publish(waiter.subject, egress('m1'));
     const reply = await first.reply;
+    // Nothing is published again: only the remembered reply can answer, and long before the
+    // 5 s deadline (a loaded CI machine can take tens of ms to schedule the answer).
     const t0 = Date.now();
-    expect(await waiter.expect(ref('m1'), 2_000).reply).toEqual(reply);
-    expect(Date.now() - t0).toBeLessThan(50);
+    expect(await waiter.expect(ref('m1'), 5_000).reply).toEqual(reply);
+    expect(Date.now() - t0).toBeLessThan(1_000);
     expect(waiter.pending).toBe(0);
   });
 
