@@ -33,6 +33,16 @@ export interface BusHandlerOptions {
 }
 
 /**
+ * What a handler's completion is: Nest hands back an Observable only when the handler (or an
+ * interceptor) made one; a plain result needs no subscription just to be awaited.
+ */
+function settledOf(out: unknown): Promise<void> | undefined {
+  return isObservable(out)
+    ? lastValueFrom(out, { defaultValue: undefined }).then(() => undefined)
+    : undefined;
+}
+
+/**
  * A Nest microservice transport over the MessageBus: `@MessagePattern(subjectPattern('ingress'))` and
  * `@EventPattern(subjectPattern('egress'), …)` handlers receive bus deliveries through the same guards
  * and DI as HTTP controllers. The handler's completion acks; a thrown error asks the bus to redeliver.
@@ -54,13 +64,13 @@ export class BusTransport extends Server implements CustomTransportStrategy {
         for (const route of this.routesOf(pattern, extras)) {
           const sub = await this.bus.subscribe(
             route.pattern,
-            async (msg) => {
-              const ctx = new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.fence]);
-              const out: unknown = await handler(msg.data, ctx);
-              // Nest hands back an Observable only when the handler (or an interceptor) made one:
-              // a plain result needs no subscription just to be awaited.
-              if (isObservable(out)) await lastValueFrom(out, { defaultValue: undefined });
-            },
+            // Not async: one then() on Nest's promise (an async wrapper makes more promises per
+            // delivery, each a hook call when tracing is on).
+            (msg) =>
+              handler(
+                msg.data,
+                new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.fence]),
+              ).then(settledOf),
             { queue: route.queue, maxDeliver: extras.maxDeliver ?? this.options.maxDeliver },
           );
           this.subscriptions.push(sub);

@@ -104,7 +104,7 @@ export class InProcessBus implements MessageBus {
     const payload = deepFreeze(data);
     const publishedAt = Date.now();
     for (const target of this.targets(subject))
-      this.track(this.deliver(target, { subject, data: payload, headers, deliveryCount: 1, publishedAt }));
+      this.deliver(target, { subject, data: payload, headers, deliveryCount: 1, publishedAt });
     return ACCEPTED;
   }
 
@@ -186,42 +186,63 @@ export class InProcessBus implements MessageBus {
     return { plain, groups: [...groups] };
   }
 
-  private track(p: Promise<void>): void {
-    this.inflight.add(p);
-    void p.then(() => this.inflight.delete(p));
+  /**
+   * Hands `msg` to one subscriber, in flight until its handler settles. The first attempt makes one
+   * promise beside the handler's own (no async wrapper): promises are what the context manager's
+   * hook costs per message when tracing is on. Failures go on in `redeliver`.
+   */
+  private deliver(sub: Sub, msg: BusMessage): void {
+    this.delivered++;
+    let first: Promise<void>;
+    try {
+      first = sub.handler(msg);
+    } catch (e) {
+      first = Promise.reject(e as Error);
+    }
+    const settled: Promise<void> = first.then(
+      () => {
+        this.inflight.delete(settled);
+      },
+      async (err: unknown) => {
+        await this.redeliver(sub, msg, err);
+        this.inflight.delete(settled);
+      },
+    );
+    this.inflight.add(settled);
   }
 
-  private async deliver(sub: Sub, msg: BusMessage): Promise<void> {
+  /** After a failed first attempt: redeliveries with backoff, then the dead-letter subject. */
+  private async redeliver(sub: Sub, msg: BusMessage, firstErr: unknown): Promise<void> {
+    let err = firstErr;
     for (let attempt = 1; ; attempt++) {
+      if (this.closed || !sub.active) {
+        this.logger.warn({ subject: msg.subject, attempts: attempt }, 'redelivery abandoned: bus closing');
+        return;
+      }
+      if (attempt >= sub.maxDeliver) {
+        this.logger.error(
+          { subject: msg.subject, attempts: attempt, err: (err as Error).message },
+          'message dead-lettered after max deliveries',
+        );
+        const dlq = deadLetterSubjectOf(msg.subject);
+        if (dlq !== undefined) {
+          for (const t of this.targets(dlq)) {
+            this.deliver(t, {
+              ...msg,
+              subject: dlq,
+              headers: { ...msg.headers, 'Greentic-Error': (err as Error).message },
+            });
+          }
+        }
+        return;
+      }
+      await new Promise((r) => setTimeout(r, redeliveryDelayMs(err, attempt)));
       try {
         this.delivered++;
-        await sub.handler(attempt === 1 ? msg : { ...msg, deliveryCount: attempt });
+        await sub.handler({ ...msg, deliveryCount: attempt + 1 });
         return;
-      } catch (err) {
-        if (this.closed || !sub.active) {
-          this.logger.warn({ subject: msg.subject, attempts: attempt }, 'redelivery abandoned: bus closing');
-          return;
-        }
-        if (attempt >= sub.maxDeliver) {
-          this.logger.error(
-            { subject: msg.subject, attempts: attempt, err: (err as Error).message },
-            'message dead-lettered after max deliveries',
-          );
-          const dlq = deadLetterSubjectOf(msg.subject);
-          if (dlq !== undefined) {
-            for (const t of this.targets(dlq)) {
-              this.track(
-                this.deliver(t, {
-                  ...msg,
-                  subject: dlq,
-                  headers: { ...msg.headers, 'Greentic-Error': (err as Error).message },
-                }),
-              );
-            }
-          }
-          return;
-        }
-        await new Promise((r) => setTimeout(r, redeliveryDelayMs(err, attempt)));
+      } catch (e) {
+        err = e;
       }
     }
   }

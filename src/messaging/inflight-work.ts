@@ -22,14 +22,24 @@ export class InflightWork implements OnModuleInit {
     return this.processing + this.busHandlers;
   }
 
-  /** Runs `fn` counted as `kind` while it runs. */
-  async track<T>(kind: 'processing' | 'busHandlers', fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` counted as `kind` while it runs. Hands back `fn`'s own promise: an async wrapper
+   * would add promises per message, each paying the context manager's hook when tracing is on.
+   */
+  track<T>(kind: 'processing' | 'busHandlers', fn: () => Promise<T>): Promise<T> {
     this[kind]++;
+    let run: Promise<T>;
     try {
-      return await fn();
-    } finally {
+      run = fn();
+    } catch (e) {
       this[kind]--;
+      return Promise.reject(e as Error);
     }
+    const done = (): void => {
+      this[kind]--;
+    };
+    void run.then(done, done);
+    return run;
   }
 }
 

@@ -116,18 +116,24 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
     this.entries.delete(this.k(tenant, key));
   }
 
-  async runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
+  runExclusive<T>(tenant: TenantCtx, key: string, fn: () => Promise<T>): Promise<T> {
     const k = this.k(tenant, key);
     const prev = this.tails.get(k);
     // Nothing running for this session (the usual case): start now, without a hop through then().
-    const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.catch(() => undefined);
-    this.tails.set(k, tail);
+    let run: Promise<T>;
     try {
-      return await run;
-    } finally {
-      if (this.tails.get(k) === tail) this.tails.delete(k);
+      run = prev ? prev.then(fn, fn) : fn();
+    } catch (e) {
+      return Promise.reject(e as Error);
     }
+    // The tail settles after `run` either way; the last one clears the key. One promise per run:
+    // no async wrapper around `run`.
+    const release = (): void => {
+      if (this.tails.get(k) === tail) this.tails.delete(k);
+    };
+    const tail: Promise<void> = run.then(release, release);
+    this.tails.set(k, tail);
+    return run;
   }
 
   async markProcessed(

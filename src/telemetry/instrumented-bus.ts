@@ -92,7 +92,9 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
   const subscribe = <T>(pattern: string, handler: BusHandler<T>, so?: SubscribeOptions) =>
     bus.subscribe<T>(
       pattern,
-      async (msg) => {
+      // Not async: untraced, a delivery hands back the handler's own promise (one then() when it
+      // counts replies out), so the decorator adds no promises of its own to the message.
+      (msg) => {
         const parts = parseSubject(msg.subject);
         const group = so?.queue !== undefined;
         // Lag is a property of a delivery to a consumer group; fan-out listeners would count the
@@ -111,16 +113,16 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
           { kind: SpanKind.CONSUMER, attributes: consumeAttrs(system, msg, so!.queue!, parts, traceText) },
           parent,
         );
-        try {
-          await context.with(trace.setSpan(parent, span), () =>
-            delivered(m, parts, countOut, () => handler(msg)),
+        return context
+          .with(trace.setSpan(parent, span), () => delivered(m, parts, countOut, () => handler(msg)))
+          .then(
+            () => span.end(),
+            (e: unknown) => {
+              failSpan(span, e);
+              span.end();
+              throw e;
+            },
           );
-        } catch (e) {
-          failSpan(span, e);
-          throw e;
-        } finally {
-          span.end();
-        }
       },
       so,
     );
@@ -134,20 +136,29 @@ export function instrumentBus(bus: MessageBus, opts: BusInstrumentationOptions =
   };
 }
 
-async function delivered(
+/** Runs a delivery's handler; a reply delivery to its channel counts as delivered or failed. */
+function delivered(
   m: RunnerMetrics,
   parts: SubjectParts | null,
   countOut: boolean,
   run: () => Promise<void>,
 ): Promise<void> {
-  if (!countOut) return run();
+  let running: Promise<void>;
   try {
-    await run();
-    m.messagesOut.add(1, outLabels(m, parts!, 'delivered'));
+    running = run();
   } catch (e) {
-    m.messagesOut.add(1, outLabels(m, parts!, 'failed'));
-    throw e;
+    running = Promise.reject(e as Error);
   }
+  if (!countOut) return running;
+  return running.then(
+    () => {
+      m.messagesOut.add(1, outLabels(m, parts!, 'delivered'));
+    },
+    (e: unknown) => {
+      m.messagesOut.add(1, outLabels(m, parts!, 'failed'));
+      throw e;
+    },
+  );
 }
 
 /** The publisher's context from the `traceparent` header, else from the envelope's own field. */

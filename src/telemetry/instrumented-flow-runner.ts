@@ -76,11 +76,11 @@ export function instrumentFlowRunner(
 
   if (!tracing)
     return {
-      run: async (input) => {
-        const result = await runner.run(input);
-        recordNodes(input, result);
-        return result;
-      },
+      run: (input) =>
+        runner.run(input).then((result) => {
+          recordNodes(input, result);
+          return result;
+        }),
     };
   return { run: traced };
 }
