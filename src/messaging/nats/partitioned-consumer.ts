@@ -89,7 +89,6 @@ export class PartitionedConsumer {
   private stopped = false;
   /** Partitions whose ack floor may have moved since the last flush. */
   private readonly unflushed = new Set<OwnedPartition>();
-  private flushTimer?: NodeJS.Timeout;
   private flushScheduled = false;
 
   constructor(
@@ -280,8 +279,7 @@ export class PartitionedConsumer {
       this.host.later(this.flush);
       return;
     }
-    this.flushTimer = setTimeout(this.flush, every);
-    this.flushTimer.unref();
+    setTimeout(this.flush, every).unref();
   }
 
   private readonly flush = (): void => {
