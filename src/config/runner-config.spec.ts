@@ -55,6 +55,19 @@ describe('validateRunnerConfig', () => {
     }
   });
 
+  it('GREENTIC_NATS_ACK_INTERVAL_MS: 1 s by default, 0 (every turn) allowed, negative or above 10 s refused', () => {
+    expect(validateRunnerConfig({}).GREENTIC_NATS_ACK_INTERVAL_MS).toBe(1_000);
+    expect(validateRunnerConfig({ GREENTIC_NATS_ACK_INTERVAL_MS: '0' }).GREENTIC_NATS_ACK_INTERVAL_MS).toBe(
+      0,
+    );
+    expect(problem({ GREENTIC_NATS_ACK_INTERVAL_MS: '-1' })).toContain(
+      'GREENTIC_NATS_ACK_INTERVAL_MS="-1": must not be less than 0',
+    );
+    expect(problem({ GREENTIC_NATS_ACK_INTERVAL_MS: '60000' })).toContain(
+      'GREENTIC_NATS_ACK_INTERVAL_MS="60000": must not be greater than 10000',
+    );
+  });
+
   it('accepts numbers given as strings', () => {
     expect(validateRunnerConfig({ PORT: '0', GREENTIC_NATS_PARTITIONS: '4' })).toMatchObject({
       PORT: 0,

@@ -112,6 +112,20 @@ export class RunnerConfig {
   @Min(1000)
   GREENTIC_NATS_ACK_WAIT_MS = 30_000;
 
+  /**
+   * How often a partition owner acks (NATS bus): one AckAll ack per partition per interval covers
+   * every message finished below it, instead of one ack per message. 0 acks at every event-loop
+   * turn. A crash replays what finished within the last interval (the session's processed ids
+   * skip it; a graceful stop or hand-over acks first); 1 s is well under the ack wait, keeps the
+   * finished-but-unacked window far below max_ack_pending at hundreds of messages per second per
+   * partition, and already makes acks a small fraction of a message's NATS traffic.
+   */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  GREENTIC_NATS_ACK_INTERVAL_MS = 1_000;
+
   @Type(() => Number)
   @IsInt()
   @Min(1)

@@ -24,11 +24,13 @@ export interface NatsBusOptions {
   partitionLeaseMs: number;
   /** Unacked messages per partition consumer. */
   maxAckPending: number;
-  /** Messages asked for per pull. */
+  /** Messages asked for per pull (at most maxAckPending); refilled when a quarter is left. */
   pullBatch: number;
   /** Messages this replica runs at once, over all partitions it owns. */
   maxInflight: number;
   ackWaitMs: number;
+  /** Partition owners ack (AckAll, one ack per partition) this often; 0: at every event-loop turn. */
+  ackIntervalMs: number;
   maxDeliver: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -53,9 +55,10 @@ export const DEFAULT_NATS_BUS_OPTIONS: NatsBusOptions = {
   replica: `r${process.pid}`,
   partitionLeaseMs: 10_000,
   maxAckPending: 1_024,
-  pullBatch: 128,
+  pullBatch: 512,
   maxInflight: 512,
   ackWaitMs: 30_000,
+  ackIntervalMs: 1_000,
   maxDeliver: 5,
   backoffBaseMs: 500,
   backoffMaxMs: 30_000,
@@ -83,6 +86,7 @@ export function natsBusOptionsFrom(cfg: RunnerConfig): NatsBusOptions {
     pullBatch: DEFAULT_NATS_BUS_OPTIONS.pullBatch,
     maxInflight: cfg.GREENTIC_MAX_INFLIGHT,
     ackWaitMs: cfg.GREENTIC_NATS_ACK_WAIT_MS,
+    ackIntervalMs: cfg.GREENTIC_NATS_ACK_INTERVAL_MS,
     maxDeliver: cfg.GREENTIC_NATS_MAX_DELIVER,
     backoffBaseMs: cfg.GREENTIC_NATS_BACKOFF_MS,
     backoffMaxMs: DEFAULT_NATS_BUS_OPTIONS.backoffMaxMs,

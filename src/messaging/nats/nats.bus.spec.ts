@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Logger } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   SHARED_NATS_URL,
   uniqueNatsNamespace,
 } from '../../../test/support/nats-redis-servers.js';
+import { GreenticError } from '../../common/errors.js';
 import type { BusMessage } from '../../core/message-bus.js';
 import { messageDedupeId } from '../../core/message-envelope.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
@@ -148,6 +149,27 @@ function keysOnDistinctPartitions(n: number): string[] {
     }
   }
   return keys;
+}
+
+/** Session keys whose messages all land on one partition. */
+function keysOnOnePartition(n: number): string[] {
+  const keys: string[] = [];
+  const p = partitionFor('k0', PARTITIONS);
+  for (let i = 0; keys.length < n; i++) if (partitionFor(`k${i}`, PARTITIONS) === p) keys.push(`k${i}`);
+  return keys;
+}
+
+/** Reads the server's state of the ingress consumer that `b` owns `partition` through. */
+async function partitionConsumer(
+  b: NatsBus,
+  ns: Namespace,
+  partition: number,
+): Promise<() => Promise<ConsumerInfo>> {
+  const jsm = await jetstreamManager(raw);
+  const [group, owned] = Object.entries(b.ownership()).find(([g]) => g.includes('workers'))!;
+  const epoch = owned.find((o) => o.partition === partition)!.epoch;
+  const stream = `${ns.GREENTIC_NATS_STREAM_PREFIX}_INGRESS`;
+  return () => jsm.consumers.info(stream, `${group}_p${partition}_e${epoch}`);
 }
 
 async function until(
@@ -440,6 +462,74 @@ describe('NatsBus', () => {
     await sleep(300);
     expect(got).toEqual(['m-1:reply', 'm-1:reply']);
     expect((await b.health()).details).toMatchObject({ duplicates: 1, published: 1 });
+  });
+
+  it('acks a partition only up to a message still retrying: its finished successors stay unacked, kept alive, never redelivered', async () => {
+    const ns = namespace('floor');
+    // ack_wait 1 s, retries 0.6 s then 1.2 s apart: the held-back successors outlive their ack_wait twice over.
+    const b = await bus(ns, { ackWaitMs: 1_000, ackIntervalMs: 50, backoffBaseMs: 600, maxDeliver: 5 });
+    const [slow, ...others] = keysOnOnePartition(5);
+    const events: string[] = [];
+    let failing = true;
+    await b.subscribe(
+      SUBJ,
+      async (m: BusMessage<{ id: string }>) => {
+        events.push(`${m.data.id}#${m.deliveryCount}`);
+        if (m.data.id === 'slow' && failing) throw new Error('transient');
+      },
+      { queue: 'workers' },
+    );
+    await b.publish(SUBJ, { id: 'slow', sessionKey: slow }, { msgId: 'slow' });
+    for (const k of others) await b.publish(SUBJ, { id: k, sessionKey: k }, { msgId: k });
+    await until(() => others.every((k) => events.includes(`${k}#1`)), 'the successors, finished');
+    const consumer = await partitionConsumer(b, ns, partitionFor(slow!, PARTITIONS));
+    // 1.5 ack_waits after they finished: held (the floor is below the retrying message), not redelivered.
+    await sleep(1_500);
+    const held = await consumer();
+    expect(held.ack_floor.stream_seq).toBe(0);
+    expect(held.num_ack_pending).toBe(5);
+    expect(held.num_redelivered).toBe(0);
+    failing = false;
+    await until(
+      () => events.some((e) => e.startsWith('slow#') && !e.endsWith('#1')),
+      'a retry that succeeds',
+    );
+    await until(async () => (await consumer()).num_ack_pending === 0, 'the floor past all five', 5_000);
+    const done = await consumer();
+    expect(done.ack_floor.stream_seq).toBe(5);
+    expect(done.num_redelivered).toBe(0);
+    // Each successor ran once; only the failing message ran again (in its lane, not redelivered).
+    for (const k of others) expect(events.filter((e) => e.startsWith(`${k}#`))).toEqual([`${k}#1`]);
+  });
+
+  it('acks before a graceful stop returns, counting a dead-lettered message as finished', async () => {
+    const ns = namespace('stopflush');
+    // No flush would come for a minute: only the stop's acks the floor.
+    const b = await bus(ns, { ackIntervalMs: 60_000 });
+    const dead = await deadLetters(b);
+    const keys = keysOnOnePartition(3);
+    const ran: string[] = [];
+    await b.subscribe(
+      SUBJ,
+      async (m: BusMessage<{ id: string }>) => {
+        ran.push(m.data.id);
+        if (m.data.id === 'bad') throw new GreenticError('bad_input', 'refused', 400);
+      },
+      { queue: 'workers' },
+    );
+    const ids = ['ok-1', 'bad', 'ok-2'];
+    for (const [i, id] of ids.entries()) await b.publish(SUBJ, { id, sessionKey: keys[i] }, { msgId: id });
+    await until(() => ran.length === 3 && dead.length === 1, 'three handled, one dead-lettered');
+    const consumer = await partitionConsumer(b, ns, partitionFor(keys[0]!, PARTITIONS));
+    const before = await consumer();
+    expect(before.ack_floor.stream_seq).toBe(0);
+    expect(before.num_ack_pending).toBe(3);
+
+    await b.close();
+    const after = await consumer();
+    expect(after.ack_floor.stream_seq).toBe(3);
+    expect(after.num_ack_pending).toBe(0);
+    expect(dead[0]!.data).toMatchObject({ error: { code: 'bad_input' }, data: { id: 'bad' } });
   });
 
   it('refuses to publish or subscribe once closed, and names the server it cannot reach', async () => {

@@ -615,6 +615,23 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     error: { code: string; message: string },
     deliveries = m.info.deliveryCount,
   ): Promise<void> {
+    if (await this.publishDeadLetter(m, subject, headers, data, error, deliveries)) m.term();
+    else m.nak(this.backoff(m.info.deliveryCount, undefined));
+  }
+
+  /**
+   * Publishes `m` to its tenant's dead-letter subject (its id derived from the stream sequence, so a
+   * replay publishes it once). True once it is there, or when it cannot go anywhere (not an ingress
+   * or egress subject): either way it is done with. False when the publish failed.
+   */
+  private async publishDeadLetter(
+    m: JsMsg,
+    subject: string,
+    headers: Record<string, string>,
+    data: unknown,
+    error: { code: string; message: string },
+    deliveries = m.info.deliveryCount,
+  ): Promise<boolean> {
     const parts = parseSubject(subject);
     const log = {
       subject,
@@ -625,8 +642,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     };
     if (!parts || (parts.direction !== 'ingress' && parts.direction !== 'egress')) {
       this.logger.error(log, 'message cannot be processed nor dead-lettered; terminated');
-      m.term();
-      return;
+      return true;
     }
     const dlq = deadLetterSubject(parts.env, parts.tenant, parts.team, parts.channel);
     try {
@@ -640,12 +656,11 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       );
     } catch (e) {
       this.logger.warn({ ...log, err: (e as Error).message }, 'dead-letter publish failed; will retry');
-      m.nak(this.backoff(m.info.deliveryCount, e));
-      return;
+      return false;
     }
-    m.term();
     this.counters.deadLettered++;
     this.logger.error({ ...log, dlq }, 'message dead-lettered');
+    return true;
   }
 
   /** The partitions this replica owns, per consumer group. */
@@ -664,7 +679,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       leases: this.leases,
       replica: this.options.replica,
       deadLetter: (m, subject, headers, data, error, deliveries) =>
-        this.deadLetter(m, subject, headers, data, error, deliveries),
+        this.publishDeadLetter(m, subject, headers, data, error, deliveries),
       connected: () => this.connected && !this.closed,
       keepPulling: (messages, name) => {
         // Whether to re-create a lost consumer is the partition owner's call (its lease may be gone).

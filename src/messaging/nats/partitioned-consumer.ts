@@ -14,6 +14,7 @@ import type { BusHandler } from '../../core/message-bus.js';
 import { fairShare, type OwnershipFence, type PartitionLeaseStore } from '../../core/partition-ownership.js';
 import { parseSubject } from '../../core/subjects.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
+import { AckFloor } from './ack-floor.js';
 import { isPermanentError, isUnavailableError } from './nats-errors.js';
 import { durableName, type SubjectMapper } from './nats-subjects.js';
 
@@ -26,6 +27,11 @@ export interface PartitionHost {
   readonly leases: PartitionLeaseStore;
   /** This replica's id: its lease tokens and reply subject carry it. */
   readonly replica: string;
+  /**
+   * Publishes `m` to its dead-letter stream; true once it is there (or cannot go anywhere), and
+   * the message then counts as finished. It neither acks nor terminates `m`: under AckAll either
+   * would acknowledge the partition's unfinished messages below it too.
+   */
   deadLetter(
     m: JsMsg,
     subject: string,
@@ -33,7 +39,7 @@ export interface PartitionHost {
     data: unknown,
     error: { code: string; message: string },
     deliveries?: number,
-  ): Promise<void>;
+  ): Promise<boolean>;
   /** Whether the NATS connection is up: a replica cut off from NATS stops renewing its leases. */
   connected(): boolean;
   /** Closes `messages` when it stalls after a server restart, so the pull loop opens a fresh one. */
@@ -81,6 +87,9 @@ export class PartitionedConsumer {
   private renewedAt = 0;
   private stopping?: Promise<void>;
   private stopped = false;
+  /** Partitions whose ack floor may have moved since the last flush. */
+  private readonly unflushed = new Set<OwnedPartition>();
+  private flushScheduled = false;
 
   constructor(
     private readonly host: PartitionHost,
@@ -221,7 +230,14 @@ export class PartitionedConsumer {
       await leases.release(fence).catch(() => undefined);
       return;
     }
-    const o = new OwnedPartition(this.host, this.sub, this.group, fence, () => this.current());
+    const o = new OwnedPartition(
+      this.host,
+      this.sub,
+      this.group,
+      fence,
+      () => this.current(),
+      (x) => this.settled(x),
+    );
     this.owned.set(partition, o);
     try {
       const previous = await this.consumersByPartition(partition);
@@ -249,6 +265,29 @@ export class PartitionedConsumer {
   private async current(): Promise<void> {
     if (Date.now() - this.renewedAt > this.host.options.partitionLeaseMs / 2) await this.tick();
   }
+
+  /**
+   * A message of `o` finished: its ack floor may move. Acks are coalesced, at most one per
+   * partition per flush: every `ackIntervalMs`, or at the end of this event-loop turn when it is 0.
+   */
+  private settled(o: OwnedPartition): void {
+    this.unflushed.add(o);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    const every = this.host.options.ackIntervalMs;
+    if (every <= 0) {
+      this.host.later(this.flush);
+      return;
+    }
+    setTimeout(this.flush, every).unref();
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const list = [...this.unflushed];
+    this.unflushed.clear();
+    for (const o of list) void o.flushAcks();
+  };
 
   private async handOver(o: OwnedPartition): Promise<void> {
     this.draining.add(o);
@@ -314,7 +353,10 @@ function consumerConfig(
 ): Partial<ConsumerConfig> {
   const cfg: Partial<ConsumerConfig> = {
     durable_name: `${group}_p${partition}_e${epoch}`,
-    ack_policy: AckPolicy.Explicit,
+    // One ack per partition per flush acknowledges everything below it (see AckFloor). Each claim
+    // makes a new consumer, so consumers made with AckPolicy.Explicit by an older runner are
+    // simply replaced at their ack floor.
+    ack_policy: AckPolicy.All,
     ack_wait: host.options.ackWaitMs * 1_000_000,
     // Deliveries are counted here, not by the server (see NatsBus).
     max_deliver: -1,
@@ -329,11 +371,17 @@ function consumerConfig(
   return cfg;
 }
 
-/** A partition this replica owns: its consumer, its pull, its session lanes. */
+/** A partition this replica owns: its consumer, its pull, its session lanes, its ack floor. */
 class OwnedPartition {
   private readonly logger = new Logger('NatsBus');
   readonly name: string;
+  /** Messages taken and not finished. */
   readonly pending = new Set<JsMsg>();
+  /** Messages taken and not yet acknowledged (finished or not), by stream sequence. */
+  private readonly acks = new AckFloor<JsMsg>();
+  /** Taken, waiting for room under the replica's in-flight limit, in delivery order. */
+  private readonly waiting: JsMsg[] = [];
+  private admitting = false;
   private readonly lanes = new KeyedLanes();
   private messages?: ConsumerMessages;
   private pulling?: Promise<void>;
@@ -356,6 +404,8 @@ class OwnedPartition {
     readonly fence: OwnershipFence,
     /** Resolves once the replica's leases are known to be current (see PartitionedConsumer.current). */
     private readonly current: () => Promise<void>,
+    /** A message finished: the ack floor may move at the next flush. */
+    private readonly settled: (o: OwnedPartition) => void,
   ) {
     this.name = `${group}_p${fence.partition}_e${fence.epoch}`;
   }
@@ -371,7 +421,9 @@ class OwnedPartition {
     if (newest) {
       // The previous consumer's own "delivered" sequence is rewound while a message awaits
       // redelivery, so the tail is bounded by the stream's last sequence: a message queued there
-      // but never delivered may be counted once too often, never too rarely.
+      // but never delivered may be counted once too often, never too rarely. Under AckAll the
+      // tail also holds messages that finished after the last ack the previous owner sent (a
+      // crash): they count one more delivery too, and the session's processed ids skip them.
       this.tailEnd =
         newest.unfinished > 0 ? (await jsm.streams.info(this.sub.stream)).state.last_seq : newest.ackFloor;
       this.carried = await this.host.leases.carry(
@@ -398,6 +450,8 @@ class OwnedPartition {
   async reopen(): Promise<void> {
     await this.stopPulling();
     this.stopped = false;
+    // The new consumer delivers them again; acks of the old copies must not reach it.
+    this.acks.clear();
     await this.host.jsm.consumers
       .add(
         this.sub.stream,
@@ -418,12 +472,16 @@ class OwnedPartition {
     await Promise.race([this.pulling, sleep(2_000)]);
   }
 
-  /** Finishes the messages running now (bounded), for a hand-over; those still queued are left. */
+  /**
+   * Finishes the messages running now (bounded), for a hand-over; those still queued are left.
+   * Then acks the floor they reached, confirmed by the server, so the next owner starts after it.
+   */
   drain(timeoutMs: number): Promise<void> {
     this.drained = (async () => {
       await this.stopPulling();
       await Promise.race([this.lanes.idle(), sleep(timeoutMs)]);
       clearInterval(this.beat);
+      await this.flushAcks(true);
     })();
     return this.drained;
   }
@@ -439,12 +497,34 @@ class OwnedPartition {
     void this.stopPulling();
   }
 
+  /**
+   * Acks the highest stream sequence below which every message taken has finished, if it moved:
+   * one ack for all of them (AckAll). `confirmed`: waits for the server to apply it (a hand-over).
+   */
+  async flushAcks(confirmed = false): Promise<void> {
+    if (this.lost) return;
+    const m = this.acks.advance();
+    if (!m) return;
+    if (!confirmed) {
+      m.ack();
+      return;
+    }
+    await m.ackAck({ timeout: 2_000 }).catch((e: unknown) => {
+      this.logger.warn(
+        { consumer: this.name, err: (e as Error).message },
+        'ack at hand-over not confirmed; the next owner may replay finished messages (their ids are skipped)',
+      );
+    });
+  }
+
   private startPulling(): void {
     const every = Math.max(200, Math.floor(this.host.options.ackWaitMs / 3));
     clearInterval(this.beat);
-    // Messages waiting in a lane count as in progress too: their ack_wait must not lapse meanwhile.
+    // Every message not acked yet (waiting for room, queued in a lane, running, or finished behind
+    // an unfinished one) counts as in progress: its ack_wait must not lapse meanwhile. Those taken
+    // since the last beat have most of theirs left.
     this.beat = setInterval(() => {
-      for (const m of this.pending) m.working();
+      for (const m of this.acks.held(Date.now() - every)) m.working();
     }, every);
     this.beat.unref();
     this.pulling = this.pull();
@@ -452,10 +532,14 @@ class OwnedPartition {
 
   private async pull(): Promise<void> {
     const { js, options } = this.host;
+    // Fewer, larger pulls: the server never has more than max_ack_pending delivered and unacked
+    // on the consumer, so a batch above it is never filled. Each refill asks for ~3/4 of a batch.
+    const batch = Math.max(1, Math.min(options.pullBatch, options.maxAckPending));
+    const threshold = Math.max(1, Math.floor(batch / 4));
     while (!this.stopped && !this.lost) {
       try {
         const consumer = await js.consumers.get(this.sub.stream, this.name);
-        const messages = await consumer.consume({ max_messages: options.pullBatch });
+        const messages = await consumer.consume({ max_messages: batch, threshold_messages: threshold });
         this.messages = messages;
         void this.watch(messages);
         this.host.keepPulling(messages, this.name);
@@ -463,34 +547,12 @@ class OwnedPartition {
         for await (const m of messages) {
           // Pulled after the stop: left unacked, the next owner's consumer replays it from the floor.
           if (this.stopped || this.lost) continue;
+          // Taken at once, so the beat keeps it alive however long it waits for admission: a
+          // message left in the iterator's buffer would have its ack_wait run out unseen.
           this.pending.add(m);
-          const release = await this.host.admit();
-          const subject = this.host.mapper.fromWire(m.subject);
-          let data: unknown;
-          try {
-            data = m.json();
-          } catch (e) {
-            release();
-            this.pending.delete(m);
-            await this.host.deadLetter(
-              m,
-              subject,
-              this.host.headerRecord(m),
-              new TextDecoder().decode(m.data),
-              {
-                code: 'malformed_json',
-                message: (e as Error).message,
-              },
-            );
-            continue;
-          }
-          void this.lanes
-            .add(this.host.orderingKey(subject, data), () => this.handle(m, subject, data))
-            .catch(() => undefined)
-            .finally(() => {
-              release();
-              this.pending.delete(m);
-            });
+          this.acks.take(m.seq, m, Date.now());
+          this.waiting.push(m);
+          if (!this.admitting) void this.admitAll();
         }
         if (this.stopped || this.lost) return;
       } catch (e) {
@@ -504,6 +566,56 @@ class OwnedPartition {
         await sleep(1_000);
       }
     }
+  }
+
+  /** Admits the waiting messages one by one, in delivery order, into their session lanes. */
+  private async admitAll(): Promise<void> {
+    this.admitting = true;
+    try {
+      for (let m = this.waiting.shift(); m; m = this.waiting.shift()) {
+        const release = await this.host.admit();
+        if (this.stopped || this.lost) {
+          // Left unacked, holding the floor: the next owner replays it.
+          release();
+          this.pending.delete(m);
+          continue;
+        }
+        this.run(m, release);
+      }
+    } finally {
+      this.admitting = false;
+    }
+  }
+
+  private run(m: JsMsg, release: () => void): void {
+    const done = (): void => {
+      release();
+      this.pending.delete(m);
+    };
+    const subject = this.host.mapper.fromWire(m.subject);
+    let data: unknown;
+    try {
+      data = m.json();
+    } catch (e) {
+      const error = { code: 'malformed_json', message: (e as Error).message };
+      const raw = new TextDecoder().decode(m.data);
+      void this.settle(m, () => this.deadLetter(m, subject, this.host.headerRecord(m), raw, error))
+        .catch(() => undefined)
+        .finally(done);
+      return;
+    }
+    void this.lanes
+      .add(this.host.orderingKey(subject, data), () => this.settle(m, () => this.handle(m, subject, data)))
+      .catch(() => undefined)
+      .finally(done);
+  }
+
+  /** Runs `work`; if it finished the message (handled or dead-lettered), the floor may pass it. */
+  private async settle(m: JsMsg, work: () => Promise<boolean>): Promise<void> {
+    if (!(await work())) return;
+    this.acks.finish(m.seq, m);
+    this.host.count('acked');
+    if (!this.lost) this.settled(this);
   }
 
   private async watch(messages: ConsumerMessages): Promise<void> {
@@ -523,20 +635,40 @@ class OwnedPartition {
   }
 
   /**
+   * Dead-letters `m`; a failed publish is retried in place with backoff (the message holding the
+   * floor meanwhile) until it is published or the partition is stopped or lost.
+   */
+  private async deadLetter(
+    m: JsMsg,
+    subject: string,
+    headers: Record<string, string>,
+    data: unknown,
+    error: { code: string; message: string },
+    deliveries?: number,
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      if (await this.host.deadLetter(m, subject, headers, data, error, deliveries)) return true;
+      if (this.stopped || this.lost) return false;
+      await sleep(this.host.backoff(attempt, undefined));
+    }
+  }
+
+  /**
    * Runs one message in its session's lane. A dependency outage is retried in place (not
    * counted); any other failure is retried in the lane with backoff, holding back only its own
-   * session, until the delivery limit dead-letters it. Acked once done, never after the lease is gone.
+   * session, until the delivery limit dead-letters it. True once finished (handled or
+   * dead-lettered); false when left for the next owner (stopped or lost before finishing).
    */
-  private async handle(m: JsMsg, subject: string, data: unknown): Promise<void> {
+  private async handle(m: JsMsg, subject: string, data: unknown): Promise<boolean> {
     await this.current();
     // Stopped (a hand-over or a drain) or lost before its turn came: left unacked, the next
     // owner's consumer replays it from the ack floor, in order.
-    if (this.stopped || this.lost) return;
+    if (this.stopped || this.lost) return false;
     const headers = this.host.headerRecord(m);
     // Deliveries by earlier owners' consumers count too (see PartitionLeaseStore.carry).
     const firstDelivery = m.info.deliveryCount + (m.seq <= this.tailEnd ? this.carried : 0);
     if (firstDelivery > this.sub.maxDeliver) {
-      return this.host.deadLetter(
+      return this.deadLetter(
         m,
         subject,
         headers,
@@ -547,28 +679,23 @@ class OwnedPartition {
     }
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
-      if (this.lost) return;
+      if (this.lost) return false;
       const deliveryCount = firstDelivery + failures;
       this.host.count('running');
       try {
         await this.sub.handler({ subject, data, headers, deliveryCount, fence: this.fence });
         this.host.count('finished');
-        if (this.lost) return;
-        this.host.later(() => {
-          if (!this.lost) m.ack();
-        });
-        this.host.count('acked');
-        return;
+        return !this.lost;
       } catch (err) {
         if (err instanceof OwnershipLostError || this.lost) {
           this.lost = true;
-          return;
+          return false;
         }
         this.host.count('finished');
         const tenant = parseSubject(subject)?.tenant;
         if (isUnavailableError(err)) {
           // Stopping while a dependency is down: leave it for the next owner.
-          if (this.stopped) return;
+          if (this.stopped) return false;
           const delay = this.host.backoff(attempt, err);
           if (attempt === 1 || attempt % 10 === 0)
             this.logger.warn(
@@ -581,7 +708,7 @@ class OwnedPartition {
         failures++;
         if (isPermanentError(err) || deliveryCount >= this.sub.maxDeliver) {
           const code = err instanceof GreenticError ? err.code : 'handler_failed';
-          return this.host.deadLetter(
+          return this.deadLetter(
             m,
             subject,
             headers,
