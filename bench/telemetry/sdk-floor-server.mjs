@@ -2,7 +2,7 @@
 // runner records by default for one message of the benchmark flow, one per hop (webhook, publish
 // ingress, consume ingress, flow run with its two nodes as events, component call, publish egress,
 // which also answers the waiting caller: same names, kinds, attributes, parent chain, traceparent
-// hops and active contexts), through the
+// hops, the envelope's own traceparent field, and active contexts), through the
 // runner's own OpenTelemetry setup (dist/telemetry/otel.js: Node SDK, batch processor, OTLP
 // exporter, redaction, the AsyncLocalStorage context manager). No Nest and no runner logic: what it
 // costs over the bare server is what the SDK itself costs per traced message, the least any runner
@@ -22,6 +22,8 @@ const tenancy = {
 };
 const inSubject = `greentic.messaging.ingress.${env}.${tenant}.${team}.${channel}`;
 const outSubject = `greentic.messaging.egress.${env}.${tenant}.${team}.${channel}`;
+// The waiting caller's reply subject, a header of the runner's publishes.
+const replyTo = 'greentic.reply.bench';
 
 // The bus's de-duplication id, which the runner's publish spans carry: session key and message id.
 const sessionKey = (body) => `${tenant}:webhook:${body.userId}:${body.userId}`;
@@ -42,6 +44,8 @@ function publishOnly(parent, direction, subject, msgId) {
     parent,
   );
   const headers = { 'greentic-tenant': tenant, 'greentic-env': env };
+  // The ingress publish names the waiting caller's reply subject (the egress publish takes it as an option).
+  if (direction === 'ingress') headers['greentic-reply-to'] = replyTo;
   propagation.inject(trace.setSpan(parent, pub), headers);
   pub.end();
   return headers;
@@ -83,6 +87,10 @@ function traceOne(body, req) {
   );
   // Each span active while its hop runs, as the runner's are (the context manager's work included).
   context.with(trace.setSpan(context.active(), webhook), () => {
+    // The envelope carries the webhook span's context as its own `traceparent` field (the runner's
+    // IngressService injects it once per message, besides each publish's header).
+    const carrier = {};
+    propagation.inject(context.active(), carrier);
     const id = body.messageId;
     const key = sessionKey(body);
     const consume = hop(context.active(), 'ingress', inSubject, JSON.stringify([key, id]), id, 'consume');
