@@ -13,6 +13,8 @@
 // CPU goes: user/system, GC count and pause, wake-ups = voluntary context switches, preemptions,
 // event-loop active time, per message and per replica; no results file). BENCH_CPU_PROF=<prefix>
 // writes a CPU profile of each replica's measured window (<prefix>-<pid>.cpuprofile).
+// Every row is measured after the same warm-up under its own load (15 s: see warmupMs); the
+// second and third replicas' start includes a partition hand-over that takes tens of seconds of CPU here.
 // A replica that dies mid-run is reported and does not hang the bench; replicas die with it.
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, writeSync } from 'node:fs';
@@ -27,7 +29,11 @@ import { root, table, writeResults } from '../lib/harness.mjs';
 const quick = process.argv.includes('--quick');
 const opt = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const durationMs = Number(opt('duration') ?? (quick ? 3 : 10)) * 1000;
-const warmupMs = Number(opt('warmup') ?? 2) * 1000;
+// 15 s, every row: with 2 s, the CPU per message measured was start-up cost, not steady state
+// (JIT, the replicas' partition hand-over at start, first session loads; each replica warms on its
+// own share of the load): 0.65 ms (1 replica) and 1.04 ms (2) after 2 s, 0.41 and 0.54 after
+// 10 s, 0.36 and 0.56 after 20 s (one --quick run each, 2026-12-05).
+const warmupMs = Number(opt('warmup') ?? 15) * 1000;
 /** --only=1,2: just those NATS + Redis replica counts (a diagnosis run: table only, no results file). */
 const only = opt('only')?.split(',').map(Number);
 /** The idle window after each runner scenario's load, for the NATS traffic that does not depend on messages. */
@@ -280,7 +286,7 @@ async function runnerScenario(label, replicas, env) {
     await new Promise((r) => setTimeout(r, 1000));
     servers.forEach((s) => s.cpuStart());
     await new Promise((r) => setTimeout(r, IDLE_MS));
-    await Promise.all(servers.map((s) => s.cpuRead()));
+    const idleCpuMs = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
     const idle = natsSum();
     const background = (n) => (n * durationMs) / IDLE_MS;
     const per = (n) => Number((n / result.total).toFixed(2));
@@ -302,6 +308,8 @@ async function runnerScenario(label, replicas, env) {
       wakeupsPerMsg: Number((statSum('voluntaryCs') / result.total).toFixed(2)),
       preemptionsPerMsg: Number((statSum('involuntaryCs') / result.total).toFixed(2)),
       loopActiveUsPerMsg: Math.round((statSum('eluActiveMs') * 1000) / result.total),
+      /** All replicas' CPU while idle, ms per second: the upkeep that does not depend on messages. */
+      idleCpuMsPerSec: Math.round((idleCpuMs * 1000) / IDLE_MS),
       perReplica: stats,
       natsIdlePerSec: {
         out: Math.round((idle.out * 1000) / IDLE_MS),
@@ -476,6 +484,7 @@ const diagColumns = [
   'preemptionsPerMsg',
   'loopActiveUsPerMsg',
   'natsOutPerMsg',
+  'idleCpuMsPerSec',
   'total',
 ];
 if (only) {
