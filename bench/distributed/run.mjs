@@ -8,9 +8,16 @@
 // worker processes' CPU time (which compares the paths even on a busy machine), the Redis
 // commands (server-wide count over the window) and the NATS messages the replicas sent and
 // received. Needs NATS (JetStream) on 127.0.0.1:4222 and Redis on 127.0.0.1:6379
-// (NATS_URL / REDIS_URL override). Options: --quick (3 s runs), --partitions=N.
+// (NATS_URL / REDIS_URL override). Options: --quick (3 s runs), --partitions=N, --warmup=S and
+// --duration=S (every row the same), --only=1,2 (just those NATS + Redis rows, printing where their
+// CPU goes: user/system, GC count and pause, wake-ups = voluntary context switches, preemptions,
+// event-loop active time, per message and per replica; no results file). BENCH_CPU_PROF=<prefix>
+// writes a CPU profile of each replica's measured window (<prefix>-<pid>.cpuprofile).
+// Every row is measured after the same warm-up under its own load (15 s: see warmupMs); the
+// second and third replicas' start includes a partition hand-over that takes tens of seconds of CPU here.
+// A replica that dies mid-run is reported and does not hang the bench; replicas die with it.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,8 +27,15 @@ import { Redis } from 'ioredis';
 import { root, table, writeResults } from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
-const durationMs = (quick ? 3 : 10) * 1000;
-const warmupMs = 2000;
+const opt = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const durationMs = Number(opt('duration') ?? (quick ? 3 : 10)) * 1000;
+// 15 s, every row: with 2 s, the CPU per message measured was start-up cost, not steady state
+// (JIT, the replicas' partition hand-over at start, first session loads; each replica warms on its
+// own share of the load): 0.65 ms (1 replica) and 1.04 ms (2) after 2 s, 0.41 and 0.54 after
+// 10 s, 0.36 and 0.56 after 20 s (one --quick run each, 2026-12-05).
+const warmupMs = Number(opt('warmup') ?? 15) * 1000;
+/** --only=1,2: just those NATS + Redis replica counts (a diagnosis run: table only, no results file). */
+const only = opt('only')?.split(',').map(Number);
 /** The idle window after each runner scenario's load, for the NATS traffic that does not depend on messages. */
 const IDLE_MS = 3000;
 const concurrency = 64;
@@ -113,9 +127,12 @@ function startProcess(script, args = [], env = {}) {
     const cpuWaiters = [];
     /** NATS messages in and out over the window, read with the CPU time (runner replicas only). */
     let nats = { in: 0, out: 0 };
+    let stats;
+    let stopping = false;
     const handle = (url) => ({
       url,
       nats: () => nats,
+      stats: () => stats,
       cpuStart: () => child.kill('SIGUSR2'),
       cpuRead: () =>
         new Promise((r) => {
@@ -124,6 +141,8 @@ function startProcess(script, args = [], env = {}) {
         }),
       stop: () =>
         new Promise((r) => {
+          stopping = true;
+          if (child.exitCode !== null || child.signalCode !== null) return r();
           child.once('exit', r);
           child.kill('SIGTERM');
         }),
@@ -137,11 +156,21 @@ function startProcess(script, args = [], env = {}) {
         if (l) resolve(handle(l[1]));
         const n = /^NATS_MSGS (\d+) (\d+)/.exec(line);
         if (n) nats = { in: Number(n[1]), out: Number(n[2]) };
+        const st = /^STATS (.*)$/.exec(line);
+        if (st) stats = JSON.parse(st[1]);
         const c = /^CPU_MS (\S+)/.exec(line);
         if (c) cpuWaiters.shift()?.(Number(c[1]));
       }
     });
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
+    // A bench that dies leaves no replica behind.
+    const orphan = () => child.kill('SIGKILL');
+    process.once('exit', orphan);
+    child.once('exit', (code, signal) => {
+      process.off('exit', orphan);
+      if (!stopping)
+        process.stderr.write(`${path.basename(script)} exited (${code ?? signal}) during the run\n`);
+    });
   });
 }
 
@@ -247,6 +276,8 @@ async function runnerScenario(label, replicas, env) {
     );
     const cpuMs = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
     const redisTrips = await (await trips).stop();
+    const stats = servers.map((s) => s.stats());
+    const statSum = (k) => stats.reduce((t, x) => t + (x?.[k] ?? 0), 0);
     const natsSum = () =>
       servers.reduce((t, s) => ({ in: t.in + s.nats().in, out: t.out + s.nats().out }), { in: 0, out: 0 });
     const nats = natsSum();
@@ -255,7 +286,7 @@ async function runnerScenario(label, replicas, env) {
     await new Promise((r) => setTimeout(r, 1000));
     servers.forEach((s) => s.cpuStart());
     await new Promise((r) => setTimeout(r, IDLE_MS));
-    await Promise.all(servers.map((s) => s.cpuRead()));
+    const idleCpuMs = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
     const idle = natsSum();
     const background = (n) => (n * durationMs) / IDLE_MS;
     const per = (n) => Number((n / result.total).toFixed(2));
@@ -269,6 +300,17 @@ async function runnerScenario(label, replicas, env) {
       natsInPerMsg: per(nats.in - background(idle.in)),
       natsOutPerMsgWithIdle: per(nats.out),
       natsInPerMsgWithIdle: per(nats.in),
+      // Where the CPU goes, per message (µs) and per replica: user/system split, GC, wake-ups.
+      userUsPerMsg: Math.round((statSum('userMs') * 1000) / result.total),
+      systemUsPerMsg: Math.round((statSum('systemMs') * 1000) / result.total),
+      gcPerMsg: Number((statSum('gcN') / result.total).toFixed(3)),
+      gcUsPerMsg: Math.round((statSum('gcMs') * 1000) / result.total),
+      wakeupsPerMsg: Number((statSum('voluntaryCs') / result.total).toFixed(2)),
+      preemptionsPerMsg: Number((statSum('involuntaryCs') / result.total).toFixed(2)),
+      loopActiveUsPerMsg: Math.round((statSum('eluActiveMs') * 1000) / result.total),
+      /** All replicas' CPU while idle, ms per second: the upkeep that does not depend on messages. */
+      idleCpuMsPerSec: Math.round((idleCpuMs * 1000) / IDLE_MS),
+      perReplica: stats,
       natsIdlePerSec: {
         out: Math.round((idle.out * 1000) / IDLE_MS),
         in: Math.round((idle.in * 1000) / IDLE_MS),
@@ -362,6 +404,19 @@ async function bareScenario() {
  * commands it runs inside show as `lua` and are not counted), on this run's keys only (lease
  * heartbeats included).
  */
+// ioredis's MONITOR parser sometimes fails on a line (a "Command queue state error" it rethrows
+// out of its socket handler, where no listener can catch it), which aborted the whole bench: that
+// one line is lost from the count, the run goes on.
+let monitorErrors = 0;
+process.on('uncaughtException', (e) => {
+  if (/^Command queue state error/.test(e?.message ?? '')) {
+    monitorErrors++;
+    return;
+  }
+  process.stderr.write(`${e?.stack ?? e}\n`);
+  process.exit(1);
+});
+
 async function redisRoundTrips() {
   const mon = new Redis(REDIS_URL);
   mon.on('error', () => undefined);
@@ -392,16 +447,20 @@ async function deleteKeys(pattern) {
 
 const rows = [];
 try {
-  rows.push(await bareScenario());
-  rows.push(
-    await runnerScenario('runner, embedded memory bus', 1, {
-      GREENTIC_BUS: 'memory',
-      GREENTIC_SESSIONS: 'memory',
-    }),
-  );
-  rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv));
-  rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv));
-  rows.push(await runnerScenario('runner, NATS + Redis', 3, natsEnv));
+  if (only) {
+    for (const n of only) rows.push(await runnerScenario('runner, NATS + Redis', n, natsEnv));
+  } else {
+    rows.push(await bareScenario());
+    rows.push(
+      await runnerScenario('runner, embedded memory bus', 1, {
+        GREENTIC_BUS: 'memory',
+        GREENTIC_SESSIONS: 'memory',
+      }),
+    );
+    rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv));
+    rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv));
+    rows.push(await runnerScenario('runner, NATS + Redis', 3, natsEnv));
+  }
 } finally {
   for (const s of ['INGRESS', 'EGRESS', 'DLQ', 'BARE_IN', 'BARE_OUT']) {
     await jsm.streams.delete(`${STREAM_PREFIX}_${s}`).catch(() => undefined);
@@ -413,6 +472,33 @@ try {
   agent.destroy();
 }
 
+const diagColumns = [
+  'replicas',
+  'msgPerSec',
+  'cpuMsPerMsg',
+  'userUsPerMsg',
+  'systemUsPerMsg',
+  'gcPerMsg',
+  'gcUsPerMsg',
+  'wakeupsPerMsg',
+  'preemptionsPerMsg',
+  'loopActiveUsPerMsg',
+  'natsOutPerMsg',
+  'idleCpuMsPerSec',
+  'total',
+];
+if (only) {
+  writeSync(
+    1,
+    `${durationMs / 1000}s each (+${warmupMs / 1000}s warm-up), load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' / ')}\n`,
+  );
+  writeSync(1, table(rows, diagColumns) + '\n');
+  for (const r of rows) writeSync(1, `${r.replicas}: ${JSON.stringify(r.perReplica)}\n`);
+  process.exit(0);
+}
 const [bare, memory, one, two, three] = rows;
 for (const r of rows) r.vsBare = (r.msgPerSec / bare.msgPerSec).toFixed(2);
 const ratios = {
@@ -492,5 +578,6 @@ const file = writeResults('distributed', {
   target,
   met,
   predicted,
+  monitorErrors,
 });
 process.stdout.write(`wrote ${path.relative(root, file)}\n`);

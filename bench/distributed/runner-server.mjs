@@ -1,5 +1,8 @@
 // One runner replica from dist/, on the bundle given as argv[2], configured by the environment
 // (GREENTIC_BUS, GREENTIC_SESSIONS, NATS_URL, ...); prints LISTENING <url>.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { startApp } from '../../dist/bootstrap.js';
 import { MESSAGE_BUS } from '../../dist/core/message-bus.js';
 
@@ -9,18 +12,71 @@ const { app, url } = await startApp({
 process.stdout.write(`LISTENING ${url}\n`);
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
 // The benchmark reads this process's CPU time and NATS traffic over the measured window: SIGUSR2
-// starts it, SIGUSR1 prints `CPU_MS <ms>` and `NATS_MSGS <in> <out>` (the bus connection's counts).
+// starts it, SIGUSR1 prints `CPU_MS <ms>` and `NATS_MSGS <in> <out>` (the bus connection's counts),
+// after `STATS <json>`: GC events and pause time, context switches (voluntary ones are the
+// process's threads blocking, mostly the event loop waiting for I/O: its wake-ups), event-loop
+// utilisation. BENCH_CPU_PROF=<file prefix>: a CPU profile of the window, written to
+// <prefix>-<pid>.cpuprofile.
 const bus = app.get(MESSAGE_BUS);
 const traffic = async () => (await bus.health()).details.traffic ?? { inMsgs: 0, outMsgs: 0 };
+const gc = { n: 0, ms: 0, byKind: {} };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.n++;
+    gc.ms += e.duration;
+    const k = e.detail?.kind ?? 0;
+    gc.byKind[k] = (gc.byKind[k] ?? 0) + 1;
+  }
+}).observe({ entryTypes: ['gc'] });
+const profPrefix = process.env.BENCH_CPU_PROF;
+let session;
+if (profPrefix) {
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+}
 let cpu0 = process.cpuUsage();
 let nats0 = await traffic();
+let ru0 = process.resourceUsage();
+let gc0 = { ...gc, byKind: { ...gc.byKind } };
+let elu0 = performance.eventLoopUtilization();
+let profiling = false;
+let profiled = false;
 process.on('SIGUSR2', async () => {
   cpu0 = process.cpuUsage();
+  ru0 = process.resourceUsage();
+  gc0 = { ...gc, byKind: { ...gc.byKind } };
+  elu0 = performance.eventLoopUtilization();
   nats0 = await traffic();
+  if (session && !profiling && !profiled) {
+    profiling = true;
+    profiled = true;
+    await session.post('Profiler.start');
+  }
 });
 process.on('SIGUSR1', async () => {
   const c = process.cpuUsage(cpu0);
+  const ru = process.resourceUsage();
+  const elu = performance.eventLoopUtilization(elu0);
+  const stats = {
+    userMs: c.user / 1000,
+    systemMs: c.system / 1000,
+    voluntaryCs: ru.voluntaryContextSwitches - ru0.voluntaryContextSwitches,
+    involuntaryCs: ru.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+    gcN: gc.n - gc0.n,
+    gcMs: Number((gc.ms - gc0.ms).toFixed(1)),
+    gcByKind: Object.fromEntries(Object.entries(gc.byKind).map(([k, v]) => [k, v - (gc0.byKind[k] ?? 0)])),
+    eluActiveMs: Number(elu.active.toFixed(1)),
+    elu: Number(elu.utilization.toFixed(3)),
+  };
+  if (session && profiling) {
+    profiling = false;
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(`${profPrefix}-${process.pid}.cpuprofile`, JSON.stringify(profile));
+  }
   const n = await traffic();
+  process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);
   process.stdout.write(`NATS_MSGS ${n.inMsgs - nats0.inMsgs} ${n.outMsgs - nats0.outMsgs}\n`);
   process.stdout.write(`CPU_MS ${((c.user + c.system) / 1000).toFixed(1)}\n`);
 });
