@@ -15,7 +15,16 @@ import {
   uniqueNatsNamespace,
   uniqueRedisPrefix,
 } from './support/nats-redis-servers.js';
-import { countBy, post, replicaBundle, sleep, StreamObserver, until } from './support/replicas.js';
+import {
+  countBy,
+  natsBusHealth,
+  post,
+  replicaBundle,
+  sleep,
+  StreamObserver,
+  until,
+  type NatsBusHealth,
+} from './support/replicas.js';
 import { RunnerProcess } from './support/runner-process.js';
 
 /**
@@ -41,15 +50,7 @@ const CLAIM_ALLOWANCE_MS = 500;
  */
 const IDS = ['replica-1', 'replica-2', 'replica-3'];
 
-interface BusDetails {
-  kind: string;
-  replica: string;
-  owned: Record<string, { partition: number; epoch: number }[]>;
-  peakInflight: number;
-  peakRunning: number;
-  acked: number;
-  retried: number;
-}
+type BusDetails = NatsBusHealth;
 
 /** Replicas taking traffic now (a killed one leaves it); `all` are stopped at the end. */
 let replicas: RunnerProcess[] = [];
@@ -113,22 +114,8 @@ afterAll(async () => {
 });
 
 /** The bus entry of a replica's /health (loopback: details included). */
-async function bus(r: RunnerProcess): Promise<BusDetails> {
-  const body = (await (await fetch(`${r.url}/health`)).json()) as unknown;
-  const found = findBus(body);
-  if (!found) throw new Error(`no NATS bus entry in ${r.name}'s /health: ${JSON.stringify(body)}`);
-  return found;
-}
-
-function findBus(v: unknown): BusDetails | undefined {
-  if (!v || typeof v !== 'object') return undefined;
-  const o = v as Record<string, unknown>;
-  if (o['kind'] === 'nats' && typeof o['owned'] === 'object') return o as unknown as BusDetails;
-  for (const child of Object.values(o)) {
-    const f = findBus(child);
-    if (f) return f;
-  }
-  return undefined;
+function bus(r: RunnerProcess): Promise<BusDetails> {
+  return natsBusHealth(r.url);
 }
 
 interface Ownership {

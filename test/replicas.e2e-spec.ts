@@ -23,6 +23,7 @@ import {
 } from './support/nats-redis-servers.js';
 import {
   countBy,
+  natsBusHealth,
   ORDER_PROBE_ANSWERS,
   post,
   replicaBundle,
@@ -37,6 +38,7 @@ import {
  * record which replica ran which message, and whether two runs of one session ever overlapped.
  */
 
+const PARTITIONS = 8;
 const ns = uniqueNatsNamespace('replicas');
 const redisPrefix = uniqueRedisPrefix('replicas');
 const SP = ns.GREENTIC_NATS_SUBJECT_PREFIX;
@@ -98,7 +100,7 @@ function config(): Record<string, string | number> {
     REDIS_URL: SHARED_REDIS_URL,
     ...ns,
     GREENTIC_REDIS_PREFIX: redisPrefix,
-    GREENTIC_NATS_PARTITIONS: 8,
+    GREENTIC_NATS_PARTITIONS: PARTITIONS,
     GREENTIC_NATS_ACK_WAIT_MS: 3_000,
     GREENTIC_NATS_BACKOFF_MS: 100,
     GREENTIC_NATS_MAX_DELIVER: 3,
@@ -135,6 +137,20 @@ beforeAll(async () => {
     apps.push(app);
     urls.push(url);
   }
+  // Tests that say which replica runs a session need its partition's owner settled: B joins after
+  // A has claimed every partition and takes its share at a heartbeat, later on a loaded machine.
+  await until(async () => {
+    const shares = await Promise.all(urls.map((u) => natsBusHealth(u)));
+    const groups = new Set(shares.flatMap((h) => Object.keys(h.owned)));
+    if (groups.size === 0) return false;
+    return [...groups].every((g) => {
+      const counts = shares.map((h) => (h.owned[g] ?? []).length);
+      const partitions = new Set(shares.flatMap((h) => (h.owned[g] ?? []).map((o) => o.partition)));
+      return (
+        counts.every((n) => n > 0) && partitions.size === PARTITIONS && counts[0]! + counts[1]! === PARTITIONS
+      );
+    });
+  }, 'both replicas owning their share of every partition group');
   egress = await StreamObserver.start(
     SHARED_NATS_URL,
     `${ns.GREENTIC_NATS_STREAM_PREFIX}_EGRESS`,

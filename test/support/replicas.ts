@@ -194,3 +194,34 @@ export function countBy<T>(items: T[], key: (t: T) => string): Map<string, numbe
   for (const it of items) out.set(key(it), (out.get(key(it)) ?? 0) + 1);
   return out;
 }
+
+/** The NATS bus entry of a runner's /health (details are included on loopback). */
+export interface NatsBusHealth {
+  kind: string;
+  replica: string;
+  /** Consumer group → the partitions this replica owns, with the epoch of its claim. */
+  owned: Record<string, { partition: number; epoch: number }[]>;
+  peakInflight: number;
+  peakRunning: number;
+  acked: number;
+  retried: number;
+}
+
+/** Reads the NATS bus entry of the runner's /health at `url`. */
+export async function natsBusHealth(url: string): Promise<NatsBusHealth> {
+  const body = (await (await fetch(`${url}/health`)).json()) as unknown;
+  const found = findNatsBus(body);
+  if (!found) throw new Error(`no NATS bus entry in ${url}/health: ${JSON.stringify(body)}`);
+  return found;
+}
+
+function findNatsBus(v: unknown): NatsBusHealth | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as Record<string, unknown>;
+  if (o['kind'] === 'nats' && typeof o['owned'] === 'object') return o as unknown as NatsBusHealth;
+  for (const child of Object.values(o)) {
+    const f = findNatsBus(child);
+    if (f) return f;
+  }
+  return undefined;
+}
