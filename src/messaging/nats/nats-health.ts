@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
+import { listConsumers } from './consumer-list.js';
 
 /**
  * Consumers whose lag is summed under `group` in `details.lag`: the one named `name` (reported
@@ -197,9 +198,7 @@ export class JetStreamHealthMonitor {
         }
         const found = new Map<string, ConsumerInfo[]>();
         for (const stream of new Set(refs.map((r) => r.stream))) {
-          const list: ConsumerInfo[] = [];
-          for await (const ci of this.jsm.consumers.list(stream)) list.push(ci);
-          found.set(stream, list);
+          found.set(stream, await listConsumers(this.jsm, stream));
         }
         const lag: Record<string, Lag> = {};
         const counted = new Map<string, Set<string>>();

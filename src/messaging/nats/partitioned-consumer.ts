@@ -15,6 +15,7 @@ import { fairShare, type OwnershipFence, type PartitionLeaseStore } from '../../
 import { parseSubject } from '../../core/subjects.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
 import { AckFloor } from './ack-floor.js';
+import { listConsumers } from './consumer-list.js';
 import { isPermanentError, isUnavailableError } from './nats-errors.js';
 import { durableName, type SubjectMapper } from './nats-subjects.js';
 
@@ -305,7 +306,7 @@ export class PartitionedConsumer {
   private async consumersByPartition(only?: number): Promise<Map<number, ConsumerRef[]>> {
     const out = new Map<number, ConsumerRef[]>();
     const prefix = `${this.group}_p`;
-    for await (const c of this.host.jsm.consumers.list(this.sub.stream)) {
+    for (const c of await listConsumers(this.host.jsm, this.sub.stream)) {
       const name = c.config.durable_name ?? c.name;
       if (!name.startsWith(prefix)) continue;
       const rest = name.slice(prefix.length);
