@@ -532,6 +532,36 @@ describe('NatsBus', () => {
     expect(dead[0]!.data).toMatchObject({ error: { code: 'bad_input' }, data: { id: 'bad' } });
   });
 
+  it('stops once its in-flight handler has finished, not at the drain timeout', async () => {
+    const ns = namespace('quickstop');
+    const b = await bus(ns, { drainTimeoutMs: 20_000 });
+    const ran: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await b.subscribe(
+      SUBJ,
+      async (m: BusMessage<{ id: string }>) => {
+        ran.push(m.data.id);
+        if (m.data.id === 'slow') await held;
+      },
+      { queue: 'workers' },
+    );
+    await b.publish(SUBJ, { id: 'quick', sessionKey: 's1' }, { msgId: 'quick' });
+    await b.publish(SUBJ, { id: 'slow', sessionKey: 's2' }, { msgId: 'slow' });
+    await until(() => ran.length === 2, 'both running or run');
+
+    const t0 = Date.now();
+    let closed = false;
+    const closing = b.close().then(() => (closed = true));
+    // The drain waits for the handler still running (the event loop stays free meanwhile)...
+    await new Promise((r) => setTimeout(r, 300));
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    // ...and ends with it: before settle() dropped settled work it waited out all 20 s.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
   it('refuses to publish or subscribe once closed, and names the server it cannot reach', async () => {
     const b = await bus(namespace('closed'));
     await b.close();

@@ -929,13 +929,25 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-/** Waits for promises (including ones added while waiting); false if the deadline passed first. */
-async function settle(set: Set<Promise<void>>, timeoutMs: number): Promise<boolean> {
+/**
+ * Waits until every promise in `work` has settled, including ones added to it meanwhile (a live
+ * in-flight set); false if the deadline passed first. Settled promises are dropped from `work` as
+ * each round ends: a set that nothing removes them from (a snapshot) would otherwise be waited on
+ * again at once, round after round, a microtask loop that held the event loop for the whole
+ * drain timeout (25 s of a busy core at every graceful stop, then a false "drain timed out").
+ */
+async function settle(work: Set<Promise<void>>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (set.size > 0) {
+  while (work.size > 0) {
     const left = deadline - Date.now();
     if (left <= 0) return false;
-    await withTimeout(Promise.allSettled([...set]), left, 'drain').catch(() => undefined);
+    const round = [...work];
+    const settled = await withTimeout(Promise.allSettled(round), left, 'drain').then(
+      () => true,
+      () => false,
+    );
+    if (!settled) return false;
+    for (const p of round) work.delete(p);
   }
   return true;
 }
