@@ -34,6 +34,16 @@ const durationMs = Number(opt('duration') ?? (quick ? 3 : 10)) * 1000;
 // own share of the load): 0.65 ms (1 replica) and 1.04 ms (2) after 2 s, 0.41 and 0.54 after
 // 10 s, 0.36 and 0.56 after 20 s (one --quick run each, 2026-12-05).
 const warmupMs = Number(opt('warmup') ?? 15) * 1000;
+/**
+ * --rate=N (default 200, 0 skips): after the closed-loop window, each NATS + Redis row is measured
+ * again at N messages/s per replica (N, 2N, 3N in all), below saturation at every count. CPU per
+ * message depends on how many messages each process handles per wake-up, so replicas compare at
+ * equal load each, which is what adding a replica with its own core gives. The closed loop cannot
+ * show that on two cores: it saturates both, and at 2–3 replicas each process gets fewer messages
+ * per wake-up and is preempted more (2026-12-05: one replica at 250 msg/s 1.77–1.95 ms per message,
+ * two at 500 in all 1.71; at a fixed 500 msg/s in all, 1.23 against 1.64).
+ */
+const ratePerReplica = Number(opt('rate') ?? 200);
 /** --only=1,2: just those NATS + Redis replica counts (a diagnosis run: table only, no results file). */
 const only = opt('only')?.split(',').map(Number);
 /** The idle window after each runner scenario's load, for the NATS traffic that does not depend on messages. */
@@ -221,6 +231,49 @@ async function closedLoop(send, onMeasureStart) {
   };
 }
 
+/**
+ * Paced load at `rate` messages/s for `ms`: the callers take turns on a fixed schedule (caller w's
+ * k-th turn is due at start + (k × concurrency + w) / rate), each still waiting for its answer
+ * before its next turn, as a chat does. A turn that comes due while the previous one is unanswered
+ * goes out when it is answered, so `msgPerSec` below `rate` means the replicas fell behind.
+ */
+async function pacedLoop(send, rate, ms) {
+  const latencies = [];
+  let errors = 0;
+  let seq = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const sleep = (until) => new Promise((r) => setTimeout(r, Math.max(0, until - performance.now())));
+  const worker = async (w) => {
+    for (let k = 0; ; k++) {
+      const due = t0 + ((k * concurrency + w) * 1000) / rate;
+      if (due >= end) return;
+      await sleep(due);
+      const i = seq++;
+      const s = performance.now();
+      try {
+        await send(i, w);
+        latencies.push(performance.now() - s);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100) /
+    100;
+  return {
+    msgPerSec: Math.round(latencies.length / seconds),
+    p50Ms: pct(50),
+    p99Ms: pct(99),
+    errors,
+    total: latencies.length,
+  };
+}
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 function postJson(url, body) {
   return new Promise((resolve, reject) => {
@@ -253,7 +306,7 @@ const ROUTE = '/webhooks/webhook/bench/dev/default/web?wait=true';
 const bundle = benchBundle();
 const runnerScript = path.join(root, 'bench/distributed/runner-server.mjs');
 
-async function runnerScenario(label, replicas, env) {
+async function runnerScenario(label, replicas, env, withRate = false) {
   const servers = [];
   try {
     // Replicas start one after the other: the first creates the streams and consumers.
@@ -261,19 +314,17 @@ async function runnerScenario(label, replicas, env) {
     // Ids unique per scenario: a reused id would be dropped by JetStream's de-duplication.
     const tag = `${replicas}r${Date.now().toString(36)}`;
     let trips;
-    const result = await closedLoop(
-      // Caller w's conversation: its turns go to the replicas in turn, whichever owns the session.
-      (i, w) =>
-        postJson(servers[i % servers.length].url + ROUTE, {
-          userId: `${tag}-w${w}`,
-          text: `m${i}`,
-          messageId: `${tag}-${i}`,
-        }),
-      () => {
-        servers.forEach((s) => s.cpuStart());
-        trips = redisRoundTrips();
-      },
-    );
+    // Caller w's conversation: its turns go to the replicas in turn, whichever owns the session.
+    const send = (i, w) =>
+      postJson(servers[i % servers.length].url + ROUTE, {
+        userId: `${tag}-w${w}`,
+        text: `m${i}`,
+        messageId: `${tag}-${i}`,
+      });
+    const result = await closedLoop(send, () => {
+      servers.forEach((s) => s.cpuStart());
+      trips = redisRoundTrips();
+    });
     const cpuMs = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
     const redisTrips = await (await trips).stop();
     const stats = servers.map((s) => s.stats());
@@ -288,6 +339,16 @@ async function runnerScenario(label, replicas, env) {
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const idleCpuMs = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
     const idle = natsSum();
+    let atRate;
+    if (withRate && ratePerReplica > 0) {
+      // Same replicas, warm; the ids go on from the closed loop's so none is de-duplicated.
+      const offset = 10_000_000;
+      const rate = ratePerReplica * replicas;
+      servers.forEach((s) => s.cpuStart());
+      const paced = await pacedLoop((i, w) => send(offset + i, w), rate, durationMs);
+      const ms = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
+      atRate = { rate, ...paced, cpuMsPerMsg: Number((ms / paced.total).toFixed(2)) };
+    }
     const background = (n) => (n * durationMs) / IDLE_MS;
     const per = (n) => Number((n / result.total).toFixed(2));
     return {
@@ -310,6 +371,9 @@ async function runnerScenario(label, replicas, env) {
       loopActiveUsPerMsg: Math.round((statSum('eluActiveMs') * 1000) / result.total),
       /** All replicas' CPU while idle, ms per second: the upkeep that does not depend on messages. */
       idleCpuMsPerSec: Math.round((idleCpuMs * 1000) / IDLE_MS),
+      /** The same replicas at `--rate` messages/s each (closed-loop figures above are at saturation). */
+      atRate,
+      cpuMsPerMsgAtRate: atRate?.cpuMsPerMsg,
       perReplica: stats,
       natsIdlePerSec: {
         out: Math.round((idle.out * 1000) / IDLE_MS),
@@ -448,7 +512,7 @@ async function deleteKeys(pattern) {
 const rows = [];
 try {
   if (only) {
-    for (const n of only) rows.push(await runnerScenario('runner, NATS + Redis', n, natsEnv));
+    for (const n of only) rows.push(await runnerScenario('runner, NATS + Redis', n, natsEnv, true));
   } else {
     rows.push(await bareScenario());
     rows.push(
@@ -457,9 +521,9 @@ try {
         GREENTIC_SESSIONS: 'memory',
       }),
     );
-    rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv));
-    rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv));
-    rows.push(await runnerScenario('runner, NATS + Redis', 3, natsEnv));
+    rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv, true));
+    rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv, true));
+    rows.push(await runnerScenario('runner, NATS + Redis', 3, natsEnv, true));
   }
 } finally {
   for (const s of ['INGRESS', 'EGRESS', 'DLQ', 'BARE_IN', 'BARE_OUT']) {
@@ -486,6 +550,7 @@ const diagColumns = [
   'natsOutPerMsg',
   'idleCpuMsPerSec',
   'total',
+  'cpuMsPerMsgAtRate',
 ];
 if (only) {
   writeSync(
@@ -496,7 +561,8 @@ if (only) {
       .join(' / ')}\n`,
   );
   writeSync(1, table(rows, diagColumns) + '\n');
-  for (const r of rows) writeSync(1, `${r.replicas}: ${JSON.stringify(r.perReplica)}\n`);
+  for (const r of rows)
+    writeSync(1, `${r.replicas}: ${JSON.stringify(r.perReplica)}\nat rate: ${JSON.stringify(r.atRate)}\n`);
   process.exit(0);
 }
 const [bare, memory, one, two, three] = rows;
@@ -507,6 +573,12 @@ const ratios = {
   natsRedisVsMemory: Number((one.msgPerSec / memory.msgPerSec).toFixed(2)),
   cpuPerMsgTwoVsOne: Number((two.cpuMsPerMsg / one.cpuMsPerMsg).toFixed(2)),
   cpuPerMsgThreeVsOne: Number((three.cpuMsPerMsg / one.cpuMsPerMsg).toFixed(2)),
+  ...(one.atRate
+    ? {
+        cpuPerMsgTwoVsOneAtRate: Number((two.cpuMsPerMsgAtRate / one.cpuMsPerMsgAtRate).toFixed(2)),
+        cpuPerMsgThreeVsOneAtRate: Number((three.cpuMsPerMsgAtRate / one.cpuMsPerMsgAtRate).toFixed(2)),
+      }
+    : {}),
 };
 // Issue #20's targets: CPU per message on the NATS + Redis path, flat as replicas are added, and
 // the traffic per message (NATS counted at the replicas: the load generator speaks HTTP).
@@ -520,6 +592,9 @@ const target = {
 const met = {
   cpuMsPerMsgOneReplica: one.cpuMsPerMsg <= target.cpuMsPerMsgOneReplicaAtMost,
   cpuPerMsgTwoVsOne: ratios.cpuPerMsgTwoVsOne <= target.cpuPerMsgTwoVsOneAtMost,
+  ...(ratios.cpuPerMsgTwoVsOneAtRate !== undefined
+    ? { cpuPerMsgTwoVsOneAtEqualLoad: ratios.cpuPerMsgTwoVsOneAtRate <= target.cpuPerMsgTwoVsOneAtMost }
+    : {}),
   redisTripsPerMsg:
     Math.max(one.redisTripsPerMsg, two.redisTripsPerMsg, three.redisTripsPerMsg) <=
     target.redisTripsPerMsgAtMost + 0.05,
@@ -560,9 +635,21 @@ process.stdout.write(
     "redisTripsPerMsg: round trips from the runners to Redis per message (a script is one; lease heartbeats included); natsOut/InPerMsg: messages the replicas' NATS connections sent/received per message (publishes, acks, pulls, replies), less the idle rate (pull renewals, pings: natsIdlePerSec in the JSON, measured over 3 s after each load; natsOut/InPerMsgWithIdle keep it in).\n",
 );
 const mark = (ok) => (ok ? 'met' : 'NOT met');
+const paced = [one, two, three].filter((r) => r.atRate);
+if (paced.length) {
+  process.stdout.write(
+    `\nthe same replicas at ${ratePerReplica} msg/s each (below saturation at every replica count), ${durationMs / 1000}s each\n` +
+      table(
+        paced.map((r) => ({ replicas: r.replicas, ...r.atRate })),
+        ['replicas', 'rate', 'msgPerSec', 'p50Ms', 'p99Ms', 'cpuMsPerMsg', 'errors', 'total'],
+      ) +
+      '\n' +
+      `CPU per message at ${ratePerReplica} msg/s per replica: 2 vs 1 replica ${ratios.cpuPerMsgTwoVsOneAtRate}× (target ≤ ${target.cpuPerMsgTwoVsOneAtMost}×, at equal load per replica: ${mark(met.cpuPerMsgTwoVsOneAtEqualLoad)}), 3 vs 1 ${ratios.cpuPerMsgThreeVsOneAtRate}×\n`,
+  );
+}
 process.stdout.write(
   `CPU per message, 1 replica: ${one.cpuMsPerMsg} ms (target ≤ ${target.cpuMsPerMsgOneReplicaAtMost}: ${mark(met.cpuMsPerMsgOneReplica)}); ` +
-    `2 vs 1 replica: ${ratios.cpuPerMsgTwoVsOne}× (target ≤ ${target.cpuPerMsgTwoVsOneAtMost}×: ${mark(met.cpuPerMsgTwoVsOne)}); 3 vs 1: ${ratios.cpuPerMsgThreeVsOne}×\n` +
+    `2 vs 1 replica, closed loop (both cores saturated): ${ratios.cpuPerMsgTwoVsOne}× (target ≤ ${target.cpuPerMsgTwoVsOneAtMost}×: ${mark(met.cpuPerMsgTwoVsOne)}); 3 vs 1: ${ratios.cpuPerMsgThreeVsOne}×\n` +
     `Redis round trips per message ≤ ${target.redisTripsPerMsgAtMost}: ${mark(met.redisTripsPerMsg)}; NATS out ≤ ${target.natsOutPerMsgAtMost}: ${mark(met.natsOutPerMsg)}; NATS in ≤ ${target.natsInPerMsgAtMost}: ${mark(met.natsInPerMsg)}\n` +
     `predicted msg/s for N replicas with a core each (1000 / worst CPU ms per message × N): ${predicted.map((p) => `${p.replicas}: ${p.msgPerSecPredicted}`).join(', ')}\n` +
     `machine load average ${loadAverage.join(' / ')}\n`,
@@ -570,6 +657,7 @@ process.stdout.write(
 const file = writeResults('distributed', {
   concurrency,
   durationS: durationMs / 1000,
+  ratePerReplica,
   cpus: os.cpus().length,
   loadAverage,
   partitions: partitions ? Number(partitions) : 64,
