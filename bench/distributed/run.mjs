@@ -13,8 +13,8 @@
 // CPU goes: user/system, GC count and pause, wake-ups = voluntary context switches, preemptions,
 // event-loop active time, per message and per replica; no results file). BENCH_CPU_PROF=<prefix>
 // writes a CPU profile of each replica's measured window (<prefix>-<pid>.cpuprofile).
-// Every row is measured after the same warm-up under its own load (15 s: see warmupMs); the
-// second and third replicas' start includes a partition hand-over that takes tens of seconds of CPU here.
+// Every row is measured after the same warm-up under its own load (15 s: see warmupMs): a replica
+// takes tens of seconds under load to reach its steady cost (JIT, first session loads).
 // A replica that dies mid-run is reported and does not hang the bench; replicas die with it.
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, writeSync } from 'node:fs';
