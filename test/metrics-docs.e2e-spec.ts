@@ -61,8 +61,16 @@ beforeAll(async () => {
     tenants: {
       slowco: {
         packs: ['hazards'],
-        limits: { component_deadline_ms: 300, component_memory_mb: 32 },
-        channels: { loop: { pack: 'hazards', flow: 'loop' }, grow: { pack: 'hazards', flow: 'grow' } },
+        limits: { component_deadline_ms: 300 },
+        channels: { loop: { pack: 'hazards', flow: 'loop' } },
+      },
+      // Its own tenant and the bundle's long deadline: on a loaded machine, growing to the cap
+      // (and the worker replaced after slowco's deadline kill) could pass a 300 ms deadline first,
+      // and the call would count as a timeout, not a memory kill.
+      bigco: {
+        packs: ['hazards'],
+        limits: { component_memory_mb: 32 },
+        channels: { grow: { pack: 'hazards', flow: 'grow' } },
       },
       demo: {
         packs: ['demo'],
@@ -123,7 +131,7 @@ describe('metric names in the docs', () => {
     // Another user: one session's messages run one after the other, never side by side.
     await post('spin too', 'slowco/dev/default/loop', 'bob');
     await looping;
-    await post('grow', 'slowco/dev/default/grow');
+    await post('grow', 'bigco/dev/default/grow');
 
     const text = await (await fetch(`${base}/metrics`)).text();
     const served = new Set(parsePrometheusTextFormat(text).map((f) => f.name));
