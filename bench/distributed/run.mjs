@@ -214,6 +214,12 @@ async function closedLoop(send, onMeasureStart) {
   const t0 = performance.now();
   await run(durationMs);
   const seconds = (performance.now() - t0) / 1000;
+  if (firstError) process.stderr.write(`first error: ${firstError}\n`);
+  return loadSummary(latencies, seconds, errors);
+}
+
+/** Throughput, latency percentiles and counts of one load window. */
+function loadSummary(latencies, seconds, errors) {
   latencies.sort((a, b) => a - b);
   const pct = (p) =>
     latencies.length
@@ -221,7 +227,6 @@ async function closedLoop(send, onMeasureStart) {
           latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100,
         ) / 100
       : NaN;
-  if (firstError) process.stderr.write(`first error: ${firstError}\n`);
   return {
     msgPerSec: Math.round(latencies.length / seconds),
     p50Ms: pct(50),
@@ -260,18 +265,7 @@ async function pacedLoop(send, rate, ms) {
     }
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p) =>
-    Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] * 100) /
-    100;
-  return {
-    msgPerSec: Math.round(latencies.length / seconds),
-    p50Ms: pct(50),
-    p99Ms: pct(99),
-    errors,
-    total: latencies.length,
-  };
+  return loadSummary(latencies, (performance.now() - t0) / 1000, errors);
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
