@@ -38,6 +38,7 @@ import {
 } from './card-nodes.js';
 import type { I18nLookup } from './mapping-template.js';
 import { i18nLookupFor, i18nStrings, readJsonAsset } from './pack-i18n.js';
+import { promiseOf } from '../common/promise-of.js';
 
 export const DEFAULT_ERROR_REPLY = 'Sorry, something went wrong while handling your message.';
 
@@ -926,12 +927,7 @@ function timeoutError(node: FlowNode, pc: PreparedComponent, ms: number): Compon
  */
 function withDeadline<T>(start: () => Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   const started = performance.now();
-  let p: Promise<T>;
-  try {
-    p = start();
-  } catch (e) {
-    return Promise.reject(e as Error);
-  }
+  const p = promiseOf(start);
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

@@ -14,6 +14,7 @@ import {
   type PublishOptions,
   type SubscribeOptions,
 } from '../core/message-bus.js';
+import { promiseOf } from '../common/promise-of.js';
 
 interface Sub {
   pattern: string;
@@ -75,11 +76,7 @@ export class InProcessBus implements MessageBus {
   // Not async: the deliveries start here and run on their own, so every publish can hand back a
   // settled promise instead of making one.
   publish(subject: string, data: unknown, opts: PublishOptions = {}): Promise<PublishAck> {
-    try {
-      return this.publishNow(subject, data, opts);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    return promiseOf(() => this.publishNow(subject, data, opts));
   }
 
   private publishNow(subject: string, data: unknown, opts: PublishOptions): Promise<PublishAck> {
@@ -193,13 +190,7 @@ export class InProcessBus implements MessageBus {
    */
   private deliver(sub: Sub, msg: BusMessage): void {
     this.delivered++;
-    let first: Promise<void>;
-    try {
-      first = sub.handler(msg);
-    } catch (e) {
-      first = Promise.reject(e as Error);
-    }
-    const settled: Promise<void> = first.then(
+    const settled: Promise<void> = promiseOf(() => sub.handler(msg)).then(
       () => {
         this.inflight.delete(settled);
       },

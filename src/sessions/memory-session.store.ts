@@ -8,6 +8,7 @@ import type {
   SessionStoreHealth,
 } from '../core/session-store.js';
 import { isoNow } from '../common/iso-time.js';
+import { promiseOf } from '../common/promise-of.js';
 
 interface Entry {
   record: SessionRecord;
@@ -120,12 +121,7 @@ export class MemorySessionStore implements SessionStore, OnModuleDestroy {
     const k = this.k(tenant, key);
     const prev = this.tails.get(k);
     // Nothing running for this session (the usual case): start now, without a hop through then().
-    let run: Promise<T>;
-    try {
-      run = prev ? prev.then(fn, fn) : fn();
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    const run = prev ? prev.then(fn, fn) : promiseOf(fn);
     // The tail settles after `run` either way; the last one clears the key. One promise per run:
     // no async wrapper around `run`.
     const release = (): void => {

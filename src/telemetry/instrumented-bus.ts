@@ -18,6 +18,7 @@ import type { MessageEnvelope } from '../core/message-envelope.js';
 import { isReplySubject, parseSubject, type SubjectParts } from '../core/subjects.js';
 import { runnerMetrics, type RunnerMetrics } from './runner-metrics.js';
 import { failSpan, TRACER_NAME, tracingEnabled } from './trace-fields.js';
+import { promiseOf } from '../common/promise-of.js';
 
 /** Header carrying the publish time, for the bus-lag histogram. */
 export const PUBLISHED_AT_HEADER = 'greentic-published-at';
@@ -143,12 +144,7 @@ function delivered(
   countOut: boolean,
   run: () => Promise<void>,
 ): Promise<void> {
-  let running: Promise<void>;
-  try {
-    running = run();
-  } catch (e) {
-    running = Promise.reject(e as Error);
-  }
+  const running = promiseOf(run);
   if (!countOut) return running;
   return running.then(
     () => {

@@ -4,6 +4,7 @@ import type { ComponentCall, ComponentRuntime } from '../core/component-runtime.
 import type { TenantCtx } from '../core/tenant-ctx.js';
 import { runnerMetrics, type RunnerMetrics } from './runner-metrics.js';
 import { failSpan, TRACER_NAME, tracingEnabled } from './trace-fields.js';
+import { promiseOf } from '../common/promise-of.js';
 
 export interface RuntimeInstrumentationOptions {
   /** Record spans (default: whether a tracer provider is registered). */
@@ -54,13 +55,7 @@ export function instrumentComponentRuntime(
       done(outcome);
       throw e;
     };
-    let running: Promise<unknown>;
-    try {
-      running = runtime.invoke(tenant, call);
-    } catch (e) {
-      return Promise.reject(e as Error).catch(failed);
-    }
-    return running.then((r) => {
+    return promiseOf(() => runtime.invoke(tenant, call)).then((r) => {
       done('ok');
       return r;
     }, failed);

@@ -2,6 +2,7 @@ import type { CommitOptions, SessionRecord, SessionStore } from '../core/session
 import type { TenantCtx } from '../core/tenant-ctx.js';
 import type { OwnershipFence } from '../core/partition-ownership.js';
 import { runnerMetrics, type RunnerMetrics } from './runner-metrics.js';
+import { promiseOf } from '../common/promise-of.js';
 
 /**
  * The session store seam with its latency histogram (load and commit, by store and outcome:
@@ -21,14 +22,7 @@ export function instrumentSessionStore(
         performance.now() - t0,
         m.labels.boundFor(store, operation, () => ({ store: kind, operation, outcome }), outcome),
       );
-    let run: Promise<R>;
-    try {
-      run = fn();
-    } catch (e) {
-      record('error');
-      return Promise.reject(e as Error);
-    }
-    return run.then(
+    return promiseOf(fn).then(
       (r) => {
         record('ok');
         return r;
