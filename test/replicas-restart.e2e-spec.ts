@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp } from '../src/bootstrap.js';
 import type { EgressMessage } from '../src/core/message-envelope.js';
 import { TestNatsServer, TestRedisServer } from './support/nats-redis-servers.js';
-import { countBy, replicaBundle, sleep, StreamObserver, until } from './support/replicas.js';
+import { REPLAY_HEADER } from '../src/core/subjects.js';
+import { type Observed, replicaBundle, sleep, StreamObserver, until } from './support/replicas.js';
 
 /**
  * NATS and Redis restarts under load. This file starts its own nats-server (JetStream, file
@@ -105,28 +106,56 @@ async function healthStatus(base: string): Promise<number> {
   );
 }
 
-async function expectExactlyOneReplyEach(ids: string[]): Promise<void> {
+/**
+ * Every message has its reply on egress and its flow ran once: one reply id (`Nats-Msg-Id`) per
+ * message. After a SIGKILL of the broker a stored reply may be on the stream twice, and only then:
+ * nats-server rebuilds its duplicate window from the messages still stored, so it forgets the
+ * ids of replies egress had already consumed, and its consumers restart from state flushed
+ * seconds earlier, so a message the runner had finished is delivered again. The processor then
+ * re-publishes the stored reply, marked `greentic-replay`, without running the flow; the egress
+ * dispatcher reads the delivery ledger for a marked copy and does not send it again.
+ */
+async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise<void> {
   await until(
     () => ids.every((id) => egress.messages.some((m) => m.data.inReplyTo === id)),
     'a reply to every message',
     90_000,
   );
   await sleep(2_000);
-  const counts = countBy(
-    egress.messages.filter((m) => ids.includes(m.data.inReplyTo)),
-    (m) => m.data.inReplyTo,
+  const copies = new Map<string, Observed<EgressMessage>[]>();
+  for (const m of egress.messages) {
+    if (!ids.includes(m.data.inReplyTo)) continue;
+    copies.set(m.data.inReplyTo, [...(copies.get(m.data.inReplyTo) ?? []), m]);
+  }
+  const lost = ids.filter((id) => !copies.has(id));
+  const wrong = [...copies]
+    .filter(([, list]) => {
+      if (list.length === 1) return false;
+      if (!brokerKilled) return true;
+      const unmarked = list.filter((m) => m.headers[REPLAY_HEADER] !== '1');
+      return new Set(list.map((m) => m.headers['Nats-Msg-Id'])).size > 1 || unmarked.length > 1;
+    })
+    .map(([id, list]) => ({
+      id,
+      copies: list.map((m) => ({
+        seq: m.seq,
+        msgId: m.headers['Nats-Msg-Id'],
+        replay: m.headers[REPLAY_HEADER] ?? null,
+      })),
+    }));
+  const replays = [...copies.values()].reduce((n, list) => n + list.length - 1, 0);
+  console.log(
+    `${ids.length} messages: ${lost.length} lost, ${wrong.length} with a second reply or an unmarked copy, ${replays} marked replays`,
   );
-  const lost = ids.filter((id) => !counts.has(id));
-  const duplicated = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
-  expect({ lost, duplicated }).toEqual({ lost: [], duplicated: [] });
+  expect({ lost, duplicated: wrong }).toEqual({ lost: [], duplicated: [] });
   for (const id of ids.filter((x) => x.endsWith('-t2'))) {
-    const reply = egress.messages.find((m) => m.data.inReplyTo === id)!.data;
+    const reply = copies.get(id)![0]!.data;
     expect(reply.replies[0]?.text).toMatch(/^Weather for Town\d+: /);
   }
 }
 
 describe('dependency restarts under load (private nats-server and redis-server)', () => {
-  it('survives a NATS restart: unready while it is down, ready after, 0 lost, 0 duplicated', async () => {
+  it('survives a NATS crash: unready while it is down, ready after, 0 lost, every flow run once (a stored reply re-published only as a marked replay)', async () => {
     expect(await healthStatus(urls[0]!)).toBe(200);
     const seen: number[][] = [[], []];
     const ids = await runLoad('n', 30, async () => {
@@ -145,7 +174,7 @@ describe('dependency restarts under load (private nats-server and redis-server)'
       seen[1]!.push(200);
     });
     expect(seen).toEqual([[503], [200]]);
-    await expectExactlyOneReplyEach(ids);
+    await expectOneReplyEach(ids, true);
   });
 
   it('survives a Redis restart: unready while it is down, ready after, 0 lost, 0 duplicated', async () => {
@@ -167,6 +196,6 @@ describe('dependency restarts under load (private nats-server and redis-server)'
       seen[1]!.push(200);
     });
     expect(seen).toEqual([[503], [200]]);
-    await expectExactlyOneReplyEach(ids);
+    await expectOneReplyEach(ids, false);
   });
 });

@@ -24,6 +24,7 @@ import {
 import {
   countBy,
   natsBusHealth,
+  type NatsBusHealth,
   ORDER_PROBE_ANSWERS,
   post,
   replicaBundle,
@@ -139,18 +140,30 @@ beforeAll(async () => {
   }
   // Tests that say which replica runs a session need its partition's owner settled: B joins after
   // A has claimed every partition and takes its share at a heartbeat, later on a loaded machine.
-  await until(async () => {
-    const shares = await Promise.all(urls.map((u) => natsBusHealth(u)));
-    const groups = new Set(shares.flatMap((h) => Object.keys(h.owned)));
-    if (groups.size === 0) return false;
-    return [...groups].every((g) => {
-      const counts = shares.map((h) => (h.owned[g] ?? []).length);
-      const partitions = new Set(shares.flatMap((h) => (h.owned[g] ?? []).map((o) => o.partition)));
-      return (
-        counts.every((n) => n > 0) && partitions.size === PARTITIONS && counts[0]! + counts[1]! === PARTITIONS
-      );
-    });
-  }, 'both replicas owning their share of every partition group');
+  let shares: NatsBusHealth[] = [];
+  await until(
+    async () => {
+      shares = await Promise.all(urls.map((u) => natsBusHealth(u)));
+      const groups = new Set(shares.flatMap((h) => Object.keys(h.owned)));
+      if (groups.size === 0) return false;
+      return [...groups].every((g) => {
+        const counts = shares.map((h) => (h.owned[g] ?? []).length);
+        const partitions = new Set(shares.flatMap((h) => (h.owned[g] ?? []).map((o) => o.partition)));
+        return (
+          counts.every((n) => n > 0) &&
+          partitions.size === PARTITIONS &&
+          counts[0]! + counts[1]! === PARTITIONS
+        );
+      });
+    },
+    'both replicas owning their share of every partition group',
+    // 30 s was once too short in CI (2 cores, three files at a time, 400 s of imports).
+    60_000,
+    () =>
+      shares.map((h) =>
+        Object.fromEntries(Object.entries(h.owned).map(([g, o]) => [g, o.map((x) => x.partition)])),
+      ),
+  );
   egress = await StreamObserver.start(
     SHARED_NATS_URL,
     `${ns.GREENTIC_NATS_STREAM_PREFIX}_EGRESS`,

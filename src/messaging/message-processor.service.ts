@@ -53,7 +53,9 @@ export interface MessageDelivery {
  * `Nats-Msg-Id` = reply id (in its session) and to the waiting replica. The replies stay in the
  * record for the replay window: a redelivery (the replica died after the commit, or a new owner
  * replays the partition's tail) finds the id and re-publishes them with the same id, which
- * JetStream de-duplicates if the first publish had landed; the flow never runs twice. Dying
+ * JetStream de-duplicates if the first publish had landed (a restarted broker has forgotten ids
+ * whose messages were consumed: the copy is marked as a replay, and egress checks its delivery
+ * ledger for it); the flow never runs twice. Dying
  * before the commit leaves nothing behind, so the flow runs again.
  *
  * Durable per tenant (TenantScopes hands out the tenant's instance): its sessions and component

@@ -98,10 +98,15 @@ export async function post(
   return { status: res.status, body: json as PostResult['body'] };
 }
 
+/**
+ * Polls `cond` until it holds. `state`, when given, says what was seen instead: it is added to
+ * the timeout's error, so a failure in CI tells why without a rerun.
+ */
 export function until(
   cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 30_000,
+  state?: () => unknown,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -111,8 +116,10 @@ export function until(
       } catch {
         // not yet
       }
-      if (Date.now() > deadline)
-        return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      if (Date.now() > deadline) {
+        const seen = state ? `; last seen: ${JSON.stringify(state())}` : '';
+        return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}${seen}`));
+      }
       setTimeout(() => void tick(), 25);
     };
     void tick();
