@@ -110,7 +110,7 @@ export class AppModule {
         packs,
         RateLimitModule,
         messaging,
-        ProvidersModule.forRoot(messaging),
+        ProvidersModule.forRoot({ messaging, sessions }),
         SchedulingModule.forRoot(messaging),
         HealthModule.forRoot({ messaging, sessions, wasm, packs }),
         AdminModule.forRoot({ messaging, sessions, packs }),

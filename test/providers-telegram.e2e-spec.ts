@@ -10,6 +10,12 @@ import {
   type ProviderApp,
 } from './support/fakes/provider-harness.js';
 import { TelegramApiFake } from './support/fakes/telegram-api.fake.js';
+import {
+  deleteRedisPrefix,
+  requireRedis,
+  SHARED_REDIS_URL,
+  uniqueRedisPrefix,
+} from './support/nats-redis-servers.js';
 
 /** Telegram end to end: Bot API webhook updates in, sendMessage to a local Bot API out. */
 
@@ -230,5 +236,67 @@ describe('Telegram provider', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
     expect(tg.attempts().filter((r) => JSON.parse(r.body.toString())['chat_id'] === 5555555)).toHaveLength(3);
     expect(sendsTo(5555555).map((s) => s.body['text'])).toEqual([WELCOME, QUESTION]);
+  });
+});
+
+describe('Telegram across replicas (sessions in Redis)', () => {
+  const prefix = uniqueRedisPrefix('telegram-stash');
+  let replicas: ProviderApp[] = [];
+
+  beforeAll(async () => {
+    await requireRedis();
+    const settings = { api_base_url: tg.url };
+    const secret_refs = { webhook_secret: 'tg_webhook_secret', bot_token: 'tg_bot_token' };
+    for (let i = 0; i < 2; i++)
+      replicas.push(
+        await startProviderApp({
+          channels: { tgcard: { provider: 'telegram', flow: 'card', settings, secret_refs } },
+          flows: { 'card.ygtc': CARD_FLOW },
+          secrets: { tg_webhook_secret: SECRET_TOKEN, tg_bot_token: BOT_TOKEN },
+          config: { GREENTIC_SESSIONS: 'redis', REDIS_URL: SHARED_REDIS_URL, GREENTIC_REDIS_PREFIX: prefix },
+        }),
+      );
+  });
+
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.close()));
+    replicas = [];
+    await deleteRedisPrefix(SHARED_REDIS_URL, prefix);
+  });
+
+  it('reads a tap on a stashed card button at the replica that did not send the card', async () => {
+    const chat = 7777777;
+    const post = (replica: ProviderApp, body: string) =>
+      fetch(`${replica.url}/webhooks/telegram/acme/dev/default/tgcard`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET_TOKEN },
+        body,
+      });
+    expect((await post(replicas[0]!, messageUpdate(chat, 'hi'))).status).toBe(200);
+    await until(() => sendsTo(chat).length === 2, 'the echo and the card, sent by replica 0');
+    const card = sendsTo(chat)[1]!.body;
+    const escalate = (card['reply_markup'] as { inline_keyboard: Record<string, string>[][] })
+      .inline_keyboard[1]![0]!['callback_data']!;
+    expect(escalate).toMatch(/^~#[\w-]{12}$/);
+
+    const cq = fixture('update.callback_query.json');
+    cq['update_id'] = nextUpdate++;
+    const q = cq['callback_query'] as Record<string, Record<string, unknown>>;
+    cq['callback_query'] = {
+      ...q,
+      id: `cq-${cq['update_id'] as number}`,
+      data: escalate,
+      from: { ...q['from'], id: chat },
+      message: { ...q['message'], chat: { id: chat, type: 'private' }, reply_markup: card['reply_markup'] },
+    };
+    expect((await post(replicas[1]!, JSON.stringify(cq))).status).toBe(200);
+    await until(() => sendsTo(chat).length === 4, 'the echo of Escalate, from replica 1');
+    expect(sendsTo(chat)[2]!.body['text']).toBe('action=escalate');
+    expect(replicas[1]!.envelopes().find((e) => e.conversationId === String(chat))?.action).toEqual({
+      type: 'card_submit',
+      action_id: 'escalate',
+      ticket: 'INC-7',
+      note: 'needs a manager before the end of the day',
+    });
   });
 });

@@ -140,10 +140,19 @@ beforeAll(async () => {
   }
   // Tests that say which replica runs a session need its partition's owner settled: B joins after
   // A has claimed every partition and takes its share at a heartbeat, later on a loaded machine.
-  let shares: NatsBusHealth[] = [];
+  let seen: unknown = 'no /health answer yet';
   await until(
     async () => {
-      shares = await Promise.all(urls.map((u) => natsBusHealth(u)));
+      let shares: NatsBusHealth[];
+      try {
+        shares = await Promise.all(urls.map((u) => natsBusHealth(u)));
+      } catch (e) {
+        seen = `/health: ${(e as Error).message}`;
+        return false;
+      }
+      seen = shares.map((h) =>
+        Object.fromEntries(Object.entries(h.owned).map(([g, o]) => [g, o.map((x) => x.partition)])),
+      );
       const groups = new Set(shares.flatMap((h) => Object.keys(h.owned)));
       if (groups.size === 0) return false;
       return [...groups].every((g) => {
@@ -159,10 +168,7 @@ beforeAll(async () => {
     'both replicas owning their share of every partition group',
     // 30 s was once too short in CI (2 cores, three files at a time, 400 s of imports).
     60_000,
-    () =>
-      shares.map((h) =>
-        Object.fromEntries(Object.entries(h.owned).map(([g, o]) => [g, o.map((x) => x.partition)])),
-      ),
+    () => seen,
   );
   egress = await StreamObserver.start(
     SHARED_NATS_URL,

@@ -9,6 +9,9 @@ import { TenantSessions } from './tenant-sessions.service.js';
 import { DELIVERY_LEDGER } from '../core/delivery-ledger.js';
 import { MemoryDeliveryLedger } from './memory-delivery-ledger.js';
 import { RedisDeliveryLedger } from './redis/redis-delivery-ledger.js';
+import { MemoryProviderStash } from './memory-provider-stash.js';
+import { PROVIDER_STASH, type ProviderStash } from '../core/provider-stash.js';
+import type { DeliveryLedger } from '../core/delivery-ledger.js';
 import { MemoryPartitionLeases } from './memory-partition-leases.js';
 import { PARTITION_LEASES, type PartitionLeaseStore } from '../core/partition-ownership.js';
 
@@ -24,7 +27,7 @@ const DECORATE_STORE = Symbol('SessionsModule.decorate');
 const STORE = Symbol('SessionsModule.store');
 
 /**
- * The session store and delivery ledger, and the tenant-bound TenantSessions. The application
+ * The session store, the delivery ledger and providers' stash, and the tenant-bound TenantSessions. The application
  * builds `SessionsModule.forRoot(...)` once and hands that object to every module that imports it
  * (Nest identifies a dynamic module by reference, so they share one store).
  */
@@ -70,8 +73,16 @@ const STORE = Symbol('SessionsModule.store');
           ? RedisDeliveryLedger.connect({ url: cfg.REDIS_URL, prefix: cfg.GREENTIC_REDIS_PREFIX })
           : memory,
     },
+    MemoryProviderStash,
+    {
+      // Providers' records (a card's stashed Submit data) beside the delivery marks, on their connection.
+      provide: PROVIDER_STASH,
+      inject: [DELIVERY_LEDGER, MemoryProviderStash],
+      useFactory: (ledger: DeliveryLedger, memory: MemoryProviderStash): ProviderStash =>
+        ledger instanceof RedisDeliveryLedger ? ledger.stash() : memory,
+    },
   ],
-  exports: [SESSION_STORE, DELIVERY_LEDGER, PARTITION_LEASES, TenantSessions],
+  exports: [SESSION_STORE, DELIVERY_LEDGER, PARTITION_LEASES, PROVIDER_STASH, TenantSessions],
 })
 export class SessionsModule {
   /** The module with its SESSION_STORE wrapped by `decorate`. */

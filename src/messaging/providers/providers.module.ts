@@ -10,10 +10,16 @@ import { WhatsAppModule } from './whatsapp/whatsapp.module.js';
  * with `AppModule.forRoot({ imports: [...] })` (see examples/custom-provider). ProviderRegistry
  * (in MessagingModule) finds them all by discovery, so MessagingModule does not import them.
  */
-@Module({ imports: [SlackModule, TeamsModule, TelegramModule, WhatsAppModule] })
+@Module({ imports: [SlackModule, TeamsModule, WhatsAppModule] })
 export class ProvidersModule {
-  /** `messaging` is the application's `MessagingModule.forRoot(...)`, which Web Chat posts to. */
-  static forRoot(messaging: DynamicModule): DynamicModule {
-    return { module: ProvidersModule, imports: [WebChatModule.forRoot(messaging)] };
+  /**
+   * `messaging` is the application's `MessagingModule.forRoot(...)`, which Web Chat posts to;
+   * `sessions` its `SessionsModule.forRoot(...)`, whose PROVIDER_STASH Telegram keeps card data in.
+   */
+  static forRoot(modules: { messaging: DynamicModule; sessions: DynamicModule }): DynamicModule {
+    return {
+      module: ProvidersModule,
+      imports: [WebChatModule.forRoot(modules.messaging), TelegramModule.forRoot(modules.sessions)],
+    };
   }
 }

@@ -72,3 +72,19 @@ describe('RedisDeliveryLedger', () => {
     }
   });
 });
+
+describe('RedisProviderStash (on the ledger connection)', () => {
+  it('holds a record put by one replica for another, per tenant, until its TTL', async () => {
+    await a.stash().put(acme, 'telegram/tg/1/tok', { action: 'escalate', note: 'n'.repeat(200) }, 60_000);
+    expect(await b.stash().get(acme, 'telegram/tg/1/tok')).toEqual({
+      action: 'escalate',
+      note: 'n'.repeat(200),
+    });
+    expect(await b.stash().get(globex, 'telegram/tg/1/tok')).toBeUndefined();
+    expect(b.stash().durable).toBe(true);
+
+    await a.stash().put(acme, 'brief', { n: 1 }, 50);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await b.stash().get(acme, 'brief')).toBeUndefined();
+  });
+});

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { DELIVERY_MARK_TTL_MS, type DeliveryLedger, type DeliveryMark } from '../../core/delivery-ledger.js';
 import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
 import { asStoreError, SessionStoreUnavailableError } from './redis-errors.js';
+import { RedisProviderStash } from './redis-provider-stash.js';
 
 /** HSETNX with the found value: one round trip, atomic, and the TTL set only by the writer. */
 const CLAIM_LUA = `
@@ -81,6 +82,11 @@ export class RedisDeliveryLedger implements DeliveryLedger, OnApplicationShutdow
     redis.defineCommand('gtClaimPart', { numberOfKeys: 1, lua: CLAIM_LUA });
     redis.defineCommand('gtReleasePart', { numberOfKeys: 1, lua: RELEASE_LUA });
     return new RedisDeliveryLedger(options.prefix, redis as Redis & Scripted);
+  }
+
+  /** Providers' records (PROVIDER_STASH), on this connection: both are egress state. */
+  stash(): RedisProviderStash {
+    return new RedisProviderStash(this.redis, this.prefix);
   }
 
   private key(tenant: TenantCtx, key: string): string {

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fakeChannel, fakeSecrets, providerRequest } from '../../../../test/support/fakes/channel-context.js';
+import { MemoryProviderStash } from '../../../sessions/memory-provider-stash.js';
 import { toSendMessage, TelegramProvider } from './telegram.provider.js';
 
 const fixture = (name: string) => readFileSync(`test/fixtures/providers/telegram/${name}`, 'utf8');
-const provider = new TelegramProvider(fakeSecrets({ webhook_secret: 'tg-secret_123', bot_token: '123:abc' }));
+const provider = new TelegramProvider(
+  fakeSecrets({ webhook_secret: 'tg-secret_123', bot_token: '123:abc' }),
+  new MemoryProviderStash(),
+);
 const channel = fakeChannel('telegram');
 const req = (body: string, token = 'tg-secret_123') =>
   providerRequest(body, { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': token });

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BadRequestError } from '../../../common/errors.js';
-import { ExpiringMap } from '../../../common/expiring-map.js';
 import { SecretsService } from '../../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
-import { tenantKey } from '../../../core/tenant-ctx.js';
+import { PROVIDER_STASH, type ProviderStash } from '../../../core/provider-stash.js';
 import type { EgressMessage, OutboundReply } from '../../../core/message-envelope.js';
 import {
   EgressError,
@@ -35,7 +34,6 @@ const TEXT_MAX = 4096;
 /** Telegram's limit on `callback_data`, in bytes. */
 const CALLBACK_DATA_MAX = 64;
 /** Card Submit data too long for `callback_data`, kept here under a short token (`~#token`). */
-const STASH_MAX = 10_000;
 const STASH_TTL_MS = 7 * 24 * 3_600_000;
 const STASH_PREFIX = '~#';
 
@@ -46,6 +44,10 @@ interface InlineButton {
   /** `callback_data` is already encoded card data, sent as is. */
   card?: boolean;
 }
+
+/** A stashed card's key in its tenant's stash: the channel, the chat and the token, so a token is good only where it was sent. */
+const stashKey = (resolved: ResolvedChannel, chatId: unknown, token: string) =>
+  `telegram/${resolved.channel.id}/${String(chatId)}/${token}`;
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -63,14 +65,15 @@ const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 export class TelegramProvider implements MessagingProvider {
   readonly id = 'telegram';
   private readonly logger = new Logger(TelegramProvider.name);
-  /**
-   * Submit data of card buttons sent in the last week whose data did not fit in 64 bytes, by
-   * tenant, channel, chat and token. Per process, bounded: a tap on such a button that reaches
-   * another replica or comes after a restart is read as its label only (logged).
-   */
-  private readonly stash = new ExpiringMap<string, Record<string, unknown>>(STASH_MAX, STASH_TTL_MS);
-
-  constructor(private readonly secrets: SecretsService) {}
+  constructor(
+    private readonly secrets: SecretsService,
+    /**
+     * Submit data of card buttons that did not fit in 64 bytes, for a week, by channel, chat and
+     * token: in Redis with GREENTIC_SESSIONS=redis, so a tap that reaches another replica, or
+     * comes after a restart, finds it.
+     */
+    @Inject(PROVIDER_STASH) private readonly stash: ProviderStash,
+  ) {}
 
   async ingress(req: ProviderRequest, resolved: ResolvedChannel): Promise<IngressResult> {
     const expected = await channelSecret(this.secrets, resolved, 'webhook_secret');
@@ -124,11 +127,13 @@ export class TelegramProvider implements MessagingProvider {
       const chatId = chat?.['id'] ?? from['id'];
       const data = str(cq['data']) ?? '';
       const label = buttonText(cqMessage, data);
-      const submitted = this.cardSubmitOf(resolved, chatId, data);
+      const submitted = await this.cardSubmitOf(resolved, chatId, data);
       if (!submitted && data.startsWith(STASH_PREFIX))
         this.logger.warn(
-          { tenant, channel: resolved.channel.id, updateId },
-          'telegram card button data no longer held here (restart or another replica): its label is sent instead',
+          { tenant, channel: resolved.channel.id, updateId, durable: this.stash.durable },
+          this.stash.durable
+            ? 'telegram card button data expired (older than a week): its label is sent instead'
+            : 'telegram card button data not held in this process (a restart, or another replica: set GREENTIC_SESSIONS=redis): its label is sent instead',
         );
       const locale = localeOf(from['language_code']);
       return {
@@ -157,31 +162,32 @@ export class TelegramProvider implements MessagingProvider {
   }
 
   /** The card Submit data a callback carries: inline (`~?…`, `~{…}`) or stashed at send (`~#token`). */
-  private cardSubmitOf(
+  private async cardSubmitOf(
     resolved: ResolvedChannel,
     chatId: unknown,
     data: string,
-  ): Record<string, unknown> | undefined {
+  ): Promise<Record<string, unknown> | undefined> {
     if (!data.startsWith(STASH_PREFIX)) return decodeCardSubmit(data);
-    return this.stash.get(
-      `${tenantKey(resolved.tenant)}/${resolved.channel.id}/${String(chatId)}/${data.slice(STASH_PREFIX.length)}`,
-    );
+    return this.stash.get(resolved.tenant, stashKey(resolved, chatId, data.slice(STASH_PREFIX.length)));
   }
 
   async send(msg: EgressMessage, resolved: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const token = await channelSecret(this.secrets, resolved, 'bot_token');
     const url = `${baseUrl(resolved, 'api_base_url', TELEGRAM_API)}/bot${token}/sendMessage`;
     const chatId = msg.meta?.['chat_id'] ?? msg.conversationId;
-    const stashKey = `${tenantKey(resolved.tenant)}/${resolved.channel.id}/${String(chatId)}/`;
+    // Tokens are made while the message is built, and their data stored before it is sent.
+    let stashed: Promise<void>[] = [];
     const stash = (data: Record<string, unknown>) => {
       const token = randomBytes(9).toString('base64url');
-      this.stash.set(stashKey + token, data);
+      stashed.push(this.stash.put(resolved.tenant, stashKey(resolved, chatId, token), data, STASH_TTL_MS));
       return STASH_PREFIX + token;
     };
     // The Bot API has no idempotency key: a reply resent after a crash shows twice in the chat.
     await delivery.replies(async (reply) => {
       const body = toSendMessage(chatId, reply, stash);
       if (!body) return;
+      await Promise.all(stashed);
+      stashed = [];
       let res: Response;
       try {
         res = await fetch(url, {
