@@ -131,12 +131,37 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 10_000,
+  proc?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // Exited: it could not listen (the port was taken meanwhile); a probe would find another server.
+    if (proc && (proc.exitCode !== null || proc.signalCode !== null))
+      throw new PortTakenError(`${what} exited before it was ready (${proc.exitCode ?? proc.signalCode})`);
     if (await probe().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A private server's process ended before it answered: most likely its port was taken between freePort() and its start. */
+class PortTakenError extends Error {}
+
+/**
+ * Starts a private server on a spare port, on another one if it could not listen: freePort()
+ * frees the port it found, so a test starting at the same moment can take it first.
+ */
+async function onSparePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt >= 3) throw e;
+    }
   }
 }
 
@@ -150,6 +175,8 @@ function exited(p: ChildProcess): Promise<void> {
 export class TestNatsServer {
   private proc?: ChildProcess;
   private log = '';
+  /** Its `server_name`, which the readiness probe checks. */
+  private readonly name = `greentic-test-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
   private constructor(
     readonly port: number,
@@ -163,15 +190,20 @@ export class TestNatsServer {
   static async start(): Promise<TestNatsServer> {
     if (!existsSync(NATS_SERVER_BIN))
       throw new Error(`nats-server not found at ${NATS_SERVER_BIN} (set NATS_SERVER_BIN)`);
-    const s = new TestNatsServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'greentic-nats-')));
-    await s.up();
-    return s;
+    return onSparePort(async (port) => {
+      const s = new TestNatsServer(port, mkdtempSync(path.join(os.tmpdir(), 'greentic-nats-')));
+      await s.up().catch((e: unknown) => {
+        rmSync(s.storeDir, { recursive: true, force: true });
+        throw e;
+      });
+      return s;
+    });
   }
 
   async up(): Promise<void> {
     this.proc = spawn(
       NATS_SERVER_BIN,
-      ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port)],
+      ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port), '-n', this.name],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -181,14 +213,24 @@ export class TestNatsServer {
     };
     this.proc.stdout?.on('data', keep);
     this.proc.stderr?.on('data', keep);
-    await waitFor(`nats-server on ${this.port} (${this.log})`, async () => {
-      const nc = await connect({ servers: this.url, timeout: 500, reconnect: false });
-      try {
-        await (await jetstreamManager(nc)).getAccountInfo();
-        return true;
-      } finally {
-        await nc.close();
-      }
+    const proc = this.proc;
+    await waitFor(
+      `nats-server on ${this.port}`,
+      async () => {
+        const nc = await connect({ servers: this.url, timeout: 500, reconnect: false });
+        try {
+          // Ours by name, not another test's server that took the port.
+          if (nc.info?.server_name !== this.name) return false;
+          await (await jetstreamManager(nc)).getAccountInfo();
+          return true;
+        } finally {
+          await nc.close();
+        }
+      },
+      10_000,
+      proc,
+    ).catch((e: unknown) => {
+      throw Object.assign(e as Error, { message: `${(e as Error).message}\n${this.log}` });
     });
   }
 
@@ -221,9 +263,14 @@ export class TestRedisServer {
   }
 
   static async start(): Promise<TestRedisServer> {
-    const s = new TestRedisServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'greentic-redis-')));
-    await s.up();
-    return s;
+    return onSparePort(async (port) => {
+      const s = new TestRedisServer(port, mkdtempSync(path.join(os.tmpdir(), 'greentic-redis-')));
+      await s.up().catch((e: unknown) => {
+        rmSync(s.dir, { recursive: true, force: true });
+        throw e;
+      });
+      return s;
+    });
   }
 
   async up(): Promise<void> {
@@ -246,21 +293,28 @@ export class TestRedisServer {
       { stdio: 'ignore' },
     );
     this.proc.once('error', () => undefined);
-    await waitFor(`redis-server on ${this.port}`, async () => {
-      const r = new Redis(this.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-        connectTimeout: 500,
-      });
-      r.on('error', () => undefined);
-      try {
-        await r.connect();
-        return (await r.ping()) === 'PONG';
-      } finally {
-        r.disconnect();
-      }
-    });
+    const proc = this.proc;
+    await waitFor(
+      `redis-server on ${this.port}`,
+      async () => {
+        const r = new Redis(this.url, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+          connectTimeout: 500,
+        });
+        r.on('error', () => undefined);
+        try {
+          await r.connect();
+          // Ours by process id, not another test's server that took the port.
+          return new RegExp(`^process_id:${proc.pid}\\r?$`, 'm').test(await r.info('server'));
+        } finally {
+          r.disconnect();
+        }
+      },
+      10_000,
+      proc,
+    );
   }
 
   async down(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
