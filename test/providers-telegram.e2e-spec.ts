@@ -43,6 +43,21 @@ function messageUpdate(chatId: number, text: string, updateId = nextUpdate++): s
   return JSON.stringify(u);
 }
 
+/** The documented callback_query update: a tap on a button of the keyboard `replyMarkup` in this test's chat. */
+function callbackUpdate(chatId: number, data: string, replyMarkup: unknown, languageCode?: string): string {
+  const cq = fixture('update.callback_query.json');
+  cq['update_id'] = nextUpdate++;
+  const q = cq['callback_query'] as Record<string, Record<string, unknown>>;
+  cq['callback_query'] = {
+    ...q,
+    id: `cq-${cq['update_id'] as number}`,
+    data,
+    from: { ...q['from'], id: chatId, ...(languageCode ? { language_code: languageCode } : {}) },
+    message: { ...q['message'], chat: { id: chatId, type: 'private' }, reply_markup: replyMarkup },
+  };
+  return JSON.stringify(cq);
+}
+
 async function deliver(body: string, token: string | null = SECRET_TOKEN, channel = 'telegram') {
   const res = await fetch(`${h.url}/webhooks/telegram/acme/dev/default/${channel}`, {
     method: 'POST',
@@ -192,19 +207,8 @@ describe('Telegram provider', () => {
     expect(keyboard[1]![0]!['callback_data']).toMatch(/^~#[\w-]{12}$/);
     expect(keyboard[2]).toEqual([{ text: 'Portal', url: 'https://itsm.example.com/INC-7' }]);
 
-    const tap = (data: string) => {
-      const cq = fixture('update.callback_query.json');
-      cq['update_id'] = nextUpdate++;
-      const q = cq['callback_query'] as Record<string, Record<string, unknown>>;
-      cq['callback_query'] = {
-        ...q,
-        id: `cq-${cq['update_id'] as number}`,
-        data,
-        from: { ...q['from'], id: chat, language_code: 'de' },
-        message: { ...q['message'], chat: { id: chat, type: 'private' }, reply_markup: card['reply_markup'] },
-      };
-      return deliver(JSON.stringify(cq), SECRET_TOKEN, 'tgcard');
-    };
+    const tap = (data: string) =>
+      deliver(callbackUpdate(chat, data, card['reply_markup'], 'de'), SECRET_TOKEN, 'tgcard');
     expect((await tap(keyboard[0]![0]!['callback_data']!)).status).toBe(200);
     await until(() => sendsTo(chat).length === 4, 'the echo of Close');
     expect(sendsTo(chat)[2]!.body['text']).toBe('action=close');
@@ -279,17 +283,7 @@ describe('Telegram across replicas (sessions in Redis)', () => {
       .inline_keyboard[1]![0]!['callback_data']!;
     expect(escalate).toMatch(/^~#[\w-]{12}$/);
 
-    const cq = fixture('update.callback_query.json');
-    cq['update_id'] = nextUpdate++;
-    const q = cq['callback_query'] as Record<string, Record<string, unknown>>;
-    cq['callback_query'] = {
-      ...q,
-      id: `cq-${cq['update_id'] as number}`,
-      data: escalate,
-      from: { ...q['from'], id: chat },
-      message: { ...q['message'], chat: { id: chat, type: 'private' }, reply_markup: card['reply_markup'] },
-    };
-    expect((await post(replicas[1]!, JSON.stringify(cq))).status).toBe(200);
+    expect((await post(replicas[1]!, callbackUpdate(chat, escalate, card['reply_markup']))).status).toBe(200);
     await until(() => sendsTo(chat).length === 4, 'the echo of Escalate, from replica 1');
     expect(sendsTo(chat)[2]!.body['text']).toBe('action=escalate');
     expect(replicas[1]!.envelopes().find((e) => e.conversationId === String(chat))?.action).toEqual({

@@ -72,21 +72,28 @@ export async function requireNats(url = SHARED_NATS_URL): Promise<void> {
   }
 }
 
-export async function requireRedis(url = SHARED_REDIS_URL): Promise<void> {
+/** One connection for one question (no retries, no reconnects), closed after `use`. */
+async function askRedis<T>(url: string, connectTimeout: number, use: (r: Redis) => Promise<T>): Promise<T> {
   const r = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
-    connectTimeout: 2_000,
+    connectTimeout,
   });
   r.on('error', () => undefined);
   try {
     await r.connect();
-    await r.ping();
-  } catch (e) {
-    throw new Error(`these tests need Redis at ${url} (redis-server): ${(e as Error).message}`, { cause: e });
+    return await use(r);
   } finally {
     r.disconnect();
+  }
+}
+
+export async function requireRedis(url = SHARED_REDIS_URL): Promise<void> {
+  try {
+    await askRedis(url, 2_000, (r) => r.ping());
+  } catch (e) {
+    throw new Error(`these tests need Redis at ${url} (redis-server): ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -152,14 +159,21 @@ async function waitFor(
 class PortTakenError extends Error {}
 
 /**
- * Starts a private server on a spare port, on another one if it could not listen: freePort()
- * frees the port it found, so a test starting at the same moment can take it first.
+ * Starts a private server on a spare port with a fresh temp dir, on another port if it could not
+ * listen: freePort() frees the port it found, so a test starting at the same moment can take it first.
  */
-async function onSparePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+async function onSparePort<T extends { up(): Promise<void> }>(
+  label: string,
+  make: (port: number, dir: string) => T,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), `greentic-${label}-`));
+    const server = make(await freePort(), dir);
     try {
-      return await start(await freePort());
+      await server.up();
+      return server;
     } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
       if (!(e instanceof PortTakenError) || attempt >= 3) throw e;
     }
   }
@@ -190,14 +204,7 @@ export class TestNatsServer {
   static async start(): Promise<TestNatsServer> {
     if (!existsSync(NATS_SERVER_BIN))
       throw new Error(`nats-server not found at ${NATS_SERVER_BIN} (set NATS_SERVER_BIN)`);
-    return onSparePort(async (port) => {
-      const s = new TestNatsServer(port, mkdtempSync(path.join(os.tmpdir(), 'greentic-nats-')));
-      await s.up().catch((e: unknown) => {
-        rmSync(s.storeDir, { recursive: true, force: true });
-        throw e;
-      });
-      return s;
-    });
+    return onSparePort('nats', (port, dir) => new TestNatsServer(port, dir));
   }
 
   async up(): Promise<void> {
@@ -263,14 +270,7 @@ export class TestRedisServer {
   }
 
   static async start(): Promise<TestRedisServer> {
-    return onSparePort(async (port) => {
-      const s = new TestRedisServer(port, mkdtempSync(path.join(os.tmpdir(), 'greentic-redis-')));
-      await s.up().catch((e: unknown) => {
-        rmSync(s.dir, { recursive: true, force: true });
-        throw e;
-      });
-      return s;
-    });
+    return onSparePort('redis', (port, dir) => new TestRedisServer(port, dir));
   }
 
   async up(): Promise<void> {
@@ -296,22 +296,11 @@ export class TestRedisServer {
     const proc = this.proc;
     await waitFor(
       `redis-server on ${this.port}`,
-      async () => {
-        const r = new Redis(this.url, {
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          retryStrategy: () => null,
-          connectTimeout: 500,
-        });
-        r.on('error', () => undefined);
-        try {
-          await r.connect();
-          // Ours by process id, not another test's server that took the port.
-          return new RegExp(`^process_id:${proc.pid}\\r?$`, 'm').test(await r.info('server'));
-        } finally {
-          r.disconnect();
-        }
-      },
+      // Ours by process id, not another test's server that took the port.
+      () =>
+        askRedis(this.url, 500, async (r) =>
+          new RegExp(`^process_id:${proc.pid}\\r?$`, 'm').test(await r.info('server')),
+        ),
       10_000,
       proc,
     );
