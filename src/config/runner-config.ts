@@ -184,6 +184,15 @@ export class RunnerConfig {
   @IsString()
   GREENTIC_CACHE_DIR = '.cache/greentic';
 
+  /**
+   * Transpiled components that no runner sharing the cache directory has used for this many days
+   * are deleted (at start-up, then daily); 0 keeps everything.
+   */
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  GREENTIC_CACHE_MAX_AGE_DAYS = 30;
+
   // Component pool (docs/components.md). Tenants override sizes, deadline and memory in the bundle's `limits`.
 
   /** `pool`: worker threads with deadlines and memory caps; `inprocess`: the foundation's runtime (no host imports). */

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,42 @@ describe('TranspileCache', () => {
     const entry = await new TranspileCache(dir).transpile(echo);
     expect(entry.digest).toBe(TranspileCache.digest(echo));
     expect(transpileStats()).toMatchObject({ transpiles: 0, diskHits: 1 });
+  });
+
+  it('prunes entries unused past the maximum age and old half-written ones; keeps and marks used the ones it holds', async () => {
+    const DAY = 86_400_000;
+    const now = Date.now();
+    const root = join(dir, 'transpiled');
+    const at = (ms: number) => new Date(now - ms);
+    const entry = async (name: string, ageMs: number, meta = true) => {
+      await mkdir(join(root, name), { recursive: true });
+      const f = meta ? join(root, name, 'meta.json') : join(root, name);
+      if (meta) await writeFile(f, '{}');
+      await utimes(f, at(ageMs), at(ageMs));
+    };
+    await entry(`${'a'.repeat(64)}-jco0.0.1-p1`, 40 * DAY);
+    await entry(`${'b'.repeat(64)}-jco0.0.1-p1`, 5 * DAY);
+    await entry('.tmp-1-abc-crashed', 2 * 3_600_000, false);
+    await entry('.tmp-2-def-writing', 60_000, false);
+
+    const cache = new TranspileCache(dir);
+    const held = await cache.transpile(echo, 'echo');
+    await utimes(join(held.dir, 'meta.json'), at(40 * DAY), at(40 * DAY));
+
+    const { removed, kept } = await cache.prune(30 * DAY, now);
+    expect(removed.sort()).toEqual(['.tmp-1-abc-crashed', `${'a'.repeat(64)}-jco0.0.1-p1`]);
+    expect(kept).toBe(3);
+    expect((await readdir(root)).sort()).toEqual(
+      ['.tmp-2-def-writing', `${'b'.repeat(64)}-jco0.0.1-p1`, held.dir.split('/').at(-1)!].sort(),
+    );
+    // Held by this cache: marked used now, so another process's prune leaves it too.
+    expect((await stat(join(held.dir, 'meta.json'))).mtimeMs).toBeGreaterThanOrEqual(now - 1_000);
+
+    // Read from disk by another process: marked used as well.
+    await utimes(join(held.dir, 'meta.json'), at(40 * DAY), at(40 * DAY));
+    await new TranspileCache(dir).transpile(echo, 'echo');
+    expect((await stat(join(held.dir, 'meta.json'))).mtimeMs).toBeGreaterThan(now - DAY);
+    expect((await new TranspileCache(dir).prune(30 * DAY)).removed).toEqual([]);
   });
 
   it('re-transpiles an entry that lost a file', async () => {

@@ -9,8 +9,8 @@
  *
  * No Nest dependency: the next issue's worker threads load artifacts through this module too.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ComponentLoadError } from '../common/errors.js';
 import { wasmApi, type CoreModule } from './wasm-api.js';
@@ -143,6 +143,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A temp entry older than this is what a crash left half-written (a transpile takes seconds). */
+const LEFTOVER_AGE_MS = 3_600_000;
+
+async function touch(file: string, at: number): Promise<void> {
+  const t = new Date(at);
+  await utimes(file, t, t).catch(() => undefined);
+}
+
+/** When `file` (else `fallback`, for an entry without its meta.json) was last modified; 0 if neither exists. */
+async function lastUsed(file: string, fallback: string): Promise<number> {
+  for (const f of [file, fallback]) {
+    try {
+      return (await stat(f)).mtimeMs;
+    } catch {
+      // try the next
+    }
+  }
+  return 0;
+}
+
 export class TranspileCache {
   private static readonly shared = new Map<string, TranspileCache>();
 
@@ -212,6 +232,56 @@ export class TranspileCache {
     return pending;
   }
 
+  /**
+   * Deletes the entries on disk that no process has used for `maxAgeMs` (an entry's `meta.json`
+   * is touched when a process reads it and at every prune of a process that holds it), and the
+   * leftovers of writes that died half-way. Entries this cache holds are touched, never deleted:
+   * a worker started later loads its component from them. Another process's reader sees an entry
+   * whole or not at all (it is renamed away first), and transpiles it again if it is gone.
+   */
+  async prune(maxAgeMs: number, now = Date.now()): Promise<{ removed: string[]; kept: number }> {
+    const root = join(this.cacheDir, 'transpiled');
+    let names: string[];
+    try {
+      names = await readdir(root);
+    } catch {
+      return { removed: [], kept: 0 };
+    }
+    const held = new Set([...this.transpiled.keys()].map((d) => basename(this.entryDir(d))));
+    const removed: string[] = [];
+    let kept = 0;
+    for (const name of names) {
+      const dir = join(root, name);
+      if (held.has(name)) {
+        await touch(join(dir, 'meta.json'), now);
+        kept++;
+        continue;
+      }
+      const leftover = name.startsWith('.tmp-');
+      const usedAt = await lastUsed(leftover ? dir : join(dir, 'meta.json'), dir);
+      if (now - usedAt < (leftover ? LEFTOVER_AGE_MS : maxAgeMs)) {
+        kept++;
+        continue;
+      }
+      if (!leftover) {
+        const away = tempPathFor(dir);
+        // Gone meanwhile (another process pruned it): nothing to do.
+        if (
+          !(await rename(dir, away).then(
+            () => true,
+            () => false,
+          ))
+        )
+          continue;
+        await rm(away, { recursive: true, force: true });
+      } else {
+        await rm(dir, { recursive: true, force: true });
+      }
+      removed.push(name);
+    }
+    return { removed, kept };
+  }
+
   /** Drops the in-memory state of a digest (the disk entry stays). */
   forget(digest: string): void {
     this.transpiled.delete(digest);
@@ -232,6 +302,8 @@ export class TranspileCache {
     const fromDisk = await this.readEntry(dir);
     if (fromDisk) {
       this.count('diskHits');
+      // Marks it used, for prune() in this and every other process sharing the directory.
+      await touch(join(dir, 'meta.json'), Date.now());
       return fromDisk;
     }
     // Entries are published whole, so a directory without a complete entry was tampered with.

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -342,5 +342,27 @@ describe('PooledComponentRuntime: transpile cache across starts', () => {
     expect(transpileStats()).toMatchObject({ transpiles: 0, diskHits: 2 });
     expect(await second.invoke(tenant('a'), call(p2[0]!))).toBe('hello there');
     await second.close();
+  });
+
+  it('prunes entries unused past cacheMaxAgeMs when the application starts, keeping the ones it prepared', async () => {
+    const stale = join(dir, 'transpiled', `${'f'.repeat(64)}-jco0.0.1-p1`);
+    await mkdir(stale, { recursive: true });
+    await writeFile(join(stale, 'meta.json'), '{}');
+    const longAgo = new Date(Date.now() - 40 * 86_400_000);
+    await utimes(join(stale, 'meta.json'), longAgo, longAgo);
+    const runtime = new PooledComponentRuntime({
+      transpileCache: new TranspileCache(dir),
+      cacheMaxAgeMs: 30 * 86_400_000,
+    });
+    const echo = await runtime.prepare(await fixtureSpec('echo'));
+    await runtime.onApplicationBootstrap();
+    const deadline = Date.now() + 5_000;
+    while ((await readdir(join(dir, 'transpiled'))).includes(`${'f'.repeat(64)}-jco0.0.1-p1`)) {
+      if (Date.now() > deadline) throw new Error('the stale entry was not pruned within 5 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await runtime.invoke(tenant('a'), call(echo))).toBe('hello there');
+    expect((await readdir(join(dir, 'transpiled'))).some((n) => n.startsWith(echo.digest))).toBe(true);
+    await runtime.close();
   });
 });

@@ -40,6 +40,11 @@ export interface PooledRuntimeOptions {
   cacheDir?: string;
   /** A specific cache; default: a fresh one over `cacheDir` (one per runtime, like one per process). */
   transpileCache?: TranspileCache;
+  /**
+   * Cache entries no process has used for this long are deleted at start-up and once a day
+   * (TranspileCache.prune); 0 or unset keeps them all.
+   */
+  cacheMaxAgeMs?: number;
   /** Process defaults (RunnerConfig); each tenant's bundle limits override them. */
   settings?: Partial<PoolSettings>;
   /** The tenant's `limits` from the bundle. */
@@ -63,6 +68,8 @@ interface Prepared {
 }
 
 const PREPARE_TENANT = '#prepare';
+/** How often a long-running runner prunes the cache (and marks its own entries used). */
+const PRUNE_EVERY_MS = 86_400_000;
 
 export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBootstrap, OnModuleDestroy {
   readonly kind = 'pool';
@@ -76,6 +83,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   /** Settled entries of `prepared`, for the synchronous hot path. */
   private readonly ready = new Map<string, Prepared>();
   private scratch: TenantPool | undefined;
+  private pruner?: NodeJS.Timeout;
   private nextJobId = 1;
   private closed = false;
 
@@ -202,6 +210,13 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    const maxAge = this.options.cacheMaxAgeMs ?? 0;
+    if (maxAge > 0) {
+      // In the background: start-up does not wait on a walk of the cache directory.
+      void this.pruneCache(maxAge);
+      this.pruner = setInterval(() => void this.pruneCache(maxAge), PRUNE_EVERY_MS);
+      this.pruner.unref();
+    }
     const plan = this.options.warmup?.() ?? [];
     if (plan.length === 0) return;
     const started = performance.now();
@@ -281,6 +296,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.pruner);
     for (const pool of this.pools.values()) pool.close();
     this.pools.clear();
     this.scratch?.close();
@@ -292,6 +308,22 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   }
 
   // ---- internals -----------------------------------------------------------------------------
+
+  private async pruneCache(maxAgeMs: number): Promise<void> {
+    try {
+      const { removed, kept } = await this.cache.prune(maxAgeMs);
+      if (removed.length > 0)
+        this.logger.log(
+          { dir: this.cache.cacheDir, removed: removed.length, kept, maxAgeDays: maxAgeMs / 86_400_000 },
+          'transpile cache: entries unused for longer than the maximum age deleted',
+        );
+    } catch (e) {
+      this.logger.warn(
+        { dir: this.cache.cacheDir, err: (e as Error).message },
+        'transpile cache prune failed',
+      );
+    }
+  }
 
   private settingsFor(tenantId: string): PoolSettings {
     return tenantSettings(this.base, this.options.tenantLimits?.(tenantId));

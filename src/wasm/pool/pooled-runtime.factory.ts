@@ -49,7 +49,12 @@ export function createPooledRuntime(deps: PooledRuntimeDeps): PooledComponentRun
       )
     : undefined;
   const runtime: PooledComponentRuntime = new PooledComponentRuntime({
-    ...(config ? { cacheDir: config.GREENTIC_CACHE_DIR } : {}),
+    ...(config
+      ? {
+          cacheDir: config.GREENTIC_CACHE_DIR,
+          cacheMaxAgeMs: config.GREENTIC_CACHE_MAX_AGE_DAYS * 86_400_000,
+        }
+      : {}),
     settings: poolSettingsFromConfig(config),
     tenantLimits: (id) => tenant(id)?.limits,
     host: {
