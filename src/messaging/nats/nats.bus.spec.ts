@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { jetstream, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Logger } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -560,6 +560,35 @@ describe('NatsBus', () => {
     await closing;
     // ...and ends with it: before settle() dropped settled work it waited out all 20 s.
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("deletes a partition's placeholder consumer re-created beside a claimed one (two replicas starting together), so the stream does not keep every message for it", async () => {
+    const ns = namespace('placeholder');
+    const stream = `${ns.GREENTIC_NATS_STREAM_PREFIX}_INGRESS`;
+    const a = await bus(ns);
+    await a.subscribe(SUBJ, async () => undefined, { queue: 'workers' });
+    const [group] = Object.entries(a.ownership()).find(([g]) => g.includes('workers'))!;
+    const jsm = await jetstreamManager(raw);
+    const names = async () => (await jsm.consumers.list(stream).next()).map((c) => c.name).sort();
+    // What a replica whose start listed no consumers, then created the placeholder after `a`'s
+    // first claim had deleted it, leaves behind: the placeholder beside the claimed consumer.
+    const claimed = await jsm.consumers.info(stream, `${group}_p0_e1`);
+    await jsm.consumers.add(stream, {
+      ...claimed.config,
+      durable_name: `${group}_p0_e0`,
+      name: undefined,
+      deliver_policy: DeliverPolicy.All,
+      opt_start_seq: undefined,
+    });
+    expect(await names()).toContain(`${group}_p0_e0`);
+    await a.publish(SUBJ, { sessionKey: 'k' }, { msgId: 'm1' });
+
+    // The next replica to start removes it before its first claim (which would also remove it,
+    // but only for the partitions it takes).
+    const b = await bus(ns);
+    await b.subscribe(SUBJ, async () => undefined, { queue: 'workers' });
+    expect(await names()).not.toContain(`${group}_p0_e0`);
+    expect(await names()).toContain(`${group}_p0_e1`);
   });
 
   it('refuses to publish or subscribe once closed, and names the server it cannot reach', async () => {

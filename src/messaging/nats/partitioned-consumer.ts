@@ -115,12 +115,22 @@ export class PartitionedConsumer {
     return n;
   }
 
-  /** Every partition gets a consumer (interest retention keeps only what some consumer wants), then the first heartbeat. */
+  /**
+   * Every partition gets a consumer (interest retention keeps only what some consumer wants), then
+   * the first heartbeat. Those placeholders (epoch 0) are never pulled or acked: the first claim
+   * reads their floor and deletes them. One made by a replica that started together with another,
+   * after that other's first claim had deleted the partition's placeholder, would hold every
+   * message of its partition in the stream until the next claim: it is deleted here, as is any
+   * such leftover of an earlier start.
+   */
   async start(): Promise<void> {
     const existing = await this.consumersByPartition();
     const missing: number[] = [];
     for (let p = 0; p < this.host.options.partitions; p++) if (!existing.has(p)) missing.push(p);
     await Promise.all(missing.map((p) => this.createConsumer(p, 0, 0)));
+    await this.deleteSupersededPlaceholders(
+      missing.length > 0 ? await this.consumersByPartition() : existing,
+    );
     await this.tick();
     const every = Math.max(100, Math.min(1_000, Math.floor(this.host.options.partitionLeaseMs / 4)));
     this.timer = setInterval(() => void this.tick(), every);
@@ -326,6 +336,27 @@ export class PartitionedConsumer {
     }
     for (const list of out.values()) list.sort((a, b) => b.epoch - a.epoch);
     return out;
+  }
+
+  /** Deletes each partition's placeholder (epoch 0) once a claimed consumer (epoch 1 or later) exists beside it. */
+  private async deleteSupersededPlaceholders(consumers: Map<number, ConsumerRef[]>): Promise<void> {
+    const superseded = [...consumers.values()].flatMap((list) =>
+      list.some((c) => c.epoch > 0) ? list.filter((c) => c.epoch === 0) : [],
+    );
+    await Promise.all(
+      superseded.map((c) =>
+        this.host.jsm.consumers.delete(this.sub.stream, c.name).then(
+          () =>
+            this.logger.log(
+              { group: this.group, consumer: c.name },
+              'superseded placeholder consumer deleted',
+            ),
+          (e: unknown) => {
+            if (!/not found/i.test((e as Error).message)) throw e;
+          },
+        ),
+      ),
+    );
   }
 
   private createConsumer(partition: number, epoch: number, startSeq: number): Promise<unknown> {
