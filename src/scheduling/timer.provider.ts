@@ -7,6 +7,8 @@ import {
   type MessagingProvider,
   type ProviderRequest,
 } from '../messaging/providers/messaging-provider.js';
+import { httpEgressError, networkEgressError } from '../messaging/providers/provider-support.js';
+import type { ReplyDelivery } from '../messaging/reply-delivery.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { TIMER_PROVIDER } from '../tenancy/bundle-timers.js';
 
@@ -30,7 +32,7 @@ export class TimerProvider implements MessagingProvider {
     );
   }
 
-  async send(msg: EgressMessage, channel: ResolvedChannel): Promise<void> {
+  async send(msg: EgressMessage, channel: ResolvedChannel, delivery: ReplyDelivery): Promise<void> {
     const url = channel.channel.settings['callback_url'];
     if (typeof url !== 'string' || url.length === 0) {
       this.logger.log(
@@ -45,23 +47,27 @@ export class TimerProvider implements MessagingProvider {
       );
       return;
     }
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': msg.id },
-      body: JSON.stringify({
-        timer: msg.channel,
-        tick: msg.inReplyTo,
-        status: msg.status,
-        replies: msg.replies,
-        ...(msg.error ? { error: msg.error } : {}),
-      }),
-      signal: AbortSignal.timeout(10_000),
+    // Through the delivery ledger, as any provider: a redelivered tick whose callback was
+    // recorded sent is not posted again. The header stays the tick's reply id, as documented.
+    await delivery.whole(async () => {
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': msg.id },
+          body: JSON.stringify({
+            timer: msg.channel,
+            tick: msg.inReplyTo,
+            status: msg.status,
+            replies: msg.replies,
+            ...(msg.error ? { error: msg.error } : {}),
+          }),
+          signal: AbortSignal.timeout(10_000),
+        });
+      } catch (e) {
+        throw networkEgressError('timer', 'callback', e);
+      }
+      if (!res.ok) throw httpEgressError('timer', 'callback', res);
     });
-    if (!res.ok) {
-      throw new GreenticError('egress_failed', `timer callback answered ${res.status}`, 502, {
-        retryable: res.status >= 500 || res.status === 429,
-        retryAfter: res.headers.get('retry-after') ?? undefined,
-      });
-    }
   }
 }
