@@ -176,7 +176,7 @@ export class TelegramProvider implements MessagingProvider {
     const url = `${baseUrl(resolved, 'api_base_url', TELEGRAM_API)}/bot${token}/sendMessage`;
     const chatId = msg.meta?.['chat_id'] ?? msg.conversationId;
     // Tokens are made while the message is built, and their data stored before it is sent.
-    let stashed: Promise<void>[] = [];
+    const stashed: Promise<void>[] = [];
     const stash = (data: Record<string, unknown>) => {
       const token = randomBytes(9).toString('base64url');
       stashed.push(this.stash.put(resolved.tenant, stashKey(resolved, chatId, token), data, STASH_TTL_MS));
@@ -185,9 +185,8 @@ export class TelegramProvider implements MessagingProvider {
     // The Bot API has no idempotency key: a reply resent after a crash shows twice in the chat.
     await delivery.replies(async (reply) => {
       const body = toSendMessage(chatId, reply, stash);
+      await Promise.all(stashed.splice(0));
       if (!body) return;
-      await Promise.all(stashed);
-      stashed = [];
       let res: Response;
       try {
         res = await fetch(url, {
