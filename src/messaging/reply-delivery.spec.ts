@@ -6,8 +6,7 @@ import type { TenantCtx } from '../core/tenant-ctx.js';
 import { MemoryDeliveryLedger } from '../sessions/memory-delivery-ledger.js';
 import type { DeliveryMode } from '../tenancy/bundle.types.js';
 import { EgressError } from './providers/messaging-provider.js';
-import { deliveryKey } from './providers/provider-support.js';
-import { partKey, ReplyDelivery } from './reply-delivery.js';
+import { deliveryKey, partKey, ReplyDelivery } from './reply-delivery.js';
 
 const tenant: TenantCtx = Object.freeze({ tenantId: 't', envId: 'dev', teamId: 'default' });
 
@@ -46,6 +45,17 @@ function attempt(
 ): ReplyDelivery {
   return new ReplyDelivery(msg, tenant, mode, ledger, deliveryCount, logger);
 }
+
+describe('deliveryKey', () => {
+  it('is header-safe, stable per message and distinct per session and channel', () => {
+    const a = egress([]);
+    const key = deliveryKey(a);
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(deliveryKey({ ...a })).toBe(key);
+    expect(deliveryKey({ ...a, sessionKey: 'other\nline' })).not.toBe(key);
+    expect(deliveryKey({ ...a, channel: 'c2' })).not.toBe(key);
+  });
+});
 
 describe('ReplyDelivery, at_least_once', () => {
   it('records progress per reply: a redelivery re-sends only the replies not recorded sent', async () => {

@@ -1,10 +1,21 @@
+import { createHash } from 'node:crypto';
 import type { LoggerService } from '@nestjs/common';
 import { GreenticError } from '../common/errors.js';
 import type { DeliveryLedger } from '../core/delivery-ledger.js';
 import type { EgressMessage, OutboundReply } from '../core/message-envelope.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
 import type { DeliveryMode } from '../tenancy/bundle.types.js';
-import { deliveryKey } from './providers/provider-support.js';
+
+/**
+ * A stable key for one egress message: the same across the bus's redeliveries, different for two
+ * sessions (or two channels) whose inbound messages reused an id. Hashed so that user-chosen ids
+ * and conversation names are safe in HTTP headers (`idempotency-key`).
+ */
+export function deliveryKey(msg: EgressMessage): string {
+  return createHash('sha256')
+    .update(JSON.stringify([msg.tenant, msg.env, msg.team, msg.channel, msg.sessionKey, msg.id]))
+    .digest('base64url');
+}
 
 /**
  * The idempotency key of one part of an egress message: the message's delivery key for a provider

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BadRequestError, PayloadTooDeepError, PayloadTooManyKeysError } from '../../common/errors.js';
 import { retryHints } from '../egress-dispatcher.service.js';
-import type { EgressMessage } from '../../core/message-envelope.js';
 import { EgressError } from './messaging-provider.js';
 import {
-  deliveryKey,
   hexSignatureMatches,
   hmacSha256,
   normalizeCard,
@@ -12,22 +10,6 @@ import {
   parseRetryAfter,
   safeEqual,
 } from './provider-support.js';
-
-const egress = (replies: EgressMessage['replies']): EgressMessage => ({
-  id: 'm1:reply',
-  inReplyTo: 'm1',
-  tenant: 't',
-  env: 'dev',
-  team: 'default',
-  channel: 'c',
-  provider: 'x',
-  conversationId: 'conv',
-  userId: 'u',
-  sessionKey: 'k',
-  replies,
-  status: 'completed',
-  timestamp: new Date().toISOString(),
-});
 
 describe('provider support', () => {
   it('parses a JSON object within the given limits (64 levels, 10,000 keys by default)', () => {
@@ -70,15 +52,6 @@ describe('provider support', () => {
     expect(hexSignatureMatches(d, `sha1=${hex}`, 'sha256=')).toBe(false);
     expect(hexSignatureMatches(d, `sha256=${hex}00`, 'sha256=')).toBe(false);
     expect(hexSignatureMatches(d, `sha256=${'z'.repeat(64)}`, 'sha256=')).toBe(false);
-  });
-
-  it('derives a header-safe delivery key, stable per message and distinct per session and channel', () => {
-    const a = egress([]);
-    const key = deliveryKey(a);
-    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(deliveryKey({ ...a })).toBe(key);
-    expect(deliveryKey({ ...a, sessionKey: 'other\nline' })).not.toBe(key);
-    expect(deliveryKey({ ...a, channel: 'c2' })).not.toBe(key);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

@@ -3,7 +3,7 @@ import { DEFAULT_JSON_LIMITS, parseBoundedJson, type JsonLimits } from '../../co
 import { BadRequestError, ConfigError, GreenticError } from '../../common/errors.js';
 import type { SecretsService } from '../../secrets/secrets.service.js';
 import type { ResolvedChannel } from '../../tenancy/bundle-registry.service.js';
-import type { EgressMessage, OutboundReply } from '../../core/message-envelope.js';
+import type { OutboundReply } from '../../core/message-envelope.js';
 import { adaptiveCardFallback, adaptiveCardText, isAdaptiveCard } from './adaptive-card-text.js';
 import { EgressError, type ProviderRequest } from './messaging-provider.js';
 
@@ -141,17 +141,6 @@ export function httpEgressError(provider: string, what: string, res: Response, d
 export function networkEgressError(provider: string, what: string, e: unknown): GreenticError {
   if (e instanceof GreenticError) return e;
   return new EgressError(provider, `${what} failed: ${(e as Error).message}`, true);
-}
-
-/**
- * A stable key for one egress message: the same across the bus's redeliveries, different for two
- * sessions (or two channels) whose inbound messages reused an id. Hashed so that user-chosen ids
- * and conversation names are safe in HTTP headers (`idempotency-key`).
- */
-export function deliveryKey(msg: EgressMessage): string {
-  return createHash('sha256')
-    .update(JSON.stringify([msg.tenant, msg.env, msg.team, msg.channel, msg.sessionKey, msg.id]))
-    .digest('base64url');
 }
 
 /** The provider-neutral reading of a flow's `card`: what every channel can render. */
