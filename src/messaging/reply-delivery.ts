@@ -91,7 +91,34 @@ export class ReplyDelivery {
     for (let i = 0; i < count; i++) {
       if (marks.get(i) === 'sent') continue;
       await send(i, keyOf(i));
-      await this.ledger.markSent(this.tenant, this.key, i);
+      await this.recordSent(i, keyOf(i));
+    }
+  }
+
+  /**
+   * Records a part the service accepted. A ledger that cannot be written (Redis down) does not
+   * fail the delivery: the part went out, and failing would make the bus retry the message and
+   * send the part again on every retry until the ledger is back. Only a later redelivery (a crash
+   * before the ack) can then repeat it, with the same key, as at-least-once allows.
+   */
+  private async recordSent(part: number, key: string): Promise<void> {
+    try {
+      await this.ledger.markSent(this.tenant, this.key, part);
+    } catch (e) {
+      this.logger.warn(
+        {
+          tenant: this.msg.tenant,
+          env: this.msg.env,
+          team: this.msg.team,
+          channel: this.msg.channel,
+          messageId: this.msg.inReplyTo,
+          reply: part,
+          idempotencyKey: key,
+          delivery: this.mode,
+          err: (e as Error).message,
+        },
+        'reply sent, but the delivery ledger could not record it; a redelivery would send it again',
+      );
     }
   }
 
@@ -125,6 +152,7 @@ export class ReplyDelivery {
       if (refusedByService(e)) await this.ledger.release(this.tenant, this.key, i);
       throw e;
     }
-    await this.ledger.markSent(this.tenant, this.key, i);
+    // Unrecorded, the part stays `sending`, which a redelivery drops: never sent twice either way.
+    await this.recordSent(i, key);
   }
 }

@@ -850,6 +850,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     for await (const s of this.nc.status()) {
       if (s.type === 'disconnect') {
         this.connected = false;
+        for (const sub of this.streamSubs) sub.owners?.connectionLost();
         this.logger.warn({ server: s.server }, 'NATS disconnected; reconnecting');
       } else if (s.type === 'reconnect') {
         this.connected = true;

@@ -162,6 +162,12 @@ export class PartitionedConsumer {
     await Promise.all([...this.owned.values()].map((o) => o.stopPulling()));
   }
 
+  /** The connection dropped: what was taken before may come again as a first delivery (see OwnedPartition.connectionLost). */
+  connectionLost(): void {
+    for (const o of this.owned.values()) o.connectionLost();
+    for (const o of this.draining) o.connectionLost();
+  }
+
   /** After a reconnect: partitions whose consumer the server lost are re-opened at the next heartbeat. */
   async verify(): Promise<void> {
     await Promise.all(
@@ -423,6 +429,10 @@ class OwnedPartition {
   private lost = false;
   needsReopen = false;
   startSeq = 0;
+  /** The highest stream sequence taken from the server so far. */
+  private highestTaken = 0;
+  /** Sequences up to here were taken before the connection last dropped. */
+  private takenBeforeDrop = 0;
   /** The previous owner's unfinished tail ends here; its messages were delivered `carried` more times. */
   private tailEnd = 0;
   private carried = 0;
@@ -478,12 +488,27 @@ class OwnedPartition {
     this.startPulling();
   }
 
+  /**
+   * The connection dropped. If the server restarts, it comes back with consumer state flushed
+   * seconds earlier, so messages already taken here (and finished, sent, acked) can be delivered
+   * again as if for the first time.
+   */
+  connectionLost(): void {
+    this.takenBeforeDrop = this.highestTaken;
+  }
+
   /** The server lost this consumer (a restart on wiped storage): make it again and pull. */
   async reopen(): Promise<void> {
     await this.stopPulling();
     this.stopped = false;
     // The new consumer delivers them again; acks of the old copies must not reach it.
     this.acks.clear();
+    // A stream that lost its messages too numbers them from 1 again: those are new, not replays.
+    const lastSeq = await this.host.jsm.streams.info(this.sub.stream).then(
+      (i) => i.state.last_seq,
+      () => undefined,
+    );
+    if (lastSeq !== undefined && lastSeq < this.highestTaken) this.highestTaken = this.takenBeforeDrop = 0;
     await this.host.jsm.consumers
       .add(
         this.sub.stream,
@@ -582,6 +607,7 @@ class OwnedPartition {
           // Taken at once, so the beat keeps it alive however long it waits for admission: a
           // message left in the iterator's buffer would have its ack_wait run out unseen.
           this.pending.add(m);
+          if (m.seq > this.highestTaken) this.highestTaken = m.seq;
           this.acks.take(m.seq, m, Date.now());
           this.waiting.push(m);
           if (!this.admitting) void this.admitAll();
@@ -698,7 +724,11 @@ class OwnedPartition {
     if (this.stopped || this.lost) return false;
     const headers = this.host.headerRecord(m);
     // Deliveries by earlier owners' consumers count too (see PartitionLeaseStore.carry).
-    const firstDelivery = m.info.deliveryCount + (m.seq <= this.tailEnd ? this.carried : 0);
+    let firstDelivery = m.info.deliveryCount + (m.seq <= this.tailEnd ? this.carried : 0);
+    // Taken before the connection dropped: a restarted server can deliver it again with the count
+    // it had flushed (1), though it ran here. Counted as the redelivery it may be, so the handler
+    // checks what was done (egress reads its delivery ledger).
+    if (m.seq <= this.takenBeforeDrop && firstDelivery < 2) firstDelivery = 2;
     if (firstDelivery > this.sub.maxDeliver) {
       return this.deadLetter(
         m,
