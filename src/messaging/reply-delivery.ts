@@ -106,20 +106,25 @@ export class ReplyDelivery {
       await this.ledger.markSent(this.tenant, this.key, part);
     } catch (e) {
       this.logger.warn(
-        {
-          tenant: this.msg.tenant,
-          env: this.msg.env,
-          team: this.msg.team,
-          channel: this.msg.channel,
-          messageId: this.msg.inReplyTo,
-          reply: part,
-          idempotencyKey: key,
-          delivery: this.mode,
-          err: (e as Error).message,
-        },
+        { ...this.logFields(part, key), err: (e as Error).message },
         'reply sent, but the delivery ledger could not record it; a redelivery would send it again',
       );
     }
+  }
+
+  /** What a log line about one part says: where it goes, which message and reply, its key. */
+  private logFields(part: number, key: string): Record<string, unknown> {
+    return {
+      tenant: this.msg.tenant,
+      env: this.msg.env,
+      team: this.msg.team,
+      channel: this.msg.channel,
+      messageId: this.msg.inReplyTo,
+      egressId: this.msg.id,
+      reply: part,
+      idempotencyKey: key,
+      delivery: this.mode,
+    };
   }
 
   private async atMostOnce(
@@ -131,17 +136,7 @@ export class ReplyDelivery {
     if (found === 'sent') return;
     if (found === 'sending') {
       this.logger.warn(
-        {
-          tenant: this.msg.tenant,
-          env: this.msg.env,
-          team: this.msg.team,
-          channel: this.msg.channel,
-          messageId: this.msg.inReplyTo,
-          egressId: this.msg.id,
-          reply: i,
-          idempotencyKey: key,
-          delivery: 'at_most_once',
-        },
+        this.logFields(i, key),
         'reply dropped: an earlier attempt may have sent it (at_most_once)',
       );
       return;
