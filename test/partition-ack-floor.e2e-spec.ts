@@ -2,6 +2,7 @@ import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nat
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EgressMessage, MessageEnvelope } from '../src/core/message-envelope.js';
+import { fairShare } from '../src/core/partition-ownership.js';
 import {
   deleteRedisPrefix,
   deleteStreams,
@@ -130,8 +131,18 @@ const answered = (ids: string[]) => () =>
 
 describe('AckAll ack floor across a kill -9 of the partition owner', () => {
   it('leaves finished messages above the floor unacked until the flush; the next owner replays exactly those, answering none twice', async () => {
-    await until(async () => (await owner(replicas)) !== undefined, 'the ingress partition owned', 20_000);
-    const first = (await owner(replicas))!;
+    // Owned by the replica whose rendezvous share it is: before that, the one that started first
+    // may hold it and hand it over mid-test.
+    const settled = async () => {
+      const o = await owner(replicas);
+      return o && fairShare(IDS, o.replica.name, 1).includes(0) ? o : undefined;
+    };
+    await until(
+      async () => (await settled()) !== undefined,
+      'the ingress partition owned by its fair owner',
+      20_000,
+    );
+    const first = (await settled())!;
     const survivor = replicas.find((r) => r !== first.replica)!;
     const users = Array.from({ length: 30 }, (_, i) => `u${i}`);
     const [early, late] = [users.slice(0, 10), users.slice(10)];

@@ -101,7 +101,7 @@ beforeAll(async () => {
     `${SP}.greentic.messaging.ingress.>`,
   );
   redis = new Redis(SHARED_REDIS_URL);
-  await until(async () => (await ownership()).complete, 'every partition owned', 20_000);
+  await until(async () => (await ownership()).fair, 'every partition owned, by fair shares', 30_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -125,6 +125,11 @@ interface Ownership {
   reported: Map<string, Map<number, { replica: string; epoch: number }[]>>;
   /** Every group has a lease on every partition, one reporter each, agreeing with the lease. */
   complete: boolean;
+  /**
+   * Complete, and settled: each live replica owns its rendezvous share of the live replicas. A
+   * complete ownership can still be mid-rebalance (a replica that joined last has not claimed yet).
+   */
+  fair: boolean;
 }
 
 /** The lease keys of every group and what each live replica's /health says it owns. */
@@ -150,7 +155,17 @@ async function ownership(live = replicas): Promise<Ownership> {
       if (owners.length !== 1 || byP.get(p) !== `${owners[0]!.replica}@${owners[0]!.epoch}`) complete = false;
     }
   }
-  return { leases, reported, complete };
+  const ids = health.map((h) => h.replica).sort();
+  const fair =
+    complete &&
+    [...groups].every((g) =>
+      health.every(
+        (h) =>
+          JSON.stringify((h.owned[g] ?? []).map((o) => o.partition)) ===
+          JSON.stringify(fairShare(ids, h.replica, PARTITIONS)),
+      ),
+    );
+  return { leases, reported, complete, fair };
 }
 
 const sessionKey = (user: string) => `demo:webhook:${user}:${user}`;
@@ -569,7 +584,11 @@ describe('partition owners with three replica processes', () => {
     // Lease plus one heartbeat, and the claim's round trips on a machine shared with the rest of CI.
     expect(movedMs).toBeLessThanOrEqual(LEASE_MS + HEARTBEAT_MS + CLAIM_ALLOWANCE_MS);
     // The survivors own everything, by their rendezvous shares.
-    await until(async () => (await ownership()).complete, 'ownership settled on the survivors', 10_000);
+    await until(
+      async () => (await ownership(replicas)).fair,
+      'ownership settled on the survivors, by their fair shares',
+      10_000,
+    );
     const survivors = IDS.slice(1);
     for (const r of replicas) {
       const h = await bus(r);
