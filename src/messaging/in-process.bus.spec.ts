@@ -106,4 +106,24 @@ describe('InProcessBus', () => {
     expect(attempts).toBe(3);
     expect(dlq).toEqual(['poison']);
   });
+
+  it('dead-letters a message whose handler rejects with no error at all, and still closes', async () => {
+    const bus = new InProcessBus();
+    const dlq: unknown[] = [];
+    await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.headers['Greentic-Error']));
+    await bus.subscribe(
+      'greentic.messaging.ingress.dev.t.team.c',
+      () => Promise.reject(undefined),
+      { maxDeliver: 2 },
+    );
+    await bus.publish('greentic.messaging.ingress.dev.t.team.c', { x: 1 });
+    for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
+    expect(dlq).toEqual(['undefined']);
+    expect((await bus.health()).details['inflight']).toBe(0);
+    // Before, reading `.message` of `undefined` rejected the redelivery: the message stayed in
+    // flight and close() waited for it forever.
+    await expect(Promise.race([bus.close().then(() => 'closed'), sleep(2_000)])).resolves.toBe('closed');
+  });
 });
+
+const sleep = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));

@@ -195,8 +195,17 @@ export class InProcessBus implements MessageBus {
         this.inflight.delete(settled);
       },
       async (err: unknown) => {
-        await this.redeliver(sub, msg, err);
-        this.inflight.delete(settled);
+        try {
+          await this.redeliver(sub, msg, err);
+        } catch (e) {
+          this.logger.error(
+            { subject: msg.subject, err: errorText(e) },
+            'redelivery failed; message dropped',
+          );
+        } finally {
+          // Always: close() waits for this set to empty.
+          this.inflight.delete(settled);
+        }
       },
     );
     this.inflight.add(settled);
@@ -212,7 +221,7 @@ export class InProcessBus implements MessageBus {
       }
       if (attempt >= sub.maxDeliver) {
         this.logger.error(
-          { subject: msg.subject, attempts: attempt, err: (err as Error).message },
+          { subject: msg.subject, attempts: attempt, err: errorText(err) },
           'message dead-lettered after max deliveries',
         );
         const dlq = deadLetterSubjectOf(msg.subject);
@@ -221,7 +230,7 @@ export class InProcessBus implements MessageBus {
             this.deliver(t, {
               ...msg,
               subject: dlq,
-              headers: { ...msg.headers, 'Greentic-Error': (err as Error).message },
+              headers: { ...msg.headers, 'Greentic-Error': errorText(err) },
             });
           }
         }
@@ -237,6 +246,11 @@ export class InProcessBus implements MessageBus {
       }
     }
   }
+}
+
+/** A handler may reject with anything (`undefined` included): its message, else its text. */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** Freezes plain objects and arrays all the way down (they are the bus's JSON payloads). */
