@@ -159,3 +159,17 @@ export class OwnershipLostError extends GreenticError {
     );
   }
 }
+
+/**
+ * What went wrong, as text, whatever was thrown: an Error's message, a string, else its JSON (a
+ * handler may reject with `undefined` or a plain object; reading `.message` of those would throw).
+ */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'string') return err;
+  try {
+    return JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}

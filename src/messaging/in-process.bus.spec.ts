@@ -111,11 +111,9 @@ describe('InProcessBus', () => {
     const bus = new InProcessBus();
     const dlq: unknown[] = [];
     await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.headers['Greentic-Error']));
-    await bus.subscribe(
-      'greentic.messaging.ingress.dev.t.team.c',
-      () => Promise.reject(undefined),
-      { maxDeliver: 2 },
-    );
+    await bus.subscribe('greentic.messaging.ingress.dev.t.team.c', () => Promise.reject(undefined), {
+      maxDeliver: 2,
+    });
     await bus.publish('greentic.messaging.ingress.dev.t.team.c', { x: 1 });
     for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
     expect(dlq).toEqual(['undefined']);

@@ -1,5 +1,5 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
-import { GreenticError } from '../common/errors.js';
+import { errorText, GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { deadLetterSubjectOf } from '../core/subjects.js';
@@ -246,11 +246,6 @@ export class InProcessBus implements MessageBus {
       }
     }
   }
-}
-
-/** A handler may reject with anything (`undefined` included): its message, else its text. */
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Freezes plain objects and arrays all the way down (they are the bus's JSON payloads). */

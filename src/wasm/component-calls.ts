@@ -5,7 +5,7 @@
  * `result<_, node-error>` export throws jco's ComponentError whose `payload` is the node-error.
  * Plain functions over plain data, so a worker thread can run them unchanged.
  */
-import { ComponentError, ComponentLoadError, ComponentTrapError } from '../common/errors.js';
+import { ComponentError, ComponentLoadError, ComponentTrapError, errorText } from '../common/errors.js';
 import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import { decodeCbor, encodeCbor } from './cbor.js';
 import {
@@ -16,7 +16,6 @@ import {
   type ResolvedComponentCall,
 } from '../core/component-runtime.js';
 import type { ComponentExports } from './transpile-cache.js';
-import { errorText } from './transpile-cache.js';
 import { V01_EXECUTE, V06_DESCRIPTOR, V06_NODE } from './world-detect.js';
 
 /** Deadline handed to 0.6 components when the call names none (ms). */

@@ -13,7 +13,7 @@
  * wasi-sandbox) inside worker threads that are terminated at the call deadline / memory cap.
  */
 import { Inject, Injectable, Logger, Optional, type OnModuleDestroy } from '@nestjs/common';
-import { ComponentLoadError, ComponentTrapError } from '../common/errors.js';
+import { ComponentLoadError, ComponentTrapError, errorText } from '../common/errors.js';
 import { tenantKey, type TenantCtx } from '../core/tenant-ctx.js';
 import { callComponent, callOperation, describeOperations, trapError } from './component-calls.js';
 import {
@@ -26,7 +26,6 @@ import {
   type PreparedComponent,
 } from '../core/component-runtime.js';
 import {
-  errorText,
   transpileStats,
   TranspileCache,
   type ComponentExports,

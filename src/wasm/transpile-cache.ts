@@ -12,7 +12,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ComponentLoadError } from '../common/errors.js';
+import { ComponentLoadError, errorText } from '../common/errors.js';
 import { wasmApi, type CoreModule } from './wasm-api.js';
 import { packageVersion, publishDirAtomic, resolveCacheDir, sha256Hex, tempPathFor } from './cache-utils.js';
 import { notAComponent } from './wasm-input-errors.js';
@@ -410,15 +410,5 @@ export class TranspileCache {
       coreModules: modules,
       instantiate: (imports) => bindings.instantiate(getCoreModule, imports),
     };
-  }
-}
-
-export function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  if (typeof err === 'string') return err;
-  try {
-    return JSON.stringify(err);
-  } catch {
-    return String(err);
   }
 }

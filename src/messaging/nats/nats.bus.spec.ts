@@ -377,6 +377,31 @@ describe('NatsBus', () => {
     });
   });
 
+  it('dead-letters a message whose handler rejects with no Error at all, and runs the session on', async () => {
+    const ns = namespace('noerror');
+    const b = await bus(ns);
+    const dead = await deadLetters(b);
+    const ran: string[] = [];
+    await b.subscribe(
+      SUBJ,
+      (m: BusMessage<{ id: string }>) => {
+        ran.push(m.data.id);
+        return m.data.id === 'bad' ? Promise.reject(undefined) : Promise.resolve();
+      },
+      { queue: 'workers' },
+    );
+    await b.publish(SUBJ, { id: 'bad', sessionKey: 's1' }, { msgId: 'bad' });
+    await b.publish(SUBJ, { id: 'next', sessionKey: 's1' }, { msgId: 'next' });
+    // Before, reading `.message` of `undefined` threw in the retry path: the message never
+    // finished, and its session (and the partition's ack floor) waited behind it for good.
+    await until(() => dead.length === 1 && ran.includes('next'), 'the dead letter, then the next message');
+    expect(dead[0]!.data).toMatchObject({
+      error: { code: 'handler_failed', message: 'undefined' },
+      deliveries: 3,
+    });
+    expect(ran).toEqual(['bad', 'bad', 'bad', 'next']);
+  });
+
   it('dead-letters, without running it again, a message whose last allowed delivery died with its replica', async () => {
     const ns = namespace('lastgo');
     const link = await proxy();

@@ -21,7 +21,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { ConfigError, GreenticError, PayloadTooLargeError } from '../../common/errors.js';
+import { ConfigError, errorText, GreenticError, PayloadTooLargeError } from '../../common/errors.js';
 import type {
   BusHandler,
   BusHealth,
@@ -532,7 +532,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
                 tenant: parseSubject(subject)?.tenant,
                 attempt,
                 retryInMs: delay,
-                err: (err as Error).message,
+                err: errorText(err),
               },
               'dependency unavailable; retrying the message in place',
             );
@@ -554,7 +554,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         const code = err instanceof GreenticError ? err.code : 'handler_failed';
         return this.deadLetter(m, subject, headers, data, {
           code,
-          message: (err as Error).message ?? String(err),
+          message: errorText(err),
         });
       }
       const delay = this.backoff(deliveryCount, err);
@@ -564,7 +564,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           tenant: parseSubject(subject)?.tenant,
           attempt: deliveryCount,
           retryInMs: delay,
-          err: (err as Error).message,
+          err: errorText(err),
         },
         'message failed; redelivering with backoff',
       );

@@ -8,7 +8,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { GreenticError, OwnershipLostError } from '../../common/errors.js';
+import { errorText, GreenticError, OwnershipLostError } from '../../common/errors.js';
 import { KeyedLanes } from '../../common/keyed-lanes.js';
 import type { BusHandler } from '../../core/message-bus.js';
 import { fairShare, type OwnershipFence, type PartitionLeaseStore } from '../../core/partition-ownership.js';
@@ -761,7 +761,7 @@ class OwnedPartition {
           const delay = this.host.backoff(attempt, err);
           if (attempt === 1 || attempt % 10 === 0)
             this.logger.warn(
-              { subject, tenant, attempt, retryInMs: delay, err: (err as Error).message },
+              { subject, tenant, attempt, retryInMs: delay, err: errorText(err) },
               'dependency unavailable; retrying the message in place',
             );
           await sleep(delay);
@@ -770,18 +770,11 @@ class OwnedPartition {
         failures++;
         if (isPermanentError(err) || deliveryCount >= this.sub.maxDeliver) {
           const code = err instanceof GreenticError ? err.code : 'handler_failed';
-          return this.deadLetter(
-            m,
-            subject,
-            headers,
-            data,
-            { code, message: (err as Error).message ?? String(err) },
-            deliveryCount,
-          );
+          return this.deadLetter(m, subject, headers, data, { code, message: errorText(err) }, deliveryCount);
         }
         const delay = this.host.backoff(failures, err);
         this.logger.warn(
-          { subject, tenant, attempt: deliveryCount, retryInMs: delay, err: (err as Error).message },
+          { subject, tenant, attempt: deliveryCount, retryInMs: delay, err: errorText(err) },
           'message failed; retrying it in its session with backoff',
         );
         this.host.count('retried');

@@ -17,7 +17,7 @@ import {
 import { callComponent, describeOperations, trapError } from '../component-calls.js';
 import type { PreparedComponent, ResolvedComponentCall } from '../../core/component-runtime.js';
 import type { ComponentExports, ComponentImports } from '../transpile-cache.js';
-import { errorText } from '../transpile-cache.js';
+import { errorText } from '../../common/errors.js';
 import { hostImports, isHostImport } from '../host/host-imports.js';
 import { isUpstreamImport, upstreamImports } from '../host/upstream-imports.js';
 import {
