@@ -166,18 +166,32 @@ async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise
       })),
     }));
   const replays = [...copies.values()].reduce((n, list) => n + list.length - 1, 0);
+  const waited = Date.now();
   await until(
     () => ids.every((id) => received.some((r) => r.messageId === id)),
     'a callback for every message',
-    30_000,
+    90_000,
+    // What egress holds for each message still without a callback (copies, replay marks).
+    () =>
+      ids
+        .filter((id) => !received.some((r) => r.messageId === id))
+        .map((id) => ({
+          id,
+          onEgress: (copies.get(id) ?? []).map((m) => ({
+            seq: m.seq,
+            replay: m.headers[REPLAY_HEADER] ?? null,
+          })),
+        })),
   );
+  const callbacksMs = Date.now() - waited;
   const keysOf = new Map<string, string[]>();
   for (const r of received)
     if (ids.includes(r.messageId)) keysOf.set(r.messageId, [...(keysOf.get(r.messageId) ?? []), r.key]);
   const postedTwice = [...keysOf].filter(([, keys]) => keys.length > 1).map(([id, keys]) => ({ id, keys }));
   console.log(
     `${ids.length} messages: ${lost.length} lost, ${wrong.length} with a second reply or an unmarked copy, ` +
-      `${replays} marked replays on egress, ${postedTwice.length} posted to the platform more than once`,
+      `${replays} marked replays on egress, ${postedTwice.length} posted to the platform more than once ` +
+      `(the last callback ${callbacksMs} ms after every reply was on egress)`,
   );
   expect({ lost, duplicated: wrong, postedTwice }).toEqual({ lost: [], duplicated: [], postedTwice: [] });
   for (const id of ids.filter((x) => x.endsWith('-t2'))) {
