@@ -263,20 +263,16 @@ export class TranspileCache {
         kept++;
         continue;
       }
+      // An entry is renamed away first, so a reader elsewhere sees it whole or not at all.
+      const doomed = leftover ? dir : tempPathFor(dir);
       if (!leftover) {
-        const away = tempPathFor(dir);
-        // Gone meanwhile (another process pruned it): nothing to do.
-        if (
-          !(await rename(dir, away).then(
-            () => true,
-            () => false,
-          ))
-        )
-          continue;
-        await rm(away, { recursive: true, force: true });
-      } else {
-        await rm(dir, { recursive: true, force: true });
+        try {
+          await rename(dir, doomed);
+        } catch {
+          continue; // gone meanwhile: another process pruned it
+        }
       }
+      await rm(doomed, { recursive: true, force: true });
       removed.push(name);
     }
     return { removed, kept };

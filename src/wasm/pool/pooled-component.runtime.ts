@@ -11,7 +11,7 @@
  */
 import { Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
-import { ComponentError, ComponentLoadError } from '../../common/errors.js';
+import { ComponentError, ComponentLoadError, errorText } from '../../common/errors.js';
 import { tenantKey, type TenantCtx } from '../../core/tenant-ctx.js';
 import {
   WORLD_V01,
@@ -318,10 +318,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
           'transpile cache: entries unused for longer than the maximum age deleted',
         );
     } catch (e) {
-      this.logger.warn(
-        { dir: this.cache.cacheDir, err: (e as Error).message },
-        'transpile cache prune failed',
-      );
+      this.logger.warn({ dir: this.cache.cacheDir, err: errorText(e) }, 'transpile cache prune failed');
     }
   }
 
