@@ -6,7 +6,7 @@
 #   docker run --rm -p 8080:8080 greentic-runner            # the demo bundle, embedded bus/store
 # See docs/operations.md for the environment variables and docker-compose.yml for NATS + Redis.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

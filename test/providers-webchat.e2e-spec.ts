@@ -24,7 +24,7 @@ const SECRET = 'dl-secret-for-acme-webchat-0123456789';
 const CHANNEL = '/webchat/acme/dev/default/webchat';
 const DOMAIN = () => `${h.url}${CHANNEL}/v3/directline`;
 
-// directlinejs is a browser library: Node lacks XMLHttpRequest (rxjs 5 ajax) and, on Node 20, the
+// directlinejs is a browser library: Node lacks XMLHttpRequest (rxjs 5 ajax) and, before Node 22, the
 // WebSocket global it reads even when polling (`webSocket: false` picks polling).
 const g = globalThis as Record<string, unknown>;
 g['XMLHttpRequest'] = XMLHttpRequest;

@@ -86,7 +86,7 @@ export function loggerParams(c: RunnerConfig): Params {
   return {
     // No per-request child logger (pino-http) on any route: it keeps the request's logger in
     // AsyncLocalStorage, and once one request has run through it (a health probe will) the
-    // storage's promise hooks tax every promise of the process on Node 20, the message path
+    // storage's promise hooks tax every promise of the process before Node 24, the message path
     // included. Log lines carry tenant and trace ids from the mixin and the call sites.
     forRoutes: [],
     pinoHttp: c.LOG_FORMAT === 'pretty' ? [options, prettyStream()] : options,

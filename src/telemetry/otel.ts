@@ -149,7 +149,7 @@ function start(settings: TelemetrySettings): TelemetryHandle {
   });
   if (!settings.tracesUrl) {
     // Metrics only: a MeterProvider and nothing else. The Node SDK would also install its
-    // AsyncLocalStorage context manager, whose promise hooks cost every request on Node 20 and
+    // AsyncLocalStorage context manager, whose promise hooks cost every request before Node 24 and
     // buy nothing without traces.
     const meterProvider = new sdkMetrics.MeterProvider({ resource, readers: prometheus ? [prometheus] : [] });
     metrics.setGlobalMeterProvider(meterProvider);

@@ -95,7 +95,7 @@ const HEALTH_TIMEOUT_MS = 1_000;
  * script refuses a write whose token is no longer the lease holder's, so a replica that stalled
  * past its lease cannot overwrite what the next holder stored. In this process at most one lease
  * per session is held at a time (contenders queue locally first), so a map finds it without
- * AsyncLocalStorage, whose promise hooks would tax every promise of the process on Node 20.
+ * AsyncLocalStorage, whose promise hooks would tax every promise of the process before Node 24.
  */
 export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   readonly kind = 'redis';
