@@ -30,7 +30,7 @@ import {
   SHARED_REDIS_URL,
   uniqueRedisPrefix,
 } from './support/nats-redis-servers.js';
-import { ARTIFACTS, bubble, launchChromium, say } from './support/webchat-browser.js';
+import { ARTIFACTS, launchChromium, say, waitForBubble } from './support/webchat-browser.js';
 
 const TENANT = 'deskco';
 const API_KEY = 'desk-api-key-4711';
@@ -333,7 +333,7 @@ describe.each(VARIANTS)('the weather desk from $name', (v) => {
         });
 
       await say(page, 'hello');
-      await bubble(page, 'Which city?').waitFor({ timeout: 30_000 });
+      await waitForBubble(page, 'Which city?', 30_000, errors);
       await say(page, 'Oslo');
       const card = page.locator('.ac-adaptiveCard').filter({ hasText: 'Forecast for Oslo' });
       await card.waitFor({ timeout: 30_000 });
@@ -345,7 +345,7 @@ describe.each(VARIANTS)('the weather desk from $name', (v) => {
       await page.screenshot({ path: path.join(ARTIFACTS, `pack-v1-webchat-${v.webchat}-card.png`) });
 
       await card.getByRole('button', { name: 'Thanks' }).click();
-      await bubble(page, 'Glad to help with Oslo. Visit 2.').waitFor({ timeout: 30_000 });
+      await waitForBubble(page, 'Glad to help with Oslo. Visit 2.', 30_000, errors);
       await page.screenshot({ path: path.join(ARTIFACTS, `pack-v1-webchat-${v.webchat}-submit.png`) });
       expect(errors).toEqual([]);
       await context.close();

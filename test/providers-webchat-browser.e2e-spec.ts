@@ -9,7 +9,7 @@ import {
   WELCOME,
   type ProviderApp,
 } from './support/fakes/provider-harness.js';
-import { ARTIFACTS, bubble, bubbleTexts, launchChromium, say } from './support/webchat-browser.js';
+import { ARTIFACTS, bubbleTexts, launchChromium, say, waitForBubble } from './support/webchat-browser.js';
 
 /**
  * The WebChat page in a real browser: Debian's Chromium, headless, on a phone-sized screen, holds
@@ -64,12 +64,12 @@ describe('WebChat page in Chromium', () => {
       await page.locator('[data-id="webchat-sendbox-input"]').waitFor({ timeout: 20_000 });
 
       await say(page, 'hi');
-      await bubble(page, WELCOME).waitFor({ timeout: 15_000 });
-      await bubble(page, QUESTION).waitFor({ timeout: 15_000 });
+      await waitForBubble(page, WELCOME, 15_000, errors);
+      await waitForBubble(page, QUESTION, 15_000, errors);
 
       await say(page, 'Paris');
       const forecast = await h.forecast('Paris');
-      await bubble(page, forecast).waitFor({ timeout: 15_000 });
+      await waitForBubble(page, forecast, 15_000, errors);
 
       // The transcript shows both turns in order, and the layout fits the phone's width.
       // (Bubbles, not the transcript's text: its live region may repeat the latest reply first.)
@@ -105,7 +105,7 @@ describe('WebChat page in Chromium', () => {
       await page.screenshot({ path: path.join(ARTIFACTS, 'webchat-adaptive-card.png') });
 
       await card.getByRole('button', { name: 'Close' }).click();
-      await bubble(page, 'action=close').waitFor({ timeout: 15_000 });
+      await waitForBubble(page, 'action=close', 15_000, errors);
       const submitted = h.envelopes().find((e) => e.channel === 'cardchat' && e.action);
       expect(submitted).toMatchObject({
         locale: 'de-DE',

@@ -5,7 +5,14 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUESTION, startProviderApp, WELCOME, type ProviderApp } from './support/fakes/provider-harness.js';
-import { ARTIFACTS, bubble, bubbleTexts, launchChromium, say } from './support/webchat-browser.js';
+import {
+  ARTIFACTS,
+  bubble,
+  bubbleTexts,
+  launchChromium,
+  say,
+  waitForBubble,
+} from './support/webchat-browser.js';
 
 /**
  * Web Chat embedded on a company's own site, a second origin (another port): the page loads Web
@@ -220,11 +227,11 @@ describe('WebChat CORS', () => {
       await page.locator('body[data-connection="2"]').waitFor({ timeout: 15_000 }); // Online
 
       await say(page, 'hi');
-      await bubble(page, WELCOME).waitFor({ timeout: 15_000 });
-      await bubble(page, QUESTION).waitFor({ timeout: 15_000 });
+      await waitForBubble(page, WELCOME, 15_000, seen.errors);
+      await waitForBubble(page, QUESTION, 15_000, seen.errors);
       await say(page, 'Paris');
       const forecast = await h.forecast('Paris');
-      await bubble(page, forecast).waitFor({ timeout: 15_000 });
+      await waitForBubble(page, forecast, 15_000, seen.errors);
 
       expect(await bubbleTexts(page)).toEqual(['hi', WELCOME, QUESTION, 'Paris', forecast]);
       expect(seen.errors).toEqual([]);

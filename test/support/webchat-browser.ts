@@ -40,6 +40,38 @@ export const shown = (text: string) =>
 export const bubble = (page: Page, text: string) =>
   page.locator('.webchat__bubble__content').getByText(shown(text));
 
+/**
+ * Waits for a bubble; on a timeout the error says what the page showed instead (the transcript,
+ * each activity's send status such as "Send failed. Retry", the connectivity notice, the page's
+ * own errors), so a failure in a loaded CI run can be told apart: message never sent, reply never
+ * pushed, or reply shown under another text.
+ */
+export async function waitForBubble(
+  page: Page,
+  text: string,
+  timeoutMs: number,
+  pageErrors: readonly string[] = [],
+): Promise<void> {
+  const started = Date.now();
+  try {
+    await bubble(page, text).waitFor({ timeout: timeoutMs });
+  } catch (e) {
+    const statuses = await page
+      .locator('.webchat__activity-status, .webchat__connectivityStatus')
+      .allInnerTexts()
+      .catch(() => ['(unreadable)']);
+    throw new Error(
+      [
+        `no bubble "${text}" after ${Date.now() - started} ms (${String(e).split('\n')[0]})`,
+        `transcript: ${JSON.stringify(await bubbleTexts(page).catch(() => ['(unreadable)']))}`,
+        `statuses: ${JSON.stringify(statuses.map((t) => t.trim()).filter(Boolean))}`,
+        `page errors: ${JSON.stringify(pageErrors)}`,
+      ].join('\n'),
+      { cause: e },
+    );
+  }
+}
+
 export async function say(page: Page, text: string): Promise<void> {
   const box = page.locator('[data-id="webchat-sendbox-input"]');
   await box.fill(text);
