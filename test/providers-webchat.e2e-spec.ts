@@ -171,33 +171,50 @@ describe('WebChat with botframework-directlinejs', () => {
     expect(h.accepted.mock.calls.length).toBe(before);
 
     // Channel `shortlived` issues one-second tokens: online first, then the poll is refused with 403.
-    const short = await rest(
-      'POST',
-      '/tokens/generate',
-      SECRET,
-      undefined,
-      `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
-    );
-    const dl = new DirectLine({
-      token: String(short.body['token']),
-      domain: `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
-      webSocket: false,
-      pollingInterval: 200,
-    });
-    const seen: ConnectionStatus[] = [];
-    const statuses = dl.connectionStatus$.subscribe((s) => seen.push(s));
-    const sub = dl.activity$.subscribe({ error: () => undefined });
-    try {
-      await until(() => seen.includes(ConnectionStatus.ExpiredToken), 'ExpiredToken', 10_000);
-      expect(seen.indexOf(ConnectionStatus.Online)).toBeGreaterThanOrEqual(0);
-      expect(seen.indexOf(ConnectionStatus.Online)).toBeLessThan(seen.indexOf(ConnectionStatus.ExpiredToken));
-    } finally {
-      statuses.unsubscribe();
-      sub.unsubscribe();
-      dl.end();
+    // On a loaded machine the conversation can start after the token has already expired
+    // (FailedToConnect, not what this checks): that attempt is repeated with a fresh token.
+    let seen: ConnectionStatus[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      seen = await shortLivedStatuses();
+      if (seen.includes(ConnectionStatus.Online) || attempt === 3) break;
+      console.warn(`shortlived token expired before the conversation started (${seen.join(',')}); again`);
     }
+    expect(seen).toContain(ConnectionStatus.Online);
+    expect(seen.indexOf(ConnectionStatus.Online)).toBeLessThan(seen.indexOf(ConnectionStatus.ExpiredToken));
   });
 });
+
+/** The connection statuses of a Direct Line client on channel `shortlived`, until its token is refused. */
+async function shortLivedStatuses(): Promise<ConnectionStatus[]> {
+  const short = await rest(
+    'POST',
+    '/tokens/generate',
+    SECRET,
+    undefined,
+    `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
+  );
+  const dl = new DirectLine({
+    token: String(short.body['token']),
+    domain: `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
+    webSocket: false,
+    pollingInterval: 200,
+  });
+  const seen: ConnectionStatus[] = [];
+  const statuses = dl.connectionStatus$.subscribe((s) => seen.push(s));
+  const sub = dl.activity$.subscribe({ error: () => undefined });
+  try {
+    await until(
+      () => seen.includes(ConnectionStatus.ExpiredToken) || seen.includes(ConnectionStatus.FailedToConnect),
+      'ExpiredToken',
+      10_000,
+    );
+    return seen;
+  } finally {
+    statuses.unsubscribe();
+    sub.unsubscribe();
+    dl.end();
+  }
+}
 
 describe('WebChat Direct Line 3.0 REST contract', () => {
   it('starts a conversation from a token, takes the documented activity and answers by watermark', async () => {

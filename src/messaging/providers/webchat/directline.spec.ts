@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryDirectLineStore } from './directline.store.js';
 import { DirectLineTokens } from './directline.tokens.js';
 import { toDirectLineContent } from './directline.service.js';
@@ -35,6 +35,27 @@ describe('Direct Line tokens', () => {
     await expect(tokens.verify('secret', 'aud', expired, 'conversation')).rejects.toMatchObject({
       code: 'TokenExpired',
       httpStatus: 403,
+    });
+  });
+});
+
+describe('Direct Line token lifetime', () => {
+  const tokens = new DirectLineTokens();
+  afterEach(() => vi.useRealTimers());
+
+  it('lives at least its TTL, even when signed late in a second', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-12-05T12:00:00.950Z'));
+    const t = await tokens.sign('secret', 'aud', { conversationId: 'c1', scope: 'conversation' }, 1);
+    // 0.99 s later (the old rounding had it expired after 50 ms).
+    vi.setSystemTime(new Date('2026-12-05T12:00:01.940Z'));
+    await expect(tokens.verify('secret', 'aud', t, 'conversation')).resolves.toMatchObject({
+      conversationId: 'c1',
+    });
+    // Refused from its second on: at most a second past the TTL.
+    vi.setSystemTime(new Date('2026-12-05T12:00:02.000Z'));
+    await expect(tokens.verify('secret', 'aud', t, 'conversation')).rejects.toMatchObject({
+      code: 'TokenExpired',
     });
   });
 });
