@@ -184,17 +184,22 @@ describe('WebChat with botframework-directlinejs', () => {
   });
 });
 
-/** The connection statuses of a Direct Line client on channel `shortlived`, until its token is refused. */
-async function shortLivedStatuses(): Promise<ConnectionStatus[]> {
-  const short = await rest(
+/** A token of channel `shortlived`, whose tokens live one second (to two: `exp` is whole seconds). */
+async function shortLivedToken(): Promise<string> {
+  const res = await rest(
     'POST',
     '/tokens/generate',
     SECRET,
     undefined,
     `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
   );
+  return String(res.body['token']);
+}
+
+/** The connection statuses of a Direct Line client on channel `shortlived`, until its token is refused. */
+async function shortLivedStatuses(): Promise<ConnectionStatus[]> {
   const dl = new DirectLine({
-    token: String(short.body['token']),
+    token: await shortLivedToken(),
     domain: `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
     webSocket: false,
     pollingInterval: 200,
@@ -343,14 +348,7 @@ describe('WebChat Direct Line 3.0 REST contract', () => {
     const wrong = await rest('POST', '/conversations', 'wrong-token');
     expect(wrong.status).toBe(403);
     expect(wrong.body.error).toMatchObject({ code: 'BadToken' });
-    const short = await rest(
-      'POST',
-      '/tokens/generate',
-      SECRET,
-      undefined,
-      `${h.url}/webchat/acme/dev/default/shortlived/v3/directline`,
-    );
-    const shortToken = String(short.body['token']);
+    const shortToken = await shortLivedToken();
     await new Promise((r) => setTimeout(r, 2100));
     const expired = await rest(
       'POST',
