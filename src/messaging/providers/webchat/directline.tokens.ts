@@ -28,21 +28,20 @@ export class DirectLineTokens {
     claims: Omit<DirectLineClaims, 'expiresAt'>,
     ttlS: number,
   ): Promise<string> {
-    return (
-      new SignJWT({
-        conv: claims.conversationId,
-        scope: claims.scope,
-        ...(claims.userId ? { user: claims.userId } : {}),
-      })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setIssuer(ISSUER)
-        .setAudience(audience)
-        .setIssuedAt()
-        // `exp` is in whole seconds and a token is refused from that second on: rounding up makes
-        // it live at least the `expires_in` the client was told (rounding down left 0–1 s of a 1 s TTL).
-        .setExpirationTime(Math.ceil(Date.now() / 1000 + ttlS))
-        .sign(signingKey(secret))
-    );
+    // `exp` is in whole seconds and a token is refused from that second on: rounding up makes it
+    // live at least the `expires_in` the client was told (rounding down left 0–1 s of a 1 s TTL).
+    const exp = Math.ceil(Date.now() / 1000 + ttlS);
+    return new SignJWT({
+      conv: claims.conversationId,
+      scope: claims.scope,
+      ...(claims.userId ? { user: claims.userId } : {}),
+    })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(ISSUER)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(signingKey(secret));
   }
 
   async verify(
