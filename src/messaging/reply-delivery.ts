@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LoggerService } from '@nestjs/common';
-import { GreenticError } from '../common/errors.js';
+import { errorText, GreenticError } from '../common/errors.js';
 import type { DeliveryLedger } from '../core/delivery-ledger.js';
 import type { EgressMessage, OutboundReply } from '../core/message-envelope.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
@@ -106,7 +106,7 @@ export class ReplyDelivery {
       await this.ledger.markSent(this.tenant, this.key, part);
     } catch (e) {
       this.logger.warn(
-        { ...this.logFields(part, key), err: (e as Error).message },
+        { ...this.logFields(part, key), err: errorText(e) },
         'reply sent, but the delivery ledger could not record it; a redelivery would send it again',
       );
     }
