@@ -184,8 +184,9 @@ describe('RedisSessionStore', () => {
     ]);
   });
 
-  it("gives each load of a partition owner's cached session its own snapshot and data, and stores what JSON.stringify would", async () => {
+  it("gives each load of a partition owner's cached session its own snapshot and data, and commits only the processed entries that changed", async () => {
     const s = await store();
+    const hashKey = `${prefix}:a/dev/default:{cached}:s`;
     const fence = (await s.leases().claim('cache', 0, 'r1', 10_000))!;
     const t = Date.now();
     const first = withProcessed(undefined, { id: 'm1', at: t, egress: { id: 'm1:reply' } }, t);
@@ -195,19 +196,105 @@ describe('RedisSessionStore', () => {
     (a.data as { n: number }).n = 99;
     const b = (await s.load(A, 'cached', fence))!;
     expect(b).toMatchObject({ version: v1, data: { n: 1 }, processed: first });
-    // The next commit carries the cached entries (their JSON reused) plus a new one.
+    // The next commit writes the new entry and m1 without its replies, and no other entry.
     const second = withoutEgress(withProcessed(b.processed, { id: 'm2', at: t + 1 }, t + 1), ['m1']);
-    await s.commit(A, { ...b, snapshot: null, data: { n: 2 }, processed: second }, v1, 60, { fence });
-    const stored = await raw.hget(`${prefix}:a/dev/default:{cached}:s`, 'r');
-    expect(JSON.parse(stored!)).toEqual({
-      snapshot: null,
-      data: { n: 2 },
-      updatedAt: expect.any(String),
-      processed: second,
+    const client = new Redis(SHARED_REDIS_URL);
+    const monitor = await client.monitor();
+    const scripts: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (/^evalsha$/i.test(String(args[0])) && args[3] === hashKey) scripts.push(args);
     });
+    await sleep(50);
+    await s.commit(A, { ...b, snapshot: null, data: { n: 2 }, processed: second }, v1, 60, { fence });
+    await sleep(50);
+    monitor.disconnect();
+    client.disconnect();
+    // EVALSHA, its sha, 3 and the keys, six arguments, then: delta, 2 fields set, none deleted.
+    expect(scripts).toHaveLength(1);
+    expect(scripts[0]!.slice(12)).toEqual([
+      'delta',
+      '2',
+      'p:m1',
+      JSON.stringify({ id: 'm1', at: t }),
+      'p:m2',
+      JSON.stringify({ id: 'm2', at: t + 1 }),
+    ]);
+    const hash = await raw.hgetall(hashKey);
+    expect(JSON.parse(hash['r']!)).toEqual({ snapshot: null, data: { n: 2 }, updatedAt: expect.any(String) });
+    expect(Object.keys(hash).sort()).toEqual(['p:m1', 'p:m2', 'r', 'v']);
     expect((await s.load(A, 'cached', fence))!.processed).toEqual([
       { id: 'm1', at: t },
       { id: 'm2', at: t + 1 },
+    ]);
+    // Another replica (no cache) reads the same window back from the fields, oldest first.
+    const other = await store();
+    expect((await other.load(A, 'cached'))!.processed).toEqual(second);
+  });
+
+  it('prunes the processed window in the hash: ids past the cap are deleted by the commit that drops them', async () => {
+    const s = await store();
+    const hashKey = `${prefix}:a/dev/default:{pruned}:s`;
+    let version = 0;
+    const t = Date.now();
+    // Under a lease, as without a partition owner: each commit knows what its load read.
+    for (let i = 0; i < 100; i++)
+      await s.runExclusive(A, 'pruned', async () => {
+        const rec = (await s.load(A, 'pruned')) ?? emptySession('pruned');
+        const processed = withProcessed(rec.processed, { id: `m${i}`, at: t + i }, t + i);
+        version = await s.commit(A, { ...rec, processed }, rec.version, 60, { last: true });
+      });
+    expect(version).toBe(100);
+    const ids = Object.keys(await raw.hgetall(hashKey)).filter((f) => f.startsWith('p:'));
+    const back = (await s.load(A, 'pruned'))!.processed!;
+    // The window is pruned back to 64 past 80 entries: what the hash holds is exactly the window.
+    expect(back.length).toBeGreaterThanOrEqual(64);
+    expect(back.length).toBeLessThanOrEqual(80);
+    expect(ids.sort()).toEqual(back.map((p) => `p:${p.id}`).sort());
+    expect(back.at(-1)).toEqual({ id: 'm99', at: t + 99 });
+    expect(back.map((p) => p.at)).toEqual([...back.map((p) => p.at)].sort((x, y) => x - y));
+  });
+
+  it('rewrites a record whose processed ids sit inside `r` (the earlier layout) as fields, and drops stray fields, on its next commit', async () => {
+    const s = await store();
+    const hashKey = `${prefix}:a/dev/default:{inline}:s`;
+    const inline = {
+      snapshot: null,
+      data: { n: 1 },
+      updatedAt: new Date(0).toISOString(),
+      processed: [
+        { id: 'a', at: 1 },
+        { id: 'b', at: 2, egress: { id: 'b:reply' } },
+      ],
+    };
+    // A field left by a commit the inline writer knew nothing of: not in its window any more.
+    await raw.hset(
+      hashKey,
+      'v',
+      '4',
+      'r',
+      JSON.stringify(inline),
+      'p:stale',
+      JSON.stringify({ id: 'stale', at: 0 }),
+    );
+    const loaded = (await s.load(A, 'inline'))!;
+    expect(loaded.processed).toEqual([{ id: 'stale', at: 0 }, ...inline.processed]);
+    const processed = withProcessed(
+      loaded.processed!.filter((p) => p.id !== 'stale'),
+      { id: 'c', at: 3 },
+      3,
+    );
+    await s.commit(A, { ...loaded, processed }, 4, 60);
+    const hash = await raw.hgetall(hashKey);
+    expect(JSON.parse(hash['r']!)).not.toHaveProperty('processed');
+    expect(
+      Object.keys(hash)
+        .filter((f) => f.startsWith('p:'))
+        .sort(),
+    ).toEqual(['p:a', 'p:b', 'p:c']);
+    expect((await s.load(A, 'inline'))!.processed).toEqual([
+      { id: 'a', at: 1 },
+      { id: 'b', at: 2, egress: { id: 'b:reply' } },
+      { id: 'c', at: 3 },
     ]);
   });
 
@@ -260,12 +347,14 @@ describe('RedisSessionStore on a private redis-server', () => {
     const fromClient = sent.filter((c) => c.fromClient).map((c) => c.cmd);
     const count = (c: string) => fromClient.filter((x) => x === c).length;
     // Per message: take the lease (with the session), commit, release: three round trips, and
-    // one EVAL per script on a fresh connection, EVALSHA after that. A load alone is one HMGET.
+    // one EVAL per script on a fresh connection, EVALSHA after that. A load alone is one HGETALL.
     expect(count('eval')).toBe(3);
     expect(count('evalsha')).toBe(20 * 3 - 3);
-    expect(count('hmget')).toBe(5);
+    expect(count('hgetall')).toBe(5);
     expect(
-      fromClient.filter((c) => !['eval', 'evalsha', 'hmget', 'info', 'client', 'ping', 'select'].includes(c)),
+      fromClient.filter(
+        (c) => !['eval', 'evalsha', 'hgetall', 'info', 'client', 'ping', 'select'].includes(c),
+      ),
     ).toEqual([]);
     expect(sent.some((c) => c.cmd === 'keys' || c.cmd === 'scan')).toBe(false);
     expect((await s.load(A, 'count'))!.version).toBe(20);

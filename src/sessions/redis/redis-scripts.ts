@@ -8,11 +8,13 @@
 
 /**
  * KEYS[1] session hash, KEYS[2] session lease, KEYS[3] partition lease. ARGV: expected version,
- * record JSON, ttl ms, session fencing token ('' outside a session lease), '1' to release the
- * session lease with the write (the holder's last one), partition owner token ('' when not
- * fenced by ownership). Returns {1, newVersion} | {0, currentVersion} (version moved) |
- * {-1, current} (the session lease is no longer ours) | {-2, current} (the partition has a newer
- * owner): a stale holder must not write.
+ * record JSON (without its processed ids), ttl ms, session fencing token ('' outside a session
+ * lease), '1' to release the session lease with the write (the holder's last one), partition owner
+ * token ('' when not fenced by ownership), 'full' or 'delta', n, then n processed fields as
+ * field/JSON pairs to set, then the processed fields to delete. 'full': every other `p:` field goes
+ * (the caller did not know what the hash held). Returns {1, newVersion} | {0, currentVersion}
+ * (version moved) | {-1, current} (the session lease is no longer ours) | {-2, current} (the
+ * partition has a newer owner): a stale holder must not write.
  */
 export const COMMIT_LUA = `
 if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[6] then return {-2, 0} end
@@ -20,7 +22,16 @@ local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if cur ~= tonumber(ARGV[1]) then return {0, cur} end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1, cur} end
 local nv = cur + 1
-redis.call('HSET', KEYS[1], 'v', nv, 'r', ARGV[2])
+local last = 8 + 2 * tonumber(ARGV[8])
+if ARGV[7] == 'full' then
+  local keep = {}
+  for i = 9, last, 2 do keep[ARGV[i]] = true end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 2) == 'p:' and not keep[f] then redis.call('HDEL', KEYS[1], f) end
+  end
+end
+redis.call('HSET', KEYS[1], 'v', nv, 'r', ARGV[2], unpack(ARGV, 9, last))
+if #ARGV > last then redis.call('HDEL', KEYS[1], unpack(ARGV, last + 1)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[5] == '1' and ARGV[4] ~= '' then redis.call('DEL', KEYS[2]) end
 return {1, nv}
@@ -28,8 +39,8 @@ return {1, nv}
 
 /**
  * KEYS[1] lease, KEYS[2] fence counter, KEYS[3] session hash. ARGV: lease ms, counter ttl ms,
- * random suffix. Returns {1, token, version, recordJson} when acquired (the session comes along,
- * saving the load's round trip), {0, pttl} when held by someone else. The token is the counter
+ * random suffix. Returns {1, token, the session hash as HGETALL gives it} when acquired (the
+ * session comes along, saving the load's round trip), {0, pttl} when held by someone else. The token is the counter
  * value (monotonic per session) plus a random suffix (unique even if the counter expired).
  */
 export const ACQUIRE_LUA = `
@@ -38,8 +49,7 @@ local n = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 local token = n .. ':' .. ARGV[3]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-local s = redis.call('HMGET', KEYS[3], 'v', 'r')
-return {1, token, s[1], s[2]}
+return {1, token, redis.call('HGETALL', KEYS[3])}
 `;
 
 /** KEYS[1] lease. ARGV: token, lease ms. 1 if still ours and extended, else 0. */

@@ -17,7 +17,13 @@ import {
   SessionStoreUnavailableError,
 } from './redis-errors.js';
 import { ACQUIRE_LUA, COMMIT_LUA, RELEASE_LUA, RENEW_LUA } from './redis-scripts.js';
-import { normalizeProcessed } from '../processed-window.js';
+import {
+  hashOf,
+  processedWrite,
+  readSessionHash,
+  type StoredRecord,
+  type StoredSession,
+} from './redis-session-hash.js';
 import { RedisPartitionLeases } from './redis-partition-leases.js';
 
 export interface RedisSessionStoreOptions {
@@ -34,16 +40,10 @@ export interface RedisSessionStoreOptions {
   cacheMax?: number;
 }
 
-/** A session record as stored: the hash's `r`, parsed. */
-type StoredRecord = Omit<SessionRecord, 'key' | 'version'>;
-
 /** A session as this replica last wrote or read it, under the ownership it ran with. */
-interface Cached {
+interface Cached extends StoredSession {
   /** The owner token (`replica@epoch`) it is valid under. */
   token: string;
-  version: number;
-  /** Parsed once: a load copies out only what a flow may change in place (snapshot, data). */
-  record: StoredRecord;
 }
 
 interface Lease {
@@ -52,8 +52,10 @@ interface Lease {
   lost: boolean;
   /** Given back by the holder's last commit: nothing left to release. */
   released?: boolean;
-  /** The session as read when the lease was taken; the first load under the lease uses it. */
-  prefetched?: { v: string | null; r: string | null };
+  /** The session hash as read when the lease was taken; the first load under the lease uses it. */
+  prefetched?: Record<string, string>;
+  /** The session as last loaded or committed under the lease: the commit writes what changed. */
+  known?: StoredSession;
 }
 
 /** The Lua commands defineCommand adds to the client. */
@@ -68,6 +70,9 @@ interface Scripted {
     token: string,
     release: '1' | '0',
     ownerToken: string,
+    mode: 'full' | 'delta',
+    fieldsToSet: number,
+    ...fields: string[]
   ): Promise<[number, number]>;
   gtAcquire(
     lease: string,
@@ -76,7 +81,7 @@ interface Scripted {
     leaseMs: number,
     fenceTtlMs: number,
     nonce: string,
-  ): Promise<[number, number | string, (string | null)?, (string | null)?]>;
+  ): Promise<[number, number | string, string[]?]>;
   gtRenew(lease: string, token: string, leaseMs: number): Promise<number>;
   gtRelease(lease: string, token: string): Promise<number>;
 }
@@ -85,8 +90,9 @@ const FENCE_TTL_MS = 7 * 24 * 3600 * 1000;
 const HEALTH_TIMEOUT_MS = 1_000;
 
 /**
- * Sessions in Redis (ioredis). A session is one hash (`v` version, `r` record JSON) with the
- * channel's TTL: loading is one HMGET, committing is one Lua compare-and-set on `v`. Keys are
+ * Sessions in Redis (ioredis). A session is one hash (`v` version, `r` record JSON, a `p:` field
+ * per processed id: redis-session-hash.ts) with the channel's TTL: loading is one HGETALL,
+ * committing is one Lua compare-and-set on `v` that writes what changed. Keys are
  * prefixed per tenant/env/team, so two tenants never share a key; nothing on the message path
  * lists keys.
  *
@@ -180,30 +186,26 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   async load(tenant: TenantCtx, key: string, fence?: OwnershipFence): Promise<SessionRecord | null> {
     const base = this.base(tenant, key);
     const lease = this.held.get(base);
-    let v: string | null | undefined;
-    let r: string | null | undefined;
     const cached = fence ? this.cache.get(base) : undefined;
     if (cached && cached.token === fence!.token) {
       this.cache.delete(base);
       this.cache.set(base, cached);
       return recordOf(cached.record, key, cached.version);
-    } else if (lease?.prefetched) {
+    }
+    let hash: Record<string, string>;
+    if (lease?.prefetched) {
       // Read atomically with taking the lease, and nobody else can write while we hold it.
-      ({ v, r } = lease.prefetched);
+      hash = lease.prefetched;
       lease.prefetched = undefined;
     } else {
-      [v, r] = await this.call(() => this.redis.hmget(`${base}:s`, 'v', 'r'));
+      hash = await this.call(() => this.redis.hgetall(`${base}:s`));
     }
-    if (r === null || r === undefined) return null;
-    const parsed = JSON.parse(r) as StoredRecord;
-    const processed = normalizeProcessed(parsed.processed);
-    // Entries are never changed in place (processed-window): frozen, they serialise once (recordJson).
-    if (processed) for (const p of processed) Object.freeze(p);
-    const stored = processed ? { ...parsed, processed } : parsed;
-    const version = Number(v ?? 0);
-    if (!fence) return { ...stored, key, version };
-    this.remember(base, fence.token, version, stored);
-    return recordOf(stored, key, version);
+    const stored = readSessionHash(hash);
+    if (lease) lease.known = stored ?? undefined;
+    if (!stored) return null;
+    if (!fence) return { ...stored.record, key, version: stored.version };
+    this.remember(base, { ...stored, token: fence.token });
+    return recordOf(stored.record, key, stored.version);
   }
 
   async commit(
@@ -216,29 +218,45 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     const base = this.base(tenant, record.key);
     const lease = this.held.get(base);
     const release = options?.last === true && lease !== undefined;
-    const { key: _key, version: _version, ...rest } = record;
-    const stored: StoredRecord = { ...rest, updatedAt: new Date().toISOString() };
-    const json = recordJson(stored);
     const fence = options?.fence;
+    const { key: _key, version: _version, processed, ...head } = record;
+    head.updatedAt = new Date().toISOString();
+    // What the hash holds, when this replica knows it entry by entry: the session as it loaded or
+    // last committed it, at the version the commit expects (a compare-and-set keeps it so).
+    const known = fence ? this.cache.get(base) : lease?.known;
+    const exact =
+      known !== undefined &&
+      known.exact &&
+      known.version === expectedVersion &&
+      (!fence || (known as Cached).token === fence.token);
+    const fields = processedWrite(exact ? (known.record.processed ?? []) : undefined, processed);
     const [status, version] = await this.call(() =>
       this.redis.gtCommit(
         `${base}:s`,
         `${base}:lease`,
         fence?.lease ?? `${base}:s`,
         expectedVersion,
-        json,
+        JSON.stringify(head),
         Math.max(1, Math.round(ttlSeconds * 1000)),
         lease?.token ?? '',
         release ? '1' : '0',
         fence?.token ?? '',
+        fields.full ? 'full' : 'delta',
+        fields.set.length / 2,
+        ...fields.set,
+        ...fields.del,
       ),
     );
     if (status === 1) {
       if (release) lease.released = true;
-      if (fence) this.remember(base, fence.token, version, stored);
+      const stored: StoredRecord = processed ? { ...head, processed } : head;
+      const now: StoredSession = { version, record: stored, exact: true };
+      if (lease) lease.known = now;
+      if (fence) this.remember(base, { ...now, token: fence.token });
       return version;
     }
     this.cache.delete(base);
+    if (lease) lease.known = undefined;
     if (status === -2) throw new OwnershipLostError(fence!.partition, fence!.epoch);
     if (status === -1) {
       if (lease) lease.lost = true;
@@ -355,9 +373,9 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     return this.close();
   }
 
-  private remember(base: string, token: string, version: number, record: StoredRecord): void {
+  private remember(base: string, cached: Cached): void {
     this.cache.delete(base);
-    this.cache.set(base, { token, version, record });
+    this.cache.set(base, cached);
     if (this.cache.size > this.cacheMax) this.cache.delete(this.cache.keys().next().value!);
   }
 
@@ -378,7 +396,7 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
   private async acquire(base: string, key: string): Promise<Lease> {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
-      const [ok, value, v, r] = await this.call(() =>
+      const [ok, value, hash] = await this.call(() =>
         this.redis.gtAcquire(
           `${base}:lease`,
           `${base}:fence`,
@@ -388,8 +406,7 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
           randomBytes(6).toString('hex'),
         ),
       );
-      if (ok === 1)
-        return { id: base, token: String(value), lost: false, prefetched: { v: v ?? null, r: r ?? null } };
+      if (ok === 1) return { id: base, token: String(value), lost: false, prefetched: hashOf(hash) };
       const waited = Date.now() - started;
       if (waited >= this.leaseWaitMs) throw new SessionBusyError(key, waited);
       const pttl = Number(value);
@@ -435,29 +452,6 @@ function recordOf(stored: StoredRecord, key: string, version: number): SessionRe
 function isEmpty(o: Record<string, unknown> | undefined): boolean {
   for (const _ in o) return false;
   return true;
-}
-
-/**
- * Frozen processed entries' JSON: an entry rides along in the next 64 commits of its session, so
- * it is serialised once instead of once per commit (the list is most of a record's bytes).
- */
-const entryJson = new WeakMap<object, string>();
-
-/** The record's JSON, the same as JSON.stringify gives, reusing its processed entries' JSON. */
-export function recordJson(stored: StoredRecord): string {
-  const { processed, ...head } = stored;
-  const json = JSON.stringify(head);
-  if (!processed) return json;
-  let list = '';
-  for (const p of processed) {
-    let j = entryJson.get(p);
-    if (j === undefined) {
-      j = JSON.stringify(p);
-      if (Object.isFrozen(p)) entryJson.set(p, j);
-    }
-    list = list === '' ? j : `${list},${j}`;
-  }
-  return `${json.slice(0, -1)}${json.length > 2 ? ',' : ''}"processed":[${list}]}`;
 }
 
 function redactUrl(url: string): string {
