@@ -11,8 +11,8 @@
  * record JSON (without its processed ids), ttl ms, session fencing token ('' outside a session
  * lease), '1' to release the session lease with the write (the holder's last one), partition owner
  * token ('' when not fenced by ownership), 'full' or 'delta', n, then n processed fields as
- * field/JSON pairs to set, then the processed fields to delete. 'full': every other `p:` field goes
- * (the caller did not know what the hash held). Returns {1, newVersion} | {0, currentVersion}
+ * field/JSON pairs to set, then the processed fields to delete (deleted first, then set). 'full':
+ * every other `p:` field goes (the caller did not know what the hash held). Returns {1, newVersion} | {0, currentVersion}
  * (version moved) | {-1, current} (the session lease is no longer ours) | {-2, current} (the
  * partition has a newer owner): a stale holder must not write.
  */
@@ -30,8 +30,8 @@ if ARGV[7] == 'full' then
     if string.sub(f, 1, 2) == 'p:' and not keep[f] then redis.call('HDEL', KEYS[1], f) end
   end
 end
-redis.call('HSET', KEYS[1], 'v', nv, 'r', ARGV[2], unpack(ARGV, 9, last))
 if #ARGV > last then redis.call('HDEL', KEYS[1], unpack(ARGV, last + 1)) end
+redis.call('HSET', KEYS[1], 'v', nv, 'r', ARGV[2], unpack(ARGV, 9, last))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[5] == '1' and ARGV[4] ~= '' then redis.call('DEL', KEYS[2]) end
 return {1, nv}

@@ -93,6 +93,15 @@ describe('processedWrite', () => {
     expect(w.del).toEqual(Array.from({ length: 17 }, (_, i) => `p:m${i}`));
   });
 
+  it('still writes an entry that moved (the script deletes before it writes)', () => {
+    const [a, b] = [entry('a', 1), entry('b', 2)];
+    expect(processedWrite([a, b], [b, a])).toEqual({
+      full: false,
+      set: ['p:a', JSON.stringify(a)],
+      del: ['p:a'],
+    });
+  });
+
   it('writes nothing for a window that did not change', () => {
     const prev = [entry('a', 1)];
     expect(processedWrite(prev, prev)).toEqual({ full: false, set: [], del: [] });

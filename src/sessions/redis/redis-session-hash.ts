@@ -66,9 +66,11 @@ export interface ProcessedWrite {
 }
 
 /**
- * What to write for `next` when the hash holds exactly `prev` (entries compared by identity: a
- * new entry, or a copy that dropped its replies, is written; an entry gone from the window is
- * deleted), or every entry of `next` when `prev` is not known.
+ * What to write for `next` when the hash holds exactly `prev`, or every entry of `next` when `prev`
+ * is not known. A window only grows at its end, swaps an entry for a copy without its replies, or
+ * loses entries (processed-window.ts), so one walk of both in order finds the changes: an entry
+ * not in `prev` (by identity) is written, one gone from `next` is deleted. The script deletes
+ * before it writes, so an id that left and came back at another place is still written.
  */
 export function processedWrite(
   prev: readonly ProcessedMessage[] | undefined,
@@ -76,19 +78,26 @@ export function processedWrite(
 ): ProcessedWrite {
   const list = next ?? [];
   const set: string[] = [];
-  if (prev === undefined) {
-    for (const p of list) set.push(processedField(p.id), JSON.stringify(p));
-    return { full: true, set, del: [] };
-  }
-  const before = new Set(prev);
-  const written = new Set<string>();
-  for (const p of list) {
-    if (before.has(p)) continue;
-    set.push(processedField(p.id), JSON.stringify(p));
-    written.add(p.id);
-  }
-  const after = new Set(list);
   const del: string[] = [];
-  for (const p of prev) if (!after.has(p) && !written.has(p.id)) del.push(processedField(p.id));
-  return { full: false, set, del };
+  let i = 0;
+  let j = 0;
+  if (prev !== undefined)
+    while (i < prev.length && j < list.length) {
+      const before = prev[i]!;
+      const after = list[j]!;
+      if (before === after) {
+        i++;
+        j++;
+      } else if (before.id === after.id) {
+        set.push(processedField(after.id), JSON.stringify(after));
+        i++;
+        j++;
+      } else {
+        del.push(processedField(before.id));
+        i++;
+      }
+    }
+  if (prev !== undefined) for (; i < prev.length; i++) del.push(processedField(prev[i]!.id));
+  for (; j < list.length; j++) set.push(processedField(list[j]!.id), JSON.stringify(list[j]));
+  return { full: prev === undefined, set, del };
 }
