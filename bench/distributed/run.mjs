@@ -12,7 +12,8 @@
 // --duration=S (every row the same), --only=1,2 (just those NATS + Redis rows, printing where their
 // CPU goes: user/system, GC count and pause, wake-ups = voluntary context switches, preemptions,
 // event-loop active time, per message and per replica; no results file). BENCH_CPU_PROF=<prefix>
-// writes a CPU profile of each replica's measured window (<prefix>-<pid>.cpuprofile).
+// writes a CPU profile of each replica's measured window (<prefix>-<pid>.cpuprofile);
+// BENCH_CPU_PROF_WINDOW=3 profiles the --rate row's window instead (2: the idle window).
 // Every row is measured after the same warm-up under its own load (15 s: see warmupMs): a replica
 // takes tens of seconds under load to reach its steady cost (JIT, first session loads).
 // A replica that dies mid-run is reported and does not hang the bench; replicas die with it.

@@ -29,6 +29,10 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 const profPrefix = process.env.BENCH_CPU_PROF;
+// Which measured window to profile: 1 the closed loop (default), 2 the idle window after it, 3 the
+// fixed-rate row (--rate), where a message costs several times its closed-loop CPU.
+const profWindow = Number(process.env.BENCH_CPU_PROF_WINDOW ?? 1);
+let windows = 0;
 let session;
 if (profPrefix) {
   session = new Session();
@@ -49,7 +53,8 @@ process.on('SIGUSR2', async () => {
   gc0 = { ...gc, byKind: { ...gc.byKind } };
   elu0 = performance.eventLoopUtilization();
   nats0 = await traffic();
-  if (session && !profiling && !profiled) {
+  windows++;
+  if (session && !profiling && !profiled && windows === profWindow) {
     profiling = true;
     profiled = true;
     await session.post('Profiler.start');
