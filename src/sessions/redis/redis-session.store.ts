@@ -250,9 +250,10 @@ export class RedisSessionStore implements SessionStore, OnApplicationShutdown {
     if (status === 1) {
       if (release) lease.released = true;
       const stored: StoredRecord = processed ? { ...head, processed } : head;
-      const now: StoredSession = { version, record: stored, exact: true };
-      if (lease) lease.known = now;
-      if (fence) this.remember(base, { ...now, token: fence.token });
+      // The hash now holds exactly this record's entries: the next commit writes what changes.
+      const written: StoredSession = { version, record: stored, exact: true };
+      if (lease) lease.known = written;
+      if (fence) this.remember(base, { ...written, token: fence.token });
       return version;
     }
     this.cache.delete(base);
