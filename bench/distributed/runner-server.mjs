@@ -16,7 +16,8 @@ process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
 // after `STATS <json>`: GC events and pause time, context switches (voluntary ones are the
 // process's threads blocking, mostly the event loop waiting for I/O: its wake-ups), event-loop
 // utilisation. BENCH_CPU_PROF=<file prefix>: a CPU profile of the window, written to
-// <prefix>-<pid>.cpuprofile.
+// <prefix>-<pid>.cpuprofile. BENCH_HEAP_PROF=<file prefix>: where the window's allocations were
+// made (the sampling heap profiler, collected objects included), <prefix>-<pid>.heapprofile.
 const bus = app.get(MESSAGE_BUS);
 const traffic = async () => (await bus.health()).details.traffic ?? { inMsgs: 0, outMsgs: 0 };
 const gc = { n: 0, ms: 0, byKind: {} };
@@ -29,16 +30,19 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 const profPrefix = process.env.BENCH_CPU_PROF;
+const heapPrefix = process.env.BENCH_HEAP_PROF;
 // Which measured window to profile: 1 the closed loop (default), 2 the idle window after it, 3 the
 // fixed-rate row (--rate), where a message costs several times its closed-loop CPU.
 const profWindow = Number(process.env.BENCH_CPU_PROF_WINDOW ?? 1);
 let windows = 0;
 let session;
-if (profPrefix) {
+if (profPrefix || heapPrefix) {
   session = new Session();
   session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  if (profPrefix) {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  } else await session.post('HeapProfiler.enable');
 }
 let cpu0 = process.cpuUsage();
 let nats0 = await traffic();
@@ -57,7 +61,13 @@ process.on('SIGUSR2', async () => {
   if (session && !profiling && !profiled && windows === profWindow) {
     profiling = true;
     profiled = true;
-    await session.post('Profiler.start');
+    if (profPrefix) await session.post('Profiler.start');
+    else
+      await session.post('HeapProfiler.startSampling', {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
   }
 });
 process.on('SIGUSR1', async () => {
@@ -77,8 +87,13 @@ process.on('SIGUSR1', async () => {
   };
   if (session && profiling) {
     profiling = false;
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(`${profPrefix}-${process.pid}.cpuprofile`, JSON.stringify(profile));
+    if (profPrefix) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(`${profPrefix}-${process.pid}.cpuprofile`, JSON.stringify(profile));
+    } else {
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      writeFileSync(`${heapPrefix}-${process.pid}.heapprofile`, JSON.stringify(profile));
+    }
   }
   const n = await traffic();
   process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);

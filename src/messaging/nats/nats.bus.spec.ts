@@ -263,6 +263,27 @@ describe('NatsBus', () => {
     expect(new Set(handled)).toEqual(new Set([SUBJ]));
   });
 
+  it('hands the handler the headers the publisher gave, one value per name, and names the stream copy by subject and id', async () => {
+    const ns = namespace('headers');
+    const b = await bus(ns);
+    const got: BusMessage[] = [];
+    await b.subscribe(SUBJ, async (m) => void got.push(m), { queue: 'workers' });
+    const onWire: string[] = [];
+    const tap = raw.subscribe(`${ns.GREENTIC_NATS_SUBJECT_PREFIX}.${SUBJ}.>`, {
+      callback: (_err, m) => void onWire.push(m.headers?.get('Nats-Msg-Id') ?? ''),
+    });
+    await raw.flush();
+
+    const headers = { 'greentic-tenant': 'acme', 'greentic-env': 'dev', traceparent: '00-ab-cd-01' };
+    await b.publish(SUBJ, { sessionKey: 's1', text: 'hi' }, { msgId: 'm-1', headers });
+    await until(() => got.length === 1 && onWire.length === 1, 'the message handled');
+    tap.unsubscribe();
+
+    expect(got[0]!.headers).toEqual({ ...headers, 'Nats-Msg-Id': `${SUBJ}|m-1` });
+    expect(onWire).toEqual([`${SUBJ}|m-1`]);
+    expect(got[0]!.data).toEqual({ sessionKey: 's1', text: 'hi' });
+  });
+
   it("holds a session's later messages while its first is redelivered, and lets other sessions' messages through", async () => {
     const ns = namespace('hold');
     const b = await bus(ns, { backoffBaseMs: 300 });

@@ -199,7 +199,9 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     const max = this.nc.info?.max_payload;
     if (max !== undefined && payload.length > max) throw new PayloadTooLargeError(max);
     const h = natsHeaders();
-    for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+    // A record's keys are distinct and the headers start empty, so append is set without its
+    // lookups for an earlier value.
+    for (const [k, v] of Object.entries(opts.headers ?? {})) h.append(k, v);
     if (opts.replyTo !== undefined && dir !== 'egress') {
       const to = this.mapper.toWire(opts.replyTo, opts.replyTo);
       this.batch.add(() => this.nc.publish(to, payload, { headers: h }));
@@ -904,7 +906,8 @@ function orderingKey(subject: string, data: unknown): string {
 function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
-  for (const k of h.keys()) out[k] = h.get(k);
+  // Entries, not keys() then get(k): get looks every key up again through a filtered copy of keys().
+  for (const [k, values] of h) if (values[0] !== undefined) out[k] = values[0];
   return out;
 }
 
