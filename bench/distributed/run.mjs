@@ -25,7 +25,7 @@ import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { root, table, writeResults } from '../lib/harness.mjs';
+import { root, serverEnv, table, writeResults } from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
 const opt = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -131,7 +131,7 @@ function startProcess(script, args = [], env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd: root,
-      env: { ...process.env, LOG_LEVEL: 'error', ...env },
+      env: serverEnv(env),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';
