@@ -29,10 +29,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
-# NODE_OPTIONS: a larger young generation for the message path's short-lived allocations, the same
-# flags as `npm start` (docs/operations.md, "Node flags"); override it to tune memory.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=64 \
     HOST=0.0.0.0 \
     PORT=8080 \
     GREENTIC_BUNDLE=/app/examples/demo/greentic.demo.yaml \

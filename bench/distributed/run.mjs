@@ -26,7 +26,7 @@ import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { root, serverEnv, table, writeResults } from '../lib/harness.mjs';
+import { root, table, writeResults } from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
 const opt = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -132,7 +132,7 @@ function startProcess(script, args = [], env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd: root,
-      env: serverEnv(env),
+      env: { ...process.env, LOG_LEVEL: 'error', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';

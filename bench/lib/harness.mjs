@@ -7,29 +7,6 @@ import autocannon from 'autocannon';
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
 /**
- * The Node flags the runner is deployed with: those of `npm start` (the Docker image sets the same
- * in NODE_OPTIONS). Every server a benchmark starts runs with them, the baselines too, so a ratio
- * compares code, not runtime settings.
- */
-export const RUNNER_NODE_FLAGS = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))
-  .scripts.start.split(/\s+/)
-  .filter((a) => a.startsWith('--'));
-
-/**
- * The environment of a benchmark's server: `env` over this process's, with RUNNER_NODE_FLAGS
- * ahead of any NODE_OPTIONS given (a later V8 flag wins, so a caller's own setting still applies).
- */
-export function serverEnv(env = {}) {
-  const own = env.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '';
-  return {
-    ...process.env,
-    LOG_LEVEL: 'error',
-    ...env,
-    NODE_OPTIONS: [...RUNNER_NODE_FLAGS, own].join(' ').trim(),
-  };
-}
-
-/**
  * Starts `node script ...args` and resolves with the URL it prints as `LISTENING <url>`.
  * Servers run in their own process so the load generator never shares their event loop.
  */
@@ -37,7 +14,7 @@ export function spawnServer(script, args = [], env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd: root,
-      env: serverEnv(env),
+      env: { ...process.env, LOG_LEVEL: 'error', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';

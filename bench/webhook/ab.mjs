@@ -2,9 +2,7 @@
 //   node bench/webhook/ab.mjs <distA>[,KEY=VALUE...] <distB>[,KEY=VALUE...] [rounds=5] [seconds=5]
 // (a dist is a `dist/` folder from `npm run build`, copied aside before the change; KEY=VALUE
 // pairs are environment variables of that side's runner, so one build can also be compared with
-// itself under two settings, e.g. `dist dist,GREENTIC_METRICS=false`). Both run with the runner's
-// deployed Node flags (RUNNER_NODE_FLAGS, bench/lib/harness.mjs); a side's NODE_OPTIONS comes after
-// them and wins (`dist,NODE_OPTIONS=--max-semi-space-size=0` is V8's own default).
+// itself under two settings, e.g. `dist dist,GREENTIC_METRICS=false`).
 //
 // Both runners serve the webhook bundle at once, each under its own autocannon load, and the
 // figures are each process's CPU time per request (from /proc), of its main thread and of all its
@@ -16,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { root, serverEnv, table, writeResults } from '../lib/harness.mjs';
+import { root, table, writeResults } from '../lib/harness.mjs';
 import { benchBundle, webhookBody, WEBHOOK_ROUTE } from '../lib/webhook-bundle.mjs';
 
 const [distA, distB, roundsArg = '5', secondsArg = '5'] = process.argv.slice(2);
@@ -33,13 +31,12 @@ const server = path.join(root, 'bench/webhook/dist-server.mjs');
 
 function start(side) {
   const [dist, ...settings] = side.split(',');
-  const own = {};
+  const env = { ...process.env, LOG_LEVEL: 'error' };
   for (const kv of settings) {
     const eq = kv.indexOf('=');
     if (eq < 1) throw new Error(`'${kv}' in '${side}' is not KEY=VALUE`);
-    own[kv.slice(0, eq)] = kv.slice(eq + 1);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  const env = serverEnv(own);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [server, path.resolve(dist), bundle], {
       cwd: root,
