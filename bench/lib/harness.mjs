@@ -7,6 +7,19 @@ import autocannon from 'autocannon';
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
 /**
+ * The runner runs on the pinned `node` dev dependency, first on the PATH of npm scripts and npx.
+ * A benchmark started with the machine's own `node` (Node 20 on this project's machines) measures
+ * another runtime, and its servers inherit it: said on stderr, not refused, since comparing
+ * runtimes is a fair question too.
+ */
+const pinned = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).devDependencies?.node;
+if (pinned && process.version !== `v${pinned}`) {
+  process.stderr.write(
+    `note: this benchmark runs on Node ${process.version}, the runner on ${pinned}: use npm run bench or npx node\n`,
+  );
+}
+
+/**
  * Starts `node script ...args` and resolves with the URL it prints as `LISTENING <url>`.
  * Servers run in their own process so the load generator never shares their event loop.
  */
