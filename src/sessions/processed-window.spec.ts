@@ -66,6 +66,20 @@ describe('processed window', () => {
     expect(findProcessed(confirmed, 'x')).toEqual({ id: 'x', at: now });
     expect(findProcessed(w, 'x')?.egress).toBeDefined();
     expect(withoutEgress(confirmed, ['x', 'm0'])).toBe(confirmed);
+    expect(withoutEgress(w, ['nope'])).toBe(w);
+  });
+
+  it('drops the replies of an older entry too, and of several ids at once, leaving the others', () => {
+    let w: ProcessedWindow = windowOf(3);
+    w = withProcessed(w, { id: 'a', at: now, egress: { id: 'a:reply' } }, now);
+    w = withProcessed(w, { id: 'b', at: now + 1, egress: { id: 'b:reply' } }, now + 1);
+    w = withProcessed(w, { id: 'c', at: now + 2, egress: { id: 'c:reply' } }, now + 2);
+    const out = withoutEgress(w, ['a', 'c']);
+    expect(out.map((p) => p.id)).toEqual(w.map((p) => p.id));
+    expect(findProcessed(out, 'a')).toEqual({ id: 'a', at: now });
+    expect(findProcessed(out, 'b')?.egress).toEqual({ id: 'b:reply' });
+    expect(findProcessed(out, 'c')).toEqual({ id: 'c', at: now + 2 });
+    expect(Object.isFrozen(findProcessed(out, 'a'))).toBe(true);
   });
 
   it('finds the same ids in a window it made and in that window after a store round trip', () => {

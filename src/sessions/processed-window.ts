@@ -54,8 +54,18 @@ export function withProcessed(
  * have landed), or the same window when none of them does.
  */
 export function withoutEgress(window: ProcessedWindow, ids: readonly string[]): ProcessedWindow {
-  if (!window.some((p) => p.egress && ids.includes(p.id))) return window;
-  return window.map((p) => (p.egress && ids.includes(p.id) ? Object.freeze({ id: p.id, at: p.at }) : p));
+  let out: ProcessedMessage[] | undefined;
+  for (const id of ids) {
+    // An id is in a window once (a repeat is refused, not added), and the ids whose publish landed
+    // are the session's latest messages: looked up from the newest end, not by a walk of all.
+    for (let i = window.length - 1; i >= 0; i--) {
+      const p = window[i]!;
+      if (p.id !== id) continue;
+      if (p.egress) (out ??= [...window])[i] = Object.freeze({ id: p.id, at: p.at });
+      break;
+    }
+  }
+  return out ?? window;
 }
 
 /** Keeps entries holding replies (inside the replay window), and the newest PROCESSED_CAP others inside the idempotency window. */
