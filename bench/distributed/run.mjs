@@ -469,8 +469,10 @@ async function bareScenario() {
  * never exited (three runs on 2026-12-05/06 that looked like hangs).
  */
 function redisRoundTrips() {
-  const { hostname, port } = new URL(REDIS_URL);
-  const socket = net.connect(Number(port || 6379), hostname || '127.0.0.1');
+  const url = new URL(REDIS_URL);
+  if (url.protocol !== 'redis:')
+    throw new Error(`the MONITOR count needs a redis:// URL, not ${url.protocol}`);
+  const socket = net.connect(Number(url.port || 6379), url.hostname || '127.0.0.1');
   const arg = ` "${REDIS_PREFIX}`;
   let n = 0;
   let failed;
@@ -480,10 +482,16 @@ function redisRoundTrips() {
   socket.on('data', (chunk) => {
     const lines = (rest + chunk).split('\r\n');
     rest = lines.pop() ?? '';
-    for (const line of lines)
-      if (line.startsWith('+') && !/^\+\S+ \[\d+ lua\]/.test(line) && line.includes(arg)) n++;
+    for (const line of lines) {
+      // An error reply (a refused AUTH or MONITOR) makes the count unknown, not zero.
+      if (line.startsWith('-')) failed ??= new Error(line.slice(1));
+      else if (line.startsWith('+') && !/^\+\S+ \[\d+ lua\]/.test(line) && line.includes(arg)) n++;
+    }
   });
-  socket.write('MONITOR\r\n');
+  // The URL's credentials, as ioredis would send them (RESP arrays: a password may hold spaces).
+  const auth = [url.username, url.password].filter(Boolean).map(decodeURIComponent);
+  if (auth.length > 0) socket.write(respCommand('AUTH', ...auth));
+  socket.write(respCommand('MONITOR'));
   return {
     stop: async () => {
       socket.destroy();
@@ -491,6 +499,10 @@ function redisRoundTrips() {
       return failed ? NaN : n;
     },
   };
+}
+
+function respCommand(...args) {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 }
 
 async function deleteKeys(pattern) {

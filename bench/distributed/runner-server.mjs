@@ -17,7 +17,8 @@ process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
 // process's threads blocking, mostly the event loop waiting for I/O: its wake-ups), event-loop
 // utilisation. BENCH_CPU_PROF=<file prefix>: a CPU profile of the window, written to
 // <prefix>-<pid>.cpuprofile. BENCH_HEAP_PROF=<file prefix>: where the window's allocations were
-// made (the sampling heap profiler, collected objects included), <prefix>-<pid>.heapprofile.
+// made (the sampling heap profiler, collected objects included), <prefix>-<pid>.heapprofile; one
+// profiler per run, so it is ignored when BENCH_CPU_PROF is set.
 const bus = app.get(MESSAGE_BUS);
 const traffic = async () => (await bus.health()).details.traffic ?? { inMsgs: 0, outMsgs: 0 };
 const gc = { n: 0, ms: 0, byKind: {} };
