@@ -161,6 +161,21 @@ export class OwnershipLostError extends GreenticError {
 }
 
 /**
+ * A message delivered past its delivery limit whose work was not done before: it is not run again
+ * but dead-lettered (its earlier attempts failed, or died with their replicas).
+ */
+export class DeliveryLimitError extends GreenticError {
+  constructor(messageId: string) {
+    super(
+      'max_deliveries',
+      `message '${messageId}' was delivered past its delivery limit without being processed before; it is not run again`,
+      500,
+      { retryable: false, messageId },
+    );
+  }
+}
+
+/**
  * What went wrong, as text, whatever was thrown: an Error's message, a string, else its JSON (a
  * handler may reject with `undefined` or a plain object; reading `.message` of those would throw).
  */

@@ -18,6 +18,12 @@ export interface BusMessage<T = unknown> {
    * write passes it on, so a replica that lost the partition cannot write.
    */
   fence?: OwnershipFence;
+  /**
+   * Delivered past its subscription's `maxDeliver` (a replay after crashes, on a subscription that
+   * set `replaysPastLimit`): the handler acknowledges it only if its work was already done, and
+   * otherwise refuses it with DeliveryLimitError, which dead-letters it.
+   */
+  pastLimit?: boolean;
 }
 
 export interface PublishOptions {
@@ -41,6 +47,13 @@ export interface SubscribeOptions {
   queue?: string;
   /** Max deliveries before the message is dead-lettered. */
   maxDeliver?: number;
+  /**
+   * The handler recognises work it already did (MessageProcessor's processed ids), so a message
+   * delivered past `maxDeliver` is handed to it once more, marked `pastLimit`, instead of being
+   * dead-lettered unseen. On a partition's shared ack floor, the messages that finished behind one
+   * that crashes every replica are replayed with it on each crash and reach the limit with it.
+   */
+  replaysPastLimit?: boolean;
 }
 
 /** What the bus did with a publish. */

@@ -7,6 +7,7 @@ type BusContextArgs = [
   headers: Record<string, string>,
   deliveryCount: number,
   fence?: OwnershipFence,
+  pastLimit?: boolean,
 ];
 
 /** RPC context of a bus delivery; TenantGuard reads the tenancy from its subject. */
@@ -26,5 +27,9 @@ export class BusContext extends BaseRpcContext<BusContextArgs> implements Tenanc
   /** The partition ownership this delivery runs under (NATS bus with partition owners). */
   getFence(): OwnershipFence | undefined {
     return this.args[3];
+  }
+  /** Delivered past the subscription's limit (BusMessage.pastLimit): only finished work is acknowledged. */
+  isPastLimit(): boolean {
+    return this.args[4] === true;
   }
 }

@@ -14,12 +14,14 @@ import { InProcessBus } from './in-process.bus.js';
 class RecordingBus implements MessageBus {
   readonly kind = 'recording';
   readonly subs: { pattern: string; opts?: SubscribeOptions }[] = [];
+  readonly handlers: BusHandler[] = [];
   async publish(): Promise<PublishAck> {
     return { duplicate: false };
   }
-  async subscribe<T>(pattern: string, _h: BusHandler<T>, opts?: SubscribeOptions): Promise<BusSubscription> {
+  async subscribe<T>(pattern: string, h: BusHandler<T>, opts?: SubscribeOptions): Promise<BusSubscription> {
     const entry = { pattern, opts };
     this.subs.push(entry);
+    this.handlers.push(h as BusHandler);
     return { unsubscribe: async () => void this.subs.splice(this.subs.indexOf(entry), 1) };
   }
   async health() {
@@ -39,11 +41,15 @@ describe('BusTransport', () => {
     const bus = new RecordingBus();
     const t = new BusTransport(bus, { queue: 'runner', maxDeliver: 7 });
     t.addHandler('a.>', async () => undefined, false);
-    t.addHandler('b.>', async () => undefined, true, { queue: 'b-workers', maxDeliver: 2 });
+    t.addHandler('b.>', async () => undefined, true, {
+      queue: 'b-workers',
+      maxDeliver: 2,
+      replaysPastLimit: true,
+    });
     await listen(t);
     expect(bus.subs).toEqual([
       { pattern: 'a.>', opts: { queue: 'runner', maxDeliver: 7 } },
-      { pattern: 'b.>', opts: { queue: 'b-workers', maxDeliver: 2 } },
+      { pattern: 'b.>', opts: { queue: 'b-workers', maxDeliver: 2, replaysPastLimit: true } },
     ]);
     await t.close();
     expect(bus.subs).toEqual([]);
@@ -91,5 +97,25 @@ describe('BusTransport', () => {
     ]);
     await t.close();
     await bus.close();
+  });
+
+  it('tells the handler, through its context, that a delivery is past the limit', async () => {
+    const bus = new RecordingBus();
+    const t = new BusTransport(bus, { queue: 'runner', maxDeliver: 1 });
+    const seen: [number, boolean][] = [];
+    t.addHandler(
+      'x.>',
+      async (_data: unknown, ctx: BusContext) => void seen.push([ctx.getDeliveryCount(), ctx.isPastLimit()]),
+      true,
+      { replaysPastLimit: true },
+    );
+    await listen(t);
+    const [deliver] = bus.handlers;
+    await deliver!({ subject: 'x.y', data: {}, headers: {}, deliveryCount: 1 });
+    await deliver!({ subject: 'x.y', data: {}, headers: {}, deliveryCount: 2, pastLimit: true });
+    expect(seen).toEqual([
+      [1, false],
+      [2, true],
+    ]);
   });
 });

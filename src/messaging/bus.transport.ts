@@ -30,6 +30,8 @@ export interface BusHandlerOptions {
    * (patterns within the handler's pattern, each under its own queue) instead of its pattern once.
    */
   routes?: string;
+  /** The handler recognises work it already did: see SubscribeOptions.replaysPastLimit. */
+  replaysPastLimit?: boolean;
 }
 
 /**
@@ -69,9 +71,19 @@ export class BusTransport extends Server implements CustomTransportStrategy {
             (msg) =>
               handler(
                 msg.data,
-                new BusContext([msg.subject, msg.headers, msg.deliveryCount, msg.fence]),
+                new BusContext([
+                  msg.subject,
+                  msg.headers,
+                  msg.deliveryCount,
+                  msg.fence,
+                  msg.pastLimit === true,
+                ]),
               ).then(settledOf),
-            { queue: route.queue, maxDeliver: extras.maxDeliver ?? this.options.maxDeliver },
+            {
+              queue: route.queue,
+              maxDeliver: extras.maxDeliver ?? this.options.maxDeliver,
+              ...(extras.replaysPastLimit ? { replaysPastLimit: true } : {}),
+            },
           );
           this.subscriptions.push(sub);
         }

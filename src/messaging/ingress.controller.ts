@@ -18,7 +18,9 @@ import { MessageProcessor } from './message-processor.service.js';
 @UseGuards(TenantGuard, RateLimitGuard)
 export class IngressController {
   // Tenancy is read off the context TenantGuard resolved it on (tenancyOf), not resolved again.
-  @MessagePattern(subjectPattern('ingress'))
+  // A replay past the delivery limit is still handed over: MessageProcessor acknowledges it if it
+  // finished before (its processed ids) and refuses it otherwise.
+  @MessagePattern(subjectPattern('ingress'), { replaysPastLimit: true })
   async onIngress(
     @Payload() env: MessageEnvelope,
     @Ctx() ctx: BusContext,
@@ -46,6 +48,7 @@ export class IngressController {
     const replyTo = ctx.getHeaders()[REPLY_TO_HEADER];
     const out = await processor.process(env, channel, {
       fence: ctx.getFence(),
+      pastLimit: ctx.isPastLimit(),
       // Only a replica's reply subject: a header naming anything else is not published to.
       replyTo: replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined,
     });

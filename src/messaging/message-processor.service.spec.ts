@@ -2,7 +2,7 @@ import { Logger, type LoggerService } from '@nestjs/common';
 import { MetricService } from 'nestjs-otel';
 import { describe, expect, it } from 'vitest';
 import { fakeChannel } from '../../test/support/fakes/channel-context.js';
-import { SessionConflictError } from '../common/errors.js';
+import { DeliveryLimitError, SessionConflictError } from '../common/errors.js';
 import type { FlowRoute, FlowRouter } from '../packs/flow-router.service.js';
 import type { FlowRunInput, FlowRunResult } from '../flows/flow-run.types.js';
 import type { LoadedPack } from '../packs/pack-registry.service.js';
@@ -39,7 +39,7 @@ import { TenancyMismatchError } from '../common/errors.js';
 import { TenantSessions } from '../sessions/tenant-sessions.service.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
 import type { ComponentRuntime } from '../core/component-runtime.js';
-import { BusUnavailableError } from './nats/nats-errors.js';
+import { BusUnavailableError, isPermanentError } from './nats/nats-errors.js';
 
 /**
  * MessageProcessor through `process()` only, with in-memory fakes for its seams. A "replica" is a
@@ -611,6 +611,28 @@ describe('MessageProcessor', () => {
     expect(replies).toHaveLength(2);
     expect(replies[1]!.opts.msgId).toBe(replies[0]!.opts.msgId);
     expect(replies[1]!.data).toEqual(replies[0]!.data);
+    expect(bus.egress()).toHaveLength(1);
+  });
+
+  it('past the delivery limit: a message it processed is acknowledged, its stored replies re-published; one it never processed is refused, not run', async () => {
+    const { store, bus, flow, replica } = deployment(true);
+    const done = envelope('m-1', 'hi');
+    // Committed, then the replica died as it published: the replies are still in the record.
+    bus.failOn = (subject) => (subject === EGRESS ? new Error('replica died') : undefined);
+    await expect(replica().process(done, ACME)).rejects.toThrow('replica died');
+    bus.failOn = undefined;
+
+    expect(await replica().process(done, ACME, { pastLimit: true })).toBeNull();
+    expect(bus.egress()).toMatchObject([{ id: 'm-1:reply', status: 'parked' }]);
+
+    const never = envelope('m-2', 'Ann');
+    const refused = replica().process(never, ACME, { pastLimit: true });
+    await expect(refused).rejects.toBeInstanceOf(DeliveryLimitError);
+    await expect(refused).rejects.toMatchObject({ code: 'max_deliveries', details: { retryable: false } });
+    expect(isPermanentError(await refused.catch((e: unknown) => e))).toBe(true);
+    // Neither ran the flow again, nor wrote the session.
+    expect(flow.runs.map((r) => r.message.id)).toEqual(['m-1']);
+    expect(store.commits).toHaveLength(1);
     expect(bus.egress()).toHaveLength(1);
   });
 

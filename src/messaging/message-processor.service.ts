@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Scope } from '@nestjs/common';
 import { MetricService } from 'nestjs-otel';
 import type { Counter, Histogram } from '@opentelemetry/api';
 import { FlowRouter } from '../packs/flow-router.service.js';
-import { TenancyMismatchError } from '../common/errors.js';
+import { DeliveryLimitError, TenancyMismatchError } from '../common/errors.js';
 import {
   findProcessed,
   REPLAY_WINDOW_S,
@@ -40,6 +40,11 @@ export interface MessageDelivery {
   fence?: OwnershipFence;
   /** The reply subject of the replica where a caller waits (`?wait=true`); replies go there once. */
   replyTo?: string;
+  /**
+   * Delivered past its delivery limit: acknowledged (its stored replies re-published) if this
+   * session already processed it, refused with DeliveryLimitError otherwise; the flow never runs.
+   */
+  pastLimit?: boolean;
 }
 
 /**
@@ -146,7 +151,7 @@ export class MessageProcessor {
     delivery: MessageDelivery,
   ): Promise<EgressMessage | null> {
     const { tenant, channel, tenantBinding } = resolved;
-    const { fence, replyTo } = delivery;
+    const { fence, replyTo, pastLimit } = delivery;
     const session = (await this.sessions.load(msg.sessionKey, fence)) ?? emptySession(msg.sessionKey);
     const seen = findProcessed(session.processed, msg.messageId);
     if (seen) {
@@ -166,6 +171,7 @@ export class MessageProcessor {
       }
       return null;
     }
+    if (pastLimit) throw new DeliveryLimitError(env.id);
     const started = performance.now();
     const route = this.router.route(resolved, session.snapshot);
     const runInput: FlowRunInput = {

@@ -11,7 +11,7 @@ import {
   SHARED_NATS_URL,
   uniqueNatsNamespace,
 } from '../../../test/support/nats-redis-servers.js';
-import { GreenticError } from '../../common/errors.js';
+import { DeliveryLimitError, GreenticError } from '../../common/errors.js';
 import type { BusMessage } from '../../core/message-bus.js';
 import { messageDedupeId } from '../../core/message-envelope.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
@@ -456,6 +456,64 @@ describe('NatsBus', () => {
       deliveries: 2,
       data: { id: 'last' },
     });
+    release();
+  });
+
+  it('past the limit, hands a replayed message to a handler that recognises finished work: the one it finished is acknowledged, the other dead-lettered', async () => {
+    const ns = namespace('pastlimit');
+    const link = await proxy();
+    const opts = { maxDeliver: 1, ackWaitMs: 1_000 };
+    const a = await bus(ns, { servers: link.url, ...opts });
+    const b = await bus(ns, opts);
+    const dead = await deadLetters(b);
+    // Two sessions of one partition: the ack floor is shared, so the one that finishes on replica a
+    // stays unacknowledged behind the one that does not.
+    const stuckKey = 's0';
+    const doneKey = Array.from({ length: 64 }, (_, i) => `s${i + 1}`).find(
+      (k) => partitionFor(k, PARTITIONS) === partitionFor(stuckKey, PARTITIONS),
+    )!;
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    const finishedOnA = new Set<string>();
+    await a.subscribe(
+      SUBJ,
+      async (m: BusMessage<{ id: string }>) => {
+        if (m.data.id === 'stuck') await stuck;
+        finishedOnA.add(m.data.id);
+      },
+      { queue: 'workers', replaysPastLimit: true },
+    );
+    await a.publish(SUBJ, { sessionKey: stuckKey, id: 'stuck' }, { msgId: 'stuck' });
+    await a.publish(SUBJ, { sessionKey: doneKey, id: 'done' }, { msgId: 'done' });
+    await until(() => finishedOnA.has('done'), "the other session's message finishing on replica a");
+
+    link.cut();
+    const onB: { id: string; deliveryCount: number; pastLimit: boolean | undefined }[] = [];
+    await b.subscribe(
+      SUBJ,
+      async (m: BusMessage<{ id: string }>) => {
+        onB.push({ id: m.data.id, deliveryCount: m.deliveryCount, pastLimit: m.pastLimit });
+        // What MessageProcessor does with its processed ids: finished work is acknowledged.
+        if (!finishedOnA.has(m.data.id)) throw new DeliveryLimitError(m.data.id);
+      },
+      { queue: 'workers', replaysPastLimit: true },
+    );
+    await until(() => dead.length === 1 && onB.length === 2, 'the replay on replica b', 10_000);
+    await sleep(1_500);
+
+    expect(onB.sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+      { id: 'done', deliveryCount: 2, pastLimit: true },
+      { id: 'stuck', deliveryCount: 2, pastLimit: true },
+    ]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.data).toMatchObject({
+      subject: SUBJ,
+      error: { code: 'max_deliveries' },
+      deliveries: 2,
+      data: { id: 'stuck' },
+    });
+    // Both finished on b, so nothing is delivered again.
+    expect(onB).toHaveLength(2);
     release();
   });
 

@@ -67,6 +67,7 @@ interface StreamSub {
   stream: string;
   handler: BusHandler;
   maxDeliver: number;
+  replaysPastLimit: boolean;
   /** Shared pulls: the repartitioner of a partitioned direction, or the whole of an unpartitioned one. */
   loops: PullLoop[];
   /** The partitions this replica owns, for a partitioned direction. */
@@ -267,6 +268,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       stream: this.streams[dir],
       handler: handler as BusHandler,
       maxDeliver: opts.maxDeliver ?? this.options.maxDeliver,
+      replaysPastLimit: opts.replaysPastLimit === true,
       loops,
       inflight: new Set(),
       stopped: false,
@@ -280,7 +282,14 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         );
       sub.owners = new PartitionedConsumer(
         this.partitionHost(),
-        { stream: sub.stream, pattern, queue: opts.queue, handler: sub.handler, maxDeliver: sub.maxDeliver },
+        {
+          stream: sub.stream,
+          pattern,
+          queue: opts.queue,
+          handler: sub.handler,
+          maxDeliver: sub.maxDeliver,
+          replaysPastLimit: sub.replaysPastLimit,
+        },
         tag,
       );
       await sub.owners.start();
@@ -511,7 +520,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         message: (e as Error).message,
       });
     }
-    if (deliveryCount > sub.maxDeliver) {
+    const pastLimit = deliveryCount > sub.maxDeliver;
+    if (pastLimit && !sub.replaysPastLimit) {
       // The last allowed delivery never finished (its replica stopped mid-flow): no more attempts.
       return this.deadLetter(m, subject, headers, data, {
         code: 'max_deliveries',
@@ -522,7 +532,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          await sub.handler({ subject, data, headers, deliveryCount });
+          await sub.handler({ subject, data, headers, deliveryCount, pastLimit });
           break;
         } catch (err) {
           if (!isUnavailableError(err) || sub.stopped || this.closed) throw err;

@@ -63,6 +63,8 @@ export interface PartitionedSubscription {
   queue: string;
   handler: BusHandler;
   maxDeliver: number;
+  /** Past `maxDeliver`, hand the message to the handler once more, marked (SubscribeOptions). */
+  replaysPastLimit: boolean;
 }
 
 const CONSUMER_EPOCH = /_e(\d+)$/;
@@ -734,7 +736,10 @@ class OwnedPartition {
     // it had flushed (1), though it ran here. Counted as the redelivery it may be, so the handler
     // checks what was done (egress reads its delivery ledger).
     if (m.seq <= this.takenBeforeDrop && firstDelivery < 2) firstDelivery = 2;
-    if (firstDelivery > this.sub.maxDeliver) {
+    // Past the limit, a handler that recognises finished work still sees the message once: it may
+    // have finished behind one that crashed every replica, and been replayed with it each time.
+    const pastLimit = firstDelivery > this.sub.maxDeliver;
+    if (pastLimit && !this.sub.replaysPastLimit) {
       return this.deadLetter(
         m,
         subject,
@@ -750,7 +755,7 @@ class OwnedPartition {
       const deliveryCount = firstDelivery + failures;
       this.host.count('running');
       try {
-        await this.sub.handler({ subject, data, headers, deliveryCount, fence: this.fence });
+        await this.sub.handler({ subject, data, headers, deliveryCount, fence: this.fence, pastLimit });
         this.host.count('finished');
         return !this.lost;
       } catch (err) {
