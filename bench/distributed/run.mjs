@@ -9,7 +9,7 @@
 // commands (server-wide count over the window) and the NATS messages the replicas sent and
 // received. Needs NATS (JetStream) on 127.0.0.1:4222 and Redis on 127.0.0.1:6379
 // (NATS_URL / REDIS_URL override). Options: --quick (3 s runs), --partitions=N, --warmup=S and
-// --duration=S (every row the same), --only=1,2 (just those NATS + Redis rows, printing where their
+// --duration=S (every row the same), --only=bare,memory,1,2 (just those rows, printing where their
 // CPU goes: user/system, GC count and pause, wake-ups = voluntary context switches, preemptions,
 // event-loop active time, per message and per replica; no results file). BENCH_CPU_PROF=<prefix>
 // writes a CPU profile of each replica's measured window (<prefix>-<pid>.cpuprofile);
@@ -46,8 +46,11 @@ const warmupMs = Number(opt('warmup') ?? 15) * 1000;
  * two at 500 in all 1.71; at a fixed 500 msg/s in all, 1.23 against 1.64).
  */
 const ratePerReplica = Number(opt('rate') ?? 200);
-/** --only=1,2: just those NATS + Redis replica counts (a diagnosis run: table only, no results file). */
-const only = opt('only')?.split(',').map(Number);
+/**
+ * --only=1,2: just those NATS + Redis replica counts, and `bare` or `memory` for those rows (a
+ * diagnosis run: table only, no results file).
+ */
+const only = opt('only')?.split(',');
 /** The idle window after each runner scenario's load, for the NATS traffic that does not depend on messages. */
 const IDLE_MS = 3000;
 const concurrency = 64;
@@ -425,7 +428,7 @@ async function bareScenario() {
     },
   });
   try {
-    const result = await closedLoop(async (i) => {
+    const send = async (i) => {
       const id = `bare-${i}`;
       const replied = new Promise((resolve, reject) => {
         const t = setTimeout(() => {
@@ -445,13 +448,28 @@ async function bareScenario() {
         },
       );
       await replied;
-    }, worker.cpuStart);
+    };
+    const result = await closedLoop(send, worker.cpuStart);
     const cpuMs = await worker.cpuRead();
+    // The same rate as each replica's --rate window: the baseline for CPU per message below
+    // saturation, where each message has a wake-up (and its syscalls) more nearly to itself.
+    let atRate;
+    if (ratePerReplica > 0) {
+      worker.cpuStart();
+      const paced = await pacedLoop((i) => send(10_000_000 + i), ratePerReplica, durationMs);
+      atRate = {
+        rate: ratePerReplica,
+        ...paced,
+        cpuMsPerMsg: Number(((await worker.cpuRead()) / paced.total).toFixed(2)),
+      };
+    }
     return {
       target: 'bare NATS→Redis→NATS loop',
       replicas: 1,
       ...result,
       cpuMsPerMsg: Number((cpuMs / result.total).toFixed(2)),
+      atRate,
+      cpuMsPerMsgAtRate: atRate?.cpuMsPerMsg,
     };
   } finally {
     sub.unsubscribe();
@@ -514,19 +532,29 @@ async function deleteKeys(pattern) {
   } while (cursor !== '0');
 }
 
+const memoryScenario = () =>
+  runnerScenario(
+    'runner, embedded memory bus',
+    1,
+    { GREENTIC_BUS: 'memory', GREENTIC_SESSIONS: 'memory' },
+    true,
+  );
+
 const rows = [];
 let failed;
 try {
   if (only) {
-    for (const n of only) rows.push(await runnerScenario('runner, NATS + Redis', n, natsEnv, true));
+    for (const n of only)
+      rows.push(
+        n === 'bare'
+          ? await bareScenario()
+          : n === 'memory'
+            ? await memoryScenario()
+            : await runnerScenario('runner, NATS + Redis', Number(n), natsEnv, true),
+      );
   } else {
     rows.push(await bareScenario());
-    rows.push(
-      await runnerScenario('runner, embedded memory bus', 1, {
-        GREENTIC_BUS: 'memory',
-        GREENTIC_SESSIONS: 'memory',
-      }),
-    );
+    rows.push(await memoryScenario());
     rows.push(await runnerScenario('runner, NATS + Redis', 1, natsEnv, true));
     rows.push(await runnerScenario('runner, NATS + Redis', 2, natsEnv, true));
     rows.push(await runnerScenario('runner, NATS + Redis', 3, natsEnv, true));
@@ -550,6 +578,7 @@ if (failed) {
 }
 
 const diagColumns = [
+  'target',
   'replicas',
   'msgPerSec',
   'cpuMsPerMsg',
@@ -575,7 +604,10 @@ if (only) {
   );
   writeSync(1, table(rows, diagColumns) + '\n');
   for (const r of rows)
-    writeSync(1, `${r.replicas}: ${JSON.stringify(r.perReplica)}\nat rate: ${JSON.stringify(r.atRate)}\n`);
+    writeSync(
+      1,
+      `${r.target} × ${r.replicas}: ${JSON.stringify(r.perReplica)}\nat rate: ${JSON.stringify(r.atRate)}\n`,
+    );
   process.exit(0);
 }
 const [bare, memory, one, two, three] = rows;
