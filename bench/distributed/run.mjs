@@ -618,6 +618,11 @@ const ratios = {
   natsRedisVsMemory: Number((one.msgPerSec / memory.msgPerSec).toFixed(2)),
   cpuPerMsgTwoVsOne: Number((two.cpuMsPerMsg / one.cpuMsPerMsg).toFixed(2)),
   cpuPerMsgThreeVsOne: Number((three.cpuMsPerMsg / one.cpuMsPerMsg).toFixed(2)),
+  /** One replica's CPU per message over the bare loop's, saturated and at --rate. */
+  cpuPerMsgRunnerVsBare: Number((one.cpuMsPerMsg / bare.cpuMsPerMsg).toFixed(2)),
+  ...(one.atRate && bare.atRate
+    ? { cpuPerMsgRunnerVsBareAtRate: Number((one.cpuMsPerMsgAtRate / bare.cpuMsPerMsgAtRate).toFixed(2)) }
+    : {}),
   ...(one.atRate
     ? {
         cpuPerMsgTwoVsOneAtRate: Number((two.cpuMsPerMsgAtRate / one.cpuMsPerMsgAtRate).toFixed(2)),
@@ -680,15 +685,16 @@ process.stdout.write(
     "redisTripsPerMsg: round trips from the runners to Redis per message (a script is one; lease heartbeats included); natsOut/InPerMsg: messages the replicas' NATS connections sent/received per message (publishes, acks, pulls, replies), less the idle rate (pull renewals, pings: natsIdlePerSec in the JSON, measured over 3 s after each load; natsOut/InPerMsgWithIdle keep it in).\n",
 );
 const mark = (ok) => (ok ? 'met' : 'NOT met');
-const paced = [one, two, three].filter((r) => r.atRate);
+const paced = rows.filter((r) => r.atRate);
 if (paced.length) {
   process.stdout.write(
-    `\nthe same replicas at ${ratePerReplica} msg/s each (below saturation at every replica count), ${durationMs / 1000}s each\n` +
+    `\nthe same workers at ${ratePerReplica} msg/s each (below saturation at every replica count), ${durationMs / 1000}s each\n` +
       table(
-        paced.map((r) => ({ replicas: r.replicas, ...r.atRate })),
-        ['replicas', 'rate', 'msgPerSec', 'p50Ms', 'p99Ms', 'cpuMsPerMsg', 'errors', 'total'],
+        paced.map((r) => ({ target: r.target, replicas: r.replicas, ...r.atRate })),
+        ['target', 'replicas', 'rate', 'msgPerSec', 'p50Ms', 'p99Ms', 'cpuMsPerMsg', 'errors', 'total'],
       ) +
       '\n' +
+      `CPU per message of 1 replica over the bare loop's: ${ratios.cpuPerMsgRunnerVsBare}× saturated, ${ratios.cpuPerMsgRunnerVsBareAtRate ?? '–'}× at ${ratePerReplica} msg/s\n` +
       `CPU per message at ${ratePerReplica} msg/s per replica: 2 vs 1 replica ${ratios.cpuPerMsgTwoVsOneAtRate}× (target ≤ ${target.cpuPerMsgTwoVsOneAtMost}×, at equal load per replica: ${mark(met.cpuPerMsgTwoVsOneAtEqualLoad)}), 3 vs 1 ${ratios.cpuPerMsgThreeVsOneAtRate}×\n`,
   );
 }
