@@ -135,7 +135,8 @@ function startProcess(script, args = [], env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], {
       cwd: root,
-      env: { ...process.env, LOG_LEVEL: 'error', ...env },
+      // BENCH_LOG_LEVEL=warn shows the replicas' warnings (on stderr) when a row has errors.
+      env: { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let buf = '';
@@ -175,6 +176,8 @@ function startProcess(script, args = [], env = {}) {
         if (st) stats = JSON.parse(st[1]);
         const c = /^CPU_MS (\S+)/.exec(line);
         if (c) cpuWaiters.shift()?.(Number(c[1]));
+        // Anything else is the replica's log (JSON lines): passed on, so an error is seen.
+        if (!l && !n && !st && !c && line.trim()) process.stderr.write(line + '\n');
       }
     });
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
