@@ -317,12 +317,14 @@ async function runnerScenario(label, replicas, env, withRate = false) {
     const tag = `${replicas}r${Date.now().toString(36)}`;
     let trips;
     // Caller w's conversation: its turns go to the replicas in turn, whichever owns the session.
-    const send = (i, w) =>
-      postJson(servers[i % servers.length].url + ROUTE, {
-        userId: `${tag}-w${w}`,
-        text: `m${i}`,
-        messageId: `${tag}-${i}`,
+    const failures = [];
+    const send = (i, w) => {
+      const body = { userId: `${tag}-w${w}`, text: `m${i}`, messageId: `${tag}-${i}` };
+      return postJson(servers[i % servers.length].url + ROUTE, body).catch((e) => {
+        failures.push({ ...body, replica: i % servers.length, at: new Date().toISOString(), err: e.message });
+        throw e;
       });
+    };
     const result = await closedLoop(send, () => {
       servers.forEach((s) => s.cpuStart());
       trips = redisRoundTrips();
@@ -351,6 +353,14 @@ async function runnerScenario(label, replicas, env, withRate = false) {
       const ms = (await Promise.all(servers.map((s) => s.cpuRead()))).reduce((a, b) => a + b, 0);
       atRate = { rate, ...paced, cpuMsPerMsg: Number((ms / paced.total).toFixed(2)) };
     }
+    // A caller that got no reply: did its message run? Its id is in its session's processed ids
+    // (a `p:` field of the session hash) once it committed. Read before the run's keys are deleted.
+    // The first few only: each lookup scans the run's keys.
+    for (const f of failures.slice(0, 20)) f.committed = await committedInRedis(f.userId, f.messageId);
+    if (failures.length)
+      process.stderr.write(
+        `${failures.length} unanswered, the first: ${JSON.stringify(failures.slice(0, 20))}\n`,
+      );
     const background = (n) => (n * durationMs) / IDLE_MS;
     const per = (n) => Number((n / result.total).toFixed(2));
     return {
@@ -373,6 +383,9 @@ async function runnerScenario(label, replicas, env, withRate = false) {
       loopActiveUsPerMsg: Math.round((statSum('eluActiveMs') * 1000) / result.total),
       /** All replicas' CPU while idle, ms per second: the upkeep that does not depend on messages. */
       idleCpuMsPerSec: Math.round((idleCpuMs * 1000) / IDLE_MS),
+      /** Calls that failed (a 504 is a reply not received in time), and whether their message committed. */
+      failures: failures.slice(0, 20),
+      failed: failures.length,
       /** The same replicas at `--rate` messages/s each (closed-loop figures above are at saturation). */
       atRate,
       cpuMsPerMsgAtRate: atRate?.cpuMsPerMsg,
@@ -524,6 +537,19 @@ function redisRoundTrips() {
 
 function respCommand(...args) {
   return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+}
+
+/** Whether a session hash of this run in Redis holds `messageId` among its processed ids (null: no such session). */
+async function committedInRedis(userId, messageId) {
+  let cursor = '0';
+  let found = null;
+  do {
+    // The session hash: `{prefix}:{tenancy}:{…:{user}:{user}}:s`.
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${REDIS_PREFIX}:*:${userId}}:s`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) found = found || (await redis.hexists(key, `p:${messageId}`)) === 1;
+  } while (cursor !== '0');
+  return found;
 }
 
 async function deleteKeys(pattern) {

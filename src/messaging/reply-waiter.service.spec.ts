@@ -137,6 +137,22 @@ describe('ReplyWaiter', () => {
     expect(waiter.pending).toBe(0);
   });
 
+  it('a wait that times out before its caller awaits it raises no unhandled rejection; the caller still gets the 504', async () => {
+    const { waiter } = await setup();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // As IngressService does: the wait is registered, then the publish takes longer than it.
+      const w = waiter.expect(ref('m11'), 20);
+      await new Promise((r) => setTimeout(r, 80));
+      expect(unhandled).toEqual([]);
+      await expect(w.reply).rejects.toMatchObject({ code: 'reply_timeout', httpStatus: 504 });
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('remembers replies per session: two users who reused one id each get their own', async () => {
     const { bus, waiter } = await setup();
     await bus.publish(waiter.subject, egress('m1', 's1', 'for s1'));

@@ -160,6 +160,10 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
       }, timeoutMs);
       waiter = { resolve, timer, duplicate: false };
     });
+    // The timeout can fire before the caller awaits `reply` (its publish still waiting for the
+    // broker, or a later message of the same request being published): the 504 reaches the caller
+    // when it awaits, instead of surfacing meanwhile as an unhandled rejection that ends the process.
+    reply.catch(() => undefined);
     const list = this.waiters.get(key);
     if (list) list.push(waiter);
     else this.waiters.set(key, [waiter]);
