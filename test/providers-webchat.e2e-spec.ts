@@ -343,6 +343,49 @@ describe('WebChat Direct Line 3.0 REST contract', () => {
     );
   });
 
+  it('refuses a stream URL whose conversation id is malformed percent-encoding (400), and goes on serving', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const A = await generate('mal');
+      const started = await rest('POST', '/conversations', A.token);
+      // Before, the id was decoded outside the refusal's try: the URIError escaped the detached
+      // upgrade handler as an unhandled rejection, which ends the runner process.
+      const malformed = String(started.body['streamUrl']).replace(A.conversationId, '%E0%A4%A');
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(malformed);
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => undefined);
+      });
+      expect(status).toBe(400);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect(
+        h
+          .warnings()
+          .some(
+            (w) =>
+              w.obj['tenant'] === 'acme' && w.obj['status'] === 400 && w.obj['conversationId'] === '%E0%A4%A',
+          ),
+      ).toBe(true);
+      // The same conversation's proper stream still opens.
+      const ok = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(String(started.body['streamUrl']));
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.on('error', () => undefined);
+      });
+      expect(ok).toBe(101);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('refuses missing auth (401), a wrong token (403), an expired token (403), another channel and an unknown tenant', async () => {
     expect((await rest('POST', '/conversations')).status).toBe(401);
     const wrong = await rest('POST', '/conversations', 'wrong-token');

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GreenticError } from '../../../common/errors.js';
+import { BadRequestError, GreenticError } from '../../../common/errors.js';
 import type { ResolvedChannel } from '../../../tenancy/bundle-registry.service.js';
 import { channelKey, DirectLineService, parseWatermark } from './directline.service.js';
 import type { ActivitySet } from './directline.types.js';
@@ -13,6 +13,21 @@ const CHANNEL_STREAM =
   /^\/webchat\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/([A-Za-z0-9_-]+)\/v3\/directline\/conversations\/([^/]+)\/stream$/;
 const DEFAULT_STREAM = /^\/v3\/directline\/conversations\/([^/]+)\/stream$/;
 const HEARTBEAT_MS = 25_000;
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+};
+
+/** The conversation id of a stream URL, unescaped; a malformed escape is the client's error. */
+function decodeConversationId(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BadRequestError('malformed percent-encoding in the conversation id', { conversationId: raw });
+  }
+}
 
 /**
  * The Direct Line `streamUrl`: a WebSocket per client pushing `{ activities, watermark }` as
@@ -79,8 +94,12 @@ export class DirectLineStream implements OnApplicationBootstrap, OnApplicationSh
     d: RegExpExecArray | null | undefined,
   ): Promise<void> {
     let resolved: ResolvedChannel | undefined;
-    const conversationId = decodeURIComponent((m ? m[5] : d![1])!);
+    const rawId = (m ? m[5] : d![1])!;
+    let conversationId = rawId;
     try {
+      // Inside the try: a malformed escape (`%E0%A4%A`) throws, and this runs detached from the
+      // upgrade event, so an escaped throw would be an unhandled rejection ending the process.
+      conversationId = decodeConversationId(rawId);
       resolved = m
         ? this.channels.resolve({ tenant: m[1]!, env: m[2]!, team: m[3]!, channel: m[4]! })
         : this.channels.resolveDefault();
@@ -111,7 +130,7 @@ export class DirectLineStream implements OnApplicationBootstrap, OnApplicationSh
         'webchat stream refused',
       );
       socket.end(
-        `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
       );
     }
   }
