@@ -25,6 +25,7 @@ import {
   until,
   type NatsBusHealth,
 } from './support/replicas.js';
+import { monitorRedis } from './support/redis-monitor.js';
 import { RunnerProcess } from './support/runner-process.js';
 
 /**
@@ -310,10 +311,8 @@ describe('partition owners with three replica processes', () => {
     // The first message loads the session into the owner's cache (and commits it).
     const first = await post(replicas[0]!.url, WEB, { userId: user, text: 'hi', messageId: 'mon-0' });
     expect(first.status).toBe(200);
-    const client = new Redis(SHARED_REDIS_URL);
-    const monitor = await client.monitor();
     const seen: { args: string[]; source: string }[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ args, source }));
+    const monitor = await monitorRedis(SHARED_REDIS_URL, ({ args, source }) => seen.push({ args, source }));
     const N = 10;
     try {
       // Through every replica: the accepting one never touches the session, its owner does.
@@ -328,8 +327,7 @@ describe('partition owners with three replica processes', () => {
       }
       await sleep(300);
     } finally {
-      monitor.disconnect();
-      client.disconnect();
+      await monitor.stop();
     }
     // MONITOR also lists the commands a script runs (source "lua"): a round trip is a client's command.
     const touching = seen.filter((c) => c.source !== 'lua' && c.args.some((a) => a.includes(tag)));
@@ -456,12 +454,10 @@ describe('partition owners with three replica processes', () => {
     const versions = async () =>
       Promise.all(users.map((u) => redis.hget(`${redisPrefix}:demo/dev/default:{${sessionKey(u)}}:s`, 'v')));
     const versionsBefore = await versions();
-    const client = new Redis(SHARED_REDIS_URL);
-    const monitor = await client.monitor();
     const stale: string[][] = [];
     // This test's own reads of the versions are not the replica's.
     const own = /addr=(\S+)/.exec(String(await redis.client('INFO')))?.[1];
-    monitor.on('monitor', (_t: string, args: string[], source: string) => {
+    const monitor = await monitorRedis(SHARED_REDIS_URL, ({ args, source }) => {
       if (source !== 'lua' && source !== own && args.some((a) => a.includes('{demo:webhook:paused')))
         stale.push(args);
     });
@@ -475,8 +471,7 @@ describe('partition owners with three replica processes', () => {
       );
     await until(allLost, "the paused replica's 'partition lease lost' for each partition", 10_000);
     await sleep(1_000);
-    monitor.disconnect();
-    client.disconnect();
+    await monitor.stop();
     // Whatever it tried to write after SIGCONT was refused: no session of the burst changed.
     expect(await versions()).toEqual(versionsBefore);
     // What it wrote for those sessions after SIGCONT were commits fenced by its old epochs (it may

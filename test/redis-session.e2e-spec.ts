@@ -13,6 +13,7 @@ import {
 } from '../src/sessions/redis/redis-session.store.js';
 import type { TenantCtx } from '../src/core/tenant-ctx.js';
 import { withoutEgress, withProcessed } from '../src/sessions/processed-window.js';
+import { monitorRedis } from './support/redis-monitor.js';
 import {
   deleteRedisPrefix,
   requireRedis,
@@ -198,17 +199,13 @@ describe('RedisSessionStore', () => {
     expect(b).toMatchObject({ version: v1, data: { n: 1 }, processed: first });
     // The next commit writes the new entry and m1 without its replies, and no other entry.
     const second = withoutEgress(withProcessed(b.processed, { id: 'm2', at: t + 1 }, t + 1), ['m1']);
-    const client = new Redis(SHARED_REDIS_URL);
-    const monitor = await client.monitor();
     const scripts: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
+    const monitor = await monitorRedis(SHARED_REDIS_URL, ({ args }) => {
       if (/^evalsha$/i.test(String(args[0])) && args[3] === hashKey) scripts.push(args);
     });
-    await sleep(50);
     await s.commit(A, { ...b, snapshot: null, data: { n: 2 }, processed: second }, v1, 60, { fence });
     await sleep(50);
-    monitor.disconnect();
-    client.disconnect();
+    await monitor.stop();
     // EVALSHA, its sha, 3 and the keys, six arguments, then: delta, 2 fields set, none deleted.
     expect(scripts).toHaveLength(1);
     expect(scripts[0]!.slice(12)).toEqual([
@@ -324,10 +321,8 @@ describe('RedisSessionStore on a private redis-server', () => {
 
   it('loads in one round trip (none under a lease), commits by EVALSHA, never KEYS or SCAN', async () => {
     // MONITOR shows each command with its source: the client's address, or "lua" inside a script.
-    const client = new Redis(server.url);
-    const monitor = await client.monitor();
     const sent: { cmd: string; fromClient: boolean }[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const monitor = await monitorRedis(server.url, ({ args, source }) => {
       sent.push({ cmd: String(args[0]).toLowerCase(), fromClient: source !== 'lua' });
     });
     const s = await RedisSessionStore.connect({ url: server.url, prefix: 'p', leaseMs: 3_000 });
@@ -342,8 +337,7 @@ describe('RedisSessionStore on a private redis-server', () => {
     }
     for (let i = 0; i < 5; i++) await s.load(A, 'count');
     await sleep(200);
-    monitor.disconnect();
-    client.disconnect();
+    await monitor.stop();
     const fromClient = sent.filter((c) => c.fromClient).map((c) => c.cmd);
     const count = (c: string) => fromClient.filter((x) => x === c).length;
     // Per message: take the lease (with the session), commit, release: three round trips, and
@@ -361,10 +355,8 @@ describe('RedisSessionStore on a private redis-server', () => {
   });
 
   it('gives the lease back with the last commit: two round trips a message, and the next holder gets it at once', async () => {
-    const client = new Redis(server.url);
-    const monitor = await client.monitor();
     const sent: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const monitor = await monitorRedis(server.url, ({ args, source }) => {
       if (source !== 'lua') sent.push(String(args[0]).toLowerCase());
     });
     const s = await RedisSessionStore.connect({ url: server.url, prefix: 'last', leaseMs: 3_000 });
@@ -378,8 +370,7 @@ describe('RedisSessionStore on a private redis-server', () => {
       });
     }
     await sleep(200);
-    monitor.disconnect();
-    client.disconnect();
+    await monitor.stop();
     // Take the lease (with the session), commit-and-release: two scripts, no third call.
     expect(sent.filter((c) => c === 'eval' || c === 'evalsha')).toHaveLength(20);
     const check = new Redis(server.url);
