@@ -44,18 +44,23 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     const ctx = host.switchToHttp();
     const req = ctx.getRequest<FastifyRequest>();
     const reply = ctx.getResponse<FastifyReply>();
-    const { status, body } = this.map(exception);
     const params = (req.params ?? {}) as Record<string, string | undefined>;
-    const log = {
+    const where = {
       tenant: params['tenant'],
       env: params['env'],
       channel: params['channel'],
       method: req.method,
       path: req.url.split('?')[0],
-      status,
-      code: body.error.code,
-      reason: body.error.message,
     };
+    // The client went away before its body was read (Node's "aborted"): nobody is left to answer,
+    // and it is not the runner's failure, so it is no 500 in the error log. 499 is nginx's
+    // "client closed request".
+    if (req.raw.readableAborted) {
+      this.logger.warn({ ...where, status: 499, code: 'request_aborted' }, 'request aborted by the client');
+      return undefined;
+    }
+    const { status, body } = this.map(exception);
+    const log = { ...where, status, code: body.error.code, reason: body.error.message };
     if (status >= 500)
       this.logger.error(
         { ...log, err: exception instanceof Error ? exception.stack : String(exception) },
