@@ -57,6 +57,11 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     // "client closed request".
     if (req.raw.readableAborted) {
       this.logger.warn({ ...where, status: 499, code: 'request_aborted' }, 'request aborted by the client');
+      // Answered all the same if the socket is somehow still open: a request is never left hanging.
+      if (!reply.sent && !reply.raw.headersSent && !reply.raw.destroyed)
+        void reply
+          .code(400)
+          .send({ error: { code: 'request_aborted', message: 'the request body was cut off' } });
       return undefined;
     }
     const { status, body } = this.map(exception);
