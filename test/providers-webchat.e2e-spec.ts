@@ -56,6 +56,19 @@ async function rest(
   };
 }
 
+/** The HTTP status a stream URL's upgrade gets: 101 when it opens (then closed), else the refusal's. */
+function streamStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('error', () => undefined);
+  });
+}
+
 const generate = async (user?: string) =>
   (await rest('POST', '/tokens/generate', SECRET, user ? { user: { id: user } } : undefined)).body as {
     conversationId: string;
@@ -323,13 +336,7 @@ describe('WebChat Direct Line 3.0 REST contract', () => {
     // Nor through the stream: A's stream token opens A only.
     const startedA = await rest('POST', '/conversations', A.token);
     const streamForB = String(startedA.body['streamUrl']).replace(A.conversationId, B.conversationId);
-    const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(streamForB);
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('open', () => resolve(101));
-      ws.on('error', () => undefined);
-    });
-    expect(status).toBe(403);
+    expect(await streamStatus(streamForB)).toBe(403);
     expect(h.accepted.mock.calls.length).toBe(before);
     const reasons = h
       .warnings()
@@ -353,13 +360,7 @@ describe('WebChat Direct Line 3.0 REST contract', () => {
       // Before, the id was decoded outside the refusal's try: the URIError escaped the detached
       // upgrade handler as an unhandled rejection, which ends the runner process.
       const malformed = String(started.body['streamUrl']).replace(A.conversationId, '%E0%A4%A');
-      const status = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(malformed);
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        ws.on('open', () => resolve(101));
-        ws.on('error', () => undefined);
-      });
-      expect(status).toBe(400);
+      expect(await streamStatus(malformed)).toBe(400);
       await new Promise((r) => setTimeout(r, 50));
       expect(unhandled).toEqual([]);
       expect(
@@ -371,16 +372,7 @@ describe('WebChat Direct Line 3.0 REST contract', () => {
           ),
       ).toBe(true);
       // The same conversation's proper stream still opens.
-      const ok = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(String(started.body['streamUrl']));
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-        ws.on('open', () => {
-          ws.close();
-          resolve(101);
-        });
-        ws.on('error', () => undefined);
-      });
-      expect(ok).toBe(101);
+      expect(await streamStatus(String(started.body['streamUrl']))).toBe(101);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
