@@ -244,6 +244,9 @@ describe('JetStreamHealthMonitor (machine NATS)', () => {
       streams: { ingress: stream },
       consumers: () => refs,
       refreshMs: 60_000,
+      // A clock that stands still: two reads can begin within the same millisecond (a fast machine
+      // did it in CI), and the second must still count the consumer missing.
+      now: () => 1_000,
     });
     // First read: `gone` may be one the bus is still creating.
     await m.refresh();

@@ -74,8 +74,12 @@ export class JetStreamHealthMonitor {
   private stopped = false;
   private again = false;
   private refreshes = 0;
-  /** When each consumer was first asked for: one created after a refresh began is not missing yet. */
+  /**
+   * The read in which each consumer was first asked for: one created after a read began is not
+   * missing yet. Counted in reads, not milliseconds: two reads can begin within the same one.
+   */
   private readonly firstSeen = new Map<string, number>();
+  private reads = 0;
   private readonly staleAfterMs: number;
   private readonly timeoutMs: number;
   private readonly now: () => number;
@@ -180,10 +184,10 @@ export class JetStreamHealthMonitor {
   }
 
   private async read(): Promise<Snapshot> {
-    const started = this.now();
+    const read = ++this.reads;
     const refs = this.opts.consumers();
     const named = refs.filter((r) => r.name !== undefined).map((r) => `${r.stream}/${r.name}`);
-    for (const key of named) if (!this.firstSeen.has(key)) this.firstSeen.set(key, started);
+    for (const key of named) if (!this.firstSeen.has(key)) this.firstSeen.set(key, read);
     return withTimeout(
       (async () => {
         const streams: Record<string, StreamState> = {};
@@ -212,7 +216,7 @@ export class JetStreamHealthMonitor {
           );
           if (r.name !== undefined && !matches.some((ci) => ci.name === r.name)) {
             const key = `${r.stream}/${r.name}`;
-            if ((this.firstSeen.get(key) ?? started) < started) missing.push(key);
+            if ((this.firstSeen.get(key) ?? read) < read) missing.push(key);
           }
           for (const ci of matches) {
             if (seen.has(`${r.stream}/${ci.name}`)) continue;
