@@ -257,7 +257,7 @@ describe('partition owners with three replica processes', () => {
     expect([...groups].filter((g) => !INGRESS_GROUP.test(g))).toEqual([]);
   });
 
-  it('delivers each ?wait=true reply to exactly one replica: the one that accepted the call', async () => {
+  it('delivers each ?wait=true reply to exactly one replica, the one that accepted the call: over NATS from another owner, in process from itself', async () => {
     const nc: NatsConnection = await connect({ servers: SHARED_NATS_URL });
     // A waiting replica gets its replies as the one egress publish that names it (the last token of
     // the egress wire subject; `_`: nobody waits), or on its own reply subject.
@@ -277,7 +277,7 @@ describe('partition owners with three replica processes', () => {
     try {
       const N = 30;
       const acceptedBy = new Map<string, string>();
-      const owners = new Set<string>();
+      const ownedBy = new Map<string, string>();
       await pool(
         Array.from({ length: N }, (_, i) => i),
         6,
@@ -285,19 +285,28 @@ describe('partition owners with three replica processes', () => {
           const r = replicas[i % 3]!;
           const id = `wait-${i}`;
           acceptedBy.set(id, r.name);
-          owners.add(IDS.find((x) => fairShare(IDS, x, PARTITIONS).includes(partitionOfUser(`waiter${i}`)))!);
+          ownedBy.set(
+            id,
+            IDS.find((x) => fairShare(IDS, x, PARTITIONS).includes(partitionOfUser(`waiter${i}`)))!,
+          );
           const res = await post(r.url, WEB, { userId: `waiter${i}`, text: 'hi', messageId: id });
           expect(res.status, JSON.stringify(res.body)).toBe(200);
           expect(res.body.replies?.length).toBeGreaterThan(0);
         },
       );
-      // Sessions owned by every replica, each called through every replica: replies crossed replicas.
-      expect(owners.size).toBe(3);
+      // Sessions owned by every replica, each called through every replica: replies crossed replicas,
+      // and some were run where they were awaited.
+      expect(new Set(ownedBy.values()).size).toBe(3);
+      const crossed = [...acceptedBy.keys()].filter((id) => ownedBy.get(id) !== acceptedBy.get(id));
+      expect(crossed.length).toBeGreaterThan(0);
+      expect(crossed.length).toBeLessThan(N);
       await nc.flush();
       await sleep(500);
+      // On the wire: one delivery per crossed reply, to the replica that accepted the call. A reply
+      // run by the replica that holds the call (answered 200 above) never went out to a replica.
       const counts = countBy(deliveries, (d) => d.inReplyTo);
+      expect([...counts.keys()].sort()).toEqual(crossed.sort());
       expect([...counts].filter(([, n]) => n !== 1)).toEqual([]);
-      expect(counts.size).toBe(N);
       for (const d of deliveries) expect(d.to).toBe(acceptedBy.get(d.inReplyTo));
     } finally {
       for (const sub of subs) sub.unsubscribe();

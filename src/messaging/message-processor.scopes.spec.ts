@@ -11,6 +11,7 @@ import { FlowExecutorService } from '../flows/flow-executor.service.js';
 import { FlowRouter } from '../packs/flow-router.service.js';
 import { FLOW_RUNNER } from '../flows/flow-run.types.js';
 import { InflightWork } from './inflight-work.js';
+import { ReplyWaiter } from './reply-waiter.service.js';
 import { MemorySessionStore } from '../sessions/memory-session.store.js';
 import { TenantSessions } from '../sessions/tenant-sessions.service.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
@@ -62,6 +63,7 @@ describe('MessageProcessor per tenant (TenantScopes)', () => {
         FlowExecutorService,
         { provide: FLOW_RUNNER, useExisting: FlowExecutorService },
         InflightWork,
+        ReplyWaiter,
         { provide: SESSION_STORE, useValue: new MemorySessionStore() },
         { provide: COMPONENT_RUNTIME, useValue: runtime },
         { provide: MESSAGE_BUS, useValue: {} },

@@ -35,6 +35,8 @@ import { OwnershipLostError } from '../common/errors.js';
 import type { OwnershipFence } from '../core/partition-ownership.js';
 import { MessageProcessor } from './message-processor.service.js';
 import { InflightWork } from './inflight-work.js';
+import { ReplyWaiter, replyRef } from './reply-waiter.service.js';
+import type { RunnerConfig } from '../config/runner-config.js';
 import { TenancyMismatchError } from '../common/errors.js';
 import { TenantSessions } from '../sessions/tenant-sessions.service.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
@@ -293,8 +295,9 @@ function deployment(durable = true) {
   const bus = new FakeBus();
   const flow = new GreeterFlow();
   const router = new FakeRouter();
-  // A replica's processor for one tenant (ACME unless named): its sessions and components bound to it.
-  const replica = (of: ResolvedChannel = ACME) =>
+  // A replica's processor for one tenant (ACME unless named): its sessions and components bound to
+  // it. Its ReplyWaiter is another replica's than REPLY_TO's unless it is given the waiting one.
+  const replica = (of: ResolvedChannel = ACME, waiter = waiterOf('replica-b', bus)) =>
     new MessageProcessor(
       of.tenant,
       new TenantSessions(of.tenant, store),
@@ -303,9 +306,18 @@ function deployment(durable = true) {
       router as unknown as FlowRouter,
       flow,
       new InflightWork(),
+      waiter,
       new MetricService(),
     );
   return { store, bus, flow, router, replica };
+}
+
+/** A replica's ReplyWaiter (not subscribed: replies handed over in process reach it directly). */
+function waiterOf(replica: string, bus: MessageBus): ReplyWaiter {
+  return new ReplyWaiter(bus, {
+    GREENTIC_NATS_DUPLICATE_WINDOW_S: 120,
+    GREENTIC_REPLICA_ID: replica,
+  } as RunnerConfig);
 }
 
 const EGRESS = egressSubject('dev', 'acme', 'default', 'main');
@@ -447,6 +459,51 @@ describe('MessageProcessor', () => {
     await replica().process(envelope('m-2', 'Ann'), ACME);
     expect(bus.answers()).toHaveLength(1);
     expect(bus.egress()).toHaveLength(2);
+  });
+
+  it('answers a caller waiting on its own replica in process, after the egress publish: nothing on the reply subject', async () => {
+    const { bus, replica } = deployment();
+    const here = waiterOf('replica-a', bus);
+    const env = envelope('m-1', 'hi');
+    const wait = here.expect(replyRef(env), 5_000);
+    const out = await replica(ACME, here).process(env, ACME, WAITING);
+
+    await expect(wait.reply).resolves.toBe(out);
+    expect(bus.answers()).toEqual([]);
+    expect(bus.egress()).toEqual([JSON.parse(JSON.stringify(out))]);
+    expect(bus.publishes.map((p) => [p.subject, p.opts.replyTo])).toEqual([[EGRESS, undefined]]);
+  });
+
+  it('answers no caller in process when the egress publish fails: the message is retried, and its retry answers', async () => {
+    const { bus, flow, replica } = deployment();
+    const here = waiterOf('replica-a', bus);
+    const env = envelope('m-1', 'hi');
+    const wait = here.expect(replyRef(env), 5_000);
+    bus.failOn = (subject) => (subject === EGRESS ? new BusUnavailableError('no PubAck') : undefined);
+    await expect(replica(ACME, here).process(env, ACME, WAITING)).rejects.toThrow(BusUnavailableError);
+    expect(here.pending).toBe(1);
+
+    bus.failOn = undefined;
+    // The redelivery finds the commit and re-publishes the stored replies, flow not run again.
+    expect(await replica(ACME, here).process(env, ACME, WAITING)).toBeNull();
+    expect(flow.runs).toHaveLength(1);
+    const reply = await wait.reply;
+    expect(reply?.inReplyTo).toBe('m-1');
+    expect(reply?.replies).toEqual([{ text: 'What is your name?' }]);
+    expect(bus.answers()).toEqual([]);
+  });
+
+  it('tells a caller waiting on its own replica in process that a repeat past its replay window will not run', async () => {
+    const { bus, flow, replica } = deployment(false);
+    const here = waiterOf('replica-a', bus);
+    const env = envelope('m-1', 'hi');
+    await replica(ACME, here).process(env, ACME);
+    const wait = here.expect(replyRef(env), 5_000);
+    expect(await replica(ACME, here).process(env, ACME, WAITING)).toBeNull();
+    // Nothing stored, so nothing to answer with: the notice settles the wait as a duplicate (null).
+    await expect(wait.reply).resolves.toBeNull();
+    expect(flow.runs).toHaveLength(1);
+    expect(bus.answers()).toEqual([]);
   });
 
   it('scopes message ids to their session and tenant: another user or tenant reusing an id is a new message', async () => {

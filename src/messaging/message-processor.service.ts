@@ -18,6 +18,7 @@ import { TenantComponents } from '../wasm/tenant-components.service.js';
 import type { ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import { LabelGuard } from '../common/label-guard.js';
 import { InflightWork } from './inflight-work.js';
+import { ReplyWaiter } from './reply-waiter.service.js';
 import { MESSAGE_BUS, type MessageBus, type PublishAck } from '../core/message-bus.js';
 import {
   messageDedupeId,
@@ -87,6 +88,7 @@ export class MessageProcessor {
     private readonly router: FlowRouter,
     @Inject(FLOW_RUNNER) private readonly flows: FlowRunner,
     private readonly inflight: InflightWork,
+    private readonly waiter: ReplyWaiter,
     metrics: MetricService,
   ) {
     this.messagesIn = metrics.getCounter('greentic_messages_in', {
@@ -271,7 +273,9 @@ export class MessageProcessor {
 
   /**
    * On egress (once, de-duplicated by reply id) and, when a caller waits, to its replica's reply
-   * subject: one publish on NATS (the waiting replica is named in the egress subject).
+   * subject: one publish on NATS (the waiting replica is named in the egress subject). A caller
+   * waiting on this replica is answered in process once the publish is acknowledged, a repeat
+   * too (as the waiting replica's copy on NATS is).
    */
   private publishReplies(
     egress: EgressMessage,
@@ -283,11 +287,21 @@ export class MessageProcessor {
     // Published before, perhaps (past JetStream's window the bus no longer drops it): egress checks
     // its delivery ledger as for a redelivery, so a reply already sent is not sent again.
     if (replay) headers[REPLAY_HEADER] = '1';
-    return this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
-      // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
-      msgId: messageDedupeId(egress.sessionKey, egress.id),
-      headers,
-      replyTo,
+    const here = this.waiter.isHere(replyTo);
+    const published = this.bus.publish(
+      egressSubject(egress.env, egress.tenant, egress.team, egress.channel),
+      egress,
+      {
+        // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
+        msgId: messageDedupeId(egress.sessionKey, egress.id),
+        headers,
+        replyTo: here ? undefined : replyTo,
+      },
+    );
+    if (!here) return published;
+    return published.then((ack) => {
+      this.waiter.deliver(egress);
+      return ack;
     });
   }
 
@@ -297,6 +311,7 @@ export class MessageProcessor {
     m: EgressMessage | DuplicateNotice,
     headers: Record<string, string>,
   ): Promise<void> {
+    if (this.waiter.isHere(replyTo)) return this.waiter.deliver(m);
     try {
       await this.bus.publish(replyTo, m, { headers });
     } catch (e) {

@@ -69,7 +69,8 @@ const isReply = (m: Remembered): m is EgressMessage => Array.isArray((m as Egres
  * Lets a webhook wait for the replies to its message. Each replica has its own reply subject
  * (`greentic.messaging.reply.{replica}`), named in the ingress publish of a waiting call; the
  * replica that runs the message publishes the replies there once, so only the replica holding the
- * HTTP request receives them.
+ * HTTP request receives them. When that is the replica that ran it, they are handed over in
+ * process (`deliver`) instead.
  *
  * It also remembers the replies that came for the bus's duplicate window (bounded by count), per
  * channel, session and message id: a repeated message id from the same session (a client retrying
@@ -118,9 +119,24 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
         const m = msg.data;
         if (!m || typeof m.inReplyTo !== 'string' || typeof m.sessionKey !== 'string') return;
         if (![m.env, m.tenant, m.team, m.channel].every((t) => typeof t === 'string')) return;
-        this.settle(keyOf(egressSubject(m.env, m.tenant, m.team, m.channel), m.sessionKey, m.inReplyTo), m);
+        this.deliver(m);
       }),
     );
+  }
+
+  /** Whether a reply subject is this replica's own: its callers can be answered in process. */
+  isHere(replyTo: string | undefined): replyTo is string {
+    return replyTo === this.subject;
+  }
+
+  /**
+   * Answers the callers waiting here for a message's replies (or its duplicate notice). The reply
+   * subscription calls it for replies sent by other replicas; this replica's own MessageProcessor
+   * calls it directly, once its egress publish is acknowledged, so a reply run where it is awaited
+   * makes no trip out to NATS and back.
+   */
+  deliver(m: Remembered): void {
+    this.settle(keyOf(egressSubject(m.env, m.tenant, m.team, m.channel), m.sessionKey, m.inReplyTo), m);
   }
 
   /**
