@@ -11,6 +11,7 @@ import { LifecycleService } from './health/lifecycle.service.js';
 import { BusTransport } from './messaging/bus.transport.js';
 import { EgressDispatcher } from './messaging/egress-dispatcher.service.js';
 import { EGRESS_ROUTES } from './messaging/egress.controller.js';
+import { answerFrameworkError } from './messaging/greentic-exception.filter.js';
 import { MESSAGE_BUS, type MessageBus } from './core/message-bus.js';
 import { PackRegistry } from './packs/pack-registry.service.js';
 import { RunnerNestLogger } from './telemetry/logging.module.js';
@@ -69,6 +70,8 @@ async function buildApp(opts: AppModuleOptions): Promise<RunnerApp> {
   const adapter = new FastifyAdapter({
     // Express answered `/health/` like `/health`; callers and probes may rely on it.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    // Refusals before routing (a bad escape, an overlong segment) in the runner's error shape.
+    frameworkErrors: answerFrameworkError,
   });
   // abortOnError: false so a bad bundle surfaces as an error with its message, not a bare exit;
   // autoFlushLogs: false so neither a failure nor useLogger() prints the buffered logs.

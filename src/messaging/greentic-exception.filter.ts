@@ -128,3 +128,34 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     return exception instanceof Error ? throwError(() => exception) : of(undefined);
   }
 }
+
+/** Where a path names its tenant: the webhook, Direct Line and admin routes. */
+const TENANT_IN_PATH = /^\/(?:webhooks\/[^/]+|webchat|admin\/tenants)\/([^/?]+)/;
+/** Paths are logged this long at most (a 414 is one that was too long to route). */
+const LOGGED_PATH_MAX = 200;
+
+/**
+ * Fastify's refusals before any route runs (Nest's filter never sees them): an undecodable escape
+ * in the path, a path segment over the router's maxParamLength. Answered in the runner's error
+ * shape and logged as refusals with the tenant the path names, as the filter does for the rest.
+ * For the adapter's `frameworkErrors` option.
+ */
+export function answerFrameworkError(
+  error: { code?: string; message: string },
+  req: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const path = req.url.split('?')[0]!.slice(0, LOGGED_PATH_MAX);
+  const [status, code, message] =
+    error.code === 'FST_ERR_BAD_URL'
+      ? [400, 'bad_url', 'the path is not valid percent-encoding']
+      : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? [414, 'path_segment_too_long', 'a path segment is longer than the router accepts']
+        : [500, 'internal', 'internal error'];
+  const rawTenant = TENANT_IN_PATH.exec(path)?.[1];
+  const where = { tenant: rawTenant, method: req.method, path, status, code };
+  const logger = new Logger('Errors');
+  if (status >= 500) logger.error({ ...where, err: error.message }, 'request failed');
+  else logger.warn({ ...where, reason: message }, 'request refused');
+  void reply.code(status).send({ error: { code, message } });
+}
