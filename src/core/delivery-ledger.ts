@@ -30,6 +30,14 @@ export interface DeliveryLedger {
 export const DELIVERY_LEDGER = Symbol('DELIVERY_LEDGER');
 
 /**
+ * The part index of the whole message: marked `sent` when a redelivery of it finished (every part
+ * sent or skipped as sent), so a replay past the bus's delivery limit (SubscribeOptions
+ * .replaysPastLimit) can tell a finished message from one that never was, without calling the
+ * provider. A first delivery needs no such mark: only a message delivered again can pass the limit.
+ */
+export const WHOLE_MESSAGE = -1;
+
+/**
  * How long marks are kept: redeliveries come within the bus's ack wait and backoff (seconds to
  * minutes), so an hour covers them with room, and the store does not grow with the traffic of a day.
  */

@@ -24,6 +24,7 @@ import { egressSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.j
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
 import { MemoryDeliveryLedger } from '../sessions/memory-delivery-ledger.js';
+import { DeliveryLimitError } from '../common/errors.js';
 
 const SUBJECT = 'greentic.messaging.egress.dev.acme.default.main';
 
@@ -177,6 +178,62 @@ describe('EgressDispatcher delivery modes', () => {
   });
 });
 
+/** A dispatcher called directly (no bus), over one ledger: deliveries as the bus would hand them. */
+function direct(send: MessagingProvider['send']) {
+  const channel = fakeChannel('x');
+  const registry = {
+    bundle: bundle({ acme: { main: 'x' } }),
+    resolveChannel: () => channel,
+  } as unknown as BundleRegistry;
+  const providers = {
+    get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
+    sends: () => true,
+  } as unknown as ProviderRegistry;
+  const d = new EgressDispatcher(new InProcessBus(), registry, providers, new MemoryDeliveryLedger());
+  return (m: EgressMessage, deliveryCount: number, pastLimit = false) =>
+    d.deliver({ subject: SUBJECT, data: m, headers: {}, deliveryCount, pastLimit });
+}
+
+describe('EgressDispatcher past the delivery limit (a stuck predecessor replayed it)', () => {
+  it('acknowledges a message a redelivery finished, without calling the provider again', async () => {
+    const calls: number[] = [];
+    const deliver = direct(async (_m, _ch, delivery) => {
+      await delivery.replies(async (_reply, i) => void calls.push(i));
+    });
+    const m = { ...egress('m1'), replies: [{ text: 'a' }, { text: 'b' }] };
+    await deliver(m, 1);
+    // Redelivered behind the stuck message: the ledger skips both parts, and the message is finished.
+    await deliver(m, 2);
+    expect(calls).toEqual([0, 1]);
+    await expect(deliver(m, 6, true)).resolves.toBeUndefined();
+    expect(calls).toEqual([0, 1]);
+  });
+
+  it('refuses (max_deliveries, permanent) a message no redelivery finished, without calling the provider', async () => {
+    const calls: number[] = [];
+    let fail = true;
+    const deliver = direct(async (_m, _ch, delivery) => {
+      await delivery.replies(async (_reply, i) => {
+        calls.push(i);
+        if (i === 1 && fail) throw new EgressError('x', 'socket hang up', true);
+      });
+    });
+    const m = { ...egress('m2'), replies: [{ text: 'a' }, { text: 'b' }] };
+    await expect(deliver(m, 1)).rejects.toThrow('socket hang up');
+    await expect(deliver(m, 2)).rejects.toThrow('socket hang up');
+    expect(calls).toEqual([0, 1, 1]);
+    const refused = deliver(m, 6, true);
+    await expect(refused).rejects.toBeInstanceOf(DeliveryLimitError);
+    await expect(refused).rejects.toMatchObject({ code: 'max_deliveries', details: { retryable: false } });
+    // A first delivery that finished records nothing more: only redeliveries can pass the limit.
+    fail = false;
+    const once = { ...egress('m3'), replies: [{ text: 'c' }] };
+    await deliver(once, 1);
+    await expect(deliver(once, 6, true)).rejects.toBeInstanceOf(DeliveryLimitError);
+    expect(calls).toEqual([0, 1, 1, 0]);
+  });
+});
+
 describe('EgressDispatcher retry semantics', () => {
   it('dead-letters a non-retryable failure at once, without another attempt', async () => {
     let calls = 0;
@@ -303,9 +360,18 @@ describe('EgressDispatcher: a consumer per provider', () => {
     );
     const transport = await consume(bus, d);
     expect(bus.subs.map((s) => [s.pattern, s.opts])).toEqual([
-      ['greentic.messaging.egress.dev.acme.default.chat', { queue: 'egress-slack', maxDeliver: 5 }],
-      ['greentic.messaging.egress.*.*.*.web', { queue: 'egress-webhook', maxDeliver: 5 }],
-      ['greentic.messaging.egress.dev.globex.default.chat', { queue: 'egress-webhook', maxDeliver: 5 }],
+      [
+        'greentic.messaging.egress.dev.acme.default.chat',
+        { queue: 'egress-slack', maxDeliver: 5, replaysPastLimit: true },
+      ],
+      [
+        'greentic.messaging.egress.*.*.*.web',
+        { queue: 'egress-webhook', maxDeliver: 5, replaysPastLimit: true },
+      ],
+      [
+        'greentic.messaging.egress.dev.globex.default.chat',
+        { queue: 'egress-webhook', maxDeliver: 5, replaysPastLimit: true },
+      ],
     ]);
     await transport.close();
     expect(bus.subs).toEqual([]);

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { GreenticError } from '../common/errors.js';
+import { DeliveryLimitError, GreenticError } from '../common/errors.js';
 import { retryAfterMs } from './nats/nats-errors.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
 import type { Bundle, ChannelBinding } from '../tenancy/bundle.types.js';
@@ -132,10 +132,22 @@ export class EgressDispatcher implements OnApplicationBootstrap {
     // A replay re-published by the processor counts as a redelivery: the ledger says what was sent.
     const attempt = msg.headers[REPLAY_HEADER] === '1' ? Math.max(2, msg.deliveryCount) : msg.deliveryCount;
     const delivery = new ReplyDelivery(m, resolved.tenant, mode, this.ledger, attempt, this.logger);
+    if (msg.pastLimit) {
+      // Replayed past the limit with a stuck predecessor on its partition (see SubscribeOptions
+      // .replaysPastLimit): acknowledged if a redelivery finished it, else dead-lettered unsent;
+      // the provider is not called either way.
+      if (!(await delivery.finishedBefore())) throw new DeliveryLimitError(m.inReplyTo);
+      this.logger.log(
+        { tenant: m.tenant, channel: m.channel, messageId: m.inReplyTo, attempt: msg.deliveryCount },
+        'egress message replayed past its delivery limit: delivered before, acknowledged',
+      );
+      return;
+    }
     const provider = this.providers.get(resolved.channel.provider);
     try {
       await provider.send(m, resolved, delivery);
       if (!delivery.used && mode === 'at_most_once') this.warnIgnored(provider.id);
+      await delivery.finished();
     } catch (e) {
       const { retryable, retryAfterMs } = retryHints(e);
       const log = {

@@ -13,7 +13,12 @@ export const EGRESS_ROUTES = 'egress';
 /** Deliveries of one reply before it is dead-lettered. */
 export const EGRESS_MAX_DELIVER = 5;
 
-export const EGRESS_CONSUMER: BusHandlerOptions = { routes: EGRESS_ROUTES, maxDeliver: EGRESS_MAX_DELIVER };
+/** Past the limit a message is handed over once more: EgressDispatcher acks it if it was delivered. */
+export const EGRESS_CONSUMER: BusHandlerOptions = {
+  routes: EGRESS_ROUTES,
+  maxDeliver: EGRESS_MAX_DELIVER,
+  replaysPastLimit: true,
+};
 
 /**
  * Consumes the egress subjects the way IngressController consumes ingress: through the bus
@@ -33,6 +38,7 @@ export class EgressController {
       data: m,
       headers: ctx.getHeaders(),
       deliveryCount: ctx.getDeliveryCount(),
+      pastLimit: ctx.isPastLimit(),
     });
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { LoggerService } from '@nestjs/common';
 import { errorText, GreenticError } from '../common/errors.js';
-import type { DeliveryLedger } from '../core/delivery-ledger.js';
+import { WHOLE_MESSAGE, type DeliveryLedger } from '../core/delivery-ledger.js';
 import type { EgressMessage, OutboundReply } from '../core/message-envelope.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
 import type { DeliveryMode } from '../tenancy/bundle.types.js';
@@ -93,6 +93,28 @@ export class ReplyDelivery {
       await send(i, keyOf(i));
       await this.recordSent(i, keyOf(i));
     }
+  }
+
+  /**
+   * After the provider's send returned: a redelivery records the whole message as finished (see
+   * WHOLE_MESSAGE). A first delivery writes nothing more. Not recorded (Redis down) only means a
+   * replay past the limit would be dead-lettered instead of acknowledged: logged, not failed.
+   */
+  async finished(): Promise<void> {
+    if (this.deliveryCount <= 1) return;
+    try {
+      await this.ledger.markSent(this.tenant, this.key, WHOLE_MESSAGE);
+    } catch (e) {
+      this.logger.warn(
+        { ...this.logFields(WHOLE_MESSAGE, this.key), err: errorText(e) },
+        'delivered, but the delivery ledger could not record it; a replay past the delivery limit would be dead-lettered',
+      );
+    }
+  }
+
+  /** Whether a redelivery of this message finished before (its WHOLE_MESSAGE mark). */
+  async finishedBefore(): Promise<boolean> {
+    return (await this.ledger.marks(this.tenant, this.key)).get(WHOLE_MESSAGE) === 'sent';
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   uniqueRedisPrefix,
 } from '../../../test/support/nats-redis-servers.js';
 import type { TenantCtx } from '../../core/tenant-ctx.js';
+import { WHOLE_MESSAGE } from '../../core/delivery-ledger.js';
 import { RedisDeliveryLedger } from './redis-delivery-ledger.js';
 
 /** On the machine's Redis, under a prefix no other test uses: the marks every replica shares. */
@@ -42,6 +43,9 @@ describe('RedisDeliveryLedger', () => {
     );
     // Another tenant's message of the same key is another message.
     expect(await b.marks(globex, 'm1')).toEqual(new Map());
+    // The whole message's mark (a redelivery finished it) beside its parts'.
+    await a.markSent(acme, 'm1', WHOLE_MESSAGE);
+    expect((await b.marks(acme, 'm1')).get(WHOLE_MESSAGE)).toBe('sent');
   });
 
   it('hands a part to exactly one of two replicas claiming it at once', async () => {
