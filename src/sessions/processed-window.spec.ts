@@ -95,6 +95,43 @@ describe('processed window', () => {
     expect([findProcessed(grown, 'm99')?.id, findProcessed(grown, 'y')?.id]).toEqual(['m99', 'y']);
   });
 
+  it('answers every lookup as a scan of the window would, through commits, prunes, expiring replies and stale windows', () => {
+    // What findProcessed must answer: the newest entry holding the id.
+    const scan = (w: ProcessedWindow, id: string) => [...w].reverse().find((p) => p.id === id);
+    let t = now;
+    let w: ProcessedWindow = [];
+    const stale: ProcessedWindow[] = [];
+    for (let i = 0; i < 400; i++) {
+      t += 7_000; // 400 turns of 7 s pass the replay window: replies are dropped from old entries
+      const entry =
+        i % 3 === 0 ? { id: `m${i}`, at: t, egress: { id: `m${i}:reply` } } : { id: `m${i}`, at: t };
+      // A turn as MessageProcessor takes it: look the id up, then commit a new window.
+      expect(findProcessed(w, entry.id)).toBeUndefined();
+      if (i % 10 === 0) stale.push(w);
+      let next: ProcessedWindow = withProcessed(w, entry, t);
+      if (i % 3 === 0) next = withoutEgress(next, [`m${i - 3}`, 'nope']);
+      w = next;
+      for (const id of [
+        entry.id,
+        `m${i - 1}`,
+        `m${i - 3}`,
+        `m${i - 70}`,
+        `m${i - 90}`,
+        `m${i - 300}`,
+        'nope',
+      ])
+        expect(findProcessed(w, id), `${id} after turn ${i}`).toBe(scan(w, id));
+    }
+    expect(w.length).toBeGreaterThan(PROCESSED_CAP - 1);
+    // Windows a session moved on from still answer for themselves (their index went to the next).
+    for (const old of stale)
+      for (const p of [old[0], old[old.length - 1], { id: 'm399' }])
+        if (p) expect(findProcessed(old, p.id), p.id).toBe(scan(old, p.id));
+    // A window read back from a store (no index yet) answers the same.
+    const stored = JSON.parse(JSON.stringify(w)) as ProcessedWindow;
+    for (const p of w) expect(findProcessed(stored, p.id)).toEqual(p);
+  });
+
   it('reads records stored as a map of ids, in time order', () => {
     const legacy = { b: { at: 2 }, a: { at: 1, egress: { id: 'a:reply' } } };
     expect(normalizeProcessed(legacy)).toEqual([

@@ -22,11 +22,45 @@ const PROCESSED_PRUNE_AT = PROCESSED_CAP + 16;
  */
 export type ProcessedWindow = readonly ProcessedMessage[];
 
-/** The entry of `id`; the newest ones are looked at first (a redelivery is usually recent). */
+/**
+ * An index of a window's ids, built at its first lookup and then handed on, kept current, to the
+ * window made from it (withProcessed, withoutEgress): the one the session's next message looks in,
+ * since the stores hand back a committed list by identity. The message whose id is new, nearly
+ * every one, would otherwise compare it with every entry of a full window (64–80), each through an
+ * entry object and a string long out of cache: about 5 µs a message (docs/performance.md). A
+ * window looked in again after its index moved on (a stale load, a refused commit) builds its own.
+ * Held weakly: an index goes with its window.
+ */
+const indexes = new WeakMap<ProcessedWindow, Map<string, ProcessedMessage>>();
+/** Below this many ids a scan costs less than building an index. */
+const INDEX_FROM = 16;
+
+/** The entry of `id` (the newest, should an id be held twice). */
 export function findProcessed(window: ProcessedWindow | undefined, id: string): ProcessedMessage | undefined {
   if (!window) return undefined;
-  for (let i = window.length - 1; i >= 0; i--) if (window[i]!.id === id) return window[i];
-  return undefined;
+  if (window.length < INDEX_FROM) {
+    for (let i = window.length - 1; i >= 0; i--) if (window[i]!.id === id) return window[i];
+    return undefined;
+  }
+  let index = indexes.get(window);
+  if (!index) {
+    index = new Map();
+    for (const p of window) index.set(p.id, p);
+    indexes.set(window, index);
+  }
+  return index.get(id);
+}
+
+/** Moves `from`'s index (if it has one) to `to`; the caller then makes it match `to`. */
+function handOn(
+  from: ProcessedWindow | undefined,
+  to: ProcessedWindow,
+): Map<string, ProcessedMessage> | undefined {
+  const index = from && indexes.get(from);
+  if (!index) return undefined;
+  indexes.delete(from);
+  indexes.set(to, index);
+  return index;
 }
 
 /**
@@ -42,11 +76,28 @@ export function withProcessed(
   Object.freeze(entry);
   const list = window ? [...window, entry] : [entry];
   const replayFrom = now - REPLAY_WINDOW_S * 1000;
+  const replaced: [ProcessedMessage, ProcessedMessage][] = [];
   for (let i = 0; i < list.length - 1; i++) {
     const p = list[i]!;
-    if (p.egress && p.at < replayFrom) list[i] = Object.freeze({ id: p.id, at: p.at });
+    if (p.egress && p.at < replayFrom) replaced.push([p, (list[i] = Object.freeze({ id: p.id, at: p.at }))]);
   }
-  return list.length > PROCESSED_PRUNE_AT ? prune(list, now) : list;
+  const dropped: ProcessedMessage[] = [];
+  const out = list.length > PROCESSED_PRUNE_AT ? prune(list, now, dropped) : list;
+  const index = handOn(window, out);
+  if (index) {
+    replaceIn(index, replaced);
+    for (const p of dropped) if (index.get(p.id) === p) index.delete(p.id);
+    index.set(entry.id, entry);
+  }
+  return out;
+}
+
+/** Points an index at the entries that replaced the ones it held. */
+function replaceIn(
+  index: Map<string, ProcessedMessage>,
+  replaced: [ProcessedMessage, ProcessedMessage][],
+): void {
+  for (const [was, is] of replaced) if (index.get(was.id) === was) index.set(was.id, is);
 }
 
 /**
@@ -55,21 +106,28 @@ export function withProcessed(
  */
 export function withoutEgress(window: ProcessedWindow, ids: readonly string[]): ProcessedWindow {
   let out: ProcessedMessage[] | undefined;
+  const replaced: [ProcessedMessage, ProcessedMessage][] = [];
   for (const id of ids) {
     // An id is in a window once (a repeat is refused, not added), and the ids whose publish landed
     // are the session's latest messages: looked up from the newest end, not by a walk of all.
     for (let i = window.length - 1; i >= 0; i--) {
       const p = window[i]!;
       if (p.id !== id) continue;
-      if (p.egress) (out ??= [...window])[i] = Object.freeze({ id: p.id, at: p.at });
+      if (p.egress) replaced.push([p, ((out ??= [...window])[i] = Object.freeze({ id: p.id, at: p.at }))]);
       break;
     }
   }
-  return out ?? window;
+  if (!out) return window;
+  const index = handOn(window, out);
+  if (index) replaceIn(index, replaced);
+  return out;
 }
 
-/** Keeps entries holding replies (inside the replay window), and the newest PROCESSED_CAP others inside the idempotency window. */
-function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
+/**
+ * Keeps entries holding replies (inside the replay window), and the newest PROCESSED_CAP others
+ * inside the idempotency window; the others are added to `dropped`.
+ */
+function prune(list: ProcessedMessage[], now: number, dropped: ProcessedMessage[]): ProcessedMessage[] {
   const keep = new Array<boolean>(list.length).fill(false);
   let kept = 0;
   for (let i = list.length - 1; i >= 0; i--) {
@@ -80,6 +138,7 @@ function prune(list: ProcessedMessage[], now: number): ProcessedMessage[] {
       kept++;
     }
   }
+  for (let i = 0; i < list.length; i++) if (!keep[i]) dropped.push(list[i]!);
   return list.filter((_, i) => keep[i]);
 }
 
