@@ -11,7 +11,7 @@ import {
   uniqueRedisPrefix,
 } from './support/nats-redis-servers.js';
 import { Redis } from 'ioredis';
-import { countBy, replicaBundle, StreamObserver, until } from './support/replicas.js';
+import { countBy, natsBusHealth, replicaBundle, StreamObserver, until } from './support/replicas.js';
 import { RunnerProcess } from './support/runner-process.js';
 
 /**
@@ -55,6 +55,17 @@ beforeAll(async () => {
     SHARED_NATS_URL,
     `${ns.GREENTIC_NATS_STREAM_PREFIX}_EGRESS`,
     `${SP}.greentic.messaging.egress.>`,
+  );
+  // Both replicas own partitions of every group before the load: on a fast machine the kill could
+  // otherwise come before the replica started second took its share, and move nothing.
+  await until(
+    async () => {
+      const owned = (await Promise.all(replicas.map((r) => natsBusHealth(r.url)))).map((h) => h.owned);
+      const groups = new Set(owned.flatMap((o) => Object.keys(o)));
+      return groups.size > 0 && owned.every((o) => [...groups].every((g) => (o[g]?.length ?? 0) > 0));
+    },
+    'both replicas owning partitions of every group',
+    30_000,
   );
 }, 180_000);
 
