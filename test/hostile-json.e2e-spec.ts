@@ -8,6 +8,7 @@ import { channelKey, DirectLineService } from '../src/messaging/providers/webcha
 import type { Activity, ActivitySet } from '../src/messaging/providers/webchat/directline.types.js';
 import { WebChatChannels } from '../src/messaging/providers/webchat/webchat-channels.js';
 import {
+  everyProviderChannel,
   QUESTION,
   startProviderApp,
   until,
@@ -93,43 +94,15 @@ beforeAll(async () => {
   tg = await new TelegramApiFake(TG_BOT).start();
   wa = await new WhatsAppApiFake(WA_TOKEN, WA_PHONE).start();
   h = await startProviderApp({
-    channels: {
-      slack: {
-        provider: 'slack',
-        settings: { api_base_url: slack.url },
-        secret_refs: { signing_secret: 'slack_signing_secret', bot_token: 'slack_bot_token' },
+    ...everyProviderChannel(
+      { slack, teams: bf, telegram: tg, whatsapp: wa },
+      {
+        slackSigning: SLACK_SIGNING,
+        telegramWebhook: TG_SECRET,
+        whatsappAppSecret: WA_SECRET,
+        directLine: DL_SECRET,
       },
-      teams: {
-        provider: 'teams',
-        settings: {
-          app_id: TEAMS_APP_ID,
-          openid_metadata_url: bf.metadataUrl,
-          token_endpoint: bf.tokenEndpoint,
-        },
-        secret_refs: { app_password: 'teams_app_password' },
-      },
-      telegram: {
-        provider: 'telegram',
-        settings: { api_base_url: tg.url },
-        secret_refs: { webhook_secret: 'tg_webhook_secret', bot_token: 'tg_bot_token' },
-      },
-      whatsapp: {
-        provider: 'whatsapp',
-        settings: { api_base_url: wa.url, phone_number_id: WA_PHONE },
-        secret_refs: { app_secret: 'wa_app_secret', access_token: 'wa_access_token' },
-      },
-      webchat: { provider: 'webchat', secret_refs: { directline_secret: 'dl_secret' } },
-    },
-    secrets: {
-      slack_signing_secret: SLACK_SIGNING,
-      slack_bot_token: SLACK_BOT,
-      teams_app_password: TEAMS_PASSWORD,
-      tg_webhook_secret: TG_SECRET,
-      tg_bot_token: TG_BOT,
-      wa_app_secret: WA_SECRET,
-      wa_access_token: WA_TOKEN,
-      dl_secret: DL_SECRET,
-    },
+    ),
     config: {
       GREENTIC_BUS: 'nats',
       GREENTIC_SESSIONS: 'redis',

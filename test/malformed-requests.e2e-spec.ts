@@ -1,7 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { QUESTION, startProviderApp, WELCOME, type ProviderApp } from './support/fakes/provider-harness.js';
+import {
+  everyProviderChannel,
+  QUESTION,
+  startProviderApp,
+  WELCOME,
+  type ProviderApp,
+} from './support/fakes/provider-harness.js';
 import { SlackApiFake } from './support/fakes/slack-api.fake.js';
 import { TeamsApiFake } from './support/fakes/teams-api.fake.js';
 import { TelegramApiFake } from './support/fakes/telegram-api.fake.js';
@@ -108,43 +114,15 @@ beforeAll(async () => {
   tg = await new TelegramApiFake(TG_BOT).start();
   wa = await new WhatsAppApiFake(WA_TOKEN, WA_PHONE).start();
   h = await startProviderApp({
-    channels: {
-      slack: {
-        provider: 'slack',
-        settings: { api_base_url: slack.url },
-        secret_refs: { signing_secret: 'slack_signing_secret', bot_token: 'slack_bot_token' },
+    ...everyProviderChannel(
+      { slack, teams: bf, telegram: tg, whatsapp: wa },
+      {
+        slackSigning: '8f742231b10e8888abcd99yyyzzz85a5',
+        telegramWebhook: 'Tg_secret-token_0123456789',
+        whatsappAppSecret: 'c0ffee5ecret0fthewhatsappapp',
+        directLine: DL_SECRET,
       },
-      teams: {
-        provider: 'teams',
-        settings: {
-          app_id: TEAMS_APP_ID,
-          openid_metadata_url: bf.metadataUrl,
-          token_endpoint: bf.tokenEndpoint,
-        },
-        secret_refs: { app_password: 'teams_app_password' },
-      },
-      telegram: {
-        provider: 'telegram',
-        settings: { api_base_url: tg.url },
-        secret_refs: { webhook_secret: 'tg_webhook_secret', bot_token: 'tg_bot_token' },
-      },
-      whatsapp: {
-        provider: 'whatsapp',
-        settings: { api_base_url: wa.url, phone_number_id: WA_PHONE },
-        secret_refs: { app_secret: 'wa_app_secret', access_token: 'wa_access_token' },
-      },
-      webchat: { provider: 'webchat', secret_refs: { directline_secret: 'dl_secret' } },
-    },
-    secrets: {
-      slack_signing_secret: '8f742231b10e8888abcd99yyyzzz85a5',
-      slack_bot_token: SLACK_BOT,
-      teams_app_password: TEAMS_PASSWORD,
-      tg_webhook_secret: 'Tg_secret-token_0123456789',
-      tg_bot_token: TG_BOT,
-      wa_app_secret: 'c0ffee5ecret0fthewhatsappapp',
-      wa_access_token: WA_TOKEN,
-      dl_secret: DL_SECRET,
-    },
+    ),
     config: { GREENTIC_WEBCHAT_DEFAULT_CHANNEL: 'acme/dev/default/webchat' },
   });
   errors = vi.spyOn(Logger.prototype, 'error');

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type RunnerApp } from '../src/bootstrap.js';
 import {
@@ -12,16 +13,50 @@ import { writeTempBundle } from './support/temp-bundle.js';
 
 /**
  * A sync webhook whose wait runs out while its ingress publish is still waiting for JetStream's
- * acknowledgement (here a 1 ms timeout; in production a NATS stall, or a request carrying several
- * messages published one after the other). The caller gets its 504 and the runner goes on: before,
- * the wait's rejection had no handler yet, surfaced as an unhandled rejection and ended the process.
+ * acknowledgement (here a 1 ms timeout, with everything NATS sends the runner held back 25 ms by a
+ * proxy, so the acknowledgement always comes after the timeout; in production a NATS stall, or a
+ * request carrying several messages published one after the other). The caller gets its 504 and
+ * the runner goes on: before, the wait's rejection had no handler yet, surfaced as an unhandled
+ * rejection and ended the process.
  */
+
+const SERVER_DELAY_MS = 25;
+
+/** A NATS proxy that passes the runner's bytes at once and the server's after SERVER_DELAY_MS, in order. */
+async function slowServerProxy(): Promise<{ url: string; close: () => Promise<void> }> {
+  const target = new URL(SHARED_NATS_URL);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 4222), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => setTimeout(() => client.write(chunk), SERVER_DELAY_MS));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 const ns = uniqueNatsNamespace('synctimeout');
 const ECHO = 'id: echo\ntype: messaging\nnodes:\n  say:\n    reply: "echo {{message.text}}"\n';
 
 let app: RunnerApp;
 let url: string;
+let proxy: Awaited<ReturnType<typeof slowServerProxy>>;
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => void unhandled.push(reason);
 
@@ -32,12 +67,16 @@ beforeAll(async () => {
     packs: [{ id: 'p', flows: { 'echo.ygtc': ECHO } }],
     tenants: { acme: { packs: ['p'], channels: { web: { pack: 'p', flow: 'echo' } } } },
   });
-  ({ app, url } = await startApp({ config: natsAppConfig(bundle, ns, { GREENTIC_SYNC_TIMEOUT_MS: 1 }) }));
+  proxy = await slowServerProxy();
+  ({ app, url } = await startApp({
+    config: natsAppConfig(bundle, ns, { GREENTIC_SYNC_TIMEOUT_MS: 1, NATS_URL: proxy.url }),
+  }));
 });
 
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
   await app?.close();
+  await proxy?.close();
   await deleteStreams(SHARED_NATS_URL, ns.GREENTIC_NATS_STREAM_PREFIX).catch(() => undefined);
 });
 

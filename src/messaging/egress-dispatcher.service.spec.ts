@@ -106,8 +106,8 @@ function egress(id: string, tenant = 'acme', channel = 'main', sessionKey = 'k')
   };
 }
 
-async function dispatcher(send: MessagingProvider['send'], delivery?: DeliveryMode) {
-  const bus = new InProcessBus();
+/** A dispatcher for tenant acme's one channel `main`, whose provider `x` sends with `send`. */
+function oneChannelDispatcher(bus: MessageBus, send: MessagingProvider['send'], delivery?: DeliveryMode) {
   const channel = fakeChannel('x');
   if (delivery) channel.channel.delivery = delivery;
   const registry = {
@@ -118,7 +118,12 @@ async function dispatcher(send: MessagingProvider['send'], delivery?: DeliveryMo
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
     sends: () => true,
   } as unknown as ProviderRegistry;
-  const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
+  return new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
+}
+
+async function dispatcher(send: MessagingProvider['send'], delivery?: DeliveryMode) {
+  const bus = new InProcessBus();
+  const d = oneChannelDispatcher(bus, send, delivery);
   await consume(bus, d);
   const dlq: unknown[] = [];
   await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.data));
@@ -180,16 +185,7 @@ describe('EgressDispatcher delivery modes', () => {
 
 /** A dispatcher called directly (no bus), over one ledger: deliveries as the bus would hand them. */
 function direct(send: MessagingProvider['send']) {
-  const channel = fakeChannel('x');
-  const registry = {
-    bundle: bundle({ acme: { main: 'x' } }),
-    resolveChannel: () => channel,
-  } as unknown as BundleRegistry;
-  const providers = {
-    get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
-    sends: () => true,
-  } as unknown as ProviderRegistry;
-  const d = new EgressDispatcher(new InProcessBus(), registry, providers, new MemoryDeliveryLedger());
+  const d = oneChannelDispatcher(new InProcessBus(), send);
   return (m: EgressMessage, deliveryCount: number, pastLimit = false) =>
     d.deliver({ subject: SUBJECT, data: m, headers: {}, deliveryCount, pastLimit });
 }

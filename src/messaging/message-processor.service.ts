@@ -274,8 +274,11 @@ export class MessageProcessor {
   /**
    * On egress (once, de-duplicated by reply id) and, when a caller waits, to its replica's reply
    * subject: one publish on NATS (the waiting replica is named in the egress subject). A caller
-   * waiting on this replica is answered in process once the publish is acknowledged, a repeat
-   * too (as the waiting replica's copy on NATS is).
+   * waiting on this replica is answered in process at once: the replies are committed with the
+   * session (or re-published from it), as a waiting replica's copy on NATS reaches it when the
+   * broker receives the publish, not when JetStream acknowledges it. A publish that then fails is
+   * retried for egress; the caller has its answer either way (after a broker restart the PubAck
+   * can take seconds).
    */
   private publishReplies(
     egress: EgressMessage,
@@ -288,20 +291,12 @@ export class MessageProcessor {
     // its delivery ledger as for a redelivery, so a reply already sent is not sent again.
     if (replay) headers[REPLAY_HEADER] = '1';
     const here = this.waiter.isHere(replyTo);
-    const published = this.bus.publish(
-      egressSubject(egress.env, egress.tenant, egress.team, egress.channel),
-      egress,
-      {
-        // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
-        msgId: messageDedupeId(egress.sessionKey, egress.id),
-        headers,
-        replyTo: here ? undefined : replyTo,
-      },
-    );
-    if (!here) return published;
-    return published.then((ack) => {
-      this.waiter.deliver(egress);
-      return ack;
+    if (here) this.waiter.deliver(egress);
+    return this.bus.publish(egressSubject(egress.env, egress.tenant, egress.team, egress.channel), egress, {
+      // Reply ids repeat across sessions as message ids do: two users' replies to `1` are two.
+      msgId: messageDedupeId(egress.sessionKey, egress.id),
+      headers,
+      replyTo: here ? undefined : replyTo,
     });
   }
 

@@ -9,6 +9,10 @@ import { IngressService } from '../../../src/messaging/ingress.service.js';
 import type { MessageEnvelope } from '../../../src/core/message-envelope.js';
 import { fixturePath } from '../../fixtures/fixture-paths.js';
 import { writeTempBundle, type TempChannel } from '../temp-bundle.js';
+import type { SlackApiFake } from './slack-api.fake.js';
+import type { TeamsApiFake } from './teams-api.fake.js';
+import type { TelegramApiFake } from './telegram-api.fake.js';
+import type { WhatsAppApiFake } from './whatsapp-api.fake.js';
 
 export const WEATHER_FLOW = readFileSync(
   path.resolve('examples/demo/packs/demo/flows/weather_bot.ygtc'),
@@ -98,6 +102,71 @@ export interface ProviderApp {
   /** The forecast text the demo flow gives for a city, taken from the generic webhook channel. */
   forecast(city: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/** The platform fakes a runner with every built-in provider's channel talks to. */
+export interface ProviderFakes {
+  slack: SlackApiFake;
+  teams: TeamsApiFake;
+  telegram: TelegramApiFake;
+  whatsapp: WhatsAppApiFake;
+}
+
+/** What each platform signs its calls with (the API tokens come from the fakes). */
+export interface SigningSecrets {
+  slackSigning: string;
+  telegramWebhook: string;
+  whatsappAppSecret: string;
+  directLine: string;
+}
+
+/**
+ * Channels `slack`, `teams`, `telegram`, `whatsapp` and `webchat` of the demo bot, pointed at the
+ * fakes, and the secrets they name: the `channels` and `secrets` of startProviderApp.
+ */
+export function everyProviderChannel(
+  f: ProviderFakes,
+  s: SigningSecrets,
+): { channels: Record<string, ChannelSpec>; secrets: Record<string, string> } {
+  return {
+    channels: {
+      slack: {
+        provider: 'slack',
+        settings: { api_base_url: f.slack.url },
+        secret_refs: { signing_secret: 'slack_signing_secret', bot_token: 'slack_bot_token' },
+      },
+      teams: {
+        provider: 'teams',
+        settings: {
+          app_id: f.teams.appId,
+          openid_metadata_url: f.teams.metadataUrl,
+          token_endpoint: f.teams.tokenEndpoint,
+        },
+        secret_refs: { app_password: 'teams_app_password' },
+      },
+      telegram: {
+        provider: 'telegram',
+        settings: { api_base_url: f.telegram.url },
+        secret_refs: { webhook_secret: 'tg_webhook_secret', bot_token: 'tg_bot_token' },
+      },
+      whatsapp: {
+        provider: 'whatsapp',
+        settings: { api_base_url: f.whatsapp.url, phone_number_id: f.whatsapp.phoneNumberId },
+        secret_refs: { app_secret: 'wa_app_secret', access_token: 'wa_access_token' },
+      },
+      webchat: { provider: 'webchat', secret_refs: { directline_secret: 'dl_secret' } },
+    },
+    secrets: {
+      slack_signing_secret: s.slackSigning,
+      slack_bot_token: f.slack.botToken,
+      teams_app_password: f.teams.appPassword,
+      tg_webhook_secret: s.telegramWebhook,
+      tg_bot_token: f.telegram.botToken,
+      wa_app_secret: s.whatsappAppSecret,
+      wa_access_token: f.whatsapp.accessToken,
+      dl_secret: s.directLine,
+    },
+  };
 }
 
 /**
