@@ -133,6 +133,7 @@ export class GreenticExceptionFilter implements ExceptionFilter {
 const TENANT_IN_PATH = /^\/(?:webhooks\/[^/]+|webchat|admin\/tenants)\/([^/?]+)/;
 /** Paths are logged this long at most (a 414 is one that was too long to route). */
 const LOGGED_PATH_MAX = 200;
+const frameworkLogger = new Logger('Errors');
 
 /**
  * Fastify's refusals before any route runs (Nest's filter never sees them): an undecodable escape
@@ -152,10 +153,8 @@ export function answerFrameworkError(
       : error.code === 'FST_ERR_MAX_PARAM_LENGTH'
         ? [414, 'path_segment_too_long', 'a path segment is longer than the router accepts']
         : [500, 'internal', 'internal error'];
-  const rawTenant = TENANT_IN_PATH.exec(path)?.[1];
-  const where = { tenant: rawTenant, method: req.method, path, status, code };
-  const logger = new Logger('Errors');
-  if (status >= 500) logger.error({ ...where, err: error.message }, 'request failed');
-  else logger.warn({ ...where, reason: message }, 'request refused');
+  const where = { tenant: TENANT_IN_PATH.exec(path)?.[1], method: req.method, path, status, code };
+  if (status >= 500) frameworkLogger.error({ ...where, err: error.message }, 'request failed');
+  else frameworkLogger.warn({ ...where, reason: message }, 'request refused');
   void reply.code(status).send({ error: { code, message } });
 }

@@ -132,8 +132,8 @@ export class ReplyWaiter implements OnApplicationBootstrap, OnApplicationShutdow
   /**
    * Answers the callers waiting here for a message's replies (or its duplicate notice). The reply
    * subscription calls it for replies sent by other replicas; this replica's own MessageProcessor
-   * calls it directly, once its egress publish is acknowledged, so a reply run where it is awaited
-   * makes no trip out to NATS and back.
+   * calls it directly once the replies are committed with the session, so a reply run where it is
+   * awaited makes no trip out to NATS and back.
    */
   deliver(m: Remembered): void {
     this.settle(keyOf(egressSubject(m.env, m.tenant, m.team, m.channel), m.sessionKey, m.inReplyTo), m);
