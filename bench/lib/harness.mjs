@@ -1,6 +1,6 @@
 // Shared benchmark plumbing: child-process servers, autocannon runs, tables and JSON results.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
 
@@ -111,6 +111,30 @@ export function cpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second).
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * CPU time (ms) of a process so far: `total` as `cpuMs` has it, and two threads' shares of it,
+ * `main` (the event loop) and `gc` (V8's helper threads: parallel scavenges, concurrent marking
+ * and sweeping); the rest is worker threads and libuv's pool. The total comes from the process's
+ * own line, which keeps the time of threads that have ended.
+ */
+export function cpuByThreadMs(pid) {
+  const out = { total: cpuMs(pid), main: 0, gc: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+    if (tid === String(pid)) out.main += ms;
+    else if (name.startsWith('V8')) out.gc += ms;
+  }
+  return out;
 }
 
 export function table(rows, columns) {
