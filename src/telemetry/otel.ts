@@ -182,7 +182,7 @@ function start(settings: TelemetrySettings): TelemetryHandle {
     spanProcessors,
     sampler: samplerFor(settings),
     // The standard manager: the instrumented seams read the active span, nothing is passed by hand
-    // (measured against a synchronous-only manager in docs/telemetry.md).
+    // (measured against a synchronous-only manager in docs/performance.md, "Tracing cost").
     contextManager: new AsyncLocalStorageContextManager(),
     // Logs go through pino; no OTel log pipeline (and no default OTLP log exporter).
     logRecordProcessors: [],
