@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
-import { awsSecretsFactory } from './backends/aws-secrets.backend.js';
-import { azureSecretsFactory } from './backends/azure-secrets.backend.js';
+import { awsSecretsFactory } from './backends/aws-secrets.factory.js';
+import { azureSecretsFactory } from './backends/azure-secrets.factory.js';
 import { envSecretsFactory } from './backends/env-secrets.backend.js';
 import { fileSecretsFactory } from './backends/file-secrets.backend.js';
-import { gcpSecretsFactory } from './backends/gcp-secrets.backend.js';
+import { gcpSecretsFactory } from './backends/gcp-secrets.factory.js';
 import { vaultSecretsFactory } from './backends/vault-secrets.backend.js';
 import { TenancyModule } from '../tenancy/tenancy.module.js';
 import { SECRETS_BACKEND_FACTORIES } from './secrets-backend.js';

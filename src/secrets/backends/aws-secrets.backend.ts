@@ -4,19 +4,9 @@ import {
   SecretsManagerClient,
   type SecretsManagerClientConfig,
 } from '@aws-sdk/client-secrets-manager';
-import { BackendOptions } from '../backend-options.js';
-import type { SecretsBackend, SecretsBackendFactory } from '../secrets-backend.js';
+import type { SecretsBackend } from '../secrets-backend.js';
+import type { AwsSecretsOptions } from './aws-secrets.factory.js';
 import { describeCause, SecretBackendError } from '../secrets.errors.js';
-
-export interface AwsSecretsOptions {
-  region: string;
-  /** Override of the service endpoint (VPC endpoint, LocalStack, the test fake). */
-  endpoint?: string;
-  /** Staging label to read; AWS answers `AWSCURRENT` when unset. */
-  versionStage?: string;
-  maxAttempts: number;
-  timeoutMs: number;
-}
 
 /**
  * AWS Secrets Manager through the official `@aws-sdk/client-secrets-manager` (GetSecretValue).
@@ -77,22 +67,3 @@ function awsDetails(e: unknown): Record<string, unknown> {
   const meta = (e as { $metadata?: { httpStatusCode?: number; requestId?: string } }).$metadata;
   return meta ? { httpStatus: meta.httpStatusCode, requestId: meta.requestId } : {};
 }
-
-export function awsOptionsFrom(o: BackendOptions): AwsSecretsOptions {
-  const region = o.requireString('region', process.env['AWS_REGION'] ? 'AWS_REGION' : 'AWS_DEFAULT_REGION');
-  const endpoint = o.string('endpoint');
-  const versionStage = o.string('version_stage');
-  return {
-    region,
-    ...(endpoint ? { endpoint } : {}),
-    ...(versionStage ? { versionStage } : {}),
-    maxAttempts: o.number('max_attempts', 3, 1),
-    timeoutMs: o.number('timeout_ms', 5_000, 1),
-  };
-}
-
-export const awsSecretsFactory: SecretsBackendFactory = {
-  kind: 'aws',
-  create: (tenant, options, bundleDir) =>
-    new AwsSecretsBackend(awsOptionsFrom(new BackendOptions('aws', tenant, options, bundleDir))),
-};
