@@ -1,6 +1,6 @@
-import { BackendOptions } from '../backend-options.js';
+import type { BackendOptions } from '../backend-options.js';
 import type { SecretsBackendFactory } from '../secrets-backend.js';
-import { LazySecretsBackend } from './lazy-secrets.backend.js';
+import { createLazily } from './lazy-secrets.backend.js';
 
 export interface AwsSecretsOptions {
   region: string;
@@ -26,16 +26,13 @@ export function awsOptionsFrom(o: BackendOptions): AwsSecretsOptions {
 }
 
 /**
- * AWS Secrets Manager for a tenant's binding: the options are checked now (a bad binding fails at bundle
- * load), the client in `aws-secrets.backend.ts` is imported at the first read.
+ * AWS Secrets Manager for a tenant's binding. Its options are checked at bundle load; its client
+ * (`aws-secrets.backend.ts`) is imported at the first read.
  */
 export const awsSecretsFactory: SecretsBackendFactory = {
   kind: 'aws',
-  create: (tenant, options, bundleDir) => {
-    const opts = awsOptionsFrom(new BackendOptions('aws', tenant, options, bundleDir));
-    return new LazySecretsBackend(
-      'aws',
-      async () => new (await import('./aws-secrets.backend.js')).AwsSecretsBackend(opts),
-    );
-  },
+  create: createLazily('aws', awsOptionsFrom, async (opts) => {
+    const { AwsSecretsBackend } = await import('./aws-secrets.backend.js');
+    return new AwsSecretsBackend(opts);
+  }),
 };

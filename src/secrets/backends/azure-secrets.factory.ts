@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { BackendOptions } from '../backend-options.js';
+import type { BackendOptions } from '../backend-options.js';
 import type { SecretsBackendFactory } from '../secrets-backend.js';
 import { describeCause } from '../secrets.errors.js';
-import { LazySecretsBackend } from './lazy-secrets.backend.js';
+import { createLazily } from './lazy-secrets.backend.js';
 
 export type AzureCredentialKind = 'default' | 'managed_identity' | 'workload_identity' | 'client_secret';
 
@@ -87,17 +87,14 @@ export function azureOptionsFrom(o: BackendOptions): AzureSecretsOptions {
 }
 
 /**
- * Azure Key Vault for a tenant's binding: the options are checked now (a bad binding fails at bundle
- * load), the client in `azure-secrets.backend.ts` is imported at the first read.
+ * Azure Key Vault for a tenant's binding. Its options are checked at bundle load; its client
+ * (`azure-secrets.backend.ts`) is imported at the first read.
  */
 export const azureSecretsFactory: SecretsBackendFactory = {
   kind: 'azure',
   defaultNameTemplate: '{tenant}--{env}--{name}',
-  create: (tenant, options, bundleDir) => {
-    const opts = azureOptionsFrom(new BackendOptions('azure', tenant, options, bundleDir));
-    return new LazySecretsBackend(
-      'azure',
-      async () => new (await import('./azure-secrets.backend.js')).AzureSecretsBackend(opts),
-    );
-  },
+  create: createLazily('azure', azureOptionsFrom, async (opts) => {
+    const { AzureSecretsBackend } = await import('./azure-secrets.backend.js');
+    return new AzureSecretsBackend(opts);
+  }),
 };

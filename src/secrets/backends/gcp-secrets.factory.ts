@@ -1,6 +1,6 @@
-import { BackendOptions } from '../backend-options.js';
+import type { BackendOptions } from '../backend-options.js';
 import type { SecretsBackendFactory } from '../secrets-backend.js';
-import { LazySecretsBackend } from './lazy-secrets.backend.js';
+import { createLazily } from './lazy-secrets.backend.js';
 
 export interface GcpSecretsOptions {
   project: string;
@@ -40,18 +40,15 @@ export function gcpOptionsFrom(o: BackendOptions): GcpSecretsOptions {
 }
 
 /**
- * GCP Secret Manager for a tenant's binding: the options are checked now (a bad binding fails at bundle
- * load), the client in `gcp-secrets.backend.ts` is imported at the first read.
+ * GCP Secret Manager for a tenant's binding. Its options are checked at bundle load; its client
+ * (`gcp-secrets.backend.ts`) is imported at the first read.
  */
 export const gcpSecretsFactory: SecretsBackendFactory = {
   kind: 'gcp',
   // Secret ids allow only letters, digits, `-` and `_`.
   defaultNameTemplate: '{tenant}--{env}--{name}',
-  create: (tenant, options, bundleDir) => {
-    const opts = gcpOptionsFrom(new BackendOptions('gcp', tenant, options, bundleDir));
-    return new LazySecretsBackend(
-      'gcp',
-      async () => new (await import('./gcp-secrets.backend.js')).GcpSecretsBackend(opts),
-    );
-  },
+  create: createLazily('gcp', gcpOptionsFrom, async (opts) => {
+    const { GcpSecretsBackend } = await import('./gcp-secrets.backend.js');
+    return new GcpSecretsBackend(opts);
+  }),
 };

@@ -1,4 +1,5 @@
-import type { SecretsBackend } from '../secrets-backend.js';
+import { BackendOptions } from '../backend-options.js';
+import type { SecretsBackend, SecretsBackendFactory } from '../secrets-backend.js';
 import { describeCause, SecretBackendError } from '../secrets.errors.js';
 
 /**
@@ -49,4 +50,19 @@ export class LazySecretsBackend implements SecretsBackend {
     });
     return this.loading;
   }
+}
+
+/**
+ * A factory's `create` for a backend whose client loads at the first read: the binding's options
+ * are parsed now, so a bad binding still fails at bundle load.
+ */
+export function createLazily<O>(
+  kind: string,
+  parse: (o: BackendOptions) => O,
+  load: (opts: O) => Promise<SecretsBackend>,
+): SecretsBackendFactory['create'] {
+  return (tenant, options, bundleDir) => {
+    const opts = parse(new BackendOptions(kind, tenant, options, bundleDir));
+    return new LazySecretsBackend(kind, () => load(opts));
+  };
 }
