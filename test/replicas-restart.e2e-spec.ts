@@ -200,48 +200,61 @@ async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise
   }
 }
 
-describe('dependency restarts under load (private nats-server and redis-server)', () => {
-  it('survives a NATS crash: unready while it is down, ready after, 0 lost, every flow run once (a stored reply re-published only as a marked replay)', async () => {
-    expect(await healthStatus(urls[0]!)).toBe(200);
-    const seen: number[][] = [[], []];
-    const ids = await runLoad('n', 30, async () => {
-      await nats.down('SIGKILL');
-      await until(
-        async () => (await healthStatus(urls[0]!)) === 503 && (await healthStatus(urls[1]!)) === 503,
-        'both replicas unready',
-      );
-      seen[0]!.push(503);
-      await sleep(1_500);
-      await nats.up();
-      await until(
-        async () => (await healthStatus(urls[0]!)) === 200 && (await healthStatus(urls[1]!)) === 200,
-        'both replicas ready again',
-      );
-      seen[1]!.push(200);
-    });
-    expect(seen).toEqual([[503], [200]]);
-    await expectOneReplyEach(ids, true);
-  });
+// Longer than the waits inside a test (both replicas unready and ready, 30 s each; a reply and
+// a callback for every message, 90 s each): a recovery slower than those fails naming what it
+// waited for, not as a bare test timeout (the default 60 s cut one short in a loaded CI run).
+const RESTART_TEST_MS = 300_000;
 
-  it('survives a Redis restart: unready while it is down, ready after, 0 lost, 0 duplicated', async () => {
-    expect(await healthStatus(urls[1]!)).toBe(200);
-    const seen: number[][] = [[], []];
-    const ids = await runLoad('r', 30, async () => {
-      await redis.down('SIGKILL');
-      await until(
-        async () => (await healthStatus(urls[0]!)) === 503 && (await healthStatus(urls[1]!)) === 503,
-        'both replicas unready',
-      );
-      seen[0]!.push(503);
-      await sleep(1_500);
-      await redis.up();
-      await until(
-        async () => (await healthStatus(urls[0]!)) === 200 && (await healthStatus(urls[1]!)) === 200,
-        'both replicas ready again',
-      );
-      seen[1]!.push(200);
-    });
-    expect(seen).toEqual([[503], [200]]);
-    await expectOneReplyEach(ids, false);
-  });
+describe('dependency restarts under load (private nats-server and redis-server)', () => {
+  it(
+    'survives a NATS crash: unready while it is down, ready after, 0 lost, every flow run once (a stored reply re-published only as a marked replay)',
+    async () => {
+      expect(await healthStatus(urls[0]!)).toBe(200);
+      const seen: number[][] = [[], []];
+      const ids = await runLoad('n', 30, async () => {
+        await nats.down('SIGKILL');
+        await until(
+          async () => (await healthStatus(urls[0]!)) === 503 && (await healthStatus(urls[1]!)) === 503,
+          'both replicas unready',
+        );
+        seen[0]!.push(503);
+        await sleep(1_500);
+        await nats.up();
+        await until(
+          async () => (await healthStatus(urls[0]!)) === 200 && (await healthStatus(urls[1]!)) === 200,
+          'both replicas ready again',
+        );
+        seen[1]!.push(200);
+      });
+      expect(seen).toEqual([[503], [200]]);
+      await expectOneReplyEach(ids, true);
+    },
+    RESTART_TEST_MS,
+  );
+
+  it(
+    'survives a Redis restart: unready while it is down, ready after, 0 lost, 0 duplicated',
+    async () => {
+      expect(await healthStatus(urls[1]!)).toBe(200);
+      const seen: number[][] = [[], []];
+      const ids = await runLoad('r', 30, async () => {
+        await redis.down('SIGKILL');
+        await until(
+          async () => (await healthStatus(urls[0]!)) === 503 && (await healthStatus(urls[1]!)) === 503,
+          'both replicas unready',
+        );
+        seen[0]!.push(503);
+        await sleep(1_500);
+        await redis.up();
+        await until(
+          async () => (await healthStatus(urls[0]!)) === 200 && (await healthStatus(urls[1]!)) === 200,
+          'both replicas ready again',
+        );
+        seen[1]!.push(200);
+      });
+      expect(seen).toEqual([[503], [200]]);
+      await expectOneReplyEach(ids, false);
+    },
+    RESTART_TEST_MS,
+  );
 });
