@@ -205,29 +205,36 @@ async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise
 // waited for, not as a bare test timeout (the default 60 s cut one short in a loaded CI run).
 const RESTART_TEST_MS = 300_000;
 
+/**
+ * Kills `dependency` a third of the way into a steady load and brings it back after 1.5 s:
+ * both replicas must turn unready while it is down and ready again after. Answers the ids sent.
+ */
+async function restartUnderLoad(
+  label: string,
+  dependency: { down(signal: NodeJS.Signals): Promise<void>; up(): Promise<void> },
+): Promise<string[]> {
+  const bothAnswer = async (status: number) =>
+    (await healthStatus(urls[0]!)) === status && (await healthStatus(urls[1]!)) === status;
+  const seen: number[][] = [[], []];
+  const ids = await runLoad(label, 30, async () => {
+    await dependency.down('SIGKILL');
+    await until(() => bothAnswer(503), 'both replicas unready');
+    seen[0]!.push(503);
+    await sleep(1_500);
+    await dependency.up();
+    await until(() => bothAnswer(200), 'both replicas ready again');
+    seen[1]!.push(200);
+  });
+  expect(seen).toEqual([[503], [200]]);
+  return ids;
+}
+
 describe('dependency restarts under load (private nats-server and redis-server)', () => {
   it(
     'survives a NATS crash: unready while it is down, ready after, 0 lost, every flow run once (a stored reply re-published only as a marked replay)',
     async () => {
       expect(await healthStatus(urls[0]!)).toBe(200);
-      const seen: number[][] = [[], []];
-      const ids = await runLoad('n', 30, async () => {
-        await nats.down('SIGKILL');
-        await until(
-          async () => (await healthStatus(urls[0]!)) === 503 && (await healthStatus(urls[1]!)) === 503,
-          'both replicas unready',
-        );
-        seen[0]!.push(503);
-        await sleep(1_500);
-        await nats.up();
-        await until(
-          async () => (await healthStatus(urls[0]!)) === 200 && (await healthStatus(urls[1]!)) === 200,
-          'both replicas ready again',
-        );
-        seen[1]!.push(200);
-      });
-      expect(seen).toEqual([[503], [200]]);
-      await expectOneReplyEach(ids, true);
+      await expectOneReplyEach(await restartUnderLoad('n', nats), true);
     },
     RESTART_TEST_MS,
   );
@@ -236,24 +243,7 @@ describe('dependency restarts under load (private nats-server and redis-server)'
     'survives a Redis restart: unready while it is down, ready after, 0 lost, 0 duplicated',
     async () => {
       expect(await healthStatus(urls[1]!)).toBe(200);
-      const seen: number[][] = [[], []];
-      const ids = await runLoad('r', 30, async () => {
-        await redis.down('SIGKILL');
-        await until(
-          async () => (await healthStatus(urls[0]!)) === 503 && (await healthStatus(urls[1]!)) === 503,
-          'both replicas unready',
-        );
-        seen[0]!.push(503);
-        await sleep(1_500);
-        await redis.up();
-        await until(
-          async () => (await healthStatus(urls[0]!)) === 200 && (await healthStatus(urls[1]!)) === 200,
-          'both replicas ready again',
-        );
-        seen[1]!.push(200);
-      });
-      expect(seen).toEqual([[503], [200]]);
-      await expectOneReplyEach(ids, false);
+      await expectOneReplyEach(await restartUnderLoad('r', redis), false);
     },
     RESTART_TEST_MS,
   );
