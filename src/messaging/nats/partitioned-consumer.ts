@@ -231,7 +231,6 @@ export class PartitionedConsumer {
         this.owned.delete(o.fence.partition);
         void this.handOver(o);
       } else if (o.needsReopen) {
-        o.needsReopen = false;
         await o.reopen();
       }
     }
@@ -424,8 +423,8 @@ class OwnedPartition {
   readonly pending = new Set<JsMsg>();
   /** Messages taken and not yet acknowledged (finished or not), by stream sequence. */
   private readonly acks = new AckFloor<JsMsg>();
-  /** Taken, waiting for room under the replica's in-flight limit, in delivery order. */
-  private readonly waiting: JsMsg[] = [];
+  /** Taken, waiting for room under the replica's in-flight limit, in delivery order, with their consumer's generation. */
+  private readonly waiting: { m: JsMsg; generation: number }[] = [];
   private admitting = false;
   private readonly lanes = new KeyedLanes();
   private messages?: ConsumerMessages;
@@ -434,7 +433,15 @@ class OwnedPartition {
   private stopped = false;
   /** The lease is gone: nothing more is acked or written; the new owner replays. */
   private lost = false;
+  /** The server said the consumer is gone: pulling stops until the heartbeat re-opens it (or finds the lease lost). */
   needsReopen = false;
+  /**
+   * Bumped when the server lost this consumer and it is made again: the new one delivers every
+   * unfinished message again, so copies taken from the old one are not run (nor acked).
+   */
+  private generation = 0;
+  /** Bumped by each pull loop started: an older loop still winding down pulls no more. */
+  private pulls = 0;
   startSeq = 0;
   /** The highest stream sequence taken from the server so far. */
   private highestTaken = 0;
@@ -442,6 +449,13 @@ class OwnedPartition {
   private takenBeforeDrop = 0;
   /** The previous owner's unfinished tail ends here; its messages were delivered `carried` more times. */
   private tailEnd = 0;
+  /**
+   * The stream's last sequence when this owner opened after another: up to here, the previous
+   * owner may have run a message however the server counts its deliveries. A server restarted
+   * mid hand-over comes back with the previous consumer's state flushed seconds earlier, so its
+   * ack floor and pending count can both read as if nothing past the floor was ever delivered.
+   */
+  private previousOwnerEnd = 0;
   private carried = 0;
   /** Settles when a hand-over's drain is done. */
   drained: Promise<void> = Promise.resolve();
@@ -467,6 +481,9 @@ class OwnedPartition {
     const { jsm } = this.host;
     const newest = previous.find((c) => c.epoch < this.fence.epoch);
     this.startSeq = newest ? newest.ackFloor + 1 : 0;
+    // A placeholder (epoch 0) was never pulled: nothing of it can have run.
+    if (newest && newest.epoch !== 0)
+      this.previousOwnerEnd = (await jsm.streams.info(this.sub.stream)).state.last_seq;
     if (newest) {
       // The previous consumer's own "delivered" sequence is rewound while a message awaits
       // redelivery, so the tail is bounded by the stream's last sequence: a message queued there
@@ -504,32 +521,77 @@ class OwnedPartition {
     this.takenBeforeDrop = this.highestTaken;
   }
 
-  /** The server lost this consumer (a restart on wiped storage): make it again and pull. */
+  /**
+   * Re-opens the pull after the server said this consumer was gone. What was taken keeps running
+   * meanwhile: the partition is still ours (the heartbeat that called this checked the lease).
+   *
+   * - Found after all (a restarted server answers "not found" until its JetStream has recovered
+   *   the consumer): pulling resumes on it, and the messages taken from it stay held on the ack
+   *   floor. Dropping them there would let the ack of a later sequence (AckAll) acknowledge them
+   *   unrun: the consumer does not deliver them again on its own.
+   * - Really gone (a restart on wiped storage): it is made again, from the start of the stream,
+   *   and delivers every unfinished message again; the copies taken from the old one are dropped.
+   */
   async reopen(): Promise<void> {
-    await this.stopPulling();
-    this.stopped = false;
-    // The new consumer delivers them again; acks of the old copies must not reach it.
+    this.needsReopen = true;
+    await this.closePull();
+    const found = await this.host.jsm.consumers.info(this.sub.stream, this.name).then(
+      () => true,
+      (e: unknown) => (/not found/i.test(errorText(e)) ? false : undefined),
+    );
+    // Not answering yet: try again at the next heartbeat.
+    if (found === undefined || this.stopped || this.lost) return;
+    if (!found && !(await this.recreate())) return;
+    this.needsReopen = false;
+    this.startPulling();
+  }
+
+  /**
+   * Makes this epoch's consumer again after the server lost it, with the config it was made with
+   * (so that making it is a no-op if the server has it after all); false if that failed (retried
+   * at the next heartbeat).
+   */
+  private async recreate(): Promise<boolean> {
+    this.generation++;
     this.acks.clear();
-    // A stream that lost its messages too numbers them from 1 again: those are new, not replays.
+    // A stream that lost its messages too numbers them from 1 again: those are new, not replays,
+    // and the epoch's start sequence means nothing any more.
     const lastSeq = await this.host.jsm.streams.info(this.sub.stream).then(
       (i) => i.state.last_seq,
       () => undefined,
     );
-    if (lastSeq !== undefined && lastSeq < this.highestTaken) this.highestTaken = this.takenBeforeDrop = 0;
-    await this.host.jsm.consumers
+    if (lastSeq !== undefined && lastSeq < Math.max(this.highestTaken, this.startSeq - 1)) {
+      this.highestTaken = this.takenBeforeDrop = this.previousOwnerEnd = 0;
+      this.startSeq = 0;
+    }
+    return this.host.jsm.consumers
       .add(
         this.sub.stream,
-        consumerConfig(this.host, this.sub, this.group, this.fence.partition, this.fence.epoch, 0),
+        consumerConfig(
+          this.host,
+          this.sub,
+          this.group,
+          this.fence.partition,
+          this.fence.epoch,
+          this.startSeq,
+        ),
       )
-      .catch((e: unknown) => {
-        this.logger.warn({ consumer: this.name, err: (e as Error).message }, 'could not re-create consumer');
-        this.needsReopen = true;
-      });
-    if (!this.needsReopen) this.startPulling();
+      .then(
+        () => true,
+        (e: unknown) => {
+          this.logger.warn({ consumer: this.name, err: errorText(e) }, 'could not re-create consumer');
+          return false;
+        },
+      );
   }
 
   async stopPulling(): Promise<void> {
     this.stopped = true;
+    await this.closePull();
+  }
+
+  /** Closes the pull iterator and waits (bounded) for its loop to end. */
+  private async closePull(): Promise<void> {
     const m = this.messages;
     if (m) await Promise.race([m.close(), sleep(2_000)]).catch(() => undefined);
     // The loop ends with its iterator; one still waiting for a pull to open is left to notice the stop.
@@ -591,37 +653,41 @@ class OwnedPartition {
       for (const m of this.acks.held(Date.now() - every)) m.working();
     }, every);
     this.beat.unref();
-    this.pulling = this.pull();
+    this.pulling = this.pull(++this.pulls);
   }
 
-  private async pull(): Promise<void> {
+  private async pull(run: number): Promise<void> {
     const { js, options } = this.host;
     // Fewer, larger pulls: the server never has more than max_ack_pending delivered and unacked
     // on the consumer, so a batch above it is never filled. Each refill asks for ~3/4 of a batch.
     const batch = Math.max(1, Math.min(options.pullBatch, options.maxAckPending));
     const threshold = Math.max(1, Math.floor(batch / 4));
-    while (!this.stopped && !this.lost) {
+    // Ends at a stop, a lost lease, a lost consumer (the heartbeat re-opens it) or a newer loop.
+    const ended = () => this.stopped || this.lost || this.needsReopen || run !== this.pulls;
+    while (!ended()) {
       try {
         const consumer = await js.consumers.get(this.sub.stream, this.name);
         const messages = await consumer.consume({ max_messages: batch, threshold_messages: threshold });
         this.messages = messages;
         void this.watch(messages);
         this.host.keepPulling(messages, this.name);
-        if (this.stopped) await messages.close();
+        if (ended()) await messages.close();
         for await (const m of messages) {
-          // Pulled after the stop: left unacked, the next owner's consumer replays it from the floor.
+          // Pulled after the stop: left unacked, the next owner's consumer replays it from the
+          // floor. Anything else delivered is taken, whichever loop it came through: while the
+          // partition is ours, a message skipped here would be acknowledged by a later one's ack.
           if (this.stopped || this.lost) continue;
           // Taken at once, so the beat keeps it alive however long it waits for admission: a
           // message left in the iterator's buffer would have its ack_wait run out unseen.
           this.pending.add(m);
           if (m.seq > this.highestTaken) this.highestTaken = m.seq;
           this.acks.take(m.seq, m, Date.now());
-          this.waiting.push(m);
+          this.waiting.push({ m, generation: this.generation });
           if (!this.admitting) void this.admitAll();
         }
-        if (this.stopped || this.lost) return;
+        if (ended()) return;
       } catch (e) {
-        if (this.stopped || this.lost) return;
+        if (ended()) return;
         const msg = (e as Error).message;
         if (/not found/i.test(msg)) {
           this.needsReopen = true;
@@ -637,22 +703,22 @@ class OwnedPartition {
   private async admitAll(): Promise<void> {
     this.admitting = true;
     try {
-      for (let m = this.waiting.shift(); m; m = this.waiting.shift()) {
+      for (let w = this.waiting.shift(); w; w = this.waiting.shift()) {
         const release = await this.host.admit();
-        if (this.stopped || this.lost) {
-          // Left unacked, holding the floor: the next owner replays it.
+        if (this.stopped || this.lost || w.generation !== this.generation) {
+          // Left unacked, holding the floor: the next owner (or the re-made consumer) replays it.
           release();
-          this.pending.delete(m);
+          this.pending.delete(w.m);
           continue;
         }
-        this.run(m, release);
+        this.run(w.m, w.generation, release);
       }
     } finally {
       this.admitting = false;
     }
   }
 
-  private run(m: JsMsg, release: () => void): void {
+  private run(m: JsMsg, generation: number, release: () => void): void {
     const done = (): void => {
       release();
       this.pending.delete(m);
@@ -670,7 +736,9 @@ class OwnedPartition {
       return;
     }
     void this.lanes
-      .add(this.host.orderingKey(subject, data), () => this.settle(m, () => this.handle(m, subject, data)))
+      .add(this.host.orderingKey(subject, data), () =>
+        this.settle(m, () => this.handle(m, generation, subject, data)),
+      )
       .catch(() => undefined)
       .finally(done);
   }
@@ -690,10 +758,14 @@ class OwnedPartition {
         !this.stopped &&
         !this.lost
       ) {
-        // Deleted by a newer owner (the heartbeat will say the lease is lost), or lost by the
-        // server: either way pull no more now; the heartbeat decides which.
+        // Deleted by a newer owner (the heartbeat will say the lease is lost), lost by the server,
+        // or not recovered yet by a restarted one: pull no more now; the heartbeat decides which.
+        // What was taken keeps running: it is this partition's until the lease says otherwise.
+        this.logger.warn(
+          { consumer: this.name, status: s.type },
+          'consumer reported lost; the next heartbeat re-opens it',
+        );
         this.needsReopen = true;
-        this.stopped = true;
         await messages.close().catch(() => undefined);
       }
     }
@@ -724,18 +796,21 @@ class OwnedPartition {
    * session, until the delivery limit dead-letters it. True once finished (handled or
    * dead-lettered); false when left for the next owner (stopped or lost before finishing).
    */
-  private async handle(m: JsMsg, subject: string, data: unknown): Promise<boolean> {
+  private async handle(m: JsMsg, generation: number, subject: string, data: unknown): Promise<boolean> {
     await this.current();
     // Stopped (a hand-over or a drain) or lost before its turn came: left unacked, the next
-    // owner's consumer replays it from the ack floor, in order.
-    if (this.stopped || this.lost) return false;
+    // owner's consumer replays it from the ack floor, in order. Taken from a consumer the server
+    // lost: the re-made one delivers it again.
+    if (this.stopped || this.lost || generation !== this.generation) return false;
     const headers = this.host.headerRecord(m);
     // Deliveries by earlier owners' consumers count too (see PartitionLeaseStore.carry).
     let firstDelivery = m.info.deliveryCount + (m.seq <= this.tailEnd ? this.carried : 0);
-    // Taken before the connection dropped: a restarted server can deliver it again with the count
-    // it had flushed (1), though it ran here. Counted as the redelivery it may be, so the handler
-    // checks what was done (egress reads its delivery ledger).
-    if (m.seq <= this.takenBeforeDrop && firstDelivery < 2) firstDelivery = 2;
+    // Taken before the connection dropped (or in the stream before this owner took over): a
+    // restarted server can deliver it again with the count it had flushed (1), though it ran here
+    // (or on the previous owner). Counted as the redelivery it may be, so the handler checks what
+    // was done (egress reads its delivery ledger).
+    if ((m.seq <= this.takenBeforeDrop || m.seq <= this.previousOwnerEnd) && firstDelivery < 2)
+      firstDelivery = 2;
     // Past the limit, a handler that recognises finished work still sees the message once: it may
     // have finished behind one that crashed every replica, and been replayed with it each time.
     const pastLimit = firstDelivery > this.sub.maxDeliver;
@@ -751,7 +826,7 @@ class OwnedPartition {
     }
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
-      if (this.lost) return false;
+      if (this.lost || generation !== this.generation) return false;
       const deliveryCount = firstDelivery + failures;
       this.host.count('running');
       try {
