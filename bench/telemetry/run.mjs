@@ -43,6 +43,8 @@ const bsp = {
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE: String(batch),
   OTEL_BSP_SCHEDULE_DELAY: '500',
 };
+const tracedEnv = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: 'always_on', ...bsp };
+const inRunner = path.join(root, 'bench/telemetry/floor-in-runner-server.mjs');
 const modes = [
   { mode: 'off', env: { OTEL_SDK_DISABLED: 'true', GREENTIC_METRICS: 'false' } },
   { mode: 'metrics only', env: { GREENTIC_METRICS: 'true' } },
@@ -81,6 +83,24 @@ const modes = [
     noBundle: true,
     baseline: 'floor: bare node:http',
   },
+  // The same two servers inside one runner's process (floor-in-runner-server.mjs: a traced runner,
+  // warmed, then idle): the SDK's cost for the floor's own code, in a process the size of the runner's.
+  {
+    mode: 'floor in a runner process: bare',
+    script: inRunner,
+    env: { GREENTIC_METRICS: 'false', ...tracedEnv },
+    shared: 'in-runner',
+    path: '/bare',
+    baseline: 'floor in a runner process: bare',
+  },
+  {
+    mode: 'floor in a runner process: + SDK, the same traces',
+    script: inRunner,
+    env: { GREENTIC_METRICS: 'false', ...tracedEnv },
+    shared: 'in-runner',
+    path: '/',
+    baseline: 'floor in a runner process: bare',
+  },
 ];
 const traced = (mode) => mode.includes('traces');
 
@@ -98,13 +118,15 @@ const traces = new Map();
 // (the batch processor's queue) is charged to it too.
 const servers = [];
 try {
-  for (const m of modes)
-    servers.push({
-      m,
-      srv: await spawnServer(m.script ?? runner, m.noBundle ? [] : [bundle], { ...m.env }),
-    });
+  // Modes with the same `shared` key are two paths of one server process.
+  const spawned = new Map();
+  for (const m of modes) {
+    const start = () => spawnServer(m.script ?? runner, m.noBundle ? [] : [bundle], { ...m.env });
+    const srv = m.shared ? (spawned.get(m.shared) ?? spawned.set(m.shared, start()).get(m.shared)) : start();
+    servers.push({ m, srv: await srv });
+  }
   for (const s of servers) {
-    s.url = s.srv.url + (s.m.noBundle ? '/' : WEBHOOK_ROUTE);
+    s.url = s.srv.url + (s.m.path ?? (s.m.noBundle ? '/' : WEBHOOK_ROUTE));
     s.pid = pidOf(s.srv.url);
     await load({ url: s.url, connections, duration: 2, warmup: 0, body: webhookBody });
   }
@@ -113,8 +135,12 @@ try {
   let pending = new Map();
   for (const { round, item: s } of rotations(servers, rounds)) {
     const cpu0 = cpuByThreadMs(s.pid);
-    const prev = pending.get(s);
-    if (prev) finish(prev, cpu0);
+    // A slice's CPU runs until the next slice of its process, whichever path that one loads.
+    for (const [k, prev] of pending)
+      if (k.pid === s.pid) {
+        finish(prev, cpu0);
+        pending.delete(k);
+      }
     const spansBefore = traced(s.m.mode) ? (await receiverStats()).spans : 0;
     const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody });
     if (traced(s.m.mode)) {
@@ -133,9 +159,9 @@ try {
     const res = await fetch(`${s.srv.url}/metrics`);
     if (res.status !== 200) throw new Error(`/metrics answered ${res.status} in mode '${s.m.mode}'`);
   }
-  for (const s of servers.splice(0)) await s.srv.stop();
+  for (const srv of new Set(servers.splice(0).map((s) => s.srv))) await srv.stop();
 } finally {
-  for (const s of servers) await s.srv.stop();
+  for (const srv of new Set(servers.map((s) => s.srv))) await srv.stop();
   await receiver.stop();
 }
 
@@ -232,12 +258,19 @@ process.stdout.write(
 );
 const target = { metricsCostPctBelow: 5, tracesCostPctBelow: 20, tracesAddedVsFloorAtMost: 1.3 };
 const vsFloor = rows[2].addedUsPerReq / sdkFloor.addedUsPerReq;
+// The same floor code inside a runner's process: how much of the gap is the process, not the
+// runner's tracing code.
+const inRunnerFloor = rows.find((r) => r.mode === 'floor in a runner process: + SDK, the same traces');
+const vsFloorInRunner = rows[2].addedUsPerReq / inRunnerFloor.addedUsPerReq;
 // Requests still in flight when a slice ends export their spans without being counted: at the
 // runner's lower rate that shows as ~0.05 span per request more than the floor, not another span.
 const sameSpans = Math.abs(rows[2].spansPerRequest - sdkFloor.spansPerRequest) < 0.2;
 const floorMet = sameSpans && vsFloor <= target.tracesAddedVsFloorAtMost;
 process.stdout.write(
   `runner tracing vs the SDK floor: ${vsFloor.toFixed(2)}× the floor's added CPU (target ≤ ${target.tracesAddedVsFloorAtMost}×), ${rows[2].spansPerRequest} spans per request against the floor's ${sdkFloor.spansPerRequest}: ${floorMet ? 'met' : 'NOT met'}\n`,
+);
+process.stdout.write(
+  `the SDK floor inside a runner's process adds ${inRunnerFloor.addedUsPerReq} µs (${inRunnerFloor.addedMainUs} on the event loop, ${inRunnerFloor.addedGcUs} in GC threads): ${(inRunnerFloor.addedUsPerReq / sdkFloor.addedUsPerReq).toFixed(2)}× the floor alone for the same code; the runner's tracing is ${vsFloorInRunner.toFixed(2)}× that\n`,
 );
 const metricsMet = Number(rows[1].costPct) < target.metricsCostPctBelow;
 const tracesMet = Number(rows[2].costPct) < target.tracesCostPctBelow;
@@ -254,6 +287,8 @@ const file = writeResults('telemetry', {
   samples: Object.fromEntries(samples),
   target,
   tracesAddedVsFloor: vsFloor,
+  tracesAddedVsFloorInRunnerProcess: vsFloorInRunner,
+  floorInRunnerProcessVsFloor: inRunnerFloor.addedUsPerReq / sdkFloor.addedUsPerReq,
   met: { metrics: metricsMet, traces: tracesMet, tracesVsFloor: floorMet },
 });
 process.stdout.write(`wrote ${path.relative(root, file)}\n`);

@@ -3,16 +3,19 @@
 // ingress, consume ingress, flow run with its two nodes as events, component call, publish egress,
 // which also answers the waiting caller: same names, kinds, attributes, parent chain, traceparent
 // hops, the envelope's own traceparent field, and active contexts), through the
-// runner's own OpenTelemetry setup (dist/telemetry/otel.js: Node SDK, batch processor, OTLP
+// runner's own OpenTelemetry setup (dist/telemetry/otel.js: tracer provider, batch processor, OTLP
 // exporter, redaction, the AsyncLocalStorage context manager). No Nest and no runner logic: what it
 // costs over the bare server is what the SDK itself costs per traced message, the least any runner
-// emitting this trace could pay. Prints LISTENING <url>.
+// emitting this trace could pay. Prints LISTENING <url>. `tracedAnswer` is the per-request part,
+// for floor-in-runner-server.mjs.
+import { fileURLToPath } from 'node:url';
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { shutdownTelemetry, startTelemetry } from '../../dist/telemetry/otel.js';
 import { serveBare } from '../webhook/bare-server.mjs';
 
-await startTelemetry();
-const tracer = trace.getTracer('greentic-runner');
+// From the global provider, whoever registered it (this script, or the runner beside it), at the
+// first request: taken before a provider is registered it would be the API's proxy.
+let tracer;
 const [tenant, env, team, channel] = ['bench', 'dev', 'default', 'web'];
 const tenancy = {
   'greentic.tenant': tenant,
@@ -72,6 +75,7 @@ function hop(parent, direction, subject, msgId, id, consumer) {
 }
 
 function traceOne(body, req) {
+  tracer ??= trace.getTracer('greentic-runner');
   const webhook = tracer.startSpan(
     'webhook webhook',
     {
@@ -148,11 +152,17 @@ function traceOne(body, req) {
   return webhook;
 }
 
-const server = serveBare((body, req) => {
+/** serveBare's `around`: the request's spans, the webhook span ended after the answer. */
+export function tracedAnswer(body, req) {
   const webhook = traceOne(body, req);
   return () => {
     webhook.setAttribute('http.response.status_code', 200);
     webhook.end();
   };
-});
-process.on('SIGTERM', () => server.close(() => shutdownTelemetry().then(() => process.exit(0))));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await startTelemetry();
+  const server = serveBare(tracedAnswer);
+  process.on('SIGTERM', () => server.close(() => shutdownTelemetry().then(() => process.exit(0))));
+}
