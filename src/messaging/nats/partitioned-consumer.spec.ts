@@ -265,16 +265,21 @@ async function startOwner(
   return owner;
 }
 
+/** An owner on a fresh scripted server with a gated handler, and the consumer it pulls from. */
+async function gatedOwner() {
+  const server = new FakeServer();
+  const h = gatedHandler();
+  await startOwner(server, h.handler);
+  return { server, h, consumer: server.pulls[0]!.consumer };
+}
+
 /** The highest sequence acknowledged (AckAll) through a copy taken from `consumer`, so far. */
 const floorOf = (server: FakeServer, consumer: string) =>
   Math.max(0, ...server.acks.filter((a) => a.consumer === consumer).map((a) => a.seq));
 
 describe('PartitionedConsumer: a consumer reported lost', () => {
   it('still runs the messages it had taken when the server finds the consumer after all, and acks none of them unrun', async () => {
-    const server = new FakeServer();
-    const h = gatedHandler();
-    await startOwner(server, h.handler);
-    const consumer = server.pulls[0]!.consumer;
+    const { server, h, consumer } = await gatedOwner();
 
     // Session a: 1 runs (held), 2 waits behind it in its lane. Session b: 3 finishes.
     h.gate(1);
@@ -301,10 +306,7 @@ describe('PartitionedConsumer: a consumer reported lost', () => {
   });
 
   it('re-makes a consumer the server really lost, and runs what it redelivers instead of the copies taken before', async () => {
-    const server = new FakeServer();
-    const h = gatedHandler();
-    await startOwner(server, h.handler);
-    const consumer = server.pulls[0]!.consumer;
+    const { server, h, consumer } = await gatedOwner();
 
     h.gate(1);
     server.deliver(1, { session: 'a', n: 1 });
