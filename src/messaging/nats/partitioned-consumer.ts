@@ -481,17 +481,16 @@ class OwnedPartition {
     const { jsm } = this.host;
     const newest = previous.find((c) => c.epoch < this.fence.epoch);
     this.startSeq = newest ? newest.ackFloor + 1 : 0;
-    // A placeholder (epoch 0) was never pulled: nothing of it can have run.
-    if (newest && newest.epoch !== 0)
-      this.previousOwnerEnd = (await jsm.streams.info(this.sub.stream)).state.last_seq;
     if (newest) {
+      const lastSeq = (await jsm.streams.info(this.sub.stream)).state.last_seq;
+      // A placeholder (epoch 0) was never pulled: nothing of it can have run.
+      if (newest.epoch !== 0) this.previousOwnerEnd = lastSeq;
       // The previous consumer's own "delivered" sequence is rewound while a message awaits
       // redelivery, so the tail is bounded by the stream's last sequence: a message queued there
       // but never delivered may be counted once too often, never too rarely. Under AckAll the
       // tail also holds messages that finished after the last ack the previous owner sent (a
       // crash): they count one more delivery too, and the session's processed ids skip them.
-      this.tailEnd =
-        newest.unfinished > 0 ? (await jsm.streams.info(this.sub.stream)).state.last_seq : newest.ackFloor;
+      this.tailEnd = newest.unfinished > 0 ? lastSeq : newest.ackFloor;
       this.carried = await this.host.leases.carry(
         this.group,
         this.fence.partition,
@@ -529,8 +528,9 @@ class OwnedPartition {
    *   the consumer): pulling resumes on it, and the messages taken from it stay held on the ack
    *   floor. Dropping them there would let the ack of a later sequence (AckAll) acknowledge them
    *   unrun: the consumer does not deliver them again on its own.
-   * - Really gone (a restart on wiped storage): it is made again, from the start of the stream,
-   *   and delivers every unfinished message again; the copies taken from the old one are dropped.
+   * - Really gone (a restart on wiped storage): it is made again with the config it had (from the
+   *   epoch's start sequence) and delivers every unfinished message again; the copies taken from
+   *   the old one are dropped.
    */
   async reopen(): Promise<void> {
     this.needsReopen = true;
