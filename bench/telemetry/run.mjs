@@ -20,7 +20,11 @@ import {
 const quick = process.argv.includes('--quick');
 // Many short rounds, each in a rotated order: this machine's speed drifts by tens of percent
 // within a minute, and costs paired within a round see through it.
-const rounds = quick ? 2 : 12;
+// `--rounds=N` for more: a major collection of the runner's heap lands in some slices and not in
+// others, so more rounds steady the medians.
+const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? (quick ? 2 : 12));
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error(`--rounds: expected a positive integer, got ${rounds}`);
 const duration = quick ? 2 : 3;
 const connections = 50;
 
