@@ -55,11 +55,13 @@ export function spawnServer(script, args = [], env = {}) {
 }
 
 /** One autocannon run; `body(i)` makes the i-th request body so sessions can differ. */
-export async function load({ url, connections = 50, duration = 10, body, headers = {}, warmup = 2 }) {
+export async function load({ url, connections = 50, duration = 10, body, headers = {}, warmup = 2, rate }) {
   let i = 0;
   const opts = {
     url,
     connections,
+    // A fixed offered load (requests per second over all connections) instead of saturation.
+    ...(rate ? { overallRate: rate } : {}),
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     requests: [{ setupRequest: (req) => ({ ...req, body: body(i++) }) }],
