@@ -5,14 +5,24 @@
 // tracing adds to each bucket in the runner and in the floor. It answers what bench/telemetry's
 // ratio cannot: which part of the runner's excess over the floor is code the runner could change
 // (its own telemetry code), and which is the same SDK calls costing more inside a working process.
-// A diagnostic, not a speed claim: one profile per target, run one after the other.
+// A diagnostic beside bench/telemetry's ratio: one profile per server over the whole run, a few
+// interleaved rounds.
 //
-// node bench/telemetry/profile.mjs [--rate=N] [--duration=S]  (after `npm run build`)
+// node bench/telemetry/profile.mjs [--rate=N] [--duration=S] [--rounds=N]  (after `npm run build`)
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { benchBundle, webhookBody, WEBHOOK_ROUTE } from '../lib/webhook-bundle.mjs';
-import { cpuByThreadMs, load, pidOf, root, spawnServer, table, writeResults } from '../lib/harness.mjs';
+import {
+  cpuByThreadMs,
+  load,
+  pidOf,
+  root,
+  rotations,
+  spawnServer,
+  table,
+  writeResults,
+} from '../lib/harness.mjs';
 
 const arg = (name, dflt) => {
   const v = Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
@@ -22,7 +32,8 @@ const arg = (name, dflt) => {
 // Below the traced runner's saturation on a 2-core machine (~2,800 req/s), so every target serves
 // the same rate and no slice competes with the load generator for the cores.
 const rate = arg('rate', 1500);
-const duration = arg('duration', 10);
+const duration = arg('duration', 5);
+const rounds = arg('rounds', 3);
 const connections = 50;
 
 const bundle = await benchBundle('echo');
@@ -81,42 +92,55 @@ function selfTimeByBucket(file) {
 }
 
 const perRequest = new Map();
-// CPU time per request over the measured window, from /proc, by thread.
+// CPU time per request over the measured slices, from /proc, by thread.
 const cpuPerRequest = new Map();
+const servers = [];
 try {
+  // All four stay up and take turns under load, in rotated order each round, as bench/telemetry's
+  // servers do: the CPU readings of one round are seconds apart and see the same machine.
   for (const t of targets) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'greentic-prof-'));
     const srv = await spawnServer(t.script, [bundle], {
       ...t.env,
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir}`.trim(),
     });
-    const url = srv.url + t.route;
-    // Warm-up, then the measured load; the profile covers both, so both are counted.
-    const warm = await load({ url, connections, duration: 5, warmup: 0, body: webhookBody, rate });
-    const pid = pidOf(srv.url);
-    const cpu0 = cpuByThreadMs(pid);
-    const r = await load({ url, connections, duration, warmup: 0, body: webhookBody, rate });
-    // The batch processor's last exports of the window count too.
+    servers.push({ t, srv, dir, url: srv.url + t.route, pid: pidOf(srv.url), requests: 0 });
+  }
+  // The profile covers the warm-up too, so its requests are counted with the rest.
+  for (const s of servers)
+    s.requests += (
+      await load({ url: s.url, connections, duration: 5, warmup: 0, body: webhookBody, rate })
+    ).total;
+  const sums = new Map(servers.map((s) => [s, { main: 0, gc: 0, total: 0, requests: 0 }]));
+  for (const { item: s } of rotations(servers, rounds)) {
+    const cpu0 = cpuByThreadMs(s.pid);
+    const r = await load({ url: s.url, connections, duration, warmup: 0, body: webhookBody, rate });
+    // The batch processor's last exports of the slice count too.
     await new Promise((res) => setTimeout(res, 1500));
-    const cpu1 = cpuByThreadMs(pid);
-    cpuPerRequest.set(t.name, {
-      main: ((cpu1.main - cpu0.main) * 1000) / r.total,
-      gc: ((cpu1.gc - cpu0.gc) * 1000) / r.total,
-      total: ((cpu1.total - cpu0.total) * 1000) / r.total,
-    });
-    await srv.stop();
+    const cpu1 = cpuByThreadMs(s.pid);
+    const acc = sums.get(s);
+    for (const k of ['main', 'gc', 'total']) acc[k] += cpu1[k] - cpu0[k];
+    acc.requests += r.total;
+    s.requests += r.total;
+  }
+  for (const s of servers) {
+    await s.srv.stop();
+    s.stopped = true;
+    const acc = sums.get(s);
+    const us = (ms) => (ms * 1000) / acc.requests;
+    cpuPerRequest.set(s.t.name, { main: us(acc.main), gc: us(acc.gc), total: us(acc.total) });
     // The main thread's profile (worker threads write their own, numbered after it).
-    const main = readdirSync(dir)
+    const main = readdirSync(s.dir)
       .filter((f) => f.endsWith('.cpuprofile'))
       .sort()[0];
-    if (!main) throw new Error(`${t.name}: no CPU profile was written in ${dir}`);
-    const requests = warm.total + r.total;
-    const self = selfTimeByBucket(path.join(dir, main));
-    perRequest.set(t.name, Object.fromEntries(Object.entries(self).map(([k, us]) => [k, us / requests])));
-    rmSync(dir, { recursive: true, force: true });
-    process.stdout.write(`${t.name}: ${requests} requests at ${rate} req/s profiled\n`);
+    if (!main) throw new Error(`${s.t.name}: no CPU profile was written in ${s.dir}`);
+    const self = selfTimeByBucket(path.join(s.dir, main));
+    perRequest.set(s.t.name, Object.fromEntries(Object.entries(self).map(([k, v]) => [k, v / s.requests])));
+    rmSync(s.dir, { recursive: true, force: true });
+    process.stdout.write(`${s.t.name}: ${s.requests} requests at ${rate} req/s profiled\n`);
   }
 } finally {
+  for (const s of servers) if (!s.stopped) await s.srv.stop();
   await receiver.stop();
 }
 
@@ -149,7 +173,7 @@ rows.push({
   differenceUs: round1(sum(runnerAdds) - sum(floorAdds)),
 });
 process.stdout.write(
-  `\nmain-thread self time tracing adds per request (µs), ${rate} req/s, ${connections} connections, ${duration} s after a 5 s warm-up\n`,
+  `\nmain-thread self time tracing adds per request (µs), ${rate} req/s, ${connections} connections, ${rounds} round(s) × ${duration} s after a 5 s warm-up\n`,
 );
 process.stdout.write(table(rows, ['bucket', 'runnerAddsUs', 'floorAddsUs', 'differenceUs']) + '\n');
 const summary = {
@@ -161,8 +185,7 @@ process.stdout.write(
   `OpenTelemetry's own code: ${summary.otelRunnerUs} µs per message in the runner, ${summary.otelFloorUs} in the floor, for the same spans; the runner's telemetry code: ${summary.runnerTelemetryCodeUs} µs\n`,
 );
 // The same question in CPU time, all threads, from /proc: the profile samples only the event loop,
-// and its sample times include waits for a core. The four targets run one after another, not in
-// interleaved rounds, so this is a reading of one quiet stretch, not bench/telemetry's figure.
+// and its sample times include waits for a core. At a fixed rate, not bench/telemetry's saturation.
 const cpuAdded = (a, b) =>
   Object.fromEntries(
     ['main', 'gc', 'total'].map((k) => [k, round1(cpuPerRequest.get(a)[k] - cpuPerRequest.get(b)[k])]),
@@ -180,6 +203,7 @@ const file = writeResults('telemetry-profile', {
   rate,
   connections,
   durationS: duration,
+  rounds,
   rows,
   summary,
   perRequestUs: Object.fromEntries(perRequest),
