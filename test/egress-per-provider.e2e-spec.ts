@@ -39,6 +39,8 @@ let slack: SlackApiFake;
 let callback: FakeServer;
 /** Webhook callbacks received: `{sessionKey} {reply text}` with the arrival time. */
 let calls: { key: string; at: number }[] = [];
+/** Webhook callbacks received at tenant globex's URL: their session keys. */
+const globexCalls: string[] = [];
 
 function reply(id: string, channel: 'web' | 'slack', session: string, texts: string[]): EgressMessage {
   return {
@@ -68,6 +70,10 @@ beforeAll(async () => {
   slack = await new SlackApiFake(BOT_TOKEN).start();
   callback = await new FakeServer((req) => {
     const body = JSON.parse(req.body.toString('utf8')) as { sessionKey: string; replies: { text: string }[] };
+    if (req.url !== '/cb') {
+      globexCalls.push(body.sessionKey);
+      return { status: 200, body: { ok: true } };
+    }
     for (const r of body.replies) calls.push({ key: `${body.sessionKey} ${r.text}`, at: Date.now() });
     return { status: 200, body: { ok: true } };
   }).listen();
@@ -90,6 +96,18 @@ beforeAll(async () => {
             flow: 'echo',
             settings: { api_base_url: slack.url },
             secret_refs: { signing_secret: 'slack_signing_secret', bot_token: 'slack_bot_token' },
+          },
+        },
+      },
+      // A second tenant with a channel of the same id and provider: its replies go to its own URL.
+      globex: {
+        packs: ['p'],
+        channels: {
+          web: {
+            provider: 'webhook',
+            pack: 'p',
+            flow: 'echo',
+            settings: { callback_url: `http://127.0.0.1:${callback.port}/globex` },
           },
         },
       },
@@ -197,4 +215,44 @@ describe('egress: a consumer per provider', () => {
       await sub.unsubscribe();
     }
   }, 30_000);
+});
+
+describe('egress: the subject is the authority on tenancy', () => {
+  it("refuses and dead-letters a reply on tenant acme's subject that claims tenant globex: no callback gets it", async () => {
+    type DeadLetter = { subject: string; error: { code: string }; data: EgressMessage };
+    const dead: DeadLetter[] = [];
+    const sub = await bus.subscribe<DeadLetter>(
+      'greentic.messaging.dlq.>',
+      async (m) => void dead.push(m.data),
+    );
+    try {
+      const acmeSubject = egressSubject('dev', 'acme', 'default', 'web');
+      // The body names globex's channel; the subject is acme's.
+      const forged = { ...reply('forged-egress', 'web', 'mallory', ['leak']), tenant: 'globex' };
+      forged.sessionKey = 'globex:web:mallory:mallory';
+      await bus.publish(acmeSubject, forged, { msgId: forged.id });
+      // The same claim made in the tenancy header instead.
+      const viaHeader = reply('forged-egress-header', 'web', 'mallory', ['leak']);
+      await bus.publish(acmeSubject, viaHeader, {
+        msgId: viaHeader.id,
+        headers: { 'greentic-tenant': 'globex' },
+      });
+      await until(() => dead.length === 2, 'both forged replies dead-lettered', 10_000);
+      expect(dead.map((d) => [d.subject, d.error.code, d.data.inReplyTo]).sort()).toEqual([
+        [acmeSubject, 'tenancy_mismatch', 'forged-egress'],
+        [acmeSubject, 'tenancy_mismatch', 'forged-egress-header'],
+      ]);
+      // A genuine reply of globex's still reaches globex's URL, and acme's URL saw none of them.
+      await bus.publish(egressSubject('dev', 'globex', 'default', 'web'), {
+        ...reply('globex-1', 'web', 'gina', ['hello']),
+        tenant: 'globex',
+        sessionKey: 'globex:web:gina:gina',
+      });
+      await until(() => globexCalls.length === 1, "globex's own reply", 5_000);
+      expect(globexCalls).toEqual(['globex:web:gina:gina']);
+      expect(calls).toEqual([]);
+    } finally {
+      await sub.unsubscribe();
+    }
+  }, 20_000);
 });

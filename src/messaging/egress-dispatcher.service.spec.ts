@@ -20,7 +20,7 @@ import type {
   SubscribeOptions,
 } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
-import { egressSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.js';
+import { egressSubject, parseSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.js';
 import { EgressError, type MessagingProvider } from './providers/messaging-provider.js';
 import type { ProviderRegistry } from './providers/provider-registry.service.js';
 import { MemoryDeliveryLedger } from '../sessions/memory-delivery-ledger.js';
@@ -30,14 +30,35 @@ const SUBJECT = 'greentic.messaging.egress.dev.acme.default.main';
 
 /**
  * Consumes egress as the application does: EgressController's handler on the bus transport, on
- * the dispatcher's routes (TenantGuard, which the application puts in front, is left out here).
+ * the dispatcher's routes. In front of it, what TenantGuard leaves on the delivery's context: the
+ * channel its subject names, resolved through `registry` (egress uses no tenant service scope).
  */
-async function consume(bus: MessageBus, d: EgressDispatcher): Promise<BusTransport> {
+async function consume(
+  bus: MessageBus,
+  d: EgressDispatcher,
+  registry: Pick<BundleRegistry, 'resolveChannel'>,
+): Promise<BusTransport> {
   const transport = new BusTransport(bus, { queue: 'runner', routes: { [EGRESS_ROUTES]: () => d.routes() } });
   const controller = new EgressController(d);
+  const guarded = (ctx: BusContext): BusContext => {
+    const p = parseSubject(ctx.getSubject())!;
+    const channel = registry.resolveChannel({
+      tenant: p.tenant,
+      env: p.env,
+      team: p.team,
+      channel: p.channel,
+    });
+    ctx.tenancy = {
+      tenant: channel.tenant,
+      binding: channel.tenantBinding,
+      channel,
+      scope: undefined as never,
+    };
+    return ctx;
+  };
   transport.addHandler(
     subjectPattern('egress'),
-    (data: EgressMessage, ctx: BusContext) => controller.onEgress(data, ctx),
+    (data: EgressMessage, ctx: BusContext) => controller.onEgress(data, guarded(ctx)),
     true,
     EGRESS_CONSUMER,
   );
@@ -118,13 +139,13 @@ function oneChannelDispatcher(bus: MessageBus, send: MessagingProvider['send'], 
     get: () => ({ id: 'x', ingress: async () => ({ messages: [] }), send }),
     sends: () => true,
   } as unknown as ProviderRegistry;
-  return new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
+  return { d: new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger()), registry, channel };
 }
 
 async function dispatcher(send: MessagingProvider['send'], delivery?: DeliveryMode) {
   const bus = new InProcessBus();
-  const d = oneChannelDispatcher(bus, send, delivery);
-  await consume(bus, d);
+  const { d, registry } = oneChannelDispatcher(bus, send, delivery);
+  await consume(bus, d, registry);
   const dlq: unknown[] = [];
   await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.data));
   return { bus, dlq };
@@ -185,9 +206,9 @@ describe('EgressDispatcher delivery modes', () => {
 
 /** A dispatcher called directly (no bus), over one ledger: deliveries as the bus would hand them. */
 function direct(send: MessagingProvider['send']) {
-  const d = oneChannelDispatcher(new InProcessBus(), send);
+  const { d, channel } = oneChannelDispatcher(new InProcessBus(), send);
   return (m: EgressMessage, deliveryCount: number, pastLimit = false) =>
-    d.deliver({ subject: SUBJECT, data: m, headers: {}, deliveryCount, pastLimit });
+    d.deliver({ subject: SUBJECT, data: m, headers: {}, deliveryCount, pastLimit }, channel);
 }
 
 describe('EgressDispatcher past the delivery limit (a stuck predecessor replayed it)', () => {
@@ -348,13 +369,14 @@ describe('EgressDispatcher: a consumer per provider', () => {
 
   it("subscribes each provider to its channels' subjects under its own queue, and stops them all", async () => {
     const bus = new RecordingBus();
+    const registry = twoProviders();
     const d = new EgressDispatcher(
       bus,
-      twoProviders(),
+      registry,
       providers(async () => undefined),
       new MemoryDeliveryLedger(),
     );
-    const transport = await consume(bus, d);
+    const transport = await consume(bus, d, registry);
     expect(bus.subs.map((s) => [s.pattern, s.opts])).toEqual([
       [
         'greentic.messaging.egress.dev.acme.default.chat',
@@ -377,9 +399,10 @@ describe('EgressDispatcher: a consumer per provider', () => {
     const bus = new InProcessBus();
     const sent: string[] = [];
     let slackAttempts = 0;
+    const registry = twoProviders();
     const d = new EgressDispatcher(
       bus,
-      twoProviders(),
+      registry,
       providers(async (provider, m) => {
         if (provider === 'slack') {
           slackAttempts++;
@@ -389,7 +412,7 @@ describe('EgressDispatcher: a consumer per provider', () => {
       }),
       new MemoryDeliveryLedger(),
     );
-    const transport = await consume(bus, d);
+    const transport = await consume(bus, d, registry);
     await bus.publish(egressSubject('dev', 'acme', 'default', 'chat'), egress('s1', 'acme', 'chat'));
     const t0 = Date.now();
     await bus.publish(egressSubject('dev', 'acme', 'default', 'web'), egress('w1', 'acme', 'web'));
@@ -400,5 +423,50 @@ describe('EgressDispatcher: a consumer per provider', () => {
     expect(slackAttempts).toBeGreaterThanOrEqual(1);
     await transport.close();
     await bus.close();
+  });
+});
+
+describe('EgressController: the subject is the authority on tenancy', () => {
+  it("refuses a reply on acme's subject whose body or tenancy header claims globex: dead-lettered, never sent", async () => {
+    const bus = new InProcessBus();
+    const registry = new BundleRegistry(bundle({ acme: { chat: 'webhook' }, globex: { chat: 'webhook' } }));
+    const sent: string[] = [];
+    const providers = {
+      get: (id: string) => ({
+        id,
+        ingress: async () => ({ messages: [] }),
+        send: async (m: EgressMessage, ch: { tenant: { tenantId: string } }) =>
+          void sent.push(`${ch.tenant.tenantId}:${m.id}`),
+      }),
+      sends: () => true,
+    } as unknown as ProviderRegistry;
+    const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
+    const transport = await consume(bus, d, registry);
+    // The embedded bus dead-letters the message itself, the error in its `Greentic-Error` header.
+    const dlq: { id: string; error: string | undefined }[] = [];
+    await bus.subscribe<EgressMessage>(
+      'greentic.messaging.dlq.>',
+      async (m) => void dlq.push({ id: m.data.id, error: m.headers['Greentic-Error'] }),
+    );
+    const acme = egressSubject('dev', 'acme', 'default', 'chat');
+    await bus.publish(acme, egress('forged-body', 'globex', 'chat'));
+    await bus.publish(acme, egress('forged-header', 'acme', 'chat'), {
+      headers: { 'greentic-tenant': 'globex' },
+    });
+    await bus.publish(acme, egress('genuine', 'acme', 'chat'));
+    await until(() => dlq.length === 2 && sent.length === 1);
+    await transport.close();
+    await bus.close();
+    expect(sent).toEqual(['acme:genuine']);
+    expect(dlq).toEqual([
+      {
+        id: 'forged-body',
+        error: `message claims globex/dev/default/chat on subject ${acme}`,
+      },
+      {
+        id: 'forged-header',
+        error: `message claims acme/dev/default/chat (tenancy header 'globex') on subject ${acme}`,
+      },
+    ]);
   });
 });

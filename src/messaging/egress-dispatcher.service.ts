@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { DeliveryLimitError, GreenticError } from '../common/errors.js';
 import { retryAfterMs } from './nats/nats-errors.js';
-import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
+import { BundleRegistry, type ResolvedChannel } from '../tenancy/bundle-registry.service.js';
 import type { Bundle, ChannelBinding } from '../tenancy/bundle.types.js';
 import { MESSAGE_BUS, type BusMessage, type MessageBus } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
@@ -119,15 +119,13 @@ export class EgressDispatcher implements OnApplicationBootstrap {
     return routes.flatMap((r) => r.patterns.map((pattern) => ({ pattern, queue: r.queue })));
   }
 
-  /** Sends one egress message; a throw asks the bus to redeliver it. */
-  async deliver(msg: BusMessage<EgressMessage>): Promise<void> {
+  /**
+   * Sends one egress message through `resolved`, the channel its subject names (TenantGuard
+   * resolved it and EgressController checked the message's own claims against it); a throw asks
+   * the bus to redeliver it.
+   */
+  async deliver(msg: BusMessage<EgressMessage>, resolved: ResolvedChannel): Promise<void> {
     const m = msg.data;
-    const resolved = this.registry.resolveChannel({
-      tenant: m.tenant,
-      env: m.env,
-      team: m.team,
-      channel: m.channel,
-    });
     const mode = resolved.channel.delivery ?? 'at_least_once';
     // A replay re-published by the processor counts as a redelivery: the ledger says what was sent.
     const attempt = msg.headers[REPLAY_HEADER] === '1' ? Math.max(2, msg.deliveryCount) : msg.deliveryCount;

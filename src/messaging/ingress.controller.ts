@@ -1,9 +1,8 @@
 import { Controller, UseGuards } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { isReplySubject, REPLY_TO_HEADER, subjectPattern } from '../core/subjects.js';
-import { TenancyMismatchError } from '../common/errors.js';
 import { RateLimitGuard } from '../ratelimit/rate-limit.guard.js';
-import { channelOf, tenancyOf } from '../tenancy/resolved-tenancy.js';
+import { assertClaimMatches, channelOf, tenancyOf } from '../tenancy/resolved-tenancy.js';
 import { TenantGuard } from '../tenancy/tenant.guard.js';
 import { BusContext } from './bus.context.js';
 import type { MessageEnvelope } from '../core/message-envelope.js';
@@ -27,23 +26,7 @@ export class IngressController {
   ): Promise<{ ok: true; status: string }> {
     const tenancy = tenancyOf(ctx);
     const channel = channelOf(ctx);
-    const t = tenancy.tenant;
-    const headerTenant = ctx.getHeaders()['greentic-tenant'];
-    if (
-      env.tenant !== t.tenantId ||
-      env.env !== t.envId ||
-      env.team !== (t.teamId ?? 'default') ||
-      env.channel !== channel.channel.id ||
-      (headerTenant !== undefined && headerTenant !== t.tenantId)
-    ) {
-      throw new TenancyMismatchError(
-        `envelope claims ${env.tenant}/${env.env}/${env.team}/${env.channel} on subject ${ctx.getSubject()}`,
-        {
-          subject: ctx.getSubject(),
-          tenant: t.tenantId,
-        },
-      );
-    }
+    assertClaimMatches(env, ctx.getHeaders()['greentic-tenant'], channel, ctx.getSubject());
     const processor = await tenancy.scope.get(MessageProcessor);
     const replyTo = ctx.getHeaders()[REPLY_TO_HEADER];
     const out = await processor.process(env, channel, {

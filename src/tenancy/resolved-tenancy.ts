@@ -1,3 +1,4 @@
+import { TenancyMismatchError } from '../common/errors.js';
 import type { TenantCtx } from '../core/tenant-ctx.js';
 import type { ResolvedChannel } from './bundle-registry.service.js';
 import type { TenantBinding } from './bundle.types.js';
@@ -40,4 +41,41 @@ export function channelOf(carrier: TenancyCarrier): ResolvedChannel {
   const c = tenancyOf(carrier).channel;
   if (!c) throw new Error('no channel resolved: the route behind TenantGuard names no channel');
   return c;
+}
+
+/** The tenancy a bus message's body states about itself (an envelope or an egress message). */
+export interface TenancyClaim {
+  readonly tenant: string;
+  readonly env: string;
+  readonly team: string;
+  readonly channel: string;
+}
+
+/**
+ * Refuses a bus message whose body, or its `greentic-tenant` header, names another tenant, env,
+ * team or channel than its subject, which TenantGuard resolved: the subject is the authority, and
+ * a message that claims otherwise is never run nor sent (TenancyMismatchError, a permanent error:
+ * dead-lettered).
+ */
+export function assertClaimMatches(
+  claim: TenancyClaim,
+  headerTenant: string | undefined,
+  channel: ResolvedChannel,
+  subject: string,
+): void {
+  const t = channel.tenant;
+  if (
+    claim.tenant === t.tenantId &&
+    claim.env === t.envId &&
+    claim.team === (t.teamId ?? 'default') &&
+    claim.channel === channel.channel.id &&
+    (headerTenant === undefined || headerTenant === t.tenantId)
+  )
+    return;
+  throw new TenancyMismatchError(
+    `message claims ${claim.tenant}/${claim.env}/${claim.team}/${claim.channel}` +
+      (headerTenant !== undefined ? ` (tenancy header '${headerTenant}')` : '') +
+      ` on subject ${subject}`,
+    { subject, tenant: t.tenantId },
+  );
 }
