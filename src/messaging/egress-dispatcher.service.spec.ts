@@ -442,7 +442,8 @@ describe('EgressController: the subject is the authority on tenancy', () => {
     } as unknown as ProviderRegistry;
     const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
     const transport = await consume(bus, d, registry);
-    // The embedded bus dead-letters the message itself, the error in its `Greentic-Error` header.
+    // No Nest exception filter here (in the application it dead-letters a refusal at once): the
+    // embedded bus redelivers, then dead-letters the message itself, the error in a header.
     const dlq: { id: string; error: string | undefined }[] = [];
     await bus.subscribe<EgressMessage>(
       'greentic.messaging.dlq.>',
