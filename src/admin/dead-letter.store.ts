@@ -38,9 +38,9 @@ const MAX_ENTRIES = 1000;
  * queue group), so each one can replay what any replica dead-lettered while it was up; with NATS
  * the DLQ stream keeps older ones.
  *
- * Payload shapes on the dlq subjects: `{subject, error, data, deliveries?}` (the exception filter,
- * the egress dispatcher, the NATS bus), or the original payload with a `Greentic-Error` header
- * (the in-process bus after its last delivery).
+ * Payload shape on the dlq subjects: `{subject, error, data, deliveries?}` (the exception filter,
+ * the egress dispatcher, both buses). Anything else published there is kept as its own payload,
+ * with the error a `greentic-error` header names, if any.
  */
 @Injectable()
 export class DeadLetterStore implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -442,12 +442,12 @@ describe('EgressController: the subject is the authority on tenancy', () => {
     } as unknown as ProviderRegistry;
     const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
     const transport = await consume(bus, d, registry);
-    // No Nest exception filter here (in the application it dead-letters a refusal at once): the
-    // embedded bus redelivers, then dead-letters the message itself, the error in a header.
-    const dlq: { id: string; error: string | undefined }[] = [];
-    await bus.subscribe<EgressMessage>(
+    // No Nest exception filter here (in the application it dead-letters the refusal): the bus
+    // dead-letters it at once, a permanent error.
+    const dlq: { id: string; code: string; message: string }[] = [];
+    await bus.subscribe<{ error: { code: string; message: string }; data: EgressMessage }>(
       'greentic.messaging.dlq.>',
-      async (m) => void dlq.push({ id: m.data.id, error: m.headers['Greentic-Error'] }),
+      async (m) => void dlq.push({ id: m.data.data.id, ...m.data.error }),
     );
     const acme = egressSubject('dev', 'acme', 'default', 'chat');
     await bus.publish(acme, egress('forged-body', 'globex', 'chat'));
@@ -462,11 +462,13 @@ describe('EgressController: the subject is the authority on tenancy', () => {
     expect(dlq).toEqual([
       {
         id: 'forged-body',
-        error: `message claims globex/dev/default/chat on subject ${acme}`,
+        code: 'tenancy_mismatch',
+        message: `message claims globex/dev/default/chat on subject ${acme}`,
       },
       {
         id: 'forged-header',
-        error: `message claims acme/dev/default/chat (tenancy header 'globex') on subject ${acme}`,
+        code: 'tenancy_mismatch',
+        message: `message claims acme/dev/default/chat (tenancy header 'globex') on subject ${acme}`,
       },
     ]);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TenancyMismatchError } from '../common/errors.js';
 import type { RunnerConfig } from '../config/runner-config.js';
 import { InProcessBus } from './in-process.bus.js';
 import { subjectMatches } from '../core/message-bus.js';
@@ -87,11 +88,15 @@ describe('InProcessBus', () => {
     await bus.close();
   });
 
-  it('redelivers a failing message, then dead-letters it', async () => {
+  it("redelivers a failing message, then dead-letters it in the JetStream bus's shape", async () => {
     const bus = new InProcessBus();
     let attempts = 0;
     const dlq: unknown[] = [];
-    await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.headers['Greentic-Error']));
+    const headers: Record<string, string>[] = [];
+    await bus.subscribe('greentic.messaging.dlq.>', async (m) => {
+      dlq.push(m.data);
+      headers.push(m.headers);
+    });
     await bus.subscribe(
       'greentic.messaging.ingress.dev.t.team.c',
       async () => {
@@ -104,19 +109,66 @@ describe('InProcessBus', () => {
     for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
     await bus.close();
     expect(attempts).toBe(3);
-    expect(dlq).toEqual(['poison']);
+    expect(dlq).toEqual([
+      {
+        subject: 'greentic.messaging.ingress.dev.t.team.c',
+        error: { code: 'handler_failed', message: 'poison' },
+        deliveries: 3,
+        data: { x: 1 },
+      },
+    ]);
+    expect(headers[0]).toMatchObject({
+      'greentic-error': 'handler_failed',
+      'greentic-original-subject': 'greentic.messaging.ingress.dev.t.team.c',
+    });
+  });
+
+  it('dead-letters at once what no redelivery can fix (a permanent domain error), with its code', async () => {
+    const bus = new InProcessBus();
+    let attempts = 0;
+    const dlq: { error: unknown; deliveries: number }[] = [];
+    await bus.subscribe<{ error: unknown; deliveries: number }>(
+      'greentic.messaging.dlq.>',
+      async (m) => void dlq.push({ error: m.data.error, deliveries: m.data.deliveries }),
+    );
+    await bus.subscribe(
+      'greentic.messaging.egress.dev.t.team.c',
+      async () => {
+        attempts++;
+        throw new TenancyMismatchError(
+          'message claims u/dev/team/c on subject greentic.messaging.egress.dev.t.team.c',
+        );
+      },
+      { maxDeliver: 5 },
+    );
+    await bus.publish('greentic.messaging.egress.dev.t.team.c', { x: 1 });
+    for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
+    await bus.close();
+    expect(attempts).toBe(1);
+    expect(dlq).toEqual([
+      {
+        error: {
+          code: 'tenancy_mismatch',
+          message: 'message claims u/dev/team/c on subject greentic.messaging.egress.dev.t.team.c',
+        },
+        deliveries: 1,
+      },
+    ]);
   });
 
   it('dead-letters a message whose handler rejects with no error at all, and still closes', async () => {
     const bus = new InProcessBus();
     const dlq: unknown[] = [];
-    await bus.subscribe('greentic.messaging.dlq.>', async (m) => void dlq.push(m.headers['Greentic-Error']));
+    await bus.subscribe<{ error: unknown }>(
+      'greentic.messaging.dlq.>',
+      async (m) => void dlq.push(m.data.error),
+    );
     await bus.subscribe('greentic.messaging.ingress.dev.t.team.c', () => Promise.reject(undefined), {
       maxDeliver: 2,
     });
     await bus.publish('greentic.messaging.ingress.dev.t.team.c', { x: 1 });
     for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
-    expect(dlq).toEqual(['undefined']);
+    expect(dlq).toEqual([{ code: 'handler_failed', message: 'undefined' }]);
     expect((await bus.health()).details['inflight']).toBe(0);
     // Before, reading `.message` of `undefined` rejected the redelivery: the message stayed in
     // flight and close() waited for it forever.

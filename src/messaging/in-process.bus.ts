@@ -2,7 +2,8 @@ import { Injectable, Logger, Optional } from '@nestjs/common';
 import { errorText, GreenticError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
-import { deadLetterSubjectOf } from '../core/subjects.js';
+import { deadLetterSubjectOf, parseSubject } from '../core/subjects.js';
+import { isPermanentError } from './nats/nats-errors.js';
 import {
   subjectMatches,
   type BusHandler,
@@ -211,6 +212,39 @@ export class InProcessBus implements MessageBus {
     this.inflight.add(settled);
   }
 
+  /**
+   * Hands `msg` to the subscribers of its tenant's dead-letter subject in the JetStream bus's shape:
+   * `{ subject, error: { code, message }, deliveries, data }`, the code in a `greentic-error`
+   * header, so the admin API and the logs read both buses' dead letters alike.
+   */
+  private deadLetter(msg: BusMessage, err: unknown, deliveries: number): void {
+    const error = {
+      code: err instanceof GreenticError ? err.code : 'handler_failed',
+      message: errorText(err),
+    };
+    const dlq = deadLetterSubjectOf(msg.subject);
+    this.logger.error(
+      {
+        subject: msg.subject,
+        tenant: parseSubject(msg.subject)?.tenant,
+        deliveries,
+        code: error.code,
+        reason: error.message,
+        ...(dlq !== undefined ? { dlq } : {}),
+      },
+      dlq !== undefined ? 'message dead-lettered' : 'message cannot be processed nor dead-lettered; dropped',
+    );
+    if (dlq === undefined) return;
+    const headers = {
+      ...msg.headers,
+      'greentic-error': error.code,
+      'greentic-original-subject': msg.subject,
+    };
+    const data = { subject: msg.subject, error, deliveries, data: msg.data };
+    for (const t of this.targets(dlq))
+      this.deliver(t, { ...msg, subject: dlq, data, headers, deliveryCount: 1 });
+  }
+
   /** After a failed first attempt: redeliveries with backoff, then the dead-letter subject. */
   private async redeliver(sub: Sub, msg: BusMessage, firstErr: unknown): Promise<void> {
     let err = firstErr;
@@ -219,21 +253,9 @@ export class InProcessBus implements MessageBus {
         this.logger.warn({ subject: msg.subject, attempts: attempt }, 'redelivery abandoned: bus closing');
         return;
       }
-      if (attempt >= sub.maxDeliver) {
-        this.logger.error(
-          { subject: msg.subject, attempts: attempt, err: errorText(err) },
-          'message dead-lettered after max deliveries',
-        );
-        const dlq = deadLetterSubjectOf(msg.subject);
-        if (dlq !== undefined) {
-          for (const t of this.targets(dlq)) {
-            this.deliver(t, {
-              ...msg,
-              subject: dlq,
-              headers: { ...msg.headers, 'Greentic-Error': errorText(err) },
-            });
-          }
-        }
+      // As on JetStream: what no redelivery can fix (a refused tenancy, bad input) goes at once.
+      if (isPermanentError(err) || attempt >= sub.maxDeliver) {
+        this.deadLetter(msg, err, attempt);
         return;
       }
       await new Promise((r) => setTimeout(r, redeliveryDelayMs(err, attempt)));
