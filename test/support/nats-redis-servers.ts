@@ -250,6 +250,18 @@ export class TestNatsServer {
     this.proc = undefined;
   }
 
+  /**
+   * Freezes the server (SIGSTOP): its sockets stay open and nothing answers, as a broker stalled
+   * by a long pause, a full disk or a saturated host looks to its clients. `resume()` thaws it.
+   */
+  pause(): void {
+    if (!this.proc?.kill('SIGSTOP')) throw new Error('nats-server is not running');
+  }
+
+  resume(): void {
+    if (!this.proc?.kill('SIGCONT')) throw new Error('nats-server is not running');
+  }
+
   async stop(): Promise<void> {
     await this.down('SIGKILL');
     rmSync(this.storeDir, { recursive: true, force: true });
