@@ -15,6 +15,17 @@ export class GreenticError extends Error {
 }
 
 /** A route that exists but does not serve this method; the answer carries `Allow: {allow}`. */
+/**
+ * Redelivery cannot fix it (bad input, refused tenancy, 4xx from a platform): dead-letter at once.
+ * The rule both buses apply to a failed delivery.
+ */
+export function isPermanentError(err: unknown): boolean {
+  if (!(err instanceof GreenticError)) return false;
+  if (err.details['retryable'] === false) return true;
+  if (err.details['retryable'] === true) return false;
+  return err.httpStatus >= 400 && err.httpStatus < 500 && ![408, 409, 423, 425, 429].includes(err.httpStatus);
+}
+
 export class MethodNotAllowedError extends GreenticError {
   constructor(
     message: string,

@@ -1,9 +1,8 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
-import { errorText, GreenticError } from '../common/errors.js';
+import { errorText, GreenticError, isPermanentError } from '../common/errors.js';
 import { ExpiringMap } from '../common/expiring-map.js';
 import { RunnerConfig } from '../config/runner-config.js';
 import { deadLetterSubjectOf, parseSubject } from '../core/subjects.js';
-import { isPermanentError } from './nats/nats-errors.js';
 import {
   subjectMatches,
   type BusHandler,

@@ -41,7 +41,8 @@ import { TenancyMismatchError } from '../common/errors.js';
 import { TenantSessions } from '../sessions/tenant-sessions.service.js';
 import { TenantComponents } from '../wasm/tenant-components.service.js';
 import type { ComponentRuntime } from '../core/component-runtime.js';
-import { BusUnavailableError, isPermanentError } from './nats/nats-errors.js';
+import { isPermanentError } from '../common/errors.js';
+import { BusUnavailableError } from './nats/nats-errors.js';
 
 /**
  * MessageProcessor through `process()` only, with in-memory fakes for its seams. A "replica" is a

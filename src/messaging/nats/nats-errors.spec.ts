@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BadRequestError,
-  GreenticError,
-  SessionConflictError,
-  TenancyMismatchError,
-} from '../../common/errors.js';
+import { GreenticError } from '../../common/errors.js';
 import { SessionStoreUnavailableError } from '../../sessions/redis/redis-errors.js';
-import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
+import { BusUnavailableError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 
 describe('bus error classification', () => {
-  it('dead-letters client errors at once, retries conflicts, rate limits and server errors', () => {
-    expect(isPermanentError(new BadRequestError('x'))).toBe(true);
-    expect(isPermanentError(new TenancyMismatchError('x'))).toBe(true);
-    expect(isPermanentError(new SessionConflictError('k'))).toBe(false);
-    expect(isPermanentError(new GreenticError('rate', 'x', 429))).toBe(false);
-    expect(isPermanentError(new GreenticError('egress_failed', 'x', 502, { retryable: false }))).toBe(true);
-    expect(isPermanentError(new GreenticError('egress_failed', 'x', 502, { retryable: true }))).toBe(false);
-    expect(isPermanentError(new Error('boom'))).toBe(false);
-  });
-
   it('retries outages in place', () => {
     expect(isUnavailableError(new BusUnavailableError('down'))).toBe(true);
     expect(isUnavailableError(new SessionStoreUnavailableError('down'))).toBe(true);

@@ -7,14 +7,6 @@ export class BusUnavailableError extends GreenticError {
   }
 }
 
-/** Redelivery cannot fix it (bad input, refused tenancy, 4xx from a platform): dead-letter at once. */
-export function isPermanentError(err: unknown): boolean {
-  if (!(err instanceof GreenticError)) return false;
-  if (err.details['retryable'] === false) return true;
-  if (err.details['retryable'] === true) return false;
-  return err.httpStatus >= 400 && err.httpStatus < 500 && ![408, 409, 423, 425, 429].includes(err.httpStatus);
-}
-
 /**
  * How long a platform asked us to wait, in ms, from an error's details: `retryAfterMs` (what
  * EgressError and RateLimitedError carry) or a raw `Retry-After` value (seconds or HTTP date).

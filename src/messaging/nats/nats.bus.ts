@@ -21,7 +21,13 @@ import {
   type NatsConnection,
   type Subscription,
 } from '@nats-io/transport-node';
-import { ConfigError, errorText, GreenticError, PayloadTooLargeError } from '../../common/errors.js';
+import {
+  ConfigError,
+  errorText,
+  GreenticError,
+  isPermanentError,
+  PayloadTooLargeError,
+} from '../../common/errors.js';
 import type {
   BusHandler,
   BusHealth,
@@ -33,7 +39,7 @@ import type {
 } from '../../core/message-bus.js';
 import { deadLetterSubject, isReplySubject, parseSubject } from '../../core/subjects.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
-import { BusUnavailableError, isPermanentError, isUnavailableError, retryAfterMs } from './nats-errors.js';
+import { BusUnavailableError, isUnavailableError, retryAfterMs } from './nats-errors.js';
 import { fnv1a } from '../../common/hash.js';
 import { durableName, SubjectMapper, type StreamDirection } from './nats-subjects.js';
 import { resumeAfterRestart } from './consumer-resume.js';

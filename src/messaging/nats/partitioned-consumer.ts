@@ -16,7 +16,8 @@ import { parseSubject } from '../../core/subjects.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
 import { AckFloor } from './ack-floor.js';
 import { listConsumers } from './consumer-list.js';
-import { isPermanentError, isUnavailableError } from './nats-errors.js';
+import { isPermanentError } from '../../common/errors.js';
+import { isUnavailableError } from './nats-errors.js';
 import { durableName, type SubjectMapper } from './nats-subjects.js';
 
 /** What a partitioned consumer needs of its bus. */
