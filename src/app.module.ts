@@ -102,7 +102,7 @@ export class AppModule {
         RunnerConfigModule.forRoot(config, { bundle: opts.bundle }),
         LoggingModule,
         TelemetryModule,
-        // GreenticExceptionFilter (below) reads BundleRegistry and MESSAGE_BUS.
+        // GreenticExceptionFilter (below) reads BundleRegistry.
         TenancyModule,
         SecretsModule,
         sessions,

@@ -38,9 +38,10 @@ const MAX_ENTRIES = 1000;
  * queue group), so each one can replay what any replica dead-lettered while it was up; with NATS
  * the DLQ stream keeps older ones.
  *
- * Payload shape on the dlq subjects: `{subject, error, data, deliveries?}` (the exception filter,
- * the egress dispatcher, both buses). Anything else published there is kept as its own payload,
- * with the error a `greentic-error` header names, if any.
+ * Payload shape on the dlq subjects: `{subject, error, deliveries, data}`, as both buses write
+ * them (they are the only writers: handlers and the exception filter rethrow, and the bus applies
+ * `isPermanentError`). Anything else published there is kept as its own payload, with the error a
+ * `greentic-error` header names, if any.
  */
 @Injectable()
 export class DeadLetterStore implements OnApplicationBootstrap, OnApplicationShutdown {

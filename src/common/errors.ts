@@ -14,10 +14,12 @@ export class GreenticError extends Error {
   }
 }
 
-/** A route that exists but does not serve this method; the answer carries `Allow: {allow}`. */
 /**
  * Redelivery cannot fix it (bad input, refused tenancy, 4xx from a platform): dead-letter at once.
- * The rule both buses apply to a failed delivery.
+ * The one rule for a failed delivery, which both buses apply: handlers, the egress dispatcher and
+ * the exception filter rethrow, and only the bus dead-letters. Undecided by `retryable`, a 4xx
+ * is permanent except those that ask to come back later (timeout, conflict, locked, too early,
+ * too many requests).
  */
 export function isPermanentError(err: unknown): boolean {
   if (!(err instanceof GreenticError)) return false;
@@ -26,6 +28,7 @@ export function isPermanentError(err: unknown): boolean {
   return err.httpStatus >= 400 && err.httpStatus < 500 && ![408, 409, 423, 425, 429].includes(err.httpStatus);
 }
 
+/** A route that exists but does not serve this method; the answer carries `Allow: {allow}`. */
 export class MethodNotAllowedError extends GreenticError {
   constructor(
     message: string,

@@ -263,8 +263,15 @@ describe('EgressDispatcher retry semantics', () => {
     await until(() => dlq.length > 0);
     await bus.close();
     expect(calls).toBe(1);
+    // The bus's own dead letter (the dispatcher rethrows a permanent error): one, after one delivery.
+    await new Promise((r) => setTimeout(r, 100));
     expect(dlq).toEqual([
-      { subject: SUBJECT, error: { code: 'egress_failed', message: 'x: answered 400' }, data: msg },
+      {
+        subject: SUBJECT,
+        error: { code: 'egress_failed', message: 'x: answered 400' },
+        deliveries: 1,
+        data: msg,
+      },
     ]);
   });
 
@@ -442,7 +449,7 @@ describe('EgressController: the subject is the authority on tenancy', () => {
     } as unknown as ProviderRegistry;
     const d = new EgressDispatcher(bus, registry, providers, new MemoryDeliveryLedger());
     const transport = await consume(bus, d, registry);
-    // No Nest exception filter here (in the application it dead-letters the refusal): the bus
+    // No Nest exception filter here (in the application it rethrows the refusal as well): the bus
     // dead-letters it at once, a permanent error.
     const dlq: { id: string; code: string; message: string }[] = [];
     await bus.subscribe<{ error: { code: string; message: string }; data: EgressMessage }>(

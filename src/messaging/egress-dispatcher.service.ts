@@ -5,7 +5,7 @@ import { BundleRegistry, type ResolvedChannel } from '../tenancy/bundle-registry
 import type { Bundle, ChannelBinding } from '../tenancy/bundle.types.js';
 import { MESSAGE_BUS, type BusMessage, type MessageBus } from '../core/message-bus.js';
 import { type EgressMessage } from '../core/message-envelope.js';
-import { deadLetterSubjectOf, egressSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.js';
+import { egressSubject, REPLAY_HEADER, subjectPattern } from '../core/subjects.js';
 import { ProviderRegistry } from './providers/provider-registry.service.js';
 import { DELIVERY_LEDGER, type DeliveryLedger } from '../core/delivery-ledger.js';
 import { ReplyDelivery } from './reply-delivery.js';
@@ -161,14 +161,10 @@ export class EgressDispatcher implements OnApplicationBootstrap {
         err: (e as Error).message,
       };
       if (!retryable) {
-        // A 4xx from the service will fail the same way again: dead-letter now, don't hammer it.
-        this.logger.error(log, 'egress delivery refused by the service, dead-lettered');
-        await this.bus.publish(deadLetterSubjectOf(msg.subject) ?? msg.subject, {
-          subject: msg.subject,
-          error: { code: 'egress_failed', message: (e as Error).message },
-          data: m,
-        });
-        return;
+        // A 4xx from the service will fail the same way again: the error is permanent, so the bus
+        // dead-letters it at once (its own record: idempotent, with the delivery count).
+        this.logger.error(log, 'egress delivery refused by the service; not retried');
+        throw e;
       }
       this.logger.warn(log, 'egress delivery failed, will retry');
       // Honour the service's Retry-After (capped, so one slow channel cannot hold a consumer).

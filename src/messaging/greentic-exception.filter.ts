@@ -1,22 +1,10 @@
-import {
-  ArgumentsHost,
-  Catch,
-  HttpException,
-  Inject,
-  Logger,
-  Optional,
-  type ExceptionFilter,
-} from '@nestjs/common';
+import { ArgumentsHost, Catch, HttpException, Logger, Optional, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { from, of, throwError, type Observable } from 'rxjs';
-import { MESSAGE_BUS, type MessageBus } from '../core/message-bus.js';
-import { deadLetterSubjectOf } from '../core/subjects.js';
+import { throwError, type Observable } from 'rxjs';
+import { parseSubject } from '../core/subjects.js';
 import type { BusContext } from './bus.context.js';
 import { BundleRegistry } from '../tenancy/bundle-registry.service.js';
-import { GreenticError, PayloadTooLargeError } from '../common/errors.js';
-
-/** Refusals that no retry can fix; anything else (409 conflict, 429 busy, 5xx) is redelivered. */
-const POISON_STATUSES = new Set([400, 403, 404, 413, 422]);
+import { errorText, GreenticError, PayloadTooLargeError } from '../common/errors.js';
 
 /** What Fastify's body parsing fails with (Nest wraps it in an HttpException as the cause). */
 interface FastifyBodyError {
@@ -27,17 +15,14 @@ interface FastifyBodyError {
 
 /**
  * One mapping from errors to answers. HTTP: a JSON `{ error: { code, message, ... } }` with the
- * domain status, never a stack. Bus: refusals no retry can fix are dead-lettered at once and acked;
- * anything else is rethrown so the bus redelivers.
+ * domain status, never a stack. Bus: the error goes back to the bus as a GreenticError, and the
+ * bus redelivers or dead-letters it.
  */
 @Catch()
 export class GreenticExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
-  constructor(
-    @Optional() @Inject(MESSAGE_BUS) private readonly bus?: MessageBus,
-    @Optional() private readonly bundles?: BundleRegistry,
-  ) {}
+  constructor(@Optional() private readonly bundles?: BundleRegistry) {}
 
   catch(exception: unknown, host: ArgumentsHost): unknown {
     if (host.getType() === 'rpc') return this.rpc(exception, host);
@@ -106,26 +91,29 @@ export class GreenticExceptionFilter implements ExceptionFilter {
     return { status: 500, body: { error: { code: 'internal', message: 'internal error' } } };
   }
 
-  private rpc(exception: unknown, host: ArgumentsHost): Observable<unknown> {
-    const ctx = host.switchToRpc().getContext<BusContext>();
-    const subject = typeof ctx?.getSubject === 'function' ? ctx.getSubject() : undefined;
-    const { status, body } = this.map(exception);
-    const data = host.switchToRpc().getData<unknown>();
-    // 409 (conflict) and 429 (rate limited, busy) are not the message's fault: they are redelivered
-    // (after the error's retryAfter, where it has one).
-    const dlq = subject === undefined ? undefined : deadLetterSubjectOf(subject);
-    if (POISON_STATUSES.has(status) && dlq !== undefined && this.bus) {
-      this.logger.warn(
-        { subject, status, code: body.error.code, reason: body.error.message },
-        'bus message refused, dead-lettered',
-      );
-      return from(this.bus.publish(dlq, { subject, error: body.error, data }));
+  /**
+   * A bus delivery's failure goes back to the bus, which applies one rule to every consumer
+   * (`isPermanentError`): dead-lettered at once when no retry can fix it, else redelivered with
+   * backoff, then dead-lettered; its dead letter and log line are the bus's, with the tenant.
+   * Here Nest's own exceptions (a pipe's 400) only take the domain error shape that rule reads.
+   */
+  private rpc(exception: unknown, host: ArgumentsHost): Observable<never> {
+    if (exception instanceof GreenticError) return throwError(() => exception);
+    if (exception instanceof HttpException) {
+      const { status, body } = this.map(exception);
+      return throwError(() => new GreenticError(body.error.code, body.error.message, status));
     }
+    // Not a refusal the runner raised: the bus logs its text, the stack is only here.
+    const subject = host.switchToRpc().getContext<BusContext>()?.getSubject?.();
     this.logger.error(
-      { subject, status, code: body.error.code, reason: body.error.message },
-      'bus message failed, will be redelivered',
+      {
+        subject,
+        tenant: subject === undefined ? undefined : parseSubject(subject)?.tenant,
+        err: exception instanceof Error ? exception.stack : errorText(exception),
+      },
+      'bus handler failed',
     );
-    return exception instanceof Error ? throwError(() => exception) : of(undefined);
+    return throwError(() => exception);
   }
 }
 
