@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CARD_FLOW,
@@ -9,6 +9,7 @@ import {
   WELCOME,
   type ProviderApp,
 } from './support/fakes/provider-harness.js';
+import type { MessageEnvelope } from '../src/core/message-envelope.js';
 import { ARTIFACTS, bubbleTexts, launchChromium, say, waitForBubble } from './support/webchat-browser.js';
 
 /**
@@ -94,6 +95,9 @@ describe('WebChat page in Chromium', () => {
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // Web Chat reports a post the runner refused only on the console ("Failed to post activity").
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const stream = watchStream(page);
     try {
       await page.goto(`${h.url}/webchat/acme/dev/default/cardchat`);
       await page.locator('[data-id="webchat-sendbox-input"]').waitFor({ timeout: 20_000 });
@@ -105,7 +109,25 @@ describe('WebChat page in Chromium', () => {
       await page.screenshot({ path: path.join(ARTIFACTS, 'webchat-adaptive-card.png') });
 
       await card.getByRole('button', { name: 'Close' }).click();
-      await waitForBubble(page, 'action=close', 15_000, errors);
+      // The submit is hidden (a postBack) and the statuses shown are the other activities', so a
+      // timeout says where the reply stopped: never posted, refused, or not streamed. 30 s: had the
+      // stream dropped, DirectLineJS reconnects (from its watermark) after a random 3 to 15 s.
+      await waitForBubble(page, 'action=close', 30_000, errors).catch((e: Error) => {
+        throw new Error(
+          [
+            e.message,
+            `runner received: ${JSON.stringify(
+              h
+                .envelopes()
+                .filter((x) => x.channel === 'cardchat')
+                .map(received),
+            )}`,
+            `runner warnings: ${JSON.stringify(h.warnings().map((w) => w.msg))}`,
+            `stream: ${JSON.stringify(stream)}`,
+          ].join('\n'),
+          { cause: e },
+        );
+      });
       const submitted = h.envelopes().find((e) => e.channel === 'cardchat' && e.action);
       expect(submitted).toMatchObject({
         locale: 'de-DE',
@@ -115,5 +137,42 @@ describe('WebChat page in Chromium', () => {
     } finally {
       await context.close();
     }
-  });
+  }, 90_000);
 });
+
+/** What reached the runner's bus: a text, or the card action it carried. */
+function received(e: MessageEnvelope): string {
+  return e.action ? `action ${String(e.action['action_id'])}` : `text ${JSON.stringify(e.text)}`;
+}
+
+/**
+ * The page's Direct Line WebSockets as they happen: opened, closed, and each activity pushed
+ * (who sent it, and its text, card or submitted value), with ms since the watch began.
+ */
+function watchStream(page: Page): string[] {
+  const seen: string[] = [];
+  const t0 = Date.now();
+  const at = (what: string) => seen.push(`+${Date.now() - t0}ms ${what}`);
+  page.on('websocket', (ws) => {
+    const watermark = /[?&]watermark=(\d+)/.exec(ws.url())?.[1];
+    at(watermark === undefined ? 'open' : `open after watermark ${watermark}`);
+    ws.on('close', () => at('closed'));
+    ws.on('framereceived', (f) => {
+      let set: { activities?: Record<string, unknown>[] };
+      try {
+        set = JSON.parse(String(f.payload)) as typeof set;
+      } catch {
+        at('unreadable frame');
+        return;
+      }
+      for (const a of set.activities ?? []) {
+        const role = (a['from'] as { role?: string } | undefined)?.role ?? '?';
+        const card = Array.isArray(a['attachments']) && a['attachments'].length > 0;
+        at(
+          `${role} ${a['text'] ? JSON.stringify(a['text']) : a['value'] ? 'value' : card ? 'card' : String(a['type'])}`,
+        );
+      }
+    });
+  });
+  return seen;
+}
