@@ -273,7 +273,7 @@ describe('WebChat CORS', () => {
       // The symptom of the issue, now by design: Web Chat never gets online.
       await page.getByText('Taking longer than usual to connect.').first().waitFor({ timeout: 15_000 });
       expect(await page.locator('body').getAttribute('data-connection')).toBe('1'); // Connecting
-      await say(page, 'hi');
+      await say(page, 'hi', { confirm: false });
 
       // The runner's token endpoint answers it too, but the browser keeps the answer from the page.
       const tokenFetch = await page.evaluate(

@@ -72,10 +72,33 @@ export async function waitForBubble(
   }
 }
 
-export async function say(page: Page, text: string): Promise<void> {
+/**
+ * Types `text` and sends it, then waits for its own bubble: Web Chat shows an outgoing message once
+ * it is connected, before the runner answers, so a missing bubble means it was never sent (not
+ * connected, or the send box lost the text), and the error says what the send box held. The send
+ * box is a controlled input: a re-render while the page is still starting can empty it between
+ * typing and Enter, so it is checked before Enter. `confirm: false` for a page that must not send.
+ */
+export async function say(
+  page: Page,
+  text: string,
+  { confirm = true, timeoutMs = 15_000 }: { confirm?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
   const box = page.locator('[data-id="webchat-sendbox-input"]');
   await box.fill(text);
+  if ((await box.inputValue()) !== text) await box.fill(text);
   await box.press('Enter');
+  if (!confirm) return;
+  try {
+    await bubble(page, text).last().waitFor({ timeout: timeoutMs });
+  } catch (e) {
+    const held = await box.inputValue().catch(() => '(unreadable)');
+    throw new Error(
+      `"${text}" was not shown as sent after ${timeoutMs} ms; the send box holds ${JSON.stringify(held)}; ` +
+        `transcript: ${JSON.stringify(await bubbleTexts(page).catch(() => ['(unreadable)']))}`,
+      { cause: e },
+    );
+  }
 }
 
 /** The texts of the transcript's bubbles, in order, apostrophes uncurled. */
