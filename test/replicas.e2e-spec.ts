@@ -379,6 +379,16 @@ describe('two replicas on NATS JetStream + Redis', () => {
     await until(() => refusedIds().length === 2, 'both forged messages in the DLQ');
     expect(refusedIds()).toEqual(['forged-body', 'forged-header']);
     await sleep(500);
+    // The bus's own record, once each, after the one delivery: a refusal is not retried.
+    expect(refusedIds()).toEqual(['forged-body', 'forged-header']);
+    for (const m of dlq.messages.filter((x) => x.data.error.code === 'tenancy_mismatch')) {
+      expect(m.data).toMatchObject({
+        subject: 'greentic.messaging.ingress.dev.demo.default.web',
+        deliveries: 1,
+      });
+      const header = Object.entries(m.headers).find(([k]) => k.toLowerCase() === 'greentic-error');
+      expect(header?.[1]).toBe('tenancy_mismatch');
+    }
     expect(runs.filter((r) => r.messageId.startsWith('forged'))).toHaveLength(0);
     expect(repliesFor('forged-body')).toHaveLength(0);
     expect(repliesFor('forged-header')).toHaveLength(0);
