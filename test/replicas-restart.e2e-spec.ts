@@ -25,6 +25,8 @@ let redis: TestRedisServer;
 let apps: INestApplication[] = [];
 const urls: string[] = [];
 let egress: StreamObserver<EgressMessage>;
+/** The dead-letter stream: where a message without its callback went, if it went there. */
+let dlq: StreamObserver<{ error: { code: string; message: string }; deliveries?: number; data: unknown }>;
 
 beforeAll(async () => {
   [nats, redis] = await Promise.all([TestNatsServer.start(), TestRedisServer.start()]);
@@ -57,12 +59,14 @@ beforeAll(async () => {
     urls.push(url);
   }
   egress = await StreamObserver.start(nats.url, 'GREENTIC_EGRESS', 'greentic.messaging.egress.>');
+  dlq = await StreamObserver.start(nats.url, 'GREENTIC_DLQ', 'greentic.messaging.dlq.>');
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(apps.map((a) => a.close()));
   apps = [];
   await egress?.stop();
+  await dlq?.stop();
   await Promise.all([nats?.stop(), redis?.stop()]);
   await new Promise((r) => callback?.close(r));
 });
@@ -214,8 +218,26 @@ async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise
             seq: m.seq,
             replay: m.headers[REPLAY_HEADER] ?? null,
           })),
+          deadLettered: dlq.messages
+            .filter((m) => (m.data.data as Partial<EgressMessage> | undefined)?.inReplyTo === id)
+            .map((m) => ({ subject: m.subject, error: m.data.error, deliveries: m.data.deliveries })),
         })),
-  );
+  ).catch(async (e: Error) => {
+    // Which replica owns which partition of each group now, and its bus counters: a partition
+    // nobody owns, or a message taken and never finished, shows here.
+    const buses = await Promise.all(
+      urls.map((u) =>
+        fetch(`${u}/health`, { signal: AbortSignal.timeout(5_000) })
+          .then((r) => r.json() as Promise<{ details?: { bus?: Record<string, unknown> } }>)
+          .then(({ details }) => {
+            const { owned, published, acked, naked, deadLettered, retried } = details?.bus ?? {};
+            return { owned, published, acked, naked, deadLettered, retried };
+          })
+          .catch((err: unknown) => ({ unreadable: String(err) })),
+      ),
+    );
+    throw new Error(`${e.message}\nreplicas: ${JSON.stringify(buses)}`, { cause: e });
+  });
   const callbacksMs = Date.now() - waited;
   const keysOf = new Map<string, string[]>();
   for (const r of received)
