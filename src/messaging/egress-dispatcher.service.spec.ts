@@ -261,10 +261,10 @@ describe('EgressDispatcher retry semantics', () => {
     const msg = egress('m1');
     await bus.publish(SUBJECT, msg);
     await until(() => dlq.length > 0);
-    await bus.close();
-    expect(calls).toBe(1);
     // The bus's own dead letter (the dispatcher rethrows a permanent error): one, after one delivery.
     await new Promise((r) => setTimeout(r, 100));
+    await bus.close();
+    expect(calls).toBe(1);
     expect(dlq).toEqual([
       {
         subject: SUBJECT,
