@@ -91,12 +91,7 @@ describe('InProcessBus', () => {
   it("redelivers a failing message, then dead-letters it in the JetStream bus's shape", async () => {
     const bus = new InProcessBus();
     let attempts = 0;
-    const dlq: unknown[] = [];
-    const headers: Record<string, string>[] = [];
-    await bus.subscribe('greentic.messaging.dlq.>', async (m) => {
-      dlq.push(m.data);
-      headers.push(m.headers);
-    });
+    const { dlq, headers } = await deadLetters(bus);
     await bus.subscribe(
       'greentic.messaging.ingress.dev.t.team.c',
       async () => {
@@ -126,11 +121,7 @@ describe('InProcessBus', () => {
   it('dead-letters at once what no redelivery can fix (a permanent domain error), with its code', async () => {
     const bus = new InProcessBus();
     let attempts = 0;
-    const dlq: { error: unknown; deliveries: number }[] = [];
-    await bus.subscribe<{ error: unknown; deliveries: number }>(
-      'greentic.messaging.dlq.>',
-      async (m) => void dlq.push({ error: m.data.error, deliveries: m.data.deliveries }),
-    );
+    const { dlq } = await deadLetters(bus);
     await bus.subscribe(
       'greentic.messaging.egress.dev.t.team.c',
       async () => {
@@ -145,7 +136,7 @@ describe('InProcessBus', () => {
     for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
     await bus.close();
     expect(attempts).toBe(1);
-    expect(dlq).toEqual([
+    expect(dlq.map(({ error, deliveries }) => ({ error, deliveries }))).toEqual([
       {
         error: {
           code: 'tenancy_mismatch',
@@ -158,22 +149,36 @@ describe('InProcessBus', () => {
 
   it('dead-letters a message whose handler rejects with no error at all, and still closes', async () => {
     const bus = new InProcessBus();
-    const dlq: unknown[] = [];
-    await bus.subscribe<{ error: unknown }>(
-      'greentic.messaging.dlq.>',
-      async (m) => void dlq.push(m.data.error),
-    );
+    const { dlq } = await deadLetters(bus);
     await bus.subscribe('greentic.messaging.ingress.dev.t.team.c', () => Promise.reject(undefined), {
       maxDeliver: 2,
     });
     await bus.publish('greentic.messaging.ingress.dev.t.team.c', { x: 1 });
     for (let i = 0; i < 100 && dlq.length === 0; i++) await tick();
-    expect(dlq).toEqual([{ code: 'handler_failed', message: 'undefined' }]);
+    expect(dlq.map((d) => d.error)).toEqual([{ code: 'handler_failed', message: 'undefined' }]);
     expect((await bus.health()).details['inflight']).toBe(0);
     // Before, reading `.message` of `undefined` rejected the redelivery: the message stayed in
     // flight and close() waited for it forever.
     await expect(Promise.race([bus.close().then(() => 'closed'), sleep(2_000)])).resolves.toBe('closed');
   });
 });
+
+interface DeadLetter {
+  subject: string;
+  error: { code: string; message: string };
+  deliveries: number;
+  data: unknown;
+}
+
+/** Every dead letter `bus` publishes, with its headers, as they arrive. */
+async function deadLetters(bus: InProcessBus) {
+  const dlq: DeadLetter[] = [];
+  const headers: Record<string, string>[] = [];
+  await bus.subscribe<DeadLetter>('greentic.messaging.dlq.>', async (m) => {
+    dlq.push(m.data);
+    headers.push(m.headers);
+  });
+  return { dlq, headers };
+}
 
 const sleep = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
