@@ -24,7 +24,7 @@ const WIRE = 'greentic.messaging.ingress.dev.acme.default.web.p0';
 class FakeMsg {
   readonly subject = WIRE;
   readonly headers = undefined;
-  readonly info: { deliveryCount: number };
+  readonly info: { deliveryCount: number; deliverySequence: number };
   readonly data: Uint8Array;
 
   constructor(
@@ -32,9 +32,10 @@ class FakeMsg {
     readonly consumer: string,
     readonly seq: number,
     private readonly body: { session: string; n: number },
+    deliverySequence: number,
     deliveryCount = 1,
   ) {
-    this.info = { deliveryCount };
+    this.info = { deliveryCount, deliverySequence };
     this.data = new TextEncoder().encode(JSON.stringify(body));
   }
 
@@ -121,11 +122,14 @@ class FakeServer {
   /** Every consume() opened, newest last. */
   readonly pulls: { consumer: string; messages: FakeMessages }[] = [];
   readonly acks: { consumer: string; seq: number; copy: FakeMsg }[] = [];
+  /** Each consumer's delivery sequence: the last number it gave a delivery. */
+  private readonly delivered = new Map<string, number>();
 
   readonly jsm = {
     consumers: {
       list: (_stream: string) => this.list(),
       add: (_stream: string, cfg: Partial<ConsumerConfig>) => {
+        if (!this.consumers.has(cfg.durable_name!)) this.delivered.set(cfg.durable_name!, 0);
         this.consumers.set(cfg.durable_name!, cfg);
         return Promise.resolve(this.info(cfg.durable_name!));
       },
@@ -162,16 +166,31 @@ class FakeServer {
   }
 
   deliver(seq: number, body: { session: string; n: number }): FakeMsg {
-    const m = new FakeMsg(this, this.pulls.at(-1)!.consumer, seq, body);
+    const consumer = this.pulls.at(-1)!.consumer;
+    const m = new FakeMsg(this, consumer, seq, body, this.nextDelivery(consumer));
     this.pull.deliver(m);
     return m;
+  }
+
+  /** A delivery sent that never reaches the owner (to a pull it just closed, on a dropped connection). */
+  lose(): void {
+    this.nextDelivery(this.pulls.at(-1)!.consumer);
+  }
+
+  private nextDelivery(consumer: string): number {
+    const d = (this.delivered.get(consumer) ?? 0) + 1;
+    this.delivered.set(consumer, d);
+    return d;
   }
 
   private info(name: string): ConsumerInfo {
     return {
       name,
       config: this.consumers.get(name),
-      ack_floor: { stream_seq: 0 },
+      // AckAll: the highest sequence acked is the floor.
+      ack_floor: {
+        stream_seq: Math.max(0, ...this.acks.filter((a) => a.consumer === name).map((a) => a.seq)),
+      },
       num_ack_pending: 0,
     } as unknown as ConsumerInfo;
   }
@@ -331,6 +350,56 @@ describe('PartitionedConsumer: a consumer reported lost', () => {
     expect(h.ran(2)).toBe(1);
     expect(h.ran(1)).toBe(2);
     expect(server.acks.some((a) => a.copy === old2)).toBe(false);
+  });
+});
+
+describe('PartitionedConsumer: a delivery that never arrived', () => {
+  it('takes nothing after it, acks only what it took below it, and re-opens the partition at that floor so the lost message runs', async () => {
+    const { server, h, consumer } = await gatedOwner();
+
+    server.deliver(1, { session: 'a', n: 1 });
+    h.gate(2);
+    server.deliver(2, { session: 'b', n: 2 });
+    await until(() => h.ran(1) === 1 && h.ran(2) === 1, 'messages 1 and 2 running');
+    // 3 goes to a pull the owner had just closed, or out on a connection that dropped: the server
+    // counts it delivered. 4 arrives. Under AckAll an ack of 4 would acknowledge 3, unrun.
+    server.lose();
+    server.deliver(4, { session: 'c', n: 4 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.ran(4)).toBe(0);
+
+    // What it took finishes and its floor is acked; then the partition is claimed again at a new
+    // epoch whose consumer starts right above that floor.
+    h.open(2);
+    await until(() => server.pulls.length === 2, 'the partition re-opened');
+    const reopened = server.pulls[1]!.consumer;
+    expect(reopened).toMatch(/_e2$/);
+    expect(server.consumers.get(reopened)).toMatchObject({
+      deliver_policy: 'by_start_sequence',
+      opt_start_seq: 3,
+    });
+    expect(server.consumers.has(consumer)).toBe(false);
+    expect(floorOf(server, consumer)).toBe(2);
+
+    server.deliver(3, { session: 'd', n: 3 });
+    server.deliver(4, { session: 'c', n: 4 });
+    await until(() => floorOf(server, reopened) === 4, 'the new floor passing 4');
+    expect(h.runs.map((r) => r.n)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('re-opens the partition too when a restarted server numbers its deliveries from older state', async () => {
+    const { server, h, consumer } = await gatedOwner();
+
+    server.deliver(1, { session: 'a', n: 1 });
+    server.deliver(2, { session: 'a', n: 2 });
+    await until(() => floorOf(server, consumer) === 2, 'the floor passing 2');
+    // Back from a crash with its state flushed after the first delivery: it numbers the next one
+    // 2 again, and may hold as delivered what was on its way when it died.
+    const msg = new FakeMsg(server, consumer, 3, { session: 'a', n: 3 }, 2);
+    server.pull.deliver(msg);
+    await until(() => server.pulls.length === 2, 'the partition re-opened');
+    expect(h.ran(3)).toBe(0);
+    expect(server.consumers.get(server.pulls[1]!.consumer)).toMatchObject({ opt_start_seq: 3 });
   });
 });
 

@@ -227,8 +227,10 @@ export class PartitionedConsumer {
     if (this.stopped) return;
     const want = new Set(fairShare(members, replica, options.partitions));
     for (const o of [...this.owned.values()]) {
-      if (!want.has(o.fence.partition)) {
-        // Drains in the background; the next heartbeats keep its lease alive meanwhile.
+      // Not ours any more, or its deliveries broke off (see OwnedPartition.follows): handed
+      // over, to another replica or back to this one at a new epoch. Drains in the background;
+      // the next heartbeats keep its lease alive meanwhile.
+      if (!want.has(o.fence.partition) || o.needsResync) {
         this.owned.delete(o.fence.partition);
         void this.handOver(o);
       } else if (o.needsReopen) {
@@ -236,7 +238,10 @@ export class PartitionedConsumer {
       }
     }
     const claims: Promise<void>[] = [];
-    for (const p of want) if (!this.owned.has(p)) claims.push(this.claim(p));
+    // A partition still draining here is claimed once its floor is acked and its lease released:
+    // claimed earlier, the new consumer would start below what the drain is finishing.
+    const draining = new Set([...this.draining].map((o) => o.fence.partition));
+    for (const p of want) if (!this.owned.has(p) && !draining.has(p)) claims.push(this.claim(p));
     await Promise.all(claims);
   }
 
@@ -446,6 +451,13 @@ class OwnedPartition {
   startSeq = 0;
   /** The highest stream sequence taken from the server so far. */
   private highestTaken = 0;
+  /** The consumer's delivery sequence of the last message received from it (0: none yet). */
+  private lastDelivery = 0;
+  /**
+   * Its deliveries broke off (see `follows`): it takes nothing more, and the heartbeat hands the
+   * partition over to this replica again, at a new epoch whose consumer starts at the floor.
+   */
+  needsResync = false;
   /** Sequences up to here were taken before the connection last dropped. */
   private takenBeforeDrop = 0;
   /** The previous owner's unfinished tail ends here; its messages were delivered `carried` more times. */
@@ -554,6 +566,7 @@ class OwnedPartition {
    */
   private async recreate(): Promise<boolean> {
     this.generation++;
+    this.lastDelivery = 0;
     this.acks.clear();
     // A stream that lost its messages too numbers them from 1 again: those are new, not replays,
     // and the epoch's start sequence means nothing any more.
@@ -677,7 +690,7 @@ class OwnedPartition {
           // Pulled after the stop: left unacked, the next owner's consumer replays it from the
           // floor. Anything else delivered is taken, whichever loop it came through: while the
           // partition is ours, a message skipped here would be acknowledged by a later one's ack.
-          if (this.stopped || this.lost) continue;
+          if (this.stopped || this.lost || !this.follows(m)) continue;
           // Taken at once, so the beat keeps it alive however long it waits for admission: a
           // message left in the iterator's buffer would have its ack_wait run out unseen.
           this.pending.add(m);
@@ -698,6 +711,37 @@ class OwnedPartition {
         await sleep(1_000);
       }
     }
+  }
+
+  /**
+   * Whether `m` is the delivery right after the last one received: the server numbers each
+   * delivery of a consumer (`deliverySequence`), and in one connection's stream they arrive in
+   * that order. A gap means deliveries this owner never received: sent to a pull it had just
+   * closed, or on a connection that dropped: the server holds them as delivered, and under AckAll
+   * the next ack of a later message would acknowledge them unrun (a reply never sent, an inbound
+   * message never answered). A step back means a restarted server numbering again from state it
+   * flushed earlier: from there on, what arrives can no longer be checked against what was sent.
+   * Either way it takes nothing more: what it took finishes, its floor is acked, and
+   * the partition is opened again at a new epoch, whose consumer starts at that floor and delivers
+   * everything above it (those that finished are recognised as redeliveries).
+   */
+  private follows(m: JsMsg): boolean {
+    const expected = this.lastDelivery + 1;
+    this.lastDelivery = m.info.deliverySequence;
+    if (m.info.deliverySequence === expected) return true;
+    this.logger.warn(
+      {
+        consumer: this.name,
+        partition: this.fence.partition,
+        expected,
+        delivered: m.info.deliverySequence,
+        seq: m.seq,
+      },
+      'deliveries broke off (lost in transit, or renumbered by a restarted server); re-opening the partition at its acknowledged floor',
+    );
+    this.needsResync = true;
+    this.stopped = true;
+    return false;
   }
 
   /** Admits the waiting messages one by one, in delivery order, into their session lanes. */
