@@ -230,8 +230,8 @@ async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise
         fetch(`${u}/health`, { signal: AbortSignal.timeout(5_000) })
           .then((r) => r.json() as Promise<{ details?: { bus?: Record<string, unknown> } }>)
           .then(({ details }) => {
-            const { owned, published, acked, naked, deadLettered, retried } = details?.bus ?? {};
-            return { owned, published, acked, naked, deadLettered, retried };
+            const { owned, published, acked, naked, deadLettered, retried, reopened } = details?.bus ?? {};
+            return { owned, published, acked, naked, deadLettered, retried, reopened };
           })
           .catch((err: unknown) => ({ unreadable: String(err) })),
       ),

@@ -123,6 +123,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     repartitioned: 0,
     /** Failed attempts retried within their session by a partition owner. */
     retried: 0,
+    /** Partitions re-opened at their ack floor because a delivery never arrived (OwnedPartition.follows). */
+    reopened: 0,
     /** Most messages this replica's partition owners held at once (running or queued in a session). */
     peakInflight: 0,
     /** Most handlers this replica's partition owners ran at once (all sessions, all partitions). */

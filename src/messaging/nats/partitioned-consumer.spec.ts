@@ -365,8 +365,11 @@ describe('PartitionedConsumer: a delivery that never arrived', () => {
     // counts it delivered. 4 arrives. Under AckAll an ack of 4 would acknowledge 3, unrun.
     server.lose();
     server.deliver(4, { session: 'c', n: 4 });
-    await new Promise((r) => setTimeout(r, 50));
+    // Several heartbeats (every 100 ms here) while 2 still runs: the partition is not claimed
+    // again before what it took has finished and its floor is acked.
+    await new Promise((r) => setTimeout(r, 350));
     expect(h.ran(4)).toBe(0);
+    expect(server.pulls).toHaveLength(1);
 
     // What it took finishes and its floor is acked; then the partition is claimed again at a new
     // epoch whose consumer starts right above that floor.

@@ -49,8 +49,8 @@ export interface PartitionHost {
   backoff(attempt: number, err: unknown): number;
   /** Sends at the end of this event-loop turn, with the turn's other publishes and acks. */
   later(send: () => void): void;
-  /** Bus counters: acked, retried, and handlers running (`running`/`finished`). */
-  count(what: 'acked' | 'retried' | 'running' | 'finished'): void;
+  /** Bus counters: acked, retried, partitions reopened, and handlers running (`running`/`finished`). */
+  count(what: 'acked' | 'retried' | 'reopened' | 'running' | 'finished'): void;
   /** Waits for room under the replica's in-flight limit; returns the release. */
   admit(): Promise<() => void>;
   /** The ordering key of a delivered message (its session key). */
@@ -741,6 +741,7 @@ class OwnedPartition {
     );
     this.needsResync = true;
     this.stopped = true;
+    this.host.count('reopened');
     return false;
   }
 
