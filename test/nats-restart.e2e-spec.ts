@@ -112,6 +112,7 @@ beforeAll(async () => {
     GREENTIC_SESSIONS: 'redis',
     NATS_URL: nats.url,
     REDIS_URL: redis.url,
+    GREENTIC_NATS_RETENTION: nats.restartSafeRetention,
   };
   for (let i = 0; i < 2; i++) {
     const { app, url } = await startApp({ config });

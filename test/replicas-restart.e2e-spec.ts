@@ -48,6 +48,7 @@ beforeAll(async () => {
     GREENTIC_SESSIONS: 'redis',
     NATS_URL: nats.url,
     REDIS_URL: redis.url,
+    GREENTIC_NATS_RETENTION: nats.restartSafeRetention,
     GREENTIC_NATS_PARTITIONS: 8,
     GREENTIC_NATS_ACK_WAIT_MS: 3_000,
     GREENTIC_NATS_BACKOFF_MS: 100,
@@ -214,8 +215,10 @@ async function expectOneReplyEach(ids: string[], brokerKilled: boolean): Promise
         .filter((id) => !received.some((r) => r.messageId === id))
         .map((id) => ({
           id,
+          // The wire subject names the partition (`.p{N}`) and the waiting replica.
           onEgress: (copies.get(id) ?? []).map((m) => ({
             seq: m.seq,
+            subject: m.subject,
             replay: m.headers[REPLAY_HEADER] ?? null,
           })),
           deadLettered: dlq.messages

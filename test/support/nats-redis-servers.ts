@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { purgesUnackedOnRestart } from '../../src/messaging/nats/server-version.js';
 
 /**
  * Real NATS and Redis for integration tests. The machine's shared servers (4222, 6379) are used
@@ -191,6 +192,8 @@ export class TestNatsServer {
   private log = '';
   /** Its `server_name`, which the readiness probe checks. */
   private readonly name = `greentic-test-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  /** The version it reported when it last came up. */
+  version?: string;
 
   private constructor(
     readonly port: number,
@@ -229,6 +232,7 @@ export class TestNatsServer {
           // Ours by name, not another test's server that took the port.
           if (nc.info?.server_name !== this.name) return false;
           await (await jetstreamManager(nc)).getAccountInfo();
+          this.version = nc.info.version;
           return true;
         } finally {
           await nc.close();
@@ -239,6 +243,16 @@ export class TestNatsServer {
     ).catch((e: unknown) => {
       throw Object.assign(e as Error, { message: `${(e as Error).message}\n${this.log}` });
     });
+  }
+
+  /**
+   * The ingress/egress retention a test that restarts this server runs the runner with: the
+   * default (interest), unless this nats-server purges unacknowledged messages of interest streams
+   * when it starts (before 2.9.16; Debian 12 ships 2.9.10), where the runner's docs say to use
+   * limits. A loss that the broker causes is not the runner's to test.
+   */
+  get restartSafeRetention(): 'interest' | 'limits' {
+    return purgesUnackedOnRestart(this.version) ? 'limits' : 'interest';
   }
 
   /** SIGTERM by default; SIGKILL to simulate a crash. */

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Logger } from '@nestjs/common';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   deleteStreams,
   freePort,
@@ -17,6 +17,7 @@ import { messageDedupeId } from '../../core/message-envelope.js';
 import type { NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError } from './nats-errors.js';
 import { partitionFor } from './nats-subjects.js';
+import { purgesUnackedOnRestart } from './server-version.js';
 import { NatsBus } from './nats.bus.js';
 import { ReplicaLeases } from '../../../test/support/replica-leases.js';
 
@@ -693,6 +694,38 @@ describe('NatsBus', () => {
     await b.subscribe(SUBJ, async () => undefined, { queue: 'workers' });
     expect(await names()).not.toContain(`${group}_p0_e0`);
     expect(await names()).toContain(`${group}_p0_e1`);
+  });
+
+  it('says at connect when its nats-server deletes unacknowledged messages of interest streams on a restart (before 2.9.16), and only then', async () => {
+    const probe = await connect({ servers: SHARED_NATS_URL });
+    const version = probe.info?.version;
+    await probe.close();
+    const errors = vi.spyOn(Logger.prototype, 'error');
+    try {
+      const interest = namespace('interest');
+      await bus(interest);
+      await bus(namespace('limits'), { retention: 'limits' });
+      const said = errors.mock.calls.filter(([, msg]) => String(msg).includes('deletes unacknowledged'));
+      // The shared server decides which: Debian 12's 2.9.10 has the bug, 2.9.16 and later do not.
+      expect(said).toEqual(
+        purgesUnackedOnRestart(version)
+          ? [
+              [
+                expect.objectContaining({
+                  version,
+                  streams: [
+                    `${interest.GREENTIC_NATS_STREAM_PREFIX}_INGRESS`,
+                    `${interest.GREENTIC_NATS_STREAM_PREFIX}_EGRESS`,
+                  ],
+                }),
+                expect.stringContaining('GREENTIC_NATS_RETENTION=limits'),
+              ],
+            ]
+          : [],
+      );
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it('refuses to publish or subscribe once closed, and names the server it cannot reach', async () => {

@@ -40,6 +40,7 @@ import type {
 import { deadLetterSubject, isReplySubject, parseSubject } from '../../core/subjects.js';
 import { DEFAULT_NATS_BUS_OPTIONS, type NatsBusOptions } from './nats-bus.options.js';
 import { BusUnavailableError, isUnavailableError, retryAfterMs } from './nats-errors.js';
+import { purgesUnackedOnRestart } from './server-version.js';
 import { fnv1a } from '../../common/hash.js';
 import { durableName, SubjectMapper, type StreamDirection } from './nats-subjects.js';
 import { resumeAfterRestart } from './consumer-resume.js';
@@ -755,6 +756,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
 
   private async ensureStreams(): Promise<void> {
     const o = this.options;
+    const interest: string[] = [];
     for (const dir of DIRECTIONS) {
       const name = this.streams[dir];
       // Dead letters have no consumer by default: interest retention would drop them on arrival.
@@ -779,6 +781,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         try {
           await this.jsm.streams.add(want);
           this.logger.log({ stream: name, subjects: want.subjects, retention }, 'stream created');
+          if (retention === RetentionPolicy.Interest) interest.push(name);
           continue;
         } catch (e) {
           // Another replica created it first: fall through to the update with its config.
@@ -789,6 +792,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
           ).config;
         }
       }
+      if (existing.retention === RetentionPolicy.Interest) interest.push(name);
       if (existing.retention !== want.retention || existing.storage !== want.storage) {
         this.logger.warn(
           {
@@ -815,6 +819,12 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         this.logger.log({ stream: name }, 'stream updated from config');
       }
     }
+    const version = this.nc.info?.version;
+    if (interest.length > 0 && purgesUnackedOnRestart(version))
+      this.logger.error(
+        { server: this.nc.getServer(), version, streams: interest },
+        'this nats-server deletes unacknowledged messages of interest-retention streams when it restarts (fixed in 2.9.16): upgrade it, or use GREENTIC_NATS_RETENTION=limits for new streams',
+      );
   }
 
   private async ensureConsumer(stream: string, loop: PullLoop): Promise<void> {
