@@ -703,8 +703,8 @@ describe('NatsBus', () => {
     const errors = vi.spyOn(Logger.prototype, 'error');
     try {
       const interest = namespace('interest');
-      await bus(interest);
-      await bus(namespace('limits'), { retention: 'limits' });
+      const risky = await bus(interest);
+      const safe = await bus(namespace('limits'), { retention: 'limits' });
       const said = errors.mock.calls.filter(([, msg]) => String(msg).includes('deletes unacknowledged'));
       // The shared server decides which: Debian 12's 2.9.10 has the bug, 2.9.16 and later do not.
       expect(said).toEqual(
@@ -723,6 +723,11 @@ describe('NatsBus', () => {
             ]
           : [],
       );
+      // /health says it too, beside the server's version.
+      const details = async (b: NatsBus) => (await b.health()).details as Record<string, unknown>;
+      expect(await details(risky)).toMatchObject({ serverVersion: version });
+      expect('warning' in (await details(risky))).toBe(purgesUnackedOnRestart(version));
+      expect('warning' in (await details(safe))).toBe(false);
     } finally {
       errors.mockRestore();
     }

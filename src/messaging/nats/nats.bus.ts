@@ -114,6 +114,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   /** Stream and consumer state read in the background; started by the first health probe. */
   private jetstreamHealth?: JetStreamHealthMonitor;
   private reEnsuring?: Promise<void>;
+  /** Set while the server is one that loses unacknowledged interest messages on a restart (see ensureStreams). */
+  private restartWarning?: string;
   private readonly counters = {
     published: 0,
     /** Publishes JetStream dropped as repeats of an id inside its duplicate window. */
@@ -323,6 +325,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       kind: this.kind,
       connected: this.connected && !this.closed,
       server: this.nc.getServer(),
+      serverVersion: this.nc.info?.version,
+      ...(this.restartWarning ? { warning: this.restartWarning } : {}),
       partitions: this.options.partitions,
       replica: this.options.replica,
       // The partitions this replica owns now, per consumer group, with their epochs.
@@ -820,11 +824,11 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
       }
     }
     const version = this.nc.info?.version;
-    if (interest.length > 0 && purgesUnackedOnRestart(version))
-      this.logger.error(
-        { server: this.nc.getServer(), version, streams: interest },
-        'this nats-server deletes unacknowledged messages of interest-retention streams when it restarts (fixed in 2.9.16): upgrade it, or use GREENTIC_NATS_RETENTION=limits for new streams',
-      );
+    this.restartWarning = undefined;
+    if (interest.length > 0 && purgesUnackedOnRestart(version)) {
+      this.restartWarning = `nats-server ${version} deletes unacknowledged messages of ${interest.join(', ')} when it restarts (fixed in 2.9.16): upgrade it, or use GREENTIC_NATS_RETENTION=limits for new streams`;
+      this.logger.error({ server: this.nc.getServer(), version, streams: interest }, this.restartWarning);
+    }
   }
 
   private async ensureConsumer(stream: string, loop: PullLoop): Promise<void> {
