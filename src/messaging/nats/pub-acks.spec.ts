@@ -5,6 +5,7 @@ import {
   deleteStreams,
   requireNats,
   SHARED_NATS_URL,
+  TestNatsServer,
   uniqueNatsNamespace,
 } from '../../../test/support/nats-redis-servers.js';
 import { PubAcks } from './pub-acks.js';
@@ -61,4 +62,43 @@ describe('PubAcks', () => {
     silent.unsubscribe();
     acks.close();
   });
+
+  it('rejects at once what waits when the connection drops, refuses publishes until it is back, then serves them again', async () => {
+    const server = await TestNatsServer.start();
+    const own = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    const reconnected = (async () => {
+      for await (const s of own.status()) if (s.type === 'reconnect') return;
+    })();
+    try {
+      const jsm = await jetstreamManager(own);
+      await jsm.streams.add({ name: 'PUBACKS_DROP', subjects: ['drop.in'] });
+      const acks = new PubAcks(own, 30_000);
+      const data = new TextEncoder().encode('{}');
+      // A core subscriber takes this one and never answers: it waits, as a publish written to a
+      // connection that dies before its PubAck does.
+      own.subscribe('drop.silent', { callback: () => undefined });
+      await own.flush();
+      const waiting = expect(acks.publish('drop.silent', data, natsHeaders())).rejects.toThrow(
+        /connection lost before the PubAck/,
+      );
+      const t0 = Date.now();
+      await server.down('SIGKILL');
+      await waiting;
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      expect(acks.size).toBe(0);
+      // The client would discard it at its next reconnect attempt: refused, not left to time out.
+      await expect(acks.publish('drop.in', data, withId('while-down'))).rejects.toThrow(/not connected/);
+      await server.up();
+      await reconnected;
+      await own.flush(); // a round trip: PubAcks has seen the reconnect too
+      await expect(acks.publish('drop.in', data, withId('after'))).resolves.toMatchObject({
+        stream: 'PUBACKS_DROP',
+        duplicate: false,
+      });
+      acks.close();
+    } finally {
+      await own.close();
+      await server.stop();
+    }
+  }, 30_000);
 });
