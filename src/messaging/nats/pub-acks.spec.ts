@@ -63,16 +63,14 @@ describe('PubAcks', () => {
     acks.close();
   });
 
-  it('rejects at once what waits when the connection drops, refuses publishes until it is back, then serves them again', async () => {
+  it('rejects at once what waits when the connection drops, holds what is published until the client is back, then sends it', async () => {
     const server = await TestNatsServer.start();
     const own = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
-    const reconnected = (async () => {
-      for await (const s of own.status()) if (s.type === 'reconnect') return;
-    })();
     try {
       const jsm = await jetstreamManager(own);
       await jsm.streams.add({ name: 'PUBACKS_DROP', subjects: ['drop.in'] });
       const acks = new PubAcks(own, 30_000);
+      const brief = new PubAcks(own, 300);
       const data = new TextEncoder().encode('{}');
       // A core subscriber takes this one and never answers: it waits, as a publish written to a
       // connection that dies before its PubAck does.
@@ -86,16 +84,22 @@ describe('PubAcks', () => {
       await waiting;
       expect(Date.now() - t0).toBeLessThan(5_000);
       expect(acks.size).toBe(0);
-      // The client would discard it at its next reconnect attempt: refused, not left to time out.
-      await expect(acks.publish('drop.in', data, withId('while-down'))).rejects.toThrow(/not connected/);
+      // Published while the server is down: held (the client would discard it at its next
+      // reconnect attempt), sent once the client is back; one whose time runs out first fails.
+      const held = acks.publish('drop.in', data, withId('while-down'));
+      await expect(brief.publish('drop.in', data, withId('too-late'))).rejects.toThrow(
+        /not connected to NATS within 300 ms/,
+      );
+      expect(acks.size).toBe(1);
       await server.up();
-      await reconnected;
-      await own.flush(); // a round trip: PubAcks has seen the reconnect too
+      await expect(held).resolves.toMatchObject({ stream: 'PUBACKS_DROP', seq: 1, duplicate: false });
       await expect(acks.publish('drop.in', data, withId('after'))).resolves.toMatchObject({
         stream: 'PUBACKS_DROP',
+        seq: 2,
         duplicate: false,
       });
       acks.close();
+      brief.close();
     } finally {
       await own.close();
       await server.stop();

@@ -18,6 +18,8 @@ interface Pending {
   resolve(ack: StreamAck): void;
   reject(e: Error): void;
   deadline: number;
+  /** Held while the connection is down: sends it once the client is back. */
+  send?: () => void;
 }
 
 /**
@@ -27,15 +29,15 @@ interface Pending {
  * that cost more than the publish itself (docs/production-messaging.md). Here one subscription
  * serves every publish and one timer sweeps the unanswered ones.
  *
- * While the connection is down, nothing waits for a PubAck that cannot come:
+ * Across a dropped connection, nothing waits for a PubAck that cannot come:
  * - a publish still waiting when the connection drops is rejected at once: its PubAck, if the
- *   server sent one, went to the dead connection;
- * - a publish made before the client is back is refused at once: the client discards what it
- *   buffered at each reconnect attempt (nats-core 3.4 resets its outbound buffer per dial), so it
- *   would never reach the server.
- * Either way the caller's retry publishes again once reconnected, and a copy that did land makes
- * the retry a duplicate (`Nats-Msg-Id`). Waiting out the timeout instead held the message, and
- * every later one of its session, for up to that long after the server was back.
+ *   server sent one, went to the dead connection. The caller's retry publishes again, and a copy
+ *   that did land makes it a duplicate (`Nats-Msg-Id`);
+ * - a publish made while the connection is down is held here and sent when the client is back
+ *   (still within its timeout). Handed to the client, it would be lost: the client discards what
+ *   it buffered at each reconnect attempt (nats-core 3.4 resets its outbound buffer per dial).
+ * Before, both waited out the timeout, holding the message, and every later one of its session,
+ * for up to that long after the server was back.
  */
 export class PubAcks {
   private readonly inbox = `${createInbox()}.`;
@@ -62,16 +64,20 @@ export class PubAcks {
 
   /** Publishes to a stream subject; resolves with the PubAck, rejects on an error answer or none in time. */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<StreamAck> {
-    if (this.down) return Promise.reject(new Error('not connected to NATS (reconnecting)'));
     const token = (this.next++).toString(36);
     return new Promise<StreamAck>((resolve, reject) => {
-      this.pending.set(token, { resolve, reject, deadline: Date.now() + this.timeoutMs });
-      try {
-        this.nc.publish(subject, payload, { reply: `${this.inbox}${token}`, headers });
-      } catch (e) {
-        this.pending.delete(token);
-        reject(e as Error);
-      }
+      const send = () => {
+        try {
+          this.nc.publish(subject, payload, { reply: `${this.inbox}${token}`, headers });
+        } catch (e) {
+          this.pending.delete(token);
+          reject(e as Error);
+        }
+      };
+      const p: Pending = { resolve, reject, deadline: Date.now() + this.timeoutMs };
+      this.pending.set(token, p);
+      if (this.down) p.send = send;
+      else send();
     });
   }
 
@@ -88,16 +94,25 @@ export class PubAcks {
     this.pending.clear();
   }
 
-  /** Tracks the connection (see the class comment): what waits at a drop is rejected. */
+  /** Follows the connection (class comment): at a drop rejects what was sent, at the reconnect sends what was held. */
   private async watchConnection(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (this.closed) return;
-      if (s.type === 'reconnect') this.down = false;
-      if (s.type !== 'disconnect') continue;
-      this.down = true;
-      const lost = [...this.pending.values()];
-      this.pending.clear();
-      for (const p of lost) p.reject(new Error('connection lost before the PubAck'));
+      if (s.type === 'disconnect') {
+        this.down = true;
+        for (const [token, p] of this.pending) {
+          if (p.send) continue;
+          this.pending.delete(token);
+          p.reject(new Error('connection lost before the PubAck'));
+        }
+      } else if (s.type === 'reconnect') {
+        this.down = false;
+        for (const p of [...this.pending.values()]) {
+          const send = p.send;
+          p.send = undefined;
+          send?.();
+        }
+      }
     }
   }
 
@@ -127,7 +142,13 @@ export class PubAcks {
     for (const [token, p] of this.pending) {
       if (p.deadline > now) return;
       this.pending.delete(token);
-      p.reject(new Error(`no PubAck within ${this.timeoutMs} ms`));
+      p.reject(
+        new Error(
+          p.send
+            ? `not connected to NATS within ${this.timeoutMs} ms`
+            : `no PubAck within ${this.timeoutMs} ms`,
+        ),
+      );
     }
   }
 }
