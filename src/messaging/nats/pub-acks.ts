@@ -19,7 +19,7 @@ interface Pending {
   reject(e: Error): void;
   deadline: number;
   /** Held while the connection is down: sends it once the client is back. */
-  send?: () => void;
+  send: (() => void) | undefined;
 }
 
 /**
@@ -66,19 +66,21 @@ export class PubAcks {
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs): Promise<StreamAck> {
     const token = (this.next++).toString(36);
     return new Promise<StreamAck>((resolve, reject) => {
-      const send = () => {
-        try {
-          this.nc.publish(subject, payload, { reply: `${this.inbox}${token}`, headers });
-        } catch (e) {
-          this.pending.delete(token);
-          reject(e as Error);
-        }
-      };
-      const p: Pending = { resolve, reject, deadline: Date.now() + this.timeoutMs };
+      const p: Pending = { resolve, reject, deadline: Date.now() + this.timeoutMs, send: undefined };
       this.pending.set(token, p);
-      if (this.down) p.send = send;
-      else send();
+      if (this.down) p.send = () => this.send(token, subject, payload, headers);
+      else this.send(token, subject, payload, headers);
     });
+  }
+
+  private send(token: string, subject: string, payload: Uint8Array, headers: MsgHdrs): void {
+    try {
+      this.nc.publish(subject, payload, { reply: `${this.inbox}${token}`, headers });
+    } catch (e) {
+      const p = this.pending.get(token);
+      this.pending.delete(token);
+      p?.reject(e as Error);
+    }
   }
 
   /** Publishes still waiting for their PubAck. */
