@@ -31,10 +31,15 @@ import { replicaBundle, sleep, until } from './support/replicas.js';
  * A second mechanism, not fixed by resumeAfterRestart: after a kill -9 the file store restores
  * each consumer's state as last flushed, so a delivery acked just before the kill is pending again
  * (already-acked messages after it are delivered again as first deliveries). With one unacked
- * message allowed per partition consumer (`max_ack_pending: 1`), the whole partition waits for
- * that delivery's `ack_wait` (30 s): the "answered right before a kill -9" case. Its fix belongs
- * to the consumers (issue #20's partition owners): more than one unacked message per consumer,
- * cumulative acks, or the last seconds' acks sent again after a reconnect.
+ * message allowed per partition consumer (`max_ack_pending: 1`), the whole partition waited for
+ * that delivery's `ack_wait` (30 s): the "answered right before a kill -9" case. The partition
+ * owners fixed it (issue #20): many unacked messages per consumer and cumulative acks.
+ *
+ * A third, in the same case: a `?wait=true` caller is answered at the commit, so the kill can land
+ * while turn 1's egress publish waits for its PubAck. That PubAck went to the dead connection, and
+ * the publish waited out its 5 s before the retry, with turn 2 of the session queued behind it (a
+ * CI run read 5–6 s). Since 2026-12-06 such a publish fails at the drop and is retried at once,
+ * and one made while disconnected is held until the reconnect (`PubAcks`, pub-acks.spec.ts).
  */
 
 const WEB = '/webhooks/webhook/demo/dev/default/web';
