@@ -5,7 +5,7 @@ import {
   type SecretsManagerClientConfig,
 } from '@aws-sdk/client-secrets-manager';
 import type { SecretsBackend } from '../secrets-backend.js';
-import type { AwsSecretsOptions } from './aws-secrets.factory.js';
+import type { AwsSecretsOptions } from './aws-secrets.options.js';
 import { describeCause, SecretBackendError } from '../secrets.errors.js';
 
 /**

@@ -12,7 +12,7 @@ import {
   azureSecretName,
   type AzureCredentialSpec,
   type AzureSecretsOptions,
-} from './azure-secrets.factory.js';
+} from './azure-secrets.options.js';
 
 /**
  * Azure Key Vault through the official `@azure/keyvault-secrets` SecretClient with an

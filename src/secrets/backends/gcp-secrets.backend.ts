@@ -1,6 +1,6 @@
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import type { SecretsBackend } from '../secrets-backend.js';
-import type { GcpSecretsOptions } from './gcp-secrets.factory.js';
+import type { GcpSecretsOptions } from './gcp-secrets.options.js';
 import { describeCause, SecretBackendError } from '../secrets.errors.js';
 
 /** gRPC status codes the client reports (also for the REST transport). */
