@@ -49,6 +49,7 @@ import type { PartitionLeaseStore } from '../../core/partition-ownership.js';
 import { MemoryPartitionLeases } from '../../sessions/memory-partition-leases.js';
 import { PartitionedConsumer, type PartitionHost } from './partitioned-consumer.js';
 import { TurnBatch } from './turn-batch.js';
+import { OutagePause } from './outage-pause.js';
 import { PubAcks, type StreamAck } from './pub-acks.js';
 
 const DIRECTIONS: readonly StreamDirection[] = ['ingress', 'egress', 'dlq'];
@@ -139,6 +140,8 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
   private readonly batch = new TurnBatch();
   /** The PubAcks of this bus's stream publishes, on one inbox. */
   private readonly acks: PubAcks;
+  /** In-place retries of an outage, woken when the connection is back. */
+  private readonly outage = new OutagePause();
 
   /** Messages taken by partition owners and not finished, against `options.maxInflight`. */
   private admitted = 0;
@@ -562,7 +565,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
               'dependency unavailable; retrying the message in place',
             );
           }
-          await sleep(delay);
+          await this.outage.wait(delay);
         }
       }
       m.ack();
@@ -715,6 +718,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         });
       },
       backoff: (attempt, err) => this.backoff(attempt, err),
+      pause: (ms) => this.outage.wait(ms),
       later: (send) => this.batch.add(send),
       count: (what) => {
         if (what === 'running') {
@@ -888,6 +892,7 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
         this.logger.warn({ server: s.server }, 'NATS disconnected; reconnecting');
       } else if (s.type === 'reconnect') {
         this.connected = true;
+        this.outage.reconnected();
         this.jetstreamHealth?.refreshSoon();
         this.logger.log({ server: s.server }, 'NATS reconnected');
         if (!this.closed) void this.reEnsure();

@@ -5,7 +5,9 @@ import type { BusMessage } from '../../core/message-bus.js';
 import { subjectPattern } from '../../core/subjects.js';
 import { MemoryPartitionLeases } from '../../sessions/memory-partition-leases.js';
 import { DEFAULT_NATS_BUS_OPTIONS } from './nats-bus.options.js';
+import { BusUnavailableError } from './nats-errors.js';
 import { SubjectMapper } from './nats-subjects.js';
+import { OutagePause } from './outage-pause.js';
 import { PartitionedConsumer, type PartitionHost } from './partitioned-consumer.js';
 
 /**
@@ -240,6 +242,7 @@ async function startOwner(
   server: FakeServer,
   handler: (msg: BusMessage) => Promise<void>,
   leases = new MemoryPartitionLeases(),
+  overrides: Partial<PartitionHost> = {},
 ) {
   const options = {
     ...DEFAULT_NATS_BUS_OPTIONS,
@@ -259,11 +262,13 @@ async function startOwner(
     connected: () => true,
     keepPulling: () => undefined,
     backoff: () => 10,
+    pause: (ms) => new Promise((r) => setTimeout(r, ms)),
     later: (send) => setImmediate(send),
     count: () => undefined,
     admit: () => Promise.resolve(() => undefined),
     orderingKey: (_subject, data) => (data as { session: string }).session,
     headerRecord: () => ({}),
+    ...overrides,
   };
   const owner = new PartitionedConsumer(
     host,
@@ -427,5 +432,37 @@ describe('PartitionedConsumer: taking over from another owner', () => {
     server.deliver(101, { session: 'a', n: 101 });
     await until(() => counts.size === 2, 'both delivered');
     expect(Object.fromEntries(counts)).toEqual({ 50: 2, 101: 1 });
+  });
+});
+
+describe('PartitionedConsumer: a dependency outage', () => {
+  it('retries a message in place as soon as the NATS connection is back, not a backoff step later', async () => {
+    const server = new FakeServer();
+    const outage = new OutagePause();
+    const runs: number[] = [];
+    await startOwner(
+      server,
+      () => {
+        runs.push(Date.now());
+        // The first run's reply publish is lost with the connection.
+        return runs.length === 1
+          ? Promise.reject(
+              new BusUnavailableError('publish not acknowledged: connection lost before the PubAck'),
+            )
+          : Promise.resolve();
+      },
+      undefined,
+      { backoff: () => 60_000, pause: (ms) => outage.wait(ms) },
+    );
+    const consumer = server.pulls[0]!.consumer;
+    server.deliver(1, { session: 'a', n: 1 });
+    await until(() => runs.length === 1, 'the first run');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(runs).toHaveLength(1);
+    const back = Date.now();
+    outage.reconnected();
+    await until(() => runs.length === 2, 'the retry after the reconnect');
+    expect(runs[1]! - back).toBeLessThan(1_000);
+    await until(() => floorOf(server, consumer) === 1, 'the floor passing 1');
   });
 });

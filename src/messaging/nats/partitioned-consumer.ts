@@ -47,6 +47,8 @@ export interface PartitionHost {
   /** Closes `messages` when it stalls after a server restart, so the pull loop opens a fresh one. */
   keepPulling(messages: ConsumerMessages, name: string): void;
   backoff(attempt: number, err: unknown): number;
+  /** Waits `ms` before an in-place retry of an outage; a NATS reconnect ends it early (OutagePause). */
+  pause(ms: number): Promise<void>;
   /** Sends at the end of this event-loop turn, with the turn's other publishes and acks. */
   later(send: () => void): void;
   /** Bus counters: acked, retried, partitions reopened, and handlers running (`running`/`finished`). */
@@ -832,7 +834,7 @@ class OwnedPartition {
     for (let attempt = 1; ; attempt++) {
       if (await this.host.deadLetter(m, subject, headers, data, error, deliveries)) return true;
       if (this.stopped || this.lost) return false;
-      await sleep(this.host.backoff(attempt, undefined));
+      await this.host.pause(this.host.backoff(attempt, undefined));
     }
   }
 
@@ -895,7 +897,7 @@ class OwnedPartition {
               { subject, tenant, attempt, retryInMs: delay, err: errorText(err) },
               'dependency unavailable; retrying the message in place',
             );
-          await sleep(delay);
+          await this.host.pause(delay);
           continue;
         }
         failures++;
