@@ -361,6 +361,14 @@ describe('NatsBus (JetStream)', () => {
     await b.subscribe(SUBJ(), async (m: BusMessage<{ n: number }>) => void got.push(m.data.n), {
       queue: 'workers',
     });
+    // The copies as they cross the wire: partitioned subjects end in `.p{N}`.
+    const copies: string[] = [];
+    const tap = raw.subscribe(`${ns.GREENTIC_NATS_SUBJECT_PREFIX}.${SUBJ()}.>`, {
+      callback: (_e, m) => {
+        if (/\.p\d+$/.test(m.subject)) copies.push(m.headers?.get('Nats-Msg-Id') ?? '');
+      },
+    });
+    await raw.flush();
     const js = (await jetstreamManager(raw)).jetstream();
     for (let n = 0; n < 5; n++) {
       await js.publish(
@@ -371,6 +379,11 @@ describe('NatsBus (JetStream)', () => {
     }
     await until(() => got.length === 5, 'five repartitioned messages');
     expect(got).toEqual([0, 1, 2, 3, 4]);
+    // Each copy carries an id derived from the original's, so a second repartitioner's copy of
+    // the same message would be dropped as a duplicate.
+    await until(() => copies.length === 5, 'five copies on the wire');
+    tap.unsubscribe();
+    expect(copies).toEqual([0, 1, 2, 3, 4].map((n) => `rp:ext-${n}`));
   });
 
   it('reports streams and consumer lag in health, and down once closed', async () => {

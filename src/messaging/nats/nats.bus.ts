@@ -620,13 +620,11 @@ export class NatsBus implements MessageBus, OnModuleDestroy, OnApplicationShutdo
     if (src) for (const k of src.keys()) if (k !== 'Nats-Msg-Id') h.set(k, src.get(k));
     // De-duplication is per stream: the copy needs its own id, derived so that a second
     // repartitioner (another queue group) publishing the same copy is dropped.
-    const msgID = `rp:${src?.get('Nats-Msg-Id') || `${sub.stream}:${m.seq}`}`;
+    h.set('Nats-Msg-Id', `rp:${src?.get('Nats-Msg-Id') || `${sub.stream}:${m.seq}`}`);
     try {
-      await this.js.publish(this.mapper.toWire(subject, orderingKey(subject, data)), m.data, {
-        msgID,
-        headers: h,
-        timeout: this.options.publishTimeoutMs,
-      });
+      // Through PubAcks like every stream publish: across a dropped connection it fails at once
+      // or is held until the reconnect, instead of waiting out its timeout.
+      await this.acks.publish(this.mapper.toWire(subject, orderingKey(subject, data)), m.data, h);
       m.ack();
       this.counters.repartitioned++;
     } catch (e) {
