@@ -18,6 +18,7 @@ describe('OutagePause', () => {
     await Promise.all([a, b]);
     expect(ended).toEqual(['a', 'b']);
     expect(vi.getTimerCount()).toBe(0);
+    expect(pause.size).toBe(0);
   });
 
   it('runs its full length without a reconnect, and a later pause is not ended by an earlier reconnect', async () => {
@@ -34,5 +35,7 @@ describe('OutagePause', () => {
     await p;
     expect(done).toBe(true);
     expect(vi.getTimerCount()).toBe(0);
+    // A pause that ran its length is gone too: a long outage without a reconnect holds nothing.
+    expect(pause.size).toBe(0);
   });
 });

@@ -6,27 +6,29 @@
  * (Redis, a session lease) keep their backoff: nothing here wakes them early.
  */
 export class OutagePause {
-  private wakeAll: () => void = () => undefined;
-  private woken = this.next();
+  /** The pauses running now; each leaves the set when it ends, so a long outage holds none. */
+  private readonly sleeping = new Set<() => void>();
 
   /** The connection is back: every pause running now ends. */
   reconnected(): void {
-    this.wakeAll();
-    this.woken = this.next();
-  }
-
-  private next(): Promise<void> {
-    return new Promise<void>((r) => {
-      this.wakeAll = r;
-    });
+    for (const wake of this.sleeping) wake();
   }
 
   /** Resolves after `ms`, or at the next reconnect if that comes first. */
   wait(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const slept = new Promise<void>((r) => {
-      timer = setTimeout(r, ms);
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleeping.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleeping.add(wake);
     });
-    return Promise.race([slept, this.woken]).finally(() => clearTimeout(timer));
+  }
+
+  /** Pauses running now. */
+  get size(): number {
+    return this.sleeping.size;
   }
 }
