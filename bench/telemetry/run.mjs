@@ -27,6 +27,14 @@ if (!Number.isInteger(rounds) || rounds < 1)
   throw new Error(`--rounds: expected a positive integer, got ${rounds}`);
 const duration = quick ? 2 : 3;
 const connections = 50;
+// Seconds of load each server gets before the first round. V8 keeps compiling the runner's code
+// (and its component workers' code, one isolate each) for about 25 s of load when traced, 15 s
+// untraced: slices taken before that count background compilation as a per-message cost, more of
+// it in the traced runner. The floor's code is small and settles at once, so the default is the
+// runner's. `--warmup=S` to change it (docs/operations.md, "Benchmark").
+const warmup = Number(process.argv.find((a) => a.startsWith('--warmup='))?.slice(9) ?? (quick ? 2 : 30));
+if (!Number.isFinite(warmup) || warmup < 0)
+  throw new Error(`--warmup: expected a number of seconds ≥ 0, got ${warmup}`);
 
 const bundle = await benchBundle('echo');
 const receiver = await spawnServer(path.join(root, 'bench/telemetry/otlp-receiver.mjs'));
@@ -132,7 +140,7 @@ try {
   for (const s of servers) {
     s.url = s.srv.url + (s.m.path ?? (s.m.noBundle ? '/' : WEBHOOK_ROUTE));
     s.pid = pidOf(s.srv.url);
-    await load({ url: s.url, connections, duration: 2, warmup: 0, body: webhookBody });
+    if (warmup > 0) await load({ url: s.url, connections, duration: warmup, warmup: 0, body: webhookBody });
   }
   // The warm-up's spans are exported before the first slice, so they are not counted in it.
   await quiesce();
@@ -266,7 +274,7 @@ for (const r of rows) {
 }
 
 process.stdout.write(
-  `\nsync webhook (echo component), ${connections} connections, ${rounds} round(s) × ${duration}s per mode, runners kept up and loaded in turn, ${batch} spans per export; medians, cost paired per round\n`,
+  `\nsync webhook (echo component), ${connections} connections, ${warmup}s warm-up per mode, ${rounds} round(s) × ${duration}s per mode, runners kept up and loaded in turn, ${batch} spans per export; medians, cost paired per round\n`,
 );
 process.stdout.write(
   table(rows, [
@@ -323,6 +331,7 @@ process.stdout.write(
 const file = writeResults('telemetry', {
   connections,
   durationS: duration,
+  warmupS: warmup,
   rounds,
   spansPerExport: batch,
   rows,

@@ -26,6 +26,12 @@ const quick = process.argv.includes('--quick');
 const rounds = quick ? 2 : 6;
 const duration = quick ? 2 : 3;
 const connections = 50;
+// Seconds of load each server gets before the first round: V8 keeps compiling a runner's code, and
+// its component workers' (an isolate each), for 15–25 s of load, and a slice taken meanwhile counts
+// that compilation, and the latency it adds, as the runner's (bench/telemetry/run.mjs has the same).
+const warmup = Number(process.argv.find((a) => a.startsWith('--warmup='))?.slice(9) ?? (quick ? 2 : 30));
+if (!Number.isFinite(warmup) || warmup < 0)
+  throw new Error(`--warmup: expected a number of seconds ≥ 0, got ${warmup}`);
 
 const echoBundle = await benchBundle('echo');
 const weatherBundle = await benchBundle('weather');
@@ -52,7 +58,7 @@ try {
     t.url = t.srv.url + (t.path ?? route);
     t.pid = pidOf(t.srv.url);
     // Warm-up: JIT, the per-tenant DI tree, the component instances.
-    await load({ url: t.url, connections, duration: 2, warmup: 0, body: webhookBody });
+    if (warmup > 0) await load({ url: t.url, connections, duration: warmup, warmup: 0, body: webhookBody });
   }
   for (const { round, item: t } of rotations(targets, rounds)) {
     // A second of load before the measured slice, as the sequential rows had: a server that sat
@@ -91,7 +97,7 @@ const rows = targets.map(({ target }) => {
   };
 });
 process.stdout.write(
-  `\nsync webhook, ${connections} connections, ${rounds} rounds × ${duration}s per target (+1s warm-up each), servers kept up and loaded in turn; medians, ratio paired per round\n`,
+  `\nsync webhook, ${connections} connections, ${warmup}s warm-up per target, ${rounds} rounds × ${duration}s per target (+1s warm-up each), servers kept up and loaded in turn; medians, ratio paired per round\n`,
 );
 process.stdout.write(
   table(rows, [
@@ -121,6 +127,7 @@ const file = writeResults('webhook', {
   connections,
   rounds,
   durationS: duration,
+  warmupS: warmup,
   method: 'interleaved',
   rows,
   target,
