@@ -30,8 +30,8 @@ const connections = 50;
 // Seconds of load each server gets before the first round. V8 keeps compiling the runner's code
 // (and its component workers' code, one isolate each) for about 25 s of load when traced, 15 s
 // untraced: slices taken before that count background compilation as a per-message cost, more of
-// it in the traced runner. The floor's code is small and settles at once, so the default is the
-// runner's. `--warmup=S` to change it (docs/operations.md, "Benchmark").
+// it in the traced runner. Every server gets the same, so no mode starts warmer than another.
+// `--warmup=S` to change it (docs/operations.md, "Benchmark").
 const warmup = Number(process.argv.find((a) => a.startsWith('--warmup='))?.slice(9) ?? (quick ? 2 : 30));
 if (!Number.isFinite(warmup) || warmup < 0)
   throw new Error(`--warmup: expected a number of seconds ≥ 0, got ${warmup}`);
