@@ -94,6 +94,18 @@ export const median = (xs) => {
   return s[Math.floor(s.length / 2)];
 };
 
+/**
+ * A numeric `--name=N` option of this benchmark run, or `fallback`. `integer` asks for a whole
+ * number; `min` is the least value allowed. A bad value stops the run with what was expected.
+ */
+export function numberArg(name, fallback, { integer = true, min = 1 } = {}) {
+  const raw = process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const v = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min)
+    throw new Error(`--${name}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${raw}`);
+  return v;
+}
+
 /** The pid of the process listening on the server URL's port, for its CPU time in /proc. */
 export function pidOf(url) {
   const port = new URL(url).port;

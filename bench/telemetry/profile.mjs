@@ -16,6 +16,7 @@ import { benchBundle, webhookBody, WEBHOOK_ROUTE } from '../lib/webhook-bundle.m
 import {
   cpuByThreadMs,
   load,
+  numberArg,
   pidOf,
   root,
   rotations,
@@ -24,16 +25,11 @@ import {
   writeResults,
 } from '../lib/harness.mjs';
 
-const arg = (name, dflt) => {
-  const v = Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name}: expected a positive integer, got ${v}`);
-  return v;
-};
 // Below the traced runner's saturation on a 2-core machine (~2,800 req/s), so every target serves
 // the same rate and no slice competes with the load generator for the cores.
-const rate = arg('rate', 1500);
-const duration = arg('duration', 5);
-const rounds = arg('rounds', 3);
+const rate = numberArg('rate', 1500);
+const duration = numberArg('duration', 5);
+const rounds = numberArg('rounds', 3);
 const connections = 50;
 
 const bundle = await benchBundle('echo');

@@ -9,6 +9,7 @@ import {
   cpuByThreadMs,
   load,
   median,
+  numberArg,
   pidOf,
   root,
   rotations,
@@ -22,9 +23,7 @@ const quick = process.argv.includes('--quick');
 // within a minute, and costs paired within a round see through it.
 // `--rounds=N` for more: a major collection of the runner's heap lands in some slices and not in
 // others, so more rounds steady the medians.
-const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? (quick ? 2 : 12));
-if (!Number.isInteger(rounds) || rounds < 1)
-  throw new Error(`--rounds: expected a positive integer, got ${rounds}`);
+const rounds = numberArg('rounds', quick ? 2 : 12);
 const duration = quick ? 2 : 3;
 const connections = 50;
 // Seconds of load each server gets before the first round. V8 keeps compiling the runner's code
@@ -32,9 +31,7 @@ const connections = 50;
 // untraced: slices taken before that count background compilation as a per-message cost, more of
 // it in the traced runner. Every server gets the same, so no mode starts warmer than another.
 // `--warmup=S` to change it (docs/operations.md, "Benchmark").
-const warmup = Number(process.argv.find((a) => a.startsWith('--warmup='))?.slice(9) ?? (quick ? 2 : 30));
-if (!Number.isFinite(warmup) || warmup < 0)
-  throw new Error(`--warmup: expected a number of seconds ≥ 0, got ${warmup}`);
+const warmup = numberArg('warmup', quick ? 2 : 30, { integer: false, min: 0 });
 
 const bundle = await benchBundle('echo');
 const receiver = await spawnServer(path.join(root, 'bench/telemetry/otlp-receiver.mjs'));
@@ -44,9 +41,7 @@ const runner = path.join(root, 'bench/webhook/runner-server.mjs');
 // exported, so a bigger batch keeps every span alive longer; in a process that allocates as much
 // per message as the runner does, more of them then outlive a young-generation collection and are
 // copied and promoted (docs/operations.md has the figures for 4096).
-const batch = Number(process.argv.find((a) => a.startsWith('--batch='))?.slice(8) ?? 512);
-if (!Number.isInteger(batch) || batch < 1)
-  throw new Error(`--batch: expected a positive integer, got ${batch}`);
+const batch = numberArg('batch', 512);
 // The queue is sized for this load, so spans are exported rather than dropped (a dropped span
 // costs less than an exported one and would flatter the numbers); drops would show below. The
 // delay only sets when the last partial batch of a slice goes out.

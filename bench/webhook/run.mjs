@@ -13,6 +13,7 @@ import {
   cpuMs,
   load,
   median,
+  numberArg,
   pidOf,
   root,
   rotations,
@@ -29,9 +30,7 @@ const connections = 50;
 // Seconds of load each server gets before the first round: V8 keeps compiling a runner's code, and
 // its component workers' (an isolate each), for 15–25 s of load, and a slice taken meanwhile counts
 // that compilation, and the latency it adds, as the runner's (bench/telemetry/run.mjs has the same).
-const warmup = Number(process.argv.find((a) => a.startsWith('--warmup='))?.slice(9) ?? (quick ? 2 : 30));
-if (!Number.isFinite(warmup) || warmup < 0)
-  throw new Error(`--warmup: expected a number of seconds ≥ 0, got ${warmup}`);
+const warmup = numberArg('warmup', quick ? 2 : 30, { integer: false, min: 0 });
 
 const echoBundle = await benchBundle('echo');
 const weatherBundle = await benchBundle('weather');
