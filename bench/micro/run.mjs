@@ -2,7 +2,10 @@
 // code it replaces: `node bench/micro/run.mjs` (or `npm run bench -- micro`). Writes
 // bench/results/micro.json. Each row is the time of one operation; the per-message share is that
 // times how often a message meets it, against the runner echo's CPU per message
-// (`npm run bench -- webhook`: cpuUsPerReq of the runner echo row, ~90 µs on the reference machine).
+// (`npm run bench -- webhook`: cpuUsPerReq of the runner echo row, 306 µs in the committed
+// bench/results/webhook.json, Node 24; ~90 µs on Node 20's reference machine). Under 2 % of that
+// (~6 µs per message) a bypass goes (issue #19).
+import { LabelGuard } from '../../dist/common/label-guard.js';
 import { table, writeResults } from '../lib/harness.mjs';
 
 const quick = process.argv.includes('--quick');
@@ -36,6 +39,7 @@ const row = (bypass, variant, ns, perMessage) =>
   });
 
 // Memory session store: skip structuredClone of empty session data (src/sessions/memory-session.store.ts).
+// Inside the runner the clone costs several times this row (docs/performance.md has the A/B).
 const empty = {};
 const isEmpty = (o) => {
   for (const _ in o) return false;
@@ -54,7 +58,9 @@ row(
   2,
 );
 
-// Component text output: only what can be JSON meets JSON.parse (src/wasm/component-calls.ts parseData).
+// Component text output: only what can be JSON meets JSON.parse (src/wasm/component-calls.ts
+// parseData). Inside the runner a thrown SyntaxError costs several times this row
+// (docs/performance.md has the A/B).
 const JSON_START = /^\s*(?:[{["\d-]|true\b|false\b|null\b)/;
 const text = 'Hi there! Let us get your weather forecast.';
 const parseTry = () => {
@@ -72,20 +78,21 @@ row(
   1,
 );
 
-// Embedded bus headers: copied key by key, not spread (src/messaging/in-process.bus.ts publish).
+// Removed (slower than the spread on Node 24): embedded bus headers copied key by key
+// (src/messaging/in-process.bus.ts publish).
 const h = {
   'greentic-tenant': 'acme',
   traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
 };
 row(
-  'bus headers copied by key',
+  'bus headers copied by key (removed)',
   'spread + key',
   time(() => ({ ...h, 'Nats-Msg-Id': 'x' })),
   2,
 );
 row(
-  'bus headers copied by key',
-  'for-in copy (kept)',
+  'bus headers copied by key (removed)',
+  'for-in copy',
   time(() => {
     const o = {};
     for (const k in h) o[k] = h[k];
@@ -167,6 +174,94 @@ row(
     return p.tenant;
   }),
   4,
+);
+
+// Removed (under 2 %): label sets for metric records remembered (src/common/label-guard.ts).
+// LabelGuard caps each label's distinct values; a message records ~9 label sets (messages in,
+// flow latency, session load and commit, component call, flow run, bus lag and egress out). It
+// remembered checked sets in a trie of maps (`bound`) and per owner object (`boundFor`); it now
+// checks the set on every record. The two memo rows are that code, rebuilt here.
+const memoRoot = new Map();
+const LEAF = Symbol('labels');
+const branch2 = (n, p) => {
+  let x = n.get(p);
+  if (!x) n.set(p, (x = new Map()));
+  return x;
+};
+const trieBound = (attrs) => {
+  let node = memoRoot;
+  for (const k in attrs) node = branch2(branch2(node, k), attrs[k]);
+  let hit = node.get(LEAF);
+  if (!hit) node.set(LEAF, (hit = plainCheck(attrs)));
+  return hit;
+};
+const owned = new WeakMap();
+const ownerBound = (o, key, make) => {
+  let byKey = owned.get(o);
+  if (!byKey) owned.set(o, (byKey = new Map()));
+  let attrs = byKey.get(key);
+  if (!attrs) byKey.set(key, (attrs = trieBound(make())));
+  return attrs;
+};
+const guard = new LabelGuard();
+const owner = {};
+const channels = ['chat', 'web', 'sms', 'mail'];
+const plainSeen = new Map();
+const plainCheck = (attrs) => {
+  const out = {};
+  for (const [k, v] of Object.entries(attrs)) {
+    let s = plainSeen.get(k);
+    if (!s) plainSeen.set(k, (s = new Set()));
+    if (s.has(v) || s.size < 500) {
+      s.add(v);
+      out[k] = v;
+    } else out[k] = 'other';
+  }
+  return out;
+};
+row(
+  'label sets remembered (removed)',
+  'LabelGuard.bound, checked per record',
+  time((i) => guard.bound({ tenant: tenants[i & 3], channel: channels[i & 3], outcome: 'ok' })),
+  9,
+);
+row(
+  'label sets remembered (removed)',
+  'trie of checked sets',
+  time((i) => trieBound({ tenant: tenants[i & 3], channel: channels[i & 3], outcome: 'ok' })),
+  9,
+);
+row(
+  'label sets remembered (removed)',
+  'memo per owner',
+  time((i) =>
+    ownerBound(owner, channels[i & 3], () => ({
+      tenant: tenants[i & 3],
+      channel: channels[i & 3],
+      outcome: 'ok',
+    })),
+  ),
+  9,
+);
+
+// Removed (under 2 %): the pool's invoke reading its settled prepared components synchronously
+// (src/wasm/pool/pooled-component.runtime.ts `ready`), one per component call; it now takes a
+// then() on the promise map's entry.
+const prepared = { component: { world: 'w' } };
+const preparedPromises = new Map([['d', Promise.resolve(prepared)]]);
+const readyMap = new Map([['d', prepared]]);
+const submit = (p) => Promise.resolve(p.component.world);
+row(
+  'prepared component read synchronously (removed)',
+  "then() on the promise map's entry",
+  await timeAsync(() => preparedPromises.get('d').then(submit)),
+  1,
+);
+row(
+  'prepared component read synchronously (removed)',
+  'settled map',
+  await timeAsync(() => submit(readyMap.get('d'))),
+  1,
 );
 
 process.stdout.write(table(rows, ['bypass', 'variant', 'nsPerOp', 'perMessage', 'usPerMessage']) + '\n');

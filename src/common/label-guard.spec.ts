@@ -10,13 +10,17 @@ describe('LabelGuard', () => {
     expect(g.bound({ tenant: 'a', outcome: 'ok' })).toEqual({ tenant: 'a', outcome: 'ok' });
   });
 
-  it('answers the same labels for an owner and key, built once', () => {
-    const g = new LabelGuard();
-    const owner = {};
-    let built = 0;
-    const make = () => (built++, { tenant: 'acme', outcome: 'ok' });
-    expect(g.boundFor(owner, 'k', make)).toEqual({ tenant: 'acme', outcome: 'ok' });
-    expect(g.boundFor(owner, 'k', make)).toBe(g.boundFor(owner, 'k', make));
-    expect(built).toBe(1);
+  it('caps each label on its own', () => {
+    const g = new LabelGuard(1);
+    expect(g.bound({ tenant: 'a', channel: 'x' })).toEqual({ tenant: 'a', channel: 'x' });
+    expect(g.bound({ tenant: 'a', channel: 'y' })).toEqual({ tenant: 'a', channel: 'other' });
+    expect(g.bound({ tenant: 'b', channel: 'x' })).toEqual({ tenant: 'other', channel: 'x' });
+  });
+
+  it("hands back a new set, leaving the caller's untouched", () => {
+    const g = new LabelGuard(0);
+    const attrs = { tenant: 'a' };
+    expect(g.bound(attrs)).toEqual({ tenant: 'other' });
+    expect(attrs).toEqual({ tenant: 'a' });
   });
 });

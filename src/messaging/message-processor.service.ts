@@ -118,14 +118,7 @@ export class MessageProcessor {
     // Built once; the envelope's own tenancy claims were checked against the hop's by the caller.
     const msg = messageCtxOf(env, this.tenant);
     const counted = (outcome: string): void =>
-      this.messagesIn.add(
-        1,
-        this.labels.boundFor(resolved, `in:${outcome}`, () => ({
-          tenant: env.tenant,
-          channel: env.channel,
-          outcome,
-        })),
-      );
+      this.messagesIn.add(1, this.labels.bound({ tenant: env.tenant, channel: env.channel, outcome }));
     // then() on the run rather than an async closure around it: fewer promises per message, each
     // a hook call when tracing is on.
     return this.inflight.track('processing', () =>
@@ -243,11 +236,7 @@ export class MessageProcessor {
     const ms = performance.now() - started;
     this.flowLatency.record(
       ms,
-      this.labels.boundFor(resolved, result.status, () => ({
-        tenant: env.tenant,
-        channel: env.channel,
-        outcome: result.status,
-      })),
+      this.labels.bound({ tenant: env.tenant, channel: env.channel, outcome: result.status }),
     );
     if (result.status === 'failed') {
       this.logger.warn(

@@ -33,12 +33,7 @@ export function instrumentComponentRuntime(
     const done = (outcome: string): void => {
       m.componentDuration.record(
         performance.now() - t0,
-        m.labels.boundFor(
-          tenant,
-          name,
-          () => ({ tenant: tenant.tenantId, component: name, outcome }),
-          outcome,
-        ),
+        m.labels.bound({ tenant: tenant.tenantId, component: name, outcome }),
       );
       span?.end();
     };

@@ -20,7 +20,7 @@ export function instrumentSessionStore(
     const record = (outcome: string): void =>
       m.sessionStoreDuration.record(
         performance.now() - t0,
-        m.labels.boundFor(store, operation, () => ({ store: kind, operation, outcome }), outcome),
+        m.labels.bound({ store: kind, operation, outcome }),
       );
     return promiseOf(fn).then(
       (r) => {

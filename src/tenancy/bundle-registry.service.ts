@@ -19,10 +19,10 @@ export interface TenancyCoordinates {
 
 /**
  * One frozen TenantCtx per tenant/env/team for the whole process, so durable DI sub-trees key on
- * identity even when several apps (replicas in one test process) hold their own registries.
+ * identity even when several apps (replicas in one test process) hold their own registries. Keyed
+ * by the parts joined with '/', which no id contains (bundle.schema.ts); no team is the empty part.
  */
-const CTX_CACHE = new Map<string, Map<string, Map<string | symbol, TenantCtx>>>();
-const NO_TEAM = Symbol('no team');
+const CTX_CACHE = new Map<string, TenantCtx>();
 
 /**
  * Resolutions by channel binding: a binding belongs to one tenant/env/team of one bundle, and a
@@ -82,24 +82,13 @@ export class BundleRegistry {
     return resolved;
   }
 
-  /** Like resolveChannel but answers undefined instead of throwing (hot paths that only peek). */
-  tryResolveTenant(c: TenancyCoordinates): TenantCtx | undefined {
-    const env = this.bundleValue.tenants.get(c.tenant)?.envs.get(c.env);
-    if (!env || (c.team !== undefined && !env.teams.has(c.team))) return undefined;
-    return this.ctxFor(c.tenant, c.env, c.team);
-  }
-
   private ctxFor(tenantId: string, envId: string, teamId: string | undefined): TenantCtx {
-    // Found through the parts (whose hashes the strings keep), not a key string built per call.
-    let envs = CTX_CACHE.get(tenantId);
-    if (!envs) CTX_CACHE.set(tenantId, (envs = new Map()));
-    let teams = envs.get(envId);
-    if (!teams) envs.set(envId, (teams = new Map()));
-    const team = teamId ?? NO_TEAM;
-    let ctx = teams.get(team);
+    // Once per tenancy and channel binding (resolveChannel remembers its answers), not per message.
+    const key = `${tenantId}/${envId}/${teamId ?? ''}`;
+    let ctx = CTX_CACHE.get(key);
     if (!ctx) {
       ctx = Object.freeze(teamId === undefined ? { tenantId, envId } : { tenantId, envId, teamId });
-      teams.set(team, ctx);
+      CTX_CACHE.set(key, ctx);
     }
     return ctx;
   }

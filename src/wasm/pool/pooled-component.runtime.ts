@@ -80,7 +80,7 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   private readonly base: PoolSettings;
   private readonly pools = new Map<string, TenantPool>();
   private readonly prepared = new Map<string, Promise<Prepared>>();
-  /** Settled entries of `prepared`, for the synchronous hot path. */
+  /** Settled entries of `prepared`, for the callers that read them synchronously (warm, describe). */
   private readonly ready = new Map<string, Prepared>();
   private scratch: TenantPool | undefined;
   private pruner?: NodeJS.Timeout;
@@ -123,17 +123,18 @@ export class PooledComponentRuntime implements ComponentRuntime, OnApplicationBo
   }
 
   invoke(tenant: TenantCtx, call: ComponentCall): Promise<unknown> {
-    const prepared = this.ready.get(call.component.digest);
-    if (!prepared) {
-      const pending = this.prepared.get(call.component.digest);
-      if (pending) return pending.then(() => this.invoke(tenant, call));
+    const pending = this.prepared.get(call.component.digest);
+    if (!pending)
       return Promise.reject(
         new ComponentLoadError(
           `component '${call.component.name}' (${call.component.digest.slice(0, 12)}) was not prepared by this runtime`,
           { component: call.component.name, digest: call.component.digest },
         ),
       );
-    }
+    return pending.then((prepared) => this.submit(tenant, call, prepared));
+  }
+
+  private submit(tenant: TenantCtx, call: ComponentCall, prepared: Prepared): Promise<unknown> {
     if (this.closed) return Promise.reject(closedError());
     let operation: string;
     try {
