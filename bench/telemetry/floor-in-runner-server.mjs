@@ -1,5 +1,5 @@
 // The tracing floor inside a runner's process: a runner on the bundle given as argv[2] (started,
-// warmed with its own traffic, then left idle) and, on another port, the floor's two servers: `/bare`
+// warmed with its own traffic for argv[3] seconds, then left idle) and, on another port, the floor's two servers: `/bare`
 // answers as bench/webhook/bare-server.mjs does, any other path also records the runner's spans for
 // the request as sdk-floor-server.mjs does, through the tracer provider the runner registered.
 // The same code as the floor, in a process the size of the runner's: what the SDK costs there is
@@ -13,7 +13,9 @@ import { tracedAnswer } from './sdk-floor-server.mjs';
 const { app, url } = await startApp({
   config: { PORT: 0, GREENTIC_BUNDLE: process.argv[2], LOG_LEVEL: process.env.LOG_LEVEL ?? 'error' },
 });
-// The runner's own path runs first, as it does in a runner serving traffic (its JIT state and heap).
-await load({ url: url + WEBHOOK_ROUTE, connections: 20, duration: 2, warmup: 0, body: webhookBody });
+// The runner's own path runs first, as it does in a runner serving traffic (its JIT state and heap),
+// for as long as run.mjs warms every server (argv[3], seconds; 2 when run alone).
+const warmupS = Number(process.argv[3] ?? 2);
+await load({ url: url + WEBHOOK_ROUTE, connections: 20, duration: warmupS, warmup: 0, body: webhookBody });
 const server = serveBare((body, req) => (req.url.startsWith('/bare') ? undefined : tracedAnswer(body, req)));
 process.on('SIGTERM', () => server.close(() => app.close().then(() => process.exit(0))));
