@@ -4,7 +4,8 @@
 // times how often a message meets it, against the runner echo's CPU per message
 // (`npm run bench -- webhook`: cpuUsPerReq of the runner echo row, 306 µs in the committed
 // bench/results/webhook.json, Node 24; ~90 µs on Node 20's reference machine). Under 2 % of that
-// (~6 µs per message) a bypass goes (issue #19).
+// (~6 µs per message) a bypass goes (issue #19); where a row and `bench/webhook/ab.mjs` disagree,
+// the A/B decides (docs/performance.md).
 import { LabelGuard } from '../../dist/common/label-guard.js';
 import { table, writeResults } from '../lib/harness.mjs';
 
@@ -181,18 +182,17 @@ row(
 // flow latency, session load and commit, component call, flow run, bus lag and egress out). It
 // remembered checked sets in a trie of maps (`bound`) and per owner object (`boundFor`); it now
 // checks the set on every record. The two memo rows are that code, rebuilt here.
+const guard = new LabelGuard();
+const owner = {};
+const channels = ['chat', 'web', 'sms', 'mail'];
 const memoRoot = new Map();
 const LEAF = Symbol('labels');
-const branch2 = (n, p) => {
-  let x = n.get(p);
-  if (!x) n.set(p, (x = new Map()));
-  return x;
-};
 const trieBound = (attrs) => {
   let node = memoRoot;
-  for (const k in attrs) node = branch2(branch2(node, k), attrs[k]);
+  for (const k in attrs) node = branch(branch(node, k), attrs[k]);
   let hit = node.get(LEAF);
-  if (!hit) node.set(LEAF, (hit = plainCheck(attrs)));
+  // A miss (once per distinct set) checks the set as LabelGuard does.
+  if (!hit) node.set(LEAF, (hit = guard.bound(attrs)));
   return hit;
 };
 const owned = new WeakMap();
@@ -202,22 +202,6 @@ const ownerBound = (o, key, make) => {
   let attrs = byKey.get(key);
   if (!attrs) byKey.set(key, (attrs = trieBound(make())));
   return attrs;
-};
-const guard = new LabelGuard();
-const owner = {};
-const channels = ['chat', 'web', 'sms', 'mail'];
-const plainSeen = new Map();
-const plainCheck = (attrs) => {
-  const out = {};
-  for (const [k, v] of Object.entries(attrs)) {
-    let s = plainSeen.get(k);
-    if (!s) plainSeen.set(k, (s = new Set()));
-    if (s.has(v) || s.size < 500) {
-      s.add(v);
-      out[k] = v;
-    } else out[k] = 'other';
-  }
-  return out;
 };
 row(
   'label sets remembered (removed)',

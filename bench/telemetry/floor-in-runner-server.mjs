@@ -1,7 +1,8 @@
 // The tracing floor inside a runner's process: a runner on the bundle given as argv[2] (started,
-// warmed with its own traffic for argv[3] seconds, then left idle) and, on another port, the floor's two servers: `/bare`
-// answers as bench/webhook/bare-server.mjs does, any other path also records the runner's spans for
-// the request as sdk-floor-server.mjs does, through the tracer provider the runner registered.
+// warmed with its own traffic for argv[3] seconds, then left idle) and, on another port, the
+// floor's two servers: `/bare` answers as bench/webhook/bare-server.mjs does, any other path also
+// records the runner's spans for the request as sdk-floor-server.mjs does, through the tracer
+// provider the runner registered.
 // The same code as the floor, in a process the size of the runner's: what the SDK costs there is
 // the least the runner's own tracing can cost. Prints LISTENING <url> (the floor's port).
 import { startApp } from '../../dist/bootstrap.js';
