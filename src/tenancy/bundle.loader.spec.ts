@@ -85,9 +85,26 @@ describe('bundle loader', () => {
   });
 
   it('refuses ids that cannot be subject tokens', () => {
-    expect(err(GOOD.replace('  demo:\n    packs', '  "de.mo":\n    packs'))).toContain(
-      'ids of letters, digits, _ and - only',
+    // One line per bad id, naming it (not a second line from the inner pattern).
+    expect(err(GOOD.replace('  demo:\n    packs', '  "de.mo":\n    packs'))).toBe(
+      "invalid bundle:\n  /b/bundle.yaml:3:3: key 'tenants': expected ids of letters, digits, _ and - only; found 'de.mo'",
     );
+  });
+
+  it('refuses \'-\' alone as a team id: tenant keys write it for "no team"', () => {
+    expect(err(GOOD.replace('          default:\n', '          "-":\n'))).toBe(
+      `invalid bundle:\n  /b/bundle.yaml:9:11: key 'tenants.demo.envs.dev.teams': expected ids of letters, digits, _ and - only, and not '-' alone (it stands for "no team"); found '-'`,
+    );
+    const timer = GOOD.replace(
+      '        teams:\n',
+      '        timers:\n          tick: { pack: demo, flow: weather_bot, interval: 1m, team: "-" }\n        teams:\n',
+    );
+    expect(err(timer)).toContain(
+      `key 'tenants.demo.envs.dev.timers.tick.team': expected a team id of letters, digits, _ and - only, and not '-' alone`,
+    );
+    // Dashes inside a team id stay valid.
+    const ok = parseBundle(GOOD.replace('          default:\n', '          team-a-:\n'), '/b/bundle.yaml');
+    expect([...ok.tenants.get('demo')!.envs.get('dev')!.teams.keys()]).toEqual(['team-a-']);
   });
 
   it('takes reverse-DNS pack ids (upstream packs), with dots between non-empty segments only', () => {

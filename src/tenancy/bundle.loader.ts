@@ -5,7 +5,7 @@ import { isMap, LineCounter, parseDocument, type Document, type Node as YamlNode
 import { ConfigError } from '../common/errors.js';
 import { rateLimitOf, retryOf, type RawRateLimit, type RawRetry } from './bundle-rate-limits.js';
 import { normaliseTimers, type RawTimer } from './bundle-timers.js';
-import { BUNDLE_SCHEMA } from './bundle.schema.js';
+import { BUNDLE_SCHEMA, TEAM_ID } from './bundle.schema.js';
 import {
   DEFAULT_LIMITS,
   type Bundle,
@@ -46,7 +46,8 @@ export function parseBundle(text: string, file: string): Bundle {
   if (!validateSchema(data)) {
     // An `if`/`then` failure is reported by the `then` keyword's own errors, which name the key.
     const msgs = (validateSchema.errors ?? [])
-      .filter((e) => e.keyword !== 'if')
+      // A bad key name is reported once, by `propertyNames`, not again by its inner `pattern`.
+      .filter((e) => e.keyword !== 'if' && e.propertyName === undefined)
       .map((e) => describeSchemaError(e, doc, lc, file));
     throw new ConfigError(`invalid bundle:\n  ${[...new Set(msgs)].join('\n  ')}`, { file });
   }
@@ -67,9 +68,15 @@ function describeSchemaError(e: ErrorObject, doc: Document, lc: LineCounter, fil
   } else if (e.keyword === 'enum') {
     expected = `one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
   } else if (e.keyword === 'propertyNames') {
-    expected = 'ids of letters, digits, _ and - only';
+    const name = (e.params as { propertyName: string }).propertyName;
+    expected = `ids of letters, digits, _ and - only`;
+    if (segs.at(-1) === 'teams') expected += `, and not '-' alone (it stands for "no team")`;
+    expected += `; found '${name}'`;
   } else if (e.keyword === 'pattern') {
-    expected = `a string matching ${(e.params as { pattern: string }).pattern}`;
+    expected =
+      (e.params as { pattern: string }).pattern === TEAM_ID.pattern
+        ? `a team id of letters, digits, _ and - only, and not '-' alone (it stands for "no team")`
+        : `a string matching ${(e.params as { pattern: string }).pattern}`;
   }
   const node = doc.getIn(segs, true) as YamlNode | undefined;
   const offset = node?.range?.[0] ?? findParentOffset(doc, segs);

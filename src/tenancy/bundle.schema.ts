@@ -1,6 +1,11 @@
 /** JSON Schema of the bundle file. Ids become NATS subject tokens, hence the pattern. */
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } as const;
 /**
+ * A team id may not be `-` alone: tenant keys (sessions in Redis, component instances, secrets)
+ * write `-` for "no team", so such a team would share the team-less context's keys.
+ */
+export const TEAM_ID = { type: 'string', pattern: '^(?!-$)[A-Za-z0-9_-]+$' } as const;
+/**
  * Pack ids are no subject tokens: upstream's reverse-DNS ids (`ai.greentic.runner.example`) are
  * valid, dots between non-empty segments only.
  */
@@ -52,7 +57,7 @@ const timer = {
     catch_up: { type: 'boolean' },
     max_catch_up: { type: 'integer', minimum: 1, maximum: 10_000 },
     misfire_grace: DURATION,
-    team: ID,
+    team: TEAM_ID,
     input: { type: 'object' },
     settings: { type: 'object' },
     secrets: { type: 'array', items: { type: 'string', minLength: 1 } },
@@ -202,7 +207,7 @@ export const BUNDLE_SCHEMA = {
                 teams: {
                   type: 'object',
                   minProperties: 1,
-                  propertyNames: ID,
+                  propertyNames: TEAM_ID,
                   additionalProperties: {
                     type: 'object',
                     additionalProperties: false,
