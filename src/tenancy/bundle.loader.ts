@@ -54,6 +54,10 @@ export function parseBundle(text: string, file: string): Bundle {
   return normalise(data as RawBundle, file);
 }
 
+const ID_WORDS = 'letters, digits, _ and - only';
+/** TEAM_ID in words. */
+const TEAM_ID_WORDS = `${ID_WORDS}, and not '-' alone (it stands for "no team")`;
+
 function describeSchemaError(e: ErrorObject, doc: Document, lc: LineCounter, file: string): string {
   const segs = e.instancePath.split('/').slice(1).map(unescapePointer);
   let key = segs.join('.');
@@ -69,14 +73,10 @@ function describeSchemaError(e: ErrorObject, doc: Document, lc: LineCounter, fil
     expected = `one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
   } else if (e.keyword === 'propertyNames') {
     const name = (e.params as { propertyName: string }).propertyName;
-    expected = `ids of letters, digits, _ and - only`;
-    if (segs.at(-1) === 'teams') expected += `, and not '-' alone (it stands for "no team")`;
-    expected += `; found '${name}'`;
+    expected = `ids of ${segs.at(-1) === 'teams' ? TEAM_ID_WORDS : ID_WORDS}; found '${name}'`;
   } else if (e.keyword === 'pattern') {
-    expected =
-      (e.params as { pattern: string }).pattern === TEAM_ID.pattern
-        ? `a team id of letters, digits, _ and - only, and not '-' alone (it stands for "no team")`
-        : `a string matching ${(e.params as { pattern: string }).pattern}`;
+    const pattern = (e.params as { pattern: string }).pattern;
+    expected = pattern === TEAM_ID.pattern ? `a team id of ${TEAM_ID_WORDS}` : `a string matching ${pattern}`;
   }
   const node = doc.getIn(segs, true) as YamlNode | undefined;
   const offset = node?.range?.[0] ?? findParentOffset(doc, segs);
