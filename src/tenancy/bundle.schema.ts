@@ -1,8 +1,8 @@
 /** JSON Schema of the bundle file. Ids become NATS subject tokens, hence the pattern. */
 const ID = { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } as const;
 /**
- * A team id may not be `-` alone: tenant keys (sessions in Redis, component instances, secrets)
- * write `-` for "no team", so such a team would share the team-less context's keys.
+ * A team id may not be `-` alone: tenant keys (sessions, delivery ledgers, provider stashes,
+ * component instances) write `-` for "no team", so such a team would share the team-less keys.
  */
 export const TEAM_ID = { type: 'string', pattern: '^(?!-$)[A-Za-z0-9_-]+$' } as const;
 /**
