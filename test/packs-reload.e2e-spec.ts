@@ -76,15 +76,22 @@ function publish(bytes: Uint8Array): void {
 interface Status {
   packs: { version: string; lastError?: { code: string; at: string }; held: { version: string }[] }[];
 }
-const status = async (): Promise<Status> =>
-  (await (await fetch(`${base}/admin/packs/status`)).json()) as Status;
+// The last status read, so that a wait that times out says what the registry showed instead.
+let lastStatus: Status | undefined;
+const status = async (): Promise<Status> => {
+  lastStatus = (await (await fetch(`${base}/admin/packs/status`)).json()) as Status;
+  return lastStatus;
+};
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
+  const start = Date.now();
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(
+        `timed out after ${Date.now() - start} ms waiting for ${what}; the last pack status read: ${JSON.stringify(lastStatus)}`,
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }
