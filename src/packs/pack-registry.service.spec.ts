@@ -72,10 +72,38 @@ function pack(id: string, version: string, shape: PackShape = {}): PackContents 
 class MemorySource implements PackSource {
   readonly schemes = ['mem'] as const;
   private readonly published = new Map<string, PackContents | Error>();
+  private readonly stalls = new Map<string, Promise<void>>();
   readonly loads: string[] = [];
+  readonly probes: string[] = [];
+  /** Names whose probe is waiting on a stall now. */
+  readonly stalled = new Set<string>();
 
   publish(name: string, contents: PackContents | Error): void {
     this.published.set(name, contents);
+  }
+
+  /** Makes every probe of `name` wait (as a registry that does not answer) until released. */
+  stall(name: string): () => void {
+    let release!: () => void;
+    this.stalls.set(name, new Promise<void>((resolve) => (release = resolve)));
+    return () => {
+      this.stalls.delete(name);
+      release();
+    };
+  }
+
+  /** The change marker: what is published there now. */
+  async probe(binding: PackBinding): Promise<string> {
+    const name = binding.source.slice('mem:'.length);
+    this.probes.push(name);
+    const stall = this.stalls.get(name);
+    if (stall) {
+      this.stalled.add(name);
+      await stall;
+      this.stalled.delete(name);
+    }
+    const p = this.published.get(name);
+    return p instanceof Error ? `error:${p.message}` : `digest:${p?.digest}`;
   }
 
   async load(binding: PackBinding): Promise<PackContents> {
@@ -196,11 +224,18 @@ interface Setup {
 
 const registries: PackRegistry[] = [];
 
-function setup(options: { tenants?: string[]; keepVersions?: number } = {}): Setup {
+interface SetupOptions {
+  tenants?: string[];
+  keepVersions?: number;
+  /** The watcher's poll interval; 0 (the default here): no polling. */
+  watchIntervalMs?: number;
+}
+
+function setup(options: SetupOptions = {}): Setup {
   const source = new MemorySource();
   const runtime = new FakeRuntime();
   const config = new RunnerConfig();
-  config.GREENTIC_PACK_WATCH_INTERVAL_MS = 0;
+  config.GREENTIC_PACK_WATCH_INTERVAL_MS = options.watchIntervalMs ?? 0;
   if (options.keepVersions !== undefined) config.GREENTIC_PACK_KEEP_VERSIONS = options.keepVersions;
   const registry = new PackRegistry(
     new BundleRegistry(bundle(options.tenants ?? ['acme'])),
@@ -214,7 +249,7 @@ function setup(options: { tenants?: string[]; keepVersions?: number } = {}): Set
 }
 
 /** Loaded at start with `bot@1.0.0` for each tenant. */
-async function started(options: { tenants?: string[]; keepVersions?: number } = {}): Promise<Setup> {
+async function started(options: SetupOptions = {}): Promise<Setup> {
   const s = setup(options);
   for (const t of options.tenants ?? ['acme']) s.source.publish(`${t}-bot`, pack('bot', '1.0.0'));
   await s.registry.loadAll();
@@ -454,5 +489,43 @@ describe('PackRegistry: tenants and packs it does not know', () => {
       ['acme', '2.0.0', undefined],
       ['globex', '1.0.0', 'bad signature'],
     ]);
+  });
+});
+
+describe('PackRegistry: watcher polls', () => {
+  it("a source that does not answer one tenant's probe holds back no other tenant's reload", async () => {
+    const { registry, source } = await started({ tenants: ['acme', 'globex'], watchIntervalMs: 20 });
+    const release = source.stall('globex-bot');
+    await until(() => source.stalled.has('globex-bot'));
+
+    source.publish('acme-bot', pack('bot', '2.0.0'));
+    await until(() => registry.current('acme', 'bot')?.version === '2.0.0');
+    expect(source.stalled.has('globex-bot')).toBe(true);
+    expect(registry.current('globex', 'bot')?.version).toBe('1.0.0');
+
+    // Once it answers, its polls go on and its next version is picked up.
+    source.publish('globex-bot', pack('bot', '2.0.0'));
+    release();
+    await until(() => registry.current('globex', 'bot')?.version === '2.0.0');
+    expect(registry.status().map((s) => [s.tenant, s.version, s.lastError])).toEqual([
+      ['acme', '2.0.0', undefined],
+      ['globex', '2.0.0', undefined],
+    ]);
+  });
+
+  it('polls a pack again only after its previous poll finished: ticks meanwhile queue nothing', async () => {
+    const { registry, source } = await started({ watchIntervalMs: 10 });
+    const release = source.stall('acme-bot');
+    await until(() => source.stalled.has('acme-bot'));
+    const probes = source.probes.length;
+    // A poll while the probe waits skips the pack at once, rather than queueing behind it.
+    const waited = new Promise((resolve) => setTimeout(() => resolve('still waiting after 1 s'), 1_000));
+    expect(await Promise.race([registry.check(), waited])).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(source.probes).toHaveLength(probes);
+
+    source.publish('acme-bot', pack('bot', '2.0.0'));
+    release();
+    await until(() => registry.current('acme', 'bot')?.version === '2.0.0');
   });
 });

@@ -86,6 +86,8 @@ export class PackRegistry implements OnApplicationShutdown, TenantComponentDiges
   private readonly markers = new Map<string, string>();
   /** One load at a time per tenant/pack (watcher, filesystem events and admin calls race). */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Tenant/packs whose watcher poll is still running (a slow source is not probed again meanwhile). */
+  private readonly polling = new Set<string>();
   private readonly keepVersions: number;
   /** Where a pack's assets are written for its components' read-only WASI preopen. */
   private readonly assetsCacheDir: string | undefined;
@@ -183,12 +185,21 @@ export class PackRegistry implements OnApplicationShutdown, TenantComponentDiges
     return out;
   }
 
-  /** Watcher entry: probe every source, reload the ones whose marker changed. */
+  /**
+   * Watcher entry: probe every source, reload the ones whose marker changed. Each tenant/pack is
+   * polled on its own, and one whose last poll has not finished is skipped: a registry that takes
+   * its whole fetch timeout to answer delays no other pack's reload.
+   */
   async check(): Promise<ReloadResult[]> {
-    const out: ReloadResult[] = [];
+    const runs: Promise<ReloadResult>[] = [];
     for (const t of this.bundles.tenants())
-      for (const b of t.packs) out.push(await this.refresh(t, b, { force: false }));
-    return out.filter((r) => r.outcome !== 'unchanged');
+      for (const b of t.packs) {
+        const key = `${t.id}/${b.id}`;
+        if (this.polling.has(key)) continue;
+        this.polling.add(key);
+        runs.push(this.refresh(t, b, { force: false }).finally(() => this.polling.delete(key)));
+      }
+    return (await Promise.all(runs)).filter((r) => r.outcome !== 'unchanged');
   }
 
   /** Filesystem event on a path: reload the packs whose source watches it. */

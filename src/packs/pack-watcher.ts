@@ -5,6 +5,7 @@ import { Logger } from '@nestjs/common';
 
 /** What the watcher calls back into (the PackRegistry). */
 export interface PackChangeSink {
+  /** Polls every source; must skip a pack whose previous poll has not finished. */
   check(): Promise<unknown>;
   changed(tenant: string, pack: string): Promise<void>;
 }
@@ -28,7 +29,6 @@ export class PackWatcher {
   private timer?: NodeJS.Timeout;
   private readonly fsWatchers: FSWatcher[] = [];
   private readonly pending = new Map<string, NodeJS.Timeout>();
-  private ticking = false;
   private stopped = false;
 
   constructor(
@@ -61,15 +61,14 @@ export class PackWatcher {
     this.pending.clear();
   }
 
+  // Ticks may overlap: the sink skips a pack whose previous poll is still running, so one slow
+  // source does not hold back the polls of the others.
   private async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
-    this.ticking = true;
+    if (this.stopped) return;
     try {
       await this.sink.check();
     } catch (e) {
       this.logger.error({ err: (e as Error).message }, 'pack check failed');
-    } finally {
-      this.ticking = false;
     }
   }
 
